@@ -1,0 +1,53 @@
+# The two commands of the README: `make run` and `make test`. Each sets up what it needs first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+RUN_STAMP := $(VENV)/.run-installed
+TEST_STAMP := $(VENV)/.test-installed
+PEERS_STAMP := .peers/.installed
+
+# `make run` defaults: 4 GPUs with moving values and a 5 s cycle. Any of them can be overridden from the
+# environment or the command line (make run NUM_FAKE_GPUS=64).
+NUM_FAKE_GPUS ?= 4
+GPU_PROFILES ?= stable,wave,spike,degrading
+DCGM_EXPORTER_INTERVAL ?= 5000
+METRIC_UPDATE_INTERVAL ?= 5
+export NUM_FAKE_GPUS GPU_PROFILES DCGM_EXPORTER_INTERVAL METRIC_UPDATE_INTERVAL
+
+.PHONY: run test lint typecheck unit peers clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(RUN_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(TEST_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@ $(RUN_STAMP)
+
+$(PEERS_STAMP): tools/install-peers.sh
+	bash tools/install-peers.sh .peers
+	touch $@
+
+run: $(RUN_STAMP)
+	exec $(BIN)/otel-fakegpu $(ARGS)
+
+peers: $(PEERS_STAMP)
+
+lint: $(TEST_STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(TEST_STAMP)
+	$(BIN)/mypy
+
+unit: $(TEST_STAMP) $(PEERS_STAMP)
+	$(BIN)/pytest
+
+test: lint typecheck unit
+
+clean:
+	rm -rf $(VENV) .peers .mypy_cache .ruff_cache .pytest_cache

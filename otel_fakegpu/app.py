@@ -1,0 +1,107 @@
+"""Wires the stages of the flow together: engine ← simulator, telemetry pipeline, outputs, HTTP serving."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import threading
+import time
+
+from otel_fakegpu.config import Config
+from otel_fakegpu.engine import EmbeddedEngine, Engine
+from otel_fakegpu.fields import CollectorSet
+from otel_fakegpu.outputs import ExpositionCache, PrometheusOutput
+from otel_fakegpu.serve import HealthReport, build_app, evaluate, start_tcp
+from otel_fakegpu.sim import FleetSpec, Simulator
+from otel_fakegpu.telemetry import CycleRunner, CycleStats, LabelScheme, TelemetryPipeline, default_resource
+
+log = logging.getLogger(__name__)
+
+
+class Exporter:
+    """The running exporter minus its listeners: engine, simulator, cycle, and the cached exposition."""
+
+    def __init__(self, config: Config, collectors: CollectorSet) -> None:
+        self.config = config
+        self.engine: Engine = EmbeddedEngine()
+        self.simulator = Simulator(
+            FleetSpec(config.num_gpus, config.profiles, config.skus, config.host_identity, config.seed),
+            self.engine,
+        )
+        self.stats = CycleStats()
+        self.cache = ExpositionCache()
+        labels = LabelScheme(config.hostname, collectors.labels)
+        resource = default_resource(config.service_name, config.host_identity)
+        self.pipeline = TelemetryPipeline(collectors, labels, resource, self.stats, lambda: self.engine.reads_total)
+        self.cycle = CycleRunner(self.engine, self.pipeline, [PrometheusOutput(self.cache)], self.stats)
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    def start(self) -> None:
+        """Create the GPUs, run the first cycle before anything listens, then start the background loops."""
+        self.simulator.start()
+        self.cycle.run_once()
+        loops = (
+            ("simulator", self.simulator.run, self.config.update_interval_s),
+            ("cycle", self.cycle.run, self.config.collect_interval_s),
+        )
+        for name, loop, interval in loops:
+            thread = threading.Thread(target=loop, args=(self._stop, interval), name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def health(self) -> HealthReport:
+        return evaluate(
+            self.engine.status(),
+            self.engine.reads_total,
+            self.stats.view(),
+            self.config.collect_interval_s,
+            len(self.engine.entity_ids()),
+            time.time(),
+        )
+
+    def stop(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=10)
+        self.pipeline.shutdown()
+        self.engine.close()
+
+
+async def serve(exporter: Exporter) -> None:
+    """Serve until SIGTERM or SIGINT."""
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stopping.set)
+    listen = exporter.config.listen
+    runner = await start_tcp(build_app(exporter.cache, exporter.health), listen.host, listen.port)
+    log.info("serving http://%s/metrics", listen)
+    try:
+        await stopping.wait()
+        log.info("shutting down")
+    finally:
+        await runner.cleanup()
+
+
+def run(config: Config, collectors: CollectorSet) -> int:
+    """Start everything, serve until told to stop, shut down cleanly. Returns the exit code."""
+    started = time.perf_counter()
+    exporter = Exporter(config, collectors)
+    exporter.start()
+    log.info(
+        "%d GPUs, %d metrics from %s, first cycle ready in %.2f s",
+        config.num_gpus,
+        len(collectors.metrics),
+        collectors.source,
+        time.perf_counter() - started,
+    )
+    try:
+        asyncio.run(serve(exporter))
+    except OSError as exc:
+        log.error("cannot listen on %s: %s", config.listen, exc.strerror or exc)
+        return 2
+    finally:
+        exporter.stop()
+    return 0

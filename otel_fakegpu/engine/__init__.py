@@ -1,0 +1,16 @@
+"""Floor 1: engines, where field values come from (embedded simulator store; DCGM and NVML on GPU hosts)."""
+
+from otel_fakegpu.engine.base import Engine, EngineError, EngineState, EngineStatus
+from otel_fakegpu.engine.embedded import EmbeddedEngine
+from otel_fakegpu.engine.snapshot import EMPTY_SNAPSHOT, Column, Snapshot
+
+__all__ = [
+    "EMPTY_SNAPSHOT",
+    "Column",
+    "EmbeddedEngine",
+    "Engine",
+    "EngineError",
+    "EngineState",
+    "EngineStatus",
+    "Snapshot",
+]

@@ -1,0 +1,63 @@
+"""The engine seam: where field values come from. Every engine answers the same questions and takes the
+same injections, so the simulator can drive the embedded engine or a real DCGM hostengine alike."""
+
+from __future__ import annotations
+
+import enum
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from otel_fakegpu.engine.snapshot import Snapshot
+from otel_fakegpu.fields import Value
+
+
+class EngineState(enum.Enum):
+    STARTING = "starting"
+    OK = "ok"
+    FAILED = "failed"
+
+
+class EngineError(RuntimeError):
+    """An engine that cannot answer: not connected, lost its hostengine, or refused a request."""
+
+
+@dataclass(frozen=True)
+class EngineStatus:
+    kind: str
+    state: EngineState
+    detail: str = ""
+
+
+class Engine(ABC):
+    """A hostengine: GPU entities and the latest value of each of their fields."""
+
+    kind: str = "abstract"
+
+    @abstractmethod
+    def entity_ids(self) -> tuple[int, ...]:
+        """GPU entity ids, in index order."""
+
+    @abstractmethod
+    def read_latest(self, field_ids: Sequence[int]) -> Snapshot:
+        """One batch read of the latest values of ``field_ids`` for every entity."""
+
+    @abstractmethod
+    def create_gpus(self, count: int) -> tuple[int, ...]:
+        """Create ``count`` fake GPU entities (dcgmCreateFakeEntities); returns their ids."""
+
+    @abstractmethod
+    def inject(self, updates: Iterable[tuple[int, int, Value | None]], timestamp: float) -> None:
+        """Set the latest value of (entity id, field id) pairs, all stamped ``timestamp`` (seconds)."""
+
+    @abstractmethod
+    def status(self) -> EngineStatus:
+        """Whether the engine can answer now, for /health."""
+
+    @property
+    @abstractmethod
+    def reads_total(self) -> int:
+        """Batch reads served so far: proves a scrape never reads the engine."""
+
+    def close(self) -> None:  # noqa: B027 - engines without resources need not override
+        """Release the engine's resources."""

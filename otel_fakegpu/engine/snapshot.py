@@ -1,0 +1,41 @@
+"""An immutable view of the latest values of some fields for every entity, taken in one batch read."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+
+from otel_fakegpu.fields import Value
+
+Column = tuple[Value | None, ...]
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Values laid out by field: ``columns[field_id][i]`` is the value of ``entity_ids[i]`` or None if blank.
+
+    A column per field (rather than a dict per entity) keeps a 4096-GPU read to a few tuple copies.
+    """
+
+    entity_ids: tuple[int, ...]
+    columns: Mapping[int, Column]
+    taken_at: float
+
+    @classmethod
+    def build(cls, entity_ids: tuple[int, ...], columns: dict[int, Column], taken_at: float) -> Snapshot:
+        return cls(entity_ids, MappingProxyType(columns), taken_at)
+
+    def column(self, field_id: int) -> Column:
+        """Values of one field for every entity; all blank when the field was not read."""
+        col = self.columns.get(field_id)
+        return col if col is not None else (None,) * len(self.entity_ids)
+
+    def value(self, entity_id: int, field_id: int) -> Value | None:
+        return self.column(field_id)[self.entity_ids.index(entity_id)]
+
+    def __len__(self) -> int:
+        return len(self.entity_ids)
+
+
+EMPTY_SNAPSHOT = Snapshot.build((), {}, 0.0)

@@ -1,0 +1,39 @@
+"""Floor 0: what DCGM fields exist (catalog), which ones to export (collectors CSV), and blank values."""
+
+from otel_fakegpu.fields.blank import Value, blank_for, is_blank
+from otel_fakegpu.fields.catalog import (
+    CATALOG,
+    IDENTITY_FIELD_IDS,
+    FieldCatalog,
+    FieldSpec,
+    MetricKind,
+    UnknownFieldError,
+    ValueType,
+)
+from otel_fakegpu.fields.collectors import (
+    Collector,
+    CollectorsError,
+    CollectorSet,
+    default_collectors_path,
+    load_collectors,
+    parse_collectors,
+)
+
+__all__ = [
+    "CATALOG",
+    "IDENTITY_FIELD_IDS",
+    "Collector",
+    "CollectorSet",
+    "CollectorsError",
+    "FieldCatalog",
+    "FieldSpec",
+    "MetricKind",
+    "UnknownFieldError",
+    "Value",
+    "ValueType",
+    "blank_for",
+    "default_collectors_path",
+    "is_blank",
+    "load_collectors",
+    "parse_collectors",
+]

@@ -1,0 +1,131 @@
+"""dcgm-exporter's collectors CSV: ``DCGM field name, type, help text`` per line, ``#`` comments.
+
+The same files users feed dcgm-exporter with ``-f`` work here unchanged. Every mistake is reported as
+``FILE:LINE: reason`` so a bad file is fixed in one look.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from otel_fakegpu.fields.catalog import (
+    CATALOG,
+    FieldCatalog,
+    FieldSpec,
+    MetricKind,
+    UnknownFieldError,
+    ValueType,
+)
+
+log = logging.getLogger(__name__)
+
+# Fields computed by dcgm-exporter itself rather than read from DCGM; accepted, not yet produced here.
+EXPORTER_PSEUDO_FIELDS = {
+    "DCGM_EXP_XID_ERRORS_COUNT": 9001,
+    "DCGM_EXP_CLOCK_EVENTS_COUNT": 9002,
+    "DCGM_EXP_GPU_HEALTH_STATUS": 9003,
+    "DCGM_EXP_P2P_STATUS": 9004,
+}
+_PARSER_ONLY_TYPES = ("histogram", "summary")
+
+
+class CollectorsError(ValueError):
+    """A collectors file that cannot be used; the message starts with ``FILE:LINE:``."""
+
+
+@dataclass(frozen=True)
+class Collector:
+    """One exported field: ``name`` is the spelling the file used, which is the exported metric name."""
+
+    field: FieldSpec
+    name: str
+    kind: MetricKind
+    help: str
+    line: int = 0
+
+
+@dataclass(frozen=True)
+class CollectorSet:
+    """The parsed file: metrics (gauges and counters) and label-type fields, each in file order."""
+
+    source: str
+    metrics: tuple[Collector, ...]
+    labels: tuple[Collector, ...]
+
+    @property
+    def field_ids(self) -> tuple[int, ...]:
+        """Every field id the engine must read each cycle for this set."""
+        return tuple(c.field.id for c in (*self.metrics, *self.labels))
+
+
+def default_collectors_path() -> Path:
+    """The shipped default set: the same 26 fields as dcgm-exporter's stock ``default-counters.csv``."""
+    return Path(str(resources.files("otel_fakegpu.fields").joinpath("default-counters.csv")))
+
+
+def load_collectors(path: str | Path, catalog: FieldCatalog = CATALOG) -> CollectorSet:
+    """Read and validate a collectors file; raises CollectorsError naming the file (and line)."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise CollectorsError(f"{path}: cannot read collectors file: {reason}") from None
+    return parse_collectors(text, str(path), catalog)
+
+
+def parse_collectors(text: str, source: str = "<collectors>", catalog: FieldCatalog = CATALOG) -> CollectorSet:
+    """Parse collectors CSV text; ``source`` names it in errors."""
+    metrics: list[Collector] = []
+    labels: list[Collector] = []
+    first_seen: dict[int, int] = {}
+    for lineno, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        collector = _parse_line(line, f"{source}:{lineno}", lineno, catalog)
+        if collector is None:
+            continue
+        if collector.field.id in first_seen:
+            raise CollectorsError(
+                f"{source}:{lineno}: {collector.name} is listed twice (first on line {first_seen[collector.field.id]})"
+            )
+        first_seen[collector.field.id] = lineno
+        (labels if collector.kind is MetricKind.LABEL else metrics).append(collector)
+    if not metrics:
+        raise CollectorsError(f"{source}: no gauge or counter fields: nothing to export")
+    return CollectorSet(source=source, metrics=tuple(metrics), labels=tuple(labels))
+
+
+def _parse_line(line: str, where: str, lineno: int, catalog: FieldCatalog) -> Collector | None:
+    try:
+        row = next(csv.reader([line], skipinitialspace=True, strict=True))
+    except csv.Error as exc:
+        raise CollectorsError(f"{where}: malformed CSV: {exc}") from None
+    cells = [cell.strip() for cell in row]
+    if len(cells) != 3:
+        raise CollectorsError(f"{where}: expected 3 comma-separated columns (field name, type, help), got {len(cells)}")
+    name, type_name, help_text = cells
+    if name in EXPORTER_PSEUDO_FIELDS:
+        log.warning("%s: %s is computed by dcgm-exporter itself and not produced yet; skipped", where, name)
+        return None
+    try:
+        spec = catalog.by_name(name)
+    except UnknownFieldError:
+        raise CollectorsError(f"{where}: unknown DCGM field {name!r}") from None
+    kind = _parse_kind(type_name.lower(), where)
+    if spec.value_type is ValueType.STRING and kind is not MetricKind.LABEL:
+        raise CollectorsError(f"{where}: {name} holds text; its type can only be 'label', not {type_name!r}")
+    return Collector(field=spec, name=name, kind=kind, help=help_text, line=lineno)
+
+
+def _parse_kind(type_name: str, where: str) -> MetricKind:
+    if type_name in _PARSER_ONLY_TYPES:
+        raise CollectorsError(f"{where}: type {type_name!r} is never produced for DCGM fields; use gauge or counter")
+    try:
+        return MetricKind(type_name)
+    except ValueError:
+        raise CollectorsError(f"{where}: unknown type {type_name!r} (expected gauge, counter or label)") from None

@@ -1,0 +1,59 @@
+"""/health that tells the truth: engine state, age of the last cycle, GPU count. 200 only when healthy."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from otel_fakegpu.engine import EngineState, EngineStatus
+from otel_fakegpu.telemetry import CycleStatsView
+
+STALE_AFTER_INTERVALS = 3
+
+
+@dataclass(frozen=True)
+class HealthReport:
+    healthy: bool
+    body: dict[str, Any]
+
+    @property
+    def status_code(self) -> int:
+        return 200 if self.healthy else 503
+
+
+def evaluate(
+    engine: EngineStatus, engine_reads: int, stats: CycleStatsView, interval_s: float, gpus: int, now: float
+) -> HealthReport:
+    """Healthy when the engine answers and a cycle published within the last three intervals."""
+    age = None if stats.last_ok_at is None else max(0.0, now - stats.last_ok_at)
+    if engine.state is EngineState.FAILED:
+        status = "engine_failed"
+    elif age is None:
+        status = "starting"
+    elif age > STALE_AFTER_INTERVALS * interval_s:
+        status = "stale"
+    elif stats.last_error is not None:
+        status = "degraded"  # the last cycle failed but the published data is still fresh
+    else:
+        status = "ok"
+    body: dict[str, Any] = {
+        "status": status,
+        "engine": {
+            "kind": engine.kind,
+            "state": engine.state.value,
+            "detail": engine.detail,
+            "reads_total": engine_reads,
+        },
+        "gpus": gpus,
+        "last_cycle": {
+            "age_seconds": None if age is None else round(age, 3),
+            "duration_seconds": None if stats.last_duration_s is None else round(stats.last_duration_s, 6),
+            "series": stats.series,
+            "error": stats.last_error,
+        },
+        "cycles_total": stats.cycles_total,
+        "cycle_errors_total": stats.errors_total,
+        "collect_interval_seconds": interval_s,
+        "stale_after_seconds": STALE_AFTER_INTERVALS * interval_s,
+    }
+    return HealthReport(healthy=status in ("ok", "degraded"), body=body)

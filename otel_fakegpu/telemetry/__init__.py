@@ -1,0 +1,19 @@
+"""Floor 3: the OpenTelemetry SDK pipeline and the per-cycle collection that feeds every output."""
+
+from otel_fakegpu.telemetry.cycle import Consumer, CycleResult, CycleRunner
+from otel_fakegpu.telemetry.labels import Attributes, LabelScheme
+from otel_fakegpu.telemetry.pipeline import CARDINALITY_LIMIT, TelemetryPipeline, default_resource
+from otel_fakegpu.telemetry.stats import CycleStats, CycleStatsView
+
+__all__ = [
+    "CARDINALITY_LIMIT",
+    "Attributes",
+    "Consumer",
+    "CycleResult",
+    "CycleRunner",
+    "CycleStats",
+    "CycleStatsView",
+    "LabelScheme",
+    "TelemetryPipeline",
+    "default_resource",
+]

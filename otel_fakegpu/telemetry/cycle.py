@@ -1,0 +1,81 @@
+"""The collection cycle: one engine read, one SDK collection, then every output gets the same result."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from opentelemetry.sdk.metrics.export import MetricsData
+
+from otel_fakegpu.engine import Engine, Snapshot
+from otel_fakegpu.telemetry.pipeline import TelemetryPipeline
+from otel_fakegpu.telemetry.stats import CycleStats
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CycleResult:
+    number: int
+    started_at: float  # wall-clock seconds
+    snapshot: Snapshot
+    metrics: MetricsData
+
+
+Consumer = Callable[[CycleResult], int]
+"""An output: takes a cycle's result, returns how many series it published."""
+
+
+class CycleRunner:
+    """Runs cycles on a fixed cadence; a failing cycle is counted and logged, and the last good output stays."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        pipeline: TelemetryPipeline,
+        consumers: Sequence[Consumer],
+        stats: CycleStats,
+    ) -> None:
+        self._engine = engine
+        self._pipeline = pipeline
+        self._consumers = tuple(consumers)
+        self._stats = stats
+        self._number = 0
+
+    def run_once(self) -> bool:
+        """One cycle; True when every stage and output succeeded."""
+        started_wall, started = time.time(), time.perf_counter()
+        self._number += 1
+        try:
+            snapshot = self._engine.read_latest(self._pipeline.field_ids)
+            metrics = self._pipeline.collect(snapshot)
+        except Exception as exc:
+            log.exception("collection cycle %d failed", self._number)
+            self._stats.record_error(f"{type(exc).__name__}: {exc}")
+            return False
+        result = CycleResult(self._number, started_wall, snapshot, metrics)
+        series, failed = 0, []
+        for consumer in self._consumers:
+            try:
+                series = max(series, consumer(result))
+            except Exception as exc:  # one broken output must not starve the others
+                log.exception("output %r failed in cycle %d", consumer, self._number)
+                failed.append(f"{type(exc).__name__}: {exc}")
+        if failed:
+            self._stats.record_error("; ".join(failed))
+            return False
+        self._stats.record_ok(time.time(), time.perf_counter() - started, series)
+        return True
+
+    def run(self, stop: threading.Event, interval_s: float) -> None:
+        """Cycle every ``interval_s`` on a fixed rate (no drift) until ``stop`` is set."""
+        next_at = time.monotonic() + interval_s
+        while not stop.wait(max(0.0, next_at - time.monotonic())):
+            self.run_once()
+            next_at += interval_s
+            behind = time.monotonic() - next_at
+            if behind > 0:  # a cycle longer than the interval: skip missed slots rather than burst
+                next_at += interval_s * (int(behind / interval_s) + 1)

@@ -1,0 +1,68 @@
+"""The label contract of every GPU series (compat §1): gpu, UUID, pci_bus_id, device, modelName, Hostname,
+then label-type fields in collectors-file order."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from otel_fakegpu.engine import Snapshot
+from otel_fakegpu.fields import Collector, Value
+
+Attributes = Mapping[str, str]
+
+_NAME, _UUID, _MINOR, _BUSID = 50, 54, 55, 57
+
+
+def _text(value: Value | None) -> str:
+    return "" if value is None else str(value)
+
+
+class LabelScheme:
+    """Builds the attribute set of each entity from its identity fields in a snapshot.
+
+    Attribute dicts are reused while an entity's identity is unchanged, so steady-state cycles allocate
+    nothing here and the SDK sees the same attribute sets cycle after cycle.
+    """
+
+    def __init__(self, hostname: str | None, label_fields: Sequence[Collector]) -> None:
+        self._hostname = hostname
+        self._label_fields = tuple(label_fields)
+        self._cache: dict[tuple[object, ...], Attributes] = {}
+
+    @property
+    def field_ids(self) -> tuple[int, ...]:
+        """Fields the engine must read for labels."""
+        return (_NAME, _UUID, _MINOR, _BUSID, *(c.field.id for c in self._label_fields))
+
+    def attributes(self, snapshot: Snapshot) -> list[Attributes]:
+        """One attribute dict per entity, in snapshot order."""
+        names, uuids = snapshot.column(_NAME), snapshot.column(_UUID)
+        minors, buses = snapshot.column(_MINOR), snapshot.column(_BUSID)
+        extra_columns = [snapshot.column(c.field.id) for c in self._label_fields]
+        result: list[Attributes] = []
+        cache: dict[tuple[object, ...], Attributes] = {}
+        for i, entity_id in enumerate(snapshot.entity_ids):
+            key = (entity_id, names[i], uuids[i], minors[i], buses[i], *(col[i] for col in extra_columns))
+            attrs = self._cache.get(key)
+            if attrs is None:
+                attrs = self._build(key)
+            cache[key] = attrs
+            result.append(attrs)
+        self._cache = cache  # forget entities that are gone
+        return result
+
+    def _build(self, key: tuple[object, ...]) -> Attributes:
+        entity_id, name, uuid, minor, bus, *extra = key
+        attrs = {
+            "gpu": str(entity_id),
+            "UUID": _text(uuid),  # type: ignore[arg-type]
+            "pci_bus_id": _text(bus),  # type: ignore[arg-type]
+            "device": f"nvidia{minor if minor is not None else entity_id}",
+            "modelName": _text(name),  # type: ignore[arg-type]
+        }
+        if self._hostname is not None:
+            attrs["Hostname"] = self._hostname
+        for collector, value in zip(self._label_fields, extra, strict=True):
+            if value is not None:
+                attrs[collector.name] = str(value)
+        return attrs

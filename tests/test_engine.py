@@ -1,0 +1,83 @@
+"""The embedded engine: injections, blanks, immutable snapshots, and the read counter."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from otel_fakegpu.engine import EmbeddedEngine, EngineError, EngineState
+from otel_fakegpu.fields import blank
+from otel_fakegpu.fields.catalog import ValueType
+
+
+def test_inject_then_batch_read() -> None:
+    engine = EmbeddedEngine()
+    assert engine.status().state is EngineState.STARTING
+    ids = engine.create_gpus(3)
+    engine.inject([(ids[0], 150, 40), (ids[2], 150, 60), (ids[1], 155, 300.5)], timestamp=10.0)
+    snap = engine.read_latest([150, 155, 999])
+    assert snap.entity_ids == ids
+    assert snap.column(150) == (40, None, 60)
+    assert snap.column(155) == (None, 300.5, None)
+    assert snap.column(999) == (None, None, None)
+    assert snap.value(ids[2], 150) == 60
+    assert engine.latest_timestamp(ids[0], 150) == 10.0
+    assert engine.reads_total == 1
+    assert engine.status().state is EngineState.OK
+
+
+@pytest.mark.parametrize(
+    "sentinel",
+    [
+        blank.INT32_BLANK,
+        blank.INT32_BLANK + 2,
+        blank.INT64_BLANK + 1,
+        blank.DOUBLE_BLANK,
+        blank.DOUBLE_BLANK + 3,
+        blank.STRING_BLANK,
+        blank.STRING_NOT_SUPPORTED,
+        float("nan"),
+        None,
+    ],
+)
+def test_dcgm_blank_sentinels_read_as_no_value(sentinel: object) -> None:
+    engine = EmbeddedEngine()
+    (gpu,) = engine.create_gpus(1)
+    engine.inject([(gpu, 150, 55)], 1.0)
+    engine.inject([(gpu, 150, sentinel)], 2.0)  # type: ignore[list-item]
+    assert engine.read_latest([150]).column(150) == (None,)
+
+
+def test_blank_for_each_type_is_blank() -> None:
+    for value_type in ValueType:
+        assert blank.is_blank(blank.blank_for(value_type))
+    assert not blank.is_blank(0) and not blank.is_blank(0.0) and not blank.is_blank("")
+
+
+def test_snapshot_is_immutable_and_isolated_from_later_injections() -> None:
+    engine = EmbeddedEngine()
+    (gpu,) = engine.create_gpus(1)
+    engine.inject([(gpu, 150, 41)], 1.0)
+    snap = engine.read_latest([150])
+    engine.inject([(gpu, 150, 99)], 2.0)
+    assert snap.column(150) == (41,)
+    with pytest.raises(TypeError):
+        snap.columns[150] = (0,)  # type: ignore[index]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        snap.taken_at = 0.0  # type: ignore[misc]
+
+
+def test_unknown_entity_is_refused() -> None:
+    engine = EmbeddedEngine()
+    engine.create_gpus(1)
+    with pytest.raises(EngineError, match="no GPU entity 7"):
+        engine.inject([(7, 150, 1)], 1.0)
+
+
+def test_gpus_created_later_get_blank_columns() -> None:
+    engine = EmbeddedEngine()
+    engine.create_gpus(1)
+    engine.inject([(0, 150, 30)], 1.0)
+    engine.create_gpus(2)
+    assert engine.read_latest([150]).column(150) == (30, None, None)
