@@ -12,7 +12,17 @@ from otel_fakegpu.config import Config
 from otel_fakegpu.engine import EmbeddedEngine, Engine
 from otel_fakegpu.fields import CollectorSet
 from otel_fakegpu.outputs import ExpositionCache, PrometheusOutput
-from otel_fakegpu.serve import HealthReport, build_app, evaluate, start_tcp
+from otel_fakegpu.serve import (
+    BoundSocket,
+    HealthReport,
+    Listeners,
+    UdsError,
+    WebConfig,
+    bind_unix_socket,
+    build_app,
+    evaluate,
+    start,
+)
 from otel_fakegpu.sim import FleetSpec, Simulator
 from otel_fakegpu.telemetry import CycleRunner, CycleStats, LabelScheme, TelemetryPipeline, default_resource
 
@@ -69,15 +79,21 @@ class Exporter:
         self.engine.close()
 
 
-async def serve(exporter: Exporter) -> None:
+async def serve(exporter: Exporter, listeners: Listeners) -> None:
     """Serve until SIGTERM or SIGINT."""
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stopping.set)
-    listen = exporter.config.listen
-    runner = await start_tcp(build_app(exporter.cache, exporter.health), listen.host, listen.port)
-    log.info("serving http://%s/metrics", listen)
+    runner = await start(build_app(exporter.cache, exporter.health, listeners.web), listeners)
+    config = exporter.config
+    scheme = "https" if listeners.web.ssl_context else "http"
+    if config.listen is not None:
+        log.info("serving %s://%s/metrics", scheme, config.listen)
+    if listeners.unix is not None:
+        log.info(
+            "serving http over unix socket %s (mode %04o)", listeners.unix.path, config.uds.mode if config.uds else 0
+        )
     try:
         await stopping.wait()
         log.info("shutting down")
@@ -85,9 +101,15 @@ async def serve(exporter: Exporter) -> None:
         await runner.cleanup()
 
 
-def run(config: Config, collectors: CollectorSet) -> int:
+def run(config: Config, collectors: CollectorSet, web_config: WebConfig | None = None) -> int:
     """Start everything, serve until told to stop, shut down cleanly. Returns the exit code."""
     started = time.perf_counter()
+    unix: BoundSocket | None = None
+    try:
+        unix = bind_unix_socket(config.uds) if config.uds else None
+    except UdsError as exc:
+        log.error("%s", exc)
+        return 2
     exporter = Exporter(config, collectors)
     exporter.start()
     log.info(
@@ -97,11 +119,15 @@ def run(config: Config, collectors: CollectorSet) -> int:
         collectors.source,
         time.perf_counter() - started,
     )
+    tcp = (config.listen.host, config.listen.port) if config.listen else None
+    listeners = Listeners(tcp=tcp, unix=unix, web=web_config or WebConfig(), idle_timeout_s=config.idle_timeout_s)
     try:
-        asyncio.run(serve(exporter))
+        asyncio.run(serve(exporter, listeners))
     except OSError as exc:
         log.error("cannot listen on %s: %s", config.listen, exc.strerror or exc)
         return 2
     finally:
         exporter.stop()
+        if unix is not None:
+            unix.remove()
     return 0

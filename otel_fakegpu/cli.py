@@ -21,11 +21,13 @@ from otel_fakegpu.config import (
     parse_float,
     parse_int,
     parse_listen,
+    parse_mode,
     parse_profiles,
     parse_skus,
     resolve_hostname,
 )
 from otel_fakegpu.fields import CollectorsError, default_collectors_path, load_collectors
+from otel_fakegpu.serve import DEFAULT_SOCKET_PATH, UdsSettings, WebConfigError, load_web_config
 from otel_fakegpu.sim import PROFILE_NAMES, SKUS
 
 PROG = "otel-fakegpu"
@@ -59,8 +61,36 @@ OPTIONS: tuple[Option, ...] = (
         ("-a", "--address"),
         ("DCGM_EXPORTER_LISTEN",),
         ":9400",
-        "address to serve /metrics on, [HOST]:PORT",
+        'address to serve /metrics on, [HOST]:PORT; "" for the Unix socket only',
         "ADDR",
+    ),
+    Option(
+        "uds",
+        ("--uds",),
+        ("UDS_SOCKET_PATH",),
+        None,
+        "also serve on this Unix socket (the variable takes effect with ENABLE_UDS=true; "
+        f"default path {DEFAULT_SOCKET_PATH})",
+        "PATH",
+    ),
+    Option("enable_uds", ("--enable-uds",), ("ENABLE_UDS",), "false", "serve on the Unix socket", is_switch=True),
+    Option("uds_mode", ("--uds-mode",), ("UDS_SOCKET_MODE",), "0660", "permission bits of the socket", "MODE"),
+    Option("uds_group", ("--uds-group",), ("UDS_SOCKET_GROUP",), None, "group owning the socket", "GROUP"),
+    Option(
+        "web_config",
+        ("--web-config-file",),
+        ("DCGM_EXPORTER_WEB_CONFIG_FILE",),
+        None,
+        "exporter-toolkit web config: TLS and basic auth for TCP",
+        "FILE",
+    ),
+    Option(
+        "idle_timeout",
+        ("--idle-timeout",),
+        ("OTEL_FAKEGPU_IDLE_TIMEOUT",),
+        "60",
+        "seconds before closing a connection that sends no complete request",
+        "SECONDS",
     ),
     Option(
         "collect_interval",
@@ -175,6 +205,18 @@ def _resolve(ns: argparse.Namespace, env: Mapping[str, str]) -> dict[str, tuple[
     return resolved
 
 
+def _uds_settings(values: dict[str, tuple[str | None, str]]) -> UdsSettings | None:
+    """--uds PATH enables the socket; the seed's UDS_SOCKET_PATH does so only with ENABLE_UDS=true."""
+    path, source = values["uds"]
+    enabled_text, enabled_source = values["enable_uds"]
+    given_as_flag = path is not None and source == "--uds"
+    if not given_as_flag and not parse_bool(enabled_text or "", enabled_source):
+        return None
+    mode_text, mode_source = values["uds_mode"]
+    group = (values["uds_group"][0] or "").strip() or None
+    return UdsSettings(Path(path or DEFAULT_SOCKET_PATH), parse_mode(mode_text or "0660", mode_source), group)
+
+
 def config_from_args(argv: Sequence[str], env: Mapping[str, str]) -> Config:
     """Parse and validate everything; raises ConfigError with a one-line message."""
     values = _resolve(build_parser().parse_args(list(argv)), env)
@@ -187,9 +229,18 @@ def config_from_args(argv: Sequence[str], env: Mapping[str, str]) -> Config:
     profiles_text, profiles_source = text("gpu_profiles") if values["gpu_profiles"][0] else text("profile")
     seed_text, seed_source = text("seed")
     host_identity = resolve_hostname(env)
+    address_text, address_source = text("address")
+    listen = parse_listen(address_text, address_source) if address_text.strip() else None
+    uds = _uds_settings(values)
+    if listen is None and uds is None:
+        raise ConfigError(f"{address_source} is empty and no Unix socket is enabled: nothing to serve")
+    web_config_text, _ = text("web_config")
     return Config(
         collectors_path=Path(collectors_text) if collectors_text else None,
-        listen=parse_listen(*text("address")),
+        listen=listen,
+        uds=uds,
+        web_config_path=Path(web_config_text) if web_config_text else None,
+        idle_timeout_s=parse_float(*text("idle_timeout"), minimum=0.1),
         collect_interval_s=parse_int(*text("collect_interval"), low=100) / 1000.0,
         hostname=None if parse_bool(*text("no_hostname")) else host_identity,
         host_identity=host_identity,
@@ -208,10 +259,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         config = config_from_args(args, environ())
         collectors = load_collectors(config.collectors_path or default_collectors_path())
-    except (ConfigError, CollectorsError) as exc:
+        web_config = load_web_config(config.web_config_path) if config.web_config_path else None
+    except (ConfigError, CollectorsError, WebConfigError) as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     logging.basicConfig(level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from otel_fakegpu.app import run  # noqa: PLC0415 - keep --help and bad-flag paths free of heavy imports
 
-    return run(config, collectors)
+    return run(config, collectors, web_config)

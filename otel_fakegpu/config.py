@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from otel_fakegpu.serve import UdsSettings
 from otel_fakegpu.sim import DEFAULT_SKU, PROFILE_NAMES, GpuSku, find_sku
 
 MAX_GPUS = 65536
@@ -31,7 +32,10 @@ class ListenAddress:
 @dataclass(frozen=True)
 class Config:
     collectors_path: Path | None  # None: the shipped default set
-    listen: ListenAddress
+    listen: ListenAddress | None  # None: no TCP listener (--address "")
+    uds: UdsSettings | None  # None: no Unix socket
+    web_config_path: Path | None
+    idle_timeout_s: float
     collect_interval_s: float
     hostname: str | None  # None: no Hostname label (--no-hostname)
     host_identity: str  # the host name used for resource attributes and GPU identities
@@ -52,6 +56,18 @@ def parse_listen(value: str, source: str) -> ListenAddress:
     host = host.strip("[]")
     port = parse_int(port_text, source, low=0, high=65535, shown=value)
     return ListenAddress(host or None, port)
+
+
+def parse_mode(text: str, source: str) -> int:
+    """File permission bits in octal, as chmod takes them (``0660``, ``660``, ``0o660``)."""
+    digits = text.strip().lower().removeprefix("0o")
+    try:
+        mode = int(digits, 8)
+    except ValueError:
+        raise ConfigError(f"{source}={text!r}: expected octal permission bits such as 0660") from None
+    if not 0 <= mode <= 0o777:
+        raise ConfigError(f"{source}={text!r}: permission bits must be between 0000 and 0777")
+    return mode
 
 
 def parse_int(text: str, source: str, *, low: int, high: int | None = None, shown: str | None = None) -> int:

@@ -14,6 +14,7 @@ from otel_fakegpu.config import ConfigError
 
 def test_defaults_match_dcgm_exporter() -> None:
     config = config_from_args([], {"NODE_NAME": "node-7"})
+    assert config.listen is not None and config.uds is None
     assert (config.listen.host, config.listen.port) == (None, 9400)
     assert config.collect_interval_s == 30.0
     assert config.hostname == "node-7"
@@ -40,6 +41,7 @@ def test_environment_fallbacks_and_flag_precedence() -> None:
     assert [s.key for s in config.skus] == ["a100-40gb", "h100-sxm"] and config.seed == 9
     assert config.hostname is None
     flagged = config_from_args(["-a", "[::1]:9401", "--num-gpus", "2", "--gpu-profiles", "spike,chaos"], env)
+    assert flagged.listen is not None
     assert (flagged.listen.host, flagged.listen.port) == ("::1", 9401)
     assert flagged.num_gpus == 2 and flagged.profiles == ("spike", "chaos")
     assert config_from_args([], {"GPU_PROFILES": "faulty", "METRIC_PROFILE": "wave"}).profiles == ("faulty",)

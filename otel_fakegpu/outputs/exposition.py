@@ -1,51 +1,121 @@
-"""The Prometheus output: renders each cycle once and keeps the bytes that every scrape is served from."""
+"""The Prometheus output: renders each cycle once and keeps the bytes every scrape is served from.
+
+A cycle's exposition exists in up to four variants (Prometheus text or OpenMetrics, plain or gzip). Each is
+built at most once per cycle: the variants scrapers asked for in the previous cycle are built eagerly by the
+cycle thread; any other is built by the first request that wants it, and later requests reuse it.
+"""
 
 from __future__ import annotations
 
+import enum
+import gzip
 import threading
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
 
-from otel_fakegpu.outputs.prometheus_text import CONTENT_TYPE, PrometheusTextRenderer
+from otel_fakegpu.outputs.prometheus_text import (
+    FamilyText,
+    PrometheusTextRenderer,
+    join_openmetrics,
+    join_prometheus,
+)
 from otel_fakegpu.telemetry import CycleResult
 
+# Level 1 compresses dcgm-exporter text about 6:1 at a third of the default level's cost.
+GZIP_LEVEL = 1
 
-@dataclass(frozen=True)
+
+class Format(enum.Enum):
+    PROMETHEUS = "text/plain; version=0.0.4; charset=utf-8"
+    OPENMETRICS = "application/openmetrics-text; version=1.0.0; charset=utf-8"
+
+    @property
+    def content_type(self) -> str:
+        return self.value
+
+
+Variant = tuple[Format, bool]  # (format, gzipped)
+
+
 class Exposition:
-    """One cycle's rendered body; immutable so handlers can serve it without a lock."""
+    """One cycle's rendered exposition; variants are immutable bytes once built."""
 
-    cycle: int
-    collected_at: float
-    body: bytes
-    series: int
-    content_type: str = CONTENT_TYPE
+    def __init__(self, cycle: int, collected_at: float, families: Sequence[FamilyText]) -> None:
+        self.cycle = cycle
+        self.collected_at = collected_at
+        self.series = sum(f.series for f in families)
+        self._families = tuple(families)
+        self._lock = threading.Lock()
+        self._variants: dict[Variant, bytes] = {(Format.PROMETHEUS, False): join_prometheus(self._families)}
+
+    @property
+    def body(self) -> bytes:
+        """The Prometheus text body (what dcgm-exporter serves)."""
+        return self._variants[(Format.PROMETHEUS, False)]
+
+    def ready(self, fmt: Format, gzipped: bool) -> bytes | None:
+        """The variant if already built, without waiting."""
+        return self._variants.get((fmt, gzipped))
+
+    def variant(self, fmt: Format, gzipped: bool) -> bytes:
+        """The variant, building it (once) if needed. May take a while for large fleets."""
+        key = (fmt, gzipped)
+        built = self._variants.get(key)
+        if built is not None:
+            return built
+        with self._lock:
+            built = self._variants.get(key)
+            if built is None:
+                plain = self._variants.get((fmt, False))
+                if plain is None:
+                    plain = join_openmetrics(self._families)
+                    self._variants[(fmt, False)] = plain
+                built = gzip.compress(plain, GZIP_LEVEL, mtime=0) if gzipped else plain
+                self._variants[key] = built
+            return built
+
+    def prepare(self, variants: Iterable[Variant]) -> None:
+        for fmt, gzipped in variants:
+            self.variant(fmt, gzipped)
 
 
 class ExpositionCache:
-    """Holds the latest Exposition. Publishing swaps one reference; readers never block the cycle."""
+    """Holds the latest Exposition and remembers which variants scrapers asked for."""
 
     def __init__(self) -> None:
         self._latest: Exposition | None = None
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # guards the requested set only
+        self._requested: set[Variant] = set()
+
+    def take_requested(self) -> set[Variant]:
+        """The variants asked for since the last call: the ones worth building before the next publish."""
+        with self._lock:
+            requested, self._requested = self._requested, set()
+        return requested
 
     def publish(self, exposition: Exposition) -> None:
-        with self._lock:
-            self._latest = exposition
+        self._latest = exposition  # one reference swap: readers never see a half-built exposition
 
     def latest(self) -> Exposition | None:
         return self._latest
 
+    def note_request(self, fmt: Format, gzipped: bool) -> None:
+        if (fmt, gzipped) not in self._requested:
+            with self._lock:
+                self._requested.add((fmt, gzipped))
+
 
 class PrometheusOutput:
-    """A cycle consumer: render the collection as dcgm-exporter text into the cache."""
+    """A cycle consumer: render the collection into the cache, then pre-build the variants in demand."""
 
     def __init__(self, cache: ExpositionCache) -> None:
         self._cache = cache
         self._renderer = PrometheusTextRenderer()
 
     def __call__(self, result: CycleResult) -> int:
-        body, series = self._renderer.render(result.metrics)
-        self._cache.publish(Exposition(result.number, result.started_at, body, series))
-        return series
+        exposition = Exposition(result.number, result.started_at, self._renderer.render_families(result.metrics))
+        exposition.prepare(self._cache.take_requested())
+        self._cache.publish(exposition)
+        return exposition.series
 
     def __repr__(self) -> str:
         return "PrometheusOutput()"

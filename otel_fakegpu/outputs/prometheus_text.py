@@ -1,14 +1,30 @@
 """Renders an SDK collection as dcgm-exporter's Prometheus text: exact names, no unit suffixes, no
-``_total``, no ``otel_scope_*`` labels, no ``target_info``; integers as integers, doubles as ``%f``."""
+``_total``, no ``otel_scope_*`` labels, no ``target_info``; integers as integers, doubles as ``%f``.
+
+The same pass yields the OpenMetrics form. OpenMetrics would rename a counter's samples to ``NAME_total``,
+and Prometheus asks for OpenMetrics first by default, so a DCGM counter (whose name has no ``_total``) is
+declared ``unknown`` there: the stored series keep dcgm-exporter's exact names either way.
+"""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from opentelemetry.sdk.metrics.export import Gauge, Metric, MetricsData, Sum
 
-CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+LabelKey = tuple[tuple[str, object], ...]
+
+
+@dataclass(frozen=True)
+class FamilyText:
+    """One rendered family: header lines for each format, and the sample lines they share."""
+
+    prometheus_header: str
+    openmetrics_header: str
+    samples: str
+    series: int
 
 
 def _escape_help(text: str) -> str:
@@ -39,37 +55,59 @@ def _type_of(metric: Metric) -> str | None:
     return None  # histograms are never produced by this pipeline
 
 
+def join_prometheus(families: Sequence[FamilyText]) -> bytes:
+    return "".join(f.prometheus_header + f.samples for f in families).encode("utf-8")
+
+
+def join_openmetrics(families: Sequence[FamilyText]) -> bytes:
+    return ("".join(f.openmetrics_header + f.samples for f in families) + "# EOF\n").encode("utf-8")
+
+
 class PrometheusTextRenderer:
-    """Turns MetricsData into exposition bytes, caching each attribute set's rendered ``{...}`` text."""
+    """Turns MetricsData into family texts, caching each attribute set's rendered ``{...}`` text."""
 
     def __init__(self) -> None:
-        self._label_text: dict[tuple[tuple[str, object], ...], str] = {}
+        self._label_text: dict[LabelKey, str] = {}
 
-    def render(self, data: MetricsData) -> tuple[bytes, int]:
-        """The exposition body and the number of series in it."""
-        lines: list[str] = []
-        series = 0
-        seen: dict[tuple[tuple[str, object], ...], str] = {}
+    def render_families(self, data: MetricsData) -> list[FamilyText]:
+        families: list[FamilyText] = []
+        seen: dict[LabelKey, str] = {}
         for resource_metrics in data.resource_metrics:
             for scope_metrics in resource_metrics.scope_metrics:
                 for metric in scope_metrics.metrics:
-                    series += self._render_metric(metric, lines, seen)
+                    family = self._render_metric(metric, seen)
+                    if family is not None:
+                        families.append(family)
         self._label_text = seen  # drop label sets that no longer occur
-        return "".join(lines).encode("utf-8"), series
+        return families
 
-    def _render_metric(self, metric: Metric, lines: list[str], seen: dict[tuple[tuple[str, object], ...], str]) -> int:
+    def render(self, data: MetricsData) -> tuple[bytes, int]:
+        """The Prometheus text body and the number of series in it."""
+        families = self.render_families(data)
+        return join_prometheus(families), sum(f.series for f in families)
+
+    def _render_metric(self, metric: Metric, seen: dict[LabelKey, str]) -> FamilyText | None:
         kind = _type_of(metric)
         if kind is None:
-            return 0
+            return None
         name = metric.name
-        lines.append(f"# HELP {name} {_escape_help(metric.description or name)}\n# TYPE {name} {kind}\n")
+        help_line = f"# HELP {name} {_escape_help(metric.description or name)}\n"
+        om_kind = "unknown" if kind == "counter" and not name.endswith("_total") else kind
+        om_name = name.removesuffix("_total") if om_kind == "counter" else name
         points = metric.data.data_points
-        for point in points:
-            labels = self._labels(point.attributes or {}, seen)
-            lines.append(f"{name}{labels} {format_value(point.value)}\n")  # type: ignore[union-attr]
-        return len(points)
+        samples = "".join(
+            f"{name}{self._labels(p.attributes or {}, seen)} {format_value(p.value)}\n"  # type: ignore[union-attr]
+            for p in points
+        )
+        om_help = f"# HELP {om_name} {_escape_help(metric.description or name)}\n"
+        return FamilyText(
+            prometheus_header=f"{help_line}# TYPE {name} {kind}\n",
+            openmetrics_header=f"{om_help}# TYPE {om_name} {om_kind}\n",
+            samples=samples,
+            series=len(points),
+        )
 
-    def _labels(self, attributes: Mapping[str, object], seen: dict[tuple[tuple[str, object], ...], str]) -> str:
+    def _labels(self, attributes: Mapping[str, object], seen: dict[LabelKey, str]) -> str:
         key = tuple(attributes.items())
         text = seen.get(key)
         if text is None:

@@ -1,6 +1,31 @@
-"""Floor 5: serving the outputs over HTTP (TCP :9400; Unix socket next)."""
+"""Floor 5: serving the outputs over HTTP: TCP :9400 (TLS, basic auth) and a Unix domain socket."""
 
 from otel_fakegpu.serve.health import HealthReport, evaluate
-from otel_fakegpu.serve.http import build_app, start_tcp
+from otel_fakegpu.serve.http import DEFAULT_IDLE_TIMEOUT_S, Listeners, build_app, start
+from otel_fakegpu.serve.uds import (
+    DEFAULT_MODE,
+    DEFAULT_SOCKET_PATH,
+    BoundSocket,
+    UdsError,
+    UdsSettings,
+    bind_unix_socket,
+)
+from otel_fakegpu.serve.webconfig import WebConfig, WebConfigError, load_web_config
 
-__all__ = ["HealthReport", "build_app", "evaluate", "start_tcp"]
+__all__ = [
+    "DEFAULT_IDLE_TIMEOUT_S",
+    "DEFAULT_MODE",
+    "DEFAULT_SOCKET_PATH",
+    "BoundSocket",
+    "HealthReport",
+    "Listeners",
+    "UdsError",
+    "UdsSettings",
+    "WebConfig",
+    "WebConfigError",
+    "bind_unix_socket",
+    "build_app",
+    "evaluate",
+    "load_web_config",
+    "start",
+]

@@ -1,41 +1,102 @@
-"""HTTP serving with aiohttp: /metrics from the cached bytes of the last cycle, /health, and an index.
+"""HTTP serving with aiohttp over TCP (optionally TLS + basic auth) and a Unix socket, one application.
 
-A request never reads the engine, runs a collection or renders: N scrapers cost the same as one.
+/metrics is served from the last cycle's bytes: a request never reads the engine, runs a collection or
+renders, so N scrapers cost the same as one. Slow, idle or broken clients are aiohttp's to absorb: each
+connection is a cheap coroutine, and connections that send no complete request are closed after the idle
+timeout.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
-from collections.abc import Callable
+import socket
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from otel_fakegpu.outputs import ExpositionCache
+from otel_fakegpu.serve.auth import BasicAuth
 from otel_fakegpu.serve.health import HealthReport
+from otel_fakegpu.serve.negotiate import accepts_gzip, choose_format
+from otel_fakegpu.serve.uds import BoundSocket
+from otel_fakegpu.serve.webconfig import WebConfig
 
 log = logging.getLogger(__name__)
 
 HealthProvider = Callable[[], HealthReport]
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+DEFAULT_IDLE_TIMEOUT_S = 60.0
 
 _INDEX = b"""<!doctype html>
 <html><head><title>otel-fakegpu</title></head>
 <body><h1>otel-fakegpu</h1>
 <p>dcgm-exporter-compatible GPU metrics through OpenTelemetry.</p>
-<ul><li><a href="/metrics">/metrics</a> (Prometheus text)</li>
+<ul><li><a href="/metrics">/metrics</a> (Prometheus text; OpenMetrics and gzip on request)</li>
 <li><a href="/health">/health</a> (JSON: engine state, age of the last cycle)</li></ul>
 </body></html>
 """
 
 
-def build_app(cache: ExpositionCache, health: HealthProvider) -> web.Application:
-    """The application shared by every listener (TCP now; a Unix socket serves the same app)."""
+@dataclass(frozen=True)
+class Listeners:
+    """Where to serve: TCP (host None = every interface) and/or a bound Unix socket."""
+
+    tcp: tuple[str | None, int] | None = None
+    unix: BoundSocket | None = None
+    web: WebConfig = field(default_factory=WebConfig)
+    idle_timeout_s: float = DEFAULT_IDLE_TIMEOUT_S
+
+
+def _over_unix_socket(request: web.Request) -> bool:
+    sock = request.transport.get_extra_info("socket") if request.transport else None
+    return sock is not None and sock.family == socket.AF_UNIX
+
+
+def _auth_middleware(auth: BasicAuth) -> Middleware:
+    @web.middleware
+    async def require_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
+        # The socket is guarded by file permissions; TCP by the web config's users.
+        if _over_unix_socket(request) or await auth.check(request.headers.get("Authorization")):
+            return await handler(request)
+        return web.Response(
+            status=401, text="unauthorized\n", headers={"WWW-Authenticate": 'Basic realm="otel-fakegpu"'}
+        )
+
+    return require_auth
+
+
+def _headers_middleware(extra: dict[str, str]) -> Middleware:
+    @web.middleware
+    async def add_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
+        response = await handler(request)
+        response.headers.update(extra)
+        return response
+
+    return add_headers
+
+
+def build_app(cache: ExpositionCache, health: HealthProvider, web_config: WebConfig | None = None) -> web.Application:
+    """The application every listener serves."""
+    web_config = web_config or WebConfig()
 
     async def metrics(request: web.Request) -> web.Response:
         exposition = cache.latest()
         if exposition is None:
             return web.Response(status=503, text="no collection cycle has completed yet\n")
-        return web.Response(body=exposition.body, headers={"Content-Type": exposition.content_type})
+        fmt = choose_format(request.headers.get("Accept"))
+        gzipped = accepts_gzip(request.headers.get("Accept-Encoding"))
+        cache.note_request(fmt, gzipped)
+        body = exposition.ready(fmt, gzipped)
+        if body is None:  # first request for this variant this cycle: build it off the event loop, once
+            body = await asyncio.get_running_loop().run_in_executor(None, exposition.variant, fmt, gzipped)
+        headers = {"Content-Type": fmt.content_type, "Vary": "Accept, Accept-Encoding"}
+        if gzipped:
+            headers["Content-Encoding"] = "gzip"
+        return web.Response(body=body, headers=headers)
 
     async def health_handler(request: web.Request) -> web.Response:
         report = health()
@@ -48,20 +109,37 @@ def build_app(cache: ExpositionCache, health: HealthProvider) -> web.Application
     async def index(request: web.Request) -> web.Response:
         return web.Response(body=_INDEX, content_type="text/html")
 
-    app = web.Application()
+    middlewares: list[Middleware] = []
+    if web_config.users:
+        middlewares.append(_auth_middleware(BasicAuth(web_config.users)))
+    if web_config.headers:
+        middlewares.append(_headers_middleware(dict(web_config.headers)))
+    app = web.Application(middlewares=middlewares, client_max_size=64 * 1024)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/health", health_handler)
     app.router.add_get("/", index)
     return app
 
 
-async def start_tcp(app: web.Application, host: str | None, port: int) -> web.AppRunner:
-    """Bind ``host:port`` (every interface when host is None) and start serving."""
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+async def start(app: web.Application, listeners: Listeners) -> web.AppRunner:
+    """Start every configured listener on one runner; raises OSError if a TCP port cannot be bound."""
+    runner = web.AppRunner(
+        app,
+        access_log=None,
+        handle_signals=False,
+        keepalive_timeout=listeners.idle_timeout_s,
+        max_line_size=8190,
+        max_field_size=8190,
+        max_headers=64,
+    )
     await runner.setup()
-    site = web.TCPSite(runner, host, port, reuse_address=True)
     try:
-        await site.start()
+        if listeners.tcp is not None:
+            host, port = listeners.tcp
+            ssl_context = listeners.web.ssl_context
+            await web.TCPSite(runner, host, port, reuse_address=True, ssl_context=ssl_context).start()
+        if listeners.unix is not None:
+            await web.SockSite(runner, listeners.unix.sock).start()
     except OSError:
         await runner.cleanup()
         raise

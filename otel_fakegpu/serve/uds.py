@@ -1,0 +1,115 @@
+"""The Unix domain socket listener: created safely, with chosen permissions, and removed on exit.
+
+Never world-writable unless asked; a stale socket from a crashed run is replaced; a live one, or a path
+that is not a socket, is never touched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import grp
+import os
+import socket
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+# sun_path holds 108 bytes including the terminating NUL.
+MAX_PATH_BYTES = 107
+DEFAULT_SOCKET_PATH = "/var/run/dcgm/metrics.sock"
+DEFAULT_MODE = 0o660
+
+
+class UdsError(OSError):
+    """The socket cannot be created; the message names the path and why."""
+
+
+@dataclass(frozen=True)
+class UdsSettings:
+    path: Path
+    mode: int = DEFAULT_MODE
+    group: str | None = None
+
+
+@dataclass(frozen=True)
+class BoundSocket:
+    sock: socket.socket
+    path: Path
+    inode: int
+
+    def remove(self) -> None:
+        """Unlink the socket file if it is still the one we created."""
+        with contextlib.suppress(OSError):
+            if os.lstat(self.path).st_ino == self.inode:
+                self.path.unlink()
+
+
+def check_path_length(path: Path) -> None:
+    if len(os.fsencode(path)) > MAX_PATH_BYTES:
+        raise UdsError(f"{path}: socket path longer than {MAX_PATH_BYTES} bytes")
+
+
+def _clear_stale(path: Path) -> None:
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if not stat.S_ISSOCK(info.st_mode):
+        raise UdsError(f"{path}: exists and is not a socket; refusing to remove it")
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.settimeout(1.0)
+        probe.connect(str(path))
+    except OSError as exc:
+        if exc.errno not in (errno.ECONNREFUSED, errno.ENOENT):
+            raise UdsError(f"{path}: cannot probe existing socket: {exc.strerror}") from None
+        path.unlink()  # nobody listens: left behind by a run that crashed
+        return
+    finally:
+        probe.close()
+    raise UdsError(f"{path}: another process is serving on this socket")
+
+
+def _group_id(group: str) -> int:
+    if group.isdigit():
+        return int(group)
+    try:
+        return grp.getgrnam(group).gr_gid
+    except KeyError:
+        raise UdsError(f"unknown group {group!r} for the socket") from None
+
+
+def bind_unix_socket(settings: UdsSettings) -> BoundSocket:
+    """Create, bind and listen on the socket with ``settings.mode`` and group; ready for aiohttp."""
+    path = settings.path
+    check_path_length(path)
+    gid = _group_id(settings.group) if settings.group else None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UdsError(f"{path.parent}: cannot create socket directory: {exc.strerror}") from None
+    _clear_stale(path)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    # Bind under a strict umask so the socket is never, even briefly, more open than 0600.
+    old_umask = os.umask(0o177)
+    try:
+        sock.bind(str(path))
+    except OSError as exc:
+        sock.close()
+        raise UdsError(f"{path}: cannot bind: {exc.strerror}") from None
+    finally:
+        os.umask(old_umask)
+    inode = os.lstat(path).st_ino
+    bound = BoundSocket(sock, path, inode)
+    try:
+        if gid is not None:
+            os.chown(path, -1, gid)
+        os.chmod(path, settings.mode)
+        sock.listen(1024)
+    except OSError as exc:
+        sock.close()
+        bound.remove()
+        raise UdsError(f"{path}: cannot set owner/mode: {exc.strerror}") from None
+    sock.setblocking(False)
+    return bound
