@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import http.client
 import os
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import pytest
 
@@ -41,10 +44,45 @@ def http_get(url: str, timeout: float = 10.0) -> tuple[int, bytes, dict[str, str
         return err.code, err.read(), dict(err.headers)
 
 
+class UnixHTTPConnection(http.client.HTTPConnection):
+    """http.client over a Unix socket: what a consumer on the node would use."""
+
+    def __init__(self, path: str | Path, timeout: float = 10.0) -> None:
+        super().__init__("localhost", timeout=timeout)
+        self._socket_path = str(path)
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        sock.connect(self._socket_path)
+        self.sock = sock
+
+
+def uds_get(
+    path: str | Path, url: str, headers: dict[str, str] | None = None, method: str = "GET"
+) -> tuple[int, bytes, dict[str, str]]:
+    conn = UnixHTTPConnection(path)
+    try:
+        conn.request(method, url, headers=headers or {})
+        resp = conn.getresponse()
+        return resp.status, resp.read(), dict(resp.getheaders())
+    finally:
+        conn.close()
+
+
 @dataclass
 class ExporterProcess:
     proc: subprocess.Popen[bytes]
     port: int
+    uds: Path | None = None
+    log: IO[bytes] | None = None
+
+    def stderr_text(self) -> str:
+        """What the exporter logged so far (a file, so a chatty exporter can never block on a full pipe)."""
+        if self.log is None:
+            return ""
+        self.log.seek(0)
+        return self.log.read().decode(errors="replace")
 
     @property
     def base(self) -> str:
@@ -63,28 +101,51 @@ class ExporterProcess:
                 self.proc.wait()
         return self.proc.returncode
 
+    def close(self) -> None:
+        self.stop()
+        if self.log is not None:
+            self.log.close()
+
+
+def exporter_env(env: dict[str, str] | None = None) -> dict[str, str]:
+    """The test's environment without any of the exporter's own variables, plus ``env``."""
+    prefixes = ("DCGM_", "NUM_FAKE", "GPU_", "METRIC_", "UDS_", "ENABLE_UDS", "OTEL_", "FAKEGPU_", "NODE_NAME")
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith(prefixes)}
+    full_env.update(env or {})
+    return full_env
+
+
+def _ready(exporter: ExporterProcess) -> bool:
+    if exporter.uds is not None:
+        return exporter.uds.exists() and uds_get(exporter.uds, "/metrics")[0] == 200
+    return exporter.get("/metrics", timeout=2)[0] == 200
+
 
 def start_exporter(
-    args: Sequence[str], env: dict[str, str] | None = None, ready_timeout: float = 60.0
+    args: Sequence[str],
+    env: dict[str, str] | None = None,
+    ready_timeout: float = 60.0,
+    address: str | None = None,
+    uds: Path | None = None,
 ) -> ExporterProcess:
-    """Start ``python -m otel_fakegpu`` on a free loopback port and wait until /metrics answers 200."""
+    """Start ``python -m otel_fakegpu`` (on a free loopback port unless ``address`` is given) and wait
+    until /metrics answers 200 (over ``uds`` when given)."""
     port = free_port()
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith(("DCGM_", "NUM_FAKE", "GPU_", "METRIC_"))}
-    full_env.update(env or {})
+    listen = f"127.0.0.1:{port}" if address is None else address
+    log = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the process; closed in stop()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "otel_fakegpu", "-a", f"127.0.0.1:{port}", *args],
-        env=full_env,
+        [sys.executable, "-m", "otel_fakegpu", "-a", listen, *args],
+        env=exporter_env(env),
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stderr=log,
     )
-    exporter = ExporterProcess(proc, port)
+    exporter = ExporterProcess(proc, port, uds, log)
     deadline = time.monotonic() + ready_timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            err = proc.stderr.read().decode() if proc.stderr else ""
-            raise RuntimeError(f"exporter exited with {proc.returncode}: {err}")
+            raise RuntimeError(f"exporter exited with {proc.returncode}: {exporter.stderr_text()}")
         try:
-            if exporter.get("/metrics", timeout=2)[0] == 200:
+            if _ready(exporter):
                 return exporter
         except OSError:
             pass
@@ -93,18 +154,32 @@ def start_exporter(
     raise RuntimeError("exporter did not serve /metrics in time")
 
 
+def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """Run the exporter to completion (for the paths that must exit by themselves)."""
+    return subprocess.run(
+        [sys.executable, "-m", "otel_fakegpu", *args],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={"PATH": "/usr/bin:/bin", **(env or {})},
+    )
+
+
 @pytest.fixture
 def exporter_factory() -> Iterator[Callable[..., ExporterProcess]]:
     started: list[ExporterProcess] = []
 
-    def factory(*args: str, env: dict[str, str] | None = None) -> ExporterProcess:
-        exporter = start_exporter(args, env)
+    def factory(
+        *args: str, env: dict[str, str] | None = None, address: str | None = None, uds: Path | None = None
+    ) -> ExporterProcess:
+        exporter = start_exporter(args, env, address=address, uds=uds)
         started.append(exporter)
         return exporter
 
     yield factory
     for exporter in started:
-        exporter.stop()
+        exporter.close()
 
 
 class FakeClock:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from otel_fakegpu.cli import config_from_args
 from otel_fakegpu.config import ConfigError
+from tests.conftest import run_cli
 
 
 def test_defaults_match_dcgm_exporter() -> None:
@@ -69,19 +68,8 @@ def test_bad_values_are_one_line_errors(argv: list[str], env: dict[str, str], me
     assert "\n" not in str(info.value)
 
 
-def _run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "otel_fakegpu", *args],
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={"PATH": "/usr/bin:/bin", **(env or {})},
-    )
-
-
 def test_bad_flag_exits_2_with_one_line_and_no_traceback() -> None:
-    result = _run("--num-gpus", "-3")
+    result = run_cli("--num-gpus", "-3")
     assert result.returncode == 2
     assert result.stderr.strip().count("\n") == 0
     assert result.stderr.startswith("otel-fakegpu: error: --num-gpus='-3'")
@@ -90,10 +78,10 @@ def test_bad_flag_exits_2_with_one_line_and_no_traceback() -> None:
 def test_bad_collectors_file_exits_2_naming_file_and_line(tmp_path: Path) -> None:
     csv = tmp_path / "counters.csv"
     csv.write_text("# mine\nDCGM_FI_DEV_GPU_TEMP, gauge, t\nDCGM_FI_DEV_GPU_TMEP, gauge, typo\n")
-    result = _run("-f", str(csv))
+    result = run_cli("-f", str(csv))
     assert result.returncode == 2
     assert result.stderr.strip() == f"otel-fakegpu: error: {csv}:3: unknown DCGM field 'DCGM_FI_DEV_GPU_TMEP'"
-    missing = _run(env={"DCGM_EXPORTER_COLLECTORS": str(tmp_path / "nope.csv")})
+    missing = run_cli(env={"DCGM_EXPORTER_COLLECTORS": str(tmp_path / "nope.csv")})
     assert missing.returncode == 2 and "nope.csv: cannot read collectors file" in missing.stderr
 
 
@@ -104,14 +92,14 @@ def test_port_in_use_exits_2_with_one_line() -> None:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        result = _run("-a", f"127.0.0.1:{port}")
+        result = run_cli("-a", f"127.0.0.1:{port}")
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
 
 
 def test_help_documents_every_environment_variable() -> None:
-    result = _run("--help")
+    result = run_cli("--help")
     assert result.returncode == 0
     for name in (
         "DCGM_EXPORTER_COLLECTORS",

@@ -91,5 +91,5 @@ def test_sigterm_and_sigint_exit_cleanly(exporter_factory: Factory) -> None:
         exporter = exporter_factory()
         exporter.proc.send_signal(sig)
         assert exporter.proc.wait(timeout=20) == 0
-        stderr = exporter.proc.stderr.read().decode() if exporter.proc.stderr else ""
+        stderr = exporter.stderr_text()
         assert "Traceback" not in stderr and "shutting down" in stderr
