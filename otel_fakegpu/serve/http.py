@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.typedefs import Middleware
 
 from otel_fakegpu.outputs import ExpositionCache
@@ -49,6 +50,24 @@ class Listeners:
     unix: BoundSocket | None = None
     web: WebConfig = field(default_factory=WebConfig)
     idle_timeout_s: float = DEFAULT_IDLE_TIMEOUT_S
+
+
+class _ClientErrorsToDebug(logging.Filter):
+    """aiohttp logs each malformed request at ERROR with a traceback: a client could flood the log.
+    Those are the client's mistakes; keep one debug line each."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, HttpProcessingError):
+            log.debug("rejected a malformed request: %s", str(exc).splitlines()[0])
+            return False
+        return True
+
+
+def _quiet_client_errors() -> None:
+    server_log = logging.getLogger("aiohttp.server")
+    if not any(isinstance(f, _ClientErrorsToDebug) for f in server_log.filters):
+        server_log.addFilter(_ClientErrorsToDebug())
 
 
 def _over_unix_socket(request: web.Request) -> bool:
@@ -123,6 +142,7 @@ def build_app(cache: ExpositionCache, health: HealthProvider, web_config: WebCon
 
 async def start(app: web.Application, listeners: Listeners) -> web.AppRunner:
     """Start every configured listener on one runner; raises OSError if a TCP port cannot be bound."""
+    _quiet_client_errors()
     runner = web.AppRunner(
         app,
         access_log=None,
