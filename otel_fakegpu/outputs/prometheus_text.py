@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 from opentelemetry.sdk.metrics.export import Gauge, Metric, MetricsData, Sum
 
+from otel_fakegpu.telemetry import SCOPE_NAME
+
 LabelKey = tuple[tuple[str, object], ...]
 
 
@@ -64,9 +66,13 @@ def join_openmetrics(families: Sequence[FamilyText]) -> bytes:
 
 
 class PrometheusTextRenderer:
-    """Turns MetricsData into family texts, caching each attribute set's rendered ``{...}`` text."""
+    """Turns MetricsData into family texts, caching each attribute set's rendered ``{...}`` text.
 
-    def __init__(self) -> None:
+    Only the DCGM scope is rendered: semantic-convention instruments (dotted names) are for OTLP.
+    """
+
+    def __init__(self, scopes: tuple[str, ...] = (SCOPE_NAME,)) -> None:
+        self._scopes = scopes
         self._label_text: dict[LabelKey, str] = {}
 
     def render_families(self, data: MetricsData) -> list[FamilyText]:
@@ -74,6 +80,8 @@ class PrometheusTextRenderer:
         seen: dict[LabelKey, str] = {}
         for resource_metrics in data.resource_metrics:
             for scope_metrics in resource_metrics.scope_metrics:
+                if scope_metrics.scope.name not in self._scopes:
+                    continue
                 for metric in scope_metrics.metrics:
                     family = self._render_metric(metric, seen)
                     if family is not None:

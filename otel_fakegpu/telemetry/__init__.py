@@ -2,11 +2,20 @@
 
 from otel_fakegpu.telemetry.cycle import Consumer, CycleResult, CycleRunner
 from otel_fakegpu.telemetry.labels import Attributes, LabelScheme
-from otel_fakegpu.telemetry.pipeline import CARDINALITY_LIMIT, TelemetryPipeline, default_resource
+from otel_fakegpu.telemetry.pipeline import (
+    CARDINALITY_LIMIT,
+    SCOPE_NAME,
+    SEMCONV_SCOPE_NAME,
+    TelemetryPipeline,
+    default_resource,
+)
+from otel_fakegpu.telemetry.selfmetrics import Reading, SelfMetric, single
 from otel_fakegpu.telemetry.stats import CycleStats, CycleStatsView
 
 __all__ = [
     "CARDINALITY_LIMIT",
+    "SCOPE_NAME",
+    "SEMCONV_SCOPE_NAME",
     "Attributes",
     "Consumer",
     "CycleResult",
@@ -14,6 +23,9 @@ __all__ = [
     "CycleStats",
     "CycleStatsView",
     "LabelScheme",
+    "Reading",
+    "SelfMetric",
     "TelemetryPipeline",
     "default_resource",
+    "single",
 ]

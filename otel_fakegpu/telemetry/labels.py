@@ -28,6 +28,7 @@ class LabelScheme:
         self._hostname = hostname
         self._label_fields = tuple(label_fields)
         self._cache: dict[tuple[object, ...], Attributes] = {}
+        self._semconv_cache: dict[tuple[object, ...], Attributes] = {}
 
     @property
     def field_ids(self) -> tuple[int, ...]:
@@ -66,3 +67,23 @@ class LabelScheme:
             if value is not None:
                 attrs[collector.name] = str(value)
         return attrs
+
+    def semconv_attributes(self, snapshot: Snapshot) -> list[Attributes]:
+        """OpenTelemetry hardware attributes per entity: ``hw.id`` (UUID), ``hw.type``, ``hw.name``, ``hw.vendor``."""
+        names, uuids = snapshot.column(_NAME), snapshot.column(_UUID)
+        result: list[Attributes] = []
+        cache: dict[tuple[object, ...], Attributes] = {}
+        for i, entity_id in enumerate(snapshot.entity_ids):
+            key = (entity_id, names[i], uuids[i])
+            attrs = self._semconv_cache.get(key)
+            if attrs is None:
+                attrs = {
+                    "hw.id": _text(uuids[i]) or f"gpu{entity_id}",
+                    "hw.type": "gpu",
+                    "hw.name": _text(names[i]),
+                    "hw.vendor": "NVIDIA",
+                }
+            cache[key] = attrs
+            result.append(attrs)
+        self._semconv_cache = cache
+        return result

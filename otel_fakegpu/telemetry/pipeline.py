@@ -7,7 +7,7 @@ text, OTLP push) consumes that one ``MetricsData``.
 from __future__ import annotations
 
 import socket
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from opentelemetry.metrics import CallbackOptions, Observation
@@ -23,11 +23,14 @@ from opentelemetry.sdk.resources import Resource
 
 from otel_fakegpu import __version__
 from otel_fakegpu.engine import EMPTY_SNAPSHOT, Snapshot
-from otel_fakegpu.fields import Collector, CollectorSet, MetricKind
+from otel_fakegpu.fields import CollectorSet, MetricKind
 from otel_fakegpu.telemetry.labels import Attributes, LabelScheme
+from otel_fakegpu.telemetry.selfmetrics import SelfMetric, single
+from otel_fakegpu.telemetry.semconv import SEMCONV_FIELD_IDS, SEMCONV_INSTRUMENTS, SemconvInstrument
 from otel_fakegpu.telemetry.stats import CycleStats
 
 SCOPE_NAME = "otel_fakegpu"
+SEMCONV_SCOPE_NAME = "otel_fakegpu.semconv"
 # The SDK's default of 2000 points per instrument would silently fold a large fleet into one overflow
 # point; a million leaves room for 4096 GPUs times per-job or per-pod repetition.
 CARDINALITY_LIMIT = 1_000_000
@@ -67,9 +70,13 @@ class _CurrentCycle:
     def __init__(self) -> None:
         self.snapshot: Snapshot = EMPTY_SNAPSHOT
         self.attributes: list[Attributes] = []
+        self.semconv_attributes: list[Attributes] = []
 
 
-def _field_callback(current: _CurrentCycle, field_id: int) -> Callable[[CallbackOptions], Iterable[Observation]]:
+Callback = Callable[[CallbackOptions], Iterable[Observation]]
+
+
+def _field_callback(current: _CurrentCycle, field_id: int) -> Callback:
     def observe(options: CallbackOptions) -> Iterable[Observation]:
         attrs = current.attributes
         # bool is an int subclass but never a DCGM reading; text in a numeric field is a bad record.
@@ -82,28 +89,55 @@ def _field_callback(current: _CurrentCycle, field_id: int) -> Callable[[Callback
     return observe
 
 
-def _value_callback(
-    read: Callable[[], float | int | None],
-) -> Callable[[CallbackOptions], Iterable[Observation]]:
+def _semconv_callback(current: _CurrentCycle, instrument: SemconvInstrument) -> Callback:
+    cache: dict[tuple[int, tuple[tuple[str, str], ...]], tuple[Attributes, Attributes]] = {}
+
+    def with_extra(i: int, extra: tuple[tuple[str, str], ...]) -> Attributes:
+        base = current.semconv_attributes[i]
+        cached = cache.get((i, extra))
+        if cached is None or cached[0] is not base:
+            cached = (base, {**base, **dict(extra)})
+            cache[(i, extra)] = cached
+        return cached[1]
+
     def observe(options: CallbackOptions) -> Iterable[Observation]:
-        value = read()
-        return [] if value is None else [Observation(value)]
+        points = []
+        for series in instrument.series:
+            for i, value in enumerate(current.snapshot.column(series.field_id)):
+                if type(value) is int or type(value) is float:
+                    attrs = with_extra(i, series.extra) if series.extra else current.semconv_attributes[i]
+                    points.append(Observation(value * series.scale, attrs))
+        return points
 
     return observe
 
 
-def default_resource(service_name: str, host_name: str | None) -> Resource:
-    return Resource.create(
+def _self_callback(metric: SelfMetric) -> Callback:
+    def observe(options: CallbackOptions) -> Iterable[Observation]:
+        return [Observation(value, attrs) for value, attrs in metric.read()]
+
+    return observe
+
+
+def default_resource(service_name: str, host_name: str | None, extra: Mapping[str, str] | None = None) -> Resource:
+    """``service.*`` and ``host.name``, plus ``extra`` (OTEL_RESOURCE_ATTRIBUTES) which cannot override them."""
+    attributes: dict[str, str] = dict(extra or {})
+    attributes.update(
         {
             "service.name": service_name,
             "service.version": __version__,
             "host.name": host_name or socket.gethostname(),
         }
     )
+    return Resource.create(attributes)
 
 
 class TelemetryPipeline:
-    """Owns the MeterProvider; ``collect(snapshot)`` is one SDK collection over that snapshot."""
+    """Owns the MeterProvider; ``collect(snapshot)`` is one SDK collection over that snapshot.
+
+    DCGM-named instruments and the self-metrics live in scope ``otel_fakegpu``; semantic-convention
+    instruments (when asked for) in ``otel_fakegpu.semconv``, so each output can pick what it carries.
+    """
 
     def __init__(
         self,
@@ -112,71 +146,74 @@ class TelemetryPipeline:
         resource: Resource,
         stats: CycleStats,
         engine_reads: Callable[[], int],
+        extra_self_metrics: Sequence[SelfMetric] = (),
+        semconv: bool = False,
     ) -> None:
         self._labels = labels
+        self._semconv = semconv
         self._current = _CurrentCycle()
         self._reader = CycleReader()
         views = [View(instrument_name=c.name, name=c.name) for c in collectors.metrics]
         self._provider = MeterProvider(resource=resource, metric_readers=[self._reader], views=views)
         meter = self._provider.get_meter(SCOPE_NAME, __version__)
         for collector in collectors.metrics:
-            self._add_field_instrument(meter, collector)
-        self._add_self_instruments(meter, stats, engine_reads)
-        self.field_ids: tuple[int, ...] = tuple(dict.fromkeys((*labels.field_ids, *collectors.field_ids)))
+            create = _creator(meter, "counter" if collector.kind is MetricKind.COUNTER else "gauge")
+            create(
+                collector.name,
+                callbacks=[_field_callback(self._current, collector.field.id)],
+                unit=collector.field.unit,
+                description=collector.help,
+            )
+        for metric in (*self._cycle_self_metrics(stats, engine_reads), *extra_self_metrics):
+            create = _creator(meter, "counter" if metric.counter else "gauge")
+            create(metric.name, callbacks=[_self_callback(metric)], unit=metric.unit, description=metric.help)
+        field_ids = [*labels.field_ids, *collectors.field_ids]
+        if semconv:
+            semconv_meter = self._provider.get_meter(SEMCONV_SCOPE_NAME, __version__)
+            for instrument in SEMCONV_INSTRUMENTS:
+                _creator(semconv_meter, instrument.kind)(
+                    instrument.name,
+                    callbacks=[_semconv_callback(self._current, instrument)],
+                    unit=instrument.unit,
+                    description=instrument.help,
+                )
+            field_ids += SEMCONV_FIELD_IDS
+        self.field_ids: tuple[int, ...] = tuple(dict.fromkeys(field_ids))
 
-    def _add_field_instrument(self, meter: Any, collector: Collector) -> None:
-        callback = _field_callback(self._current, collector.field.id)
-        create = (
-            meter.create_observable_counter if collector.kind is MetricKind.COUNTER else meter.create_observable_gauge
-        )
-        create(collector.name, callbacks=[callback], unit=collector.field.unit, description=collector.help)
-
-    def _add_self_instruments(self, meter: Any, stats: CycleStats, engine_reads: Callable[[], int]) -> None:
-        own: Sequence[tuple[str, bool, str, str, Callable[[], float | int | None]]] = (
-            (
-                "otel_fakegpu_cycles_total",
-                True,
-                "{cycle}",
-                "Collection cycles run.",
-                lambda: stats.view().cycles_total,
+    def _cycle_self_metrics(self, stats: CycleStats, engine_reads: Callable[[], int]) -> tuple[SelfMetric, ...]:
+        return (
+            SelfMetric(
+                "otel_fakegpu_cycles_total", True, "{cycle}", "Collection cycles run.",
+                single(lambda: stats.view().cycles_total),
             ),
-            (
-                "otel_fakegpu_cycle_errors_total",
-                True,
-                "{cycle}",
+            SelfMetric(
+                "otel_fakegpu_cycle_errors_total", True, "{cycle}",
                 "Collection cycles that failed (engine read, SDK collection or an output).",
-                lambda: stats.view().errors_total,
+                single(lambda: stats.view().errors_total),
             ),
-            (
-                "otel_fakegpu_cycle_duration_seconds",
-                False,
-                "s",
-                "Duration of the last completed collection cycle.",
-                lambda: stats.view().last_duration_s,
+            SelfMetric(
+                "otel_fakegpu_cycle_duration_seconds", False, "s", "Duration of the last completed collection cycle.",
+                single(lambda: stats.view().last_duration_s),
             ),
-            (
-                "otel_fakegpu_last_cycle_timestamp_seconds",
-                False,
-                "s",
+            SelfMetric(
+                "otel_fakegpu_last_cycle_timestamp_seconds", False, "s",
                 "Unix time at which the last successful cycle published.",
-                lambda: stats.view().last_ok_at,
+                single(lambda: stats.view().last_ok_at),
             ),
-            ("otel_fakegpu_engine_reads_total", True, "{read}", "Batch reads of the engine.", engine_reads),
-            (
-                "otel_fakegpu_gpus",
-                False,
-                "{gpu}",
-                "GPU entities in this cycle.",
-                lambda: len(self._current.snapshot),
+            SelfMetric(
+                "otel_fakegpu_engine_reads_total", True, "{read}", "Batch reads of the engine.", single(engine_reads)
             ),
-        )
-        for name, is_counter, unit, help_text, read in own:
-            create = meter.create_observable_counter if is_counter else meter.create_observable_gauge
-            create(name, callbacks=[_value_callback(read)], unit=unit, description=help_text)
+            SelfMetric(
+                "otel_fakegpu_gpus", False, "{gpu}", "GPU entities in this cycle.",
+                single(lambda: len(self._current.snapshot)),
+            ),
+        )  # fmt: skip
 
     def collect(self, snapshot: Snapshot) -> MetricsData:
         """Run one SDK collection over ``snapshot``."""
         self._current.attributes = self._labels.attributes(snapshot)
+        if self._semconv:
+            self._current.semconv_attributes = self._labels.semconv_attributes(snapshot)
         self._current.snapshot = snapshot
         self._reader.collect()
         data = self._reader.take()
@@ -186,3 +223,11 @@ class TelemetryPipeline:
 
     def shutdown(self) -> None:
         self._provider.shutdown()
+
+
+def _creator(meter: Any, kind: str) -> Callable[..., Any]:
+    if kind == "counter":
+        return meter.create_observable_counter  # type: ignore[no-any-return]
+    if kind == "updown":
+        return meter.create_observable_up_down_counter  # type: ignore[no-any-return]
+    return meter.create_observable_gauge  # type: ignore[no-any-return]
