@@ -11,7 +11,7 @@ import time
 from otel_fakegpu.config import Config
 from otel_fakegpu.engine import EmbeddedEngine, Engine
 from otel_fakegpu.fields import CollectorSet
-from otel_fakegpu.outputs import ExpositionCache, PrometheusOutput
+from otel_fakegpu.outputs import ExpositionCache, OtlpPushOutput, PrometheusOutput, PrometheusPushOutput
 from otel_fakegpu.serve import (
     BoundSocket,
     HealthReport,
@@ -24,7 +24,15 @@ from otel_fakegpu.serve import (
     start,
 )
 from otel_fakegpu.sim import FleetSpec, Simulator
-from otel_fakegpu.telemetry import CycleRunner, CycleStats, LabelScheme, TelemetryPipeline, default_resource
+from otel_fakegpu.telemetry import (
+    Consumer,
+    CycleRunner,
+    CycleStats,
+    LabelScheme,
+    SelfMetric,
+    TelemetryPipeline,
+    default_resource,
+)
 
 log = logging.getLogger(__name__)
 
@@ -41,15 +49,27 @@ class Exporter:
         )
         self.stats = CycleStats()
         self.cache = ExpositionCache()
+        self.pushers: list[OtlpPushOutput | PrometheusPushOutput] = []
+        if config.otlp is not None:
+            self.pushers.append(OtlpPushOutput(config.otlp))
+        if config.push_prometheus_url is not None:
+            self.pushers.append(PrometheusPushOutput(config.push_prometheus_url, config.push_buffer_points))
+        push_metrics: list[SelfMetric] = [m for pusher in self.pushers for m in pusher.self_metrics()]
         labels = LabelScheme(config.hostname, collectors.labels)
-        resource = default_resource(config.service_name, config.host_identity)
-        self.pipeline = TelemetryPipeline(collectors, labels, resource, self.stats, lambda: self.engine.reads_total)
-        self.cycle = CycleRunner(self.engine, self.pipeline, [PrometheusOutput(self.cache)], self.stats)
+        resource = default_resource(config.service_name, config.host_identity, config.resource_attributes)
+        semconv = config.otlp is not None and config.otlp.naming != "dcgm"
+        self.pipeline = TelemetryPipeline(
+            collectors, labels, resource, self.stats, lambda: self.engine.reads_total, push_metrics, semconv
+        )
+        consumers: list[Consumer] = [PrometheusOutput(self.cache), *self.pushers]
+        self.cycle = CycleRunner(self.engine, self.pipeline, consumers, self.stats)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
 
     def start(self) -> None:
         """Create the GPUs, run the first cycle before anything listens, then start the background loops."""
+        for pusher in self.pushers:
+            pusher.start(self._stop)
         self.simulator.start()
         self.cycle.run_once()
         loops = (
@@ -75,6 +95,8 @@ class Exporter:
         self._stop.set()
         for thread in self._threads:
             thread.join(timeout=10)
+        for pusher in self.pushers:
+            pusher.close()
         self.pipeline.shutdown()
         self.engine.close()
 

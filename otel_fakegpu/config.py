@@ -5,14 +5,30 @@ from __future__ import annotations
 
 import os
 import socket
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from otel_fakegpu.serve import UdsSettings
+from otel_fakegpu.fields import collectors_preset_path
+from otel_fakegpu.outputs import NAMINGS, OtlpSettings
+from otel_fakegpu.serve import DEFAULT_SOCKET_PATH, UdsSettings
 from otel_fakegpu.sim import DEFAULT_SKU, PROFILE_NAMES, GpuSku, find_sku
 
+if TYPE_CHECKING:
+    from otel_fakegpu.options import Value
+
 MAX_GPUS = 65536
+# What `--preset NAME` changes; flags and variables still win over it.
+PRESETS: dict[str, dict[str, str]] = {
+    "digitalocean": {
+        "address": ":9401",
+        "collectors": str(collectors_preset_path("digitalocean")),
+        "push_prometheus_url": "http://169.254.169.254/v1/gpu_metrics",
+        "collect_interval": "20000",
+    },
+}
 
 
 class ConfigError(ValueError):
@@ -45,6 +61,10 @@ class Config:
     update_interval_s: float
     seed: int | None
     service_name: str
+    resource_attributes: dict[str, str]
+    otlp: OtlpSettings | None
+    push_prometheus_url: str | None
+    push_buffer_points: int
     log_level: str
 
 
@@ -135,3 +155,119 @@ def env_default(env: Mapping[str, str], *names: str) -> str | None:
 
 def environ() -> Mapping[str, str]:
     return os.environ
+
+
+def parse_key_values(text: str, source: str) -> dict[str, str]:
+    """OpenTelemetry's ``k=v,k2=v2`` lists (headers, resource attributes); values are URL-decoded."""
+    pairs: dict[str, str] = {}
+    for item in text.split(","):
+        if not item.strip():
+            continue
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"{source}={text!r}: expected key=value pairs separated by commas")
+        pairs[urllib.parse.unquote(key.strip())] = urllib.parse.unquote(value.strip())
+    return pairs
+
+
+def parse_url(text: str, source: str) -> str:
+    parsed = urllib.parse.urlsplit(text.strip())
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise ConfigError(f"{source}={text!r}: expected an http:// or https:// URL")
+    return text.strip()
+
+
+def _otlp_endpoint(value: Value, protocol: str) -> str:
+    """The exporter's endpoint. For HTTP, a base URL gets ``/v1/metrics`` as the specification says for
+    OTEL_EXPORTER_OTLP_ENDPOINT; the metrics-specific variable is used as given."""
+    text = (value.text or "").strip()
+    if protocol == "grpc":
+        if "://" in text:
+            parse_url(text, value.source)
+        return text
+    url = parse_url(text, value.source)
+    if value.source == "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT":
+        return url
+    path = urllib.parse.urlsplit(url).path
+    if value.source == "OTEL_EXPORTER_OTLP_ENDPOINT" or path in ("", "/"):
+        return url.rstrip("/") + "/v1/metrics"
+    return url
+
+
+def _otlp_settings(values: Mapping[str, Value]) -> OtlpSettings | None:
+    endpoint = values["otlp_endpoint"]
+    if not (endpoint.text or "").strip():
+        return None
+    protocol = (values["otlp_protocol"].text or "").strip().lower()
+    if protocol not in ("grpc", "http/protobuf"):
+        raise ConfigError(f"{values['otlp_protocol'].source}={protocol!r}: expected grpc or http/protobuf")
+    compression = (values["otlp_compression"].text or "").strip().lower()
+    if compression not in ("gzip", "none"):
+        raise ConfigError(f"{values['otlp_compression'].source}={compression!r}: expected gzip or none")
+    naming = (values["naming"].text or "").strip().lower()
+    if naming not in NAMINGS:
+        raise ConfigError(f"{values['naming'].source}={naming!r}: expected one of {', '.join(NAMINGS)}")
+    interval = values["export_interval"]
+    insecure = values["otlp_insecure"]
+    return OtlpSettings(
+        endpoint=_otlp_endpoint(endpoint, protocol),
+        protocol=protocol,
+        headers=parse_key_values(values["otlp_headers"].text or "", values["otlp_headers"].source),
+        compression=compression,
+        timeout_s=parse_int(values["otlp_timeout"].text or "", values["otlp_timeout"].source, low=1) / 1000.0,
+        insecure=parse_bool(insecure.text, insecure.source) if insecure.text is not None else None,
+        export_interval_s=parse_int(interval.text, interval.source, low=1) / 1000.0 if interval.text else None,
+        max_points_per_request=parse_int(values["otlp_max_points"].text or "", values["otlp_max_points"].source, low=1),
+        buffer_points=parse_int(values["push_buffer_points"].text or "", values["push_buffer_points"].source, low=1),
+        naming=naming,
+    )
+
+
+def _uds_settings(values: Mapping[str, Value]) -> UdsSettings | None:
+    """--uds PATH enables the socket; the seed's UDS_SOCKET_PATH does so only with ENABLE_UDS=true."""
+    uds, enabled = values["uds"], values["enable_uds"]
+    if uds.origin != "flag" and not parse_bool(enabled.text or "", enabled.source):
+        return None
+    mode = values["uds_mode"]
+    group = (values["uds_group"].text or "").strip() or None
+    return UdsSettings(Path(uds.text or DEFAULT_SOCKET_PATH), parse_mode(mode.text or "0660", mode.source), group)
+
+
+def build_config(values: Mapping[str, Value], env: Mapping[str, str]) -> Config:
+    """Validate every option's text into a Config; raises ConfigError naming the flag or variable."""
+
+    def text(dest: str) -> tuple[str, str]:
+        return values[dest].text or "", values[dest].source
+
+    profiles_dest = "gpu_profiles" if values["gpu_profiles"].text else "profile"
+    seed_text, seed_source = text("seed")
+    host_identity = resolve_hostname(env)
+    address_text, address_source = text("address")
+    listen = parse_listen(address_text, address_source) if address_text.strip() else None
+    uds = _uds_settings(values)
+    if listen is None and uds is None:
+        raise ConfigError(f"{address_source} is empty and no Unix socket is enabled: nothing to serve")
+    collectors_text = text("collectors")[0]
+    web_config_text = text("web_config")[0]
+    push_url_text, push_url_source = text("push_prometheus_url")
+    return Config(
+        collectors_path=Path(collectors_text) if collectors_text else None,
+        listen=listen,
+        uds=uds,
+        web_config_path=Path(web_config_text) if web_config_text else None,
+        idle_timeout_s=parse_float(*text("idle_timeout"), minimum=0.1),
+        collect_interval_s=parse_int(*text("collect_interval"), low=100) / 1000.0,
+        hostname=None if parse_bool(*text("no_hostname")) else host_identity,
+        host_identity=host_identity,
+        num_gpus=parse_int(*text("num_gpus"), low=1, high=MAX_GPUS),
+        profiles=parse_profiles(*text(profiles_dest)),
+        skus=parse_skus(*text("gpu_model")),
+        update_interval_s=parse_float(*text("update_interval"), minimum=0.05),
+        seed=parse_int(seed_text, seed_source, low=0) if seed_text.strip() else None,
+        service_name=text("service_name")[0] or "otel-fakegpu",
+        resource_attributes=parse_key_values(*text("resource_attributes")),
+        otlp=_otlp_settings(values),
+        push_prometheus_url=parse_url(push_url_text, push_url_source) if push_url_text.strip() else None,
+        push_buffer_points=parse_int(*text("push_buffer_points"), low=1),
+        log_level="DEBUG" if parse_bool(*text("debug")) else "INFO",
+    )

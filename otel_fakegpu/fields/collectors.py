@@ -67,6 +67,11 @@ def default_collectors_path() -> Path:
     return Path(str(resources.files("otel_fakegpu.fields").joinpath("default-counters.csv")))
 
 
+def collectors_preset_path(name: str) -> Path:
+    """A shipped field set named after the exporter it mirrors (``digitalocean``)."""
+    return Path(str(resources.files("otel_fakegpu.fields").joinpath(f"{name}-counters.csv")))
+
+
 def load_collectors(path: str | Path, catalog: FieldCatalog = CATALOG) -> CollectorSet:
     """Read and validate a collectors file; raises CollectorsError naming the file (and line)."""
     try:

@@ -71,8 +71,9 @@ class PrometheusTextRenderer:
     Only the DCGM scope is rendered: semantic-convention instruments (dotted names) are for OTLP.
     """
 
-    def __init__(self, scopes: tuple[str, ...] = (SCOPE_NAME,)) -> None:
+    def __init__(self, scopes: tuple[str, ...] = (SCOPE_NAME,), with_timestamps: bool = False) -> None:
         self._scopes = scopes
+        self._with_timestamps = with_timestamps
         self._label_text: dict[LabelKey, str] = {}
 
     def render_families(self, data: MetricsData) -> list[FamilyText]:
@@ -103,8 +104,10 @@ class PrometheusTextRenderer:
         om_kind = "unknown" if kind == "counter" and not name.endswith("_total") else kind
         om_name = name.removesuffix("_total") if om_kind == "counter" else name
         points = metric.data.data_points
+        stamped = self._with_timestamps
         samples = "".join(
-            f"{name}{self._labels(p.attributes or {}, seen)} {format_value(p.value)}\n"  # type: ignore[union-attr]
+            f"{name}{self._labels(p.attributes or {}, seen)} {format_value(p.value)}"  # type: ignore[union-attr]
+            + (f" {p.time_unix_nano // 1_000_000}\n" if stamped else "\n")
             for p in points
         )
         om_help = f"# HELP {om_name} {_escape_help(metric.description or name)}\n"

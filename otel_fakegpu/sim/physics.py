@@ -62,6 +62,10 @@ class GpuPhysics:
             112: reasons,
             140: round(self.temp_c + 4.0 + 3.0 * demand.load),
             150: round(self.temp_c),
+            158: sku.slowdown_temp_c,
+            159: sku.slowdown_temp_c + 5,
+            190: 8 if demand.load < 0.02 else 0,
+            191: None,  # SXM modules have no fan of their own: DCGM reports the field as not supported
             155: power,
             156: math.floor(self.energy_mj),
             203: round(100 * demand.load),

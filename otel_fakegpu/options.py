@@ -1,0 +1,171 @@
+"""Every option as one row: its flags, the environment variables that stand in for it (dcgm-exporter's,
+the seed prototype's and OpenTelemetry's names), and its default. ``resolve`` says, for each, which text
+wins and where it came from, so errors can name the flag or variable."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import NoReturn
+
+from otel_fakegpu import __version__
+from otel_fakegpu.config import ConfigError
+from otel_fakegpu.serve import DEFAULT_SOCKET_PATH
+from otel_fakegpu.sim import PROFILE_NAMES, SKUS
+
+PROG = "otel-fakegpu"
+
+
+@dataclass(frozen=True)
+class Option:
+    dest: str
+    flags: tuple[str, ...]
+    envs: tuple[str, ...]
+    default: str | None
+    help: str
+    metavar: str | None = None
+    is_switch: bool = False
+    group: str = "exporter"
+
+
+@dataclass(frozen=True)
+class Value:
+    """An option's text and its origin: ``flag``, ``env`` or ``default`` (then ``source`` is the flag)."""
+
+    text: str | None
+    source: str
+    origin: str
+
+    @property
+    def given(self) -> bool:
+        return self.origin != "default"
+
+
+def _o(dest: str, flags: str, envs: str, default: str | None, help_: str, metavar: str | None = None,
+       switch: bool = False, group: str = "exporter") -> Option:  # fmt: skip
+    return Option(dest, tuple(flags.split()), tuple(envs.split()), default, help_, metavar, switch, group)
+
+
+OPTIONS: tuple[Option, ...] = (
+    _o("collectors", "-f --collectors", "DCGM_EXPORTER_COLLECTORS", None,
+       "collectors CSV in dcgm-exporter's format (default: the stock 26-field set)", "FILE"),
+    _o("address", "-a --address", "DCGM_EXPORTER_LISTEN", ":9400",
+       'address to serve /metrics on, [HOST]:PORT; "" for the Unix socket only', "ADDR"),
+    _o("collect_interval", "-c --collect-interval", "DCGM_EXPORTER_INTERVAL", "30000",
+       "collection cycle in milliseconds", "MS"),
+    _o("no_hostname", "-n --no-hostname", "NO_HOSTNAME", "false", "omit the Hostname label", switch=True),
+    _o("preset", "--preset", "OTEL_FAKEGPU_PRESET", None,
+       "defaults of another exporter: digitalocean (port 9401, its field set, push to 169.254.169.254)", "NAME"),
+    _o("service_name", "--service-name", "OTEL_SERVICE_NAME", "otel-fakegpu",
+       "OpenTelemetry service.name resource attribute", "NAME"),
+    _o("resource_attributes", "--resource-attributes", "OTEL_RESOURCE_ATTRIBUTES", None,
+       "extra resource attributes, k=v,k2=v2", "LIST"),
+    _o("debug", "-d --debug", "DCGM_EXPORTER_DEBUG", "false", "log at debug level", switch=True),
+    # Simulator
+    _o("num_gpus", "--num-gpus", "NUM_FAKE_GPUS", "4", "number of simulated GPUs", "N", group="simulator"),
+    _o("profile", "--profile", "METRIC_PROFILE", "static", f"profile for every GPU: {', '.join(PROFILE_NAMES)}",
+       "NAME", group="simulator"),
+    _o("gpu_profiles", "--gpu-profiles", "GPU_PROFILES", None,
+       "comma list of profiles assigned to GPUs round-robin (overrides --profile)", "LIST", group="simulator"),
+    _o("update_interval", "--update-interval", "METRIC_UPDATE_INTERVAL", "30",
+       "seconds between simulated value updates", "SECONDS", group="simulator"),
+    _o("gpu_model", "--gpu-model", "GPU_MODEL", "h100-sxm",
+       f"GPU model, or comma list assigned round-robin: {', '.join(SKUS)}", "MODEL", group="simulator"),
+    _o("seed", "--seed", "FAKEGPU_SEED", None, "seed for reproducible simulated values", "N", group="simulator"),
+    # Serving
+    _o("uds", "--uds", "UDS_SOCKET_PATH", None,
+       f"also serve on this Unix socket (the variable needs ENABLE_UDS=true; default {DEFAULT_SOCKET_PATH})",
+       "PATH", group="serving"),
+    _o("enable_uds", "--enable-uds", "ENABLE_UDS", "false", "serve on the Unix socket", switch=True,
+       group="serving"),
+    _o("uds_mode", "--uds-mode", "UDS_SOCKET_MODE", "0660", "permission bits of the socket", "MODE",
+       group="serving"),
+    _o("uds_group", "--uds-group", "UDS_SOCKET_GROUP", None, "group owning the socket", "GROUP", group="serving"),
+    _o("web_config", "--web-config-file", "DCGM_EXPORTER_WEB_CONFIG_FILE", None,
+       "exporter-toolkit web config: TLS and basic auth for TCP", "FILE", group="serving"),
+    _o("idle_timeout", "--idle-timeout", "OTEL_FAKEGPU_IDLE_TIMEOUT", "60",
+       "seconds before closing a connection that sends no complete request", "SECONDS", group="serving"),
+    # Push
+    _o("otlp_endpoint", "--otlp-endpoint", "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT OTEL_EXPORTER_OTLP_ENDPOINT", None,
+       "push OTLP to this collector (gRPC host:port or URL; HTTP base or /v1/metrics URL)", "URL", group="push"),
+    _o("otlp_protocol", "--otlp-protocol", "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL OTEL_EXPORTER_OTLP_PROTOCOL",
+       "http/protobuf", "grpc or http/protobuf", "PROTO", group="push"),
+    _o("otlp_headers", "--otlp-headers", "OTEL_EXPORTER_OTLP_METRICS_HEADERS OTEL_EXPORTER_OTLP_HEADERS", None,
+       "request headers, k=v,k2=v2 (values URL-encoded)", "LIST", group="push"),
+    _o("otlp_compression", "--otlp-compression",
+       "OTEL_EXPORTER_OTLP_METRICS_COMPRESSION OTEL_EXPORTER_OTLP_COMPRESSION", "gzip", "gzip or none", "NAME",
+       group="push"),
+    _o("otlp_timeout", "--otlp-timeout", "OTEL_EXPORTER_OTLP_METRICS_TIMEOUT OTEL_EXPORTER_OTLP_TIMEOUT", "10000",
+       "per-request timeout in milliseconds (the OpenTelemetry specification's unit)", "MS", group="push"),
+    _o("otlp_insecure", "--otlp-insecure", "OTEL_EXPORTER_OTLP_METRICS_INSECURE OTEL_EXPORTER_OTLP_INSECURE", None,
+       "gRPC without TLS (default: from the endpoint's scheme)", switch=True, group="push"),
+    _o("export_interval", "--otlp-export-interval", "OTEL_METRIC_EXPORT_INTERVAL", None,
+       "push at most every this many milliseconds (default: every cycle)", "MS", group="push"),
+    _o("naming", "--naming", "OTEL_FAKEGPU_NAMING", "dcgm",
+       "names pushed over OTLP: dcgm, otel (semantic conventions) or both", "NAMING", group="push"),
+    _o("otlp_max_points", "--otlp-max-points", "OTEL_FAKEGPU_OTLP_MAX_POINTS", "8000",
+       "data points per OTLP request (keeps requests under a receiver's 4 MiB limit)", "N", group="push"),
+    _o("push_prometheus_url", "--push-prometheus-url", "OTEL_FAKEGPU_PUSH_PROMETHEUS_URL", None,
+       "POST the Prometheus text exposition here every cycle (DigitalOcean-style)", "URL", group="push"),
+    _o("push_buffer_points", "--push-buffer-points", "OTEL_FAKEGPU_PUSH_BUFFER_POINTS", "2000000",
+       "points each push target keeps for retry while its receiver is down", "N", group="push"),
+)  # fmt: skip
+
+_GROUPS = {
+    "exporter": "exporter",
+    "simulator": "simulated GPUs (the embedded engine)",
+    "serving": "serving: Unix socket, TLS, basic auth",
+    "push": "push: OTLP and Prometheus text",
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise ConfigError(message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog=PROG,
+        description="dcgm-exporter-compatible GPU metrics from simulated (default) or real GPUs, "
+        "through OpenTelemetry. Every option falls back to the environment variable shown.",
+    )
+    groups = {key: parser.add_argument_group(title) for key, title in _GROUPS.items()}
+    for opt in OPTIONS:
+        env_note = f" [env {', '.join(opt.envs)}]" if opt.envs else ""
+        default_note = f" (default {opt.default})" if opt.default and not opt.is_switch else ""
+        group = groups[opt.group]
+        if opt.is_switch:
+            group.add_argument(
+                *opt.flags, dest=opt.dest, action="store_const", const="true", default=None, help=opt.help + env_note
+            )
+        else:
+            group.add_argument(
+                *opt.flags, dest=opt.dest, default=None, metavar=opt.metavar, help=opt.help + default_note + env_note
+            )
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    return parser
+
+
+def resolve(argv: Sequence[str], env: Mapping[str, str], presets: Mapping[str, Mapping[str, str]]) -> dict[str, Value]:
+    """Flag, else the first variable set, else the preset's default, else the built-in default."""
+    ns = build_parser().parse_args(list(argv))
+    values: dict[str, Value] = {}
+    for opt in OPTIONS:
+        given = getattr(ns, opt.dest)
+        env_name = next((name for name in opt.envs if name in env), None)
+        if given is not None:
+            values[opt.dest] = Value(given, opt.flags[-1], "flag")
+        elif env_name is not None:
+            values[opt.dest] = Value(env[env_name], env_name, "env")
+        else:
+            values[opt.dest] = Value(opt.default, opt.flags[-1], "default")
+    preset = (values["preset"].text or "").strip().lower()
+    if preset:
+        if preset not in presets:
+            raise ConfigError(f"{values['preset'].source}={preset!r}: unknown preset (known: {', '.join(presets)})")
+        for dest, text in presets[preset].items():
+            if not values[dest].given:
+                values[dest] = Value(text, f"--preset {preset}", "preset")
+    return values
