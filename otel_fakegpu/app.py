@@ -89,6 +89,7 @@ class Exporter:
             self.config.collect_interval_s,
             len(self.engine.entity_ids()),
             time.time(),
+            self.pipeline.collections_total,
         )
 
     def stop(self) -> None:

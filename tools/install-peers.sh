@@ -1,25 +1,45 @@
 #!/usr/bin/env bash
-# Installs the real peers the integration tests run against, into a project folder (no system changes
-# beyond apt's package lists): Prometheus + promtool from Debian bookworm's `prometheus` package.
+# Installs the real peers the integration tests run against into a project folder, without installing
+# any service: Prometheus + promtool (Debian bookworm's `prometheus`) and VictoriaMetrics (Debian trixie's
+# `victoria-metrics`; bookworm's is too old for OTLP). Package lists for trixie are kept in a private
+# apt state folder so the system's sources are not changed.
 set -euo pipefail
 dest=${1:-.peers}
 mkdir -p "$dest"
 dest=$(cd "$dest" && pwd)
-
-if [ -x "$dest/prometheus/usr/bin/prometheus" ]; then
-  echo "peers: prometheus already in $dest/prometheus"
-  exit 0
-fi
-
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-cd "$work"
-# apt-get download needs package lists; refresh them once if the first try finds nothing.
-if ! apt-get download prometheus >/dev/null 2>&1; then
-  apt-get update -qq
-  apt-get download prometheus
+
+extract() {  # extract PACKAGE FOLDER [apt options...]
+  local package=$1 folder=$2
+  shift 2
+  (cd "$work" && apt-get "$@" download "$package")
+  rm -rf "${dest:?}/$folder"
+  dpkg -x "$work"/"${package}"_*.deb "$dest/$folder"
+  rm -f "$work"/"${package}"_*.deb
+}
+
+if [ ! -x "$dest/prometheus/usr/bin/prometheus" ]; then
+  # apt-get download needs package lists; refresh them once if the first try finds nothing.
+  if ! (cd "$work" && apt-get download prometheus >/dev/null 2>&1); then
+    apt-get update -qq
+  fi
+  rm -f "$work"/prometheus_*.deb
+  extract prometheus prometheus
 fi
-deb=$(ls prometheus_*.deb)
-rm -rf "$dest/prometheus"
-dpkg -x "$deb" "$dest/prometheus"
-"$dest/prometheus/usr/bin/prometheus" --version | head -n 1
+"$dest/prometheus/usr/bin/prometheus" --version 2>&1 | head -n 1
+
+if [ ! -x "$dest/victoria-metrics/usr/bin/victoria-metrics" ]; then
+  apt_state="$dest/.apt-trixie"
+  mkdir -p "$apt_state/lists/partial"
+  # The same mirror the system already uses, asked for the trixie suite.
+  mirror=$(grep -hs '^URIs:' /etc/apt/sources.list.d/*.sources | awk '{print $2}' | grep -v security | head -n 1)
+  [ -n "$mirror" ] || mirror=$(awk '$1 == "deb" && $3 !~ /security/ {print $2; exit}' /etc/apt/sources.list)
+  [ -n "$mirror" ] || { echo "install-peers: no Debian mirror found in apt's sources" >&2; exit 1; }
+  echo "deb $mirror trixie main" > "$apt_state/sources.list"
+  opts=(-o "Dir::Etc::SourceList=$apt_state/sources.list" -o "Dir::Etc::SourceParts=/dev/null"
+        -o "Dir::State::Lists=$apt_state/lists" -o "APT::Get::List-Cleanup=0")
+  apt-get -qq "${opts[@]}" update
+  extract victoria-metrics victoria-metrics "${opts[@]}"
+fi
+echo "victoria-metrics: $(ls "$dest/victoria-metrics/usr/bin/victoria-metrics")"

@@ -22,7 +22,13 @@ class HealthReport:
 
 
 def evaluate(
-    engine: EngineStatus, engine_reads: int, stats: CycleStatsView, interval_s: float, gpus: int, now: float
+    engine: EngineStatus,
+    engine_reads: int,
+    stats: CycleStatsView,
+    interval_s: float,
+    gpus: int,
+    now: float,
+    sdk_collections: int = 0,
 ) -> HealthReport:
     """Healthy when the engine answers and a cycle published within the last three intervals."""
     age = None if stats.last_ok_at is None else max(0.0, now - stats.last_ok_at)
@@ -53,6 +59,7 @@ def evaluate(
         },
         "cycles_total": stats.cycles_total,
         "cycle_errors_total": stats.errors_total,
+        "sdk_collections_total": sdk_collections,
         "collect_interval_seconds": interval_s,
         "stale_after_seconds": STALE_AFTER_INTERVALS * interval_s,
     }

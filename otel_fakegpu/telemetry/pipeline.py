@@ -120,15 +120,14 @@ def _self_callback(metric: SelfMetric) -> Callback:
 
 
 def default_resource(service_name: str, host_name: str | None, extra: Mapping[str, str] | None = None) -> Resource:
-    """``service.*`` and ``host.name``, plus ``extra`` (OTEL_RESOURCE_ATTRIBUTES) which cannot override them."""
-    attributes: dict[str, str] = dict(extra or {})
-    attributes.update(
-        {
-            "service.name": service_name,
-            "service.version": __version__,
-            "host.name": host_name or socket.gethostname(),
-        }
-    )
+    """``service.*`` and ``host.name``, plus ``extra`` (OTEL_RESOURCE_ATTRIBUTES).
+
+    ``service.instance.id`` defaults to the host name rather than the SDK's random per-process id: every
+    restart would otherwise start new series in the receiving TSDB.
+    """
+    host = host_name or socket.gethostname()
+    attributes: dict[str, str] = {"service.instance.id": host, **(extra or {})}
+    attributes.update({"service.name": service_name, "service.version": __version__, "host.name": host})
     return Resource.create(attributes)
 
 
@@ -151,6 +150,7 @@ class TelemetryPipeline:
     ) -> None:
         self._labels = labels
         self._semconv = semconv
+        self._collections = 0
         self._current = _CurrentCycle()
         self._reader = CycleReader()
         views = [View(instrument_name=c.name, name=c.name) for c in collectors.metrics]
@@ -204,10 +204,23 @@ class TelemetryPipeline:
                 "otel_fakegpu_engine_reads_total", True, "{read}", "Batch reads of the engine.", single(engine_reads)
             ),
             SelfMetric(
-                "otel_fakegpu_gpus", False, "{gpu}", "GPU entities in this cycle.",
-                single(lambda: len(self._current.snapshot)),
+                "otel_fakegpu_gpus", False, "{gpu}", "GPU entities in this cycle.", single(self._observe_gpus)
+            ),
+            SelfMetric(
+                "otel_fakegpu_sdk_collections_total", True, "{collection}",
+                "OpenTelemetry SDK collections (callbacks runs): one per cycle, whatever the outputs.",
+                single(lambda: self._collections),
             ),
         )  # fmt: skip
+
+    def _observe_gpus(self) -> int:
+        # Every SDK collection, by any reader, runs this callback once: counting here proves there is one.
+        self._collections += 1
+        return len(self._current.snapshot)
+
+    @property
+    def collections_total(self) -> int:
+        return self._collections
 
     def collect(self, snapshot: Snapshot) -> MetricsData:
         """Run one SDK collection over ``snapshot``."""
