@@ -17,3 +17,18 @@ def test_scrape_config_passes_promtool() -> None:
         [str(PROMTOOL), "check", "config", str(config)], capture_output=True, text=True, check=False
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_otelcol_config_wires_otlp_to_both_mimir_paths() -> None:
+    """No collector binary is installable here; check the structure a collector would load."""
+    import yaml
+
+    config = yaml.safe_load((ROOT / "collector-config" / "otelcol.yaml").read_text())
+    protocols = config["receivers"]["otlp"]["protocols"]
+    assert protocols["grpc"]["endpoint"] == "0.0.0.0:4317" and protocols["http"]["endpoint"] == "0.0.0.0:4318"
+    assert config["exporters"]["prometheusremotewrite"]["add_metric_suffixes"] is False
+    for name, pipeline in config["service"]["pipelines"].items():
+        assert name.startswith("metrics/")
+        assert pipeline["receivers"] == ["otlp"]
+        assert pipeline["processors"] == ["memory_limiter", "batch"]  # memory_limiter first
+        assert all(exporter in config["exporters"] for exporter in pipeline["exporters"])
