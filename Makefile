@@ -14,7 +14,7 @@ DCGM_EXPORTER_INTERVAL ?= 5000
 METRIC_UPDATE_INTERVAL ?= 5
 export NUM_FAKE_GPUS GPU_PROFILES DCGM_EXPORTER_INTERVAL METRIC_UPDATE_INTERVAL
 
-.PHONY: run test lint typecheck unit peers clean
+.PHONY: run test lint typecheck unit peers bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +48,11 @@ unit: $(TEST_STAMP) $(PEERS_STAMP)
 	$(BIN)/pytest
 
 test: lint typecheck unit
+
+# Measures the exporter against prometheus_client, OpenTelemetry's Prometheus reader and a fixed-body floor;
+# prints a table and writes bench/results.json (about 8 minutes on 2 cores).
+bench: $(TEST_STAMP) $(PEERS_STAMP)
+	$(BIN)/python -m bench
 
 clean:
 	rm -rf $(VENV) .peers .mypy_cache .ruff_cache .pytest_cache

@@ -61,7 +61,8 @@ class Exporter:
         self.pipeline = TelemetryPipeline(
             collectors, labels, resource, self.stats, lambda: self.engine.reads_total, push_metrics, semconv
         )
-        consumers: list[Consumer] = [PrometheusOutput(self.cache), *self.pushers]
+        # Pushers only queue; first in line, their senders start encoding while the exposition renders.
+        consumers: list[Consumer] = [*self.pushers, PrometheusOutput(self.cache)]
         self.cycle = CycleRunner(self.engine, self.pipeline, consumers, self.stats)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []

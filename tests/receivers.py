@@ -45,6 +45,7 @@ class OtlpGrpcReceiver:
         self.port = port or free_port()
         self._lock = threading.Lock()
         self.requests = 0
+        self.last_request_at = 0.0  # wall-clock seconds when the last request was recorded
         self.points: list[Point] = []
         self.resources: list[dict[str, str]] = []
         self._server: grpc.Server | None = None
@@ -74,6 +75,7 @@ class OtlpGrpcReceiver:
                             value = dp.as_int if dp.WhichOneof("value") == "as_int" else dp.as_double
                             attrs = tuple((kv.key, kv.value.string_value) for kv in dp.attributes)
                             self.points.append(Point(metric.name, attrs, dp.time_unix_nano, value))
+            self.last_request_at = time.time()
 
     def snapshot(self) -> list[Point]:
         with self._lock:

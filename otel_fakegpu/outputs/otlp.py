@@ -132,4 +132,7 @@ def push_self_metrics(target: str, queue: RetryQueue[Any]) -> list[SelfMetric]:
                    "Points dropped because the retry buffer was full.", lambda: read("points_dropped")),
         SelfMetric("otel_fakegpu_push_last_export_seconds", False, "s", "Duration of the last push request.",
                    lambda: read("last_export_seconds")),
+        SelfMetric("otel_fakegpu_push_last_delivery_seconds", False, "s",
+                   "From queueing to delivery of the last request delivered (a cycle's last piece: its push time).",
+                   lambda: read("last_delivery_seconds")),
     ]  # fmt: skip

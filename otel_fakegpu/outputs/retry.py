@@ -25,6 +25,7 @@ class PushStatsView:
     points_buffered: int
     points_dropped: int
     last_export_seconds: float | None
+    last_delivery_seconds: float | None  # from being queued to delivered, for the last item delivered
 
 
 class RetryQueue(Generic[T]):
@@ -43,24 +44,25 @@ class RetryQueue(Generic[T]):
         self._cost = cost
         self._max_cost = max_cost
         self._backoff = backoff_s
-        self._items: deque[tuple[T, int]] = deque()
+        self._items: deque[tuple[T, int, float]] = deque()  # (item, cost, monotonic time queued)
         self._queued_cost = 0
         self._in_flight_cost = 0
         self._cond = threading.Condition()
         self._ok = self._failed = self._sent = self._dropped = 0
         self._last_export: float | None = None
+        self._last_delivery: float | None = None
 
     def put(self, item: T) -> None:
         cost = self._cost(item)
         with self._cond:
-            self._items.append((item, cost))
+            self._items.append((item, cost, time.monotonic()))
             self._queued_cost += cost
             self._enforce_bound()
             self._cond.notify()
 
     def _enforce_bound(self) -> None:
         while self._items and self._queued_cost + self._in_flight_cost > self._max_cost and len(self._items) > 1:
-            _, cost = self._items.popleft()
+            _, cost, _ = self._items.popleft()
             self._queued_cost -= cost
             self._dropped += cost
             log.warning("%s: buffer full, dropped the oldest %d points", self.name, cost)
@@ -74,6 +76,7 @@ class RetryQueue(Generic[T]):
                 self._queued_cost + self._in_flight_cost,
                 self._dropped,
                 self._last_export,
+                self._last_delivery,
             )
 
     def run(self, stop: threading.Event) -> None:
@@ -83,25 +86,24 @@ class RetryQueue(Generic[T]):
             taken = self._take(stop)
             if taken is None:
                 continue
-            item, cost = taken
-            if self._attempt(item, cost):
+            if self._attempt(*taken):
                 delay = self._backoff[0]
             else:
                 stop.wait(delay)
                 delay = min(delay * 2, self._backoff[1])
 
-    def _take(self, stop: threading.Event) -> tuple[T, int] | None:
+    def _take(self, stop: threading.Event) -> tuple[T, int, float] | None:
         with self._cond:
             while not self._items:
                 if stop.is_set():
                     return None
                 self._cond.wait(0.2)
-            item, cost = self._items.popleft()
-            self._queued_cost -= cost
-            self._in_flight_cost = cost
-            return item, cost
+            taken = self._items.popleft()
+            self._queued_cost -= taken[1]
+            self._in_flight_cost = taken[1]
+            return taken
 
-    def _attempt(self, item: T, cost: int) -> bool:
+    def _attempt(self, item: T, cost: int, queued_at: float) -> bool:
         started = time.perf_counter()
         try:
             ok = self._send(item)
@@ -115,9 +117,10 @@ class RetryQueue(Generic[T]):
             if ok:
                 self._ok += 1
                 self._sent += cost
+                self._last_delivery = time.monotonic() - queued_at
             else:
                 self._failed += 1
-                self._items.appendleft((item, cost))  # first in line again: order is kept
+                self._items.appendleft((item, cost, queued_at))  # first in line again: order is kept
                 self._queued_cost += cost
                 self._enforce_bound()
         if not ok:
@@ -131,8 +134,8 @@ class RetryQueue(Generic[T]):
             with self._cond:
                 if not self._items:
                     return
-                item, cost = self._items.popleft()
-                self._queued_cost -= cost
-                self._in_flight_cost = cost
-            if not self._attempt(item, cost):
+                taken = self._items.popleft()
+                self._queued_cost -= taken[1]
+                self._in_flight_cost = taken[1]
+            if not self._attempt(*taken):
                 return

@@ -12,6 +12,7 @@ from typing import Any
 
 from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.sdk.metrics import (
+    AlwaysOffExemplarFilter,
     MeterProvider,
     ObservableCounter,
     ObservableGauge,
@@ -154,7 +155,13 @@ class TelemetryPipeline:
         self._current = _CurrentCycle()
         self._reader = CycleReader()
         views = [View(instrument_name=c.name, name=c.name) for c in collectors.metrics]
-        self._provider = MeterProvider(resource=resource, metric_readers=[self._reader], views=views)
+        # Observable instruments have no trace context to attach: exemplars would be pure cost.
+        self._provider = MeterProvider(
+            resource=resource,
+            metric_readers=[self._reader],
+            views=views,
+            exemplar_filter=AlwaysOffExemplarFilter(),
+        )
         meter = self._provider.get_meter(SCOPE_NAME, __version__)
         for collector in collectors.metrics:
             create = _creator(meter, "counter" if collector.kind is MetricKind.COUNTER else "gauge")

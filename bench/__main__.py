@@ -1,0 +1,225 @@
+"""``make bench``: the exporter against its peers, side by side in one run on one machine.
+
+Prints a table and writes the same figures to bench/results.json. ``--quick`` runs a small version of
+every measurement (for the test suite: it proves the benchmark works, its figures mean little).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.load import LoadResult, Target, run_load
+from bench.procs import Proc, get, start, wait_until
+from bench.sdk_floor import sdk_floor_ms
+from tests.conftest import free_port
+from tests.receivers import OtlpGrpcReceiver
+
+RESULTS = Path(__file__).parent / "results.json"
+
+
+def _exporter(gpus: int, interval_ms: int, sock: Path, extra: tuple[str, ...] = ()) -> tuple[Proc, int, float]:
+    port = free_port()
+    args = ["-a", f"127.0.0.1:{port}", "--uds", str(sock), "--num-gpus", str(gpus), "-c", str(interval_ms)]
+    proc = start("otel_fakegpu", [*args, "--seed", "1", "--gpu-profiles", "stable,wave,spike", *extra])
+    startup = wait_until(proc, f"http://127.0.0.1:{port}/metrics", f'gpu="{gpus - 1}"'.encode())
+    return proc, port, startup
+
+
+def _health(port: int) -> dict[str, Any]:
+    result = json.loads(get(f"http://127.0.0.1:{port}/health"))
+    assert isinstance(result, dict)
+    return result
+
+
+def measure_cycles(gpus: int, cycles: int, tmp: Path) -> dict[str, Any]:
+    """Median cycle duration as the exporter itself reports it, over ``cycles`` cycles after warm-up."""
+    interval_ms = max(100, int(gpus * 0.75))  # longer than a cycle, so cycles never queue
+    proc, port, startup = _exporter(gpus, interval_ms, tmp / f"cycle{gpus}.sock")
+    try:
+        durations: dict[int, float] = {}
+        deadline = time.monotonic() + 60 + cycles * interval_ms / 1000 * 3
+        while len(durations) < cycles + 2 and time.monotonic() < deadline:
+            health = _health(port)
+            durations[health["cycles_total"]] = health["last_cycle"]["duration_seconds"]
+            time.sleep(interval_ms / 4000)
+        series = _health(port)["last_cycle"]["series"]
+        measured = [d * 1000 for n, d in sorted(durations.items())[2:] if d is not None]
+        cycle_ms = statistics.median(measured)
+        return {
+            "gpus": gpus,
+            "cycles": len(measured),
+            "cycle_ms": round(cycle_ms, 3),
+            "series": series,
+            "us_per_series": round(cycle_ms * 1000 / series, 3),
+            "startup_s": round(startup, 3),
+        }
+    finally:
+        proc.stop()
+
+
+def _load(target: Target, clients: int, big: bool, gzip: bool) -> LoadResult:
+    per_client, seconds = (20, 3.0) if big else (200, 2.0)
+    return run_load(target, clients, per_client, seconds, gzip)
+
+
+def _row(result: LoadResult) -> dict[str, Any]:
+    return {
+        "p50_ms": round(result.p50, 3),
+        "p99_ms": round(result.p99, 3),
+        "requests": len(result.latencies_ms),
+        "bytes": result.bytes_per_response,
+        "errors": result.errors,
+    }
+
+
+def measure_scrapes(gpus: int, concurrency: list[int], tmp: Path) -> dict[str, Any]:
+    """Ours over TCP and UDS, then baselines (a), (b) and the floor over TCP, same clients."""
+    big = gpus >= 1024
+    rows: dict[str, Any] = {}
+    sock = tmp / f"scrape{gpus}.sock"
+    proc, port, _ = _exporter(gpus, 30000, sock)
+    try:
+        for name, target in (("tcp", Target(port=port)), ("uds", Target(uds=str(sock)))):
+            for gzip in (False, True):
+                for clients in concurrency:
+                    rows[f"otel-fakegpu/{name}/{'gzip' if gzip else 'plain'}/{clients}"] = _row(
+                        _load(target, clients, big, gzip)
+                    )
+        rss = proc.rss_mb()
+    finally:
+        proc.stop()
+    for label, module in (
+        ("baseline-a-client_python", "bench.baseline_client_python"),
+        ("baseline-b-otel-reader", "bench.baseline_otel_reader"),
+        ("floor", "bench.floor_server"),
+    ):
+        bport = free_port()
+        baseline = start(module, [str(bport), str(gpus)])
+        try:
+            wait_until(baseline, f"http://127.0.0.1:{bport}/metrics", b"DCGM_FI_DEV_GPU_TEMP")
+            for gzip in (False, True):
+                for clients in concurrency:
+                    key = f"{label}/tcp/{'gzip' if gzip else 'plain'}/{clients}"
+                    if big and label != "floor" and (clients > 8 or (clients > 1 and not gzip)):
+                        # Each scrape re-collects and re-renders 100k series: these would take minutes.
+                        rows[key] = {"skipped": "re-collects per scrape; would take minutes"}
+                        continue
+                    if big and label != "floor":
+                        rows[key] = _row(run_load(Target(port=bport), clients, 1, 0.0, gzip))
+                    else:
+                        rows[key] = _row(_load(Target(port=bport), clients, big, gzip))
+        finally:
+            baseline.stop()
+    return {"gpus": gpus, "rss_mb": round(rss, 1), "rows": rows}
+
+
+def measure_idle_cpu(seconds: float, tmp: Path) -> float:
+    """CPU of an 8-GPU exporter with a 30 s cycle and one scrape every 15 s, in % of one core."""
+    proc, port, _ = _exporter(8, 30000, tmp / "idle.sock", ("--update-interval", "30"))
+    try:
+        time.sleep(2.0)
+        cpu0, t0 = proc.cpu_seconds(), time.monotonic()
+        while time.monotonic() - t0 < seconds:
+            get(f"http://127.0.0.1:{port}/metrics")
+            time.sleep(min(15.0, max(0.0, seconds - (time.monotonic() - t0))))
+        return round(100.0 * (proc.cpu_seconds() - cpu0) / (time.monotonic() - t0), 3)
+    finally:
+        proc.stop()
+
+
+def measure_otlp_push(gpus: int, tmp: Path) -> dict[str, Any]:
+    """A whole cycle pushed to a local OTLP/gRPC receiver; the push time is the exporter's own report,
+    which the next cycle's exposition carries."""
+    receiver = OtlpGrpcReceiver().start()
+    extra = ("--otlp-protocol", "grpc", "--otlp-endpoint", f"127.0.0.1:{receiver.port}", "--otlp-insecure")
+    proc, port, _ = _exporter(gpus, 10000, tmp / "push.sock", extra)
+    try:
+        expected = _health(port)["last_cycle"]["series"]
+        deadline = time.monotonic() + 120
+        first: list[Any] = []
+        while time.monotonic() < deadline and len(first) < expected:
+            points = receiver.snapshot()
+            cycle_time = min((p.time_unix_nano for p in points), default=0)
+            first = [p for p in points if p.time_unix_nano == cycle_time]
+            arrived_at = receiver.last_request_at
+            time.sleep(0.05)
+        delivery = None
+        while time.monotonic() < deadline and delivery is None:
+            body = get(f"http://127.0.0.1:{port}/metrics")
+            delivery = re.search(rb'^otel_fakegpu_push_last_delivery_seconds\{target="otlp"\} (\S+)$', body, re.M)
+            time.sleep(0.2)
+        return {
+            "gpus": gpus,
+            "points_expected": expected,
+            "points_received": len(first),
+            "requests": receiver.requests,
+            # The exporter's own report: from the cycle's hand-off to push to its last piece delivered.
+            "otlp_push_s": round(float(delivery[1]), 3) if delivery else None,
+            # From the start of the cycle's SDK collection to the arrival of its last piece.
+            "collection_to_delivery_s": round(arrived_at - cycle_time / 1e9, 3),
+        }
+    finally:
+        proc.stop()
+        receiver.stop()
+
+
+def _save(path: Path, results: dict[str, Any]) -> None:
+    path.write_text(json.dumps(results, indent=2) + "\n")
+
+
+def machine() -> dict[str, Any]:
+    model = "unknown"
+    with open("/proc/cpuinfo") as cpuinfo:
+        for line in cpuinfo:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return {"cpu": model, "cores": os.cpu_count(), "python": platform.python_version(), "os": platform.platform()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="bench")
+    parser.add_argument("--quick", action="store_true", help="small sizes and short runs (smoke test)")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args()
+    quick = args.quick
+    sizes = [8, 64] if quick else [8, 64, 512, 4096]
+    scrape_sizes = [8] if quick else [8, 4096]
+    concurrency = [1, 8] if quick else [1, 8, 64]
+    started = time.monotonic()
+    results: dict[str, Any] = {"machine": machine(), "quick": quick}
+    with tempfile.TemporaryDirectory() as folder:
+        tmp = Path(folder)
+        results["cycle"] = []
+        for n in sizes:
+            row = measure_cycles(n, 5 if quick else 20, tmp)
+            row["sdk_floor_ms"] = round(sdk_floor_ms(n, 3 if quick else (5 if n > 1000 else 20)), 3)
+            row["cycle_over_floor"] = round(row["cycle_ms"] / row["sdk_floor_ms"], 3)
+            results["cycle"].append(row)
+            _save(args.out, results)  # a later failure still leaves what was measured
+        results["scrape"] = []
+        for n in scrape_sizes:
+            results["scrape"].append(measure_scrapes(n, concurrency, tmp))
+            _save(args.out, results)
+        results["idle_cpu_pct"] = measure_idle_cpu(5.0 if quick else 60.0, tmp)
+        results["otlp_push"] = measure_otlp_push(64 if quick else 4096, tmp)
+    results["elapsed_s"] = round(time.monotonic() - started, 1)
+    from bench.report import evaluate_targets, print_report  # noqa: PLC0415
+
+    results["targets"] = evaluate_targets(results)
+    _save(args.out, results)
+    print_report(results)
+    print(f"\nwritten to {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,41 @@
+"""The benchmark itself works: a --quick run of every measurement produces every key of results.json.
+Its figures are not asserted here (targets live in the benchmark, never in timed unit tests)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import ROOT
+
+
+def test_quick_benchmark_produces_every_figure(tmp_path: Path) -> None:
+    out = tmp_path / "results.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--out", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    results = json.loads(out.read_text())
+    assert {"machine", "cycle", "scrape", "idle_cpu_pct", "otlp_push", "targets"} <= set(results)
+    for row in results["cycle"]:
+        assert {"gpus", "cycle_ms", "sdk_floor_ms", "us_per_series", "startup_s", "series"} <= set(row)
+    rows = results["scrape"][0]["rows"]
+    for server in (
+        "otel-fakegpu/tcp",
+        "otel-fakegpu/uds",
+        "baseline-a-client_python/tcp",
+        "baseline-b-otel-reader/tcp",
+        "floor/tcp",
+    ):
+        for encoding in ("plain", "gzip"):
+            row = rows[f"{server}/{encoding}/8"]
+            assert row["errors"] == 0 and row["requests"] >= 8
+    assert results["otlp_push"]["points_received"] == results["otlp_push"]["points_expected"]
+    assert "targets" in result.stdout and "met" in result.stdout
