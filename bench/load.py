@@ -110,7 +110,7 @@ async def _client(
     return size, errors
 
 
-async def _run(target: Target, clients: int, per_client: int, seconds: float, gzip: bool) -> LoadResult:
+async def _run(target: Target, clients: int, per_client: int, seconds: float, gzip: bool, cap_s: float) -> LoadResult:
     headers = f"GET {target.path} HTTP/1.1\r\nHost: bench\r\n"
     if gzip:
         headers += "Accept-Encoding: gzip\r\n"
@@ -121,6 +121,9 @@ async def _run(target: Target, clients: int, per_client: int, seconds: float, gz
     return LoadResult(latencies, max(r[0] for r in results), sum(r[1] for r in results))
 
 
-def run_load(target: Target, clients: int, per_client: int, seconds: float, gzip: bool) -> LoadResult:
-    """``clients`` connections each make up to ``per_client`` requests (at least one) within ``seconds``."""
-    return asyncio.run(_run(target, clients, per_client, seconds, gzip))
+def run_load(
+    target: Target, clients: int, per_client: int, seconds: float, gzip: bool, cap_s: float = 60.0
+) -> LoadResult:
+    """``clients`` connections each make up to ``per_client`` requests (at least one) within ``seconds``;
+    requests still unanswered ``cap_s`` after the start are abandoned and counted as errors."""
+    return asyncio.run(_run(target, clients, per_client, seconds, gzip, cap_s))
