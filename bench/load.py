@@ -117,8 +117,16 @@ async def _run(target: Target, clients: int, per_client: int, seconds: float, gz
     request = (headers + "\r\n").encode()
     latencies: list[float] = []
     deadline = time.monotonic() + seconds
-    results = await asyncio.gather(*(_client(target, request, per_client, deadline, latencies) for _ in range(clients)))
-    return LoadResult(latencies, max(r[0] for r in results), sum(r[1] for r in results))
+    tasks = [asyncio.ensure_future(_client(target, request, per_client, deadline, latencies)) for _ in range(clients)]
+    done, stuck = await asyncio.wait(tasks, timeout=cap_s)
+    for task in stuck:  # a request still unanswered after the cap: the server failed it
+        task.cancel()
+    if stuck:
+        await asyncio.wait(stuck)
+    finished = [task.result() for task in done if task.exception() is None]
+    size = max((r[0] for r in finished), default=0)
+    errors = sum(r[1] for r in finished) + len(stuck) + (len(done) - len(finished))
+    return LoadResult(latencies, size, errors)
 
 
 def run_load(
