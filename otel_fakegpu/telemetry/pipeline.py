@@ -13,6 +13,8 @@ from typing import Any
 from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.sdk.metrics import (
     AlwaysOffExemplarFilter,
+    Exemplar,
+    ExemplarReservoir,
     MeterProvider,
     ObservableCounter,
     ObservableGauge,
@@ -63,6 +65,20 @@ class CycleReader(MetricReader):
 
     def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
         self._received = None
+
+
+class _NoExemplars(ExemplarReservoir):
+    """A reservoir that keeps nothing: collecting it costs nothing."""
+
+    def offer(self, value: float | int, time_unix_nano: int, attributes: Any, context: Any) -> None:
+        return None
+
+    def collect(self, point_attributes: Any) -> list[Exemplar]:
+        return []
+
+
+def _no_exemplars(aggregation_type: type) -> Callable[..., ExemplarReservoir]:
+    return _NoExemplars
 
 
 class _CurrentCycle:
@@ -154,8 +170,16 @@ class TelemetryPipeline:
         self._collections = 0
         self._current = _CurrentCycle()
         self._reader = CycleReader()
-        views = [View(instrument_name=c.name, name=c.name) for c in collectors.metrics]
-        # Observable instruments have no trace context to attach: exemplars would be pure cost.
+        self_metrics = (*self._cycle_self_metrics(stats, engine_reads), *extra_self_metrics)
+        names = [
+            *(c.name for c in collectors.metrics),
+            *(m.name for m in self_metrics),
+            *(i.name for i in SEMCONV_INSTRUMENTS if semconv),
+        ]
+        # One View per instrument: it keeps the exact (upper-case) DCGM name, which the SDK would lower-case,
+        # and drops exemplars, which observable instruments never have (no trace context) but would still
+        # pay for at every collection. A wildcard View cannot do this: it would duplicate the named streams.
+        views = [View(instrument_name=n, name=n, exemplar_reservoir_factory=_no_exemplars) for n in names]
         self._provider = MeterProvider(
             resource=resource,
             metric_readers=[self._reader],
@@ -171,7 +195,7 @@ class TelemetryPipeline:
                 unit=collector.field.unit,
                 description=collector.help,
             )
-        for metric in (*self._cycle_self_metrics(stats, engine_reads), *extra_self_metrics):
+        for metric in self_metrics:
             create = _creator(meter, "counter" if metric.counter else "gauge")
             create(metric.name, callbacks=[_self_callback(metric)], unit=metric.unit, description=metric.help)
         field_ids = [*labels.field_ids, *collectors.field_ids]
