@@ -45,14 +45,15 @@ def measure_cycles(gpus: int, cycles: int, tmp: Path) -> dict[str, Any]:
     interval_ms = max(250, int(gpus * 0.6))  # longer than a cycle, so cycles never queue
     proc, port, startup = _exporter(gpus, interval_ms, tmp / f"cycle{gpus}.sock")
     try:
-        durations: dict[int, float] = {}
-        deadline = time.monotonic() + 60 + cycles * interval_ms / 1000 * 3
-        while len(durations) < cycles + 2 and time.monotonic() < deadline:
+        # Wait without polling (polling is load too), then read the exporter's last 32 cycle durations.
+        time.sleep((cycles + 3) * interval_ms / 1000)
+        deadline = time.monotonic() + 120
+        health = _health(port)
+        while health["cycles_total"] < cycles + 2 and time.monotonic() < deadline:
+            time.sleep(interval_ms / 1000)
             health = _health(port)
-            durations[health["cycles_total"]] = health["last_cycle"]["duration_seconds"]
-            time.sleep(interval_ms * 0.9 / 1000)  # about one look per cycle: polling is load too
-        series = _health(port)["last_cycle"]["series"]
-        measured = [d * 1000 for n, d in sorted(durations.items())[2:] if d is not None]
+        series = health["last_cycle"]["series"]
+        measured = [d * 1000 for d in health["recent_cycle_durations_seconds"][-cycles:]]
         cycle_ms = statistics.median(measured)
         return {
             "gpus": gpus,
@@ -88,13 +89,16 @@ def measure_scrapes(gpus: int, concurrency: list[int], tmp: Path) -> dict[str, A
     sock = tmp / f"scrape{gpus}.sock"
     proc, port, _ = _exporter(gpus, 30000, sock)
     try:
+        for gzip in (False, True):  # warm-up: one scrape of each variant, then the steady-state RSS
+            run_load(Target(port=port), 1, 1, 0.0, gzip)
+        rss_warm = proc.rss_mb()
         for name, target in (("tcp", Target(port=port)), ("uds", Target(uds=str(sock)))):
             for gzip in (False, True):
                 for clients in concurrency:
                     rows[f"otel-fakegpu/{name}/{'gzip' if gzip else 'plain'}/{clients}"] = _row(
                         _load(target, clients, big, gzip)
                     )
-        rss = proc.rss_mb()
+        rss_after_load = proc.rss_mb()
     finally:
         proc.stop()
     for label, module in (
@@ -119,7 +123,7 @@ def measure_scrapes(gpus: int, concurrency: list[int], tmp: Path) -> dict[str, A
                         rows[key] = _row(_load(Target(port=bport), clients, big, gzip))
         finally:
             baseline.stop()
-    return {"gpus": gpus, "rss_mb": round(rss, 1), "rows": rows}
+    return {"gpus": gpus, "rss_mb": round(rss_warm, 1), "rss_after_load_mb": round(rss_after_load, 1), "rows": rows}
 
 
 def measure_idle_cpu(seconds: float, tmp: Path) -> float:

@@ -72,7 +72,10 @@ def print_report(results: dict[str, Any]) -> None:
             f"{r['sdk_floor_ms']:>13.2f} {r['cycle_over_floor']:>6.2f} {r['startup_s']:>10.2f}"
         )
     for block in results["scrape"]:
-        print(f"\nscrapes, {block['gpus']} GPUs (otel-fakegpu rss after warm-up: {block['rss_mb']} MB)")
+        print(
+            f"\nscrapes, {block['gpus']} GPUs (otel-fakegpu rss after warm-up: {block['rss_mb']} MB, "
+            f"after all runs: {block['rss_after_load_mb']} MB)"
+        )
         columns = f"{'p50_ms':>9} {'p99_ms':>9} {'requests':>9} {'bytes':>10} errors"
         print(f"{'server/transport/encoding/clients':<48} {columns}")
         for key, row in block["rows"].items():

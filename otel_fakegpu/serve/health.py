@@ -57,6 +57,7 @@ def evaluate(
             "series": stats.series,
             "error": stats.last_error,
         },
+        "recent_cycle_durations_seconds": [round(d, 6) for d in stats.recent_durations_s],
         "cycles_total": stats.cycles_total,
         "cycle_errors_total": stats.errors_total,
         "sdk_collections_total": sdk_collections,

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import threading
+from collections import deque
 from dataclasses import dataclass
+
+RECENT_CYCLES = 32
 
 
 @dataclass(frozen=True)
@@ -14,6 +17,7 @@ class CycleStatsView:
     last_duration_s: float | None
     last_error: str | None
     series: int
+    recent_durations_s: tuple[float, ...] = ()  # the last RECENT_CYCLES successful cycles, oldest first
 
 
 class CycleStats:
@@ -27,12 +31,14 @@ class CycleStats:
         self._last_duration: float | None = None
         self._last_error: str | None = None
         self._series = 0
+        self._recent: deque[float] = deque(maxlen=RECENT_CYCLES)
 
     def record_ok(self, finished_at: float, duration_s: float, series: int) -> None:
         with self._lock:
             self._cycles += 1
             self._last_ok_at = finished_at
             self._last_duration = duration_s
+            self._recent.append(duration_s)
             self._last_error = None
             self._series = series
 
