@@ -80,3 +80,15 @@ def test_a_failing_output_does_not_starve_the_others() -> None:
     assert not runner.run_once()
     assert cache.latest() is not None
     assert stats.view().last_error == "ValueError: disk full"
+
+
+def test_health_lists_recent_cycle_durations() -> None:
+    stack = build_stack(1, ["static"])
+    stats = CycleStats()
+    runner = CycleRunner(stack.engine, stack.pipeline, [PrometheusOutput(ExpositionCache())], stats)
+    for _ in range(40):
+        assert runner.run_once()
+    view = stats.view()
+    assert len(view.recent_durations_s) == 32 and view.recent_durations_s[-1] == view.last_duration_s
+    report = evaluate(OK_ENGINE, 40, view, interval_s=10.0, gpus=1, now=view.last_ok_at or 0.0)
+    assert len(report.body["recent_cycle_durations_seconds"]) == 32

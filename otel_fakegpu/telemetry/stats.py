@@ -57,4 +57,5 @@ class CycleStats:
                 self._last_duration,
                 self._last_error,
                 self._series,
+                tuple(self._recent),
             )
