@@ -5,15 +5,12 @@ from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Callable, Iterable
 
-from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.sdk.metrics import MeterProvider, ObservableCounter, ObservableGauge
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.metrics.view import View
 
-from bench.fleet import Fleet
-from otel_fakegpu.fields import MetricKind
+from bench.fleet import Fleet, add_instruments
 
 
 def sdk_floor_ms(gpus: int, rounds: int) -> float:
@@ -26,19 +23,7 @@ def sdk_floor_ms(gpus: int, rounds: int) -> float:
     provider = MeterProvider(metric_readers=[reader], views=views)
     meter = provider.get_meter("floor")
 
-    def callback(field_id: int) -> Callable[[CallbackOptions], Iterable[Observation]]:
-        def observe(options: CallbackOptions) -> Iterable[Observation]:
-            return [
-                Observation(v, attributes[i])
-                for i, v in enumerate(snapshot.column(field_id))
-                if type(v) is int or type(v) is float
-            ]
-
-        return observe
-
-    for c in fleet.collectors.metrics:
-        create = meter.create_observable_counter if c.kind is MetricKind.COUNTER else meter.create_observable_gauge
-        create(c.name, callbacks=[callback(c.field.id)], unit=c.field.unit, description=c.help)
+    add_instruments(meter, fleet, lambda: (snapshot, attributes))
     reader.get_metrics_data()
     samples = []
     for _ in range(rounds):

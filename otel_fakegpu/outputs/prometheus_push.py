@@ -6,27 +6,22 @@ measured, not at the time it was finally delivered.
 
 from __future__ import annotations
 
-import threading
-
 import requests
 
-from otel_fakegpu.outputs.otlp import push_self_metrics
 from otel_fakegpu.outputs.prometheus_text import PrometheusTextRenderer, join_prometheus
-from otel_fakegpu.outputs.retry import RetryQueue
-from otel_fakegpu.telemetry import CycleResult, SelfMetric
+from otel_fakegpu.outputs.push import PushOutput
+from otel_fakegpu.telemetry import CycleResult
 
 PUSH_TIMEOUT_S = 5.0
 Body = tuple[bytes, int]  # (exposition with timestamps, series in it)
 
 
-class PrometheusPushOutput:
+class PrometheusPushOutput(PushOutput[Body]):
     def __init__(self, url: str, buffer_points: int, timeout_s: float = PUSH_TIMEOUT_S) -> None:
+        super().__init__("prometheus", lambda body: body[1], buffer_points, timeout_s)
         self.url = url
-        self._timeout_s = timeout_s
         self._renderer = PrometheusTextRenderer(with_timestamps=True)
         self._session = requests.Session()
-        self.queue: RetryQueue[Body] = RetryQueue("prometheus push", self._send, lambda b: b[1], buffer_points)
-        self._thread: threading.Thread | None = None
 
     def __call__(self, result: CycleResult) -> int:
         families = self._renderer.render_families(result.metrics)
@@ -38,22 +33,12 @@ class PrometheusPushOutput:
             self.url,
             data=body[0],
             headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"},
-            timeout=self._timeout_s,
+            timeout=self.timeout_s,
         )
         return 200 <= response.status_code < 300
 
-    def start(self, stop: threading.Event) -> None:
-        self._thread = threading.Thread(target=self.queue.run, args=(stop,), name="prometheus-push", daemon=True)
-        self._thread.start()
-
-    def close(self, drain_s: float = 5.0) -> None:
-        if self._thread is not None:
-            self._thread.join(timeout=self._timeout_s + 5)
-        self.queue.drain(drain_s)
+    def _release(self) -> None:
         self._session.close()
-
-    def self_metrics(self) -> list[SelfMetric]:
-        return push_self_metrics("prometheus", self.queue)
 
     def __repr__(self) -> str:
         return f"PrometheusPushOutput({self.url})"

@@ -1,0 +1,77 @@
+"""What every push target shares: a cycle consumer that queues, a retry buffer, a sender thread draining
+it in order, and the same self-metrics labelled by target."""
+
+from __future__ import annotations
+
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
+
+from otel_fakegpu.outputs.retry import RetryQueue
+from otel_fakegpu.telemetry import CycleResult, SelfMetric
+
+T = TypeVar("T")
+
+
+class PushOutput(ABC, Generic[T]):
+    """Subclasses turn a cycle into queued items (``__call__``) and deliver one item (``_send``)."""
+
+    def __init__(self, target: str, cost: Callable[[T], int], buffer_points: int, timeout_s: float) -> None:
+        self.target = target
+        self.timeout_s = timeout_s
+        self.queue: RetryQueue[T] = RetryQueue(f"{target} push", self._send, cost, buffer_points)
+        self._thread: threading.Thread | None = None
+
+    @abstractmethod
+    def __call__(self, result: CycleResult) -> int:
+        """Queue what this cycle sends; returns 0 (series are counted by the Prometheus output)."""
+
+    @abstractmethod
+    def _send(self, item: T) -> bool:
+        """Deliver one item; True when the receiver took it."""
+
+    def _release(self) -> None:
+        """Close the target's client."""
+
+    def start(self, stop: threading.Event) -> None:
+        self._thread = threading.Thread(target=self.queue.run, args=(stop,), name=f"{self.target}-push", daemon=True)
+        self._thread.start()
+
+    def close(self, drain_s: float = 5.0) -> None:
+        """After ``stop`` is set: let the sender finish its request, give the queue one last try, close."""
+        if self._thread is not None:
+            self._thread.join(timeout=self.timeout_s + 5)
+        self.queue.drain(drain_s)
+        self._release()
+
+    def self_metrics(self) -> list[SelfMetric]:
+        return push_self_metrics(self.target, self.queue)
+
+
+def push_self_metrics(target: str, queue: RetryQueue[Any]) -> list[SelfMetric]:
+    """Self-metrics of one push target, labelled ``target``."""
+    labels = {"target": target}
+
+    def read(attr: str) -> list[tuple[float | int, dict[str, str]]]:
+        value = getattr(queue.view(), attr)
+        return [] if value is None else [(value, labels)]
+
+    def exports() -> list[tuple[float | int, dict[str, str]]]:
+        view = queue.view()
+        return [(view.exports_ok, {**labels, "result": "ok"}), (view.exports_failed, {**labels, "result": "failed"})]
+
+    return [
+        SelfMetric("otel_fakegpu_push_exports_total", True, "{request}", "Push requests by result.", exports),
+        SelfMetric("otel_fakegpu_push_points_sent_total", True, "{point}", "Points delivered.",
+                   lambda: read("points_sent")),
+        SelfMetric("otel_fakegpu_push_points_buffered", False, "{point}", "Points waiting for (re)delivery.",
+                   lambda: read("points_buffered")),
+        SelfMetric("otel_fakegpu_push_points_dropped_total", True, "{point}",
+                   "Points dropped because the retry buffer was full.", lambda: read("points_dropped")),
+        SelfMetric("otel_fakegpu_push_last_export_seconds", False, "s", "Duration of the last push request.",
+                   lambda: read("last_export_seconds")),
+        SelfMetric("otel_fakegpu_push_last_delivery_seconds", False, "s",
+                   "From queueing to delivery of the last request delivered (a cycle's last piece: its push time).",
+                   lambda: read("last_delivery_seconds")),
+    ]  # fmt: skip
