@@ -88,7 +88,6 @@ class Exporter:
             self.engine.reads_total,
             self.stats.view(),
             self.config.collect_interval_s,
-            len(self.engine.entity_ids()),
             time.time(),
             self.pipeline.collections_total,
         )

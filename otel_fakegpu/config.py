@@ -13,11 +13,11 @@ from typing import TYPE_CHECKING
 
 from otel_fakegpu.fields import collectors_preset_path
 from otel_fakegpu.outputs import NAMINGS, OtlpSettings
-from otel_fakegpu.serve import DEFAULT_SOCKET_PATH, UdsSettings
+from otel_fakegpu.serve import DEFAULT_MODE, DEFAULT_SOCKET_PATH, UdsSettings
 from otel_fakegpu.sim import DEFAULT_SKU, PROFILE_NAMES, GpuSku, find_sku
 
 if TYPE_CHECKING:
-    from otel_fakegpu.options import Value
+    from otel_fakegpu.options import OptionValue
 
 MAX_GPUS = 65536
 # What `--preset NAME` changes; flags and variables still win over it.
@@ -145,14 +145,6 @@ def resolve_hostname(env: Mapping[str, str]) -> str:
     return env.get("NODE_NAME", "").strip() or socket.gethostname()
 
 
-def env_default(env: Mapping[str, str], *names: str) -> str | None:
-    """The first of ``names`` set in ``env``."""
-    for name in names:
-        if name in env:
-            return env[name]
-    return None
-
-
 def environ() -> Mapping[str, str]:
     return os.environ
 
@@ -177,7 +169,7 @@ def parse_url(text: str, source: str) -> str:
     return text.strip()
 
 
-def _otlp_endpoint(value: Value, protocol: str) -> str:
+def _otlp_endpoint(value: OptionValue, protocol: str) -> str:
     """The exporter's endpoint. For HTTP, a base URL gets ``/v1/metrics`` as the specification says for
     OTEL_EXPORTER_OTLP_ENDPOINT; the metrics-specific variable is used as given."""
     text = (value.text or "").strip()
@@ -194,7 +186,7 @@ def _otlp_endpoint(value: Value, protocol: str) -> str:
     return url
 
 
-def _otlp_settings(values: Mapping[str, Value]) -> OtlpSettings | None:
+def _otlp_settings(values: Mapping[str, OptionValue]) -> OtlpSettings | None:
     endpoint = values["otlp_endpoint"]
     if not (endpoint.text or "").strip():
         return None
@@ -223,17 +215,19 @@ def _otlp_settings(values: Mapping[str, Value]) -> OtlpSettings | None:
     )
 
 
-def _uds_settings(values: Mapping[str, Value]) -> UdsSettings | None:
+def _uds_settings(values: Mapping[str, OptionValue]) -> UdsSettings | None:
     """--uds PATH enables the socket; the seed's UDS_SOCKET_PATH does so only with ENABLE_UDS=true."""
     uds, enabled = values["uds"], values["enable_uds"]
     if uds.origin != "flag" and not parse_bool(enabled.text or "", enabled.source):
         return None
     mode = values["uds_mode"]
     group = (values["uds_group"].text or "").strip() or None
-    return UdsSettings(Path(uds.text or DEFAULT_SOCKET_PATH), parse_mode(mode.text or "0660", mode.source), group)
+    return UdsSettings(
+        Path(uds.text or DEFAULT_SOCKET_PATH), parse_mode(mode.text or f"{DEFAULT_MODE:04o}", mode.source), group
+    )
 
 
-def build_config(values: Mapping[str, Value], env: Mapping[str, str]) -> Config:
+def build_config(values: Mapping[str, OptionValue], env: Mapping[str, str]) -> Config:
     """Validate every option's text into a Config; raises ConfigError naming the flag or variable."""
 
     def text(dest: str) -> tuple[str, str]:

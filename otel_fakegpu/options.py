@@ -11,7 +11,7 @@ from typing import NoReturn
 
 from otel_fakegpu import __version__
 from otel_fakegpu.config import ConfigError
-from otel_fakegpu.serve import DEFAULT_SOCKET_PATH
+from otel_fakegpu.serve import DEFAULT_IDLE_TIMEOUT_S, DEFAULT_MODE, DEFAULT_SOCKET_PATH
 from otel_fakegpu.sim import PROFILE_NAMES, SKUS
 
 PROG = "otel-fakegpu"
@@ -30,7 +30,7 @@ class Option:
 
 
 @dataclass(frozen=True)
-class Value:
+class OptionValue:
     """An option's text and its origin: ``flag``, ``env`` or ``default`` (then ``source`` is the flag)."""
 
     text: str | None
@@ -79,12 +79,12 @@ OPTIONS: tuple[Option, ...] = (
        "PATH", group="serving"),
     _o("enable_uds", "--enable-uds", "ENABLE_UDS", "false", "serve on the Unix socket", switch=True,
        group="serving"),
-    _o("uds_mode", "--uds-mode", "UDS_SOCKET_MODE", "0660", "permission bits of the socket", "MODE",
+    _o("uds_mode", "--uds-mode", "UDS_SOCKET_MODE", f"{DEFAULT_MODE:04o}", "permission bits of the socket", "MODE",
        group="serving"),
     _o("uds_group", "--uds-group", "UDS_SOCKET_GROUP", None, "group owning the socket", "GROUP", group="serving"),
     _o("web_config", "--web-config-file", "DCGM_EXPORTER_WEB_CONFIG_FILE", None,
        "exporter-toolkit web config: TLS and basic auth for TCP", "FILE", group="serving"),
-    _o("idle_timeout", "--idle-timeout", "OTEL_FAKEGPU_IDLE_TIMEOUT", "60",
+    _o("idle_timeout", "--idle-timeout", "OTEL_FAKEGPU_IDLE_TIMEOUT", f"{DEFAULT_IDLE_TIMEOUT_S:g}",
        "seconds before closing a connection that sends no complete request", "SECONDS", group="serving"),
     # Push
     _o("otlp_endpoint", "--otlp-endpoint", "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT OTEL_EXPORTER_OTLP_ENDPOINT", None,
@@ -148,24 +148,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def resolve(argv: Sequence[str], env: Mapping[str, str], presets: Mapping[str, Mapping[str, str]]) -> dict[str, Value]:
+def resolve(
+    argv: Sequence[str], env: Mapping[str, str], presets: Mapping[str, Mapping[str, str]]
+) -> dict[str, OptionValue]:
     """Flag, else the first variable set, else the preset's default, else the built-in default."""
     ns = build_parser().parse_args(list(argv))
-    values: dict[str, Value] = {}
+    values: dict[str, OptionValue] = {}
     for opt in OPTIONS:
         given = getattr(ns, opt.dest)
         env_name = next((name for name in opt.envs if name in env), None)
         if given is not None:
-            values[opt.dest] = Value(given, opt.flags[-1], "flag")
+            values[opt.dest] = OptionValue(given, opt.flags[-1], "flag")
         elif env_name is not None:
-            values[opt.dest] = Value(env[env_name], env_name, "env")
+            values[opt.dest] = OptionValue(env[env_name], env_name, "env")
         else:
-            values[opt.dest] = Value(opt.default, opt.flags[-1], "default")
+            values[opt.dest] = OptionValue(opt.default, opt.flags[-1], "default")
     preset = (values["preset"].text or "").strip().lower()
     if preset:
         if preset not in presets:
             raise ConfigError(f"{values['preset'].source}={preset!r}: unknown preset (known: {', '.join(presets)})")
         for dest, text in presets[preset].items():
             if not values[dest].given:
-                values[dest] = Value(text, f"--preset {preset}", "preset")
+                values[dest] = OptionValue(text, f"--preset {preset}", "preset")
     return values

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator
 
 import pytest
 
@@ -81,3 +82,29 @@ def test_gpus_created_later_get_blank_columns() -> None:
     engine.inject([(0, 150, 30)], 1.0)
     engine.create_gpus(2)
     assert engine.read_latest([150]).column(150) == (30, None, None)
+
+
+def test_status_and_read_count_never_wait_for_an_injection() -> None:
+    """/health asks these on the event loop; an injection batch holds the engine lock for a long time."""
+    import threading
+
+    engine = EmbeddedEngine()
+    engine.create_gpus(2)
+    inside, release = threading.Event(), threading.Event()
+
+    def slow_batch() -> Iterator[tuple[int, int, int]]:
+        yield (0, 150, 40)
+        inside.set()
+        release.wait(10)
+        yield (1, 150, 41)
+
+    injector = threading.Thread(target=engine.inject, args=(slow_batch(), 1.0))
+    injector.start()
+    assert inside.wait(10)
+    answers: list[object] = []
+    asker = threading.Thread(target=lambda: answers.extend([engine.status().state, engine.reads_total]))
+    asker.start()
+    asker.join(timeout=2)
+    release.set()
+    injector.join(timeout=10)
+    assert answers == [EngineState.OK, 0]  # answered while the batch still held the lock

@@ -16,7 +16,7 @@ OK_ENGINE = EngineStatus("embedded", EngineState.OK, "4 GPU entities")
 
 
 def _stats(last_ok_at: float | None, error: str | None = None) -> CycleStatsView:
-    return CycleStatsView(3, 1 if error else 0, last_ok_at, 0.004, error, 100)
+    return CycleStatsView(3, 1 if error else 0, last_ok_at, 0.004, error, 100, gpus=4)
 
 
 @pytest.mark.parametrize(
@@ -31,7 +31,7 @@ def _stats(last_ok_at: float | None, error: str | None = None) -> CycleStatsView
     ],
 )
 def test_health_verdicts(engine: EngineStatus, stats: CycleStatsView, code: int, status: str) -> None:
-    report = evaluate(engine, 5, stats, interval_s=10.0, gpus=4, now=100.0)
+    report = evaluate(engine, 5, stats, interval_s=10.0, now=100.0)
     assert (report.status_code, report.body["status"]) == (code, status)
     assert report.body["stale_after_seconds"] == 30.0
     assert report.body["engine"]["reads_total"] == 5
@@ -90,5 +90,5 @@ def test_health_lists_recent_cycle_durations() -> None:
         assert runner.run_once()
     view = stats.view()
     assert len(view.recent_durations_s) == 32 and view.recent_durations_s[-1] == view.last_duration_s
-    report = evaluate(OK_ENGINE, 40, view, interval_s=10.0, gpus=1, now=view.last_ok_at or 0.0)
+    report = evaluate(OK_ENGINE, 40, view, interval_s=10.0, now=view.last_ok_at or 0.0)
     assert len(report.body["recent_cycle_durations_seconds"]) == 32

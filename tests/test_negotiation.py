@@ -97,7 +97,7 @@ def test_variants_are_built_once_and_prepared_for_the_next_cycle() -> None:
 
     def cycle(number: int) -> None:
         snapshot = stack.engine.read_latest(stack.pipeline.field_ids)
-        output(CycleResult(number, 0.0, snapshot, stack.pipeline.collect(snapshot)))
+        output(CycleResult(number, 0.0, stack.pipeline.collect(snapshot)))
 
     cycle(1)
     first = cache.latest()

@@ -78,14 +78,15 @@ class EmbeddedEngine(Engine):
             stamps = self._stamps.get(field_id)
             return stamps[self._slot[entity_id]] if stamps is not None else 0.0
 
+    # status() and reads_total are asked by HTTP handlers on the event loop. They read one int without the
+    # lock (atomic under the GIL): the lock is held for whole injection batches (about 0.1 s at 4096 GPUs),
+    # and waiting for it would stall every scrape on the loop.
     def status(self) -> EngineStatus:
-        with self._lock:
-            count = len(self._entity_ids)
+        count = len(self._entity_ids)
         if count == 0:
             return EngineStatus(self.kind, EngineState.STARTING, "no GPU entities yet")
         return EngineStatus(self.kind, EngineState.OK, f"{count} GPU entities")
 
     @property
     def reads_total(self) -> int:
-        with self._lock:
-            return self._reads
+        return self._reads

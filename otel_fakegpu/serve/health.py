@@ -26,7 +26,6 @@ def evaluate(
     engine_reads: int,
     stats: CycleStatsView,
     interval_s: float,
-    gpus: int,
     now: float,
     sdk_collections: int = 0,
 ) -> HealthReport:
@@ -50,7 +49,7 @@ def evaluate(
             "detail": engine.detail,
             "reads_total": engine_reads,
         },
-        "gpus": gpus,
+        "gpus": stats.gpus,
         "last_cycle": {
             "age_seconds": None if age is None else round(age, 3),
             "duration_seconds": None if stats.last_duration_s is None else round(stats.last_duration_s, 6),

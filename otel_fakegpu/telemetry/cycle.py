@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from opentelemetry.sdk.metrics.export import MetricsData
 
-from otel_fakegpu.engine import Engine, Snapshot
+from otel_fakegpu.engine import Engine
 from otel_fakegpu.telemetry.pipeline import TelemetryPipeline
 from otel_fakegpu.telemetry.stats import CycleStats
 
@@ -21,7 +21,6 @@ log = logging.getLogger(__name__)
 class CycleResult:
     number: int
     started_at: float  # wall-clock seconds
-    snapshot: Snapshot
     metrics: MetricsData
 
 
@@ -56,7 +55,7 @@ class CycleRunner:
             log.exception("collection cycle %d failed", self._number)
             self._stats.record_error(f"{type(exc).__name__}: {exc}")
             return False
-        result = CycleResult(self._number, started_wall, snapshot, metrics)
+        result = CycleResult(self._number, started_wall, metrics)
         series, failed = 0, []
         for consumer in self._consumers:
             try:
@@ -67,7 +66,7 @@ class CycleRunner:
         if failed:
             self._stats.record_error("; ".join(failed))
             return False
-        self._stats.record_ok(time.time(), time.perf_counter() - started, series)
+        self._stats.record_ok(time.time(), time.perf_counter() - started, series, len(snapshot))
         return True
 
     def run(self, stop: threading.Event, interval_s: float) -> None:

@@ -17,6 +17,7 @@ class CycleStatsView:
     last_duration_s: float | None
     last_error: str | None
     series: int
+    gpus: int = 0  # GPU entities in the last successful cycle
     recent_durations_s: tuple[float, ...] = ()  # the last RECENT_CYCLES successful cycles, oldest first
 
 
@@ -31,9 +32,10 @@ class CycleStats:
         self._last_duration: float | None = None
         self._last_error: str | None = None
         self._series = 0
+        self._gpus = 0
         self._recent: deque[float] = deque(maxlen=RECENT_CYCLES)
 
-    def record_ok(self, finished_at: float, duration_s: float, series: int) -> None:
+    def record_ok(self, finished_at: float, duration_s: float, series: int, gpus: int = 0) -> None:
         with self._lock:
             self._cycles += 1
             self._last_ok_at = finished_at
@@ -41,6 +43,7 @@ class CycleStats:
             self._recent.append(duration_s)
             self._last_error = None
             self._series = series
+            self._gpus = gpus
 
     def record_error(self, message: str) -> None:
         with self._lock:
@@ -57,5 +60,6 @@ class CycleStats:
                 self._last_duration,
                 self._last_error,
                 self._series,
+                self._gpus,
                 tuple(self._recent),
             )
