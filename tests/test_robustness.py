@@ -3,6 +3,7 @@ methods, half-closed connections and clients that leave mid-response."""
 
 from __future__ import annotations
 
+import signal
 import socket
 import time
 from collections.abc import Callable, Iterator
@@ -76,6 +77,23 @@ def test_idle_and_slowloris_connections_do_not_delay_scrapes(served: ExporterPro
         durations = _scrape_both(served, 50)  # 50 over each transport
     assert len(durations) == 100
     assert max(durations) < 2.0, max(durations)
+
+
+def test_a_burst_of_connects_while_the_server_is_busy_is_queued_not_refused(served: ExporterProcess) -> None:
+    """A Unix socket refuses a connect outright (EAGAIN) once the listen backlog is full, so a stalled event
+    loop (here: the whole process stopped) must not turn a burst of scrapers into connection errors."""
+    burst = 400  # well above aiohttp's default backlog of 128
+    served.proc.send_signal(signal.SIGSTOP)
+    try:
+        socks = [_unix(served) for _ in range(burst)]
+    finally:
+        served.proc.send_signal(signal.SIGCONT)
+    with ExitStack() as stack:
+        for sock in socks:
+            stack.enter_context(sock)
+            sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        for sock in socks:
+            assert sock.recv(64).startswith(b"HTTP/1.1 200")
 
 
 def test_connections_that_never_finish_a_request_are_closed(served: ExporterProcess) -> None:

@@ -33,6 +33,9 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 DEFAULT_IDLE_TIMEOUT_S = 60.0
 STREAM_ABOVE_BYTES = 1 << 20
 STREAM_CHUNK_BYTES = 256 << 10
+# aiohttp's default backlog (128) is re-applied to the listening socket when serving starts; a burst of
+# connects beyond it is refused outright on a Unix socket (EAGAIN), so ask for what the kernel allows.
+LISTEN_BACKLOG = 4096
 
 _INDEX = b"""<!doctype html>
 <html><head><title>otel-fakegpu</title></head>
@@ -177,9 +180,10 @@ async def start(app: web.Application, listeners: Listeners) -> web.AppRunner:
         if listeners.tcp is not None:
             host, port = listeners.tcp
             ssl_context = listeners.web.ssl_context
-            await web.TCPSite(runner, host, port, reuse_address=True, ssl_context=ssl_context).start()
+            site = web.TCPSite(runner, host, port, reuse_address=True, ssl_context=ssl_context, backlog=LISTEN_BACKLOG)
+            await site.start()
         if listeners.unix is not None:
-            await web.SockSite(runner, listeners.unix.sock).start()
+            await web.SockSite(runner, listeners.unix.sock, backlog=LISTEN_BACKLOG).start()
     except OSError:
         await runner.cleanup()
         raise

@@ -106,7 +106,7 @@ def bind_unix_socket(settings: UdsSettings) -> BoundSocket:
         if gid is not None:
             os.chown(path, -1, gid)
         os.chmod(path, settings.mode)
-        sock.listen(1024)
+        sock.listen()  # aiohttp sets the final backlog when it starts serving the socket
     except OSError as exc:
         sock.close()
         bound.remove()
