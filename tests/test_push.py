@@ -3,9 +3,11 @@ MetricsService; outages, overflow, a 4096-GPU cycle through a 4 MiB limit, and o
 
 from __future__ import annotations
 
+import http.server
 import itertools
 import json
 import re
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -13,7 +15,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import ExporterProcess
+from tests.conftest import ExporterProcess, free_port
 from tests.receivers import OtlpGrpcReceiver, Point, VictoriaMetrics, wait_for
 
 Factory = Callable[..., ExporterProcess]
@@ -200,3 +202,34 @@ def test_push_and_scrape_share_one_read_and_one_collection(
     names = {p.metric for p in grpc_receiver.snapshot()}
     assert {"hw.gpu.utilization", "hw.power", "hw.energy", "hw.temperature", "DCGM_FI_DEV_GPU_UTIL"} <= names
     assert not any(line.startswith("hw.") for line in exporter.get("/metrics")[1].decode().splitlines())
+
+
+class _Refusing(http.server.BaseHTTPRequestHandler):
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.send_response(507)
+        self.end_headers()
+        self.wfile.write(b"out of space\n")
+
+    def log_message(self, format: str, *args: object) -> None:
+        return None
+
+
+def test_push_failures_are_one_line_warnings_not_tracebacks(exporter_factory: Factory) -> None:
+    """A receiver that is down or answers an error is a normal event: one line naming it, then retries."""
+    refused_port = free_port()
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Refusing)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        down = exporter_factory("--num-gpus", "1", "-c", "300", "--push-prometheus-url",
+                                f"http://127.0.0.1:{refused_port}/import")  # fmt: skip
+        full = exporter_factory("--num-gpus", "1", "-c", "300", "--push-prometheus-url",
+                                f"http://127.0.0.1:{server.server_address[1]}/import")  # fmt: skip
+        wait_for(lambda: "Connection refused" in down.stderr_text() and "HTTP 507" in full.stderr_text())
+    finally:
+        server.shutdown()
+    assert f"prometheus push: POST http://127.0.0.1:{refused_port}/import: Connection refused" in down.stderr_text()
+    assert "HTTP 507 out of space" in full.stderr_text()
+    for exporter in (down, full):
+        assert "Traceback" not in exporter.stderr_text()
+        assert exporter.get("/metrics")[0] == 200

@@ -10,6 +10,7 @@ import requests
 
 from otel_fakegpu.outputs.prometheus_text import PrometheusTextRenderer, join_prometheus
 from otel_fakegpu.outputs.push import PushOutput
+from otel_fakegpu.outputs.retry import DeliveryError
 from otel_fakegpu.telemetry import CycleResult
 
 PUSH_TIMEOUT_S = 5.0
@@ -29,16 +30,36 @@ class PrometheusPushOutput(PushOutput[Body]):
         return 0
 
     def _send(self, body: Body) -> bool:
-        response = self._session.post(
-            self.url,
-            data=body[0],
-            headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"},
-            timeout=self.timeout_s,
-        )
-        return 200 <= response.status_code < 300
+        try:
+            response = self._session.post(
+                self.url,
+                data=body[0],
+                headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"},
+                timeout=self.timeout_s,
+            )
+        except requests.RequestException as exc:
+            raise DeliveryError(f"POST {self.url}: {root_cause(exc)}") from None
+        if not 200 <= response.status_code < 300:
+            detail = response.text[:200].strip().replace("\n", " ")
+            raise DeliveryError(f"POST {self.url}: HTTP {response.status_code} {detail}".rstrip())
+        return True
 
     def _release(self) -> None:
         self._session.close()
 
     def __repr__(self) -> str:
         return f"PrometheusPushOutput({self.url})"
+
+
+def root_cause(exc: BaseException) -> str:
+    """The innermost OS-level reason (``Connection refused``) behind a library's layers of wrapping."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.strerror:
+            return current.strerror
+        if isinstance(current, requests.Timeout):
+            return "timed out"
+        current = current.__cause__ or current.__context__
+    return type(exc).__name__

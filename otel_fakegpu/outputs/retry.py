@@ -17,6 +17,11 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
+class DeliveryError(Exception):
+    """A target that could not take an item for a known reason (down, refused, answered an error):
+    logged as one line and retried, never as a traceback."""
+
+
 @dataclass(frozen=True)
 class PushStatsView:
     exports_ok: int
@@ -107,7 +112,10 @@ class RetryQueue(Generic[T]):
         started = time.perf_counter()
         try:
             ok = self._send(item)
-        except Exception:
+        except DeliveryError as exc:
+            log.warning("%s: %s", self.name, exc)
+            ok = False
+        except Exception:  # a bug in an exporter, not the peer: worth its traceback
             log.exception("%s: export raised", self.name)
             ok = False
         elapsed = time.perf_counter() - started
