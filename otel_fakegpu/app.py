@@ -37,6 +37,11 @@ from otel_fakegpu.telemetry import (
 log = logging.getLogger(__name__)
 
 
+def sample_keep_age_s(collect_interval_s: float) -> float:
+    """How long the engine keeps event samples: enough for a cycle that runs late or fails once."""
+    return max(60.0, 4 * collect_interval_s)
+
+
 class Exporter:
     """The running exporter minus its listeners: engine, simulator, cycle, and the cached exposition."""
 
@@ -59,8 +64,17 @@ class Exporter:
         resource = default_resource(config.service_name, config.host_identity, config.resource_attributes)
         semconv = config.otlp is not None and config.otlp.naming != "dcgm"
         self.pipeline = TelemetryPipeline(
-            collectors, labels, resource, self.stats, lambda: self.engine.reads_total, push_metrics, semconv
+            collectors,
+            labels,
+            resource,
+            self.stats,
+            lambda: self.engine.reads_total,
+            push_metrics,
+            semconv,
+            config.count_windows_ms,
         )
+        if self.pipeline.sample_field_ids:  # before the simulator's first update, so no event is missed
+            self.engine.watch_samples(self.pipeline.sample_field_ids, sample_keep_age_s(config.collect_interval_s))
         # Pushers only queue; first in line, their senders start encoding while the exposition renders.
         consumers: list[Consumer] = [*self.pushers, PrometheusOutput(self.cache)]
         self.cycle = CycleRunner(self.engine, self.pipeline, consumers, self.stats)

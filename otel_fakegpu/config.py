@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from otel_fakegpu.fields import collectors_preset_path
+from otel_fakegpu.fields import CLOCK_EVENTS_COUNT_FIELD, XID_COUNT_FIELD, collectors_preset_path
 from otel_fakegpu.outputs import NAMINGS, OtlpSettings
 from otel_fakegpu.serve import DEFAULT_MODE, DEFAULT_SOCKET_PATH, UdsSettings
 from otel_fakegpu.sim import DEFAULT_SKU, PROFILE_NAMES, GpuSku, find_sku
@@ -53,6 +53,7 @@ class Config:
     web_config_path: Path | None
     idle_timeout_s: float
     collect_interval_s: float
+    count_windows_ms: dict[int, int]  # computed field id (9001, 9002) -> sliding window
     hostname: str | None  # None: no Hostname label (--no-hostname)
     host_identity: str  # the host name used for resource attributes and GPU identities
     num_gpus: int
@@ -251,6 +252,10 @@ def build_config(values: Mapping[str, OptionValue], env: Mapping[str, str]) -> C
         web_config_path=Path(web_config_text) if web_config_text else None,
         idle_timeout_s=parse_float(*text("idle_timeout"), minimum=0.1),
         collect_interval_s=parse_int(*text("collect_interval"), low=100) / 1000.0,
+        count_windows_ms={
+            XID_COUNT_FIELD: parse_int(*text("xid_window"), low=1),
+            CLOCK_EVENTS_COUNT_FIELD: parse_int(*text("clock_events_window"), low=1),
+        },
         hostname=None if parse_bool(*text("no_hostname")) else host_identity,
         host_identity=host_identity,
         num_gpus=parse_int(*text("num_gpus"), low=1, high=MAX_GPUS),

@@ -204,8 +204,7 @@ class Stack:
     clock: FakeClock
 
     def cycle(self) -> bytes:
-        snapshot = self.engine.read_latest(self.pipeline.field_ids)
-        body, _ = self.renderer.render(self.pipeline.collect(snapshot))
+        body, _ = self.renderer.render(self.pipeline.collect(self.pipeline.read(self.engine)))
         return body
 
 
@@ -216,12 +215,13 @@ def build_stack(
     hostname: str | None = "golden-host",
     skus: Sequence[str] = ("h100-sxm",),
     collectors: CollectorSet | None = None,
+    count_windows_ms: dict[int, int] | None = None,
+    clock: FakeClock | None = None,
 ) -> Stack:
-    clock = FakeClock()
-    engine = EmbeddedEngine()
+    clock = clock or FakeClock()
+    engine = EmbeddedEngine(clock)
     spec = FleetSpec(count, tuple(profiles), tuple(SKUS[s] for s in skus), "golden-host", seed)
     simulator = Simulator(spec, engine, clock=clock)
-    simulator.start()
     collectors = collectors or load_collectors(default_collectors_path())
     pipeline = TelemetryPipeline(
         collectors,
@@ -229,5 +229,9 @@ def build_stack(
         default_resource("otel-fakegpu", "golden-host"),
         CycleStats(),
         lambda: engine.reads_total,
+        count_windows_ms=count_windows_ms,
     )
+    if pipeline.sample_field_ids:
+        engine.watch_samples(pipeline.sample_field_ids, 3600.0)
+    simulator.start()
     return Stack(engine, simulator, pipeline, PrometheusTextRenderer(), clock)

@@ -19,6 +19,10 @@ def test_defaults_match_dcgm_exporter() -> None:
     assert config.hostname == "node-7"
     assert config.num_gpus == 4 and config.profiles == ("static",)
     assert config.collectors_path is None and config.seed is None
+    assert config.count_windows_ms == {9001: 300_000, 9002: 300_000}  # five minutes, as dcgm-exporter
+    windows = config_from_args(["-x", "60000"], {"DCGM_EXPORTER_CLOCK_EVENTS_COUNT_WINDOW_SIZE": "1000"})
+    assert windows.count_windows_ms == {9001: 60_000, 9002: 1_000}
+    assert config_from_args([], {"DCGM_EXPORTER_XID_COUNT_WINDOW_SIZE": "7"}).count_windows_ms[9001] == 7
 
 
 def test_environment_fallbacks_and_flag_precedence() -> None:
@@ -58,6 +62,12 @@ def test_environment_fallbacks_and_flag_precedence() -> None:
         ([], {"METRIC_UPDATE_INTERVAL": "nan"}, "METRIC_UPDATE_INTERVAL='nan': must be at least"),
         ([], {"GPU_MODEL": "v100"}, "unknown GPU model 'v100'"),
         ([], {"NO_HOSTNAME": "maybe"}, "NO_HOSTNAME='maybe': expected true or false"),
+        (["-x", "5m"], {}, "--xid-count-window-size='5m': not a whole number"),
+        (
+            [],
+            {"DCGM_EXPORTER_CLOCK_EVENTS_COUNT_WINDOW_SIZE": "0"},
+            "DCGM_EXPORTER_CLOCK_EVENTS_COUNT_WINDOW_SIZE='0': must be at least 1",
+        ),
         (["--bogus"], {}, "unrecognized arguments: --bogus"),
     ],
 )

@@ -78,11 +78,27 @@ def test_bad_lines_name_file_and_line(text: str, message: str) -> None:
         parse_collectors(text, "f.csv")
 
 
-def test_exporter_pseudo_fields_are_skipped_with_a_warning(caplog: pytest.LogCaptureFixture) -> None:
+def test_unproduced_exporter_fields_are_skipped_with_a_warning(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.WARNING):
-        collectors = parse_collectors("DCGM_EXP_XID_ERRORS_COUNT, gauge, x\nDCGM_FI_DEV_GPU_TEMP, gauge, t\n", "p.csv")
+        collectors = parse_collectors("DCGM_EXP_P2P_STATUS, gauge, x\nDCGM_FI_DEV_GPU_TEMP, gauge, t\n", "p.csv")
     assert [c.name for c in collectors.metrics] == ["DCGM_FI_DEV_GPU_TEMP"]
-    assert "p.csv:1: DCGM_EXP_XID_ERRORS_COUNT" in caplog.text
+    assert "p.csv:1: DCGM_EXP_P2P_STATUS" in caplog.text
+
+
+def test_window_counts_are_computed_fields_never_read_from_the_engine(caplog: pytest.LogCaptureFixture) -> None:
+    text = (
+        "DCGM_EXP_XID_ERRORS_COUNT, gauge, x\nDCGM_EXP_CLOCK_EVENTS_COUNT, counter, c\nDCGM_FI_DEV_GPU_TEMP, gauge, t\n"
+    )
+    with caplog.at_level(logging.WARNING):
+        collectors = parse_collectors(text, "w.csv")
+    assert [c.name for c in collectors.computed] == ["DCGM_EXP_XID_ERRORS_COUNT", "DCGM_EXP_CLOCK_EVENTS_COUNT"]
+    assert [c.field.counts_field for c in collectors.computed] == [230, 112]
+    assert collectors.field_ids == (150,)
+    # Declared counter is kept (the exposition must match the file) but the user hears why gauge fits.
+    assert collectors.computed[1].kind is MetricKind.COUNTER
+    assert "w.csv:2: DCGM_EXP_CLOCK_EVENTS_COUNT is a sliding-window count" in caplog.text
+    with pytest.raises(CollectorsError, match=r"l\.csv:1: DCGM_EXP_XID_ERRORS_COUNT is a count"):
+        parse_collectors("DCGM_EXP_XID_ERRORS_COUNT, label, x\n", "l.csv")
 
 
 def test_unreadable_file_is_named(tmp_path: Path) -> None:

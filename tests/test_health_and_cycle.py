@@ -42,10 +42,10 @@ class FlakyEngine(EmbeddedEngine):
 
     fail = False
 
-    def read_latest(self, field_ids: Sequence[int]) -> Snapshot:
+    def read_latest(self, field_ids: Sequence[int], samples_after: int | None = None) -> Snapshot:
         if self.fail:
             raise RuntimeError("hostengine connection lost")
-        return super().read_latest(field_ids)
+        return super().read_latest(field_ids, samples_after)
 
 
 def test_failed_cycle_is_counted_and_last_good_exposition_kept() -> None:

@@ -108,3 +108,41 @@ def test_prometheus_scrapes_one_series_per_gpu(
     assert all(float(r["value"][1]) > 0 for r in rates)  # type: ignore[index]
     up = _query(base, 'up{job="gpu"}')
     assert up and up[0]["value"][1] == "1"  # type: ignore[index]
+
+
+def test_prometheus_stores_window_counts_for_xid_alerts(
+    tmp_path: Path, prometheus: Callable[[int], str], exporter_factory: Callable[..., ExporterProcess]
+) -> None:
+    """The alert a user writes on dcgm-exporter, ``DCGM_EXP_XID_ERRORS_COUNT{xid!=""} > 0``, fires here too."""
+    collectors = tmp_path / "counts.csv"
+    collectors.write_text(
+        "DCGM_FI_DEV_XID_ERRORS, gauge, Last XID.\n"
+        "DCGM_EXP_XID_ERRORS_COUNT, gauge, XIDs in the window.\n"
+        "DCGM_EXP_CLOCK_EVENTS_COUNT, gauge, Clock events in the window.\n"
+    )
+    # Faulty GPUs raise an XID in 5 % of updates: hundreds of updates make one certain.
+    args = (
+        "-f",
+        str(collectors),
+        "--num-gpus",
+        "2",
+        "--gpu-profiles",
+        "faulty",
+        "-c",
+        "500",
+        "--update-interval",
+        "0.05",
+    )
+    exporter = exporter_factory(*args, "-x", "600000")
+    base = prometheus(exporter.port)
+    deadline = time.monotonic() + 60
+    fired: list[dict[str, object]] = []
+    while time.monotonic() < deadline and not fired:
+        fired = _query(base, 'DCGM_EXP_XID_ERRORS_COUNT{xid!=""} > 0')
+        time.sleep(0.5)
+    assert fired, "no XID counted within a minute"
+    labels = [s["metric"] for s in fired]
+    assert all(isinstance(m, dict) and m["window_size_in_ms"] == "600000" and m["xid"].isdigit() for m in labels)
+    assert all(set(m) >= GPU_LABELS - {"DCGM_FI_DRIVER_VERSION"} for m in labels if isinstance(m, dict))
+    events = _query(base, "sum by (clock_event) (DCGM_EXP_CLOCK_EVENTS_COUNT)")
+    assert events and all(isinstance(e["metric"], dict) for e in events)

@@ -2,7 +2,7 @@
 
 from otel_fakegpu.engine.base import Engine, EngineError, EngineState, EngineStatus
 from otel_fakegpu.engine.embedded import EmbeddedEngine
-from otel_fakegpu.engine.snapshot import EMPTY_SNAPSHOT, Column, Snapshot
+from otel_fakegpu.engine.snapshot import EMPTY_SNAPSHOT, Column, SampleBatch, Snapshot
 
 __all__ = [
     "EMPTY_SNAPSHOT",
@@ -12,5 +12,6 @@ __all__ = [
     "EngineError",
     "EngineState",
     "EngineStatus",
+    "SampleBatch",
     "Snapshot",
 ]

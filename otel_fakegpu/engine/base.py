@@ -39,8 +39,17 @@ class Engine(ABC):
         """GPU entity ids, in index order."""
 
     @abstractmethod
-    def read_latest(self, field_ids: Sequence[int]) -> Snapshot:
-        """One batch read of the latest values of ``field_ids`` for every entity."""
+    def watch_samples(self, field_ids: Sequence[int], max_keep_age_s: float) -> None:
+        """Keep every stored value of ``field_ids``, not only the latest, for ``max_keep_age_s`` seconds
+        (dcgmWatchFields' maxKeepAge): event fields such as XIDs must not be lost between two reads."""
+
+    @abstractmethod
+    def read_latest(self, field_ids: Sequence[int], samples_after: int | None = None) -> Snapshot:
+        """One batch read of the latest values of ``field_ids`` for every entity.
+
+        With ``samples_after`` (0 on the first read, then the previous snapshot's ``samples_cursor``), the
+        same read also returns the samples of every watched field stored since (dcgmGetValuesSince).
+        """
 
     @abstractmethod
     def create_gpus(self, count: int) -> tuple[int, ...]:
@@ -48,7 +57,8 @@ class Engine(ABC):
 
     @abstractmethod
     def inject(self, updates: Iterable[tuple[int, int, Value | None]], timestamp: float) -> None:
-        """Set the latest value of (entity id, field id) pairs, all stamped ``timestamp`` (seconds)."""
+        """Set the latest value of (entity id, field id) pairs, all stamped ``timestamp`` (seconds); one
+        call is one update, and stores one sample batch per watched field it touches."""
 
     @abstractmethod
     def status(self) -> EngineStatus:

@@ -2,13 +2,41 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 
 from otel_fakegpu.engine.base import Engine, EngineError, EngineState, EngineStatus
-from otel_fakegpu.engine.snapshot import Column, Snapshot
+from otel_fakegpu.engine.snapshot import Column, SampleBatch, Snapshot
 from otel_fakegpu.fields import Value, is_blank
+
+log = logging.getLogger(__name__)
+
+# Whatever the keep age, a watched field never holds more updates than this (a runaway injector).
+MAX_KEPT_BATCHES = 100_000
+
+
+@dataclass
+class _History:
+    """Sample batches of one watched field, oldest first, each tagged with the update's sequence number."""
+
+    max_keep_age_s: float
+    batches: deque[tuple[int, SampleBatch]] = field(default_factory=lambda: deque(maxlen=MAX_KEPT_BATCHES))
+    dropped_through: int = 0  # the newest update whose batch aged out
+
+    def append(self, seq: int, batch: SampleBatch) -> None:
+        if len(self.batches) == self.batches.maxlen:
+            self.dropped_through = self.batches[0][0]
+        self.batches.append((seq, batch))
+        horizon = batch.timestamp - self.max_keep_age_s
+        while self.batches and self.batches[0][1].timestamp < horizon:
+            self.dropped_through = self.batches.popleft()[0]
+
+    def since(self, after: int) -> tuple[SampleBatch, ...]:
+        return tuple(batch for seq, batch in self.batches if seq > after)
 
 
 class EmbeddedEngine(Engine):
@@ -21,13 +49,16 @@ class EmbeddedEngine(Engine):
 
     kind = "embedded"
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock  # stamps reads; tests pass the simulator's clock so both agree on "now"
         self._lock = threading.Lock()
         self._entity_ids: list[int] = []
         self._slot: dict[int, int] = {}
         self._values: dict[int, list[Value | None]] = {}
         self._stamps: dict[int, list[float]] = {}
         self._reads = 0
+        self._histories: dict[int, _History] = {}
+        self._updates = 0  # sequence number of the last update that stored samples
 
     def entity_ids(self) -> tuple[int, ...]:
         with self._lock:
@@ -48,9 +79,22 @@ class EmbeddedEngine(Engine):
                 stamps.extend([0.0] * count)
             return new_ids
 
+    def watch_samples(self, field_ids: Sequence[int], max_keep_age_s: float) -> None:
+        if max_keep_age_s <= 0:
+            raise EngineError(f"cannot keep samples for {max_keep_age_s} s")
+        with self._lock:
+            for field_id in field_ids:
+                history = self._histories.get(field_id)
+                if history is None:
+                    self._histories[field_id] = _History(max_keep_age_s)
+                else:
+                    history.max_keep_age_s = max(history.max_keep_age_s, max_keep_age_s)
+
     def inject(self, updates: Iterable[tuple[int, int, Value | None]], timestamp: float) -> None:
         with self._lock:
             width = len(self._entity_ids)
+            watched = self._histories
+            samples: dict[int, tuple[list[int], list[Value | None]]] = {}
             for entity_id, field_id, value in updates:
                 slot = self._slot.get(entity_id)
                 if slot is None:
@@ -59,10 +103,18 @@ class EmbeddedEngine(Engine):
                 if column is None:
                     column = self._values[field_id] = [None] * width
                     self._stamps[field_id] = [0.0] * width
-                column[slot] = None if is_blank(value) else value
+                stored = column[slot] = None if is_blank(value) else value
                 self._stamps[field_id][slot] = timestamp
+                if field_id in watched:
+                    ids, values = samples.setdefault(field_id, ([], []))
+                    ids.append(entity_id)
+                    values.append(stored)
+            if samples:
+                self._updates += 1
+                for field_id, (ids, values) in samples.items():
+                    watched[field_id].append(self._updates, SampleBatch(timestamp, tuple(ids), tuple(values)))
 
-    def read_latest(self, field_ids: Sequence[int]) -> Snapshot:
+    def read_latest(self, field_ids: Sequence[int], samples_after: int | None = None) -> Snapshot:
         with self._lock:
             self._reads += 1
             width = len(self._entity_ids)
@@ -70,7 +122,18 @@ class EmbeddedEngine(Engine):
             for field_id in field_ids:
                 column = self._values.get(field_id)
                 columns[field_id] = tuple(column) if column is not None else (None,) * width
-            return Snapshot.build(tuple(self._entity_ids), columns, time.time())
+            samples = self._samples_since(samples_after) if samples_after is not None else None
+            return Snapshot.build(tuple(self._entity_ids), columns, self._clock(), samples, self._updates)
+
+    def _samples_since(self, after: int) -> dict[int, tuple[SampleBatch, ...]]:
+        for field_id, history in self._histories.items():
+            if history.dropped_through > after:
+                log.warning(
+                    "samples of field %d aged out before they were read (kept %.0f s): events were lost",
+                    field_id,
+                    history.max_keep_age_s,
+                )
+        return {field_id: history.since(after) for field_id, history in self._histories.items()}
 
     def latest_timestamp(self, entity_id: int, field_id: int) -> float:
         """When (entity, field) was last injected; 0.0 if never."""

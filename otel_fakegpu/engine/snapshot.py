@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from otel_fakegpu.fields import Value
@@ -12,19 +12,42 @@ Column = tuple[Value | None, ...]
 
 
 @dataclass(frozen=True)
+class SampleBatch:
+    """Values of one field that one engine update stored together, all stamped ``timestamp`` (seconds).
+
+    ``values[i]`` belongs to ``entity_ids[i]``; an update that skipped an entity has no sample for it.
+    """
+
+    timestamp: float
+    entity_ids: tuple[int, ...]
+    values: Column
+
+
+@dataclass(frozen=True)
 class Snapshot:
     """Values laid out by field: ``columns[field_id][i]`` is the value of ``entity_ids[i]`` or None if blank.
 
     A column per field (rather than a dict per entity) keeps a 4096-GPU read to a few tuple copies.
+    ``samples`` holds, for fields watched for samples, every value stored since the cursor the read asked
+    for (oldest first); ``samples_cursor`` is where the next read should continue.
     """
 
     entity_ids: tuple[int, ...]
     columns: Mapping[int, Column]
     taken_at: float
+    samples: Mapping[int, tuple[SampleBatch, ...]] = field(default_factory=lambda: MappingProxyType({}))
+    samples_cursor: int = 0
 
     @classmethod
-    def build(cls, entity_ids: tuple[int, ...], columns: dict[int, Column], taken_at: float) -> Snapshot:
-        return cls(entity_ids, MappingProxyType(columns), taken_at)
+    def build(
+        cls,
+        entity_ids: tuple[int, ...],
+        columns: dict[int, Column],
+        taken_at: float,
+        samples: dict[int, tuple[SampleBatch, ...]] | None = None,
+        samples_cursor: int = 0,
+    ) -> Snapshot:
+        return cls(entity_ids, MappingProxyType(columns), taken_at, MappingProxyType(samples or {}), samples_cursor)
 
     def column(self, field_id: int) -> Column:
         """Values of one field for every entity; all blank when the field was not read."""

@@ -19,13 +19,18 @@ from otel_fakegpu.fields.collectors import (
     load_collectors,
     parse_collectors,
 )
+from otel_fakegpu.fields.events import CLOCK_EVENTS_COUNT_FIELD, EVENT_DECODERS, XID_COUNT_FIELD, EventDecoder
 
 __all__ = [
     "CATALOG",
+    "CLOCK_EVENTS_COUNT_FIELD",
+    "EVENT_DECODERS",
     "IDENTITY_FIELD_IDS",
+    "XID_COUNT_FIELD",
     "Collector",
     "CollectorSet",
     "CollectorsError",
+    "EventDecoder",
     "FieldCatalog",
     "FieldSpec",
     "MetricKind",

@@ -38,6 +38,12 @@ class FieldSpec:
     kind: MetricKind
     help: str
     aliases: tuple[str, ...] = ()
+    counts_field: int | None = None  # computed by the exporter: events of this DCGM field in a sliding window
+
+    @property
+    def is_computed(self) -> bool:
+        """Not read from the engine: counted from the samples of ``counts_field`` (DCGM_EXP_*_COUNT)."""
+        return self.counts_field is not None
 
     @property
     def is_profiling(self) -> bool:
@@ -150,7 +156,17 @@ FIELDS: tuple[FieldSpec, ...] = (
     _f(1010, "DCGM_FI_PROF_PCIE_RX_BYTES", _I, "By/s", _G, "PCIe bytes received per second."),
     _f(1011, "DCGM_FI_PROF_NVLINK_TX_BYTES", _I, "By/s", _G, "NVLink bytes transmitted per second."),
     _f(1012, "DCGM_FI_PROF_NVLINK_RX_BYTES", _I, "By/s", _G, "NVLink bytes received per second."),
-)
+    # dcgm-exporter's own fields (ids 9001, 9002): counts of the samples of an event field in a sliding window.
+    FieldSpec(
+        9001, "DCGM_EXP_XID_ERRORS_COUNT", _I, "{error}", _G,
+        "Count of XID errors within the sliding window (--xid-count-window-size), by XID.", counts_field=230,
+    ),
+    FieldSpec(
+        9002, "DCGM_EXP_CLOCK_EVENTS_COUNT", _I, "{event}", _G,
+        "Count of clock events within the sliding window (--clock-events-count-window-size), by reason.",
+        counts_field=112,
+    ),
+)  # fmt: skip
 
 
 class UnknownFieldError(LookupError):

@@ -23,10 +23,8 @@ from otel_fakegpu.fields.catalog import (
 
 log = logging.getLogger(__name__)
 
-# Fields computed by dcgm-exporter itself rather than read from DCGM; accepted, not yet produced here.
-EXPORTER_PSEUDO_FIELDS = {
-    "DCGM_EXP_XID_ERRORS_COUNT": 9001,
-    "DCGM_EXP_CLOCK_EVENTS_COUNT": 9002,
+# dcgm-exporter's computed fields that are accepted in a file but not produced here (9001 and 9002 are).
+UNPRODUCED_EXPORTER_FIELDS = {
     "DCGM_EXP_GPU_HEALTH_STATUS": 9003,
     "DCGM_EXP_P2P_STATUS": 9004,
 }
@@ -58,8 +56,13 @@ class CollectorSet:
 
     @property
     def field_ids(self) -> tuple[int, ...]:
-        """Every field id the engine must read each cycle for this set."""
-        return tuple(c.field.id for c in (*self.metrics, *self.labels))
+        """Every field id whose latest value the engine must read each cycle for this set."""
+        return tuple(c.field.id for c in (*self.metrics, *self.labels) if not c.field.is_computed)
+
+    @property
+    def computed(self) -> tuple[Collector, ...]:
+        """Metrics counted by the exporter from an event field's samples (DCGM_EXP_*_COUNT)."""
+        return tuple(c for c in self.metrics if c.field.is_computed)
 
 
 def default_collectors_path() -> Path:
@@ -114,8 +117,8 @@ def _parse_line(line: str, where: str, lineno: int, catalog: FieldCatalog) -> Co
     if len(cells) != 3:
         raise CollectorsError(f"{where}: expected 3 comma-separated columns (field name, type, help), got {len(cells)}")
     name, type_name, help_text = cells
-    if name in EXPORTER_PSEUDO_FIELDS:
-        log.warning("%s: %s is computed by dcgm-exporter itself and not produced yet; skipped", where, name)
+    if name in UNPRODUCED_EXPORTER_FIELDS:
+        log.warning("%s: %s is computed by dcgm-exporter itself and not produced here; skipped", where, name)
         return None
     try:
         spec = catalog.by_name(name)
@@ -124,6 +127,8 @@ def _parse_line(line: str, where: str, lineno: int, catalog: FieldCatalog) -> Co
     kind = _parse_kind(type_name.lower(), where)
     if spec.value_type is ValueType.STRING and kind is not MetricKind.LABEL:
         raise CollectorsError(f"{where}: {name} holds text; its type can only be 'label', not {type_name!r}")
+    if spec.is_computed:
+        _check_computed_kind(name, kind, where)
     return Collector(field=spec, name=name, kind=kind, help=help_text, line=lineno)
 
 
@@ -134,3 +139,16 @@ def _parse_kind(type_name: str, where: str) -> MetricKind:
         return MetricKind(type_name)
     except ValueError:
         raise CollectorsError(f"{where}: unknown type {type_name!r} (expected gauge, counter or label)") from None
+
+
+def _check_computed_kind(name: str, kind: MetricKind, where: str) -> None:
+    if kind is MetricKind.LABEL:
+        raise CollectorsError(f"{where}: {name} is a count; its type can be 'gauge' or 'counter', not 'label'")
+    if kind is MetricKind.COUNTER:
+        # Kept as declared (the exposition must match dcgm-exporter's), but rate() would read drops as resets.
+        log.warning(
+            "%s: %s is a sliding-window count that falls as events age out; declared 'counter' as asked, "
+            "but 'gauge' describes it (dcgm-exporter's own files say gauge)",
+            where,
+            name,
+        )

@@ -38,6 +38,7 @@ class GpuPhysics:
     energy_mj: float
     counters: dict[int, int] = field(default_factory=lambda: dict.fromkeys(_COUNTERS, 0))
     last_xid: int = 0
+    xid_reported: bool = False  # whether field 230 has been stored at all yet
 
     @classmethod
     def start(cls, sku: GpuSku, first: Demand, uptime_s: float) -> GpuPhysics:
@@ -71,7 +72,6 @@ class GpuPhysics:
             203: round(100 * demand.load),
             206: round(100 * demand.media),
             207: round(100 * demand.media * 0.8),
-            230: self.last_xid,
             392: 0,
             390: 0,
             391: 0,
@@ -79,6 +79,11 @@ class GpuPhysics:
             396: 1 if self.counters[393] > 0 else 0,
             526: 0,
         }
+        if demand.xid is not None or not self.xid_reported:
+            # An event field: stored when an XID happens (and once, as 0, at start), like DCGM does, so every
+            # stored sample is one XID for DCGM_EXP_XID_ERRORS_COUNT.
+            readings[230] = self.last_xid
+            self.xid_reported = True
         readings.update({fid: total for fid, total in self.counters.items()})
         readings.update(_framebuffer(sku, demand.memory))
         readings.update(_activity(sku, demand.load, demand.memory))

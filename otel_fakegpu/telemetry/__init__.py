@@ -4,6 +4,7 @@ from otel_fakegpu.telemetry.cycle import Consumer, CycleResult, CycleRunner
 from otel_fakegpu.telemetry.labels import Attributes, LabelScheme
 from otel_fakegpu.telemetry.pipeline import (
     CARDINALITY_LIMIT,
+    DEFAULT_COUNT_WINDOW_MS,
     SCOPE_NAME,
     SEMCONV_SCOPE_NAME,
     TelemetryPipeline,
@@ -11,9 +12,11 @@ from otel_fakegpu.telemetry.pipeline import (
 )
 from otel_fakegpu.telemetry.selfmetrics import Reading, SelfMetric, single
 from otel_fakegpu.telemetry.stats import CycleStats, CycleStatsView
+from otel_fakegpu.telemetry.windows import EventWindow
 
 __all__ = [
     "CARDINALITY_LIMIT",
+    "DEFAULT_COUNT_WINDOW_MS",
     "SCOPE_NAME",
     "SEMCONV_SCOPE_NAME",
     "Attributes",
@@ -22,6 +25,7 @@ __all__ = [
     "CycleRunner",
     "CycleStats",
     "CycleStatsView",
+    "EventWindow",
     "LabelScheme",
     "Reading",
     "SelfMetric",

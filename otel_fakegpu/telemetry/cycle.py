@@ -49,7 +49,7 @@ class CycleRunner:
         started_wall, started = time.time(), time.perf_counter()
         self._number += 1
         try:
-            snapshot = self._engine.read_latest(self._pipeline.field_ids)
+            snapshot = self._pipeline.read(self._engine)
             metrics = self._pipeline.collect(snapshot)
         except Exception as exc:
             log.exception("collection cycle %d failed", self._number)

@@ -25,18 +25,21 @@ from opentelemetry.sdk.metrics.view import View
 from opentelemetry.sdk.resources import Resource
 
 from otel_fakegpu import __version__
-from otel_fakegpu.engine import EMPTY_SNAPSHOT, Snapshot
-from otel_fakegpu.fields import CollectorSet, MetricKind
+from otel_fakegpu.engine import EMPTY_SNAPSHOT, Engine, Snapshot
+from otel_fakegpu.fields import EVENT_DECODERS, Collector, CollectorSet, MetricKind
 from otel_fakegpu.telemetry.labels import Attributes, LabelScheme
 from otel_fakegpu.telemetry.selfmetrics import SelfMetric, single
 from otel_fakegpu.telemetry.semconv import SEMCONV_FIELD_IDS, SEMCONV_INSTRUMENTS, SemconvInstrument
 from otel_fakegpu.telemetry.stats import CycleStats
+from otel_fakegpu.telemetry.windows import EventWindow
 
 SCOPE_NAME = "otel_fakegpu"
 SEMCONV_SCOPE_NAME = "otel_fakegpu.semconv"
 # The SDK's default of 2000 points per instrument would silently fold a large fleet into one overflow
 # point; a million leaves room for 4096 GPUs times per-job or per-pod repetition.
 CARDINALITY_LIMIT = 1_000_000
+DEFAULT_COUNT_WINDOW_MS = 300_000  # dcgm-exporter's --xid-count-window-size / --clock-events-count-window-size
+WINDOW_LABEL = "window_size_in_ms"
 
 
 class CycleReader(MetricReader):
@@ -129,6 +132,34 @@ def _semconv_callback(current: _CurrentCycle, instrument: SemconvInstrument) -> 
     return observe
 
 
+def _event_count_callback(current: _CurrentCycle, window: EventWindow, window_ms: int) -> Callback:
+    """dcgm-exporter's shape: per GPU one series per code seen in the window, or one 0 without the code label."""
+    label, window_text = window.decoder.label, str(window_ms)
+    cache: dict[tuple[int, str | None], tuple[Attributes, Attributes]] = {}
+
+    def attributes(i: int, code: str | None) -> Attributes:
+        base = current.attributes[i]
+        key = (current.snapshot.entity_ids[i], code)
+        cached = cache.get(key)
+        if cached is None or cached[0] is not base:
+            extra = {WINDOW_LABEL: window_text} if code is None else {WINDOW_LABEL: window_text, label: code}
+            cached = cache[key] = (base, {**base, **extra})
+        return cached[1]
+
+    def observe(options: CallbackOptions) -> Iterable[Observation]:
+        counts = window.counts()
+        points = []
+        for i, entity_id in enumerate(current.snapshot.entity_ids):
+            per_code = counts.get(entity_id)
+            if per_code is None:
+                points.append(Observation(0, attributes(i, None)))
+            else:
+                points.extend(Observation(count, attributes(i, code)) for code, count in per_code)
+        return points
+
+    return observe
+
+
 def _self_callback(metric: SelfMetric) -> Callback:
     def observe(options: CallbackOptions) -> Iterable[Observation]:
         return [Observation(value, attrs) for value, attrs in metric.read()]
@@ -164,7 +195,9 @@ class TelemetryPipeline:
         engine_reads: Callable[[], int],
         extra_self_metrics: Sequence[SelfMetric] = (),
         semconv: bool = False,
+        count_windows_ms: Mapping[int, int] | None = None,
     ) -> None:
+        """``count_windows_ms`` maps a computed field id (9001, 9002) to its window; 5 minutes if absent."""
         self._labels = labels
         self._semconv = semconv
         self._collections = 0
@@ -187,11 +220,12 @@ class TelemetryPipeline:
             exemplar_filter=AlwaysOffExemplarFilter(),
         )
         meter = self._provider.get_meter(SCOPE_NAME, __version__)
+        self._windows: list[tuple[int, EventWindow]] = []
         for collector in collectors.metrics:
             create = _creator(meter, "counter" if collector.kind is MetricKind.COUNTER else "gauge")
             create(
                 collector.name,
-                callbacks=[_field_callback(self._current, collector.field.id)],
+                callbacks=[self._callback_for(collector, count_windows_ms or {})],
                 unit=collector.field.unit,
                 description=collector.help,
             )
@@ -210,6 +244,18 @@ class TelemetryPipeline:
                 )
             field_ids += SEMCONV_FIELD_IDS
         self.field_ids: tuple[int, ...] = tuple(dict.fromkeys(field_ids))
+        self.sample_field_ids: tuple[int, ...] = tuple(dict.fromkeys(source for source, _ in self._windows))
+        # Where the next engine read continues the event samples; None when no computed field wants them.
+        self.samples_cursor: int | None = 0 if self.sample_field_ids else None
+
+    def _callback_for(self, collector: Collector, windows_ms: Mapping[int, int]) -> Callback:
+        source = collector.field.counts_field
+        if source is None:
+            return _field_callback(self._current, collector.field.id)
+        window_ms = windows_ms.get(collector.field.id, DEFAULT_COUNT_WINDOW_MS)
+        window = EventWindow(EVENT_DECODERS[source], window_ms / 1000.0)
+        self._windows.append((source, window))
+        return _event_count_callback(self._current, window, window_ms)
 
     def _cycle_self_metrics(self, stats: CycleStats, engine_reads: Callable[[], int]) -> tuple[SelfMetric, ...]:
         return (
@@ -253,8 +299,13 @@ class TelemetryPipeline:
     def collections_total(self) -> int:
         return self._collections
 
+    def read(self, engine: Engine) -> Snapshot:
+        """The cycle's one engine read: latest values of every needed field, and new event samples."""
+        return engine.read_latest(self.field_ids, self.samples_cursor)
+
     def collect(self, snapshot: Snapshot) -> MetricsData:
         """Run one SDK collection over ``snapshot``."""
+        self._count_events(snapshot)
         self._current.attributes = self._labels.attributes(snapshot)
         if self._semconv:
             self._current.semconv_attributes = self._labels.semconv_attributes(snapshot)
@@ -264,6 +315,14 @@ class TelemetryPipeline:
         if data is None:
             raise RuntimeError("the SDK collection returned nothing")
         return data
+
+    def _count_events(self, snapshot: Snapshot) -> None:
+        carried = all(source in snapshot.samples for source in self.sample_field_ids)
+        for source, window in self._windows:
+            window.add(snapshot.samples.get(source, ()))
+            window.expire(snapshot.taken_at)
+        if self.sample_field_ids and carried:  # a read made without the cursor must not skip samples
+            self.samples_cursor = snapshot.samples_cursor
 
     def shutdown(self) -> None:
         self._provider.shutdown()
