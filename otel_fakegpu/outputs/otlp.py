@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, MetricsData
 
 from otel_fakegpu.outputs.batching import DEFAULT_MAX_POINTS, count_points, select_scopes, split
+from otel_fakegpu.outputs.otlp_exporters import grpc_exporter, http_exporter
 from otel_fakegpu.outputs.push import PushOutput
 from otel_fakegpu.telemetry import SCOPE_NAME, SEMCONV_SCOPE_NAME, CycleResult
 
@@ -35,14 +36,12 @@ class OtlpSettings:
 
 
 def make_exporter(settings: OtlpSettings) -> MetricExporter:
-    """The stock OpenTelemetry exporter for the protocol, configured from ``settings`` alone."""
+    """The stock OpenTelemetry exporter for the protocol (with the caching encoder), configured from
+    ``settings`` alone."""
     if settings.protocol == "grpc":
         from grpc import Compression as GrpcCompression  # noqa: PLC0415 - gRPC loads only when asked for
-        from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import (  # noqa: PLC0415
-            OTLPMetricExporter as GrpcExporter,
-        )
 
-        return GrpcExporter(
+        return grpc_exporter(
             endpoint=settings.endpoint,
             insecure=settings.insecure,
             headers=settings.headers or None,
@@ -50,11 +49,8 @@ def make_exporter(settings: OtlpSettings) -> MetricExporter:
             compression=GrpcCompression.Gzip if settings.compression == "gzip" else GrpcCompression.NoCompression,
         )
     from opentelemetry.exporter.otlp.proto.http import Compression as HttpCompression  # noqa: PLC0415
-    from opentelemetry.exporter.otlp.proto.http.metric_exporter import (  # noqa: PLC0415
-        OTLPMetricExporter as HttpExporter,
-    )
 
-    return HttpExporter(
+    return http_exporter(
         endpoint=settings.endpoint,
         headers=settings.headers or None,
         timeout=settings.timeout_s,

@@ -1,0 +1,63 @@
+"""The stock OTLP exporters (transport, TLS, headers, compression, retries), encoding through the caching
+encoder at the hook each one encodes through. Where an SDK release lacks that hook, the stock exporter is
+used as it is: slower, never wrong."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, MetricsData
+
+if TYPE_CHECKING:
+    from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
+
+log = logging.getLogger(__name__)
+
+
+def grpc_exporter(**settings: Any) -> MetricExporter:
+    from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import (  # noqa: PLC0415 - gRPC only when asked
+        OTLPMetricExporter,
+    )
+
+    from otel_fakegpu.outputs.otlp_encode import CachingMetricsEncoder  # noqa: PLC0415 - protobuf only for push
+
+    if not callable(getattr(OTLPMetricExporter, "_translate_data", None)):
+        log.info("this OpenTelemetry release has no encoding hook in its gRPC exporter: stock encoding")
+        return OTLPMetricExporter(**settings)
+
+    class CachingGrpcExporter(OTLPMetricExporter):
+        def __init__(self, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self._encoder = CachingMetricsEncoder()
+
+        def _translate_data(self, data: MetricsData) -> ExportMetricsServiceRequest:
+            return self._encoder.encode(data)
+
+    return CachingGrpcExporter(**settings)
+
+
+def http_exporter(**settings: Any) -> MetricExporter:
+    from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter  # noqa: PLC0415
+
+    from otel_fakegpu.outputs.otlp_encode import CachingMetricsEncoder  # noqa: PLC0415 - protobuf only for push
+
+    if not callable(getattr(OTLPMetricExporter, "_export_batch", None)):
+        log.info("this OpenTelemetry release has no batch hook in its HTTP exporter: stock encoding")
+        return OTLPMetricExporter(**settings)
+
+    class CachingHttpExporter(OTLPMetricExporter):
+        def __init__(self, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self._encoder = CachingMetricsEncoder()
+
+        def export(
+            self, metrics_data: MetricsData, timeout_millis: float | None = 10_000, **kwargs: Any
+        ) -> MetricExportResult:
+            # Shut down, or splitting by itself: the stock path knows what to do.
+            if getattr(self, "_shutdown", True) or getattr(self, "_max_export_batch_size", None) is not None:
+                return super().export(metrics_data, timeout_millis, **kwargs)
+            result: MetricExportResult = self._export_batch(self._encoder.encode(metrics_data))
+            return result
+
+    return CachingHttpExporter(**settings)
