@@ -19,7 +19,7 @@ def main() -> None:
     pipeline = TelemetryPipeline(
         fleet.collectors, fleet.labels, default_resource("floor", "bench"), CycleStats(), lambda: 0
     )
-    body, _ = PrometheusTextRenderer().render(pipeline.collect(fleet.engine.read_latest(pipeline.field_ids)))
+    body, _ = PrometheusTextRenderer().render(pipeline.collect(pipeline.read(fleet.engine)))
     zipped = gzip.compress(body, 1, mtime=0)
 
     async def metrics(request: web.Request) -> web.Response:

@@ -87,8 +87,8 @@ class Exporter:
             semconv,
             config.count_windows_ms,
         )
-        if self.pipeline.sample_field_ids:  # before the simulator's first update, so no event is missed
-            self.engine.watch_samples(self.pipeline.sample_field_ids, sample_keep_age_s(config.collect_interval_s))
+        # Before the simulator's first update, so no event is missed.
+        self.pipeline.watch(self.engine, sample_keep_age_s(config.collect_interval_s))
         # Pushers only queue; first in line, their senders start encoding while the exposition renders.
         consumers: list[Consumer] = [*self.pushers, PrometheusOutput(self.cache)]
         self.cycle = CycleRunner(self.engine, self.pipeline, consumers, self.stats)

@@ -13,6 +13,7 @@ from otel_fakegpu import __version__
 from otel_fakegpu.config import ConfigError
 from otel_fakegpu.serve import DEFAULT_IDLE_TIMEOUT_S, DEFAULT_MODE, DEFAULT_SOCKET_PATH
 from otel_fakegpu.sim import PROFILE_NAMES, SKUS
+from otel_fakegpu.telemetry import DEFAULT_COUNT_WINDOW_MS
 
 PROG = "otel-fakegpu"
 
@@ -54,10 +55,10 @@ OPTIONS: tuple[Option, ...] = (
        'address to serve /metrics on, [HOST]:PORT; "" for the Unix socket only', "ADDR"),
     _o("collect_interval", "-c --collect-interval", "DCGM_EXPORTER_INTERVAL", "30000",
        "collection cycle in milliseconds", "MS"),
-    _o("xid_window", "-x --xid-count-window-size", "DCGM_EXPORTER_XID_COUNT_WINDOW_SIZE", "300000",
+    _o("xid_window", "-x --xid-count-window-size", "DCGM_EXPORTER_XID_COUNT_WINDOW_SIZE", str(DEFAULT_COUNT_WINDOW_MS),
        "sliding window of DCGM_EXP_XID_ERRORS_COUNT, in milliseconds", "MS"),
     _o("clock_events_window", "--clock-events-count-window-size", "DCGM_EXPORTER_CLOCK_EVENTS_COUNT_WINDOW_SIZE",
-       "300000", "sliding window of DCGM_EXP_CLOCK_EVENTS_COUNT, in milliseconds", "MS"),
+       str(DEFAULT_COUNT_WINDOW_MS), "sliding window of DCGM_EXP_CLOCK_EVENTS_COUNT, in milliseconds", "MS"),
     _o("no_hostname", "-n --no-hostname", "NO_HOSTNAME", "false", "omit the Hostname label", switch=True),
     _o("preset", "--preset", "OTEL_FAKEGPU_PRESET", None,
        "defaults of another exporter: digitalocean (port 9401, its field set, push to 169.254.169.254)", "NAME"),

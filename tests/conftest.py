@@ -231,7 +231,6 @@ def build_stack(
         lambda: engine.reads_total,
         count_windows_ms=count_windows_ms,
     )
-    if pipeline.sample_field_ids:
-        engine.watch_samples(pipeline.sample_field_ids, 3600.0)
+    pipeline.watch(engine, 3600.0)
     simulator.start()
     return Stack(engine, simulator, pipeline, PrometheusTextRenderer(), clock)

@@ -96,7 +96,7 @@ def test_variants_are_built_once_and_prepared_for_the_next_cycle() -> None:
     output = PrometheusOutput(cache)
 
     def cycle(number: int) -> None:
-        snapshot = stack.engine.read_latest(stack.pipeline.field_ids)
+        snapshot = stack.pipeline.read(stack.engine)
         output(CycleResult(number, 0.0, stack.pipeline.collect(snapshot)))
 
     cycle(1)

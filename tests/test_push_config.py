@@ -96,7 +96,7 @@ def test_digitalocean_field_set() -> None:
 
 def test_split_keeps_every_point_once_and_respects_the_limit() -> None:
     stack = build_stack(50, ["stable"])
-    data = stack.pipeline.collect(stack.engine.read_latest(stack.pipeline.field_ids))
+    data = stack.pipeline.collect(stack.pipeline.read(stack.engine))
     pieces = list(split(data, 97))
     assert all(1 <= count_points(p) <= 97 for p in pieces)
     assert sum(count_points(p) for p in pieces) == count_points(data)

@@ -122,7 +122,9 @@ class EmbeddedEngine(Engine):
             for field_id in field_ids:
                 column = self._values.get(field_id)
                 columns[field_id] = tuple(column) if column is not None else (None,) * width
-            samples = self._samples_since(samples_after) if samples_after is not None else None
+            if samples_after is None:
+                return Snapshot.build(tuple(self._entity_ids), columns, self._clock())
+            samples = self._samples_since(samples_after)
             return Snapshot.build(tuple(self._entity_ids), columns, self._clock(), samples, self._updates)
 
     def _samples_since(self, after: int) -> dict[int, tuple[SampleBatch, ...]]:

@@ -29,14 +29,14 @@ class Snapshot:
 
     A column per field (rather than a dict per entity) keeps a 4096-GPU read to a few tuple copies.
     ``samples`` holds, for fields watched for samples, every value stored since the cursor the read asked
-    for (oldest first); ``samples_cursor`` is where the next read should continue.
+    for (oldest first); ``samples_cursor`` is where the next read should continue (None: no samples asked for).
     """
 
     entity_ids: tuple[int, ...]
     columns: Mapping[int, Column]
     taken_at: float
     samples: Mapping[int, tuple[SampleBatch, ...]] = field(default_factory=lambda: MappingProxyType({}))
-    samples_cursor: int = 0
+    samples_cursor: int | None = None
 
     @classmethod
     def build(
@@ -45,7 +45,7 @@ class Snapshot:
         columns: dict[int, Column],
         taken_at: float,
         samples: dict[int, tuple[SampleBatch, ...]] | None = None,
-        samples_cursor: int = 0,
+        samples_cursor: int | None = None,
     ) -> Snapshot:
         return cls(entity_ids, MappingProxyType(columns), taken_at, MappingProxyType(samples or {}), samples_cursor)
 

@@ -26,13 +26,11 @@ def grpc_exporter(**settings: Any) -> MetricExporter:
         log.info("this OpenTelemetry release has no encoding hook in its gRPC exporter: stock encoding")
         return OTLPMetricExporter(**settings)
 
-    class CachingGrpcExporter(OTLPMetricExporter):
-        def __init__(self, **kwargs: Any) -> None:
-            super().__init__(**kwargs)
-            self._encoder = CachingMetricsEncoder()
+    encoder = CachingMetricsEncoder()  # one exporter per push target: the class and its cache go together
 
+    class CachingGrpcExporter(OTLPMetricExporter):
         def _translate_data(self, data: MetricsData) -> ExportMetricsServiceRequest:
-            return self._encoder.encode(data)
+            return encoder.encode(data)
 
     return CachingGrpcExporter(**settings)
 
@@ -46,18 +44,16 @@ def http_exporter(**settings: Any) -> MetricExporter:
         log.info("this OpenTelemetry release has no batch hook in its HTTP exporter: stock encoding")
         return OTLPMetricExporter(**settings)
 
-    class CachingHttpExporter(OTLPMetricExporter):
-        def __init__(self, **kwargs: Any) -> None:
-            super().__init__(**kwargs)
-            self._encoder = CachingMetricsEncoder()
+    encoder = CachingMetricsEncoder()
 
+    class CachingHttpExporter(OTLPMetricExporter):
         def export(
             self, metrics_data: MetricsData, timeout_millis: float | None = 10_000, **kwargs: Any
         ) -> MetricExportResult:
             # Shut down, or splitting by itself: the stock path knows what to do.
             if getattr(self, "_shutdown", True) or getattr(self, "_max_export_batch_size", None) is not None:
                 return super().export(metrics_data, timeout_millis, **kwargs)
-            result: MetricExportResult = self._export_batch(self._encoder.encode(metrics_data))
+            result: MetricExportResult = self._export_batch(encoder.encode(metrics_data))
             return result
 
     return CachingHttpExporter(**settings)

@@ -109,23 +109,33 @@ def _field_callback(current: _CurrentCycle, field_id: int) -> Callback:
     return observe
 
 
-def _semconv_callback(current: _CurrentCycle, instrument: SemconvInstrument) -> Callback:
-    cache: dict[tuple[int, tuple[tuple[str, str], ...]], tuple[Attributes, Attributes]] = {}
+Pairs = tuple[tuple[str, str], ...]
 
-    def with_extra(i: int, extra: tuple[tuple[str, str], ...]) -> Attributes:
-        base = current.semconv_attributes[i]
-        cached = cache.get((i, extra))
+
+class _ExtendedAttributes:
+    """A GPU's attributes plus a few more labels, built once per (owner, labels) and reused while the GPU's
+    own dict is the same object (LabelScheme keeps it while the identity holds): no dict per point per cycle."""
+
+    def __init__(self) -> None:
+        self._cache: dict[tuple[object, Pairs], tuple[Attributes, Attributes]] = {}
+
+    def get(self, owner: object, base: Attributes, extra: Pairs) -> Attributes:
+        cached = self._cache.get((owner, extra))
         if cached is None or cached[0] is not base:
-            cached = (base, {**base, **dict(extra)})
-            cache[(i, extra)] = cached
+            cached = self._cache[(owner, extra)] = (base, {**base, **dict(extra)})
         return cached[1]
+
+
+def _semconv_callback(current: _CurrentCycle, instrument: SemconvInstrument) -> Callback:
+    extended = _ExtendedAttributes()
 
     def observe(options: CallbackOptions) -> Iterable[Observation]:
         points = []
         for series in instrument.series:
             for i, value in enumerate(current.snapshot.column(series.field_id)):
                 if type(value) is int or type(value) is float:
-                    attrs = with_extra(i, series.extra) if series.extra else current.semconv_attributes[i]
+                    base = current.semconv_attributes[i]
+                    attrs = extended.get(i, base, series.extra) if series.extra else base
                     points.append(Observation(value * series.scale, attrs))
         return points
 
@@ -134,27 +144,21 @@ def _semconv_callback(current: _CurrentCycle, instrument: SemconvInstrument) -> 
 
 def _event_count_callback(current: _CurrentCycle, window: EventWindow, window_ms: int) -> Callback:
     """dcgm-exporter's shape: per GPU one series per code seen in the window, or one 0 without the code label."""
-    label, window_text = window.decoder.label, str(window_ms)
-    cache: dict[tuple[int, str | None], tuple[Attributes, Attributes]] = {}
-
-    def attributes(i: int, code: str | None) -> Attributes:
-        base = current.attributes[i]
-        key = (current.snapshot.entity_ids[i], code)
-        cached = cache.get(key)
-        if cached is None or cached[0] is not base:
-            extra = {WINDOW_LABEL: window_text} if code is None else {WINDOW_LABEL: window_text, label: code}
-            cached = cache[key] = (base, {**base, **extra})
-        return cached[1]
+    label, window_pair = window.decoder.label, (WINDOW_LABEL, str(window_ms))
+    extended = _ExtendedAttributes()
 
     def observe(options: CallbackOptions) -> Iterable[Observation]:
         counts = window.counts()
         points = []
         for i, entity_id in enumerate(current.snapshot.entity_ids):
-            per_code = counts.get(entity_id)
+            base, per_code = current.attributes[i], counts.get(entity_id)
             if per_code is None:
-                points.append(Observation(0, attributes(i, None)))
+                points.append(Observation(0, extended.get(entity_id, base, (window_pair,))))
             else:
-                points.extend(Observation(count, attributes(i, code)) for code, count in per_code)
+                points.extend(
+                    Observation(count, extended.get(entity_id, base, (window_pair, (label, code))))
+                    for code, count in per_code
+                )
         return points
 
     return observe
@@ -299,6 +303,11 @@ class TelemetryPipeline:
     def collections_total(self) -> int:
         return self._collections
 
+    def watch(self, engine: Engine, max_keep_age_s: float) -> None:
+        """Have ``engine`` keep the samples the window counts need; call before its first update."""
+        if self.sample_field_ids:
+            engine.watch_samples(self.sample_field_ids, max_keep_age_s)
+
     def read(self, engine: Engine) -> Snapshot:
         """The cycle's one engine read: latest values of every needed field, and new event samples."""
         return engine.read_latest(self.field_ids, self.samples_cursor)
@@ -317,11 +326,10 @@ class TelemetryPipeline:
         return data
 
     def _count_events(self, snapshot: Snapshot) -> None:
-        carried = all(source in snapshot.samples for source in self.sample_field_ids)
         for source, window in self._windows:
             window.add(snapshot.samples.get(source, ()))
             window.expire(snapshot.taken_at)
-        if self.sample_field_ids and carried:  # a read made without the cursor must not skip samples
+        if self.sample_field_ids and snapshot.samples_cursor is not None:
             self.samples_cursor = snapshot.samples_cursor
 
     def shutdown(self) -> None:
