@@ -6,10 +6,11 @@ import logging
 import sys
 from collections.abc import Mapping, Sequence
 
-from otel_fakegpu.config import PRESETS, Config, ConfigError, build_config, environ
+from otel_fakegpu.config import PRESETS, Config, build_config, environ
 from otel_fakegpu.fields import CollectorsError, default_collectors_path, load_collectors
 from otel_fakegpu.options import PROG, resolve
 from otel_fakegpu.serve import WebConfigError, load_web_config
+from otel_fakegpu.settings import ConfigError
 
 EXIT_USAGE = 2
 

@@ -9,15 +9,12 @@ import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from otel_fakegpu.fields import CLOCK_EVENTS_COUNT_FIELD, XID_COUNT_FIELD, collectors_preset_path
 from otel_fakegpu.outputs import NAMINGS, OtlpSettings
 from otel_fakegpu.serve import DEFAULT_MODE, DEFAULT_SOCKET_PATH, UdsSettings
+from otel_fakegpu.settings import ConfigError, OptionValue
 from otel_fakegpu.sim import DEFAULT_SKU, PROFILE_NAMES, GpuSku, find_sku
-
-if TYPE_CHECKING:
-    from otel_fakegpu.options import OptionValue
 
 MAX_GPUS = 65536
 # What `--preset NAME` changes; flags and variables still win over it.
@@ -29,10 +26,6 @@ PRESETS: dict[str, dict[str, str]] = {
         "collect_interval": "20000",
     },
 }
-
-
-class ConfigError(ValueError):
-    """A bad flag or environment value; the message is the one line the user sees."""
 
 
 @dataclass(frozen=True)

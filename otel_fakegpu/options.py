@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from typing import NoReturn
 
 from otel_fakegpu import __version__
-from otel_fakegpu.config import ConfigError
 from otel_fakegpu.serve import DEFAULT_IDLE_TIMEOUT_S, DEFAULT_MODE, DEFAULT_SOCKET_PATH
+from otel_fakegpu.settings import ConfigError, OptionValue
 from otel_fakegpu.sim import PROFILE_NAMES, SKUS
 from otel_fakegpu.telemetry import DEFAULT_COUNT_WINDOW_MS
 
@@ -28,19 +28,6 @@ class Option:
     metavar: str | None = None
     is_switch: bool = False
     group: str = "exporter"
-
-
-@dataclass(frozen=True)
-class OptionValue:
-    """An option's text and its origin: ``flag``, ``env`` or ``default`` (then ``source`` is the flag)."""
-
-    text: str | None
-    source: str
-    origin: str
-
-    @property
-    def given(self) -> bool:
-        return self.origin != "default"
 
 
 def _o(dest: str, flags: str, envs: str, default: str | None, help_: str, metavar: str | None = None,
