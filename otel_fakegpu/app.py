@@ -9,6 +9,8 @@ import signal
 import threading
 import time
 
+from otel_fakegpu.attribution import AttributionStage
+from otel_fakegpu.attribution.settings import build_source
 from otel_fakegpu.config import Config
 from otel_fakegpu.engine import EmbeddedEngine, Engine
 from otel_fakegpu.fields import CollectorSet
@@ -74,7 +76,17 @@ class Exporter:
         if config.push_prometheus_url is not None:
             self.pushers.append(PrometheusPushOutput(config.push_prometheus_url, config.push_buffer_points))
         push_metrics: list[SelfMetric] = [m for pusher in self.pushers for m in pusher.self_metrics()]
-        labels = LabelScheme(config.hostname, collectors.labels)
+        labels = LabelScheme(
+            config.hostname, collectors.labels, "uuid" if config.attribution.style.old_names else "UUID"
+        )
+        source = build_source(config.attribution, None)
+        self.attribution = (
+            AttributionStage(
+                source, config.attribution.style, config.attribution.timeout_for(config.collect_interval_s)
+            )
+            if source is not None
+            else None
+        )
         resource = default_resource(config.service_name, config.host_identity, config.resource_attributes)
         semconv = config.otlp is not None and config.otlp.naming != "dcgm"
         self.pipeline = TelemetryPipeline(
@@ -86,6 +98,7 @@ class Exporter:
             push_metrics,
             semconv,
             config.count_windows_ms,
+            self.attribution,
         )
         # Before the simulator's first update, so no event is missed.
         self.pipeline.watch(self.engine, sample_keep_age_s(config.collect_interval_s))
@@ -118,6 +131,7 @@ class Exporter:
             self.config.collect_interval_s,
             time.time(),
             self.pipeline.collections_total,
+            None if self.attribution is None else self.attribution.status.as_dict(time.time()),
         )
 
     def stop(self) -> None:
@@ -127,6 +141,8 @@ class Exporter:
         for pusher in self.pushers:
             pusher.close()
         self.pipeline.shutdown()
+        if self.attribution is not None:
+            self.attribution.close()
         self.engine.close()
 
 

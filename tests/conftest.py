@@ -19,6 +19,7 @@ from typing import IO
 
 import pytest
 
+from otel_fakegpu.attribution import AttributionStage
 from otel_fakegpu.engine import EmbeddedEngine
 from otel_fakegpu.fields import CollectorSet, default_collectors_path, load_collectors
 from otel_fakegpu.outputs import PrometheusTextRenderer
@@ -217,6 +218,7 @@ def build_stack(
     collectors: CollectorSet | None = None,
     count_windows_ms: dict[int, int] | None = None,
     clock: FakeClock | None = None,
+    attribution: AttributionStage | None = None,
 ) -> Stack:
     clock = clock or FakeClock()
     engine = EmbeddedEngine(clock)
@@ -230,6 +232,7 @@ def build_stack(
         CycleStats(),
         lambda: engine.reads_total,
         count_windows_ms=count_windows_ms,
+        attribution=attribution,
     )
     pipeline.watch(engine, 3600.0)
     simulator.start()

@@ -24,8 +24,10 @@ class LabelScheme:
     nothing here and the SDK sees the same attribute sets cycle after cycle.
     """
 
-    def __init__(self, hostname: str | None, label_fields: Sequence[Collector]) -> None:
+    def __init__(self, hostname: str | None, label_fields: Sequence[Collector], uuid_label: str = "UUID") -> None:
+        """``uuid_label`` is ``uuid`` under dcgm-exporter's ``-o/--use-old-namespace``."""
         self._hostname = hostname
+        self._uuid_label = uuid_label
         self._label_fields = tuple(label_fields)
         self._cache: dict[tuple[object, ...], Attributes] = {}
         self._semconv_cache: dict[tuple[object, ...], Attributes] = {}
@@ -56,7 +58,7 @@ class LabelScheme:
         entity_id, name, uuid, minor, bus, *extra = key
         attrs = {
             "gpu": str(entity_id),
-            "UUID": _text(uuid),  # type: ignore[arg-type]
+            self._uuid_label: _text(uuid),  # type: ignore[arg-type]
             "pci_bus_id": _text(bus),  # type: ignore[arg-type]
             "device": f"nvidia{minor if minor is not None else entity_id}",
             "modelName": _text(name),  # type: ignore[arg-type]

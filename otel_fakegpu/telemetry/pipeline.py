@@ -7,6 +7,7 @@ text, OTLP push) consumes that one ``MetricsData``.
 from __future__ import annotations
 
 import socket
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -25,6 +26,7 @@ from opentelemetry.sdk.metrics.view import View
 from opentelemetry.sdk.resources import Resource
 
 from otel_fakegpu import __version__
+from otel_fakegpu.attribution import Assignment, AttributionStage, semconv_labels
 from otel_fakegpu.engine import EMPTY_SNAPSHOT, Engine, Snapshot
 from otel_fakegpu.fields import EVENT_DECODERS, Collector, CollectorSet, MetricKind
 from otel_fakegpu.telemetry.labels import Attributes, LabelScheme
@@ -91,6 +93,9 @@ class _CurrentCycle:
         self.snapshot: Snapshot = EMPTY_SNAPSHOT
         self.attributes: list[Attributes] = []
         self.semconv_attributes: list[Attributes] = []
+        # With attribution: per entity, one attribute set per workload using it (or just its own).
+        self.expanded: list[tuple[Attributes, ...]] | None = None
+        self.semconv_expanded: list[tuple[Attributes, ...]] | None = None
 
 
 Callback = Callable[[CallbackOptions], Iterable[Observation]]
@@ -98,8 +103,15 @@ Callback = Callable[[CallbackOptions], Iterable[Observation]]
 
 def _field_callback(current: _CurrentCycle, field_id: int) -> Callback:
     def observe(options: CallbackOptions) -> Iterable[Observation]:
-        attrs = current.attributes
+        attrs, expanded = current.attributes, current.expanded
         # bool is an int subclass but never a DCGM reading; text in a numeric field is a bad record.
+        if expanded is not None:  # a GPU used by several workloads has one series per workload
+            return [
+                Observation(value, one)
+                for i, value in enumerate(current.snapshot.column(field_id))
+                if type(value) is int or type(value) is float
+                for one in expanded[i]
+            ]
         return [
             Observation(value, attrs[i])
             for i, value in enumerate(current.snapshot.column(field_id))
@@ -132,11 +144,13 @@ def _semconv_callback(current: _CurrentCycle, instrument: SemconvInstrument) -> 
     def observe(options: CallbackOptions) -> Iterable[Observation]:
         points = []
         for series in instrument.series:
+            expanded = current.semconv_expanded
             for i, value in enumerate(current.snapshot.column(series.field_id)):
                 if type(value) is int or type(value) is float:
-                    base = current.semconv_attributes[i]
-                    attrs = extended.get(i, base, series.extra) if series.extra else base
-                    points.append(Observation(value * series.scale, attrs))
+                    bases = (current.semconv_attributes[i],) if expanded is None else expanded[i]
+                    for j, base in enumerate(bases):
+                        attrs = extended.get((i, j), base, series.extra) if series.extra else base
+                        points.append(Observation(value * series.scale, attrs))
         return points
 
     return observe
@@ -150,15 +164,19 @@ def _event_count_callback(current: _CurrentCycle, window: EventWindow, window_ms
     def observe(options: CallbackOptions) -> Iterable[Observation]:
         counts = window.counts()
         points = []
+        expanded = current.expanded
         for i, entity_id in enumerate(current.snapshot.entity_ids):
-            base, per_code = current.attributes[i], counts.get(entity_id)
-            if per_code is None:
-                points.append(Observation(0, extended.get(entity_id, base, (window_pair,))))
-            else:
-                points.extend(
-                    Observation(count, extended.get(entity_id, base, (window_pair, (label, code))))
-                    for code, count in per_code
-                )
+            per_code = counts.get(entity_id)
+            bases = (current.attributes[i],) if expanded is None else expanded[i]
+            for j, base in enumerate(bases):
+                owner = (entity_id, j)
+                if per_code is None:
+                    points.append(Observation(0, extended.get(owner, base, (window_pair,))))
+                else:
+                    points.extend(
+                        Observation(count, extended.get(owner, base, (window_pair, (label, code))))
+                        for code, count in per_code
+                    )
         return points
 
     return observe
@@ -200,14 +218,23 @@ class TelemetryPipeline:
         extra_self_metrics: Sequence[SelfMetric] = (),
         semconv: bool = False,
         count_windows_ms: Mapping[int, int] | None = None,
+        attribution: AttributionStage | None = None,
     ) -> None:
-        """``count_windows_ms`` maps a computed field id (9001, 9002) to its window; 5 minutes if absent."""
+        """``count_windows_ms`` maps a computed field id (9001, 9002) to its window; 5 minutes if absent.
+        ``attribution`` adds each cycle's workload labels (pod, namespace, container, hpc_job ...)."""
         self._labels = labels
+        self._attribution = attribution
+        self._workload_attrs: dict[tuple[int, Pairs], tuple[Attributes, Attributes]] = {}
+        self._semconv_workload_attrs: dict[tuple[int, Pairs], tuple[Attributes, Attributes]] = {}
         self._semconv = semconv
         self._collections = 0
         self._current = _CurrentCycle()
         self._reader = CycleReader()
-        self_metrics = (*self._cycle_self_metrics(stats, engine_reads), *extra_self_metrics)
+        self_metrics = (
+            *self._cycle_self_metrics(stats, engine_reads),
+            *(_attribution_self_metrics(attribution) if attribution else ()),
+            *extra_self_metrics,
+        )
         names = [
             *(c.name for c in collectors.metrics),
             *(m.name for m in self_metrics),
@@ -309,7 +336,10 @@ class TelemetryPipeline:
             engine.watch_samples(self.sample_field_ids, max_keep_age_s)
 
     def read(self, engine: Engine) -> Snapshot:
-        """The cycle's one engine read: latest values of every needed field, and new event samples."""
+        """The cycle's one engine read: latest values of every needed field, and new event samples.
+        The attribution fetch starts first, so a kubelet round trip overlaps the read."""
+        if self._attribution is not None:
+            self._attribution.begin()
         return engine.read_latest(self.field_ids, self.samples_cursor)
 
     def collect(self, snapshot: Snapshot) -> MetricsData:
@@ -318,12 +348,25 @@ class TelemetryPipeline:
         self._current.attributes = self._labels.attributes(snapshot)
         if self._semconv:
             self._current.semconv_attributes = self._labels.semconv_attributes(snapshot)
+        if self._attribution is not None:
+            self._expand(self._attribution.assign(snapshot))
         self._current.snapshot = snapshot
         self._reader.collect()
         data = self._reader.take()
         if data is None:
             raise RuntimeError("the SDK collection returned nothing")
         return data
+
+    def _expand(self, assignment: Assignment) -> None:
+        """Each entity's attribute set once per workload using it; an unused entity keeps its own set."""
+        current = self._current
+        current.expanded, self._workload_attrs = _with_workloads(
+            current.attributes, assignment, self._workload_attrs, lambda pairs: pairs
+        )
+        if self._semconv:
+            current.semconv_expanded, self._semconv_workload_attrs = _with_workloads(
+                current.semconv_attributes, assignment, self._semconv_workload_attrs, semconv_labels
+            )
 
     def _count_events(self, snapshot: Snapshot) -> None:
         for source, window in self._windows:
@@ -334,6 +377,58 @@ class TelemetryPipeline:
 
     def shutdown(self) -> None:
         self._provider.shutdown()
+
+
+WorkloadCache = dict[tuple[int, Pairs], tuple[Attributes, Attributes]]
+
+
+def _with_workloads(
+    bases: Sequence[Attributes], assignment: Assignment, cache: WorkloadCache, rename: Callable[[Pairs], Pairs]
+) -> tuple[list[tuple[Attributes, ...]], WorkloadCache]:
+    """Per entity its attribute sets with each workload's labels appended, reusing last cycle's dicts while
+    entity and workload are unchanged (the SDK then sees the same sets); pods that left are forgotten."""
+    kept: WorkloadCache = {}
+    expanded: list[tuple[Attributes, ...]] = []
+    for i, (base, sets) in enumerate(zip(bases, assignment, strict=True)):
+        if not sets:
+            expanded.append((base,))
+            continue
+        merged = []
+        for pairs in sets:
+            entry = cache.get((i, pairs))
+            if entry is None or entry[0] is not base:
+                entry = (base, {**base, **dict(rename(pairs))})
+            kept[(i, pairs)] = entry
+            merged.append(entry[1])
+        expanded.append(tuple(merged))
+    return expanded, kept
+
+
+def _attribution_self_metrics(stage: AttributionStage) -> tuple[SelfMetric, ...]:
+    def age() -> float | None:
+        return stage.status.age_s(time.time())
+
+    return (
+        SelfMetric(
+            "otel_fakegpu_attribution_fetches_total", True, "{fetch}",
+            "Workload attribution fetches from the source (kubelet List calls, file checks): one per cycle.",
+            single(lambda: stage.status.fetches_total),
+        ),
+        SelfMetric(
+            "otel_fakegpu_attribution_errors_total", True, "{fetch}",
+            "Attribution fetches that failed (kubelet down or slower than the timeout, malformed file).",
+            single(lambda: stage.status.errors_total),
+        ),
+        SelfMetric(
+            "otel_fakegpu_attribution_age_seconds", False, "s",
+            "Age of the workload map in use (since the source last answered).", single(age),
+        ),
+        SelfMetric(
+            "otel_fakegpu_attribution_workloads", False, "{workload}",
+            "Device claims (workload on a GPU or MIG instance) in the map in use.",
+            single(lambda: stage.status.workloads),
+        ),
+    )  # fmt: skip
 
 
 def _creator(meter: Any, kind: str) -> Callable[..., Any]:
