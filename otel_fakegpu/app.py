@@ -82,7 +82,10 @@ class Exporter:
         source = build_source(config.attribution, None)
         self.attribution = (
             AttributionStage(
-                source, config.attribution.style, config.attribution.timeout_for(config.collect_interval_s)
+                source,
+                config.attribution.style,
+                config.attribution.timeout_for(config.collect_interval_s),
+                interval_s=config.collect_interval_s,
             )
             if source is not None
             else None

@@ -154,7 +154,8 @@ def test_kubelet_slower_than_the_timeout_never_holds_the_cycle() -> None:
         stage = stack.pipeline._attribution
         assert stage is not None
         assert took < 2.0, took  # the timeout (0.3 s) plus a loaded machine's slack, far below the 3 s answer
-        assert stage.status.errors_total == 1 and "DEADLINE_EXCEEDED" in (stage.status.last_error or "")
+        error = stage.status.last_error or ""
+        assert stage.status.errors_total == 1 and ("DEADLINE_EXCEEDED" in error or "no answer in 0.3 s" in error)
         assert any('pod="p"' in line for line in series(body, TEMP))
         kl.kubelet.delay_s = 0.0
         stack.cycle()

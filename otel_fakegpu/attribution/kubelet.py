@@ -3,6 +3,7 @@
 Unlike dcgm-exporter, which dials the kubelet and lists pods on every scrape, the channel is kept between
 cycles and re-dialled only after a failure (so a restarted kubelet is found on the next cycle, not after
 gRPC's reconnect back-off). The response is decoded only when its bytes differ from the previous cycle's.
+The call is a blocking one with the timeout as its deadline, made on the stage's attribution thread.
 """
 
 from __future__ import annotations
@@ -48,25 +49,22 @@ def _claims(pod: str, namespace: str, container: str, device_ids: Iterable[str],
 
 
 class _PendingList(Pending):
-    def __init__(self, source: KubeletSource, future: grpc.Future | None, error: str | None) -> None:
-        self._source, self._future, self._error = source, future, error
+    """The List call, made when the answer is wanted (on the attribution thread); its deadline is the timeout."""
+
+    def __init__(self, source: KubeletSource, call: grpc.UnaryUnaryMultiCallable | None, error: str | None) -> None:
+        self._source, self._call, self._error = source, call, error
 
     def result(self, timeout_s: float) -> Claims:
-        if self._future is None:
+        if self._call is None:
             raise SourceError(self._error or "not started")
         try:
-            body = self._future.result(timeout=timeout_s + 1.0)  # the RPC's own deadline ends it first
+            body = self._call(_REQUEST, timeout=timeout_s)
         except grpc.RpcError as exc:
             self._source.redial()
             code = exc.code() if isinstance(exc, grpc.Call) else None
             details = exc.details() if isinstance(exc, grpc.Call) else str(exc)
-            raise SourceError(
-                f"List on {self._source.socket_path}: {code.name if code else 'error'}: {details}"
-            ) from None
-        except grpc.FutureTimeoutError:
-            self._future.cancel()
-            self._source.redial()
-            raise SourceError(f"List on {self._source.socket_path}: no answer in {timeout_s:g} s") from None
+            where = f"List on {self._source.socket_path}"
+            raise SourceError(f"{where}: {code.name if code else 'error'}: {details}") from None
         return self._source.decode(body)
 
 
@@ -92,7 +90,7 @@ class KubeletSource(Source):
             self._channel = grpc.insecure_channel(f"unix:{os.path.abspath(self.socket_path)}", _CHANNEL_OPTIONS)
             # No response deserializer: the raw bytes let an unchanged answer skip decoding.
             self._list = self._channel.unary_unary(LIST_METHOD, request_serializer=None, response_deserializer=None)
-        return _PendingList(self, self._list.future(_REQUEST, timeout=timeout_s), None)
+        return _PendingList(self, self._list, None)
 
     def decode(self, body: bytes) -> Claims:
         if body != self._last_body:

@@ -1,8 +1,11 @@
 """The attribution stage: once per cycle, which workloads use each snapshot entity.
 
-The source is asked at most once per cycle, started before the engine read (so a kubelet round trip overlaps
-it) and waited for at most the timeout. When it fails, the last good map stays in use and its age grows; the
-failure is counted, and logged once per outage rather than every cycle. Nothing here runs on a scrape.
+The source is asked once per cycle on a thread of its own. In the running exporter the fetch for the next
+cycle starts ``timeout`` before that cycle is due, so the cycle finds the answer waiting and a slow kubelet
+costs it nothing; without a cadence (tests, tools) the fetch starts with the cycle's engine read. A cycle waits
+for an answer at most the timeout after the fetch began. When the source fails, the last good map stays in use
+and its age grows; the failure is counted, and logged once per outage rather than every cycle. Nothing here
+runs on a scrape.
 """
 
 from __future__ import annotations
@@ -14,8 +17,9 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from otel_fakegpu.attribution.devices import DeviceIndex, Entity, entities_of
+from otel_fakegpu.attribution.fetcher import Answer, Fetcher
 from otel_fakegpu.attribution.model import LabelStyle, Pairs, Workload
-from otel_fakegpu.attribution.source import Claims, Pending, Source, SourceError
+from otel_fakegpu.attribution.source import Claims, Source, SourceError
 from otel_fakegpu.engine import Snapshot
 
 log = logging.getLogger(__name__)
@@ -66,30 +70,34 @@ class AttributionStage:
         timeout_s: float,
         clock: Callable[[], float] = time.time,
         identify: Callable[[Snapshot], tuple[Entity, ...]] = entities_of,
+        interval_s: float | None = None,
     ) -> None:
-        """``identify`` names each snapshot entity (UUID, nvidiaN, MIG instance) for matching device ids."""
+        """``identify`` names each snapshot entity (UUID, nvidiaN, MIG instance) for matching device ids;
+        ``interval_s``, the cycle's cadence, lets the next fetch start ``timeout_s`` before the cycle is due."""
         self.source = source
         self._identify = identify
+        self._interval_s = interval_s
+        self._fetcher = Fetcher(source, timeout_s, clock)
         self.style = style
         self.timeout_s = timeout_s
-        self._clock = clock
-        self._pending: Pending | None = None
         self._claims: Claims = ()
         self._labels: dict[Workload, Pairs] = {}
         self._resolved: tuple[Claims, tuple[Entity, ...], Assignment] | None = None
         self.status = AttributionStatus(source.name)
 
     def begin(self) -> None:
-        """Start this cycle's fetch (at most one per cycle)."""
-        if self._pending is None:
-            self._pending = self.source.start(self.timeout_s)
+        """Have this cycle's fetch start now unless it already has (at most one per cycle)."""
+        self._fetcher.request()
 
     def assign(self, snapshot: Snapshot) -> Assignment:
-        """Finish the fetch (at most ``timeout_s`` after ``begin``) and map each entity to its workloads."""
+        """Take the cycle's answer (waiting at most ``timeout_s`` after its fetch began) and map each entity."""
         self.begin()
-        pending, self._pending = self._pending, None
-        assert pending is not None
-        self._finish(pending)
+        outcome = self._fetcher.take()
+        if outcome is not None:
+            self._finish(outcome)
+        if self._interval_s is not None:
+            lead = min(self.timeout_s, self._interval_s / 2)
+            self._fetcher.request(time.monotonic() + self._interval_s - lead)
         entities = self._identify(snapshot)
         cached = self._resolved
         if cached is not None and cached[0] is self._claims and cached[1] == entities:
@@ -102,11 +110,10 @@ class AttributionStage:
             self.status = replace(self.status, attributed=attributed)
         return assignment
 
-    def _finish(self, pending: Pending) -> None:
+    def _finish(self, outcome: Answer | SourceError) -> None:
         status = self.status
-        try:
-            claims = pending.result(self.timeout_s)
-        except SourceError as exc:
+        if isinstance(outcome, SourceError):
+            exc = outcome
             if status.last_error is None:
                 kept = "no map yet" if status.last_ok_at is None else f"keeping the map of {status.workloads} workloads"
                 log.warning("workload attribution: %s failed: %s (%s; logged once until it answers)",
@@ -116,11 +123,12 @@ class AttributionStage:
                 last_error=str(exc),
             )  # fmt: skip
             return
+        claims = outcome.claims
         if status.last_error is not None:
             log.warning("workload attribution: %s answers again (%d workloads)", self.source.name, len(claims))
         self._claims = claims
         self.status = replace(
-            status, fetches_total=status.fetches_total + 1, last_ok_at=self._clock(), last_error=None,
+            status, fetches_total=status.fetches_total + 1, last_ok_at=outcome.at, last_error=None,
             workloads=len(claims),
         )  # fmt: skip
 
@@ -140,4 +148,5 @@ class AttributionStage:
         return tuple(tuple(sets) for sets in per_entity)
 
     def close(self) -> None:
+        self._fetcher.close()
         self.source.close()

@@ -105,7 +105,7 @@ def _field_callback(current: _CurrentCycle, field_id: int) -> Callback:
     def observe(options: CallbackOptions) -> Iterable[Observation]:
         attrs, expanded = current.attributes, current.expanded
         # bool is an int subclass but never a DCGM reading; text in a numeric field is a bad record.
-        if expanded is not None:  # a GPU used by several workloads has one series per workload
+        if expanded is not None:  # some GPU is used by several workloads: one series per workload
             return [
                 Observation(value, one)
                 for i, value in enumerate(current.snapshot.column(field_id))
@@ -360,9 +360,13 @@ class TelemetryPipeline:
     def _expand(self, assignment: Assignment) -> None:
         """Each entity's attribute set once per workload using it; an unused entity keeps its own set."""
         current = self._current
-        current.expanded, self._workload_attrs = _with_workloads(
+        expanded, self._workload_attrs = _with_workloads(
             current.attributes, assignment, self._workload_attrs, lambda pairs: pairs
         )
+        if all(len(sets) == 1 for sets in expanded):  # one series per entity: the flat path, fewer loops
+            current.attributes, current.expanded = [sets[0] for sets in expanded], None
+        else:
+            current.expanded = expanded
         if self._semconv:
             current.semconv_expanded, self._semconv_workload_attrs = _with_workloads(
                 current.semconv_attributes, assignment, self._semconv_workload_attrs, semconv_labels
@@ -410,11 +414,6 @@ def _attribution_self_metrics(stage: AttributionStage) -> tuple[SelfMetric, ...]
 
     return (
         SelfMetric(
-            "otel_fakegpu_attribution_fetches_total", True, "{fetch}",
-            "Workload attribution fetches from the source (kubelet List calls, file checks): one per cycle.",
-            single(lambda: stage.status.fetches_total),
-        ),
-        SelfMetric(
             "otel_fakegpu_attribution_errors_total", True, "{fetch}",
             "Attribution fetches that failed (kubelet down or slower than the timeout, malformed file).",
             single(lambda: stage.status.errors_total),
@@ -422,11 +421,6 @@ def _attribution_self_metrics(stage: AttributionStage) -> tuple[SelfMetric, ...]
         SelfMetric(
             "otel_fakegpu_attribution_age_seconds", False, "s",
             "Age of the workload map in use (since the source last answered).", single(age),
-        ),
-        SelfMetric(
-            "otel_fakegpu_attribution_workloads", False, "{workload}",
-            "Device claims (workload on a GPU or MIG instance) in the map in use.",
-            single(lambda: stage.status.workloads),
         ),
     )  # fmt: skip
 
