@@ -63,7 +63,7 @@ class Exporter:
         self.config = config
         self.engine: Engine = EmbeddedEngine()
         self.simulator = Simulator(
-            FleetSpec(config.num_gpus, config.profiles, config.skus, config.host_identity, config.seed),
+            FleetSpec(config.num_gpus, config.profiles, config.skus, config.host_identity, config.seed, mig=config.mig),
             self.engine,
         )
         self.stats = CycleStats()

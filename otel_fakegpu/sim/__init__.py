@@ -7,6 +7,7 @@ from otel_fakegpu.sim.physics import GpuConditions, GpuPhysics
 from otel_fakegpu.sim.profiles import PROFILE_NAMES, Demand, Profile, make_profile
 from otel_fakegpu.sim.simulator import FleetSpec, SimulatedGpu, Simulator
 from otel_fakegpu.sim.sku_presets import DEFAULT_SKU, SKUS, find_sku
+from otel_fakegpu.sim.sku_table import format_gpu_models
 from otel_fakegpu.sim.skus import FanCurve, GpuSku
 from otel_fakegpu.sim.workloads import SHAPE_NAMES, SHAPES, MigRef, Workload, WorkloadError, make_shape
 
@@ -36,6 +37,7 @@ __all__ = [
     "Workload",
     "WorkloadError",
     "find_sku",
+    "format_gpu_models",
     "make_identity",
     "make_profile",
     "make_shape",
