@@ -107,6 +107,26 @@ def test_mig_instances_stay_consistent_with_their_parent_through_the_engine() ->
         for parent, rows in by_parent.items():
             sku = sim.gpus[parent].identity.sku
             assert sum(int(snap.column(250)[i] or 0) for i in rows) <= sku.fb_total_mib
-            assert len({snap.column(155)[i] for i in rows}) == 1  # power is the parent's on every instance
-            parent_used = sim.gpus[parent].physics  # the parent's own framebuffer holds every instance's
-            assert parent_used is not None
+            for field_id in (155, 156):  # GPU-scoped fields read the parent's value on every instance
+                assert len({snap.column(field_id)[i] for i in rows}) == 1
+
+
+def test_power_brake_events_within_a_checked_run() -> None:
+    """Power may exceed the limit only while a brake is asserted, and then clocks are braked and flagged."""
+    sku = SKUS["b200"]
+    demands = _demands("training", 1)[:2000]
+    rng = random.Random(1)
+    physics = GpuPhysics.start(sku, Demand(load=0.5, memory=0.5), 0.0)
+    run = Run(sku, STEP_S, [], [], [], [], [], [])
+    for step, demand in enumerate(demands):
+        physics.conditions.power_brake = (step // 100) % 5 == 4
+        run.temp_before.append(physics.temp_c)
+        readings = physics.step(demand, STEP_S, rng)
+        run.readings.append(readings)
+        run.temp_after.append(physics.temp_c)
+        run.target.append(AMBIENT_C + sku.thermal_c_per_w * readings[155])  # type: ignore[operator]
+        run.glitched.append(_NONE)
+        run.brake.append(physics.conditions.power_brake)
+    reasons = check_run(run)
+    assert 128 in reasons
+    assert any(float(r[155] or 0) > sku.tdp_w for r in run.readings)

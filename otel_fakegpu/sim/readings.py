@@ -88,10 +88,11 @@ def framebuffer(total_mib: int, reserved_mib: int, used_mib: int) -> dict[int, V
 
 
 def instance_readings(sku: GpuSku, instance: MigInstance, demand: DeviceDemand) -> dict[int, Value | None]:
-    """What DCGM reports per MIG instance: its framebuffer slice and its own profiling ratios. GPU_UTIL is
-    not available under MIG (blank); every other field reads as the parent GPU's."""
+    """What DCGM reports per MIG instance: its framebuffer slice and its own activity ratios (the fields
+    dcgm_fields.cpp registers at instance level: FB, XID, 1001-1008, 1013-1015). GPU_UTIL is not available
+    under MIG (blank); every other field, PCIe/NVLink throughput included, reads as the parent GPU's."""
     readings = activity(sku, demand.engines, instance.compute_fraction)
-    for field_id in (203, 204, 206, 207):
+    for field_id in (203, 204, 206, 207, 1009, 1010, 1011, 1012):
         del readings[field_id]
     readings[203] = None
     readings.update(framebuffer(instance.profile.fb_mib, 0, demand.fb_used_mib))

@@ -13,7 +13,7 @@ from otel_fakegpu.engine import Engine
 from otel_fakegpu.fields import Value
 from otel_fakegpu.sim.identity import BRAND, DRIVER_VERSION, NVML_VERSION, GpuIdentity, make_identity
 from otel_fakegpu.sim.mig import MigLayout
-from otel_fakegpu.sim.physics import GpuPhysics, instance_readings
+from otel_fakegpu.sim.physics import GpuConditions, GpuPhysics, instance_readings
 from otel_fakegpu.sim.placement import PlacedWorkload, as_demand, device_demand
 from otel_fakegpu.sim.profiles import Profile, make_profile
 from otel_fakegpu.sim.skus import GpuSku
@@ -141,6 +141,13 @@ class Simulator:
         """Placed workloads whose stop time has not passed, in the order they were placed."""
         with self._lock:
             return tuple(p.workload for p in self._placed.values())
+
+    def conditions(self, index: int) -> GpuConditions:
+        """GPU ``index``'s external conditions (power brake, cooling, forced load): set its attributes; the
+        next update applies them. Raises IndexError for a GPU that does not exist."""
+        if not 0 <= index < len(self._gpus):
+            raise IndexError(f"GPU {index} does not exist ({len(self._gpus)} GPUs)")
+        return self._gpus[index].physics.conditions
 
     def _target(self, workload: Workload, index: int, instance_id: int | None) -> SimulatedGpu:
         if not 0 <= index < len(self._gpus):
