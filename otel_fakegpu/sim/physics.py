@@ -49,6 +49,8 @@ class GpuConditions:
     power_brake: bool = False  # HW power brake asserted (a PSU or rack power event)
     thermal_factor: float = 1.0  # multiplies the cooling resistance: > 1 is failing cooling
     load_override: float | None = None  # forces the scalar load (0..1), whatever the workloads do
+    pending_xid: int | None = None  # an XID to raise at the next update (then cleared)
+    pending_counts: dict[int, int] = field(default_factory=dict)  # running totals to add at the next update
 
 
 @dataclass
@@ -90,6 +92,9 @@ class GpuPhysics:
         self.temp_c += (target - self.temp_c) * (1.0 - math.exp(-dt / THERMAL_TAU_S))
         sm_clock, reasons = self._clocks(load, power)
         self._accumulate(demand, reasons, dt, rng)
+        xid = demand.xid
+        if cond.pending_xid is not None or cond.pending_counts:
+            xid = self._apply_pending(cond) if cond.pending_xid is not None else xid
         readings = activity(sku, engines)
         tx, rx = readings[1011], readings[1012]
         readings.update(self._fixed)
@@ -104,7 +109,7 @@ class GpuPhysics:
         readings[395] = 1 if self.counters[393] > 8 else 0
         readings[396] = 1 if self.counters[393] > 0 else 0
         readings[449] = nvlink_bandwidth_total(float(tx or 0), float(rx or 0)) if sku.nvlink_links else None
-        if demand.xid is not None or not self.xid_reported:
+        if xid is not None or not self.xid_reported:
             # An event field: stored when an XID happens (and once, as 0, at start), like DCGM does, so every
             # stored sample is one XID for DCGM_EXP_XID_ERRORS_COUNT.
             readings[230] = self.last_xid
@@ -116,6 +121,17 @@ class GpuPhysics:
         for fid in demand.blanks:
             readings[fid] = None
         return readings
+
+    def _apply_pending(self, cond: GpuConditions) -> int | None:
+        """Fold in what a scenario or the control API asked for since the last update."""
+        for field_id, count in cond.pending_counts.items():
+            if field_id in self.counters and count > 0:
+                self.counters[field_id] += count
+        cond.pending_counts = {}
+        xid, cond.pending_xid = cond.pending_xid, None
+        if xid is not None:
+            self.last_xid = xid
+        return xid
 
     def step_mig(
         self, instances: Sequence[tuple[MigInstance, DeviceDemand]], dt: float, rng: random.Random
