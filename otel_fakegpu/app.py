@@ -26,7 +26,7 @@ from otel_fakegpu.serve import (
     evaluate,
     start,
 )
-from otel_fakegpu.sim import FleetSpec, Simulator
+from otel_fakegpu.sim import FleetSpec, Simulator, Workload
 from otel_fakegpu.telemetry import (
     Consumer,
     CycleRunner,
@@ -65,7 +65,7 @@ class Exporter:
         self.config = config
         self.engine: Engine = EmbeddedEngine()
         self.simulator = Simulator(
-            FleetSpec(config.num_gpus, config.profiles, config.skus, config.host_identity, config.seed),
+            FleetSpec(config.num_gpus, config.profiles, config.skus, config.host_identity, config.seed, mig=config.mig),
             self.engine,
         )
         self.stats = CycleStats()
@@ -79,7 +79,7 @@ class Exporter:
         labels = LabelScheme(
             config.hostname, collectors.labels, "uuid" if config.attribution.style.old_names else "UUID"
         )
-        source = build_source(config.attribution, None)
+        source = build_source(config.attribution, self._running_workloads)
         self.attribution = (
             AttributionStage(
                 source,
@@ -110,6 +110,11 @@ class Exporter:
         self.cycle = CycleRunner(self.engine, self.pipeline, consumers, self.stats)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+
+    def _running_workloads(self) -> list[Workload]:
+        """The simulator's workloads running now: the default attribution source."""
+        now = self.simulator.now_s()
+        return [w for w in self.simulator.workloads() if w.active_at(now)]
 
     def start(self) -> None:
         """Create the GPUs, run the first cycle before anything listens, then start the background loops."""

@@ -16,7 +16,16 @@ from otel_fakegpu.fields import CLOCK_EVENTS_COUNT_FIELD, XID_COUNT_FIELD, colle
 from otel_fakegpu.outputs import NAMINGS, OtlpSettings
 from otel_fakegpu.serve import DEFAULT_MODE, DEFAULT_SOCKET_PATH, UdsSettings
 from otel_fakegpu.settings import ConfigError, OptionValue
-from otel_fakegpu.sim import DEFAULT_SKU, PROFILE_NAMES, GpuSku, find_sku
+from otel_fakegpu.sim import (
+    DEFAULT_SKU,
+    PROFILE_NAMES,
+    GpuSku,
+    MigError,
+    MigLayout,
+    find_sku,
+    parse_mig_spec,
+    resolve_mig,
+)
 
 MAX_GPUS = 65536
 # What `--preset NAME` changes; flags and variables still win over it.
@@ -63,6 +72,7 @@ class Config:
     push_buffer_points: int
     log_level: str
     attribution: AttributionSettings = field(default_factory=lambda: AttributionSettings(SIMULATOR))
+    mig: dict[int, MigLayout] = field(default_factory=dict)  # GPU index -> MIG instances (--mig)
 
 
 def parse_listen(value: str, source: str) -> ListenAddress:
@@ -135,6 +145,17 @@ def parse_skus(text: str, source: str) -> tuple[GpuSku, ...]:
         return tuple(find_sku(name) for name in names)
     except KeyError as exc:
         raise ConfigError(f"{source}={text!r}: {exc.args[0]}") from None
+
+
+def parse_mig(text: str, source: str, count: int, skus: tuple[GpuSku, ...]) -> dict[int, MigLayout]:
+    """``--mig`` checked against each GPU's SKU: a profile it lacks or a layout that does not fit is an error."""
+    if not text.strip():
+        return {}
+    try:
+        spec = parse_mig_spec(text)
+        return resolve_mig(spec, count, lambda i: (skus[i % len(skus)].key, skus[i % len(skus)].mig_profiles))
+    except MigError as exc:
+        raise ConfigError(f"{source}={text!r}: {exc}") from None
 
 
 def resolve_hostname(env: Mapping[str, str]) -> str:
@@ -275,6 +296,8 @@ def build_config(values: Mapping[str, OptionValue], env: Mapping[str, str]) -> C
     collectors_text = text("collectors")[0]
     web_config_text = text("web_config")[0]
     push_url_text, push_url_source = text("push_prometheus_url")
+    num_gpus = parse_int(*text("num_gpus"), low=1, high=MAX_GPUS)
+    skus = parse_skus(*text("gpu_model"))
     return Config(
         collectors_path=Path(collectors_text) if collectors_text else None,
         listen=listen,
@@ -288,9 +311,9 @@ def build_config(values: Mapping[str, OptionValue], env: Mapping[str, str]) -> C
         },
         hostname=None if parse_bool(*text("no_hostname")) else host_identity,
         host_identity=host_identity,
-        num_gpus=parse_int(*text("num_gpus"), low=1, high=MAX_GPUS),
+        num_gpus=num_gpus,
         profiles=parse_profiles(*text(profiles_dest)),
-        skus=parse_skus(*text("gpu_model")),
+        skus=skus,
         update_interval_s=parse_float(*text("update_interval"), minimum=0.05),
         seed=parse_int(seed_text, seed_source, low=0) if seed_text.strip() else None,
         service_name=text("service_name")[0] or "otel-fakegpu",
@@ -300,4 +323,5 @@ def build_config(values: Mapping[str, OptionValue], env: Mapping[str, str]) -> C
         push_buffer_points=parse_int(*text("push_buffer_points"), low=1),
         log_level="DEBUG" if parse_bool(*text("debug")) else "INFO",
         attribution=_attribution_settings(values),
+        mig=parse_mig(*text("mig"), num_gpus, skus),
     )

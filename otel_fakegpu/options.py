@@ -95,6 +95,11 @@ OPTIONS: tuple[Option, ...] = (
     _o("attribution_timeout", "--attribution-timeout", "OTEL_FAKEGPU_ATTRIBUTION_TIMEOUT", None,
        "how long a cycle waits for the attribution source, milliseconds (default a quarter of the cycle, "
        "at most 2000)", "MS", group="attribution"),
+    _o("mig", "--mig", "OTEL_FAKEGPU_MIG", None,
+       "MIG partitions, GPUS:PROFILE*N groups, e.g. 0-3:1g.10gb*7,4:3g.40gb*2 ('+' mixes profiles on a GPU)",
+       "SPEC", group="simulator"),
+    _o("list_gpu_models", "--list-gpu-models", "", None, "print the GPU models (SKUs) with their figures and exit",
+       switch=True, group="simulator"),
     # Serving
     _o("uds", "--uds", "UDS_SOCKET_PATH", None,
        f"also serve on this Unix socket (the variable needs ENABLE_UDS=true; default {DEFAULT_SOCKET_PATH})",

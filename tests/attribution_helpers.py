@@ -67,9 +67,11 @@ def running_kubelet(initial: api_pb2.ListPodResourcesResponse) -> Iterator[Runni
         shutil.rmtree(directory, ignore_errors=True)
 
 
-def attributed_stack(source: Source, count: int = 4, style: LabelStyle | None = None, timeout_s: float = 2.0) -> Stack:
+def attributed_stack(
+    source: Source, count: int = 4, style: LabelStyle | None = None, timeout_s: float = 2.0, mig: str | None = None
+) -> Stack:
     stage = AttributionStage(source, style or LabelStyle(), timeout_s)
-    return build_stack(count, ["static"], attribution=stage)
+    return build_stack(count, ["static"], attribution=stage, mig=mig)
 
 
 def series(body: bytes, metric: str) -> list[str]:

@@ -20,6 +20,7 @@ from typing import IO
 import pytest
 
 from otel_fakegpu.attribution import AttributionStage
+from otel_fakegpu.config import parse_mig
 from otel_fakegpu.engine import EmbeddedEngine
 from otel_fakegpu.fields import CollectorSet, default_collectors_path, load_collectors
 from otel_fakegpu.outputs import PrometheusTextRenderer
@@ -219,10 +220,13 @@ def build_stack(
     count_windows_ms: dict[int, int] | None = None,
     clock: FakeClock | None = None,
     attribution: AttributionStage | None = None,
+    mig: str | None = None,
 ) -> Stack:
     clock = clock or FakeClock()
     engine = EmbeddedEngine(clock)
-    spec = FleetSpec(count, tuple(profiles), tuple(SKUS[s] for s in skus), "golden-host", seed)
+    fleet_skus = tuple(SKUS[s] for s in skus)
+    layouts = parse_mig(mig or "", "--mig", count, fleet_skus)
+    spec = FleetSpec(count, tuple(profiles), fleet_skus, "golden-host", seed, mig=layouts)
     simulator = Simulator(spec, engine, clock=clock)
     collectors = collectors or load_collectors(default_collectors_path())
     pipeline = TelemetryPipeline(

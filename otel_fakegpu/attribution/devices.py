@@ -9,6 +9,7 @@ GKE's ``<id>/vgpuN``) is its device plus the replica number ``N`` (the ``vgpu`` 
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -68,13 +69,26 @@ def parse_device(device_id: str, id_type: str | None) -> tuple[DeviceRef | None,
     return None, vgpu
 
 
+def mig_uuid(parent_uuid: str, instance_id: int) -> str:
+    """The MIG device UUID of a simulated GPU instance. NVML gives real ones; the embedded engine has none, so
+    one is derived, stably, from the parent GPU's UUID and the GPU instance id (what a fake kubelet lists)."""
+    return f"MIG-{uuid.uuid5(uuid.NAMESPACE_URL, f'{parent_uuid}/gi{instance_id}')}"
+
+
 def entities_of(snapshot: Snapshot) -> tuple[Entity, ...]:
-    """The identity of each snapshot entity, in snapshot order."""
-    uuids, minors = snapshot.column(GPU_UUID_FIELD), snapshot.column(MINOR_FIELD)
-    return tuple(
-        Entity(entity_id, str(uuids[i] or ""), f"nvidia{minors[i] if minors[i] is not None else entity_id}")
-        for i, entity_id in enumerate(snapshot.entity_ids)
-    )
+    """The identity of each snapshot entity, in snapshot order; a MIG instance names its parent GPU."""
+    uuids, minors, instances = snapshot.column(GPU_UUID_FIELD), snapshot.column(MINOR_FIELD), snapshot.instances
+    entities = []
+    for i, entity_id in enumerate(snapshot.entity_ids):
+        instance = instances.get(entity_id) if instances else None
+        gpu = instance.parent if instance is not None else entity_id
+        gpu_uuid, name = str(uuids[i] or ""), f"nvidia{minors[i] if minors[i] is not None else gpu}"
+        if instance is None:
+            entities.append(Entity(gpu, gpu_uuid, name))
+        else:
+            gi = instance.instance_id
+            entities.append(Entity(gpu, gpu_uuid, name, gi, mig_uuid(gpu_uuid, gi) if gpu_uuid else None))
+    return tuple(entities)
 
 
 class DeviceIndex:

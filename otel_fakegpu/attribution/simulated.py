@@ -21,16 +21,20 @@ class SimulatedWorkload(Protocol):
     @property
     def container(self) -> str: ...
     @property
-    def gpus(self) -> Sequence[int]: ...
+    def job_id(self) -> str | None: ...
+    @property
+    def pod_uid(self) -> str | None: ...
+    def devices(self) -> tuple[tuple[int, int | None], ...]:
+        """(GPU index, GPU instance id or None for the whole GPU) of every device it holds."""
+        ...
 
 
 def _claims(workloads: Iterable[SimulatedWorkload]) -> Claims:
+    """A workload with a job id is also an HPC job: its series carry ``hpc_job`` beside the pod labels."""
     claims: list[Claim] = []
     for w in workloads:
-        job = getattr(w, "job_id", None)
-        uid = getattr(w, "pod_uid", None)
-        workload = Workload(w.pod, w.namespace, w.container, pod_uid=uid or None, hpc_job=job or None)
-        claims.extend(Claim(DeviceRef(index=int(gpu)), workload) for gpu in w.gpus)
+        workload = Workload(w.pod, w.namespace, w.container, pod_uid=w.pod_uid or None, hpc_job=w.job_id or None)
+        claims.extend(Claim(DeviceRef(index=gpu, instance=gi), workload) for gpu, gi in w.devices())
     return tuple(claims)
 
 
@@ -38,6 +42,7 @@ class SimulatedSource(Source):
     """``running()`` returns the workloads placed on GPUs now; unchanged placements reuse the last claims."""
 
     name = "simulator"
+    can_fail = False
 
     def __init__(self, running: Callable[[], Sequence[SimulatedWorkload]]) -> None:
         self._running = running

@@ -38,6 +38,7 @@ class Source(ABC):
     """Where claims come from; ``name`` appears on /health and in log lines."""
 
     name: str = "abstract"
+    can_fail: bool = True  # False for in-process sources: no error and age self-metrics for them
 
     @abstractmethod
     def start(self, timeout_s: float) -> Pending:

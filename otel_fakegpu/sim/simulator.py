@@ -6,15 +6,18 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 
 from otel_fakegpu.engine import Engine
 from otel_fakegpu.fields import Value
 from otel_fakegpu.sim.identity import BRAND, DRIVER_VERSION, NVML_VERSION, GpuIdentity, make_identity
-from otel_fakegpu.sim.physics import GpuPhysics
+from otel_fakegpu.sim.mig import MigLayout
+from otel_fakegpu.sim.physics import GpuConditions, GpuPhysics, instance_readings
+from otel_fakegpu.sim.placement import PlacedWorkload, as_demand, device_demand
 from otel_fakegpu.sim.profiles import Profile, make_profile
 from otel_fakegpu.sim.skus import GpuSku
+from otel_fakegpu.sim.workloads import Workload, WorkloadError
 
 log = logging.getLogger(__name__)
 
@@ -30,15 +33,22 @@ class FleetSpec:
     skus: Sequence[GpuSku]
     host: str
     seed: int | None = None
+    mig: Mapping[int, MigLayout] = field(default_factory=dict)  # GPU index -> its MIG instances
 
 
 @dataclass
 class SimulatedGpu:
+    """One GPU: its profile drives it until a workload is placed on it; then its workloads do."""
+
     entity_id: int
     identity: GpuIdentity
     profile: Profile
     physics: GpuPhysics
     rng: random.Random
+    layout: MigLayout | None = None
+    instance_entities: dict[int, int] = field(default_factory=dict)  # GPU instance id -> entity id
+    placed: list[PlacedWorkload] = field(default_factory=list)
+    workload_driven: bool = False  # a workload was placed on it once: no longer follows its profile
 
 
 class Simulator:
@@ -53,6 +63,10 @@ class Simulator:
         self._gpus: list[SimulatedGpu] = []
         self._started_at = 0.0
         self._last_step = 0.0
+        self._value_seed = 0
+        self._placed: dict[str, PlacedWorkload] = {}
+        # The control API adds and removes workloads from another thread than the one stepping.
+        self._lock = threading.Lock()
         self.steps_total = 0
 
     @property
@@ -65,6 +79,7 @@ class Simulator:
         # Unseeded runs still get stable identities (seed 0), but fresh values each run.
         id_seed = spec.seed if spec.seed is not None else 0
         value_seed = spec.seed if spec.seed is not None else random.SystemRandom().randrange(2**63)
+        self._value_seed = value_seed
         now = self._clock()
         self._started_at = self._last_step = now
         entity_ids = self._engine.create_gpus(spec.count)
@@ -76,7 +91,12 @@ class Simulator:
             uptime = rng.uniform(3600.0, 30 * 86400.0)
             physics = GpuPhysics.start(sku, first, uptime)
             identity = make_identity(index, sku, spec.host, id_seed)
-            self._gpus.append(SimulatedGpu(entity_id, identity, profile, physics, rng))
+            gpu = SimulatedGpu(entity_id, identity, profile, physics, rng, spec.mig.get(index))
+            if gpu.layout is not None:
+                pairs = [(inst.instance_id, inst.profile.name) for inst in gpu.layout.instances]
+                created = self._engine.create_gpu_instances(entity_id, pairs)
+                gpu.instance_entities = {gi: eid for (gi, _), eid in zip(pairs, created, strict=True)}
+            self._gpus.append(gpu)
         self._engine.inject(self._identity_updates(), now)
         self._engine.inject(self._reading_updates(0.0, 0.0), now)
         log.info("simulating %d GPUs (profiles: %s)", spec.count, ",".join(spec.profiles))
@@ -86,8 +106,87 @@ class Simulator:
         now = self._clock()
         dt = max(0.0, now - self._last_step)
         self._last_step = now
-        self._engine.inject(self._reading_updates(now - self._started_at, dt), now)
+        with self._lock:
+            self._drop_finished(now - self._started_at)
+            self._engine.inject(self._reading_updates(now - self._started_at, dt), now)
         self.steps_total += 1
+
+    def now_s(self) -> float:
+        """Simulation time: seconds since ``start`` by the simulator's clock."""
+        return self._clock() - self._started_at
+
+    def add_workload(self, workload: Workload) -> None:
+        """Place ``workload``; it drives its devices from the next update. Raises WorkloadError."""
+        with self._lock:
+            if workload.key in self._placed:
+                raise WorkloadError(f"workload {workload.key} is already placed")
+            targets = [self._target(workload, gpu, gi) for gpu, gi in workload.devices()]
+            placed = PlacedWorkload.create(workload, self._value_seed)
+            self._placed[workload.key] = placed
+            for gpu in targets:
+                gpu.placed.append(placed)
+                gpu.workload_driven = True
+
+    def remove_workload(self, key: str) -> Workload:
+        """Remove the workload ``namespace/pod/container``; raises KeyError when none is placed."""
+        with self._lock:
+            placed = self._placed.pop(key, None)
+            if placed is None:
+                raise KeyError(f"no workload {key}")
+            for gpu in self._gpus:
+                gpu.placed = [p for p in gpu.placed if p is not placed]
+            return placed.workload
+
+    def workloads(self) -> tuple[Workload, ...]:
+        """Placed workloads whose stop time has not passed, in the order they were placed."""
+        with self._lock:
+            return tuple(p.workload for p in self._placed.values())
+
+    def conditions(self, index: int) -> GpuConditions:
+        """GPU ``index``'s external conditions, to read; change them with ``update_conditions``."""
+        return self._gpu(index).physics.conditions
+
+    def update_conditions(self, index: int, **changes: object) -> None:
+        """Set GpuConditions attributes of GPU ``index`` (``power_brake=True``, ``thermal_factor=3.0``,
+        ``pending_xid=79``, ...) between two updates; the next update applies them. Raises IndexError for a
+        GPU that does not exist, AttributeError for an unknown condition."""
+        gpu = self._gpu(index)
+        with self._lock:
+            for name, value in changes.items():
+                if not hasattr(gpu.physics.conditions, name):
+                    raise AttributeError(f"no GPU condition {name!r}")
+                setattr(gpu.physics.conditions, name, value)
+
+    def add_counts(self, index: int, counts: Mapping[int, int]) -> None:
+        """Add to GPU ``index``'s running totals at the next update (ECC errors, replays, remapped rows, ...)."""
+        gpu = self._gpu(index)
+        with self._lock:
+            pending = gpu.physics.conditions.pending_counts
+            for field_id, count in counts.items():
+                pending[field_id] = pending.get(field_id, 0) + count
+
+    def _gpu(self, index: int) -> SimulatedGpu:
+        if not 0 <= index < len(self._gpus):
+            raise IndexError(f"GPU {index} does not exist ({len(self._gpus)} GPUs)")
+        return self._gpus[index]
+
+    def _target(self, workload: Workload, index: int, instance_id: int | None) -> SimulatedGpu:
+        if not 0 <= index < len(self._gpus):
+            raise WorkloadError(f"workload {workload.key}: GPU {index} does not exist ({len(self._gpus)} GPUs)")
+        gpu = self._gpus[index]
+        if instance_id is None and gpu.layout is not None:
+            raise WorkloadError(f"workload {workload.key}: GPU {index} is MIG-partitioned; name its instances")
+        if instance_id is not None and instance_id not in gpu.instance_entities:
+            raise WorkloadError(f"workload {workload.key}: GPU {index} has no MIG instance {instance_id}")
+        return gpu
+
+    def _drop_finished(self, t: float) -> None:
+        finished = [key for key, p in self._placed.items() if p.workload.stop_s is not None and t >= p.workload.stop_s]
+        for key in finished:
+            placed = self._placed.pop(key)
+            for gpu in self._gpus:
+                if placed in gpu.placed:
+                    gpu.placed = [p for p in gpu.placed if p is not placed]
 
     def run(self, stop: threading.Event, interval_s: float) -> None:
         """Step every ``interval_s`` seconds until ``stop`` is set; a failing step is logged, never fatal."""
@@ -116,8 +215,29 @@ class Simulator:
 
     def _reading_updates(self, t: float, dt: float) -> Iterator[tuple[int, int, Value | None]]:
         for gpu in self._gpus:
-            demand = gpu.profile.demand(t, gpu.rng)
+            if gpu.layout is not None:
+                yield from self._mig_updates(gpu, t, dt)
+                continue
+            if gpu.workload_driven:
+                usable = gpu.identity.sku.fb_total_mib - gpu.identity.sku.fb_reserved_mib
+                demand = as_demand(device_demand(gpu.placed, t, usable), usable)
+            else:
+                demand = gpu.profile.demand(t, gpu.rng)
             readings = gpu.physics.step(demand, dt, gpu.rng)
             eid = gpu.entity_id
             for field_id, value in readings.items():
+                yield eid, field_id, value
+
+    def _mig_updates(self, gpu: SimulatedGpu, t: float, dt: float) -> Iterator[tuple[int, int, Value | None]]:
+        """A MIG-enabled GPU: each instance runs its own workloads; the GPU's load is their slice-weighted sum."""
+        assert gpu.layout is not None
+        per_instance = []
+        for inst in gpu.layout.instances:
+            placed = [p for p in gpu.placed if (gpu.identity.index, inst.instance_id) in p.workload.devices()]
+            per_instance.append((inst, device_demand(placed, t, inst.profile.fb_mib)))
+        readings = gpu.physics.step_mig(per_instance, dt, gpu.rng)
+        yield from ((gpu.entity_id, fid, value) for fid, value in readings.items())
+        for inst, demand in per_instance:
+            eid = gpu.instance_entities[inst.instance_id]
+            for field_id, value in instance_readings(gpu.identity.sku, inst, demand).items():
                 yield eid, field_id, value

@@ -232,7 +232,7 @@ class TelemetryPipeline:
         self._reader = CycleReader()
         self_metrics = (
             *self._cycle_self_metrics(stats, engine_reads),
-            *(_attribution_self_metrics(attribution) if attribution else ()),
+            *(_attribution_self_metrics(attribution) if attribution and attribution.source.can_fail else ()),
             *extra_self_metrics,
         )
         names = [
