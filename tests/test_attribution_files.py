@@ -109,3 +109,14 @@ def test_hpc_job_dir_repeats_series_per_job_and_follows_rewrites(
                 "3001",
             ]
     assert len([r for r in caplog.records if "failed" in r.getMessage() and "/jobs/1" in r.getMessage()]) == 1
+
+
+def test_hpc_job_files_for_mig_instances(tmp_path: Path) -> None:
+    """``<gpu>.<GPU instance id>`` files label that instance's series (dcgm-exporter's MIG convention)."""
+    stack = attributed_stack(HpcJobSource(tmp_path), count=2, mig="1:3g.40gb*2")
+    first, second = sorted(e.instance_id for e in stack.engine.read_latest([54]).instances.values())
+    (tmp_path / f"1.{second}").write_text("777\n")
+    (tmp_path / "0").write_text("100\n")
+    lines = series(stack.cycle(), "DCGM_FI_DEV_FB_USED")
+    jobs = {(line.split('gpu="')[1].split('"')[0], line.split('GPU_I_ID="')[1].split('"')[0] if "GPU_I_ID" in line else None): line.split('hpc_job="')[1].split('"')[0] if "hpc_job" in line else None for line in lines}  # fmt: skip
+    assert jobs == {("0", None): "100", ("1", str(first)): None, ("1", str(second)): "777"}
