@@ -102,6 +102,7 @@ class Exporter:
             semconv,
             config.count_windows_ms,
             self.attribution,
+            config.attribution.jobstats,
         )
         # Before the simulator's first update, so no event is missed.
         self.pipeline.watch(self.engine, sample_keep_age_s(config.collect_interval_s))

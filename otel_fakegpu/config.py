@@ -276,6 +276,7 @@ def _attribution_settings(values: Mapping[str, OptionValue]) -> AttributionSetti
             old_names=parse_bool(*text("use_old_namespace")), pod_uid=parse_bool(*text("kubernetes_enable_pod_uid"))
         ),
         timeout_s=parse_int(timeout_text, timeout_source, low=1) / 1000.0 if timeout_text else None,
+        jobstats=parse_bool(*text("jobstats_series")),
     )
 
 

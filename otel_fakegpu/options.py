@@ -92,6 +92,9 @@ OPTIONS: tuple[Option, ...] = (
     _o("hpc_job_mapping_dir", "--hpc-job-mapping-dir", "DCGM_HPC_JOB_MAPPING_DIR", None,
        "HPC job mapping directory: a file per GPU index, one job id per line (label hpc_job)", "DIR",
        group="attribution"),
+    _o("jobstats_series", "--jobstats-series", "OTEL_FAKEGPU_JOBSTATS_SERIES", "false",
+       "also serve the jobstats GPU exporter's nvidia_gpu_jobId/nvidia_gpu_jobUid for attributed HPC jobs",
+       switch=True, group="attribution"),
     _o("attribution_timeout", "--attribution-timeout", "OTEL_FAKEGPU_ATTRIBUTION_TIMEOUT", None,
        "how long a cycle waits for the attribution source, milliseconds (default a quarter of the cycle, "
        "at most 2000)", "MS", group="attribution"),

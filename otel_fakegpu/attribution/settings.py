@@ -24,6 +24,7 @@ class AttributionSettings:
     resource_names: tuple[str, ...] = ()
     style: LabelStyle = field(default_factory=LabelStyle)
     timeout_s: float | None = None  # None: a quarter of the cycle, at most 2 s
+    jobstats: bool = False  # also the jobstats GPU exporter's job-mapping series
 
     def timeout_for(self, collect_interval_s: float) -> float:
         """How long a cycle waits for the source: well under the cycle, so a slow kubelet never stalls it."""

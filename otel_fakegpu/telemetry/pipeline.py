@@ -29,6 +29,7 @@ from otel_fakegpu import __version__
 from otel_fakegpu.attribution import Assignment, AttributionStage, semconv_labels
 from otel_fakegpu.engine import EMPTY_SNAPSHOT, Engine, Snapshot
 from otel_fakegpu.fields import EVENT_DECODERS, Collector, CollectorSet, MetricKind
+from otel_fakegpu.telemetry.jobstats import jobstats_metrics
 from otel_fakegpu.telemetry.labels import Attributes, LabelScheme
 from otel_fakegpu.telemetry.selfmetrics import SelfMetric, single
 from otel_fakegpu.telemetry.semconv import SEMCONV_FIELD_IDS, SEMCONV_INSTRUMENTS, SemconvInstrument
@@ -96,6 +97,7 @@ class _CurrentCycle:
         # With attribution: per entity, one attribute set per workload using it (or just its own).
         self.expanded: list[tuple[Attributes, ...]] | None = None
         self.semconv_expanded: list[tuple[Attributes, ...]] | None = None
+        self.assignment: Assignment | None = None
 
 
 Callback = Callable[[CallbackOptions], Iterable[Observation]]
@@ -219,9 +221,11 @@ class TelemetryPipeline:
         semconv: bool = False,
         count_windows_ms: Mapping[int, int] | None = None,
         attribution: AttributionStage | None = None,
+        jobstats: bool = False,
     ) -> None:
         """``count_windows_ms`` maps a computed field id (9001, 9002) to its window; 5 minutes if absent.
-        ``attribution`` adds each cycle's workload labels (pod, namespace, container, hpc_job ...)."""
+        ``attribution`` adds each cycle's workload labels (pod, namespace, container, hpc_job ...); ``jobstats``
+        adds the jobstats GPU exporter's job-mapping series (``nvidia_gpu_jobId``) for the attributed jobs."""
         self._labels = labels
         self._attribution = attribution
         self._workload_attrs: dict[tuple[int, Pairs], tuple[Attributes, Attributes]] = {}
@@ -233,6 +237,7 @@ class TelemetryPipeline:
         self_metrics = (
             *self._cycle_self_metrics(stats, engine_reads),
             *(_attribution_self_metrics(attribution) if attribution and attribution.source.can_fail else ()),
+            *(jobstats_metrics(lambda: (self._current.snapshot, self._current.assignment)) if jobstats else ()),
             *extra_self_metrics,
         )
         names = [
@@ -337,7 +342,7 @@ class TelemetryPipeline:
 
     def read(self, engine: Engine) -> Snapshot:
         """The cycle's one engine read: latest values of every needed field, and new event samples.
-        The attribution fetch starts first, so a kubelet round trip overlaps the read."""
+        The attribution fetch is asked for first: a no-op when it ran ahead of the cycle, else it overlaps the read."""
         if self._attribution is not None:
             self._attribution.begin()
         return engine.read_latest(self.field_ids, self.samples_cursor)
@@ -349,7 +354,8 @@ class TelemetryPipeline:
         if self._semconv:
             self._current.semconv_attributes = self._labels.semconv_attributes(snapshot)
         if self._attribution is not None:
-            self._expand(self._attribution.assign(snapshot))
+            self._current.assignment = self._attribution.assign(snapshot)
+            self._expand(self._current.assignment)
         self._current.snapshot = snapshot
         self._reader.collect()
         data = self._reader.take()
