@@ -131,3 +131,17 @@ def test_fake_kubelet_refuses_a_bad_pods_file(tmp_path: Path) -> None:
         capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     assert done.returncode == 2 and str(bad) in done.stderr and "Traceback" not in done.stderr
+
+
+def test_old_namespace_renames_uuid_and_pod_labels(exporter_factory: Callable[..., ExporterProcess]) -> None:
+    with running_kubelet(answer(pod("p", "ns", {"c": [("nvidia.com/gpu", ["nvidia1"])]}))) as kl:
+        exporter = exporter_factory(
+            "-k", "-o", "--pod-resources-kubelet-socket", str(kl.socket), "--kubernetes-gpu-id-type", "device-name",
+            "--num-gpus", "2", "-c", "60000",
+        )  # fmt: skip
+        text = exporter.get("/metrics")[1].decode()
+    assert re.search(
+        r'DCGM_FI_DEV_GPU_TEMP\{gpu="1",uuid="GPU-[^}]*,container_name="c",pod_name="p",pod_namespace="ns"\}', text
+    )
+    assert re.search(r'DCGM_FI_DEV_GPU_TEMP\{gpu="0",uuid="GPU-[^"]*",[^}]*DCGM_FI_DRIVER_VERSION="[^"]*"\}', text)
+    assert 'UUID="' not in text

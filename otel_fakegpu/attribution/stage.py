@@ -98,6 +98,10 @@ class AttributionStage:
         if self._interval_s is not None:
             lead = min(self.timeout_s, self._interval_s / 2)
             self._fetcher.request(time.monotonic() + self._interval_s - lead)
+        if not self._claims:  # nobody uses a GPU (the simulator without workloads): nothing to match
+            if self.status.attributed:
+                self.status = replace(self.status, attributed=0)
+            return ((),) * len(snapshot)
         entities = self._identify(snapshot)
         cached = self._resolved
         if cached is not None and cached[0] is self._claims and cached[1] == entities:

@@ -366,6 +366,10 @@ class TelemetryPipeline:
     def _expand(self, assignment: Assignment) -> None:
         """Each entity's attribute set once per workload using it; an unused entity keeps its own set."""
         current = self._current
+        if not any(assignment):
+            current.expanded = current.semconv_expanded = None
+            self._workload_attrs, self._semconv_workload_attrs = {}, {}
+            return
         expanded, self._workload_attrs = _with_workloads(
             current.attributes, assignment, self._workload_attrs, lambda pairs: pairs
         )
