@@ -6,12 +6,14 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from otel_fakegpu.engine.base import Engine, EngineError, EngineState, EngineStatus
 from otel_fakegpu.engine.snapshot import Column, GpuInstanceEntity, SampleBatch, Snapshot
 from otel_fakegpu.fields import Value, is_blank
+from otel_fakegpu.fields.blank import DOUBLE_BLANK as _DOUBLE_BLANK
+from otel_fakegpu.fields.blank import INT32_BLANK as _INT32_BLANK
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +41,13 @@ class _History:
 
     def since(self, after: int) -> tuple[SampleBatch, ...]:
         return tuple(batch for seq, batch in self.batches if seq > after)
+
+
+def _plain_number(value: Value | None) -> bool:
+    """A reading that cannot be a blank sentinel (nearly all of them), without the full sentinel test."""
+    if isinstance(value, float):
+        return -_DOUBLE_BLANK < value < _DOUBLE_BLANK  # NaN compares false: it takes the full test
+    return isinstance(value, int) and value < _INT32_BLANK
 
 
 class EmbeddedEngine(Engine):
@@ -155,6 +164,31 @@ class EmbeddedEngine(Engine):
                 self._updates += 1
                 for field_id, (ids, values) in samples.items():
                     watched[field_id].append(self._updates, SampleBatch(timestamp, tuple(ids), tuple(values)))
+
+    def inject_rows(self, rows: Iterable[tuple[int, Mapping[int, Value | None]]], timestamp: float) -> None:
+        rows = list(rows)  # computed before the lock is taken: a cycle's read never waits on physics
+        with self._lock:
+            values, stamps, slots, watched = self._values, self._stamps, self._slot, self._histories
+            samples: dict[int, tuple[list[int], list[Value | None]]] = {}
+            for entity_id, row in rows:
+                slot = slots.get(entity_id)
+                if slot is None:
+                    raise EngineError(f"no GPU entity {entity_id}")
+                for field_id, value in row.items():
+                    column = values.get(field_id)
+                    if column is None:
+                        column = values[field_id] = [None] * len(self._entity_ids)
+                        stamps[field_id] = [0.0] * len(self._entity_ids)
+                    stored = column[slot] = value if _plain_number(value) else (None if is_blank(value) else value)
+                    stamps[field_id][slot] = timestamp
+                    if field_id in watched:
+                        ids, batch = samples.setdefault(field_id, ([], []))
+                        ids.append(entity_id)
+                        batch.append(stored)
+            if samples:
+                self._updates += 1
+                for field_id, (ids, batch) in samples.items():
+                    watched[field_id].append(self._updates, SampleBatch(timestamp, tuple(ids), tuple(batch)))
 
     def read_latest(self, field_ids: Sequence[int], samples_after: int | None = None) -> Snapshot:
         with self._lock:
