@@ -233,10 +233,12 @@ class EmbeddedEngine(Engine):
     # lock (atomic under the GIL): the lock is held for whole injection batches (about 0.1 s at 4096 GPUs),
     # and waiting for it would stall every scrape on the loop.
     def status(self) -> EngineStatus:
-        count = len(self._entity_ids)
+        instances = len(self._instances)
+        count = len(self._entity_ids) - instances
         if count == 0:
             return EngineStatus(self.kind, EngineState.STARTING, "no GPU entities yet")
-        return EngineStatus(self.kind, EngineState.OK, f"{count} GPU entities")
+        detail = f"{count} GPU entities" + (f", {instances} MIG GPU instances" if instances else "")
+        return EngineStatus(self.kind, EngineState.OK, detail)
 
     @property
     def reads_total(self) -> int:

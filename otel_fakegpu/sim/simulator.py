@@ -14,7 +14,7 @@ from otel_fakegpu.fields import Value
 from otel_fakegpu.sim.identity import BRAND, DRIVER_VERSION, NVML_VERSION, GpuIdentity, make_identity
 from otel_fakegpu.sim.mig import MigLayout
 from otel_fakegpu.sim.physics import GpuConditions, GpuPhysics, instance_readings
-from otel_fakegpu.sim.placement import PlacedWorkload, as_demand, device_demand
+from otel_fakegpu.sim.placement import DeviceDemand, PlacedWorkload, as_demand, device_demand
 from otel_fakegpu.sim.profiles import Profile, make_profile
 from otel_fakegpu.sim.skus import GpuSku
 from otel_fakegpu.sim.workloads import Workload, WorkloadError
@@ -233,9 +233,15 @@ class Simulator:
         """A MIG-enabled GPU: each instance runs its own workloads; the GPU's load is their slice-weighted sum."""
         assert gpu.layout is not None
         per_instance = []
+        profile = None if gpu.workload_driven else gpu.profile.demand(t, gpu.rng)
         for inst in gpu.layout.instances:
-            placed = [p for p in gpu.placed if (gpu.identity.index, inst.instance_id) in p.workload.devices()]
-            per_instance.append((inst, device_demand(placed, t, inst.profile.fb_mib)))
+            if profile is not None:  # no workload placed yet: every instance runs the GPU's profile
+                fb = round(profile.memory * inst.profile.fb_mib)
+                demand = DeviceDemand(profile.engine_load(), fb, profile.errors_per_hour / 7, profile.xid)
+            else:
+                placed = [p for p in gpu.placed if (gpu.identity.index, inst.instance_id) in p.workload.devices()]
+                demand = device_demand(placed, t, inst.profile.fb_mib)
+            per_instance.append((inst, demand))
         rows = [(gpu.entity_id, gpu.physics.step_mig(per_instance, dt, gpu.rng))]
         for inst, demand in per_instance:
             rows.append((gpu.instance_entities[inst.instance_id], instance_readings(gpu.identity.sku, inst, demand)))
