@@ -9,29 +9,28 @@ from otel_fakegpu.fields import Value
 from otel_fakegpu.fields.blank import DOUBLE_BLANK, INT32_BLANK, INT64_BLANK, STRING_BLANK
 
 
-def test_inject_rows_stores_like_inject_and_blanks_sentinels() -> None:
+def test_inject_stores_numbers_and_blanks_sentinels() -> None:
     values: dict[int, Value | None] = {1: 5, 2: 2**40, 3: 0.5, 4: float("nan"), 5: DOUBLE_BLANK, 6: INT32_BLANK + 2, 7: INT64_BLANK,
               8: STRING_BLANK, 9: "text", 10: None, 11: -3, 12: float("-inf")}  # fmt: skip
-    rows_engine, plain_engine = EmbeddedEngine(), EmbeddedEngine()
-    for engine in (rows_engine, plain_engine):
-        engine.create_gpus(2)
-    rows_engine.inject_rows([(0, values), (1, {1: 7})], 10.0)
-    plain_engine.inject([(0, f, v) for f, v in values.items()] + [(1, 1, 7)], 10.0)
-    fields = tuple(values)
-    a, b = rows_engine.read_latest(fields), plain_engine.read_latest(fields)
-    assert {f: a.column(f) for f in fields} == {f: b.column(f) for f in fields}  # NaN was stored as blank
+    engine = EmbeddedEngine()
+    engine.create_gpus(2)
+    engine.inject(((0, f, v) for f, v in values.items()), 10.0)
+    engine.inject([(1, 1, 7)], 10.0)
+    a = engine.read_latest(tuple(values))
     assert a.column(1) == (5, 7) and a.column(2)[0] == 2**40 and a.column(11)[0] == -3
-    assert [a.column(f)[0] for f in (4, 5, 6, 7, 8, 10)] == [None] * 6
+    assert a.column(3)[0] == 0.5 and a.column(9)[0] == "text" and a.column(12)[0] == float("-inf")
+    assert [a.column(f)[0] for f in (4, 5, 6, 7, 8, 10)] == [None] * 6  # NaN and every sentinel: blank
     with pytest.raises(EngineError, match="no GPU entity 9"):
-        rows_engine.inject_rows([(9, {1: 1})], 11.0)
+        engine.inject([(9, 1, 1)], 11.0)
 
 
 def test_gpu_instances_replace_their_parent_and_read_through() -> None:
     engine = EmbeddedEngine()
     engine.create_gpus(3)
     children = engine.create_gpu_instances(1, [(1, "3g.40gb"), (2, "3g.40gb")])
-    engine.inject_rows([(0, {150: 40, 252: 1}), (1, {150: 50, 252: 9}), (2, {150: 60, 252: 3})], 1.0)
-    engine.inject_rows([(children[0], {252: 4}), (children[1], {252: 5})], 1.0)
+    rows = {0: {150: 40, 252: 1}, 1: {150: 50, 252: 9}, 2: {150: 60, 252: 3}, children[0]: {252: 4}}
+    rows[children[1]] = {252: 5}
+    engine.inject(((eid, f, v) for eid, row in rows.items() for f, v in row.items()), 1.0)
     snap = engine.read_latest((150, 252))
     assert snap.entity_ids == (0, *children, 2) == engine.entity_ids()
     assert snap.column(150) == (40, 50, 50, 60)  # never injected on an instance: the parent's value

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import enum
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from otel_fakegpu.engine.snapshot import Snapshot
@@ -65,11 +65,6 @@ class Engine(ABC):
     def inject(self, updates: Iterable[tuple[int, int, Value | None]], timestamp: float) -> None:
         """Set the latest value of (entity id, field id) pairs, all stamped ``timestamp`` (seconds); one
         call is one update, and stores one sample batch per watched field it touches."""
-
-    def inject_rows(self, rows: Iterable[tuple[int, Mapping[int, Value | None]]], timestamp: float) -> None:
-        """``inject`` for readings grouped per entity, (entity id, {field id: value}); one call is one update.
-        Callers compute the rows first, so the engine is held only while storing them."""
-        self.inject(((eid, fid, value) for eid, row in rows for fid, value in row.items()), timestamp)
 
     @abstractmethod
     def status(self) -> EngineStatus:

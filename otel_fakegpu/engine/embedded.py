@@ -6,7 +6,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from otel_fakegpu.engine.base import Engine, EngineError, EngineState, EngineStatus
@@ -142,6 +142,9 @@ class EmbeddedEngine(Engine):
                     history.max_keep_age_s = max(history.max_keep_age_s, max_keep_age_s)
 
     def inject(self, updates: Iterable[tuple[int, int, Value | None]], timestamp: float) -> None:
+        # Drawn before the lock is taken: a simulator passes a generator that runs its physics, and a cycle's
+        # read must not wait for that.
+        updates = list(updates)
         with self._lock:
             width = len(self._entity_ids)
             watched = self._histories
@@ -154,7 +157,7 @@ class EmbeddedEngine(Engine):
                 if column is None:
                     column = self._values[field_id] = [None] * width
                     self._stamps[field_id] = [0.0] * width
-                stored = column[slot] = None if is_blank(value) else value
+                stored = column[slot] = value if _plain_number(value) or not is_blank(value) else None
                 self._stamps[field_id][slot] = timestamp
                 if field_id in watched:
                     ids, values = samples.setdefault(field_id, ([], []))
@@ -164,31 +167,6 @@ class EmbeddedEngine(Engine):
                 self._updates += 1
                 for field_id, (ids, values) in samples.items():
                     watched[field_id].append(self._updates, SampleBatch(timestamp, tuple(ids), tuple(values)))
-
-    def inject_rows(self, rows: Iterable[tuple[int, Mapping[int, Value | None]]], timestamp: float) -> None:
-        rows = list(rows)  # computed before the lock is taken: a cycle's read never waits on physics
-        with self._lock:
-            values, stamps, slots, watched = self._values, self._stamps, self._slot, self._histories
-            samples: dict[int, tuple[list[int], list[Value | None]]] = {}
-            for entity_id, row in rows:
-                slot = slots.get(entity_id)
-                if slot is None:
-                    raise EngineError(f"no GPU entity {entity_id}")
-                for field_id, value in row.items():
-                    column = values.get(field_id)
-                    if column is None:
-                        column = values[field_id] = [None] * len(self._entity_ids)
-                        stamps[field_id] = [0.0] * len(self._entity_ids)
-                    stored = column[slot] = value if _plain_number(value) else (None if is_blank(value) else value)
-                    stamps[field_id][slot] = timestamp
-                    if field_id in watched:
-                        ids, batch = samples.setdefault(field_id, ([], []))
-                        ids.append(entity_id)
-                        batch.append(stored)
-            if samples:
-                self._updates += 1
-                for field_id, (ids, batch) in samples.items():
-                    watched[field_id].append(self._updates, SampleBatch(timestamp, tuple(ids), tuple(batch)))
 
     def read_latest(self, field_ids: Sequence[int], samples_after: int | None = None) -> Snapshot:
         with self._lock:

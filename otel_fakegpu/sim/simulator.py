@@ -14,7 +14,7 @@ from otel_fakegpu.fields import Value
 from otel_fakegpu.sim.identity import BRAND, DRIVER_VERSION, NVML_VERSION, GpuIdentity, make_identity
 from otel_fakegpu.sim.mig import MigLayout
 from otel_fakegpu.sim.physics import GpuConditions, GpuPhysics, instance_readings
-from otel_fakegpu.sim.placement import DeviceDemand, PlacedWorkload, as_demand, device_demand
+from otel_fakegpu.sim.placement import PlacedWorkload, as_demand, device_demand, instance_demands
 from otel_fakegpu.sim.profiles import Profile, make_profile
 from otel_fakegpu.sim.skus import GpuSku
 from otel_fakegpu.sim.workloads import Workload, WorkloadError
@@ -98,7 +98,7 @@ class Simulator:
                 gpu.instance_entities = {gi: eid for (gi, _), eid in zip(pairs, created, strict=True)}
             self._gpus.append(gpu)
         self._engine.inject(self._identity_updates(), now)
-        self._engine.inject_rows(self._reading_rows(0.0, 0.0), now)
+        self._engine.inject(self._reading_updates(0.0, 0.0), now)
         log.info("simulating %d GPUs (profiles: %s)", spec.count, ",".join(spec.profiles))
 
     def step(self) -> None:
@@ -108,8 +108,7 @@ class Simulator:
         self._last_step = now
         with self._lock:
             self._drop_finished(now - self._started_at)
-            rows = self._reading_rows(now - self._started_at, dt)
-        self._engine.inject_rows(rows, now)
+            self._engine.inject(self._reading_updates(now - self._started_at, dt), now)
         self.steps_total += 1
 
     def now_s(self) -> float:
@@ -214,35 +213,29 @@ class Simulator:
                 (eid, 85, ident.sku.vbios),
             )
 
-    def _reading_rows(self, t: float, dt: float) -> list[tuple[int, dict[int, Value | None]]]:
-        """Every entity's readings for this update, computed before the engine is touched."""
-        rows: list[tuple[int, dict[int, Value | None]]] = []
+    def _reading_updates(self, t: float, dt: float) -> Iterator[tuple[int, int, Value | None]]:
         for gpu in self._gpus:
             if gpu.layout is not None:
-                rows.extend(self._mig_rows(gpu, t, dt))
+                yield from self._mig_updates(gpu, t, dt)
                 continue
             if gpu.workload_driven:
                 usable = gpu.identity.sku.fb_total_mib - gpu.identity.sku.fb_reserved_mib
                 demand = as_demand(device_demand(gpu.placed, t, usable), usable)
             else:
                 demand = gpu.profile.demand(t, gpu.rng)
-            rows.append((gpu.entity_id, gpu.physics.step(demand, dt, gpu.rng)))
-        return rows
+            readings = gpu.physics.step(demand, dt, gpu.rng)
+            eid = gpu.entity_id
+            for field_id, value in readings.items():
+                yield eid, field_id, value
 
-    def _mig_rows(self, gpu: SimulatedGpu, t: float, dt: float) -> list[tuple[int, dict[int, Value | None]]]:
+    def _mig_updates(self, gpu: SimulatedGpu, t: float, dt: float) -> Iterator[tuple[int, int, Value | None]]:
         """A MIG-enabled GPU: each instance runs its own workloads; the GPU's load is their slice-weighted sum."""
         assert gpu.layout is not None
-        per_instance = []
         profile = None if gpu.workload_driven else gpu.profile.demand(t, gpu.rng)
-        for inst in gpu.layout.instances:
-            if profile is not None:  # no workload placed yet: every instance runs the GPU's profile
-                fb = round(profile.memory * inst.profile.fb_mib)
-                demand = DeviceDemand(profile.engine_load(), fb, profile.errors_per_hour / 7, profile.xid)
-            else:
-                placed = [p for p in gpu.placed if (gpu.identity.index, inst.instance_id) in p.workload.devices()]
-                demand = device_demand(placed, t, inst.profile.fb_mib)
-            per_instance.append((inst, demand))
-        rows = [(gpu.entity_id, gpu.physics.step_mig(per_instance, dt, gpu.rng))]
+        per_instance = instance_demands(gpu.identity.index, gpu.layout, gpu.placed, t, profile)
+        readings = gpu.physics.step_mig(per_instance, dt, gpu.rng)
+        yield from ((gpu.entity_id, fid, value) for fid, value in readings.items())
         for inst, demand in per_instance:
-            rows.append((gpu.instance_entities[inst.instance_id], instance_readings(gpu.identity.sku, inst, demand)))
-        return rows
+            eid = gpu.instance_entities[inst.instance_id]
+            for field_id, value in instance_readings(gpu.identity.sku, inst, demand).items():
+                yield eid, field_id, value
