@@ -14,7 +14,7 @@ from otel_fakegpu.fields import Value
 from otel_fakegpu.sim.identity import BRAND, DRIVER_VERSION, NVML_VERSION, GpuIdentity, make_identity
 from otel_fakegpu.sim.mig import MigLayout
 from otel_fakegpu.sim.physics import GpuConditions, GpuPhysics, instance_readings
-from otel_fakegpu.sim.placement import PlacedWorkload, as_demand, device_demand
+from otel_fakegpu.sim.placement import PlacedWorkload, as_demand, device_demand, instance_demands
 from otel_fakegpu.sim.profiles import Profile, make_profile
 from otel_fakegpu.sim.skus import GpuSku
 from otel_fakegpu.sim.workloads import Workload, WorkloadError
@@ -231,10 +231,8 @@ class Simulator:
     def _mig_updates(self, gpu: SimulatedGpu, t: float, dt: float) -> Iterator[tuple[int, int, Value | None]]:
         """A MIG-enabled GPU: each instance runs its own workloads; the GPU's load is their slice-weighted sum."""
         assert gpu.layout is not None
-        per_instance = []
-        for inst in gpu.layout.instances:
-            placed = [p for p in gpu.placed if (gpu.identity.index, inst.instance_id) in p.workload.devices()]
-            per_instance.append((inst, device_demand(placed, t, inst.profile.fb_mib)))
+        profile = None if gpu.workload_driven else gpu.profile.demand(t, gpu.rng)
+        per_instance = instance_demands(gpu.identity.index, gpu.layout, gpu.placed, t, profile)
         readings = gpu.physics.step_mig(per_instance, dt, gpu.rng)
         yield from ((gpu.entity_id, fid, value) for fid, value in readings.items())
         for inst, demand in per_instance:
