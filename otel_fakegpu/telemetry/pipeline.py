@@ -7,7 +7,6 @@ text, OTLP push) consumes that one ``MetricsData``.
 from __future__ import annotations
 
 import socket
-import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -35,6 +34,7 @@ from otel_fakegpu.telemetry.selfmetrics import SelfMetric, single
 from otel_fakegpu.telemetry.semconv import SEMCONV_FIELD_IDS, SEMCONV_INSTRUMENTS, SemconvInstrument
 from otel_fakegpu.telemetry.stats import CycleStats
 from otel_fakegpu.telemetry.windows import EventWindow
+from otel_fakegpu.telemetry.workloads import WorkloadCache, attribution_self_metrics, with_workloads
 
 SCOPE_NAME = "otel_fakegpu"
 SEMCONV_SCOPE_NAME = "otel_fakegpu.semconv"
@@ -228,15 +228,15 @@ class TelemetryPipeline:
         adds the jobstats GPU exporter's job-mapping series (``nvidia_gpu_jobId``) for the attributed jobs."""
         self._labels = labels
         self._attribution = attribution
-        self._workload_attrs: dict[tuple[int, Pairs], tuple[Attributes, Attributes]] = {}
-        self._semconv_workload_attrs: dict[tuple[int, Pairs], tuple[Attributes, Attributes]] = {}
+        self._workload_attrs: WorkloadCache = {}
+        self._semconv_workload_attrs: WorkloadCache = {}
         self._semconv = semconv
         self._collections = 0
         self._current = _CurrentCycle()
         self._reader = CycleReader()
         self_metrics = (
             *self._cycle_self_metrics(stats, engine_reads),
-            *(_attribution_self_metrics(attribution) if attribution and attribution.source.can_fail else ()),
+            *(attribution_self_metrics(attribution) if attribution and attribution.source.can_fail else ()),
             *(jobstats_metrics(lambda: (self._current.snapshot, self._current.assignment)) if jobstats else ()),
             *extra_self_metrics,
         )
@@ -370,7 +370,7 @@ class TelemetryPipeline:
             current.expanded = current.semconv_expanded = None
             self._workload_attrs, self._semconv_workload_attrs = {}, {}
             return
-        expanded, self._workload_attrs = _with_workloads(
+        expanded, self._workload_attrs = with_workloads(
             current.attributes, assignment, self._workload_attrs, lambda pairs: pairs
         )
         if all(len(sets) == 1 for sets in expanded):  # one series per entity: the flat path, fewer loops
@@ -378,7 +378,7 @@ class TelemetryPipeline:
         else:
             current.expanded = expanded
         if self._semconv:
-            current.semconv_expanded, self._semconv_workload_attrs = _with_workloads(
+            current.semconv_expanded, self._semconv_workload_attrs = with_workloads(
                 current.semconv_attributes, assignment, self._semconv_workload_attrs, semconv_labels
             )
 
@@ -391,48 +391,6 @@ class TelemetryPipeline:
 
     def shutdown(self) -> None:
         self._provider.shutdown()
-
-
-WorkloadCache = dict[tuple[int, Pairs], tuple[Attributes, Attributes]]
-
-
-def _with_workloads(
-    bases: Sequence[Attributes], assignment: Assignment, cache: WorkloadCache, rename: Callable[[Pairs], Pairs]
-) -> tuple[list[tuple[Attributes, ...]], WorkloadCache]:
-    """Per entity its attribute sets with each workload's labels appended, reusing last cycle's dicts while
-    entity and workload are unchanged (the SDK then sees the same sets); pods that left are forgotten."""
-    kept: WorkloadCache = {}
-    expanded: list[tuple[Attributes, ...]] = []
-    for i, (base, sets) in enumerate(zip(bases, assignment, strict=True)):
-        if not sets:
-            expanded.append((base,))
-            continue
-        merged = []
-        for pairs in sets:
-            entry = cache.get((i, pairs))
-            if entry is None or entry[0] is not base:
-                entry = (base, {**base, **dict(rename(pairs))})
-            kept[(i, pairs)] = entry
-            merged.append(entry[1])
-        expanded.append(tuple(merged))
-    return expanded, kept
-
-
-def _attribution_self_metrics(stage: AttributionStage) -> tuple[SelfMetric, ...]:
-    def age() -> float | None:
-        return stage.status.age_s(time.time())
-
-    return (
-        SelfMetric(
-            "otel_fakegpu_attribution_errors_total", True, "{fetch}",
-            "Attribution fetches that failed (kubelet down or slower than the timeout, malformed file).",
-            single(lambda: stage.status.errors_total),
-        ),
-        SelfMetric(
-            "otel_fakegpu_attribution_age_seconds", False, "s",
-            "Age of the workload map in use (since the source last answered).", single(age),
-        ),
-    )  # fmt: skip
 
 
 def _creator(meter: Any, kind: str) -> Callable[..., Any]:
