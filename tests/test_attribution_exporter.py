@@ -147,3 +147,42 @@ def test_old_namespace_renames_uuid_and_pod_labels(exporter_factory: Callable[..
     )
     assert re.search(r'DCGM_FI_DEV_GPU_TEMP\{gpu="0",uuid="GPU-[^"]*",[^}]*DCGM_FI_DRIVER_VERSION="[^"]*"\}', text)
     assert 'UUID="' not in text
+
+
+def test_a_kubelet_slower_than_the_timeout_never_stretches_the_running_exporters_cycles(
+    exporter_factory: Callable[..., ExporterProcess],
+) -> None:
+    with running_kubelet(answer(pod("p", "default", {"c": [("nvidia.com/gpu", ["nvidia0"])]}))) as kl:
+        kl.kubelet.delay_s = 2.0
+        exporter = exporter_factory(
+            "-k", "--pod-resources-kubelet-socket", str(kl.socket), "--kubernetes-gpu-id-type", "device-name",
+            "-c", "500", "--attribution-timeout", "100",
+        )  # fmt: skip
+        deadline, health = time.monotonic() + 60, {}
+        while time.monotonic() < deadline:
+            health = json.loads(exporter.get("/health")[1])
+            if health["cycles_total"] >= 6:
+                break
+            time.sleep(0.2)
+        assert health["status"] == "ok" and health["attribution"]["state"] == "failing"
+        assert health["attribution"]["errors_total"] >= 5
+        assert max(health["recent_cycle_durations_seconds"]) < 0.4  # the 100 ms timeout plus slack, never 2 s
+        status, body, _ = exporter.get("/metrics")
+        assert status == 200 and b"otel_fakegpu_attribution_errors_total" in body
+        warnings = [line for line in exporter.stderr_text().splitlines() if "workload attribution" in line]
+        assert len(warnings) == 1, warnings  # once per outage, not once per cycle
+
+
+def test_sources_from_dcgm_exporters_environment_variables(
+    tmp_path: Path, exporter_factory: Callable[..., ExporterProcess]
+) -> None:
+    pods = tmp_path / "podlist.json"
+    pods.write_text(json.dumps([{"name": "k", "namespace": "koord", "container": "c", "gpu_list": [1]}]))
+    exporter = exporter_factory("--num-gpus", "2", env={"DCGM_EXPORTER_POD_LIST_FILE": str(pods)})
+    assert re.search(r'gpu="1",[^}]*container="c",namespace="koord",pod="k"\}', exporter.get("/metrics")[1].decode())
+    assert json.loads(exporter.get("/health")[1])["attribution"]["source"] == "pod-list-file"
+    jobs = tmp_path / "jobs"
+    jobs.mkdir()
+    (jobs / "0").write_text("77\n")
+    hpc = exporter_factory("--num-gpus", "2", env={"DCGM_HPC_JOB_MAPPING_DIR": str(jobs)})
+    assert re.search(r'gpu="0",[^}]*hpc_job="77"\}', hpc.get("/metrics")[1].decode())
