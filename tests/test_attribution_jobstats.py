@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from otel_fakegpu.fields import default_collectors_path, load_collectors
 from otel_fakegpu.outputs import PrometheusTextRenderer
 from otel_fakegpu.telemetry import CycleStats, LabelScheme, TelemetryPipeline, default_resource
 from tests.conftest import ExporterProcess, build_stack
+from tests.test_prometheus_peer import _query, prometheus  # noqa: F401 - the fixture
 
 
 def _job_lines(body: bytes) -> list[str]:
@@ -54,3 +56,28 @@ def test_the_exporter_serves_job_series_only_when_asked(
     jobstats = exporter_factory("--hpc-job-mapping-dir", str(tmp_path), "--num-gpus", "2", "--jobstats-series")
     lines = _job_lines(jobstats.get("/metrics")[1])
     assert len(lines) == 1 and 'ordinal="1"' in lines[0] and 'jobid="4242"' in lines[0]
+
+
+def test_prometheus_joins_dcgm_series_to_a_job_through_nvidia_gpu_job_id(
+    tmp_path: Path,
+    prometheus: Callable[[int], str],  # noqa: F811 - the fixture imported above
+    exporter_factory: Callable[..., ExporterProcess],
+) -> None:
+    """What Slurm tools do: find the job's GPUs by uuid in nvidia_gpu_jobId, then read their DCGM series."""
+    (tmp_path / "1").write_text("31337\n")
+    exporter = exporter_factory(
+        "--hpc-job-mapping-dir", str(tmp_path), "--num-gpus", "3", "--jobstats-series", "-c", "1000",
+        "--gpu-profiles", "stable",
+    )  # fmt: skip
+    base = prometheus(exporter.port)
+    # nvidia_gpu_jobId names the GPU by lower-case uuid; as a 0/1 mask it carries jobid onto the DCGM series.
+    join = (
+        "DCGM_FI_DEV_GPU_UTIL * on(UUID) group_left(jobid) "
+        '(label_replace(nvidia_gpu_jobId == 31337, "UUID", "$1", "uuid", "(.*)") * 0 + 1)'
+    )
+    deadline = time.monotonic() + 90
+    result: list[dict[str, object]] = []
+    while time.monotonic() < deadline and not result:
+        result = _query(base, join)
+        time.sleep(0.5)
+    assert [(r["metric"]["gpu"], r["metric"]["jobid"]) for r in result] == [("1", "31337")]  # type: ignore[index]
