@@ -89,6 +89,8 @@ FIELDS: tuple[FieldSpec, ...] = (
     _f(191, "DCGM_FI_DEV_FAN_SPEED", _I, "%", _G, "Fan speed (in %); blank on fanless SXM modules."),
     _f(155, "DCGM_FI_DEV_POWER_USAGE", _D, "W", _G, "Power draw (in W)."),
     _f(156, "DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION", _I, "mJ", _C, "Energy used since driver load (in mJ)."),
+    _f(200, "DCGM_FI_DEV_PCIE_TX_THROUGHPUT", _I, "KiBy/s", _G, "PCIe TX throughput (in KB/s); DCGM prefers 1009."),
+    _f(201, "DCGM_FI_DEV_PCIE_RX_THROUGHPUT", _I, "KiBy/s", _G, "PCIe RX throughput (in KB/s); DCGM prefers 1010."),
     _f(202, "DCGM_FI_DEV_PCIE_REPLAY_COUNTER", _I, "{replay}", _C, "Total PCIe retries."),
     _f(203, "DCGM_FI_DEV_GPU_UTIL", _I, "%", _G, "GPU utilization (in %)."),
     _f(204, "DCGM_FI_DEV_MEM_COPY_UTIL", _I, "%", _G, "Memory copy utilization (in %)."),
