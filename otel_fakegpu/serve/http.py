@@ -23,7 +23,7 @@ from otel_fakegpu.outputs import ExpositionCache
 from otel_fakegpu.serve.auth import BasicAuth
 from otel_fakegpu.serve.health import HealthReport
 from otel_fakegpu.serve.negotiate import accepts_gzip, choose_format
-from otel_fakegpu.serve.uds import BoundSocket
+from otel_fakegpu.serve.uds import BoundSocket, closes_after_response
 from otel_fakegpu.serve.webconfig import WebConfig
 
 log = logging.getLogger(__name__)
@@ -93,6 +93,17 @@ def _auth_middleware(auth: BasicAuth) -> Middleware:
     return require_auth
 
 
+@web.middleware
+async def _close_for_socket_readers(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """On the Unix socket, answer hand-written requests with ``Connection: close`` (rule: closes_after_response)."""
+    response = await handler(request)
+    if _over_unix_socket(request) and closes_after_response(
+        (request.version.major, request.version.minor), request.headers.keys(), request.headers.get("Connection")
+    ):
+        response.force_close()
+    return response
+
+
 def _headers_middleware(extra: dict[str, str]) -> Middleware:
     @web.middleware
     async def add_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -135,7 +146,7 @@ def build_app(cache: ExpositionCache, health: HealthProvider, web_config: WebCon
     async def index(request: web.Request) -> web.Response:
         return web.Response(body=_INDEX, content_type="text/html")
 
-    middlewares: list[Middleware] = []
+    middlewares: list[Middleware] = [_close_for_socket_readers]
     if web_config.users:
         middlewares.append(_auth_middleware(BasicAuth(web_config.users)))
     if web_config.headers:
