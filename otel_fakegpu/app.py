@@ -74,7 +74,7 @@ class Exporter:
         if config.push_prometheus_url is not None:
             self.pushers.append(PrometheusPushOutput(config.push_prometheus_url, config.push_buffer_points))
         push_metrics: list[SelfMetric] = [m for pusher in self.pushers for m in pusher.self_metrics()]
-        labels = LabelScheme(config.hostname, collectors.labels)
+        labels = LabelScheme(config.hostname, collectors.labels, config.label_style)
         resource = default_resource(config.service_name, config.host_identity, config.resource_attributes)
         semconv = config.otlp is not None and config.otlp.naming != "dcgm"
         self.pipeline = TelemetryPipeline(

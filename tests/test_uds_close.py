@@ -45,7 +45,9 @@ def read_metrics_uds():
 metrics = read_metrics_uds()
 """
 
-GO_REQUEST = b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nUser-Agent: Go-http-client/1.1\r\nAccept-Encoding: gzip\r\n\r\n"
+GO_REQUEST = (
+    b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nUser-Agent: Go-http-client/1.1\r\nAccept-Encoding: gzip\r\n\r\n"
+)
 REQUESTS_REQUEST = (
     b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nUser-Agent: python-requests/2.32.3\r\n"
     b"Accept-Encoding: identity\r\nAccept: */*\r\nConnection: keep-alive\r\n\r\n"

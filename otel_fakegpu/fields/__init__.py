@@ -17,6 +17,7 @@ from otel_fakegpu.fields.collectors import (
     collectors_preset_path,
     default_collectors_path,
     load_collectors,
+    merge_collectors,
     parse_collectors,
 )
 from otel_fakegpu.fields.events import CLOCK_EVENTS_COUNT_FIELD, EVENT_DECODERS, XID_COUNT_FIELD, EventDecoder
@@ -42,5 +43,6 @@ __all__ = [
     "default_collectors_path",
     "is_blank",
     "load_collectors",
+    "merge_collectors",
     "parse_collectors",
 ]

@@ -1,7 +1,7 @@
 """Floor 3: the OpenTelemetry SDK pipeline and the per-cycle collection that feeds every output."""
 
 from otel_fakegpu.telemetry.cycle import Consumer, CycleResult, CycleRunner
-from otel_fakegpu.telemetry.labels import Attributes, LabelScheme
+from otel_fakegpu.telemetry.labels import LABEL_STYLES, Attributes, LabelScheme
 from otel_fakegpu.telemetry.pipeline import (
     CARDINALITY_LIMIT,
     DEFAULT_COUNT_WINDOW_MS,
@@ -17,6 +17,7 @@ from otel_fakegpu.telemetry.windows import EventWindow
 __all__ = [
     "CARDINALITY_LIMIT",
     "DEFAULT_COUNT_WINDOW_MS",
+    "LABEL_STYLES",
     "SCOPE_NAME",
     "SEMCONV_SCOPE_NAME",
     "Attributes",

@@ -12,6 +12,11 @@ Attributes = Mapping[str, str]
 
 _NAME, _UUID, _MINOR, _BUSID = 50, 54, 55, 57
 
+# Label styles: dcgm-exporter's contract, or the seed prototype's (gpu and device only, GPUs numbered from 1).
+DCGM_EXPORTER_STYLE = "dcgm-exporter"
+PROTOTYPE_STYLE = "dcgm-fake-gpu-exporter"
+LABEL_STYLES = (DCGM_EXPORTER_STYLE, PROTOTYPE_STYLE)
+
 
 def _text(value: Value | None) -> str:
     return "" if value is None else str(value)
@@ -24,7 +29,12 @@ class LabelScheme:
     nothing here and the SDK sees the same attribute sets cycle after cycle.
     """
 
-    def __init__(self, hostname: str | None, label_fields: Sequence[Collector]) -> None:
+    def __init__(
+        self, hostname: str | None, label_fields: Sequence[Collector], style: str = DCGM_EXPORTER_STYLE
+    ) -> None:
+        if style not in LABEL_STYLES:
+            raise ValueError(f"unknown label style {style!r}")
+        self._prototype = style == PROTOTYPE_STYLE
         self._hostname = hostname
         self._label_fields = tuple(label_fields)
         self._cache: dict[tuple[object, ...], Attributes] = {}
@@ -54,6 +64,10 @@ class LabelScheme:
 
     def _build(self, key: tuple[object, ...]) -> Attributes:
         entity_id, name, uuid, minor, bus, *extra = key
+        if self._prototype:
+            # The prototype hid DCGM's GPU 0 behind a placeholder and numbered the GPUs it showed from 1.
+            number = (minor if isinstance(minor, int) else entity_id) + 1  # type: ignore[operator]
+            return {"gpu": str(number), "device": f"nvidia{number}"}
         attrs = {
             "gpu": str(entity_id),
             "UUID": _text(uuid),  # type: ignore[arg-type]
