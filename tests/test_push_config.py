@@ -91,7 +91,8 @@ def test_digitalocean_field_set() -> None:
     collectors = load_collectors(collectors_preset_path("digitalocean"))
     ids = {c.field.id for c in (*collectors.metrics, *collectors.labels)}
     expected = {1, 100, 101, 140, 150, 155, 158, 159, 190, 191, 202, 206, 207, *range(240, 246), 254, *range(310, 314),
-                390, 391, 393, 394, 395, 409, 419, 429, 439, 449, *range(1001, 1013), 230, 112, 9001, 9002}  # fmt: skip
+                390, 391, 393, 394, 395, 409, 419, 429, 439, 449, *range(1001, 1013), 230, 112, 9001, 9002,
+                66, *range(856, 863), 870}  # fmt: skip
     assert ids == expected
 
 
@@ -127,6 +128,6 @@ def test_digitalocean_preset_pushes_its_field_set(
     # dcgm-exporter's computed window counts arrive too: no XID yet, so one 0 per GPU without an xid label.
     xids = victoria.export("DCGM_EXP_XID_ERRORS_COUNT")
     assert sorted(x["metric"]["gpu"] for x in xids) == ["0", "1"]
-    assert all(x["metric"]["window_size_in_ms"] == "300000" and "xid" not in x["metric"] for x in xids)
+    assert all(x["metric"]["window_size_in_ms"] == "20000" and "xid" not in x["metric"] for x in xids)
     assert {x["values"][0] for x in xids} == {0}
     assert victoria.export("DCGM_EXP_CLOCK_EVENTS_COUNT") != []

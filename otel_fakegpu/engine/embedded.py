@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from otel_fakegpu.engine.base import Engine, EngineError, EngineState, EngineStatus
+from otel_fakegpu.engine.entities import ENTITY_GROUPS, EntityTable
 from otel_fakegpu.engine.snapshot import Column, SampleBatch, Snapshot
 from otel_fakegpu.fields import Value, is_blank
 
@@ -59,6 +60,7 @@ class EmbeddedEngine(Engine):
         self._reads = 0
         self._histories: dict[int, _History] = {}
         self._updates = 0  # sequence number of the last update that stored samples
+        self._tables: dict[str, EntityTable] = {}  # NVSwitches and links, apart from the GPU columns
 
     def entity_ids(self) -> tuple[int, ...]:
         with self._lock:
@@ -122,10 +124,38 @@ class EmbeddedEngine(Engine):
             for field_id in field_ids:
                 column = self._values.get(field_id)
                 columns[field_id] = tuple(column) if column is not None else (None,) * width
+            now = self._clock()
             if samples_after is None:
-                return Snapshot.build(tuple(self._entity_ids), columns, self._clock())
-            samples = self._samples_since(samples_after)
-            return Snapshot.build(tuple(self._entity_ids), columns, self._clock(), samples, self._updates)
+                snapshot = Snapshot.build(tuple(self._entity_ids), columns, now)
+            else:
+                samples = self._samples_since(samples_after)
+                snapshot = Snapshot.build(tuple(self._entity_ids), columns, now, samples, self._updates)
+            return snapshot.with_groups(self._read_groups(field_ids, now))
+
+    def _read_groups(self, field_ids: Sequence[int], now: float) -> dict[str, Snapshot]:
+        groups = {}
+        for group, table in self._tables.items():
+            read = table.snapshot(field_ids, now)
+            if read is not None:
+                groups[group] = read
+        return groups
+
+    def create_entities(self, group: str, entity_ids: Sequence[int]) -> tuple[int, ...]:
+        if group not in ENTITY_GROUPS:
+            raise EngineError(f"unknown entity group {group!r}")
+        with self._lock:
+            try:
+                return self._tables.setdefault(group, EntityTable()).add(entity_ids)
+            except ValueError as exc:
+                raise EngineError(str(exc)) from None
+
+    def inject_entities(self, group: str, updates: Iterable[tuple[int, int, Value | None]], timestamp: float) -> None:
+        with self._lock:
+            table = self._tables.get(group)
+            for entity_id, field_id, value in updates:
+                if table is None or entity_id not in table.slots:
+                    raise EngineError(f"no {group} entity {entity_id}")
+                table.set(entity_id, field_id, value)
 
     def _samples_since(self, after: int) -> dict[int, tuple[SampleBatch, ...]]:
         for field_id, history in self._histories.items():

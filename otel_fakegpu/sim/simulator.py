@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from otel_fakegpu.engine import Engine
 from otel_fakegpu.fields import Value
 from otel_fakegpu.sim.identity import BRAND, DRIVER_VERSION, NVML_VERSION, GpuIdentity, make_identity
+from otel_fakegpu.sim.nvswitch import SimulatedSwitch, build_switches, static_updates, step_switch
 from otel_fakegpu.sim.physics import GpuPhysics
 from otel_fakegpu.sim.profiles import Profile, make_profile
 from otel_fakegpu.sim.skus import GpuSku
@@ -39,6 +40,7 @@ class SimulatedGpu:
     profile: Profile
     physics: GpuPhysics
     rng: random.Random
+    load: float = 0.0  # the load of its last step, which its board's NVSwitches carry
 
 
 class Simulator:
@@ -51,6 +53,7 @@ class Simulator:
         self._engine = engine
         self._clock = clock
         self._gpus: list[SimulatedGpu] = []
+        self._switches: list[SimulatedSwitch] = []
         self._started_at = 0.0
         self._last_step = 0.0
         self.steps_total = 0
@@ -79,6 +82,7 @@ class Simulator:
             self._gpus.append(SimulatedGpu(entity_id, identity, profile, physics, rng))
         self._engine.inject(self._identity_updates(), now)
         self._engine.inject(self._reading_updates(0.0, 0.0), now)
+        self._start_switches(now)
         log.info("simulating %d GPUs (profiles: %s)", spec.count, ",".join(spec.profiles))
 
     def step(self) -> None:
@@ -87,7 +91,26 @@ class Simulator:
         dt = max(0.0, now - self._last_step)
         self._last_step = now
         self._engine.inject(self._reading_updates(now - self._started_at, dt), now)
+        self._step_switches(dt, now)
         self.steps_total += 1
+
+    def _start_switches(self, now: float) -> None:
+        """Create the NVSwitches (and their up links) of every HGX board, if the engine holds such entities."""
+        switches = build_switches([gpu.identity.sku for gpu in self._gpus])
+        if not switches or not self._engine.create_entities("switch", [s.entity_id for s in switches]):
+            return
+        self._engine.create_entities("link", [link for s in switches for link in s.link_ids])
+        self._switches = switches
+        for group in ("switch", "link"):
+            updates = [(e, f, v) for s in switches for g, e, f, v in static_updates(s) if g == group]
+            self._engine.inject_entities(group, updates, now)
+        self._step_switches(0.0, now)
+
+    def _step_switches(self, dt: float, now: float) -> None:
+        if self._switches:
+            gpus = self._gpus
+            updates = [u for s in self._switches for u in step_switch(s, [gpus[i].load for i in s.gpu_indexes], dt)]
+            self._engine.inject_entities("switch", updates, now)
 
     def run(self, stop: threading.Event, interval_s: float) -> None:
         """Step every ``interval_s`` seconds until ``stop`` is set; a failing step is logged, never fatal."""
@@ -105,6 +128,7 @@ class Simulator:
                 (eid, 1, DRIVER_VERSION),
                 (eid, 2, NVML_VERSION),
                 (eid, 4, count),
+                (eid, 66, 1),  # persistence mode on, as on every data-centre node
                 (eid, 50, ident.sku.model_name),
                 (eid, 51, BRAND),
                 (eid, 53, ident.serial),
@@ -117,6 +141,7 @@ class Simulator:
     def _reading_updates(self, t: float, dt: float) -> Iterator[tuple[int, int, Value | None]]:
         for gpu in self._gpus:
             demand = gpu.profile.demand(t, gpu.rng)
+            gpu.load = demand.load
             readings = gpu.physics.step(demand, dt, gpu.rng)
             eid = gpu.entity_id
             for field_id, value in readings.items():

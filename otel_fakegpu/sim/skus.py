@@ -24,6 +24,8 @@ class GpuSku:
     pcie_bytes_per_s: int
     nvlink_bytes_per_s: int
     vbios: str
+    # An HGX board's NVSwitches: how many NVLinks each of its eight GPUs has to each switch (empty: no switches).
+    nvswitch_links: tuple[int, ...] = ()
 
 
 SKUS: dict[str, GpuSku] = {
@@ -44,6 +46,7 @@ SKUS: dict[str, GpuSku] = {
             pcie_bytes_per_s=64_000_000_000,
             nvlink_bytes_per_s=900_000_000_000,
             vbios="96.00.99.00.01",
+            nvswitch_links=(5, 4, 4, 5),  # HGX H100: 4 third-generation NVSwitches, 18 NVLinks per GPU
         ),
         GpuSku(
             key="a100-80gb",
@@ -60,6 +63,7 @@ SKUS: dict[str, GpuSku] = {
             pcie_bytes_per_s=32_000_000_000,
             nvlink_bytes_per_s=600_000_000_000,
             vbios="92.00.36.00.02",
+            nvswitch_links=(2,) * 6,  # HGX A100: 6 second-generation NVSwitches, 12 NVLinks per GPU
         ),
         GpuSku(
             key="a100-40gb",
@@ -76,6 +80,7 @@ SKUS: dict[str, GpuSku] = {
             pcie_bytes_per_s=32_000_000_000,
             nvlink_bytes_per_s=600_000_000_000,
             vbios="92.00.25.00.08",
+            nvswitch_links=(2,) * 6,
         ),
     )
 }

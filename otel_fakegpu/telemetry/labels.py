@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from otel_fakegpu.engine import Snapshot
-from otel_fakegpu.fields import Collector, Value
+from otel_fakegpu.engine import Snapshot, link_parts
+from otel_fakegpu.fields import ENTITY_LINK, Collector, Value
 
 Attributes = Mapping[str, str]
 
 _NAME, _UUID, _MINOR, _BUSID = 50, 54, 55, 57
+# Label-type fields that belong to no entity (DCGM's FE_NONE): dcgm-exporter puts them on switch and link series too.
+_GLOBAL_FIELDS = frozenset((1, 2))
 
 # Label styles: dcgm-exporter's contract, or the seed prototype's (gpu and device only, GPUs numbered from 1).
 DCGM_EXPORTER_STYLE = "dcgm-exporter"
@@ -39,6 +41,7 @@ class LabelScheme:
         self._label_fields = tuple(label_fields)
         self._cache: dict[tuple[object, ...], Attributes] = {}
         self._semconv_cache: dict[tuple[object, ...], Attributes] = {}
+        self._entity_cache: dict[tuple[object, ...], list[Attributes]] = {}
 
     @property
     def field_ids(self) -> tuple[int, ...]:
@@ -81,6 +84,29 @@ class LabelScheme:
             if value is not None:
                 attrs[collector.name] = str(value)
         return attrs
+
+    def entity_attributes(self, group: str, entities: Snapshot, gpus: Snapshot) -> list[Attributes]:
+        """Labels of NVSwitch (``nvswitch="0"``) or link (``nvlink="3",nvswitch="nvswitch0"``) series, as
+        dcgm-exporter prints them: then Hostname and the entity-less label fields (the driver version)."""
+        tail: dict[str, str] = {} if self._hostname is None else {"Hostname": self._hostname}
+        for collector in self._label_fields:
+            if collector.field.id in _GLOBAL_FIELDS:
+                value = next((v for v in gpus.column(collector.field.id) if v is not None), None)
+                if value is not None:
+                    tail[collector.name] = str(value)
+        key = (group, entities.entity_ids, tuple(tail.items()))
+        cached = self._entity_cache.get(key)
+        if cached is not None:
+            return cached
+        result: list[Attributes]
+        if group == ENTITY_LINK:
+            parts = [link_parts(eid) for eid in entities.entity_ids]
+            result = [{"nvlink": str(port), "nvswitch": f"nvswitch{switch}", **tail} for switch, port in parts]
+        else:
+            result = [{"nvswitch": str(eid), **tail} for eid in entities.entity_ids]
+        self._entity_cache = {k: v for k, v in self._entity_cache.items() if k[0] != group}
+        self._entity_cache[key] = result
+        return result
 
     def semconv_attributes(self, snapshot: Snapshot) -> list[Attributes]:
         """OpenTelemetry hardware attributes per entity: ``hw.id`` (UUID), ``hw.type``, ``hw.name``, ``hw.vendor``."""

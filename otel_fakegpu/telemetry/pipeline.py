@@ -26,7 +26,7 @@ from opentelemetry.sdk.resources import Resource
 
 from otel_fakegpu import __version__
 from otel_fakegpu.engine import EMPTY_SNAPSHOT, Engine, Snapshot
-from otel_fakegpu.fields import EVENT_DECODERS, Collector, CollectorSet, MetricKind
+from otel_fakegpu.fields import ENTITY_GPU, EVENT_DECODERS, Collector, CollectorSet, MetricKind
 from otel_fakegpu.telemetry.labels import Attributes, LabelScheme
 from otel_fakegpu.telemetry.selfmetrics import SelfMetric, single
 from otel_fakegpu.telemetry.semconv import SEMCONV_FIELD_IDS, SEMCONV_INSTRUMENTS, SemconvInstrument
@@ -91,6 +91,7 @@ class _CurrentCycle:
         self.snapshot: Snapshot = EMPTY_SNAPSHOT
         self.attributes: list[Attributes] = []
         self.semconv_attributes: list[Attributes] = []
+        self.group_attributes: dict[str, list[Attributes]] = {}  # NVSwitch and link series
 
 
 Callback = Callable[[CallbackOptions], Iterable[Observation]]
@@ -103,6 +104,23 @@ def _field_callback(current: _CurrentCycle, field_id: int) -> Callback:
         return [
             Observation(value, attrs[i])
             for i, value in enumerate(current.snapshot.column(field_id))
+            if type(value) is int or type(value) is float
+        ]
+
+    return observe
+
+
+def _group_callback(current: _CurrentCycle, field_id: int, group: str) -> Callback:
+    """A field of NVSwitches or their links: one point per entity of that group that has a value."""
+
+    def observe(options: CallbackOptions) -> Iterable[Observation]:
+        entities = current.snapshot.groups.get(group)
+        if entities is None:
+            return []
+        attrs = current.group_attributes[group]
+        return [
+            Observation(value, attrs[i])
+            for i, value in enumerate(entities.column(field_id))
             if type(value) is int or type(value) is float
         ]
 
@@ -254,6 +272,8 @@ class TelemetryPipeline:
 
     def _callback_for(self, collector: Collector, windows_ms: Mapping[int, int]) -> Callback:
         source = collector.field.counts_field
+        if collector.field.entity != ENTITY_GPU:
+            return _group_callback(self._current, collector.field.id, collector.field.entity)
         if source is None:
             return _field_callback(self._current, collector.field.id)
         window_ms = windows_ms.get(collector.field.id, DEFAULT_COUNT_WINDOW_MS)
@@ -318,6 +338,10 @@ class TelemetryPipeline:
         self._current.attributes = self._labels.attributes(snapshot)
         if self._semconv:
             self._current.semconv_attributes = self._labels.semconv_attributes(snapshot)
+        self._current.group_attributes = {
+            group: self._labels.entity_attributes(group, entities, snapshot)
+            for group, entities in snapshot.groups.items()
+        }
         self._current.snapshot = snapshot
         self._reader.collect()
         data = self._reader.take()
