@@ -196,6 +196,16 @@ FIELDS: tuple[FieldSpec, ...] = (
         "Count of clock events within the sliding window (--clock-events-count-window-size), by reason.",
         counts_field=112,
     ),
+    # dcgm-exporter's health pseudo-fields (9003, 9004), computed each cycle from these fields of every GPU.
+    FieldSpec(
+        9003, "DCGM_EXP_GPU_HEALTH_STATUS", _I, "1", _G,
+        "Health of each DCGM health watch (0 pass, 10 warn, 20 fail).",
+        derived_from=(230, 112, 150, 155, 311, 395, 396),
+    ),
+    FieldSpec(
+        9004, "DCGM_EXP_P2P_STATUS", _I, "1", _G, "Peer-to-peer status towards each peer GPU (0 OK).",
+        derived_from=(230,),
+    ),
 )  # fmt: skip
 
 

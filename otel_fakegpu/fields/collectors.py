@@ -24,11 +24,6 @@ from otel_fakegpu.fields.legacy import legacy_field_id
 
 log = logging.getLogger(__name__)
 
-# dcgm-exporter's computed fields that are accepted in a file but not produced here (9001 and 9002 are).
-UNPRODUCED_EXPORTER_FIELDS = {
-    "DCGM_EXP_GPU_HEALTH_STATUS": 9003,
-    "DCGM_EXP_P2P_STATUS": 9004,
-}
 _PARSER_ONLY_TYPES = ("histogram", "summary")
 
 
@@ -59,6 +54,11 @@ class CollectorSet:
     def field_ids(self) -> tuple[int, ...]:
         """Every field id whose latest value the engine must read each cycle for this set."""
         return tuple(c.field.id for c in (*self.metrics, *self.labels) if not c.field.is_computed)
+
+    @property
+    def derived_field_ids(self) -> tuple[int, ...]:
+        """Fields the engine must read for the computed status fields (9003, 9004)."""
+        return tuple(fid for c in self.metrics for fid in c.field.derived_from)
 
     @property
     def computed(self) -> tuple[Collector, ...]:
@@ -125,15 +125,14 @@ def _parse_line(line: str, where: str, lineno: int, catalog: FieldCatalog) -> Co
     if len(cells) != 3:
         raise CollectorsError(f"{where}: expected 3 comma-separated columns (field name, type, help), got {len(cells)}")
     name, type_name, help_text = cells
-    if name in UNPRODUCED_EXPORTER_FIELDS:
-        log.warning("%s: %s is computed by dcgm-exporter itself and not produced here; skipped", where, name)
-        return None
     spec = _resolve_name(name, where, catalog)
     kind = _parse_kind(type_name.lower(), where)
     if spec.value_type is ValueType.STRING and kind is not MetricKind.LABEL:
         raise CollectorsError(f"{where}: {name} holds text; its type can only be 'label', not {type_name!r}")
-    if spec.is_computed:
+    if spec.counts_field is not None:
         _check_computed_kind(name, kind, where)
+    elif spec.is_computed and kind is MetricKind.LABEL:
+        raise CollectorsError(f"{where}: {name} is a status; its type can be 'gauge' or 'counter', not 'label'")
     return Collector(field=spec, name=name, kind=kind, help=help_text, line=lineno)
 
 

@@ -27,6 +27,7 @@ from opentelemetry.sdk.resources import Resource
 from otel_fakegpu import __version__
 from otel_fakegpu.engine import EMPTY_SNAPSHOT, Engine, Snapshot
 from otel_fakegpu.fields import ENTITY_GPU, EVENT_DECODERS, Collector, CollectorSet, MetricKind
+from otel_fakegpu.telemetry.health import Point, health_points, p2p_points
 from otel_fakegpu.telemetry.labels import Attributes, LabelScheme
 from otel_fakegpu.telemetry.selfmetrics import SelfMetric, single
 from otel_fakegpu.telemetry.semconv import SEMCONV_FIELD_IDS, SEMCONV_INSTRUMENTS, SemconvInstrument
@@ -160,6 +161,23 @@ def _semconv_callback(current: _CurrentCycle, instrument: SemconvInstrument) -> 
     return observe
 
 
+DERIVED_POINTS: dict[int, Callable[[Snapshot], Iterable[Point]]] = {9003: health_points, 9004: p2p_points}
+
+
+def _derived_callback(current: _CurrentCycle, points: Callable[[Snapshot], Iterable[Point]]) -> Callback:
+    """A status computed from the snapshot (9003, 9004): GPU labels, then its own in dcgm-exporter's sorted order."""
+    extended = _ExtendedAttributes()
+
+    def observe(options: CallbackOptions) -> Iterable[Observation]:
+        snapshot, attrs = current.snapshot, current.attributes
+        return [
+            Observation(value, extended.get(snapshot.entity_ids[row], attrs[row], extra))
+            for row, extra, value in points(snapshot)
+        ]
+
+    return observe
+
+
 def _event_count_callback(current: _CurrentCycle, window: EventWindow, window_ms: int) -> Callback:
     """dcgm-exporter's shape: per GPU one series per code seen in the window, or one 0 without the code label."""
     label, window_pair = window.decoder.label, (WINDOW_LABEL, str(window_ms))
@@ -254,7 +272,7 @@ class TelemetryPipeline:
         for metric in self_metrics:
             create = _creator(meter, "counter" if metric.counter else "gauge")
             create(metric.name, callbacks=[_self_callback(metric)], unit=metric.unit, description=metric.help)
-        field_ids = [*labels.field_ids, *collectors.field_ids]
+        field_ids = [*labels.field_ids, *collectors.field_ids, *collectors.derived_field_ids]
         if semconv:
             semconv_meter = self._provider.get_meter(SEMCONV_SCOPE_NAME, __version__)
             for instrument in SEMCONV_INSTRUMENTS:
@@ -274,6 +292,8 @@ class TelemetryPipeline:
         source = collector.field.counts_field
         if collector.field.entity != ENTITY_GPU:
             return _group_callback(self._current, collector.field.id, collector.field.entity)
+        if collector.field.derived_from:
+            return _derived_callback(self._current, DERIVED_POINTS[collector.field.id])
         if source is None:
             return _field_callback(self._current, collector.field.id)
         window_ms = windows_ms.get(collector.field.id, DEFAULT_COUNT_WINDOW_MS)
