@@ -4,10 +4,11 @@ p2p_status_collector.go produce them, driven by the simulated GPUs' health."""
 from __future__ import annotations
 
 from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample
 
 from otel_fakegpu.fields import CATALOG, parse_collectors
 from otel_fakegpu.telemetry.health import HEALTH_FIELDS, HEALTH_WATCHES, P2P_FIELDS
-from tests.conftest import build_stack
+from tests.conftest import Stack, build_stack
 
 FILE = (
     "DCGM_FI_DRIVER_VERSION, label, Driver.\n"
@@ -17,7 +18,7 @@ FILE = (
 )
 
 
-def _families(stack) -> dict[str, list]:  # type: ignore[no-untyped-def]
+def _families(stack: Stack) -> dict[str, list[Sample]]:
     return {f.name: f.samples for f in text_string_to_metric_families(stack.cycle().decode())}
 
 
