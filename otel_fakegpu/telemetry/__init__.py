@@ -10,7 +10,7 @@ from otel_fakegpu.telemetry.pipeline import (
     TelemetryPipeline,
     default_resource,
 )
-from otel_fakegpu.telemetry.selfmetrics import Reading, SelfMetric, single
+from otel_fakegpu.telemetry.selfmetrics import Reading, ResultCounter, SelfMetric, single
 from otel_fakegpu.telemetry.stats import CycleStats, CycleStatsView
 from otel_fakegpu.telemetry.windows import EventWindow
 
@@ -29,6 +29,7 @@ __all__ = [
     "EventWindow",
     "LabelScheme",
     "Reading",
+    "ResultCounter",
     "SelfMetric",
     "TelemetryPipeline",
     "default_resource",

@@ -236,11 +236,17 @@ class TelemetryPipeline:
         extra_self_metrics: Sequence[SelfMetric] = (),
         semconv: bool = False,
         count_windows_ms: Mapping[int, int] | None = None,
+        previous: TelemetryPipeline | None = None,
     ) -> None:
-        """``count_windows_ms`` maps a computed field id (9001, 9002) to its window; 5 minutes if absent."""
+        """``count_windows_ms`` maps a computed field id (9001, 9002) to its window; 5 minutes if absent.
+
+        ``previous`` (a reload): the pipeline this one replaces; its collection count, its event windows of the same
+        field and size, and its place in the engine's samples carry over, so nothing is counted twice or lost.
+        """
         self._labels = labels
         self._semconv = semconv
-        self._collections = 0
+        self._collections = previous.collections_total if previous is not None else 0
+        self._kept_windows = previous.windows() if previous is not None else {}
         self._current = _CurrentCycle()
         self._reader = CycleReader()
         self_metrics = (*self._cycle_self_metrics(stats, engine_reads), *extra_self_metrics)
@@ -287,6 +293,13 @@ class TelemetryPipeline:
         self.sample_field_ids: tuple[int, ...] = tuple(dict.fromkeys(source for source, _ in self._windows))
         # Where the next engine read continues the event samples; None when no computed field wants them.
         self.samples_cursor: int | None = 0 if self.sample_field_ids else None
+        if previous is not None and self.sample_field_ids and previous.samples_cursor is not None:
+            self.samples_cursor = previous.samples_cursor  # a window new in this pipeline starts empty from here
+        self._kept_windows = {}
+
+    def windows(self) -> dict[tuple[int, float], EventWindow]:
+        """The event windows, by (event field, window seconds): what a reloaded pipeline takes over."""
+        return {(source, window.window_s): window for source, window in self._windows}
 
     def _callback_for(self, collector: Collector, windows_ms: Mapping[int, int]) -> Callback:
         source = collector.field.counts_field
@@ -297,7 +310,9 @@ class TelemetryPipeline:
         if source is None:
             return _field_callback(self._current, collector.field.id)
         window_ms = windows_ms.get(collector.field.id, DEFAULT_COUNT_WINDOW_MS)
-        window = EventWindow(EVENT_DECODERS[source], window_ms / 1000.0)
+        window = self._kept_windows.get((source, window_ms / 1000.0)) or EventWindow(
+            EVENT_DECODERS[source], window_ms / 1000.0
+        )
         self._windows.append((source, window))
         return _event_count_callback(self._current, window, window_ms)
 
