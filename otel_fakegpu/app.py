@@ -125,9 +125,9 @@ class Exporter:
             previous = self.cycle.replace_pipeline(pipeline)
             self.pipeline = pipeline
             previous.shutdown()
-            self.cycle.run_once()
             log.info("reloaded: %d metrics from %s", len(collectors.metrics), collectors.source)
         self.reloads.record(not errors)
+        self.cycle.run_once()  # publish now: the new field set and the reload's count on the same page
         return {"ok": not errors, "errors": errors}
 
     def start(self) -> None:
