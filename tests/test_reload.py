@@ -16,7 +16,9 @@ import aiohttp
 import bcrypt
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import ExporterProcess, http_get
+from otel_fakegpu.fields import parse_collectors
+from otel_fakegpu.telemetry import CycleStats, LabelScheme, TelemetryPipeline, default_resource
+from tests.conftest import ExporterProcess, build_stack, http_get
 from tests.receivers import wait_for
 
 Factory = Callable[..., ExporterProcess]
@@ -146,3 +148,36 @@ def test_sighup_reloads_the_web_config_users(tmp_path: Path, exporter_factory: F
     wait_for(lambda: "reload of the web config failed" in exporter.stderr_text())
     assert _status(url, _basic("prometheus", "second")) == 200
     assert http_get(url)[0] == 401
+
+
+def test_a_reloaded_pipeline_keeps_window_counts_and_the_collection_count() -> None:
+    """In process: the pipeline a reload builds takes over the running windows, neither losing nor recounting."""
+    csv = "DCGM_FI_DEV_XID_ERRORS, gauge, x\nDCGM_EXP_XID_ERRORS_COUNT, gauge, c\n"
+    stack = build_stack(2, ["stable"], collectors=parse_collectors(csv))
+    stack.engine.inject([(1, 230, 79)], stack.clock())
+    before = _xid_counts(stack.cycle().decode())
+    assert before == {("1", "79"): 1.0}
+    old = stack.pipeline
+    stack.pipeline = TelemetryPipeline(
+        parse_collectors(csv + "DCGM_FI_DEV_GPU_TEMP, gauge, t\n"),
+        LabelScheme("golden-host", ()),
+        default_resource("otel-fakegpu", "golden-host"),
+        CycleStats(),
+        lambda: stack.engine.reads_total,
+        previous=old,
+    )
+    stack.pipeline.watch(stack.engine, 3600.0)
+    stack.engine.inject([(0, 230, 13)], stack.clock())
+    after = _xid_counts(stack.cycle().decode())
+    assert after == {("1", "79"): 1.0, ("0", "13"): 1.0}  # the old XID kept, counted once; the new one added
+    assert stack.pipeline.collections_total == old.collections_total + 1
+
+
+def _xid_counts(body: str) -> dict[tuple[str, str], float]:
+    return {
+        (s.labels["gpu"], s.labels["xid"]): s.value
+        for f in text_string_to_metric_families(body)
+        if f.name == "DCGM_EXP_XID_ERRORS_COUNT"
+        for s in f.samples
+        if "xid" in s.labels
+    }

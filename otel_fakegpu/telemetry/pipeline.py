@@ -310,9 +310,9 @@ class TelemetryPipeline:
         if source is None:
             return _field_callback(self._current, collector.field.id)
         window_ms = windows_ms.get(collector.field.id, DEFAULT_COUNT_WINDOW_MS)
-        window = self._kept_windows.get((source, window_ms / 1000.0)) or EventWindow(
-            EVENT_DECODERS[source], window_ms / 1000.0
-        )
+        window = self._kept_windows.get((source, window_ms / 1000.0))
+        if window is None:
+            window = EventWindow(EVENT_DECODERS[source], window_ms / 1000.0)
         self._windows.append((source, window))
         return _event_count_callback(self._current, window, window_ms)
 
