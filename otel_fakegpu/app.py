@@ -192,6 +192,8 @@ async def serve(exporter: Exporter, listeners: Listeners) -> None:
 def run(config: Config, collectors: CollectorSet, web_config: WebConfig | None = None) -> int:
     """Start everything, serve until told to stop, shut down cleanly. Returns the exit code."""
     started = time.perf_counter()
+    # Until serving starts (seconds for a large fleet) there is nothing to reload; SIGHUP must not end the process.
+    signal.signal(signal.SIGHUP, lambda signum, frame: log.info("SIGHUP during start-up: nothing to reload yet"))
     unix: BoundSocket | None = None
     try:
         unix = bind_unix_socket(config.uds) if config.uds else None
