@@ -41,6 +41,9 @@ SEMCONV_SCOPE_NAME = "otel_fakegpu.semconv"
 CARDINALITY_LIMIT = 1_000_000
 DEFAULT_COUNT_WINDOW_MS = 300_000  # dcgm-exporter's --xid-count-window-size / --clock-events-count-window-size
 WINDOW_LABEL = "window_size_in_ms"
+# The SDK gives up on a collection after 10 s by default. A 4096-GPU collection takes about 2 s, but on a loaded
+# machine (load 6 on 2 cores) the first one passed 10 s and failed, leaving /metrics at 503 for a whole interval.
+COLLECT_TIMEOUT_MS = 120_000
 
 
 class CycleReader(MetricReader):
@@ -378,7 +381,7 @@ class TelemetryPipeline:
             for group, entities in snapshot.groups.items()
         }
         self._current.snapshot = snapshot
-        self._reader.collect()
+        self._reader.collect(timeout_millis=COLLECT_TIMEOUT_MS)
         data = self._reader.take()
         if data is None:
             raise RuntimeError("the SDK collection returned nothing")
