@@ -27,7 +27,7 @@ RATIO_FIELDS = (1001, 1002, 1003, 1004, 1005, 1006, 1007, 1008, 1013, 1014, 1015
 PIPE_FIELDS = {"imma": 1013, "hmma": 1014, "dfma": 1015}
 UTIL_FIELDS = (203, 204, 206, 207)
 TOTALS = (156, *RUNNING_TOTALS)
-RATES = (1009, 1010, 1011, 1012, 449)
+RATES = (200, 201, 1009, 1010, 1011, 1012, 449)
 NS = 1_000_000_000
 CHECKED_FIELDS = (100, 112, 150, 155, 191, 250, 251, 252, 253, *RATIO_FIELDS, *UTIL_FIELDS, *TOTALS, *RATES)
 VIOLATION_REASONS = {
@@ -170,6 +170,7 @@ def _rates(run: Run) -> None:
     """Rates stay within the SKU's physical bandwidth; 449 is blank without NVLink and zero without traffic."""
     sku = run.sku
     bounds = {1009: sku.pcie_bytes_per_s, 1010: sku.pcie_bytes_per_s}
+    bounds |= {200: sku.pcie_bytes_per_s // 1024, 201: sku.pcie_bytes_per_s // 1024}
     bounds |= {1011: sku.nvlink_bytes_per_s // 2, 1012: sku.nvlink_bytes_per_s // 2}
     bounds[449] = round(sku.nvlink_bytes_per_s / 1024 / 1000)
     for field_id, bound in bounds.items():

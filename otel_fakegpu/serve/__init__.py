@@ -2,6 +2,7 @@
 
 from otel_fakegpu.serve.health import HealthReport, evaluate
 from otel_fakegpu.serve.http import DEFAULT_IDLE_TIMEOUT_S, Listeners, build_app, start
+from otel_fakegpu.serve.reload import reload_on_sighup
 from otel_fakegpu.serve.uds import (
     DEFAULT_MODE,
     DEFAULT_SOCKET_PATH,
@@ -10,7 +11,7 @@ from otel_fakegpu.serve.uds import (
     UdsSettings,
     bind_unix_socket,
 )
-from otel_fakegpu.serve.webconfig import WebConfig, WebConfigError, load_web_config
+from otel_fakegpu.serve.webconfig import LiveWebConfig, WebConfig, WebConfigError, load_web_config
 
 __all__ = [
     "DEFAULT_IDLE_TIMEOUT_S",
@@ -19,6 +20,7 @@ __all__ = [
     "BoundSocket",
     "HealthReport",
     "Listeners",
+    "LiveWebConfig",
     "UdsError",
     "UdsSettings",
     "WebConfig",
@@ -27,5 +29,6 @@ __all__ = [
     "build_app",
     "evaluate",
     "load_web_config",
+    "reload_on_sighup",
     "start",
 ]

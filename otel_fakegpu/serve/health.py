@@ -43,7 +43,7 @@ def evaluate(
     elif stats.last_error is not None:
         status = "degraded"  # the last cycle failed but the published data is still fresh
     else:
-        status = "ok"
+        status = "healthy"  # the seed prototype's word, which its users' probes and scripts check for
     body: dict[str, Any] = {
         "status": status,
         "engine": {
@@ -68,4 +68,4 @@ def evaluate(
     }
     if attribution is not None:
         body["attribution"] = attribution
-    return HealthReport(healthy=status in ("ok", "degraded"), body=body)
+    return HealthReport(healthy=status in ("healthy", "degraded"), body=body)

@@ -2,6 +2,7 @@
 throughput and the framebuffer, for a whole GPU or for one MIG instance. Every value here is a gauge.
 
 Throughputs are rates over the sample interval, never running totals (compat §3): 1009-1012 in bytes/s,
+200/201 (NVML's PCIe throughput) in KB/s,
 449 (NVLINK_BANDWIDTH_TOTAL) in DCGM's unit, NVML's KiB over the interval / 1000 (about MiB/s, TX+RX).
 """
 
@@ -47,6 +48,8 @@ def activity(sku: GpuSku, engines: EngineLoad, share: float = 1.0) -> dict[int, 
         1008: round(min(sm, engines.fp16), 6),
         1009: round(pcie * 0.85),
         1010: round(pcie),
+        200: round(pcie * 0.85 / 1024),  # NVML's PCIe throughput, KB/s
+        201: round(pcie / 1024),
         1011: nvlink_each,
         1012: nvlink_each,
         203: round(100 * gr),
@@ -93,7 +96,7 @@ def instance_readings(sku: GpuSku, instance: MigInstance, demand: DeviceDemand) 
     dcgm_fields.cpp registers at instance level: FB, XID, 1001-1008, 1013-1015). GPU_UTIL is not available
     under MIG (blank); every other field, PCIe/NVLink throughput included, reads as the parent GPU's."""
     readings = activity(sku, demand.engines, instance.compute_fraction)
-    for field_id in (203, 204, 206, 207, 1009, 1010, 1011, 1012):
+    for field_id in (200, 201, 203, 204, 206, 207, 1009, 1010, 1011, 1012):
         del readings[field_id]
     readings[203] = None
     readings.update(framebuffer(instance.profile.fb_mib, 0, demand.fb_used_mib))

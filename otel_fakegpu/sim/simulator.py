@@ -13,6 +13,7 @@ from otel_fakegpu.engine import Engine
 from otel_fakegpu.fields import Value
 from otel_fakegpu.sim.identity import BRAND, DRIVER_VERSION, NVML_VERSION, GpuIdentity, make_identity
 from otel_fakegpu.sim.mig import MigLayout
+from otel_fakegpu.sim.nvswitch import SimulatedSwitch, build_switches, static_updates, step_switch
 from otel_fakegpu.sim.physics import GpuConditions, GpuPhysics, instance_readings
 from otel_fakegpu.sim.placement import PlacedWorkload, as_demand, device_demand, instance_demands
 from otel_fakegpu.sim.profiles import Profile, make_profile
@@ -49,6 +50,7 @@ class SimulatedGpu:
     instance_entities: dict[int, int] = field(default_factory=dict)  # GPU instance id -> entity id
     placed: list[PlacedWorkload] = field(default_factory=list)
     workload_driven: bool = False  # a workload was placed on it once: no longer follows its profile
+    load: float = 0.0  # the load of its last step, which its board's NVSwitches carry
 
 
 class Simulator:
@@ -61,6 +63,7 @@ class Simulator:
         self._engine = engine
         self._clock = clock
         self._gpus: list[SimulatedGpu] = []
+        self._switches: list[SimulatedSwitch] = []
         self._started_at = 0.0
         self._last_step = 0.0
         self._value_seed = 0
@@ -99,6 +102,7 @@ class Simulator:
             self._gpus.append(gpu)
         self._engine.inject(self._identity_updates(), now)
         self._engine.inject(self._reading_updates(0.0, 0.0), now)
+        self._start_switches(now)
         log.info("simulating %d GPUs (profiles: %s)", spec.count, ",".join(spec.profiles))
 
     def step(self) -> None:
@@ -109,6 +113,7 @@ class Simulator:
         with self._lock:
             self._drop_finished(now - self._started_at)
             self._engine.inject(self._reading_updates(now - self._started_at, dt), now)
+            self._step_switches(dt, now)
         self.steps_total += 1
 
     def now_s(self) -> float:
@@ -188,6 +193,24 @@ class Simulator:
                 if placed in gpu.placed:
                     gpu.placed = [p for p in gpu.placed if p is not placed]
 
+    def _start_switches(self, now: float) -> None:
+        """Create the NVSwitches (and their up links) of every HGX board, if the engine holds such entities."""
+        switches = build_switches([gpu.identity.sku for gpu in self._gpus])
+        if not switches or not self._engine.create_entities("switch", [s.entity_id for s in switches]):
+            return
+        self._engine.create_entities("link", [link for s in switches for link in s.link_ids])
+        self._switches = switches
+        for group in ("switch", "link"):
+            updates = [(e, f, v) for s in switches for g, e, f, v in static_updates(s) if g == group]
+            self._engine.inject_entities(group, updates, now)
+        self._step_switches(0.0, now)
+
+    def _step_switches(self, dt: float, now: float) -> None:
+        if self._switches:
+            gpus = self._gpus
+            updates = [u for s in self._switches for u in step_switch(s, [gpus[i].load for i in s.gpu_indexes], dt)]
+            self._engine.inject_entities("switch", updates, now)
+
     def run(self, stop: threading.Event, interval_s: float) -> None:
         """Step every ``interval_s`` seconds until ``stop`` is set; a failing step is logged, never fatal."""
         while not stop.wait(interval_s):
@@ -204,6 +227,7 @@ class Simulator:
                 (eid, 1, DRIVER_VERSION),
                 (eid, 2, NVML_VERSION),
                 (eid, 4, count),
+                (eid, 66, 1),  # persistence mode on, as on every data-centre node
                 (eid, 50, ident.sku.model_name),
                 (eid, 51, BRAND),
                 (eid, 53, ident.serial),
@@ -223,6 +247,7 @@ class Simulator:
                 demand = as_demand(device_demand(gpu.placed, t, usable), usable)
             else:
                 demand = gpu.profile.demand(t, gpu.rng)
+            gpu.load = demand.load
             readings = gpu.physics.step(demand, dt, gpu.rng)
             eid = gpu.entity_id
             for field_id, value in readings.items():
@@ -233,6 +258,7 @@ class Simulator:
         assert gpu.layout is not None
         profile = None if gpu.workload_driven else gpu.profile.demand(t, gpu.rng)
         per_instance = instance_demands(gpu.identity.index, gpu.layout, gpu.placed, t, profile)
+        gpu.load = sum(demand.engines.busy * inst.compute_fraction for inst, demand in per_instance)
         readings = gpu.physics.step_mig(per_instance, dt, gpu.rng)
         yield from ((gpu.entity_id, fid, value) for fid, value in readings.items())
         for inst, demand in per_instance:
