@@ -156,13 +156,12 @@ def _ratios(run: Run) -> None:
         values = [v for v in run.column(field_id) if v is not None]
         if values and not (min(values) >= 0 and max(values) <= 100):  # type: ignore[operator]
             raise _fail(run, 0, f"utilisation {field_id} stays within 0..100")
-    pipe_ids = [PIPE_FIELDS[name] for name in sorted(pipes)]
-    for index, r in enumerate(run.readings):
-        gr, sm, tensor = r[1001], r[1002], r[1004]
+    pipe_columns = [run.column(PIPE_FIELDS[name]) for name in sorted(pipes)]
+    rows = zip(run.column(1001), run.column(1002), run.column(1004), *pipe_columns, strict=True)
+    for index, (gr, sm, tensor, *parts) in enumerate(rows):
         if gr is None or tensor is None:
             continue  # a faulty GPU blanked them
-        parts = [float(r[f] or 0.0) for f in pipe_ids]
-        if not (sm <= gr + 1e-9 and tensor <= sm + 1e-9 and abs(sum(parts) - tensor) <= 2e-6):  # type: ignore[operator]
+        if not (sm <= gr + 1e-9 and tensor <= sm + 1e-9 and abs(sum(parts) - tensor) <= 2e-6):
             raise _fail(run, index, "tensor pipes add up to PIPE_TENSOR_ACTIVE (to 6 decimals) <= SM <= GR active")
 
 

@@ -118,7 +118,8 @@ class GpuPhysics:
         readings.update(self.counters)
         usable = sku.fb_total_mib - sku.fb_reserved_mib
         readings.update(framebuffer(sku.fb_total_mib, sku.fb_reserved_mib, round(usable * clamp(demand.memory))))
-        readings.update(demand.glitches)
+        if demand.glitches:
+            readings.update(demand.glitches)
         for fid in demand.blanks:
             readings[fid] = None
         return readings

@@ -15,7 +15,6 @@ from otel_fakegpu.sim.placement import DeviceDemand
 from otel_fakegpu.sim.skus import GpuSku
 
 TENSOR_PIPE_FIELDS = {"imma": 1013, "hmma": 1014, "dfma": 1015}
-_MIX = ("hmma", "imma", "dfma")
 
 
 def nvlink_bandwidth_total(tx_bytes_per_s: float, rx_bytes_per_s: float) -> int:
@@ -57,25 +56,24 @@ def activity(sku: GpuSku, engines: EngineLoad, share: float = 1.0) -> dict[int, 
         206: round(100 * engines.encoder),
         207: round(100 * engines.decoder),
     }
-    readings.update(tensor_pipes(sku, engines, tensor))
+    add_tensor_pipes(readings, sku, engines, tensor)
     return readings
 
 
-def tensor_pipes(sku: GpuSku, engines: EngineLoad, tensor: float) -> dict[int, Value | None]:
+def add_tensor_pipes(readings: dict[int, Value | None], sku: GpuSku, engines: EngineLoad, tensor: float) -> None:
     """HMMA/IMMA/DFMA ratios: the tensor load split by the precision mix over the pipes this architecture
     has (a share for a missing pipe moves to the others), blank where the pipe does not exist."""
     pipes = sku.tensor_pipes
-    shares = {name: getattr(engines, name) for name in _MIX if name in pipes}
-    total = sum(shares.values())
-    readings: dict[int, Value | None] = {}
-    for name, field_id in TENSOR_PIPE_FIELDS.items():
-        if name not in pipes:
-            readings[field_id] = None
-        elif total > 0:
-            readings[field_id] = round(tensor * shares[name] / total, 6)
-        else:
-            readings[field_id] = round(tensor, 6) if name == "hmma" else 0.0
-    return readings
+    hmma = engines.hmma if "hmma" in pipes else 0.0
+    imma = engines.imma if "imma" in pipes else 0.0
+    dfma = engines.dfma if "dfma" in pipes else 0.0
+    total = hmma + imma + dfma
+    if total <= 0:
+        hmma, total = 1.0, 1.0
+    scale = tensor / total
+    readings[1013] = round(imma * scale, 6) if "imma" in pipes else None
+    readings[1014] = round(hmma * scale, 6) if "hmma" in pipes else None
+    readings[1015] = round(dfma * scale, 6) if "dfma" in pipes else None
 
 
 def framebuffer(total_mib: int, reserved_mib: int, used_mib: int) -> dict[int, Value | None]:
