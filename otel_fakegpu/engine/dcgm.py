@@ -1,0 +1,254 @@
+"""The DCGM engine: reads GPUs from an nv-hostengine through pydcgm, or (``--inject``) creates the simulated
+GPUs as fake entities inside it and drives them through DCGM's injection API, so every DCGM client on the
+host sees the same fake GPUs. Connects as dcgm-exporter does: remote HOST:PORT or Unix socket, else embedded."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from otel_fakegpu.engine.base import EngineError
+from otel_fakegpu.engine.connected import ConnectedEngine, EngineUnavailable
+from otel_fakegpu.engine.dcgm_loader import DcgmModules
+from otel_fakegpu.engine.dcgm_values import inject_struct, read_value
+from otel_fakegpu.engine.selection import EngineSettings
+from otel_fakegpu.engine.snapshot import Column, SampleBatch, Snapshot
+from otel_fakegpu.fields import Value
+
+log = logging.getLogger(__name__)
+
+CONNECT_TIMEOUT_MS = 5000
+MAX_FAKE_GPUS = 32  # DCGM_MAX_NUM_DEVICES: a hostengine holds at most 32 GPUs, fake ones included
+
+
+class DcgmEngine(ConnectedEngine):
+    """One group of the selected GPUs and one field group per field set, watched at the collect interval;
+    one ``dcgmEntitiesGetLatestValues`` per read. In injection mode, the seam's entity ids are 0..n-1 and map
+    to the fake entities' DCGM ids, which a reconnect to a restarted hostengine creates anew."""
+
+    kind = "dcgm"
+
+    def __init__(
+        self,
+        modules: DcgmModules,
+        settings: EngineSettings,
+        update_interval_s: float,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        super().__init__((modules.structs.DCGMError,), clock)
+        self._m = modules
+        self._settings = settings
+        self._update_us = max(1, int(update_interval_s * 1e6))
+        self._wall = wall_clock
+        self._handle: Any = None
+        self._group: Any = None
+        self._field_groups: dict[tuple[int, ...], Any] = {}
+        self._keep_age_s = 60.0
+        self._sample_fields: tuple[int, ...] = ()
+        self._gpu_ids: list[int] = []  # DCGM entity ids read, in the seam's order
+        self._instances: list[tuple[int, int]] = []  # (parent GPU, GPU instance) seen in the MIG hierarchy
+        self._fakes_wanted = 0
+        self._latest: dict[tuple[int, int], Value | None] = {}  # injection: replayed after a reconnect
+        if settings.inject and modules.agent_internal is None:
+            raise EngineUnavailable("--inject: DCGM's injection modules were not loaded")
+        try:
+            modules.structs._dcgmInit()
+            modules.agent.dcgmInit()
+        except modules.structs.DCGMError as exc:
+            raise EngineUnavailable(f"--engine dcgm: libdcgm cannot be loaded ({exc}); install DCGM") from None
+
+    # -- connection -------------------------------------------------------------------------------------
+    def _connect(self) -> None:
+        structs, agent = self._m.structs, self._m.agent
+        remote = self._settings.remote
+        if remote is None:
+            self._handle = agent.dcgmStartEmbedded(structs.DCGM_OPERATION_MODE_AUTO)
+        else:
+            params = structs.c_dcgmConnectV2Params_v2()
+            params.version = structs.c_dcgmConnectV2Params_version2
+            params.persistAfterDisconnect = 0  # the hostengine drops our groups and watches when we go
+            params.timeoutMs = CONNECT_TIMEOUT_MS
+            params.addressIsUnixSocket = 1 if self._settings.remote_is_socket else 0
+            self._handle = agent.dcgmConnect_v2(remote, params)
+        if self._settings.inject:
+            self._ensure_fakes()
+        else:
+            self._discover()
+        self._group = agent.dcgmGroupCreate(self._handle, structs.DCGM_GROUP_EMPTY, f"otel-fakegpu-{os.getpid()}")
+        for gpu_id in self._gpu_ids:
+            agent.dcgmGroupAddEntity(self._handle, self._group, self._m.fields.DCGM_FE_GPU, gpu_id)
+        self._field_groups = {}
+        if self._latest:
+            self._push(list(self._latest.items()), self._wall())
+
+    def _discover(self) -> None:
+        agent, devices = self._m.agent, self._settings.devices
+        self._gpu_ids = [g for g in agent.dcgmGetAllSupportedDevices(self._handle) if devices.wants_gpu(g)]
+        self._instances = []
+        try:
+            hierarchy = agent.dcgmGetGpuInstanceHierarchy(self._handle)
+        except self._m.structs.DCGMError as exc:  # no MIG support on this host
+            log.debug("no MIG hierarchy: %s", exc)
+            return
+        for i in range(hierarchy.count):
+            info = hierarchy.entityList[i]
+            if info.entity.entityGroupId == self._m.fields.DCGM_FE_GPU_I and devices.wants_instance(
+                info.entity.entityId
+            ):
+                self._instances.append((info.parent.entityId, info.entity.entityId))
+        if self._instances:
+            log.warning(
+                "%d MIG GPU instances found; they are read as their parent GPUs (per-instance series are not "
+                "exported yet)",
+                len(self._instances),
+            )
+
+    def _ensure_fakes(self) -> None:
+        """Create the fake GPUs, unless the hostengine still holds the ones created before."""
+        if self._gpu_ids and set(self._gpu_ids) <= set(self._m.agent.dcgmGetAllDevices(self._handle)):
+            return
+        self._gpu_ids = self._create_fakes(self._fakes_wanted) if self._fakes_wanted else []
+
+    def _create_fakes(self, count: int) -> list[int]:
+        internal, structs_internal = self._m.agent_internal, self._m.structs_internal
+        assert internal is not None and structs_internal is not None  # checked in __init__
+        request = structs_internal.c_dcgmCreateFakeEntities_v2()
+        request.numToCreate = count
+        for i in range(count):
+            request.entityList[i].entity.entityGroupId = self._m.fields.DCGM_FE_GPU
+        created = internal.dcgmCreateFakeEntities(self._handle, request)
+        return [created.entityList[i].entity.entityId for i in range(created.numToCreate)]
+
+    def _disconnect(self) -> None:
+        handle, self._handle, self._group = self._handle, None, None
+        self._field_groups = {}
+        if handle is None:
+            return
+        if self._settings.remote is None:
+            self._m.agent.dcgmStopEmbedded(handle)
+        else:
+            self._m.agent.dcgmDisconnect(handle)
+
+    def _describe(self) -> str:
+        where = self._settings.remote or "embedded hostengine"
+        fake = " fake (injected)" if self._settings.inject else ""
+        return f"{len(self._gpu_ids)}{fake} GPUs on {where}"
+
+    # -- the seam -------------------------------------------------------------------------------------
+    def entity_ids(self) -> tuple[int, ...]:
+        if self._settings.inject:
+            return tuple(range(self._fakes_wanted))
+        return tuple(self._gpu_ids)
+
+    def watch_samples(self, field_ids: Sequence[int], max_keep_age_s: float) -> None:
+        if max_keep_age_s <= 0:
+            raise EngineError(f"cannot keep samples for {max_keep_age_s} s")
+        with self._lock:
+            self._sample_fields = tuple(dict.fromkeys((*self._sample_fields, *field_ids)))
+            self._keep_age_s = max(self._keep_age_s, max_keep_age_s)
+            self._field_groups = {}  # watch again with the new keep age
+
+    def _read(self, field_ids: Sequence[int], samples_after: int | None) -> Snapshot:
+        agent, gpu_entity = self._m.agent, self._m.fields.DCGM_FE_GPU
+        sample_fields = self._sample_fields if samples_after is not None else ()
+        read_ids = tuple(dict.fromkeys((*field_ids, *sample_fields)))
+        if read_ids not in self._field_groups:
+            self._field_groups[read_ids] = self._watch(read_ids)
+        pair = self._m.structs.c_dcgmGroupEntityPair_t
+        pairs = [pair(gpu_entity, gpu_id) for gpu_id in self._gpu_ids]
+        values = agent.dcgmEntitiesGetLatestValues(self._handle, pairs, list(read_ids), 0) if pairs else []
+        slot_of = {gpu_id: i for i, gpu_id in enumerate(self._gpu_ids)}
+        width = len(self._gpu_ids)
+        columns: dict[int, list[Value | None]] = {fid: [None] * width for fid in read_ids}
+        stamps: dict[int, list[int]] = {fid: [0] * width for fid in sample_fields}
+        for fv in values:
+            slot, column = slot_of.get(fv.entityId), columns.get(fv.fieldId)
+            if slot is None or column is None or fv.entityGroupId != gpu_entity:
+                continue
+            column[slot] = read_value(fv)
+            if fv.fieldId in stamps:
+                stamps[fv.fieldId][slot] = int(fv.ts)
+        entity_ids = tuple(range(width)) if self._settings.inject else tuple(self._gpu_ids)
+        frozen: dict[int, Column] = {fid: tuple(column) for fid, column in columns.items()}
+        if samples_after is None:
+            return Snapshot.build(entity_ids, frozen, self._wall())
+        samples, cursor = _new_samples(entity_ids, frozen, stamps, samples_after)
+        return Snapshot.build(entity_ids, frozen, self._wall(), samples, cursor)
+
+    def _watch(self, field_ids: tuple[int, ...]) -> Any:
+        agent = self._m.agent
+        field_group = agent.dcgmFieldGroupCreate(self._handle, list(field_ids), f"otel-fakegpu-{len(field_ids)}")
+        agent.dcgmWatchFields(self._handle, self._group, field_group, self._update_us, self._keep_age_s, 0)
+        if not self._settings.inject:
+            agent.dcgmUpdateAllFields(self._handle, 1)  # the first read already has values
+        return field_group
+
+    def create_gpus(self, count: int) -> tuple[int, ...]:
+        if not self._settings.inject:
+            raise EngineError("the dcgm engine reads real GPUs; --inject creates simulated ones")
+        if count < 0 or self._fakes_wanted + count > MAX_FAKE_GPUS:
+            raise EngineError(f"cannot create {count} fake GPUs (a hostengine holds at most {MAX_FAKE_GPUS})")
+        with self._lock:
+            first = self._fakes_wanted
+            self._fakes_wanted += count
+            if self._connected:
+                self._call("create fake GPUs", lambda: self._add_fakes(count))
+        self.connect()  # a hostengine that is not there yet gets the GPUs when it comes
+        return tuple(range(first, first + count))
+
+    def _add_fakes(self, count: int) -> None:
+        new_ids = self._create_fakes(count)
+        for gpu_id in new_ids:
+            self._m.agent.dcgmGroupAddEntity(self._handle, self._group, self._m.fields.DCGM_FE_GPU, gpu_id)
+        self._gpu_ids.extend(new_ids)
+
+    def inject(self, updates: Iterable[tuple[int, int, Value | None]], timestamp: float) -> None:
+        """Inject into the hostengine; while it is away the values are kept and replayed on reconnect."""
+        if not self._settings.inject:
+            raise EngineError("the dcgm engine injects only with --inject")
+        batch = [((entity_id, field_id), value) for entity_id, field_id, value in updates]
+        with self._lock:
+            for entity_id, _ in (key for key, _ in batch):
+                if not 0 <= entity_id < self._fakes_wanted:
+                    raise EngineError(f"no GPU entity {entity_id}")
+            self._latest.update(batch)
+            try:
+                self._call("inject", lambda: self._push(batch, timestamp))
+            except EngineError as exc:
+                log.debug("injection kept for replay: %s", exc)
+
+    def _push(self, batch: Sequence[tuple[tuple[int, int], Value | None]], timestamp: float) -> None:
+        internal, structs_internal = self._m.agent_internal, self._m.structs_internal
+        assert internal is not None and structs_internal is not None
+        ts_us, gpu_entity = int(timestamp * 1e6), self._m.fields.DCGM_FE_GPU
+        for (entity_id, field_id), value in batch:
+            fv = inject_struct(structs_internal, field_id, value, ts_us)
+            internal.dcgmInjectEntityFieldValue(self._handle, gpu_entity, self._gpu_ids[entity_id], fv)
+
+
+def _new_samples(
+    entity_ids: tuple[int, ...], columns: dict[int, Column], stamps: dict[int, list[int]], after_us: int
+) -> tuple[dict[int, tuple[SampleBatch, ...]], int]:
+    """Each watched event field's latest value stored since ``after_us``, batched by its timestamp.
+
+    The cursor is DCGM's sample time in microseconds. Only the latest sample per read is seen: events that
+    replace each other within one collect interval count once.
+    """
+    cursor = after_us
+    samples: dict[int, tuple[SampleBatch, ...]] = {}
+    for field_id, field_stamps in stamps.items():
+        by_ts: dict[int, tuple[list[int], list[Value | None]]] = {}
+        for slot, ts in enumerate(field_stamps):
+            value = columns[field_id][slot]
+            if ts > after_us and value is not None:
+                ids, values = by_ts.setdefault(ts, ([], []))
+                ids.append(entity_ids[slot])
+                values.append(value)
+            cursor = max(cursor, ts)
+        batches = (SampleBatch(ts / 1e6, tuple(ids), tuple(vals)) for ts, (ids, vals) in sorted(by_ts.items()))
+        samples[field_id] = tuple(batches)
+    return samples, cursor
