@@ -221,7 +221,7 @@ def test_device_option_parses_as_dcgm_exporter() -> None:
 
 
 def _every_field_csv(path: Path) -> Path:
-    rows = [f"{spec.name}, {spec.kind.value}, \"{spec.help}\"" for spec in CATALOG if not spec.is_computed]
+    rows = [f'{spec.name}, {spec.kind.value}, "{spec.help}"' for spec in CATALOG if not spec.is_computed]
     path.write_text("\n".join(rows) + "\n")
     return path
 

@@ -5,6 +5,7 @@ that is an int in ``ERRORS`` is raised as that NVML error instead)."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
@@ -81,6 +82,8 @@ class Nvml:
 
 
 STATE = Nvml()
+if os.environ.get("FAKE_NVML_NO_LIBRARY"):  # a subprocess test: no driver on this host
+    STATE.init_error = NVML_ERROR_LIBRARY_NOT_FOUND
 CALLS: list[tuple[Any, ...]] = []
 
 
