@@ -7,6 +7,7 @@ import json
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from tests.conftest import ExporterProcess, run_cli
 
@@ -44,12 +45,8 @@ def test_hostengine_gone_for_three_cycles_then_back(
     env = {"DCGM_PYTHON_BINDINGS": str(FAKES / "dcgm"), "FAKE_DCGM_CONTROL": str(control), "FAKE_DCGM_GPUS": "2"}
     exporter = exporter_factory("--engine", "dcgm", "-r", "localhost:5555", "-c", str(CYCLE_MS), env=env)
     healthy = _wait_health(exporter, 200)
-    assert healthy["engine"] == {
-        "kind": "dcgm",
-        "state": "ok",
-        "detail": "2 GPUs on localhost:5555",
-        "reads_total": healthy["engine"]["reads_total"],
-    }  # type: ignore[index]
+    engine: Any = healthy["engine"]
+    assert (engine["kind"], engine["state"], engine["detail"]) == ("dcgm", "ok", "2 GPUs on localhost:5555")
     before = exporter.get("/metrics")[1]
     assert b'DCGM_FI_DEV_GPU_TEMP{gpu="1",UUID="GPU-fake-1"' in before
 

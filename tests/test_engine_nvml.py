@@ -69,6 +69,12 @@ def test_every_catalog_field_maps_to_its_nvml_call_and_unit_or_is_blank(nvml: An
     assert engine.status().state is EngineState.OK and engine.status().detail == "2 GPUs through NVML"
 
 
+def test_memory_temperature_comes_from_the_field_value_api(nvml: Any) -> None:
+    nvml.STATE.gpus[1]["fields/82"] = 38
+    assert make_engine(nvml).read_latest([140]).column(140) == (None, 38)
+    assert ("nvmlDeviceGetFieldValues", 1, 82) in nvml.CALLS
+
+
 def test_clock_event_samples_are_one_per_read(nvml: Any) -> None:
     engine = make_engine(nvml)
     engine.watch_samples([112], 60.0)

@@ -1,6 +1,6 @@
 """Which NVML call answers each DCGM field, in DCGM's unit. Fields NVML cannot give by polling are absent
-(blank): the XID (an event), NVLink bandwidth (a rate DCGM computes), vGPU licence, memory temperature, and
-the profiling fields 1001+ (DCGM's own profiling module)."""
+(blank): the XID (an event), NVLink bandwidth (a rate DCGM computes), the vGPU licence status, and the
+profiling fields 1001+ (DCGM's own profiling module)."""
 
 from __future__ import annotations
 
@@ -30,6 +30,14 @@ def _memory(nv: Any, handle: Any) -> tuple[int, int, int, int]:
     info = nv.nvmlDeviceGetMemoryInfo(handle)
     total, free, used = info.total // MIB, info.free // MIB, info.used // MIB
     return total, free, used, max(0, total - free - used)
+
+
+def _memory_temp(nv: Any, handle: Any) -> int:
+    # No dedicated call: NVML's field-value API (NVML_FI_DEV_MEMORY_TEMP), as nvidia-smi reads it.
+    value = nv.nvmlDeviceGetFieldValues(handle, [nv.NVML_FI_DEV_MEMORY_TEMP])[0]
+    if value.nvmlReturn != nv.NVML_SUCCESS:
+        raise nv.NVMLError(value.nvmlReturn)
+    return int(value.value.uiVal)
 
 
 def _used_ratio(nv: Any, handle: Any) -> float | None:
@@ -81,6 +89,7 @@ READERS: dict[int, Reader] = {
     100: lambda nv, h: int(nv.nvmlDeviceGetClockInfo(h, nv.NVML_CLOCK_SM)),
     101: lambda nv, h: int(nv.nvmlDeviceGetClockInfo(h, nv.NVML_CLOCK_MEM)),
     112: _clock_events,
+    140: _memory_temp,
     150: lambda nv, h: int(nv.nvmlDeviceGetTemperature(h, nv.NVML_TEMPERATURE_GPU)),
     155: lambda nv, h: nv.nvmlDeviceGetPowerUsage(h) / 1000.0,  # mW -> W
     156: lambda nv, h: int(nv.nvmlDeviceGetTotalEnergyConsumption(h)),  # mJ, as DCGM

@@ -33,6 +33,7 @@ NVML_PERF_POLICY_BOARD_LIMIT, NVML_PERF_POLICY_LOW_UTILIZATION, NVML_PERF_POLICY
 NVML_NVLINK_ERROR_DL_REPLAY, NVML_NVLINK_ERROR_DL_RECOVERY = 0, 1
 NVML_NVLINK_ERROR_DL_CRC_FLIT, NVML_NVLINK_ERROR_DL_CRC_DATA = 2, 3
 NVML_NVLINK_MAX_LINKS = 18
+NVML_FI_DEV_MEMORY_TEMP = 82
 NVML_FEATURE_DISABLED, NVML_FEATURE_ENABLED = 0, 1
 NVML_DEVICE_MIG_DISABLE, NVML_DEVICE_MIG_ENABLE = 0, 1
 
@@ -70,7 +71,7 @@ def sample_gpu(index: int) -> dict[str, Any]:
         "memory": SimpleNamespace(total=81559 * mib, free=80000 * mib, used=1024 * mib),
         "ecc/0/0": 1, "ecc/1/0": 2, "ecc/0/1": 3, "ecc/1/1": 4, "retired/0": [1, 2], "retired/1": [3],
         "retired_pending": 0, "remapped": (5, 6, 0, 0), "links": {0: (1, [7, 8, 9, 10]), 1: (1, [1, 1, 1, 1])},
-        "mig": (NVML_DEVICE_MIG_DISABLE, NVML_DEVICE_MIG_DISABLE),
+        "mig": (NVML_DEVICE_MIG_DISABLE, NVML_DEVICE_MIG_DISABLE), "fields/82": Err(NVML_ERROR_NOT_SUPPORTED),
     }  # fmt: skip
 
 
@@ -203,3 +204,17 @@ def nvmlDeviceGetNvLinkState(handle: int, link: int) -> int:
 
 def nvmlDeviceGetNvLinkErrorCounter(handle: int, link: int, counter: int) -> int:
     return int(_answer("nvmlDeviceGetNvLinkErrorCounter", handle, "links", link, counter)[link][1][counter])
+
+
+def nvmlDeviceGetFieldValues(handle: int, field_ids: list[int]) -> list[Any]:
+    """Per-value status, as NVML reports it: the call itself succeeds."""
+    out = []
+    for field_id in field_ids:
+        try:
+            value, code = _answer("nvmlDeviceGetFieldValues", handle, f"fields/{field_id}", field_id), NVML_SUCCESS
+        except NVMLError as exc:
+            if exc.value == NVML_ERROR_UNINITIALIZED:
+                raise
+            value, code = 0, exc.value
+        out.append(SimpleNamespace(fieldId=field_id, nvmlReturn=code, value=SimpleNamespace(uiVal=value)))
+    return out
