@@ -69,10 +69,14 @@ def test_remote_read_makes_dcgm_exporters_calls_and_maps_every_value_type(hosten
         ("dcgmGroupCreate", 1),
         ("dcgmGroupAddEntity", 1, 0),
         ("dcgmGroupAddEntity", 1, 1),
-        ("dcgmFieldGroupCreate", (*fields, 230)),
+        ("dcgmFieldGroupCreate", tuple(fields)),
         ("dcgmWatchFields", 500_000, 90.0, 0),
         ("dcgmUpdateAllFields", 1),
-        ("dcgmEntitiesGetLatestValues", ((1, 0), (1, 1)), (*fields, 230), 0),
+        ("dcgmEntitiesGetLatestValues", ((1, 0), (1, 1)), tuple(fields), 0),
+        ("dcgmFieldGroupCreate", (230,)),  # the event fields, for every sample since the last read
+        ("dcgmWatchFields", 500_000, 90.0, 0),
+        ("dcgmUpdateAllFields", 1),
+        ("dcgmGetValuesSince_v2", (230,), 0),
     ] == hostengine.CALLS
     assert snapshot.entity_ids == (0, 1)
     assert snapshot.column(50) == ("NVIDIA H100 80GB HBM3",) * 2
@@ -86,23 +90,26 @@ def test_remote_read_makes_dcgm_exporters_calls_and_maps_every_value_type(hosten
 
     hostengine.CALLS.clear()
     engine.read_latest(fields, samples_after=snapshot.samples_cursor)
-    assert [c[0] for c in hostengine.CALLS] == ["dcgmEntitiesGetLatestValues"]  # watched once, one batch read
+    assert [c[0] for c in hostengine.CALLS] == ["dcgmEntitiesGetLatestValues", "dcgmGetValuesSince_v2"]  # watched once
     assert engine.reads_total == 2 and engine.errors_total == 0
 
 
-def test_event_samples_are_new_values_by_dcgm_timestamp(hostengine: Any) -> None:
+def test_event_samples_are_every_value_stored_since_the_last_read(hostengine: Any) -> None:
     engine = make_engine(EngineSettings("dcgm", "localhost:5555"))
-    engine.watch_samples([230], 60.0)
-    hostengine.STATE.values[(1, 1, 230)] = ("i", 79, 2_000_000)
+    engine.watch_samples([230, 112], 60.0)
+    hostengine.store(1, 1, 230, "i", 79, 2_000_000)
     first = engine.read_latest([150], samples_after=0)
-    assert first.samples[230] == (SampleBatch(2.0, (1,), (79,)),)
-    assert first.samples_cursor == 2_000_000
+    assert first.samples == {230: (SampleBatch(2.0, (1,), (79,)),), 112: ()}
+    assert first.samples_cursor == 2_000_001
     again = engine.read_latest([150], samples_after=first.samples_cursor)
-    assert again.samples[230] == ()
-    hostengine.STATE.values[(1, 0, 230)] = ("i", 48, 3_000_000)
-    hostengine.STATE.values[(1, 1, 230)] = ("i", 31, 3_000_000)
+    assert again.samples[230] == () and again.samples_cursor == first.samples_cursor
+    for ts, gpu, xid in ((3_000_000, 0, 48), (3_000_000, 1, 31), (3_500_000, 0, 63)):  # two XIDs of GPU 0
+        hostengine.store(1, gpu, 230, "i", xid, ts)
+    hostengine.store(1, 1, 112, "i", 0x4, 3_200_000)
     third = engine.read_latest([150], samples_after=again.samples_cursor)
-    assert third.samples[230] == (SampleBatch(3.0, (0, 1), (48, 31)),)
+    assert third.samples[230] == (SampleBatch(3.0, (0, 1), (48, 31)), SampleBatch(3.5, (0,), (63,)))
+    assert third.samples[112] == (SampleBatch(3.2, (1,), (4,)),)
+    assert ("dcgmGetValuesSince_v2", (230, 112), 2_000_001) in hostengine.CALLS
 
 
 def test_unix_socket_embedded_hostengine_and_device_selection(hostengine: Any) -> None:
@@ -221,19 +228,20 @@ def test_device_option_parses_as_dcgm_exporter() -> None:
 
 
 def _every_field_csv(path: Path) -> Path:
-    rows = [f'{spec.name}, {spec.kind.value}, "{spec.help}"' for spec in CATALOG if not spec.is_computed]
+    rows = [f'{spec.name}, {"gauge" if spec.is_computed else spec.kind.value}, "{spec.help}"' for spec in CATALOG]
     path.write_text("\n".join(rows) + "\n")
     return path
 
 
 def _render_simulated(engine: Any, clock: FakeClock, collectors: Any) -> list[str]:
-    simulator = Simulator(FleetSpec(3, ("chaos", "wave"), (SKUS["h100-sxm"],), "node-1", 11), engine, clock=clock)
+    simulator = Simulator(FleetSpec(3, ("faulty", "chaos", "degrading"), (SKUS["h100-sxm"],), "node-1", 11), engine, clock=clock)
     pipeline = TelemetryPipeline(
         collectors, LabelScheme("node-1", collectors.labels), default_resource("t", "node-1"), CycleStats(),
         lambda: 0,
     )  # fmt: skip
+    pipeline.watch(engine, 3600.0)
     simulator.start()
-    for _ in range(3):
+    for _ in range(40):
         clock.advance(5.0)
         simulator.step()
     body, _ = PrometheusTextRenderer().render(pipeline.collect(pipeline.read(engine)))
@@ -241,7 +249,8 @@ def _render_simulated(engine: Any, clock: FakeClock, collectors: Any) -> list[st
 
 
 def test_injected_gpus_export_exactly_what_the_embedded_engine_exports(hostengine: Any, tmp_path: Path) -> None:
-    """Every field's value type and blank survives the round trip through DCGM's structs."""
+    """Every field's value type and blank survives the round trip through DCGM's structs, and every XID and
+    clock-event sample reaches the window counts (DCGM_EXP_*_COUNT)."""
     hostengine.reset(())
     collectors = load_collectors(_every_field_csv(tmp_path / "all.csv"))
     embedded_clock, dcgm_clock = FakeClock(), FakeClock()
@@ -249,4 +258,6 @@ def test_injected_gpus_export_exactly_what_the_embedded_engine_exports(hostengin
     injected = make_engine(EngineSettings("dcgm", "localhost:5555", inject=True), wall=dcgm_clock)
     through_dcgm = _render_simulated(injected, dcgm_clock, collectors)
     assert len(embedded) > 100
+    assert any(line.startswith("DCGM_EXP_XID_ERRORS_COUNT{") and 'xid="' in line for line in embedded)
+    assert any(line.startswith("DCGM_EXP_CLOCK_EVENTS_COUNT{") and "clock_event=" in line for line in embedded)
     assert through_dcgm == embedded

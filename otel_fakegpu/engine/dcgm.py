@@ -13,9 +13,10 @@ from typing import Any
 from otel_fakegpu.engine.base import EngineError
 from otel_fakegpu.engine.connected import ConnectedEngine, EngineUnavailable
 from otel_fakegpu.engine.dcgm_loader import DcgmModules
+from otel_fakegpu.engine.dcgm_samples import read_samples_since
 from otel_fakegpu.engine.dcgm_values import inject_struct, read_value
 from otel_fakegpu.engine.selection import EngineSettings
-from otel_fakegpu.engine.snapshot import Column, SampleBatch, Snapshot
+from otel_fakegpu.engine.snapshot import Column, Snapshot
 from otel_fakegpu.fields import Value
 
 log = logging.getLogger(__name__)
@@ -26,8 +27,9 @@ MAX_FAKE_GPUS = 32  # DCGM_MAX_NUM_DEVICES: a hostengine holds at most 32 GPUs, 
 
 class DcgmEngine(ConnectedEngine):
     """One group of the selected GPUs and one field group per field set, watched at the collect interval;
-    one ``dcgmEntitiesGetLatestValues`` per read. In injection mode, the seam's entity ids are 0..n-1 and map
-    to the fake entities' DCGM ids, which a reconnect to a restarted hostengine creates anew."""
+        one ``dcgmEntitiesGetLatestValues`` per read (plus ``dcgmGetValuesSince_v2`` for the event fields the window
+    counts need). In injection mode, the seam's entity ids are 0..n-1 and map
+        to the fake entities' DCGM ids, which a reconnect to a restarted hostengine creates anew."""
 
     kind = "dcgm"
 
@@ -154,8 +156,7 @@ class DcgmEngine(ConnectedEngine):
 
     def _read(self, field_ids: Sequence[int], samples_after: int | None) -> Snapshot:
         agent, gpu_entity = self._m.agent, self._m.fields.DCGM_FE_GPU
-        sample_fields = self._sample_fields if samples_after is not None else ()
-        read_ids = tuple(dict.fromkeys((*field_ids, *sample_fields)))
+        read_ids = tuple(dict.fromkeys(field_ids))
         if read_ids not in self._field_groups:
             self._field_groups[read_ids] = self._watch(read_ids)
         pair = self._m.structs.c_dcgmGroupEntityPair_t
@@ -164,20 +165,24 @@ class DcgmEngine(ConnectedEngine):
         slot_of = {gpu_id: i for i, gpu_id in enumerate(self._gpu_ids)}
         width = len(self._gpu_ids)
         columns: dict[int, list[Value | None]] = {fid: [None] * width for fid in read_ids}
-        stamps: dict[int, list[int]] = {fid: [0] * width for fid in sample_fields}
         for fv in values:
             slot, column = slot_of.get(fv.entityId), columns.get(fv.fieldId)
-            if slot is None or column is None or fv.entityGroupId != gpu_entity:
-                continue
-            column[slot] = read_value(fv)
-            if fv.fieldId in stamps:
-                stamps[fv.fieldId][slot] = int(fv.ts)
+            if slot is not None and column is not None and fv.entityGroupId == gpu_entity:
+                column[slot] = read_value(fv)
+        # The seam's ids: DCGM's GPU ids, or 0..n-1 for injected GPUs whatever ids DCGM gave them.
         entity_ids = tuple(range(width)) if self._settings.inject else tuple(self._gpu_ids)
         frozen: dict[int, Column] = {fid: tuple(column) for fid, column in columns.items()}
-        if samples_after is None:
+        if samples_after is None or not self._sample_fields:
             return Snapshot.build(entity_ids, frozen, self._wall())
-        samples, cursor = _new_samples(entity_ids, frozen, stamps, samples_after)
-        return Snapshot.build(entity_ids, frozen, self._wall(), samples, cursor)
+        sample_group = self._field_groups.get(self._sample_fields)
+        if sample_group is None:
+            sample_group = self._field_groups[self._sample_fields] = self._watch(self._sample_fields)
+        entity_of = dict(zip(self._gpu_ids, entity_ids, strict=True))
+        samples, cursor = read_samples_since(
+            agent, self._handle, self._group, sample_group, samples_after, entity_of, gpu_entity
+        )
+        every_field = {fid: samples.get(fid, ()) for fid in self._sample_fields}
+        return Snapshot.build(entity_ids, frozen, self._wall(), every_field, cursor)
 
     def _watch(self, field_ids: tuple[int, ...]) -> Any:
         agent = self._m.agent
@@ -228,27 +233,3 @@ class DcgmEngine(ConnectedEngine):
         for (entity_id, field_id), value in batch:
             fv = inject_struct(structs_internal, field_id, value, ts_us)
             internal.dcgmInjectEntityFieldValue(self._handle, gpu_entity, self._gpu_ids[entity_id], fv)
-
-
-def _new_samples(
-    entity_ids: tuple[int, ...], columns: dict[int, Column], stamps: dict[int, list[int]], after_us: int
-) -> tuple[dict[int, tuple[SampleBatch, ...]], int]:
-    """Each watched event field's latest value stored since ``after_us``, batched by its timestamp.
-
-    The cursor is DCGM's sample time in microseconds. Only the latest sample per read is seen: events that
-    replace each other within one collect interval count once.
-    """
-    cursor = after_us
-    samples: dict[int, tuple[SampleBatch, ...]] = {}
-    for field_id, field_stamps in stamps.items():
-        by_ts: dict[int, tuple[list[int], list[Value | None]]] = {}
-        for slot, ts in enumerate(field_stamps):
-            value = columns[field_id][slot]
-            if ts > after_us and value is not None:
-                ids, values = by_ts.setdefault(ts, ([], []))
-                ids.append(entity_ids[slot])
-                values.append(value)
-            cursor = max(cursor, ts)
-        batches = (SampleBatch(ts / 1e6, tuple(ids), tuple(vals)) for ts, (ids, vals) in sorted(by_ts.items()))
-        samples[field_id] = tuple(batches)
-    return samples, cursor

@@ -80,7 +80,8 @@ def load_dcgm(env: Mapping[str, str], inject: bool) -> DcgmModules:
         )
     except ImportError as exc:
         raise EngineUnavailable(f"--engine dcgm: cannot import DCGM's bindings from {folder}: {exc}") from None
-    for name in ("dcgmEntitiesGetLatestValues", "dcgmConnect_v2", "dcgmFieldGroupCreate"):
+    wanted = ("dcgmEntitiesGetLatestValues", "dcgmConnect_v2", "dcgmFieldGroupCreate", "dcgmGetValuesSince_v2")
+    for name in wanted:
         if not hasattr(modules.agent, name):
             raise EngineUnavailable(f"--engine dcgm: the bindings in {folder} are too old (no dcgm_agent.{name})")
     log.info("DCGM bindings from %s", folder)

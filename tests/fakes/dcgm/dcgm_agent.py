@@ -4,6 +4,8 @@ answered from fake_hostengine.STATE."""
 
 from __future__ import annotations
 
+import ctypes
+from ctypes import CFUNCTYPE, POINTER, c_int32, c_uint32, c_void_p
 from dataclasses import dataclass
 from typing import Any
 
@@ -88,6 +90,7 @@ def dcgmGroupCreate(handle: FakeHandle, type: int, groupName: str) -> int:
 def dcgmGroupAddEntity(handle: FakeHandle, group_id: int, entityGroupId: int, entityId: int) -> int:
     fake.CALLS.append(("dcgmGroupAddEntity", entityGroupId, entityId))
     fake.check(handle)
+    fake.STATE.group_entities.setdefault(group_id, []).append((entityGroupId, entityId))
     return 0
 
 
@@ -95,6 +98,7 @@ def dcgmFieldGroupCreate(handle: FakeHandle, fieldIds: list[int], fieldGroupName
     fake.CALLS.append(("dcgmFieldGroupCreate", tuple(fieldIds)))
     fake.check(handle)
     fake.STATE.groups += 1
+    fake.STATE.field_group_fields[fake.STATE.groups] = tuple(fieldIds)
     return fake.STATE.groups
 
 
@@ -135,3 +139,37 @@ def dcgmEntitiesGetLatestValues(handle: FakeHandle, entities: list[Any], fieldId
                 fv.fieldType, fv.value.str = ord(kind), value.encode()
             out.append(fv)
     return out
+
+
+dcgmFieldValueEntityEnumeration_f = CFUNCTYPE(
+    c_int32, c_uint32, c_uint32, POINTER(dcgm_structs.c_dcgmFieldValue_v1), c_int32, c_void_p
+)
+
+
+def dcgmGetValuesSince_v2(handle: FakeHandle, groupId: int, fieldGroupId: int, sinceTimestamp: int, enumCB: Any,
+                          userData: Any) -> int:  # fmt: skip
+    """Every stored sample at or after ``sinceTimestamp``, one callback per entity, as DCGM calls back."""
+    fake.CALLS.append(("dcgmGetValuesSince_v2", fake.STATE.field_group_fields.get(fieldGroupId), sinceTimestamp))
+    fake.check(handle)
+    entities = fake.STATE.group_entities.get(groupId, [])
+    fields = fake.STATE.field_group_fields[fieldGroupId]
+    next_since = sinceTimestamp
+    for group, entity in entities:
+        rows = [
+            h for h in fake.STATE.history if h[:3] in {(group, entity, f) for f in fields} and h[5] >= sinceTimestamp
+        ]
+        if not rows:
+            continue
+        array = (dcgm_structs.c_dcgmFieldValue_v1 * len(rows))()
+        for fv, (_, _, field_id, kind, value, ts) in zip(array, rows, strict=True):
+            fv.fieldId, fv.fieldType, fv.ts = field_id, ord(kind), ts
+            if kind == "s":
+                fv.value.str = value.encode()
+            elif kind == "d":
+                fv.value.dbl = value
+            else:
+                fv.value.i64 = value
+            next_since = max(next_since, ts + 1)
+        user = ctypes.c_void_p(id(userData))  # a py_object passed through C arrives as the object's address
+        enumCB(group, entity, array, len(rows), user)
+    return next_since

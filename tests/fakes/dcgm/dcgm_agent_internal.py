@@ -29,5 +29,5 @@ def dcgmInjectEntityFieldValue(dcgmHandle: Any, entityGroupId: int, entityId: in
     fake.check(dcgmHandle)
     if entityId not in fake.STATE.fakes and entityId not in fake.STATE.gpus:
         raise dcgm_structs.DCGMError(dcgm_structs.DCGM_ST_BADPARAM)
-    fake.STATE.values[(entityGroupId, entityId, value.fieldId)] = (kind, stored, value.ts)
+    fake.store(entityGroupId, entityId, value.fieldId, kind, stored, value.ts)
     return 0

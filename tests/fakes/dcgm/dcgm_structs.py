@@ -88,6 +88,11 @@ class c_dcgmFieldValue_v1_value(Union):
     _fields_ = [("i64", c_int64), ("dbl", c_double), ("str", c_char * DCGM_MAX_STR_LENGTH)]
 
 
+class c_dcgmFieldValue_v1(Structure):
+    _fields_ = [("version", c_uint), ("fieldId", c_ushort), ("fieldType", c_short), ("status", c_int),
+                ("ts", c_int64), ("value", c_dcgmFieldValue_v1_value)]  # fmt: skip
+
+
 class c_dcgmFieldValue_v2(Structure):
     _fields_ = [("version", c_uint), ("entityGroupId", c_uint), ("entityId", c_uint), ("fieldId", c_ushort),
                 ("fieldType", c_short), ("status", c_int), ("unused", c_uint), ("ts", c_int64),

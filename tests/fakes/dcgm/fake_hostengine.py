@@ -38,6 +38,9 @@ class HostEngine:
     fakes: list[int] = field(default_factory=list)
     instances: list[tuple[int, int]] = field(default_factory=list)  # (parent GPU, GPU instance id)
     values: dict[tuple[int, int, int], tuple[str, Any, int]] = field(default_factory=dict)  # (group, id, field)
+    history: list[tuple[int, int, int, str, Any, int]] = field(default_factory=list)  # every stored sample
+    group_entities: dict[int, list[tuple[int, int]]] = field(default_factory=dict)
+    field_group_fields: dict[int, tuple[int, ...]] = field(default_factory=dict)
     epoch: int = 0
     handles: int = 0
     groups: int = 0
@@ -60,6 +63,12 @@ def reset(gpus: tuple[int, ...] = (0, 1), with_defaults: bool = True) -> HostEng
                 text = value.replace("{gpu}", str(gpu)) if isinstance(value, str) else value
                 STATE.values[(1, gpu, field_id)] = (kind, int(text) if kind == "i" else text, 1_000_000)
     return STATE
+
+
+def store(group: int, entity: int, field_id: int, kind: str, value: Any, ts: int) -> None:
+    """Set the latest value and keep it as a sample, as the cache manager does for a watched field."""
+    STATE.values[(group, entity, field_id)] = (kind, value, ts)
+    STATE.history.append((group, entity, field_id, kind, value, ts))
 
 
 def _from_env() -> None:
@@ -88,6 +97,8 @@ def check(handle: Any = None) -> None:
         STATE.epoch += 1
         STATE.fakes = []
         STATE.values = {k: v for k, v in STATE.values.items() if k[1] in STATE.gpus}
+        STATE.history = [h for h in STATE.history if h[1] in STATE.gpus]
+        STATE.group_entities, STATE.field_group_fields = {}, {}
     if handle is not None and handle.value[0] != STATE.epoch:
         raise dcgm_structs.DCGMError_ConnectionNotValid()
 
