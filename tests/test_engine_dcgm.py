@@ -234,7 +234,9 @@ def _every_field_csv(path: Path) -> Path:
 
 
 def _render_simulated(engine: Any, clock: FakeClock, collectors: Any) -> list[str]:
-    simulator = Simulator(FleetSpec(3, ("faulty", "chaos", "degrading"), (SKUS["h100-sxm"],), "node-1", 11), engine, clock=clock)
+    simulator = Simulator(
+        FleetSpec(3, ("faulty", "chaos", "degrading"), (SKUS["h100-sxm"],), "node-1", 11), engine, clock=clock
+    )
     pipeline = TelemetryPipeline(
         collectors, LabelScheme("node-1", collectors.labels), default_resource("t", "node-1"), CycleStats(),
         lambda: 0,
