@@ -38,6 +38,12 @@ def test_agreeing_readings_print_a_dated_table_and_exit_0(tmp_path: Path) -> Non
     assert "| DCGM_FI_DEV_GPU_TEMP (`temperature.gpu`) | 40 | 40 | ±3 °C | ok |" in out
     assert "| DCGM_FI_DEV_POWER_USAGE (`power.draw`) | 123.45 | 123.456 | ±max(15 W, 10%) | ok |" in out
     assert "| DCGM_FI_DEV_FAN_SPEED (`fan.speed`) | [Not Supported] | blank | ±5 points | ok (both blank) |" in out
+    assert "| DCGM_FI_DEV_ENC_UTIL (`utilization.encoder`) | 5 | 5 | ±10 points | ok |" in out
+    assert (
+        "| DCGM_FI_DEV_DEC_UTIL (`utilization.decoder`) | not in this nvidia-smi | 6 | ±10 points | not compared |"
+        in out
+    )
+    assert "| DCGM_FI_DEV_CLOCK_THROTTLE_REASONS (`clocks_event_reasons.active`) | 0x0000000000000004 | 4 |" in out
     assert "MISMATCH" not in out
 
 

@@ -37,7 +37,7 @@ def within(absolute: float, relative: float = 0.0) -> Check:
 @dataclass(frozen=True)
 class Row:
     field_id: int
-    query: str  # nvidia-smi --query-gpu name
+    query: str  # nvidia-smi --query-gpu name; "a|b": the first this nvidia-smi knows (older names after)
     check: Check
     tolerance: str
     convert: Callable[[str], Value] = float
@@ -75,7 +75,9 @@ ROWS = (
     Row(253, "memory.reserved", within(64, 0.02), "±max(64 MiB, 2%)"),
     Row(191, "fan.speed", within(5), "±5 points"),
     Row(190, "pstate", exact, "exact", _pstate),
-    Row(112, "clocks_event_reasons.active", exact, "exact (may flicker)", _bitmask),
+    Row(206, "utilization.encoder", within(10), "±10 points"),
+    Row(207, "utilization.decoder", within(10), "±10 points"),
+    Row(112, "clocks_event_reasons.active|clocks_throttle_reasons.active", exact, "exact (may flicker)", _bitmask),
     Row(310, "ecc.errors.corrected.volatile.total", exact, "exact"),
     Row(311, "ecc.errors.uncorrected.volatile.total", exact, "exact"),
     Row(312, "ecc.errors.corrected.aggregate.total", exact, "exact"),
@@ -91,16 +93,20 @@ ROWS = (
 BLANK_TEXTS = ("[N/A]", "N/A", "[Not Supported]", "Not Supported", "[Unknown Error]", "")
 
 
-def query_smi(index: int, query: str) -> tuple[Value | None, str]:
+NOT_QUERYABLE = "not in this nvidia-smi"
+
+
+def query_smi(index: int, queries: str) -> tuple[Value | None, str]:
     """One nvidia-smi field (one call each: an unknown field fails the whole query on older drivers)."""
-    result = subprocess.run(
-        ["nvidia-smi", f"--id={index}", f"--query-gpu={query}", "--format=csv,noheader,nounits"],
-        capture_output=True, text=True, check=False, timeout=30,
-    )  # fmt: skip
-    text = result.stdout.strip()
-    if result.returncode != 0:
-        return None, "not queryable"
-    return (None, text) if text in BLANK_TEXTS else (text, text)
+    for query in queries.split("|"):
+        result = subprocess.run(
+            ["nvidia-smi", f"--id={index}", f"--query-gpu={query}", "--format=csv,noheader,nounits"],
+            capture_output=True, text=True, check=False, timeout=30,
+        )  # fmt: skip
+        text = result.stdout.strip()
+        if result.returncode == 0:
+            return (None, text) if text in BLANK_TEXTS else (text, text)
+    return None, NOT_QUERYABLE
 
 
 def _engine_values(make: Callable[[], Engine]) -> tuple[dict[int, dict[int, Value | None]] | None, str]:
@@ -134,7 +140,9 @@ def _show(value: Value | None) -> str:
     return f"{value:.3f}" if isinstance(value, float) else str(value)
 
 
-def verdict(row: Row, engine: Value | None, smi_text: Value | None) -> str:
+def verdict(row: Row, engine: Value | None, smi_text: Value | None, shown: str) -> str:
+    if shown == NOT_QUERYABLE:
+        return "not compared"
     if engine is None and smi_text is None:
         return "ok (both blank)"
     if engine is None or smi_text is None:
@@ -168,10 +176,10 @@ def report(engines: Sequence[tuple[str, Callable[[], Engine]]]) -> tuple[list[st
                 if values is not None:
                     value = values.get(gpu, {}).get(row.field_id)
                     cells.append(_show(value))
-                    verdicts.append(verdict(row, value, smi_value))
+                    verdicts.append(verdict(row, value, smi_value, smi_text))
             overall = "MISMATCH" if "MISMATCH" in verdicts else verdicts[0]
             good = good and overall != "MISMATCH"
-            name = f"{CATALOG.by_id(row.field_id).name} (`{row.query}`)"
+            name = f"{CATALOG.by_id(row.field_id).name} (`{row.query.split('|')[0]}`)"
             lines.append("| " + " | ".join([name, smi_text, *cells, row.tolerance, overall]) + " |")
     return lines, good
 
