@@ -54,6 +54,7 @@ class DcgmEngine(ConnectedEngine):
         self._gpu_ids: list[int] = []  # DCGM entity ids read, in the seam's order
         self._instances: list[tuple[int, int]] = []  # (parent GPU, GPU instance) seen in the MIG hierarchy
         self._fakes_wanted = 0
+        self._names = 0  # DCGM objects created, for unique names
         self._latest: dict[tuple[int, int], Value | None] = {}  # injection: replayed after a reconnect
         if settings.inject and modules.agent_internal is None:
             raise EngineUnavailable("--inject: DCGM's injection modules were not loaded")
@@ -186,7 +187,10 @@ class DcgmEngine(ConnectedEngine):
 
     def _watch(self, field_ids: tuple[int, ...]) -> Any:
         agent = self._m.agent
-        field_group = agent.dcgmFieldGroupCreate(self._handle, list(field_ids), f"otel-fakegpu-{len(field_ids)}")
+        # Field-group names are unique per hostengine: this process, this connection, this field group.
+        self._names += 1
+        name = f"otel-fakegpu-{os.getpid()}-{self._names}"
+        field_group = agent.dcgmFieldGroupCreate(self._handle, list(field_ids), name)
         agent.dcgmWatchFields(self._handle, self._group, field_group, self._update_us, self._keep_age_s, 0)
         if not self._settings.inject:
             agent.dcgmUpdateAllFields(self._handle, 1)  # the first read already has values

@@ -97,6 +97,9 @@ def dcgmGroupAddEntity(handle: FakeHandle, group_id: int, entityGroupId: int, en
 def dcgmFieldGroupCreate(handle: FakeHandle, fieldIds: list[int], fieldGroupName: str) -> int:
     fake.CALLS.append(("dcgmFieldGroupCreate", tuple(fieldIds)))
     fake.check(handle)
+    if fieldGroupName in fake.STATE.field_group_names:  # DCGM_ST_DUPLICATE_KEY, as the real hostengine answers
+        raise dcgm_structs.DCGMError(dcgm_structs.DCGM_ST_DUPLICATE_KEY)
+    fake.STATE.field_group_names.add(fieldGroupName)
     fake.STATE.groups += 1
     fake.STATE.field_group_fields[fake.STATE.groups] = tuple(fieldIds)
     return fake.STATE.groups

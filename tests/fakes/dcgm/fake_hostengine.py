@@ -41,6 +41,7 @@ class HostEngine:
     history: list[tuple[int, int, int, str, Any, int]] = field(default_factory=list)  # every stored sample
     group_entities: dict[int, list[tuple[int, int]]] = field(default_factory=dict)
     field_group_fields: dict[int, tuple[int, ...]] = field(default_factory=dict)
+    field_group_names: set[str] = field(default_factory=set)
     epoch: int = 0
     handles: int = 0
     groups: int = 0
@@ -98,7 +99,7 @@ def check(handle: Any = None) -> None:
         STATE.fakes = []
         STATE.values = {k: v for k, v in STATE.values.items() if k[1] in STATE.gpus}
         STATE.history = [h for h in STATE.history if h[1] in STATE.gpus]
-        STATE.group_entities, STATE.field_group_fields = {}, {}
+        STATE.group_entities, STATE.field_group_fields, STATE.field_group_names = {}, {}, set()
     if handle is not None and handle.value[0] != STATE.epoch:
         raise dcgm_structs.DCGMError_ConnectionNotValid()
 
