@@ -263,3 +263,9 @@ def test_injected_gpus_export_exactly_what_the_embedded_engine_exports(hostengin
     assert any(line.startswith("DCGM_EXP_XID_ERRORS_COUNT{") and 'xid="' in line for line in embedded)
     assert any(line.startswith("DCGM_EXP_CLOCK_EVENTS_COUNT{") and "clock_event=" in line for line in embedded)
     assert through_dcgm == embedded
+
+
+def test_bindings_without_a_needed_call_are_too_old(hostengine: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delattr(sys.modules["dcgm_agent"], "dcgmGetValuesSince_v2")
+    with pytest.raises(EngineUnavailable, match=r"too old \(no dcgm_agent\.dcgmGetValuesSince_v2\)"):
+        load_dcgm(ENV, inject=False)

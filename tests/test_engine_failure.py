@@ -4,12 +4,15 @@ an NVIDIA GPU): a hostengine that goes away is visible on /health and survived; 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import ExporterProcess, run_cli
+from tests.conftest import ExporterProcess, exporter_env, free_port, http_get, run_cli
 
 FAKES = Path(__file__).parent / "fakes"
 CYCLE_MS = 300
@@ -20,11 +23,12 @@ def _health(exporter: ExporterProcess) -> tuple[int, dict[str, object]]:
     return status, json.loads(body)
 
 
-def _wait_health(exporter: ExporterProcess, code: int, timeout: float = 60.0) -> dict[str, object]:
+def _wait_health(exporter: ExporterProcess, code: int, timeout: float = 60.0, served: bool = True) -> dict[str, object]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         status, body = _health(exporter)
-        _assert_metrics_served(exporter)
+        if served:
+            _assert_metrics_served(exporter)
         if status == code:
             return body
         time.sleep(0.05)
@@ -68,6 +72,36 @@ def test_hostengine_gone_for_three_cycles_then_back(
     errors = next(line for line in body.splitlines() if line.startswith("otel_fakegpu_engine_errors_total "))
     assert int(float(errors.split()[1])) >= 1
     assert "reconnecting in" in exporter.stderr_text() and "Traceback" not in exporter.stderr_text()
+
+
+def test_hostengine_absent_at_start_then_arriving(tmp_path: Path) -> None:
+    control = tmp_path / "hostengine"
+    control.write_text("down")
+    port = free_port()
+    env = {"DCGM_PYTHON_BINDINGS": str(FAKES / "dcgm"), "FAKE_DCGM_CONTROL": str(control)}
+    with tempfile.TemporaryFile() as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "otel_fakegpu", "-a", f"127.0.0.1:{port}", "--engine", "dcgm", "-r", "localhost:5555",
+             "-c", str(CYCLE_MS)],
+            env=exporter_env(env), stdout=subprocess.DEVNULL, stderr=log,
+        )  # fmt: skip
+        exporter = ExporterProcess(proc, port, None, log)
+        try:
+            deadline = time.monotonic() + 60
+            while True:  # the port opens after a first (failed) cycle
+                assert time.monotonic() < deadline and proc.poll() is None, exporter.stderr_text()
+                try:
+                    status, body = _health(exporter)
+                    break
+                except OSError:
+                    time.sleep(0.05)
+            assert status == 503 and body["status"] == "engine_failed"
+            assert http_get(exporter.base + "/metrics")[0] == 503  # nothing good to serve yet
+            control.write_text("up")
+            _wait_health(exporter, 200, served=False)
+            _assert_metrics_served(exporter)
+        finally:
+            assert exporter.stop() == 0
 
 
 def test_injected_gpus_served_from_the_hostengine(exporter_factory: Callable[..., ExporterProcess]) -> None:

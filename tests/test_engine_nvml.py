@@ -110,3 +110,9 @@ def test_device_selection_and_missing_library(nvml: Any) -> None:
     with pytest.raises(EngineError, match="connect failed"):
         engine.read_latest([150])
     assert engine.status().state is EngineState.FAILED
+
+
+def test_bindings_without_a_needed_call_are_too_old(nvml: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delattr(nvml, "nvmlDeviceGetTotalEnergyConsumption")
+    with pytest.raises(EngineUnavailable, match=r"pynvml is too old \(no nvmlDeviceGetTotalEnergyConsumption\)"):
+        load_pynvml()
