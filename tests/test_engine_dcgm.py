@@ -185,8 +185,10 @@ def test_inject_creates_fake_entities_and_drives_them(hostengine: Any) -> None:
 def test_injected_gpus_come_back_after_a_hostengine_restart(hostengine: Any) -> None:
     clock, wall = FakeClock(0.0), FakeClock()
     engine = make_engine(EngineSettings("dcgm", "localhost:5555", inject=True), clock, wall)
+    engine.watch_samples([230], 60.0)
     simulator = Simulator(FleetSpec(2, ("wave",), (SKUS["a100-80gb"],), "node-1", 3), engine, clock=wall)
     simulator.start()
+    engine.inject([(1, 230, 79)], wall.now)
     before = engine.read_latest([54, 150])
     hostengine.STATE.down = True
     wall.advance(1.0)
@@ -201,6 +203,8 @@ def test_injected_gpus_come_back_after_a_hostengine_restart(hostengine: Any) -> 
         "dcgmConnect_v2", "dcgmGetAllDevices", "dcgmCreateFakeEntities", "dcgmGroupCreate",
     ]  # fmt: skip
     assert after.column(54) == before.column(54)  # identities replayed into the new fake entities
+    replayed = {c[3] for c in calls(hostengine, "dcgmInjectEntityFieldValue")}
+    assert 54 in replayed and 230 not in replayed  # state, not events: the XID is not counted twice
     assert after.column(150) != (None, None)
 
 

@@ -26,10 +26,9 @@ MAX_FAKE_GPUS = 32  # DCGM_MAX_NUM_DEVICES: a hostengine holds at most 32 GPUs, 
 
 
 class DcgmEngine(ConnectedEngine):
-    """One group of the selected GPUs and one field group per field set, watched at the collect interval;
-        one ``dcgmEntitiesGetLatestValues`` per read (plus ``dcgmGetValuesSince_v2`` for the event fields the window
-    counts need). In injection mode, the seam's entity ids are 0..n-1 and map
-        to the fake entities' DCGM ids, which a reconnect to a restarted hostengine creates anew."""
+    """One group of the selected GPUs and one field group per field set, watched at the collect interval; one
+    ``dcgmEntitiesGetLatestValues`` per read, plus ``dcgmGetValuesSince_v2`` for the event fields the window
+    counts need. With injection the seam's entity ids are 0..n-1, mapped to the fake entities' DCGM ids."""
 
     kind = "dcgm"
 
@@ -49,6 +48,7 @@ class DcgmEngine(ConnectedEngine):
         self._handle: Any = None
         self._group: Any = None
         self._field_groups: dict[tuple[int, ...], Any] = {}
+        self._sample_group: Any = None
         self._keep_age_s = 60.0
         self._sample_fields: tuple[int, ...] = ()
         self._gpu_ids: list[int] = []  # DCGM entity ids read, in the seam's order
@@ -84,9 +84,11 @@ class DcgmEngine(ConnectedEngine):
         self._group = agent.dcgmGroupCreate(self._handle, structs.DCGM_GROUP_EMPTY, f"otel-fakegpu-{os.getpid()}")
         for gpu_id in self._gpu_ids:
             agent.dcgmGroupAddEntity(self._handle, self._group, self._m.fields.DCGM_FE_GPU, gpu_id)
-        self._field_groups = {}
-        if self._latest:
-            self._push(list(self._latest.items()), self._wall())
+        self._field_groups, self._sample_group = {}, None
+        # Replay the state, not the events: a replayed XID would count again in the window.
+        replay = [(key, value) for key, value in self._latest.items() if key[1] not in self._sample_fields]
+        if replay:
+            self._push(replay, self._wall())
 
     def _discover(self) -> None:
         agent, devices = self._m.agent, self._settings.devices
@@ -128,7 +130,7 @@ class DcgmEngine(ConnectedEngine):
 
     def _disconnect(self) -> None:
         handle, self._handle, self._group = self._handle, None, None
-        self._field_groups = {}
+        self._field_groups, self._sample_group = {}, None
         if handle is None:
             return
         if self._settings.remote is None:
@@ -153,7 +155,7 @@ class DcgmEngine(ConnectedEngine):
         with self._lock:
             self._sample_fields = tuple(dict.fromkeys((*self._sample_fields, *field_ids)))
             self._keep_age_s = max(self._keep_age_s, max_keep_age_s)
-            self._field_groups = {}  # watch again with the new keep age
+            self._field_groups, self._sample_group = {}, None  # watch again with the new keep age
 
     def _read(self, field_ids: Sequence[int], samples_after: int | None) -> Snapshot:
         agent, gpu_entity = self._m.agent, self._m.fields.DCGM_FE_GPU
@@ -175,12 +177,11 @@ class DcgmEngine(ConnectedEngine):
         frozen: dict[int, Column] = {fid: tuple(column) for fid, column in columns.items()}
         if samples_after is None or not self._sample_fields:
             return Snapshot.build(entity_ids, frozen, self._wall())
-        sample_group = self._field_groups.get(self._sample_fields)
-        if sample_group is None:
-            sample_group = self._field_groups[self._sample_fields] = self._watch(self._sample_fields)
+        if self._sample_group is None:
+            self._sample_group = self._watch(self._sample_fields)
         entity_of = dict(zip(self._gpu_ids, entity_ids, strict=True))
         samples, cursor = read_samples_since(
-            agent, self._handle, self._group, sample_group, samples_after, entity_of, gpu_entity
+            agent, self._handle, self._group, self._sample_group, samples_after, entity_of, gpu_entity
         )
         every_field = {fid: samples.get(fid, ()) for fid in self._sample_fields}
         return Snapshot.build(entity_ids, frozen, self._wall(), every_field, cursor)
