@@ -113,6 +113,15 @@ def test_injected_gpus_served_from_the_hostengine(exporter_factory: Callable[...
     assert _health(exporter)[1]["engine"]["detail"] == "3 fake (injected) GPUs on embedded hostengine"  # type: ignore[index]
 
 
+def test_nvml_engine_serves_real_gpu_readings(exporter_factory: Callable[..., ExporterProcess]) -> None:
+    exporter = exporter_factory("--engine", "nvml", env={"PYTHONPATH": str(FAKES / "nvml")})
+    body = exporter.get("/metrics")[1].decode()
+    power = [line for line in body.splitlines() if line.startswith("DCGM_FI_DEV_POWER_USAGE{")]
+    assert len(power) == 2 and power[0].endswith(" 123.456000") and 'UUID="GPU-nvml-0"' in power[0]
+    assert "DCGM_FI_PROF_GR_ENGINE_ACTIVE{" not in body  # profiling fields are blank with NVML: no series
+    assert _health(exporter)[1]["engine"]["detail"] == "2 GPUs through NVML"  # type: ignore[index]
+
+
 def test_missing_libraries_and_bad_engine_options_exit_2(tmp_path: Path) -> None:
     cases = [
         (["--engine", "dcgm"], {"DCGM_PYTHON_BINDINGS": str(tmp_path)}, "pydcgm"),
