@@ -69,6 +69,14 @@ def test_every_catalog_field_maps_to_its_nvml_call_and_unit_or_is_blank(nvml: An
     assert engine.status().state is EngineState.OK and engine.status().detail == "2 GPUs through NVML"
 
 
+def test_framebuffer_reserved_from_memory_info_v2_or_what_v1_leaves(nvml: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert make_engine(nvml).read_latest([250, 251, 252, 253]).columns[253] == (535, 535)
+    assert ("nvmlDeviceGetMemoryInfo", 0, nvml.nvmlMemory_v2) in nvml.CALLS
+    monkeypatch.delattr(nvml, "nvmlMemory_v2")  # older bindings: version 1 only, used includes the reservation
+    old = make_engine(nvml).read_latest([250, 251, 252, 253])
+    assert (old.value(0, 250), old.value(0, 251), old.value(0, 252), old.value(0, 253)) == (81559, 80000, 1559, 0)
+
+
 def test_memory_temperature_comes_from_the_field_value_api(nvml: Any) -> None:
     nvml.STATE.gpus[1]["fields/82"] = 38
     assert make_engine(nvml).read_latest([140]).column(140) == (None, 38)

@@ -26,10 +26,15 @@ def _clock_events(nv: Any, handle: Any) -> int:
 
 
 def _memory(nv: Any, handle: Any) -> tuple[int, int, int, int]:
-    """(total, free, used, reserved) in MiB; NVML v1 has no reserved, which is what the others leave."""
-    info = nv.nvmlDeviceGetMemoryInfo(handle)
+    """(total, free, used, reserved) in MiB. Version 2 (drivers >= 510) reports the driver's reservation apart,
+    as DCGM does; version 1 counts it in ``used``, leaving reserved as what the others do not cover."""
+    version = getattr(nv, "nvmlMemory_v2", None)
+    info = nv.nvmlDeviceGetMemoryInfo(handle, version=version) if version is not None else None
+    if info is None:
+        info = nv.nvmlDeviceGetMemoryInfo(handle)
     total, free, used = info.total // MIB, info.free // MIB, info.used // MIB
-    return total, free, used, max(0, total - free - used)
+    reserved = getattr(info, "reserved", None)
+    return total, free, used, reserved // MIB if reserved is not None else max(0, total - free - used)
 
 
 def _memory_temp(nv: Any, handle: Any) -> int:

@@ -68,7 +68,7 @@ def sample_gpu(index: int) -> dict[str, Any]:
         "pstate": 0, "fan": Err(NVML_ERROR_NOT_SUPPORTED), "power": 123456, "energy": 5_000_000, "replay": 3,
         "util": SimpleNamespace(gpu=42, memory=17), "enc": [5, 167000], "dec": [6, 167000],
         "violation": [10 * (p + 1) for p in range(6)],
-        "memory": SimpleNamespace(total=81559 * mib, free=80000 * mib, used=1024 * mib),
+        "memory": SimpleNamespace(total=81559 * mib, free=80000 * mib, used=1024 * mib, reserved=535 * mib),
         "ecc/0/0": 1, "ecc/1/0": 2, "ecc/0/1": 3, "ecc/1/1": 4, "retired/0": [1, 2], "retired/1": [3],
         "retired_pending": 0, "remapped": (5, 6, 0, 0), "links": {0: (1, [7, 8, 9, 10]), 1: (1, [1, 1, 1, 1])},
         "mig": (NVML_DEVICE_MIG_DISABLE, NVML_DEVICE_MIG_DISABLE), "fields/82": Err(NVML_ERROR_NOT_SUPPORTED),
@@ -158,10 +158,21 @@ nvmlDeviceGetPcieReplayCounter = _simple("nvmlDeviceGetPcieReplayCounter", "repl
 nvmlDeviceGetUtilizationRates = _simple("nvmlDeviceGetUtilizationRates", "util")
 nvmlDeviceGetEncoderUtilization = _simple("nvmlDeviceGetEncoderUtilization", "enc")
 nvmlDeviceGetDecoderUtilization = _simple("nvmlDeviceGetDecoderUtilization", "dec")
-nvmlDeviceGetMemoryInfo = _simple("nvmlDeviceGetMemoryInfo", "memory")
 nvmlDeviceGetRetiredPagesPendingStatus = _simple("nvmlDeviceGetRetiredPagesPendingStatus", "retired_pending")
 nvmlDeviceGetRemappedRows = _simple("nvmlDeviceGetRemappedRows", "remapped")
 nvmlDeviceGetMigMode = _simple("nvmlDeviceGetMigMode", "mig")
+
+
+_MEMORY_V2 = 0x02000028  # nvmlMemory_v2_t's version word
+nvmlMemory_v2 = _MEMORY_V2
+
+
+def nvmlDeviceGetMemoryInfo(handle: int, version: int | None = None) -> Any:
+    """Version 1: used includes the driver's reservation; version 2 reports it apart."""
+    memory = _answer("nvmlDeviceGetMemoryInfo", handle, "memory", *([version] if version else []))
+    if version != _MEMORY_V2:
+        return SimpleNamespace(total=memory.total, free=memory.free, used=memory.total - memory.free)
+    return memory
 
 
 def nvmlDeviceGetPciInfo(handle: int) -> Any:
