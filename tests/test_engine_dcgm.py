@@ -20,7 +20,7 @@ from otel_fakegpu.engine import (
 )
 from otel_fakegpu.engine.dcgm import DcgmEngine
 from otel_fakegpu.engine.dcgm_loader import load_dcgm
-from otel_fakegpu.fields import CATALOG, load_collectors
+from otel_fakegpu.fields import CATALOG, ENTITY_GPU, load_collectors
 from otel_fakegpu.fields.blank import DOUBLE_BLANK, STRING_BLANK
 from otel_fakegpu.outputs import PrometheusTextRenderer
 from otel_fakegpu.sim import SKUS, FleetSpec, Simulator
@@ -232,7 +232,9 @@ def test_device_option_parses_as_dcgm_exporter() -> None:
 
 
 def _every_field_csv(path: Path) -> Path:
-    rows = [f'{spec.name}, {"gauge" if spec.is_computed else spec.kind.value}, "{spec.help}"' for spec in CATALOG]
+    # GPU fields only: --inject creates GPUs, not the simulator's NVSwitches (the embedded engine's alone).
+    specs = [spec for spec in CATALOG if spec.entity == ENTITY_GPU]
+    rows = [f'{spec.name}, {"gauge" if spec.is_computed else spec.kind.value}, "{spec.help}"' for spec in specs]
     path.write_text("\n".join(rows) + "\n")
     return path
 

@@ -67,7 +67,7 @@ def test_hostengine_gone_for_three_cycles_then_back(
 
     control.write_text("up")
     recovered = _wait_health(exporter, 200, timeout=60)  # the backoff is at most a few seconds by now
-    assert recovered["status"] == "ok" and recovered["engine"]["state"] == "ok"  # type: ignore[index]
+    assert recovered["status"] == "healthy" and recovered["engine"]["state"] == "ok"  # type: ignore[index]
     body = exporter.get("/metrics")[1].decode()
     errors = next(line for line in body.splitlines() if line.startswith("otel_fakegpu_engine_errors_total "))
     assert int(float(errors.split()[1])) >= 1

@@ -11,7 +11,7 @@ import pytest
 
 from otel_fakegpu.engine import EngineError, EngineSettings, EngineState, EngineUnavailable, SampleBatch, parse_devices
 from otel_fakegpu.engine.nvml import NvmlEngine, load_pynvml
-from otel_fakegpu.fields import CATALOG
+from otel_fakegpu.fields import CATALOG, ENTITY_GPU
 from tests.conftest import FakeClock
 
 FAKE_NVML = Path(__file__).parent / "fakes" / "nvml"
@@ -19,7 +19,7 @@ FAKE_NVML = Path(__file__).parent / "fakes" / "nvml"
 # GPU 0 of the fake (pynvml.sample_gpu(0)), as DCGM would report it: MiB, W, mJ, ns, counts.
 EXPECTED_GPU0: dict[int, object] = {
     1: "550.54.15", 2: "12.550.54.15", 4: 2, 50: "NVIDIA H100 80GB HBM3", 51: "Tesla", 53: "1654320",
-    54: "GPU-nvml-0", 55: 0, 57: "00000000:10:00.0", 85: "96.00.74.00.01", 100: 1980, 101: 2619, 112: 4,
+    54: "GPU-nvml-0", 55: 0, 66: 1, 57: "00000000:10:00.0", 85: "96.00.74.00.01", 100: 1980, 101: 2619, 112: 4,
     140: None, 150: 40, 155: 123.456, 156: 5_000_000, 158: 89, 159: 92, 190: 0, 191: None, 202: 3, 203: 42,
     204: 17, 206: 5, 207: 6, 230: None, 240: 10, 241: 20, 242: 30, 243: 40, 244: 50, 245: 60, 250: 81559,
     251: 80000, 252: 1024, 253: 535, 254: 1024 / (81559 - 535), 310: 1, 311: 2, 312: 3, 313: 4, 390: 2, 391: 1,
@@ -44,8 +44,8 @@ def make_engine(nvml: Any, clock: FakeClock | None = None, devices: str = "f") -
 
 
 def test_every_catalog_field_maps_to_its_nvml_call_and_unit_or_is_blank(nvml: Any) -> None:
-    read_ids = [spec.id for spec in CATALOG if not spec.is_computed]
-    assert sorted(EXPECTED_GPU0) == sorted(read_ids)  # the table above covers the whole catalog
+    read_ids = [spec.id for spec in CATALOG if not spec.is_computed and spec.entity == ENTITY_GPU]
+    assert sorted(EXPECTED_GPU0) == sorted(read_ids)  # the table above covers every GPU field of the catalog
     engine = make_engine(nvml)
     assert nvml.CALLS == [("nvmlInit",), ("nvmlShutdown",)]  # the library probe at construction
     snapshot = engine.read_latest(read_ids)

@@ -1,6 +1,6 @@
 """Which NVML call answers each DCGM field, in DCGM's unit. Fields NVML cannot give by polling are absent
 (blank): the XID (an event), NVLink bandwidth (a rate DCGM computes), the vGPU licence status, and the
-profiling fields 1001+ (DCGM's own profiling module)."""
+profiling fields 1001+ (DCGM's own profiling module); so are NVSwitch and NVLink-entity fields (GPUs only here)."""
 
 from __future__ import annotations
 
@@ -90,6 +90,7 @@ READERS: dict[int, Reader] = {
     54: lambda nv, h: _text(nv.nvmlDeviceGetUUID(h)),
     55: lambda nv, h: int(nv.nvmlDeviceGetMinorNumber(h)),
     57: lambda nv, h: _text(nv.nvmlDeviceGetPciInfo(h).busId),
+    66: lambda nv, h: int(nv.nvmlDeviceGetPersistenceMode(h)),
     85: lambda nv, h: _text(nv.nvmlDeviceGetVbiosVersion(h)),
     100: lambda nv, h: int(nv.nvmlDeviceGetClockInfo(h, nv.NVML_CLOCK_SM)),
     101: lambda nv, h: int(nv.nvmlDeviceGetClockInfo(h, nv.NVML_CLOCK_MEM)),

@@ -63,7 +63,7 @@ def sample_gpu(index: int) -> dict[str, Any]:
     mib = 1 << 20
     return {
         "name": "NVIDIA H100 80GB HBM3", "brand": 2, "serial": f"165432{index}", "uuid": f"GPU-nvml-{index}",
-        "minor": index, "busId": f"00000000:1{index}:00.0", "vbios": "96.00.74.00.01",
+        "minor": index, "busId": f"00000000:1{index}:00.0", "vbios": "96.00.74.00.01", "persistence": 1,
         "clock/1": 1980, "clock/2": 2619, "events": 4, "temp": 40 + index, "thr/0": 92, "thr/1": 89,
         "pstate": 0, "fan": Err(NVML_ERROR_NOT_SUPPORTED), "power": 123456, "energy": 5_000_000, "replay": 3,
         "util": SimpleNamespace(gpu=42, memory=17), "enc": [5, 167000], "dec": [6, 167000],
@@ -149,6 +149,7 @@ nvmlDeviceGetSerial = _simple("nvmlDeviceGetSerial", "serial")
 nvmlDeviceGetUUID = _simple("nvmlDeviceGetUUID", "uuid")
 nvmlDeviceGetMinorNumber = _simple("nvmlDeviceGetMinorNumber", "minor")
 nvmlDeviceGetVbiosVersion = _simple("nvmlDeviceGetVbiosVersion", "vbios")
+nvmlDeviceGetPersistenceMode = _simple("nvmlDeviceGetPersistenceMode", "persistence")
 nvmlDeviceGetCurrentClocksEventReasons = _simple("nvmlDeviceGetCurrentClocksEventReasons", "events")
 nvmlDeviceGetPerformanceState = _simple("nvmlDeviceGetPerformanceState", "pstate")
 nvmlDeviceGetFanSpeed = _simple("nvmlDeviceGetFanSpeed", "fan")
