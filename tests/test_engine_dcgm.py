@@ -20,7 +20,7 @@ from otel_fakegpu.engine import (
 )
 from otel_fakegpu.engine.dcgm import DcgmEngine
 from otel_fakegpu.engine.dcgm_loader import load_dcgm
-from otel_fakegpu.fields import CATALOG, ENTITY_GPU, load_collectors
+from otel_fakegpu.fields import CATALOG, load_collectors
 from otel_fakegpu.fields.blank import DOUBLE_BLANK, STRING_BLANK
 from otel_fakegpu.outputs import PrometheusTextRenderer
 from otel_fakegpu.sim import SKUS, FleetSpec, Simulator
@@ -160,8 +160,15 @@ def test_inject_creates_fake_entities_and_drives_them(hostengine: Any) -> None:
     engine = make_engine(EngineSettings("dcgm", "localhost:5555", inject=True), wall=wall)
     simulator = Simulator(FleetSpec(2, ("stable",), (SKUS["h100-sxm"],), "node-1", 7), engine, clock=wall)
     simulator.start()
-    assert calls(hostengine, "dcgmCreateFakeEntities") == [("dcgmCreateFakeEntities", 2, (1, 1))]
-    assert calls(hostengine, "dcgmGroupAddEntity") == [("dcgmGroupAddEntity", 1, 1), ("dcgmGroupAddEntity", 1, 2)]
+    gpus, switches, links = calls(hostengine, "dcgmCreateFakeEntities")
+    assert gpus == ("dcgmCreateFakeEntities", 2, (1, 1))
+    assert switches == ("dcgmCreateFakeEntities", 4, (3, 3, 3, 3))  # the HGX board's NVSwitches
+    assert links[1] > 0 and links[2] == (6,) * links[1]  # their up links, each under its switch:
+    assert {parent for (group, _), parent in hostengine.STATE.parents.items() if group == 6} <= {
+        (3, i) for i in range(100, 104)
+    }
+    assert calls(hostengine, "dcgmGroupAddEntity")[:2] == [("dcgmGroupAddEntity", 1, 1), ("dcgmGroupAddEntity", 1, 2)]
+    assert ("dcgmGroupAddEntity", 3, 100) in calls(hostengine, "dcgmGroupAddEntity")
     injected = calls(hostengine, "dcgmInjectEntityFieldValue")
     uuid = simulator.gpus[1].identity.uuid
     ts = int(wall.now * 1e6)
@@ -189,7 +196,7 @@ def test_injected_gpus_come_back_after_a_hostengine_restart(hostengine: Any) -> 
     simulator = Simulator(FleetSpec(2, ("wave",), (SKUS["a100-80gb"],), "node-1", 3), engine, clock=wall)
     simulator.start()
     engine.inject([(1, 230, 79)], wall.now)
-    before = engine.read_latest([54, 150])
+    before = engine.read_latest([54, 150, 859])
     hostengine.STATE.down = True
     wall.advance(1.0)
     simulator.step()  # kept for replay, not raised
@@ -198,11 +205,14 @@ def test_injected_gpus_come_back_after_a_hostengine_restart(hostengine: Any) -> 
     hostengine.STATE.down = False
     clock.advance(1.0)
     hostengine.CALLS.clear()
-    after = engine.read_latest([54, 150])
+    after = engine.read_latest([54, 150, 859])
     assert [c[0] for c in hostengine.CALLS[:4]] == [
         "dcgmConnect_v2", "dcgmGetAllDevices", "dcgmCreateFakeEntities", "dcgmGroupCreate",
     ]  # fmt: skip
     assert after.column(54) == before.column(54)  # identities replayed into the new fake entities
+    assert [c[2][0] for c in calls(hostengine, "dcgmCreateFakeEntities")] == [1, 3, 6]  # GPUs, switches, links
+    limits = before.groups["switch"].column(859)
+    assert None not in limits and after.groups["switch"].column(859) == limits  # switch limits replayed
     replayed = {c[3] for c in calls(hostengine, "dcgmInjectEntityFieldValue")}
     assert 54 in replayed and 230 not in replayed  # state, not events: the XID is not counted twice
     assert after.column(150) != (None, None)
@@ -232,9 +242,7 @@ def test_device_option_parses_as_dcgm_exporter() -> None:
 
 
 def _every_field_csv(path: Path) -> Path:
-    # GPU fields only: --inject creates GPUs, not the simulator's NVSwitches (the embedded engine's alone).
-    specs = [spec for spec in CATALOG if spec.entity == ENTITY_GPU]
-    rows = [f'{spec.name}, {"gauge" if spec.is_computed else spec.kind.value}, "{spec.help}"' for spec in specs]
+    rows = [f'{spec.name}, {"gauge" if spec.is_computed else spec.kind.value}, "{spec.help}"' for spec in CATALOG]
     path.write_text("\n".join(rows) + "\n")
     return path
 
@@ -268,6 +276,8 @@ def test_injected_gpus_export_exactly_what_the_embedded_engine_exports(hostengin
     assert len(embedded) > 100
     assert any(line.startswith("DCGM_EXP_XID_ERRORS_COUNT{") and 'xid="' in line for line in embedded)
     assert any(line.startswith("DCGM_EXP_CLOCK_EVENTS_COUNT{") and "clock_event=" in line for line in embedded)
+    assert any(line.startswith("DCGM_FI_DEV_NVSWITCH_TEMPERATURE_CURRENT{") for line in embedded)
+    assert any(line.startswith("DCGM_FI_DEV_NVSWITCH_LINK_STATUS{") for line in embedded)
     assert through_dcgm == embedded
 
 

@@ -12,9 +12,11 @@ from typing import Any
 
 from otel_fakegpu.engine.base import EngineError
 from otel_fakegpu.engine.connected import ConnectedEngine, EngineUnavailable
+from otel_fakegpu.engine.dcgm_entities import FakeEntities
 from otel_fakegpu.engine.dcgm_loader import DcgmModules
 from otel_fakegpu.engine.dcgm_samples import read_samples_since
 from otel_fakegpu.engine.dcgm_values import inject_struct, read_value
+from otel_fakegpu.engine.entities import ENTITY_GROUPS
 from otel_fakegpu.engine.selection import EngineSettings
 from otel_fakegpu.engine.snapshot import Column, Snapshot
 from otel_fakegpu.fields import Value
@@ -56,6 +58,8 @@ class DcgmEngine(ConnectedEngine):
         self._fakes_wanted = 0
         self._names = 0  # DCGM objects created, for unique names
         self._latest: dict[tuple[int, int], Value | None] = {}  # injection: replayed after a reconnect
+        self._entities = FakeEntities()  # the simulator's NVSwitches and links (injection only)
+        self._latest_entities: dict[tuple[str, int, int], Value | None] = {}
         if settings.inject and modules.agent_internal is None:
             raise EngineUnavailable("--inject: DCGM's injection modules were not loaded")
         try:
@@ -84,11 +88,15 @@ class DcgmEngine(ConnectedEngine):
         self._group = agent.dcgmGroupCreate(self._handle, structs.DCGM_GROUP_EMPTY, f"otel-fakegpu-{os.getpid()}")
         for gpu_id in self._gpu_ids:
             agent.dcgmGroupAddEntity(self._handle, self._group, self._m.fields.DCGM_FE_GPU, gpu_id)
+        for group in ENTITY_GROUPS:
+            self._add_entities(group)
         self._field_groups, self._sample_group = {}, None
         # Replay the state, not the events: a replayed XID would count again in the window.
         replay = [(key, value) for key, value in self._latest.items() if key[1] not in self._sample_fields]
         if replay:
             self._push(replay, self._wall())
+        if self._latest_entities:
+            self._push_entities(list(self._latest_entities.items()), self._wall())
 
     def _discover(self) -> None:
         agent, devices = self._m.agent, self._settings.devices
@@ -107,9 +115,7 @@ class DcgmEngine(ConnectedEngine):
                 self._instances.append((info.parent.entityId, info.entity.entityId))
         if self._instances:
             log.warning(
-                "%d MIG GPU instances found; they are read as their parent GPUs (per-instance series are not "
-                "exported yet)",
-                len(self._instances),
+                "%d MIG GPU instances: read as their parent GPUs (not exported apart yet)", len(self._instances)
             )
 
     def _ensure_fakes(self) -> None:
@@ -117,6 +123,7 @@ class DcgmEngine(ConnectedEngine):
         if self._gpu_ids and set(self._gpu_ids) <= set(self._m.agent.dcgmGetAllDevices(self._handle)):
             return
         self._gpu_ids = self._create_fakes(self._fakes_wanted) if self._fakes_wanted else []
+        self._entities.forget()  # a new hostengine: its switches and links are to be made again too
 
     def _create_fakes(self, count: int) -> list[int]:
         internal, structs_internal = self._m.agent_internal, self._m.structs_internal
@@ -162,21 +169,26 @@ class DcgmEngine(ConnectedEngine):
         read_ids = tuple(dict.fromkeys(field_ids))
         if read_ids not in self._field_groups:
             self._field_groups[read_ids] = self._watch(read_ids)
-        pair = self._m.structs.c_dcgmGroupEntityPair_t
+        pair, others = self._m.structs.c_dcgmGroupEntityPair_t, self._entities.pairs()
         pairs = [pair(gpu_entity, gpu_id) for gpu_id in self._gpu_ids]
+        pairs += [pair(self._entity_kind(group), dcgm_id) for group, _, dcgm_id in others]
         values = agent.dcgmEntitiesGetLatestValues(self._handle, pairs, list(read_ids), 0) if pairs else []
         slot_of = {gpu_id: i for i, gpu_id in enumerate(self._gpu_ids)}
         width = len(self._gpu_ids)
         columns: dict[int, list[Value | None]] = {fid: [None] * width for fid in read_ids}
+        other_values: dict[tuple[int, int, int], Value | None] = {}
         for fv in values:
             slot, column = slot_of.get(fv.entityId), columns.get(fv.fieldId)
-            if slot is not None and column is not None and fv.entityGroupId == gpu_entity:
+            if fv.entityGroupId != gpu_entity:
+                other_values[(fv.entityGroupId, fv.entityId, fv.fieldId)] = read_value(fv)
+            elif slot is not None and column is not None:
                 column[slot] = read_value(fv)
         # The seam's ids: DCGM's GPU ids, or 0..n-1 for injected GPUs whatever ids DCGM gave them.
         entity_ids = tuple(range(width)) if self._settings.inject else tuple(self._gpu_ids)
         frozen: dict[int, Column] = {fid: tuple(column) for fid, column in columns.items()}
+        groups = self._entities.snapshots(read_ids, other_values, self._entity_kind, self._wall())
         if samples_after is None or not self._sample_fields:
-            return Snapshot.build(entity_ids, frozen, self._wall())
+            return Snapshot.build(entity_ids, frozen, self._wall()).with_groups(groups)
         if self._sample_group is None:
             self._sample_group = self._watch(self._sample_fields)
         entity_of = dict(zip(self._gpu_ids, entity_ids, strict=True))
@@ -184,7 +196,7 @@ class DcgmEngine(ConnectedEngine):
             agent, self._handle, self._group, self._sample_group, samples_after, entity_of, gpu_entity
         )
         every_field = {fid: samples.get(fid, ()) for fid in self._sample_fields}
-        return Snapshot.build(entity_ids, frozen, self._wall(), every_field, cursor)
+        return Snapshot.build(entity_ids, frozen, self._wall(), every_field, cursor).with_groups(groups)
 
     def _watch(self, field_ids: tuple[int, ...]) -> Any:
         agent = self._m.agent
@@ -238,3 +250,49 @@ class DcgmEngine(ConnectedEngine):
         for (entity_id, field_id), value in batch:
             fv = inject_struct(structs_internal, field_id, value, ts_us)
             internal.dcgmInjectEntityFieldValue(self._handle, gpu_entity, self._gpu_ids[entity_id], fv)
+
+    # -- the simulator's NVSwitches and links (injection only) -------------------------------------------
+    def _entity_kind(self, group: str) -> int:
+        return int(self._m.fields.DCGM_FE_SWITCH if group == "switch" else self._m.fields.DCGM_FE_LINK)
+
+    def create_entities(self, group: str, entity_ids: Sequence[int]) -> tuple[int, ...]:
+        if not self._settings.inject:
+            return ()  # real NVSwitches are not read from a hostengine yet
+        if group not in ENTITY_GROUPS:
+            raise EngineError(f"unknown entity group {group!r}")
+        with self._lock:
+            self._entities.wanted[group].extend(entity_ids)
+            if self._connected:
+                self._call(f"create fake {group}es", lambda: self._add_entities(group))
+        return tuple(entity_ids)
+
+    def _add_entities(self, group: str) -> None:
+        """Create the wanted entities of ``group`` the hostengine lacks, and put them in our group."""
+        missing = self._entities.missing(group)
+        if not missing:
+            return
+        assert self._m.agent_internal is not None and self._m.structs_internal is not None
+        request = self._entities.request(self._m.fields, self._m.structs_internal, group, missing)
+        created = self._m.agent_internal.dcgmCreateFakeEntities(self._handle, request)
+        for dcgm_id in self._entities.record(group, missing, created):
+            self._m.agent.dcgmGroupAddEntity(self._handle, self._group, self._entity_kind(group), dcgm_id)
+        self._field_groups, self._sample_group = {}, None  # watch again, over the new entities too
+
+    def inject_entities(self, group: str, updates: Iterable[tuple[int, int, Value | None]], timestamp: float) -> None:
+        if not self._settings.inject:
+            raise EngineError("the dcgm engine injects only with --inject")
+        batch = [((group, entity_id, field_id), value) for entity_id, field_id, value in updates]
+        with self._lock:
+            self._latest_entities.update(batch)
+            try:
+                self._call("inject", lambda: self._push_entities(batch, timestamp))
+            except EngineError as exc:
+                log.debug("injection kept for replay: %s", exc)
+
+    def _push_entities(self, batch: Sequence[tuple[tuple[str, int, int], Value | None]], timestamp: float) -> None:
+        assert self._m.agent_internal is not None and self._m.structs_internal is not None
+        ts_us = int(timestamp * 1e6)
+        for (group, entity_id, field_id), value in batch:
+            fv = inject_struct(self._m.structs_internal, field_id, value, ts_us)
+            dcgm_id = self._entities.dcgm_ids[group][entity_id]
+            self._m.agent_internal.dcgmInjectEntityFieldValue(self._handle, self._entity_kind(group), dcgm_id, fv)

@@ -15,10 +15,19 @@ def dcgmCreateFakeEntities(dcgmHandle: Any, cfe: Any) -> Any:
                        tuple(cfe.entityList[i].entity.entityGroupId for i in range(cfe.numToCreate))))  # fmt: skip
     fake.check(dcgmHandle)
     cfe.version = dcgm_structs_internal.dcgmCreateFakeEntities_version2
-    first = max([*fake.STATE.gpus, *fake.STATE.fakes, -1]) + 1
     for i in range(cfe.numToCreate):
-        cfe.entityList[i].entity.entityId = first + i
-        fake.STATE.fakes.append(first + i)
+        info = cfe.entityList[i]
+        group = info.entity.entityGroupId
+        if group == 1:  # a GPU: ids after every GPU there is
+            info.entity.entityId = max([*fake.STATE.gpus, *fake.STATE.fakes, -1]) + 1
+            fake.STATE.fakes.append(info.entity.entityId)
+        else:  # a switch or link: the group's next id (a link names an existing switch as parent)
+            if group == 6 and info.parent.entityId not in fake.STATE.others.get(3, []):
+                raise dcgm_structs.DCGMError(dcgm_structs.DCGM_ST_BADPARAM)
+            ids = fake.STATE.others.setdefault(group, [])
+            info.entity.entityId = 100 + len(ids)  # unlike the simulator's ids, to prove the engine maps them
+            ids.append(info.entity.entityId)
+            fake.STATE.parents[(group, info.entity.entityId)] = (info.parent.entityGroupId, info.parent.entityId)
     return cfe
 
 
@@ -27,7 +36,8 @@ def dcgmInjectEntityFieldValue(dcgmHandle: Any, entityGroupId: int, entityId: in
     stored = value.value.str.decode() if kind == "s" else value.value.dbl if kind == "d" else value.value.i64
     fake.CALLS.append(("dcgmInjectEntityFieldValue", entityGroupId, entityId, value.fieldId, kind, stored, value.ts))
     fake.check(dcgmHandle)
-    if entityId not in fake.STATE.fakes and entityId not in fake.STATE.gpus:
+    known = fake.STATE.fakes + fake.STATE.gpus if entityGroupId == 1 else fake.STATE.others.get(entityGroupId, [])
+    if entityId not in known:
         raise dcgm_structs.DCGMError(dcgm_structs.DCGM_ST_BADPARAM)
     fake.store(entityGroupId, entityId, value.fieldId, kind, stored, value.ts)
     return 0

@@ -36,6 +36,8 @@ DEFAULT_VALUES: dict[int, tuple[str, Any]] = {
 class HostEngine:
     gpus: list[int] = field(default_factory=lambda: [0, 1])
     fakes: list[int] = field(default_factory=list)
+    others: dict[int, list[int]] = field(default_factory=dict)  # fake entities of other groups (switch 3, link 6)
+    parents: dict[tuple[int, int], tuple[int, int]] = field(default_factory=dict)  # (group, id) -> parent's
     instances: list[tuple[int, int]] = field(default_factory=list)  # (parent GPU, GPU instance id)
     values: dict[tuple[int, int, int], tuple[str, Any, int]] = field(default_factory=dict)  # (group, id, field)
     history: list[tuple[int, int, int, str, Any, int]] = field(default_factory=list)  # every stored sample
@@ -96,9 +98,9 @@ def check(handle: Any = None) -> None:
     if STATE.was_down:  # back up: a restarted hostengine knows nothing of before
         STATE.was_down = False
         STATE.epoch += 1
-        STATE.fakes = []
-        STATE.values = {k: v for k, v in STATE.values.items() if k[1] in STATE.gpus}
-        STATE.history = [h for h in STATE.history if h[1] in STATE.gpus]
+        STATE.fakes, STATE.others, STATE.parents = [], {}, {}
+        STATE.values = {k: v for k, v in STATE.values.items() if k[0] == 1 and k[1] in STATE.gpus}
+        STATE.history = [h for h in STATE.history if h[0] == 1 and h[1] in STATE.gpus]
         STATE.group_entities, STATE.field_group_fields, STATE.field_group_names = {}, {}, set()
     if handle is not None and handle.value[0] != STATE.epoch:
         raise dcgm_structs.DCGMError_ConnectionNotValid()
