@@ -218,6 +218,26 @@ def test_injected_gpus_come_back_after_a_hostengine_restart(hostengine: Any) -> 
     assert after.column(150) != (None, None)
 
 
+def test_a_dropped_connection_reuses_the_fake_entities_in_a_new_group(hostengine: Any) -> None:
+    clock, wall = FakeClock(0.0), FakeClock()
+    engine = make_engine(EngineSettings("dcgm", "localhost:5555", inject=True), clock, wall)
+    Simulator(FleetSpec(8, ("wave",), (SKUS["h100-sxm"],), "node-1", 3), engine, clock=wall).start()
+    before = engine.read_latest([54, 859, 870])
+    hostengine.STATE.drop_once = True
+    with pytest.raises(EngineError):
+        engine.read_latest([54, 859, 870])
+    clock.advance(1.0)
+    hostengine.CALLS.clear()
+    after = engine.read_latest([54, 859, 870])
+    assert not calls(hostengine, "dcgmCreateFakeEntities")  # the hostengine still holds them
+    added = {c[1] for c in calls(hostengine, "dcgmGroupAddEntity")}
+    assert added == {1, 3, 6}  # GPUs, switches and links all in the new connection's group
+    assert after.column(54) == before.column(54)
+    assert after.groups["link"].column(870) == before.groups["link"].column(870) and None not in after.groups[
+        "link"
+    ].column(870)
+
+
 def test_missing_bindings_and_library_are_one_line_errors(tmp_path: Path, hostengine: Any) -> None:
     with pytest.raises(EngineUnavailable) as missing:
         load_dcgm({"DCGM_PYTHON_BINDINGS": str(tmp_path)}, inject=False)

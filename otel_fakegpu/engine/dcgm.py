@@ -12,7 +12,7 @@ from typing import Any
 
 from otel_fakegpu.engine.base import EngineError
 from otel_fakegpu.engine.connected import ConnectedEngine, EngineUnavailable
-from otel_fakegpu.engine.dcgm_entities import FakeEntities
+from otel_fakegpu.engine.dcgm_entities import FakeEntities, gpu_request
 from otel_fakegpu.engine.dcgm_loader import DcgmModules
 from otel_fakegpu.engine.dcgm_samples import read_samples_since
 from otel_fakegpu.engine.dcgm_values import inject_struct, read_value
@@ -86,10 +86,12 @@ class DcgmEngine(ConnectedEngine):
         else:
             self._discover()
         self._group = agent.dcgmGroupCreate(self._handle, structs.DCGM_GROUP_EMPTY, f"otel-fakegpu-{os.getpid()}")
+        for group in ENTITY_GROUPS:
+            self._create_missing(group)
         for gpu_id in self._gpu_ids:
             agent.dcgmGroupAddEntity(self._handle, self._group, self._m.fields.DCGM_FE_GPU, gpu_id)
-        for group in ENTITY_GROUPS:
-            self._add_entities(group)
+        for group, _, dcgm_id in self._entities.pairs():  # a new connection has a new, empty group
+            agent.dcgmGroupAddEntity(self._handle, self._group, self._entity_kind(group), dcgm_id)
         self._field_groups, self._sample_group = {}, None
         # Replay the state, not the events: a replayed XID would count again in the window.
         replay = [(key, value) for key, value in self._latest.items() if key[1] not in self._sample_fields]
@@ -126,13 +128,9 @@ class DcgmEngine(ConnectedEngine):
         self._entities.forget()  # a new hostengine: its switches and links are to be made again too
 
     def _create_fakes(self, count: int) -> list[int]:
-        internal, structs_internal = self._m.agent_internal, self._m.structs_internal
-        assert internal is not None and structs_internal is not None  # checked in __init__
-        request = structs_internal.c_dcgmCreateFakeEntities_v2()
-        request.numToCreate = count
-        for i in range(count):
-            request.entityList[i].entity.entityGroupId = self._m.fields.DCGM_FE_GPU
-        created = internal.dcgmCreateFakeEntities(self._handle, request)
+        assert self._m.agent_internal is not None  # checked in __init__
+        request = gpu_request(self._m.fields, self._m.structs_internal, count)
+        created = self._m.agent_internal.dcgmCreateFakeEntities(self._handle, request)
         return [created.entityList[i].entity.entityId for i in range(created.numToCreate)]
 
     def _disconnect(self) -> None:
@@ -266,15 +264,19 @@ class DcgmEngine(ConnectedEngine):
                 self._call(f"create fake {group}es", lambda: self._add_entities(group))
         return tuple(entity_ids)
 
-    def _add_entities(self, group: str) -> None:
-        """Create the wanted entities of ``group`` the hostengine lacks, and put them in our group."""
+    def _create_missing(self, group: str) -> list[int]:
+        """Create the wanted entities of ``group`` the hostengine lacks; their DCGM ids."""
         missing = self._entities.missing(group)
         if not missing:
-            return
+            return []
         assert self._m.agent_internal is not None and self._m.structs_internal is not None
         request = self._entities.request(self._m.fields, self._m.structs_internal, group, missing)
-        created = self._m.agent_internal.dcgmCreateFakeEntities(self._handle, request)
-        for dcgm_id in self._entities.record(group, missing, created):
+        return self._entities.record(
+            group, missing, self._m.agent_internal.dcgmCreateFakeEntities(self._handle, request)
+        )
+
+    def _add_entities(self, group: str) -> None:
+        for dcgm_id in self._create_missing(group):
             self._m.agent.dcgmGroupAddEntity(self._handle, self._group, self._entity_kind(group), dcgm_id)
         self._field_groups, self._sample_group = {}, None  # watch again, over the new entities too
 

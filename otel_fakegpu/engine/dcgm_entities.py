@@ -20,6 +20,15 @@ def field_entity(field_id: int) -> str:
         return ENTITY_GPU
 
 
+def gpu_request(fields_module: Any, structs_internal: Any, count: int) -> Any:
+    """A dcgmCreateFakeEntities request for ``count`` GPUs."""
+    request = structs_internal.c_dcgmCreateFakeEntities_v2()
+    request.numToCreate = count
+    for i in range(count):
+        request.entityList[i].entity.entityGroupId = fields_module.DCGM_FE_GPU
+    return request
+
+
 @dataclass
 class FakeEntities:
     """Seam ids wanted per group ("switch", then "link") and, once created, their DCGM ids."""

@@ -49,6 +49,7 @@ class HostEngine:
     groups: int = 0
     down: bool = False
     was_down: bool = False
+    drop_once: bool = False  # the next call fails as a dropped connection would; the hostengine keeps running
     library_missing: bool = False
 
 
@@ -92,6 +93,9 @@ def check(handle: Any = None) -> None:
     """Fail as DCGM does when the hostengine is gone or the handle is from before its restart."""
     import dcgm_structs
 
+    if STATE.drop_once:
+        STATE.drop_once = False
+        raise dcgm_structs.DCGMError_ConnectionNotValid()
     if is_down():
         STATE.was_down = True
         raise dcgm_structs.DCGMError_ConnectionNotValid()
