@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from otel_fakegpu.engine.selection import ENGINE_KINDS, EngineSettings, parse_devices
 from otel_fakegpu.fields import (
     CLOCK_EVENTS_COUNT_FIELD,
     XID_COUNT_FIELD,
@@ -35,6 +36,7 @@ from otel_fakegpu.sim import (
 from otel_fakegpu.telemetry import LABEL_STYLES
 
 MAX_GPUS = 65536
+MAX_INJECTED_GPUS = 32  # DCGM_MAX_NUM_DEVICES: one hostengine holds at most 32 GPUs, fake ones included
 # What `--preset NAME` changes; flags and variables still win over it.
 PRESETS: dict[str, dict[str, str]] = {
     # digitalocean/do-dcgm-exporter (pkg/main.go): :9401, a 20 s cycle, both window counts over 20 s, push to the
@@ -91,6 +93,7 @@ class Config:
     push_buffer_points: int
     log_level: str
     mig: dict[int, MigLayout] = field(default_factory=dict)  # GPU index -> MIG instances (--mig)
+    engine: EngineSettings = field(default_factory=EngineSettings)
 
 
 def parse_listen(value: str, source: str) -> ListenAddress:
@@ -165,10 +168,15 @@ def parse_skus(text: str, source: str) -> tuple[GpuSku, ...]:
         raise ConfigError(f"{source}={text!r}: {exc.args[0]}") from None
 
 
-def parse_mig(text: str, source: str, count: int, skus: tuple[GpuSku, ...]) -> dict[int, MigLayout]:
+def parse_mig(
+    text: str, source: str, count: int, skus: tuple[GpuSku, ...], engine_kind: str = "embedded"
+) -> dict[int, MigLayout]:
     """``--mig`` checked against each GPU's SKU: a profile it lacks or a layout that does not fit is an error."""
     if not text.strip():
         return {}
+    if engine_kind != "embedded":
+        raise ConfigError(f"{source}={text!r}: MIG partitions are simulated by the embedded engine only "
+                          f"(the engine is {engine_kind})")  # fmt: skip
     try:
         spec = parse_mig_spec(text)
         return resolve_mig(spec, count, lambda i: (skus[i % len(skus)].key, skus[i % len(skus)].mig_profiles))
@@ -263,6 +271,34 @@ def _uds_settings(values: Mapping[str, OptionValue]) -> UdsSettings | None:
     )
 
 
+def _engine_settings(values: Mapping[str, OptionValue], num_gpus: int) -> EngineSettings:
+    """--engine, -r, --devices, --inject; -r and --inject belong to the DCGM engine."""
+    kind_value, devices_value = values["engine"], values["devices"]
+    kind = (kind_value.text or "").strip().lower()
+    if kind not in ENGINE_KINDS:
+        raise ConfigError(f"{kind_value.source}={kind_value.text!r}: expected one of {', '.join(ENGINE_KINDS)}")
+    try:
+        devices = parse_devices(devices_value.text or "f")
+    except ValueError as exc:
+        raise ConfigError(f"{devices_value.source}={devices_value.text!r}: {exc}") from None
+    if devices.mode == "i" and kind != "embedded":
+        raise ConfigError(
+            f"{devices_value.source}={devices_value.text!r}: reading MIG GPU instances on their own is not supported "
+            "yet (use f or g[:ids])"
+        )
+    inject_value, remote_value = values["inject"], values["remote_hostengine"]
+    inject = parse_bool(inject_value.text or "", inject_value.source)
+    if inject and kind != "dcgm":
+        raise ConfigError(f"{inject_value.source}: injection needs --engine dcgm (the engine is {kind})")
+    if inject and num_gpus > MAX_INJECTED_GPUS:
+        raise ConfigError(f"{inject_value.source}: a DCGM hostengine holds at most {MAX_INJECTED_GPUS} GPUs "
+                          f"(asked for {num_gpus})")  # fmt: skip
+    remote = (remote_value.text or "").strip() or None
+    if remote is not None and "/" not in remote and not remote.rpartition(":")[2].isdigit():
+        raise ConfigError(f"{remote_value.source}={remote_value.text!r}: expected HOST:PORT or a Unix socket path")
+    return EngineSettings(kind, remote if kind == "dcgm" else None, devices, inject)
+
+
 def build_config(values: Mapping[str, OptionValue], env: Mapping[str, str]) -> Config:
     """Validate every option's text into a Config; raises ConfigError naming the flag or variable."""
 
@@ -282,6 +318,7 @@ def build_config(values: Mapping[str, OptionValue], env: Mapping[str, str]) -> C
     push_url_text, push_url_source = text("push_prometheus_url")
     num_gpus = parse_int(*text("num_gpus"), low=1, high=MAX_GPUS)
     skus = parse_skus(*text("gpu_model"))
+    engine = _engine_settings(values, num_gpus)
     label_style, label_source = text("label_style")
     if label_style.strip().lower() not in LABEL_STYLES:
         raise ConfigError(f"{label_source}={label_style!r}: expected one of {', '.join(LABEL_STYLES)}")
@@ -312,7 +349,8 @@ def build_config(values: Mapping[str, OptionValue], env: Mapping[str, str]) -> C
         push_prometheus_url=parse_url(push_url_text, push_url_source) if push_url_text.strip() else None,
         push_buffer_points=parse_int(*text("push_buffer_points"), low=1),
         log_level="DEBUG" if parse_bool(*text("debug")) else "INFO",
-        mig=parse_mig(*text("mig"), num_gpus, skus),
+        mig=parse_mig(*text("mig"), num_gpus, skus, engine.kind),
+        engine=engine,
     )
 
 
