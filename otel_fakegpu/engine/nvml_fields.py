@@ -1,6 +1,7 @@
 """Which NVML call answers each DCGM field, in DCGM's unit. Fields NVML cannot give by polling are absent
 (blank): the XID (an event), NVLink bandwidth (a rate DCGM computes), the vGPU licence status, and the
-profiling fields 1001+ (DCGM's own profiling module); so are NVSwitch and NVLink-entity fields (GPUs only here)."""
+profiling fields 1001+ (DCGM's own profiling module); so are NVSwitch and NVLink-entity fields (GPUs only here).
+PCIe throughput (200, 201; nvmlDeviceGetPcieThroughput) is not read yet: blank too."""
 
 from __future__ import annotations
 
