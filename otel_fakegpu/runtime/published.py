@@ -1,0 +1,75 @@
+"""The serving process's copy of what the workers published: bytes per host and variant, nothing else."""
+
+from __future__ import annotations
+
+import gzip
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+from otel_fakegpu.outputs import Format
+from otel_fakegpu.outputs.exposition import GZIP_LEVEL
+
+Variant = tuple[Format, bool]
+VariantBuilder = Callable[[str, Format, bool], Awaitable[None]]
+SummaryRenderer = Callable[[Format], bytes]
+
+
+@dataclass(frozen=True)
+class HostExposition:
+    cycle: int
+    collected_at: float
+    series: int
+    variants: dict[Variant, bytes]
+
+
+class PublishedFleet:
+    """Serves /metrics and /hosts/<host>/metrics from published bytes; a missing variant is asked of its worker.
+
+    With one host, /metrics is that host's exposition (dcgm-exporter's page). With more, it is the fleet's own
+    summary (``summary``): each host's GPUs are at /hosts/<host>/metrics, listed by /sd.
+    """
+
+    def __init__(self, hosts: Sequence[str], summary: SummaryRenderer) -> None:
+        self._hosts = tuple(hosts)
+        self._latest: dict[str, HostExposition] = {}
+        self._summary = summary
+        self.demand: set[Variant] = {(Format.PROMETHEUS, False)}
+        self.on_new_demand: Callable[[], None] = lambda: None
+        self.builder: VariantBuilder | None = None
+
+    def hosts(self) -> Sequence[str]:
+        return self._hosts
+
+    def store(self, host: str, exposition: HostExposition) -> None:
+        """A publication; one of the same cycle adds variants to what is already held."""
+        current = self._latest.get(host)
+        if current is not None and current.cycle == exposition.cycle:
+            exposition.variants.update({k: v for k, v in current.variants.items() if k not in exposition.variants})
+        self._latest[host] = exposition  # one reference swap: readers never see a half-stored publication
+
+    def published(self, host: str) -> HostExposition | None:
+        return self._latest.get(host)
+
+    def all_published(self) -> bool:
+        return all(host in self._latest for host in self._hosts)
+
+    async def exposition(self, host: str | None, fmt: Format, gzipped: bool) -> bytes | None:
+        """The bytes to serve, None before the first cycle; KeyError for a host this process does not serve."""
+        if host is None and len(self._hosts) > 1:
+            body = self._summary(fmt)
+            return gzip.compress(body, GZIP_LEVEL, mtime=0) if gzipped else body
+        name = self._hosts[0] if host is None else host
+        if name not in self._hosts:
+            raise KeyError(name)
+        if (fmt, gzipped) not in self.demand:
+            self.demand.add((fmt, gzipped))
+            self.on_new_demand()
+        for _ in range(3):  # a new cycle may land between the build and the lookup; it has the variant too
+            latest = self._latest.get(name)
+            if latest is None:
+                return None
+            built = latest.variants.get((fmt, gzipped))
+            if built is not None or self.builder is None:
+                return built
+            await self.builder(name, fmt, gzipped)
+        return None
