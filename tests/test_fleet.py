@@ -36,7 +36,7 @@ def _health(exporter: ExporterProcess) -> tuple[int, dict[str, object]]:
 def _identities(exporter: ExporterProcess) -> set[tuple[str, ...]]:
     """(Hostname, gpu, UUID, pci_bus_id) of every GPU of every host the exporter lists in /sd."""
     groups = json.loads(exporter.get("/sd")[1])
-    found = set()
+    found: set[tuple[str, ...]] = set()
     for group in groups:
         status, body, _ = exporter.get(group["labels"]["__metrics_path__"])
         assert status == 200
