@@ -104,7 +104,8 @@ def print_scale(scale: dict[str, Any]) -> None:
         sd = f["scrape_via_sd"]
         print(
             f"{f['hosts']:>5} {f['gpus']:>4} {f['workers']:>7} {f['cycle_s_median']:>7} {f['cycles_in_window']:>6} "
-            f"{sd['p50_ms']:>10.2f} {sd['p99_ms']:>10.2f} {f['cpu_core_s_per_cycle']!s:>12} {f['cpu_cores_busy']:>12} {f['server_cores_busy']:>11} "
+            f"{sd['p50_ms']:>10.2f} {sd['p99_ms']:>10.2f} {f['cpu_core_s_per_cycle']!s:>12} "
+            f"{f['cpu_cores_busy']:>12} {f['server_cores_busy']:>11} "
             f"{f['memory_mb']['rss']:>6} {f['memory_mb']['pss']:>6} {f['pss_kb_per_gpu']:>10}"
         )
     p = scale["projection"]
