@@ -98,7 +98,8 @@ def print_scale(scale: dict[str, Any]) -> None:
             )
     print("\nfleet (scraped host by host through /sd, 8 gzip clients)")
     print(
-        "hosts gpus workers cycle_s cycles scrape_p50 scrape_p99 core_s/cycle workers_busy server_busy rss_mb pss_mb pss_kb/gpu"
+        "hosts gpus workers cycle_s cycles scrape_p50 scrape_p99 core_s/cycle workers_busy server_busy "
+        "rss_mb pss_mb pss_kb/gpu"
     )
     for f in scale["fleet"]:
         sd = f["scrape_via_sd"]
