@@ -3,6 +3,8 @@ per-host OTLP resources in VictoriaMetrics, and a killed worker seen on /health 
 
 from __future__ import annotations
 
+import asyncio
+import gzip
 import json
 import os
 import re
@@ -11,12 +13,17 @@ import socket
 import subprocess
 import threading
 import urllib.parse
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from otel_fakegpu.runtime.fleet import plan_fleet
+from otel_fakegpu.app import Exporter, build_collection
+from otel_fakegpu.cli import config_from_args
+from otel_fakegpu.fields import default_collectors_path, load_collectors
+from otel_fakegpu.outputs import Format
+from otel_fakegpu.runtime import PublishedFleet, RemoteError, WorkerPool, WorkerSettings, plan_fleet
 from otel_fakegpu.runtime.frames import read_frame, write_frame
 from tests.conftest import PEERS, ExporterProcess, free_port, http_get, run_cli
 from tests.receivers import VictoriaMetrics, wait_for
@@ -111,7 +118,7 @@ def test_fleet_metrics_page_and_unknown_hosts(exporter_factory: Factory) -> None
 
 
 def test_a_killed_worker_is_seen_on_health_and_restarted(exporter_factory: Factory) -> None:
-    exporter = exporter_factory("--num-gpus", "4", "-c", "300")
+    exporter = exporter_factory("--num-gpus", "4", "-c", "1000")
     status, health = _health(exporter)
     assert status == 200
     workers = health["workers"]
@@ -207,3 +214,53 @@ def test_each_host_is_its_own_otlp_resource_in_victoriametrics(tmp_path: Path, e
         assert resources == {(f"pod-{h}", str(g)) for h in range(3) for g in range(2)}
     finally:
         victoria.stop()
+
+
+class _EchoCollection:
+    """A real host collection plus one request method, as a control API would add one."""
+
+    def __init__(self, inner: Exporter) -> None:
+        self.inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def handlers(self) -> Mapping[str, Callable[[dict[str, Any]], Any]]:
+        return {"echo": lambda args: {"host": self.inner.config.host_identity, "args": args}}
+
+
+def test_requests_cross_the_boundary_as_json_and_errors_come_back() -> None:
+    config = config_from_args(["--hosts", "3", "--num-gpus", "1", "--workers", "2", "-c", "600000"], {"NODE_NAME": "h"})
+    collectors = load_collectors(default_collectors_path())
+    plan = plan_fleet("h", 3, (0, 1), 2)
+    published = PublishedFleet([h.name for h in plan.hosts], lambda fmt: b"")
+    pool = WorkerPool(
+        plan,
+        lambda host: _EchoCollection(build_collection(config, collectors, host)),
+        WorkerSettings(600.0, 600.0),
+        published,
+    )
+
+    async def exercise() -> None:
+        try:
+            await checks()
+        finally:
+            await pool.close()
+
+    async def checks() -> None:
+        await pool.attach()
+        assert await pool.wait_ready()
+        assert await pool.call("echo", {"n": 1}, "h-2") == {"host": "h-2", "args": {"n": 1}}
+        assert await pool.broadcast("echo", {}) == {f"h-{i}": {"host": f"h-{i}", "args": {}} for i in range(3)}
+        with pytest.raises(RemoteError, match="no method 'nope'"):
+            await pool.call("nope", {}, "h-0")
+        with pytest.raises(RemoteError, match="name a host"):
+            await pool.call("echo", {})
+        with pytest.raises(RemoteError, match="no host"):
+            await pool.call("echo", {}, "elsewhere")
+        gzipped = await published.exposition("h-1", Format.OPENMETRICS, True)  # built on request, once
+        assert gzipped is not None and gzip.decompress(gzipped).endswith(b"# EOF\n")
+
+    pool.spawn_all()
+    asyncio.run(exercise())
+    assert all(w.process.exitcode == 0 for w in pool.workers)

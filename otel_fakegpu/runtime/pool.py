@@ -83,7 +83,7 @@ class WorkerPool:
         self._factory = factory
         self._workers = [WorkerHandle(slot, hosts) for slot, hosts in enumerate(plan.assignments)]
         self._owner = {host.name: w for w in self._workers for host in w.hosts}
-        self._pending: dict[int, asyncio.Future[Any]] = {}
+        self._pending: dict[int, tuple[WorkerHandle, asyncio.Future[Any]]] = {}
         self._ids = itertools.count(1)
         self._tasks: set[asyncio.Task[None]] = set()
         self._closing = False
@@ -116,6 +116,7 @@ class WorkerPool:
         write_frame(server_end, {"kind": "demand", "variants": demand})
         worker.process, worker.sock, worker.started_at = process, server_end, time.monotonic()
         worker.alive, worker.ready, worker.detail = True, False, ""
+        worker.facts, worker.cycle_seconds = {}, []  # its hosts are "starting" until it reports
         log.debug("worker %d (pid %d) serves %d hosts", worker.slot, process.pid, len(worker.hosts))
 
     async def attach(self) -> None:
@@ -161,7 +162,7 @@ class WorkerPool:
         elif kind == "ready":
             worker.ready, worker.failures_in_a_row = True, 0
         elif kind == "reply":
-            future = self._pending.pop(header["id"], None)
+            _, future = self._pending.pop(header["id"], (worker, None))
             if future is not None and not future.done():
                 if header["ok"]:
                     future.set_result(header.get("result"))
@@ -174,9 +175,9 @@ class WorkerPool:
             worker.writer.close()
         worker.writer, worker.sock = None, None
         code = await self._reap(worker.process)
-        for future in list(self._pending.values()):
-            if not future.done():  # which worker a request went to is not tracked: fail them all, callers retry
-                future.set_exception(RemoteError(f"worker {worker.slot} exited"))
+        for owner, future in list(self._pending.values()):
+            if owner is worker and not future.done():
+                future.set_exception(RemoteError(f"worker {worker.slot} exited before answering"))
         if self._closing:
             return
         lived = time.monotonic() - worker.started_at
@@ -243,7 +244,7 @@ class WorkerPool:
     async def _request(self, worker: WorkerHandle, method: str, args: dict[str, Any], host: str | None) -> Any:
         request_id = next(self._ids)
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._pending[request_id] = future
+        self._pending[request_id] = (worker, future)
         request = {"kind": "request", "id": request_id, "method": method, "host": host, "args": args}
         if not self._send(worker, request):
             self._pending.pop(request_id, None)
