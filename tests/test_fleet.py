@@ -25,6 +25,7 @@ from otel_fakegpu.fields import default_collectors_path, load_collectors
 from otel_fakegpu.outputs import Format
 from otel_fakegpu.runtime import PublishedFleet, RemoteError, WorkerPool, WorkerSettings, plan_fleet
 from otel_fakegpu.runtime.frames import read_frame, write_frame
+from otel_fakegpu.runtime.published import HostExposition
 from tests.conftest import PEERS, ExporterProcess, free_port, http_get, run_cli
 from tests.receivers import VictoriaMetrics, wait_for
 
@@ -264,3 +265,19 @@ def test_requests_cross_the_boundary_as_json_and_errors_come_back() -> None:
     pool.spawn_all()
     asyncio.run(exercise())
     assert all(w.process.exitcode == 0 for w in pool.workers)
+
+
+def test_variants_nobody_asks_for_stop_being_built() -> None:
+    fleet = PublishedFleet(["a"], lambda fmt: b"")
+    changes: list[set[Any]] = []
+    fleet.on_new_demand = lambda: changes.append(set(fleet.demand))
+    fleet.store("a", HostExposition(1, 0.0, 1, {(Format.PROMETHEUS, False): b"text"}))
+    assert asyncio.run(fleet.exposition("a", Format.PROMETHEUS, False)) == b"text"
+    assert asyncio.run(fleet.exposition("a", Format.PROMETHEUS, True)) is None  # not published, no worker
+    assert changes == [{(Format.PROMETHEUS, False), (Format.PROMETHEUS, True)}]
+    fleet.forget_unasked(60.0)
+    assert len(changes) == 1  # both asked for just now
+    fleet.forget_unasked(0.0)
+    assert changes[-1] == set() and fleet.demand == set()
+    with pytest.raises(KeyError):
+        asyncio.run(fleet.exposition("b", Format.PROMETHEUS, False))

@@ -37,6 +37,7 @@ READ_LIMIT = 8 << 20
 RESTART_BACKOFF_S = (0.5, 30.0)  # first delay, cap; doubling in between
 STABLE_AFTER_S = 60.0  # a worker that lived this long restarts with the first delay again
 CALL_TIMEOUT_S = 60.0
+DEMAND_KEEP_INTERVALS = 3  # a variant no scrape asked for in this many cycles is no longer built eagerly
 
 
 def _child_main(
@@ -159,6 +160,7 @@ class WorkerPool:
         elif kind == "status":
             worker.facts = header["hosts"]
             worker.cycle_seconds = header["recent_cycle_seconds"]
+            self.published.forget_unasked(DEMAND_KEEP_INTERVALS * self.settings.collect_interval_s)
         elif kind == "ready":
             worker.ready, worker.failures_in_a_row = True, 0
         elif kind == "reply":

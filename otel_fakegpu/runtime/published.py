@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
@@ -33,7 +34,9 @@ class PublishedFleet:
         self._hosts = tuple(hosts)
         self._latest: dict[str, HostExposition] = {}
         self._summary = summary
+        # Variants the workers build and send every cycle: those asked for recently (text at first).
         self.demand: set[Variant] = {(Format.PROMETHEUS, False)}
+        self._asked: dict[Variant, float] = {(Format.PROMETHEUS, False): time.monotonic()}
         self.on_new_demand: Callable[[], None] = lambda: None
         self.builder: VariantBuilder | None = None
 
@@ -53,6 +56,15 @@ class PublishedFleet:
     def all_published(self) -> bool:
         return all(host in self._latest for host in self._hosts)
 
+    def forget_unasked(self, keep_s: float) -> None:
+        """Stop asking the workers for variants nobody asked for in ``keep_s``: a 23 MB text nobody scrapes
+        is neither copied across nor held here. A later request builds it on demand again."""
+        horizon = time.monotonic() - keep_s
+        stale = {v for v in self.demand if self._asked.get(v, 0.0) < horizon}
+        if stale:
+            self.demand -= stale
+            self.on_new_demand()
+
     async def exposition(self, host: str | None, fmt: Format, gzipped: bool) -> bytes | None:
         """The bytes to serve, None before the first cycle; KeyError for a host this process does not serve."""
         if host is None and len(self._hosts) > 1:
@@ -61,6 +73,7 @@ class PublishedFleet:
         name = self._hosts[0] if host is None else host
         if name not in self._hosts:
             raise KeyError(name)
+        self._asked[(fmt, gzipped)] = time.monotonic()
         if (fmt, gzipped) not in self.demand:
             self.demand.add((fmt, gzipped))
             self.on_new_demand()

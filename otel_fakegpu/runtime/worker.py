@@ -159,8 +159,9 @@ class Worker:
         exposition = self._collections[name].latest()
         if exposition is None:
             return
-        exposition.prepare(self._demand)
-        built = tuple(v for v in ALL_VARIANTS if exposition.ready(*v) is not None)
+        demand = self._demand
+        exposition.prepare(demand)
+        built = tuple(v for v in ALL_VARIANTS if v in demand)
         if not force and self._published.get(name) == (exposition.cycle, frozenset(built)):
             return
         self._published[name] = (exposition.cycle, frozenset(built))
