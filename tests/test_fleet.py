@@ -281,3 +281,16 @@ def test_variants_nobody_asks_for_stop_being_built() -> None:
     assert changes[-1] == set() and fleet.demand == set()
     with pytest.raises(KeyError):
         asyncio.run(fleet.exposition("b", Format.PROMETHEUS, False))
+
+
+def test_a_late_variant_of_an_older_cycle_never_replaces_a_newer_cycle() -> None:
+    fleet = PublishedFleet(["a"], lambda fmt: b"")
+    text, gz = (Format.PROMETHEUS, False), (Format.PROMETHEUS, True)
+    fleet.store("a", HostExposition(1, 10.0, 1, {text: b"one"}))
+    fleet.store("a", HostExposition(1, 10.0, 1, {gz: b"one-gz"}))  # same cycle: merged
+    assert fleet.published("a") == HostExposition(1, 10.0, 1, {text: b"one", gz: b"one-gz"})
+    fleet.store("a", HostExposition(2, 20.0, 1, {text: b"two"}))
+    fleet.store("a", HostExposition(1, 10.0, 1, {gz: b"late"}))  # overtaken: dropped
+    assert fleet.published("a") == HostExposition(2, 20.0, 1, {text: b"two"})
+    fleet.store("a", HostExposition(1, 30.0, 1, {text: b"restarted"}))  # a restarted worker counts from 1 again
+    assert fleet.published("a") == HostExposition(1, 30.0, 1, {text: b"restarted"})

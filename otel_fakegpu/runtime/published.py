@@ -44,10 +44,15 @@ class PublishedFleet:
         return self._hosts
 
     def store(self, host: str, exposition: HostExposition) -> None:
-        """A publication; one of the same cycle adds variants to what is already held."""
+        """A publication; one of the same cycle adds variants to what is already held, one of an older cycle (a
+        variant built on request, overtaken by the next cycle) is dropped."""
         current = self._latest.get(host)
-        if current is not None and current.cycle == exposition.cycle:
-            exposition.variants.update({k: v for k, v in current.variants.items() if k not in exposition.variants})
+        if current is not None:
+            if exposition.collected_at < current.collected_at:
+                return
+            if exposition.collected_at == current.collected_at and exposition.cycle == current.cycle:
+                merged = {**current.variants, **exposition.variants}
+                exposition = HostExposition(exposition.cycle, exposition.collected_at, exposition.series, merged)
         self._latest[host] = exposition  # one reference swap: readers never see a half-stored publication
 
     def published(self, host: str) -> HostExposition | None:
