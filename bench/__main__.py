@@ -129,15 +129,15 @@ def measure_scrapes(gpus: int, concurrency: list[int], tmp: Path) -> dict[str, A
 
 
 def measure_idle_cpu(seconds: float, tmp: Path) -> float:
-    """CPU of an 8-GPU exporter with a 30 s cycle and one scrape every 15 s, in % of one core."""
+    """CPU of an 8-GPU exporter (every process) with a 30 s cycle and one scrape every 15 s, in % of one core."""
     proc, port, _ = _exporter(8, 30000, tmp / "idle.sock", ("--update-interval", "30"))
     try:
         time.sleep(2.0)
-        cpu0, t0 = proc.cpu_seconds(), time.monotonic()
+        cpu0, t0 = proc.tree_cpu_seconds(), time.monotonic()
         while time.monotonic() - t0 < seconds:
             get(f"http://127.0.0.1:{port}/metrics")
             time.sleep(min(15.0, max(0.0, seconds - (time.monotonic() - t0))))
-        return round(100.0 * (proc.cpu_seconds() - cpu0) / (time.monotonic() - t0), 3)
+        return round(100.0 * (proc.tree_cpu_seconds() - cpu0) / (time.monotonic() - t0), 3)
     finally:
         proc.stop()
 
