@@ -200,7 +200,7 @@ def reload_every_host(pool: WorkerPool) -> Callable[[str | None], dict[str, obje
 
 
 async def serve(pool: WorkerPool, listeners: Listeners, config: Config, started: float, what: str) -> int:
-    """Wait for every worker's first cycle, then serve until SIGTERM or SIGINT; SIGHUP reloads. Returns the exit code."""
+    """Wait for every worker's first cycle, serve until SIGTERM or SIGINT (SIGHUP reloads); returns the exit code."""
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -302,6 +302,8 @@ def _engine_settings(values: Mapping[str, OptionValue], num_gpus: int) -> Engine
     if remote is not None and "/" not in remote and not remote.rpartition(":")[2].isdigit():
         raise ConfigError(f"{remote_value.source}={remote_value.text!r}: expected HOST:PORT or a Unix socket path")
     return EngineSettings(kind, remote if kind == "dcgm" else None, devices, inject)
+
+
 def parse_shard(text: str, source: str) -> tuple[int, int]:
     """``I/N`` with 0 <= I < N (a StatefulSet ordinal and its replica count)."""
     index_text, sep, count_text = text.strip().partition("/")

@@ -250,7 +250,7 @@ def test_requests_cross_the_boundary_as_json_and_errors_come_back() -> None:
 
     async def checks() -> None:
         await pool.attach()
-        assert await pool.wait_ready()
+        assert await pool.wait_ready() is None
         assert await pool.call("echo", {"n": 1}, "h-2") == {"host": "h-2", "args": {"n": 1}}
         assert await pool.broadcast("echo", {}) == {f"h-{i}": {"host": f"h-{i}", "args": {}} for i in range(3)}
         with pytest.raises(RemoteError, match="no method 'nope'"):
@@ -260,7 +260,7 @@ def test_requests_cross_the_boundary_as_json_and_errors_come_back() -> None:
         with pytest.raises(RemoteError, match="no host"):
             await pool.call("echo", {}, "elsewhere")
         gzipped = await published.exposition("h-1", Format.OPENMETRICS, True)  # built on request, once
-        assert gzipped is not None and gzip.decompress(gzipped).endswith(b"# EOF\n")
+        assert gzipped is not None and gzip.decompress(gzipped[0]).endswith(b"# EOF\n")
 
     pool.spawn_all()
     asyncio.run(exercise())
@@ -272,7 +272,7 @@ def test_variants_nobody_asks_for_stop_being_built() -> None:
     changes: list[set[Any]] = []
     fleet.on_new_demand = lambda: changes.append(set(fleet.demand))
     fleet.store("a", HostExposition(1, 0.0, 1, {(Format.PROMETHEUS, False): b"text"}))
-    assert asyncio.run(fleet.exposition("a", Format.PROMETHEUS, False)) == b"text"
+    assert asyncio.run(fleet.exposition("a", Format.PROMETHEUS, False)) == (b"text", 0.0)
     assert asyncio.run(fleet.exposition("a", Format.PROMETHEUS, True)) is None  # not published, no worker
     assert changes == [{(Format.PROMETHEUS, False), (Format.PROMETHEUS, True)}]
     fleet.forget_unasked(60.0)

@@ -9,6 +9,7 @@ worker -> server
                  variant: a host's rendered exposition (FORMAT is ``PROMETHEUS`` or ``OPENMETRICS``).
     ``status``   {hosts: {host: facts}, cycle_seconds, recent_cycle_seconds}: health facts after each cycle.
     ``ready``    {}: every host of the worker has published its first cycle.
+    ``fatal``    {error, exit_code}: the worker could not start (e.g. its engine is unavailable) and stops.
     ``reply``    {id, ok, result | error}: the answer to a ``request``.
 server -> worker
     ``demand``   {variants: [[FORMAT, gzipped], ...]}: variants scrapers asked for; built eagerly every cycle.

@@ -55,6 +55,12 @@ def _child_main(
     Worker(sock, hosts, factory, settings).run()
 
 
+@dataclass(frozen=True)
+class StartupFailure:
+    message: str
+    exit_code: int
+
+
 @dataclass
 class WorkerHandle:
     slot: int
@@ -70,6 +76,7 @@ class WorkerHandle:
     detail: str = ""
     facts: dict[str, Any] = field(default_factory=dict)
     cycle_seconds: list[float] = field(default_factory=list)
+    fatal: StartupFailure | None = None  # why it could not start (then it is not restarted)
 
 
 class WorkerPool:
@@ -133,13 +140,14 @@ class WorkerPool:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def wait_ready(self) -> bool:
-        """Until every worker published its first cycle; False if one died first."""
+    async def wait_ready(self) -> StartupFailure | None:
+        """Until every worker published its first cycle; what went wrong if one could not start."""
         while not all(w.ready for w in self._workers):
-            if any(not w.alive for w in self._workers):
-                return False
+            failed = next((w for w in self._workers if not w.alive or w.fatal), None)
+            if failed is not None:
+                return failed.fatal or StartupFailure(f"worker {failed.slot} exited during start-up", 1)
             await asyncio.sleep(0.005)
-        return True
+        return None
 
     async def _read(self, worker: WorkerHandle, frames: FrameReader) -> None:
         try:
@@ -161,6 +169,8 @@ class WorkerPool:
             worker.facts = header["hosts"]
             worker.cycle_seconds = header["recent_cycle_seconds"]
             self.published.forget_unasked(DEMAND_KEEP_INTERVALS * self.settings.collect_interval_s)
+        elif kind == "fatal":
+            worker.fatal = StartupFailure(str(header["error"]), int(header["exit_code"]))
         elif kind == "ready":
             worker.ready, worker.failures_in_a_row = True, 0
         elif kind == "reply":
@@ -180,7 +190,7 @@ class WorkerPool:
         for owner, future in list(self._pending.values()):
             if owner is worker and not future.done():
                 future.set_exception(RemoteError(f"worker {worker.slot} exited before answering"))
-        if self._closing:
+        if self._closing or worker.fatal is not None:
             return
         lived = time.monotonic() - worker.started_at
         worker.failures_in_a_row = 1 if lived > STABLE_AFTER_S else worker.failures_in_a_row + 1
@@ -237,6 +247,12 @@ class WorkerPool:
             reply = await self._request(worker, method, args, None)
             results.update(reply if len(worker.hosts) > 1 else {worker.hosts[0].name: reply})
         return results
+
+    def broadcast_threadsafe(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
+        """``broadcast`` for code running outside the event loop's thread (a SIGHUP reload runs in an executor)."""
+        assert self._loop is not None, "the pool is not attached to a loop yet"
+        future = asyncio.run_coroutine_threadsafe(self.broadcast(method, args), self._loop)
+        return future.result(CALL_TIMEOUT_S * len(self._workers))
 
     def call_threadsafe(self, method: str, args: dict[str, Any], host: str | None = None) -> Any:
         """``call`` for code running outside the event loop's thread."""

@@ -70,11 +70,12 @@ class PublishedFleet:
             self.demand -= stale
             self.on_new_demand()
 
-    async def exposition(self, host: str | None, fmt: Format, gzipped: bool) -> bytes | None:
-        """The bytes to serve, None before the first cycle; KeyError for a host this process does not serve."""
+    async def exposition(self, host: str | None, fmt: Format, gzipped: bool) -> tuple[bytes, float] | None:
+        """The bytes to serve and when their cycle started, None before the first cycle; KeyError for a host this
+        process does not serve."""
         if host is None and len(self._hosts) > 1:
             body = self._summary(fmt)
-            return gzip.compress(body, GZIP_LEVEL, mtime=0) if gzipped else body
+            return (gzip.compress(body, GZIP_LEVEL, mtime=0) if gzipped else body), time.time()
         name = self._hosts[0] if host is None else host
         if name not in self._hosts:
             raise KeyError(name)
@@ -87,7 +88,9 @@ class PublishedFleet:
             if latest is None:
                 return None
             built = latest.variants.get((fmt, gzipped))
-            if built is not None or self.builder is None:
-                return built
+            if built is not None:
+                return built, latest.collected_at
+            if self.builder is None:
+                return None
             await self.builder(name, fmt, gzipped)
         return None

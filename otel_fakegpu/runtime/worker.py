@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from otel_fakegpu.engine import EngineUnavailable
 from otel_fakegpu.outputs import Exposition, Format
 from otel_fakegpu.runtime.fleet import HostSpec
 from otel_fakegpu.runtime.frames import Header, read_frame, write_frame
@@ -93,10 +94,8 @@ class Worker:
         threads: list[threading.Thread] = []
         try:
             started = time.perf_counter()
-            for host in self._hosts:
-                collection = self._factory(host)
-                self._collections[host.name] = collection
-                collection.start()
+            if not self._start_collections():
+                return
             for name in self._collections:
                 self._publish(name)
             self._durations.append(time.perf_counter() - started)
@@ -116,6 +115,22 @@ class Worker:
                 thread.join(timeout=30)
             for collection in self._collections.values():
                 collection.stop()
+
+    def _start_collections(self) -> bool:
+        """Build and start every host; a failure is told to the server (``fatal``) instead of a traceback."""
+        try:
+            for host in self._hosts:
+                collection = self._factory(host)
+                self._collections[host.name] = collection
+                collection.start()
+        except EngineUnavailable as exc:  # the environment's fault: one line, exit code 2
+            self._send({"kind": "fatal", "error": str(exc), "exit_code": 2})
+            return False
+        except Exception as exc:
+            log.exception("worker start-up failed")
+            self._send({"kind": "fatal", "error": f"worker start-up failed: {exc}", "exit_code": 1})
+            return False
+        return True
 
     def _send(self, header: Header, blobs: tuple[bytes, ...] = ()) -> None:
         with self._write_lock:
@@ -152,6 +167,7 @@ class Worker:
             if handler is None:
                 raise KeyError(f"no method {method!r}")
             results[name] = handler(args)
+            self._publish(name)  # a handler may have run a cycle (a reload does): scrapers see it at once
         return results[targets[0]] if host is not None or len(targets) == 1 else results
 
     def _publish(self, name: str, force: bool = False) -> None:

@@ -37,8 +37,9 @@ class MetricsSource(Protocol):
 
     def hosts(self) -> Sequence[str]: ...
 
-    async def exposition(self, host: str | None, fmt: Format, gzipped: bool) -> bytes | None:
-        """The body for ``host`` (None: /metrics); None before the first cycle; KeyError for an unknown host."""
+    async def exposition(self, host: str | None, fmt: Format, gzipped: bool) -> tuple[bytes, float] | None:
+        """The body for ``host`` (None: /metrics) and the wall-clock start of its cycle; None before the first cycle;
+        KeyError for an unknown host."""
         ...
 
 
@@ -147,12 +148,15 @@ def build_app(
         fmt = choose_format(request.headers.get("Accept"))
         gzipped = accepts_gzip(request.headers.get("Accept-Encoding"))
         try:
-            body = await source.exposition(host, fmt, gzipped)
+            published = await source.exposition(host, fmt, gzipped)
         except KeyError:
             return web.Response(status=404, text=f"no host {host!r} here; see /sd\n")
-        if body is None:
+        if published is None:
             return web.Response(status=503, text="no collection cycle has completed yet\n")
+        body, collected_at = published
         headers = {"Content-Type": fmt.content_type, "Vary": "Accept, Accept-Encoding"}
+        # How old the served cycle is: while an engine fails, /metrics keeps the last good cycle, ageing.
+        headers["Age"] = str(max(0, int(time.time() - collected_at)))
         if gzipped:
             headers["Content-Encoding"] = "gzip"
         if len(body) <= STREAM_ABOVE_BYTES or request.method == "HEAD":
