@@ -43,6 +43,10 @@ class AttributionStatus:
     def age_s(self, now: float) -> float | None:
         return None if self.last_ok_at is None else max(0.0, now - self.last_ok_at)
 
+    def facts(self) -> dict[str, Any]:
+        """The raw fields, JSON-able (they cross from a worker to the serving process); ``health_entry`` reads them."""
+        return dict(self.__dict__)
+
     def as_dict(self, now: float) -> dict[str, Any]:
         age = self.age_s(now)
         state = "starting" if self.last_ok_at is None else "ok"
@@ -58,6 +62,11 @@ class AttributionStatus:
             "workloads": self.workloads,
             "attributed_entities": self.attributed,
         }
+
+
+def health_entry(facts: dict[str, Any], now: float) -> dict[str, Any]:
+    """/health's ``attribution`` object from a stage's ``facts()``, the map's age taken at ``now``."""
+    return AttributionStatus(**facts).as_dict(now)
 
 
 class AttributionStage:

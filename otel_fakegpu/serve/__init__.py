@@ -1,7 +1,7 @@
 """Floor 5: serving the outputs over HTTP: TCP :9400 (TLS, basic auth) and a Unix domain socket."""
 
 from otel_fakegpu.serve.health import HealthReport, evaluate
-from otel_fakegpu.serve.http import DEFAULT_IDLE_TIMEOUT_S, Listeners, build_app, start
+from otel_fakegpu.serve.http import DEFAULT_IDLE_TIMEOUT_S, Listeners, MetricsSource, build_app, start
 from otel_fakegpu.serve.reload import reload_on_sighup
 from otel_fakegpu.serve.uds import (
     DEFAULT_MODE,
@@ -21,6 +21,7 @@ __all__ = [
     "HealthReport",
     "Listeners",
     "LiveWebConfig",
+    "MetricsSource",
     "UdsError",
     "UdsSettings",
     "WebConfig",
