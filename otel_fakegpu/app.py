@@ -24,7 +24,7 @@ from otel_fakegpu.serve import (
     evaluate,
     start,
 )
-from otel_fakegpu.sim import FleetSpec, Simulator
+from otel_fakegpu.sim import FleetSpec, ScenarioClock, Simulator, SimulatorControl
 from otel_fakegpu.telemetry import (
     Consumer,
     CycleRunner,
@@ -62,10 +62,16 @@ class Exporter:
     def __init__(self, config: Config, collectors: CollectorSet) -> None:
         self.config = config
         self.engine: Engine = EmbeddedEngine()
+        scenario = config.scenario
+        # A scenario's time advances by a fixed amount per update, so it plays out the same every run.
+        clock = ScenarioClock(time.time, scenario.time_scale, config.update_interval_s) if scenario else None
         self.simulator = Simulator(
             FleetSpec(config.num_gpus, config.profiles, config.skus, config.host_identity, config.seed),
             self.engine,
+            scenario_clock=clock,
+            events=scenario.events if scenario else (),
         )
+        self.control = SimulatorControl(self.simulator)
         self.stats = CycleStats()
         self.cache = ExpositionCache()
         self.pushers: list[OtlpPushOutput | PrometheusPushOutput] = []
@@ -118,6 +124,7 @@ class Exporter:
             self.config.collect_interval_s,
             time.time(),
             self.pipeline.collections_total,
+            self.control.gpus_missing(),
         )
 
     def stop(self) -> None:
@@ -136,7 +143,8 @@ async def serve(exporter: Exporter, listeners: Listeners) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stopping.set)
-    runner = await start(build_app(exporter.cache, exporter.health, listeners.web), listeners)
+    app = build_app(exporter.cache, exporter.health, listeners.web, exporter.control, exporter.config.control_token)
+    runner = await start(app, listeners)
     config = exporter.config
     scheme = "https" if listeners.web.ssl_context else "http"
     if config.listen is not None:

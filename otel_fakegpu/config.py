@@ -3,6 +3,7 @@ prototype's names), validated into one frozen Config. Errors name the flag or va
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import socket
 import urllib.parse
@@ -14,7 +15,7 @@ from otel_fakegpu.fields import CLOCK_EVENTS_COUNT_FIELD, XID_COUNT_FIELD, colle
 from otel_fakegpu.outputs import NAMINGS, OtlpSettings
 from otel_fakegpu.serve import DEFAULT_MODE, DEFAULT_SOCKET_PATH, UdsSettings
 from otel_fakegpu.settings import ConfigError, OptionValue
-from otel_fakegpu.sim import DEFAULT_SKU, PROFILE_NAMES, GpuSku, find_sku
+from otel_fakegpu.sim import DEFAULT_SKU, PROFILE_NAMES, GpuSku, Scenario, ScenarioError, find_sku, load_scenario
 
 MAX_GPUS = 65536
 # What `--preset NAME` changes; flags and variables still win over it.
@@ -60,6 +61,8 @@ class Config:
     push_prometheus_url: str | None
     push_buffer_points: int
     log_level: str
+    scenario: Scenario | None = None  # its fleet, when it names one, is already in num_gpus/profiles/skus
+    control_token: str | None = None  # None: the control API is served on the Unix socket only
 
 
 def parse_listen(value: str, source: str) -> ListenAddress:
@@ -221,6 +224,30 @@ def _uds_settings(values: Mapping[str, OptionValue]) -> UdsSettings | None:
     )
 
 
+def _load_scenario(value: OptionValue, num_gpus: int) -> Scenario | None:
+    text = (value.text or "").strip()
+    if not text:
+        return None
+    try:
+        return load_scenario(Path(text), num_gpus)
+    except ScenarioError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def _with_scenario(config: Config, seed_given: bool) -> Config:
+    """The scenario's fleet replaces --num-gpus/--gpu-model; its seed applies unless --seed is given."""
+    scenario = config.scenario
+    if scenario is None:
+        return config
+    changes: dict[str, object] = {}
+    if scenario.gpu_count is not None:
+        skus, profiles = scenario.per_gpu(config.profiles)
+        changes.update(num_gpus=scenario.gpu_count, skus=skus, profiles=profiles)
+    if scenario.seed is not None and not seed_given:
+        changes["seed"] = scenario.seed
+    return dataclasses.replace(config, **changes)  # type: ignore[arg-type]
+
+
 def build_config(values: Mapping[str, OptionValue], env: Mapping[str, str]) -> Config:
     """Validate every option's text into a Config; raises ConfigError naming the flag or variable."""
 
@@ -238,7 +265,8 @@ def build_config(values: Mapping[str, OptionValue], env: Mapping[str, str]) -> C
     collectors_text = text("collectors")[0]
     web_config_text = text("web_config")[0]
     push_url_text, push_url_source = text("push_prometheus_url")
-    return Config(
+    num_gpus = parse_int(*text("num_gpus"), low=1, high=MAX_GPUS)
+    config = Config(
         collectors_path=Path(collectors_text) if collectors_text else None,
         listen=listen,
         uds=uds,
@@ -251,7 +279,7 @@ def build_config(values: Mapping[str, OptionValue], env: Mapping[str, str]) -> C
         },
         hostname=None if parse_bool(*text("no_hostname")) else host_identity,
         host_identity=host_identity,
-        num_gpus=parse_int(*text("num_gpus"), low=1, high=MAX_GPUS),
+        num_gpus=num_gpus,
         profiles=parse_profiles(*text(profiles_dest)),
         skus=parse_skus(*text("gpu_model")),
         update_interval_s=parse_float(*text("update_interval"), minimum=0.05),
@@ -262,4 +290,7 @@ def build_config(values: Mapping[str, OptionValue], env: Mapping[str, str]) -> C
         push_prometheus_url=parse_url(push_url_text, push_url_source) if push_url_text.strip() else None,
         push_buffer_points=parse_int(*text("push_buffer_points"), low=1),
         log_level="DEBUG" if parse_bool(*text("debug")) else "INFO",
+        scenario=_load_scenario(values["scenario"], num_gpus),
+        control_token=text("control_token")[0] or None,
     )
+    return _with_scenario(config, bool(seed_text.strip()))

@@ -65,6 +65,8 @@ OPTIONS: tuple[Option, ...] = (
     _o("gpu_model", "--gpu-model", "GPU_MODEL", "h100-sxm",
        f"GPU model, or comma list assigned round-robin: {', '.join(SKUS)}", "MODEL", group="simulator"),
     _o("seed", "--seed", "FAKEGPU_SEED", None, "seed for reproducible simulated values", "N", group="simulator"),
+    _o("scenario", "--scenario", "OTEL_FAKEGPU_SCENARIO", None,
+       "YAML scenario: fleet, workloads and scripted events (see scenarios/)", "FILE", group="simulator"),
     # Serving
     _o("uds", "--uds", "UDS_SOCKET_PATH", None,
        f"also serve on this Unix socket (the variable needs ENABLE_UDS=true; default {DEFAULT_SOCKET_PATH})",
@@ -76,6 +78,8 @@ OPTIONS: tuple[Option, ...] = (
     _o("uds_group", "--uds-group", "UDS_SOCKET_GROUP", None, "group owning the socket", "GROUP", group="serving"),
     _o("web_config", "--web-config-file", "DCGM_EXPORTER_WEB_CONFIG_FILE", None,
        "exporter-toolkit web config: TLS and basic auth for TCP", "FILE", group="serving"),
+    _o("control_token", "--control-token", "OTEL_FAKEGPU_CONTROL_TOKEN", None,
+       "also serve the control API on TCP, to requests with Authorization: Bearer TOKEN", "TOKEN", group="serving"),
     _o("idle_timeout", "--idle-timeout", "OTEL_FAKEGPU_IDLE_TIMEOUT", f"{DEFAULT_IDLE_TIMEOUT_S:g}",
        "seconds before closing a connection that sends no complete request", "SECONDS", group="serving"),
     # Push

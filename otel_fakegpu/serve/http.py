@@ -21,6 +21,8 @@ from aiohttp.typedefs import Middleware
 
 from otel_fakegpu.outputs import ExpositionCache
 from otel_fakegpu.serve.auth import BasicAuth
+from otel_fakegpu.serve.control import PREFIX as CONTROL_PREFIX
+from otel_fakegpu.serve.control import ControlPort, add_control_routes, control_guard
 from otel_fakegpu.serve.health import HealthReport
 from otel_fakegpu.serve.negotiate import accepts_gzip, choose_format
 from otel_fakegpu.serve.uds import BoundSocket
@@ -83,8 +85,12 @@ def _over_unix_socket(request: web.Request) -> bool:
 def _auth_middleware(auth: BasicAuth) -> Middleware:
     @web.middleware
     async def require_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
-        # The socket is guarded by file permissions; TCP by the web config's users.
-        if _over_unix_socket(request) or await auth.check(request.headers.get("Authorization")):
+        # The socket is guarded by file permissions; TCP by the web config's users; the control API by its token.
+        if (
+            _over_unix_socket(request)
+            or request.path.startswith(CONTROL_PREFIX)
+            or await auth.check(request.headers.get("Authorization"))
+        ):
             return await handler(request)
         return web.Response(
             status=401, text="unauthorized\n", headers={"WWW-Authenticate": 'Basic realm="otel-fakegpu"'}
@@ -103,8 +109,14 @@ def _headers_middleware(extra: dict[str, str]) -> Middleware:
     return add_headers
 
 
-def build_app(cache: ExpositionCache, health: HealthProvider, web_config: WebConfig | None = None) -> web.Application:
-    """The application every listener serves."""
+def build_app(
+    cache: ExpositionCache,
+    health: HealthProvider,
+    web_config: WebConfig | None = None,
+    control: ControlPort | None = None,
+    control_token: str | None = None,
+) -> web.Application:
+    """The application every listener serves; with ``control``, the control API too (see serve.control)."""
     web_config = web_config or WebConfig()
 
     async def metrics(request: web.Request) -> web.StreamResponse:
@@ -135,7 +147,7 @@ def build_app(cache: ExpositionCache, health: HealthProvider, web_config: WebCon
     async def index(request: web.Request) -> web.Response:
         return web.Response(body=_INDEX, content_type="text/html")
 
-    middlewares: list[Middleware] = []
+    middlewares: list[Middleware] = [control_guard(control_token)] if control is not None else []
     if web_config.users:
         middlewares.append(_auth_middleware(BasicAuth(web_config.users)))
     if web_config.headers:
@@ -144,6 +156,8 @@ def build_app(cache: ExpositionCache, health: HealthProvider, web_config: WebCon
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/health", health_handler)
     app.router.add_get("/", index)
+    if control is not None:
+        add_control_routes(app, control)
     return app
 
 
