@@ -22,7 +22,7 @@ import pytest
 from otel_fakegpu.engine import EmbeddedEngine
 from otel_fakegpu.fields import CollectorSet, default_collectors_path, load_collectors
 from otel_fakegpu.outputs import PrometheusTextRenderer
-from otel_fakegpu.sim import SKUS, FleetSpec, Simulator
+from otel_fakegpu.sim import SKUS, FleetSpec, Scenario, ScenarioClock, Simulator
 from otel_fakegpu.telemetry import CycleStats, LabelScheme, TelemetryPipeline, default_resource
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -217,11 +217,24 @@ def build_stack(
     collectors: CollectorSet | None = None,
     count_windows_ms: dict[int, int] | None = None,
     clock: FakeClock | None = None,
+    scenario: Scenario | None = None,
+    step_s: float = 30.0,
 ) -> Stack:
+    """With ``scenario``: its fleet, seed and events, its time advancing ``step_s`` wall seconds per update."""
     clock = clock or FakeClock()
     engine = EmbeddedEngine(clock)
     spec = FleetSpec(count, tuple(profiles), tuple(SKUS[s] for s in skus), "golden-host", seed)
-    simulator = Simulator(spec, engine, clock=clock)
+    scenario_clock = None
+    if scenario is not None:
+        scenario_skus, scenario_profiles = scenario.per_gpu(profiles)
+        if scenario.gpu_count is not None:
+            spec = FleetSpec(scenario.gpu_count, scenario_profiles, scenario_skus, "golden-host", spec.seed)
+        if scenario.seed is not None:
+            spec = FleetSpec(spec.count, spec.profiles, spec.skus, spec.host, scenario.seed)
+        scenario_clock = ScenarioClock(clock, scenario.time_scale, step_s)
+    simulator = Simulator(
+        spec, engine, clock=clock, scenario_clock=scenario_clock, events=scenario.events if scenario else ()
+    )
     collectors = collectors or load_collectors(default_collectors_path())
     pipeline = TelemetryPipeline(
         collectors,
