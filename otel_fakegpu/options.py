@@ -125,7 +125,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog=PROG,
         description="dcgm-exporter-compatible GPU metrics from simulated (default) or real GPUs, "
-        "through OpenTelemetry. Every option falls back to the environment variable shown.",
+        "through OpenTelemetry. Every option falls back to the environment variable shown. "
+        "Subcommand: otel-fakegpu backfill --help (a scenario's history as OpenMetrics).",
     )
     groups = {key: parser.add_argument_group(title) for key, title in _GROUPS.items()}
     for opt in OPTIONS:
