@@ -152,7 +152,7 @@ def _fleet(scenario: Scenario, host: str) -> FleetSpec:
     if scenario.gpu_count is None:
         return FleetSpec(DEFAULT_GPUS, ("static",), (SKUS["h100-sxm"],), host, scenario.seed)
     skus, profiles = scenario.per_gpu(("static",))
-    return FleetSpec(len(skus), profiles, skus, host, scenario.seed)
+    return FleetSpec(len(skus), profiles, skus, host, scenario.seed, scenario.mig_layouts())
 
 
 def backfill(scenario: Scenario, collectors: CollectorSet, span: Span, out: IO[str], host: str) -> int:
@@ -165,6 +165,7 @@ def backfill(scenario: Scenario, collectors: CollectorSet, span: Span, out: IO[s
         clock=clock,
         scenario_clock=ScenarioClock(clock, scenario.time_scale, span.step_s),
         events=scenario.events,
+        workloads=scenario.workloads,
     )
     pipeline = TelemetryPipeline(
         collectors,

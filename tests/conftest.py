@@ -228,12 +228,19 @@ def build_stack(
     if scenario is not None:
         scenario_skus, scenario_profiles = scenario.per_gpu(profiles)
         if scenario.gpu_count is not None:
-            spec = FleetSpec(scenario.gpu_count, scenario_profiles, scenario_skus, "golden-host", spec.seed)
+            spec = FleetSpec(
+                scenario.gpu_count, scenario_profiles, scenario_skus, "golden-host", spec.seed, scenario.mig_layouts()
+            )
         if scenario.seed is not None:
-            spec = FleetSpec(spec.count, spec.profiles, spec.skus, spec.host, scenario.seed)
+            spec = FleetSpec(spec.count, spec.profiles, spec.skus, spec.host, scenario.seed, spec.mig)
         scenario_clock = ScenarioClock(clock, scenario.time_scale, step_s)
     simulator = Simulator(
-        spec, engine, clock=clock, scenario_clock=scenario_clock, events=scenario.events if scenario else ()
+        spec,
+        engine,
+        clock=clock,
+        scenario_clock=scenario_clock,
+        events=scenario.events if scenario else (),
+        workloads=scenario.workloads if scenario else (),
     )
     collectors = collectors or load_collectors(default_collectors_path())
     pipeline = TelemetryPipeline(

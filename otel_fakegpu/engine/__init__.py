@@ -2,7 +2,7 @@
 
 from otel_fakegpu.engine.base import Engine, EngineError, EngineState, EngineStatus
 from otel_fakegpu.engine.embedded import EmbeddedEngine
-from otel_fakegpu.engine.snapshot import EMPTY_SNAPSHOT, Column, SampleBatch, Snapshot
+from otel_fakegpu.engine.snapshot import EMPTY_SNAPSHOT, Column, GpuInstanceEntity, SampleBatch, Snapshot
 
 __all__ = [
     "EMPTY_SNAPSHOT",
@@ -12,6 +12,7 @@ __all__ = [
     "EngineError",
     "EngineState",
     "EngineStatus",
+    "GpuInstanceEntity",
     "SampleBatch",
     "Snapshot",
 ]

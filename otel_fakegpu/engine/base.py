@@ -36,7 +36,7 @@ class Engine(ABC):
 
     @abstractmethod
     def entity_ids(self) -> tuple[int, ...]:
-        """GPU entity ids, in index order."""
+        """Exported entity ids in index order: GPUs, with a MIG-enabled GPU replaced by its instances."""
 
     @abstractmethod
     def watch_samples(self, field_ids: Sequence[int], max_keep_age_s: float) -> None:
@@ -54,6 +54,12 @@ class Engine(ABC):
     @abstractmethod
     def create_gpus(self, count: int) -> tuple[int, ...]:
         """Create ``count`` fake GPU entities (dcgmCreateFakeEntities); returns their ids."""
+
+    def create_gpu_instances(self, parent: int, instances: Sequence[tuple[int, str]]) -> tuple[int, ...]:
+        """Partition GPU entity ``parent`` into MIG GPU instances, given as (GPU instance id, profile name);
+        returns their entity ids. From then on reads export the instances in place of the parent; a field
+        never injected on an instance reads as the parent's value (DCGM answers GPU-scoped fields that way)."""
+        raise EngineError(f"the {self.kind} engine cannot create GPU instances")
 
     @abstractmethod
     def inject(self, updates: Iterable[tuple[int, int, Value | None]], timestamp: float) -> None:

@@ -10,13 +10,15 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from otel_fakegpu.engine.base import Engine, EngineError, EngineState, EngineStatus
-from otel_fakegpu.engine.snapshot import Column, SampleBatch, Snapshot
+from otel_fakegpu.engine.snapshot import Column, GpuInstanceEntity, SampleBatch, Snapshot
 from otel_fakegpu.fields import Value, is_blank
 
 log = logging.getLogger(__name__)
 
 # Whatever the keep age, a watched field never holds more updates than this (a runaway injector).
 MAX_KEPT_BATCHES = 100_000
+# GPU instance entities are numbered from here, apart from GPUs (DCGM keeps them in a group of their own).
+INSTANCE_ENTITY_BASE = 1_000_000
 
 
 @dataclass
@@ -59,10 +61,14 @@ class EmbeddedEngine(Engine):
         self._reads = 0
         self._histories: dict[int, _History] = {}
         self._updates = 0  # sequence number of the last update that stored samples
+        self._instances: dict[int, GpuInstanceEntity] = {}
+        self._children: dict[int, list[int]] = {}  # MIG-enabled GPU -> its instance entities
+        self._exported: list[int] = []  # what reads return: GPUs, MIG-enabled ones replaced by their instances
+        self._read_plan: list[tuple[int, int]] = []  # per exported entity: (its slot, parent slot or -1)
 
     def entity_ids(self) -> tuple[int, ...]:
         with self._lock:
-            return tuple(self._entity_ids)
+            return tuple(self._exported)
 
     def create_gpus(self, count: int) -> tuple[int, ...]:
         if count < 0:
@@ -77,7 +83,43 @@ class EmbeddedEngine(Engine):
                 column.extend([None] * count)
             for stamps in self._stamps.values():
                 stamps.extend([0.0] * count)
+            self._plan_reads()
             return new_ids
+
+    def create_gpu_instances(self, parent: int, instances: Sequence[tuple[int, str]]) -> tuple[int, ...]:
+        with self._lock:
+            if parent not in self._slot or parent in self._instances:
+                raise EngineError(f"no GPU entity {parent}")
+            if parent in self._children:
+                raise EngineError(f"GPU entity {parent} is already partitioned")
+            first = INSTANCE_ENTITY_BASE + len(self._instances)
+            new_ids = tuple(range(first, first + len(instances)))
+            for entity_id, (instance_id, profile) in zip(new_ids, instances, strict=True):
+                self._instances[entity_id] = GpuInstanceEntity(parent, instance_id, profile)
+                self._slot[entity_id] = len(self._entity_ids)
+                self._entity_ids.append(entity_id)
+            for column in self._values.values():
+                column.extend([None] * len(new_ids))
+            for stamps in self._stamps.values():
+                stamps.extend([0.0] * len(new_ids))
+            self._children[parent] = list(new_ids)
+            self._plan_reads()
+            return new_ids
+
+    def _plan_reads(self) -> None:
+        exported: list[int] = []
+        plan: list[tuple[int, int]] = []
+        for entity_id in self._entity_ids:
+            if entity_id in self._instances:
+                continue
+            children = self._children.get(entity_id)
+            if children is None:
+                exported.append(entity_id)
+                plan.append((self._slot[entity_id], -1))
+            else:
+                exported.extend(children)
+                plan.extend((self._slot[child], self._slot[entity_id]) for child in children)
+        self._exported, self._read_plan = exported, plan
 
     def watch_samples(self, field_ids: Sequence[int], max_keep_age_s: float) -> None:
         if max_keep_age_s <= 0:
@@ -117,15 +159,25 @@ class EmbeddedEngine(Engine):
     def read_latest(self, field_ids: Sequence[int], samples_after: int | None = None) -> Snapshot:
         with self._lock:
             self._reads += 1
-            width = len(self._entity_ids)
+            exported = tuple(self._exported)
             columns: dict[int, Column] = {}
             for field_id in field_ids:
                 column = self._values.get(field_id)
-                columns[field_id] = tuple(column) if column is not None else (None,) * width
+                if column is None:
+                    columns[field_id] = (None,) * len(exported)
+                elif not self._instances:
+                    columns[field_id] = tuple(column)
+                else:
+                    columns[field_id] = self._instance_column(column, self._stamps[field_id])
+            instances = {eid: self._instances[eid] for eid in exported if eid in self._instances}
             if samples_after is None:
-                return Snapshot.build(tuple(self._entity_ids), columns, self._clock())
+                return Snapshot.build(exported, columns, self._clock(), instances=instances)
             samples = self._samples_since(samples_after)
-            return Snapshot.build(tuple(self._entity_ids), columns, self._clock(), samples, self._updates)
+            return Snapshot.build(exported, columns, self._clock(), samples, self._updates, instances)
+
+    def _instance_column(self, column: list[Value | None], stamps: list[float]) -> Column:
+        """An instance's own value where it has one, else its parent GPU's."""
+        return tuple(column[slot] if parent < 0 or stamps[slot] else column[parent] for slot, parent in self._read_plan)
 
     def _samples_since(self, after: int) -> dict[int, tuple[SampleBatch, ...]]:
         for field_id, history in self._histories.items():

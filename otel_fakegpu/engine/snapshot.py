@@ -24,10 +24,21 @@ class SampleBatch:
 
 
 @dataclass(frozen=True)
+class GpuInstanceEntity:
+    """A MIG GPU instance entity (DCGM_FE_GPU_I): its parent GPU entity, GPU instance id and profile name."""
+
+    parent: int
+    instance_id: int
+    profile: str
+
+
+@dataclass(frozen=True)
 class Snapshot:
     """Values laid out by field: ``columns[field_id][i]`` is the value of ``entity_ids[i]`` or None if blank.
 
     A column per field (rather than a dict per entity) keeps a 4096-GPU read to a few tuple copies.
+    Entities are what dcgm-exporter exports: every GPU without MIG, and for a MIG-enabled GPU only its GPU
+    instances, right where the GPU would be; ``instances`` describes those instance entities.
     ``samples`` holds, for fields watched for samples, every value stored since the cursor the read asked
     for (oldest first); ``samples_cursor`` is where the next read should continue (None: no samples asked for).
     """
@@ -37,6 +48,7 @@ class Snapshot:
     taken_at: float
     samples: Mapping[int, tuple[SampleBatch, ...]] = field(default_factory=lambda: MappingProxyType({}))
     samples_cursor: int | None = None
+    instances: Mapping[int, GpuInstanceEntity] = field(default_factory=lambda: MappingProxyType({}))
 
     @classmethod
     def build(
@@ -46,8 +58,16 @@ class Snapshot:
         taken_at: float,
         samples: dict[int, tuple[SampleBatch, ...]] | None = None,
         samples_cursor: int | None = None,
+        instances: Mapping[int, GpuInstanceEntity] | None = None,
     ) -> Snapshot:
-        return cls(entity_ids, MappingProxyType(columns), taken_at, MappingProxyType(samples or {}), samples_cursor)
+        return cls(
+            entity_ids,
+            MappingProxyType(columns),
+            taken_at,
+            MappingProxyType(samples or {}),
+            samples_cursor,
+            MappingProxyType(dict(instances or {})),
+        )
 
     def column(self, field_id: int) -> Column:
         """Values of one field for every entity; all blank when the field was not read."""

@@ -1,25 +1,39 @@
-"""Floor 2: the GPU simulator (SKUs, identities, profiles, physics) that drives an engine."""
+"""Floor 2: the GPU simulator (SKUs, identities, profiles, workloads, MIG, physics) that drives an engine."""
 
 from otel_fakegpu.sim.clock import ScenarioClock, parse_duration
 from otel_fakegpu.sim.control import SimulatorControl
 from otel_fakegpu.sim.identity import DRIVER_VERSION, GpuIdentity, make_identity
-from otel_fakegpu.sim.physics import GpuPhysics
+from otel_fakegpu.sim.load import EngineLoad
+from otel_fakegpu.sim.mig import MigError, MigInstance, MigLayout, MigProfile, parse_mig_spec, resolve_mig
+from otel_fakegpu.sim.physics import GpuConditions, GpuPhysics
 from otel_fakegpu.sim.profiles import PROFILE_NAMES, Demand, Profile, make_profile
 from otel_fakegpu.sim.scenario import Scenario, ScenarioError, ScheduledEvent
 from otel_fakegpu.sim.scenario_file import load_scenario
 from otel_fakegpu.sim.simulator import FleetSpec, SimulatedGpu, Simulator
-from otel_fakegpu.sim.skus import DEFAULT_SKU, SKUS, GpuSku, find_sku
+from otel_fakegpu.sim.sku_presets import DEFAULT_SKU, SKUS, find_sku
+from otel_fakegpu.sim.skus import FanCurve, GpuSku
+from otel_fakegpu.sim.workloads import SHAPE_NAMES, SHAPES, MigRef, Workload, WorkloadError, make_shape
 
 __all__ = [
     "DEFAULT_SKU",
     "DRIVER_VERSION",
     "PROFILE_NAMES",
+    "SHAPES",
+    "SHAPE_NAMES",
     "SKUS",
     "Demand",
+    "EngineLoad",
+    "FanCurve",
     "FleetSpec",
+    "GpuConditions",
     "GpuIdentity",
     "GpuPhysics",
     "GpuSku",
+    "MigError",
+    "MigInstance",
+    "MigLayout",
+    "MigProfile",
+    "MigRef",
     "Profile",
     "Scenario",
     "ScenarioClock",
@@ -28,9 +42,14 @@ __all__ = [
     "SimulatedGpu",
     "Simulator",
     "SimulatorControl",
+    "Workload",
+    "WorkloadError",
     "find_sku",
     "load_scenario",
     "make_identity",
     "make_profile",
+    "make_shape",
     "parse_duration",
+    "parse_mig_spec",
+    "resolve_mig",
 ]

@@ -7,11 +7,14 @@ ValueError (HTTP 400), an unknown GPU or workload LookupError (HTTP 404).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
 from otel_fakegpu.sim.events import parse_event
+from otel_fakegpu.sim.scenario_file import parse_workload
 from otel_fakegpu.sim.simulator import Simulator
+from otel_fakegpu.sim.workloads import Workload, WorkloadError
 
 
 class SimulatorControl:
@@ -41,10 +44,26 @@ class SimulatorControl:
         return {"gpu": index, "applied": event.describe(), "state": self._sim.state()[index]}
 
     def start_workload(self, body: object) -> dict[str, Any]:
-        raise NotImplementedError("workloads are not available in this build")
+        """Place a workload (the scenario's keys; ``start``/``stop`` count from now); it drives its GPUs from
+        the next update."""
+        sim = self._sim
+        layouts = {i: gpu.layout for i, gpu in enumerate(sim.gpus) if gpu.layout is not None}
+        workload = parse_workload(body, len(sim.gpus), layouts)
+        now = sim.now_s()
+        stop = now + workload.stop_s if workload.stop_s is not None else None
+        workload = dataclasses.replace(workload, start_s=now + workload.start_s, stop_s=stop)
+        try:
+            sim.add_workload(workload)
+        except WorkloadError as exc:
+            raise ValueError(str(exc)) from None
+        return _workload_state(workload)
 
     def stop_workload(self, key: str) -> dict[str, Any]:
-        raise NotImplementedError("workloads are not available in this build")
+        """Remove the workload ``namespace/pod/container``."""
+        try:
+            return _workload_state(self._sim.remove_workload(key))
+        except KeyError:
+            raise LookupError(f"no workload {key}") from None
 
     def state(self) -> dict[str, Any]:
         """The simulated state: scenario time, every GPU's faults."""
@@ -55,7 +74,23 @@ class SimulatorControl:
             "updates": self._sim.steps_total,
             "gpus": self._sim.state(),
             "gpus_missing": self._sim.lost_gpus(),
+            "workloads": [_workload_state(w) for w in self._sim.workloads()],
         }
 
     def gpus_missing(self) -> list[int]:
         return self._sim.lost_gpus()
+
+
+def _workload_state(workload: Workload) -> dict[str, Any]:
+    return {
+        "key": workload.key,
+        "pod": workload.pod,
+        "namespace": workload.namespace,
+        "container": workload.container,
+        "gpus": list(workload.gpus),
+        "instances": [{"gpu": ref.gpu, "instance": ref.instance_id} for ref in workload.instances],
+        "shape": workload.shape,
+        "start_s": workload.start_s,
+        "stop_s": workload.stop_s,
+        "intensity": workload.intensity,
+    }

@@ -1,32 +1,26 @@
-"""Faults of one simulated GPU: what events did to it, and how that bends its demand and readings.
+"""Faults of one simulated GPU: what events did to it, and how that bends its physics and readings.
 
 Counters jump when the event happens (ECC, retired pages, NVLink CRC, PCIe replays), so they never
-decrease. Lasting conditions (thermal runaway, power brake, a load override, being off the bus) shape each
-update until ``recover``. An XID is stored in field 230 in the update after the event, as DCGM stores one
-sample per XID; one XID per GPU per update, more wait for the following updates.
+decrease. Lasting conditions (thermal runaway, power brake, a load override) are the physics' own
+``GpuConditions``; being off the bus blanks every reading. All last until ``recover``. An XID is stored in
+field 230 by the next update (one sample per XID, as DCGM stores them); one XID per GPU per update, more
+wait for the following updates.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections import deque
 from dataclasses import dataclass, field
 
 from otel_fakegpu.fields import Value
 from otel_fakegpu.sim.events import GpuEvent
 from otel_fakegpu.sim.physics import GpuPhysics
-from otel_fakegpu.sim.profiles import Demand
 
 XID_FIELD = 230
 XID_FALLEN_OFF_BUS = 79  # what the driver logs when a GPU falls off the bus
-# Clock-event bits a power brake sets (HW slowdown, HW power brake slowdown).
-REASON_HW_SLOWDOWN = 0x08
-REASON_HW_POWER_BRAKE = 0x80
-POWER_VIOLATION_FIELD = 240
 # Cooling loss over scenario time: the thermal factor grows by this much per second, up to the cap.
 RUNAWAY_GROWTH_PER_S = 1.0 / 300.0
 RUNAWAY_MAX_EXTRA = 1.5
-NS_PER_S = 1_000_000_000
 # Counter fields each burst adds to: ECC volatile + aggregate, NVLink CRC flit, PCIe replays.
 _BURST_FIELDS = {
     ("ecc", "sbe"): (310, 312),
@@ -42,8 +36,6 @@ class GpuFaults:
 
     off_bus: bool = False
     thermal_runaway_since: float | None = None
-    power_brake: bool = False
-    load_override: float | None = None
     remap_pending: bool = False
     remap_failure: bool = False
     retired: dict[str, int] = field(default_factory=lambda: {"sbe": 0, "dbe": 0, "pending": 0})
@@ -70,7 +62,7 @@ class GpuFaults:
             self.remap_failure = self.remap_failure or event.name == "failure"
             physics.counters[393] += 1
         elif kind == "load":
-            self.load_override = event.load
+            physics.conditions.load_override = event.load
         else:
             self._fault(event.name, physics, t)
 
@@ -82,11 +74,12 @@ class GpuFaults:
         elif name == "thermal_runaway":
             self.thermal_runaway_since = t if self.thermal_runaway_since is None else self.thermal_runaway_since
         elif name == "power_brake":
-            self.power_brake = True
+            physics.conditions.power_brake = True
         else:  # recover: a GPU reset clears every lasting condition; retirement and remapping take effect
             was_off = self.off_bus
-            self.off_bus = self.power_brake = False
-            self.thermal_runaway_since = self.load_override = None
+            self.off_bus = physics.conditions.power_brake = False
+            self.thermal_runaway_since = physics.conditions.load_override = None
+            physics.conditions.thermal_factor = 1.0
             self.remap_pending = False
             self.retired["dbe"] += self.retired["pending"]
             self.retired["pending"] = 0
@@ -95,23 +88,19 @@ class GpuFaults:
                 physics.last_xid = 0
                 self.clear_xid = True
 
-    def shape_demand(self, demand: Demand, t: float) -> Demand:
-        """The profile's (or workload's) demand as the faults leave it."""
-        changes: dict[str, object] = {}
-        if self.load_override is not None:
-            changes["load"] = self.load_override
+    def prepare(self, physics: GpuPhysics, t: float) -> None:
+        """Before an update at scenario time ``t``: cooling that has been failing since the runaway began."""
         if self.thermal_runaway_since is not None:
             extra = min(RUNAWAY_MAX_EXTRA, (t - self.thermal_runaway_since) * RUNAWAY_GROWTH_PER_S)
-            changes["thermal_factor"] = demand.thermal_factor * (1.0 + extra)
-        if self.pending_xids:
-            changes["xid"] = self.pending_xids.popleft()
-        return dataclasses.replace(demand, **changes) if changes else demand  # type: ignore[arg-type]
+            physics.conditions.thermal_factor = 1.0 + extra
 
-    def shape_readings(self, readings: dict[int, Value | None], physics: GpuPhysics, dt: float) -> None:
+    def shape_readings(self, readings: dict[int, Value | None], physics: GpuPhysics) -> None:
         """Overwrite what the faults change in one update's readings (in place)."""
-        if self.clear_xid:
+        if self.pending_xids:
+            physics.last_xid = readings[XID_FIELD] = self.pending_xids.popleft()
+        elif self.clear_xid:
             readings[XID_FIELD] = 0
-            self.clear_xid = False
+        self.clear_xid = False
         readings[390] = self.retired["sbe"]
         readings[391] = self.retired["dbe"]
         readings[392] = self.retired["pending"]
@@ -119,8 +108,6 @@ class GpuFaults:
             readings[396] = 1
         if self.remap_failure:
             readings[395] = 1
-        if self.power_brake:
-            self._brake(readings, physics, dt)
         if self.off_bus:
             # A GPU off the bus answers nothing: every reading blank (no series), the XID of the fall excepted.
             xid = readings.get(XID_FIELD)
@@ -128,24 +115,13 @@ class GpuFaults:
                 readings[fid] = None
             readings[XID_FIELD] = xid if xid == XID_FALLEN_OFF_BUS else None
 
-    def _brake(self, readings: dict[int, Value | None], physics: GpuPhysics, dt: float) -> None:
-        reasons = readings.get(112)
-        reasons = reasons if type(reasons) is int else 0
-        if not reasons & 0x04:  # the power cap's time is already counted as power violation
-            physics.counters[POWER_VIOLATION_FIELD] += round(dt * NS_PER_S)
-            readings[POWER_VIOLATION_FIELD] = physics.counters[POWER_VIOLATION_FIELD]
-        readings[112] = reasons | REASON_HW_SLOWDOWN | REASON_HW_POWER_BRAKE
-        clock = readings.get(100)
-        if type(clock) is int:
-            readings[100] = max(physics.sku.sm_clock_idle_mhz, clock // 2)
-
-    def state(self) -> dict[str, object]:
+    def state(self, physics: GpuPhysics) -> dict[str, object]:
         """JSON-able view for the control API."""
         return {
             "off_bus": self.off_bus,
             "thermal_runaway": self.thermal_runaway_since is not None,
-            "power_brake": self.power_brake,
-            "load_override": self.load_override,
+            "power_brake": physics.conditions.power_brake,
+            "load_override": physics.conditions.load_override,
             "row_remap_pending": self.remap_pending,
             "row_remap_failure": self.remap_failure,
             "retired_pages": dict(self.retired),

@@ -12,6 +12,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
 from otel_fakegpu.fields import Value
+from otel_fakegpu.sim.load import EngineLoad
 
 # XID codes a datacenter GPU actually raises: 13 graphics exception, 31 MMU fault, 43 reset channel,
 # 48 double-bit ECC, 63/64 row remap, 74 NVLink error, 79 fallen off the bus, 94/95 contained/uncontained ECC.
@@ -53,6 +54,10 @@ class Demand:
     xid: int | None = None  # an XID raised in this step
     blanks: frozenset[int] = frozenset()  # fields that read blank this step
     glitches: dict[int, Value] = field(default_factory=dict)  # implausible readings this step
+    engines: EngineLoad | None = None  # per-engine load; None: the generic mix of ``load`` (EngineLoad.from_scalar)
+
+    def engine_load(self) -> EngineLoad:
+        return self.engines if self.engines is not None else EngineLoad.from_scalar(self.load, self.memory, self.media)
 
 
 def _clamp(value: float, low: float = 0.0, high: float = 1.0) -> float:

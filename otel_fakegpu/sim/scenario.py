@@ -11,7 +11,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from otel_fakegpu.sim.events import GpuEvent
+from otel_fakegpu.sim.mig import MigLayout
 from otel_fakegpu.sim.skus import GpuSku
+from otel_fakegpu.sim.workloads import Workload
 
 
 class ScenarioError(ValueError):
@@ -20,30 +22,12 @@ class ScenarioError(ValueError):
 
 @dataclass(frozen=True)
 class GpuGroup:
-    """``count`` GPUs of one SKU; ``profile`` None: the command line's profiles; ``mig`` as written."""
+    """``count`` GPUs of one SKU; ``profile`` None: the command line's profiles; ``mig``: each GPU's layout."""
 
     count: int
     sku: GpuSku
     profile: str | None = None
-    mig: str | None = None
-
-
-@dataclass(frozen=True)
-class WorkloadPlan:
-    """A workload as the scenario places it: on ``gpus`` from ``start_s`` until ``stop_s`` (None: forever)."""
-
-    pod: str
-    namespace: str
-    container: str
-    gpus: tuple[int, ...]
-    shape: str
-    start_s: float = 0.0
-    stop_s: float | None = None
-    options: tuple[tuple[str, Any], ...] = ()  # further keys for the workload model (memory, load, ...)
-
-    @property
-    def name(self) -> str:
-        return f"{self.namespace}/{self.pod}/{self.container}"
+    mig: MigLayout | None = None
 
 
 @dataclass(frozen=True)
@@ -60,7 +44,7 @@ class Scenario:
     seed: int | None = None
     time_scale: float = 1.0
     groups: tuple[GpuGroup, ...] = ()  # empty: the command line's fleet
-    workloads: tuple[WorkloadPlan, ...] = ()
+    workloads: tuple[Workload, ...] = ()
     events: tuple[ScheduledEvent, ...] = ()
     hosts: tuple[Any, ...] = ()  # kept for fleet simulation; not used by a single host
 
@@ -77,6 +61,16 @@ class Scenario:
                 skus.append(group.sku)
                 profiles.append(group.profile or default_profiles[len(profiles) % len(default_profiles)])
         return tuple(skus), tuple(profiles)
+
+    def mig_layouts(self) -> dict[int, MigLayout]:
+        """GPU index -> its MIG layout, for the groups that partition their GPUs."""
+        layouts: dict[int, MigLayout] = {}
+        first = 0
+        for group in self.groups:
+            if group.mig is not None:
+                layouts.update(dict.fromkeys(range(first, first + group.count), group.mig))
+            first += group.count
+        return layouts
 
 
 @dataclass

@@ -12,21 +12,22 @@ from typing import Any
 
 from otel_fakegpu.sim.clock import parse_duration
 from otel_fakegpu.sim.events import EventError, parse_event
+from otel_fakegpu.sim.mig import MigError, MigLayout, build_layout, parse_mig_spec
 from otel_fakegpu.sim.profiles import PROFILE_NAMES
-from otel_fakegpu.sim.scenario import GpuGroup, Scenario, ScenarioError, ScheduledEvent, WorkloadPlan
+from otel_fakegpu.sim.scenario import GpuGroup, Scenario, ScenarioError, ScheduledEvent
 from otel_fakegpu.sim.scenario_yaml import LinedData, Path_, YamlError, load_lined, read_bounded
-from otel_fakegpu.sim.skus import find_sku
+from otel_fakegpu.sim.sku_presets import find_sku
+from otel_fakegpu.sim.skus import GpuSku
+from otel_fakegpu.sim.workloads import SHAPE_NAMES, MigRef, Workload, WorkloadError
 
 MAX_GPUS = 65536
 MAX_TIME_SCALE = 1_000_000.0
 TOP_KEYS = ("seed", "time_scale", "gpus", "workloads", "events", "hosts")
 GROUP_KEYS = ("count", "model", "mig", "profile")
 WORKLOAD_KEYS = (
-    "pod", "namespace", "container", "gpus", "shape", "start", "stop", "intensity", "fb_mib", "job_id", "pod_uid",
+    "pod", "namespace", "container", "gpus", "instances", "shape", "start", "stop", "intensity", "fb_mib", "job_id",
+    "pod_uid",
 )  # fmt: skip
-# Shapes a workload may take: the workload model's own and every profile. Replaced by the workload model's
-# list where it is available.
-WORKLOAD_SHAPES: tuple[str, ...] = ("idle", "constant", "training", "inference", *PROFILE_NAMES)
 
 
 class _Reader:
@@ -105,13 +106,24 @@ def _groups(r: _Reader, value: object) -> tuple[GpuGroup, ...]:
         profile = group.get("profile")
         if profile is not None and r.text(profile, (*path, "profile")).lower() not in PROFILE_NAMES:
             raise r.fail((*path, "profile"), f"unknown profile {profile!r} (known: {', '.join(PROFILE_NAMES)})")
-        mig = group.get("mig")
-        if mig is not None and not isinstance(mig, str):
-            raise r.fail((*path, "mig"), f"gpus[{i}].mig: expected a MIG layout such as '1g.10gb*7', got {mig!r}")
+        mig = _mig(r, group["mig"], (*path, "mig"), sku) if group.get("mig") is not None else None
         groups.append(GpuGroup(count, sku, profile.lower() if profile else None, mig))
     if sum(g.count for g in groups) > MAX_GPUS:
         raise r.fail(("gpus",), f"more than {MAX_GPUS} GPUs in all")
     return tuple(groups)
+
+
+def _mig(r: _Reader, value: object, path: Path_, sku: GpuSku) -> MigLayout:
+    """Each GPU's instances: ``1g.10gb*7``, ``3g.40gb+3g.40gb`` or a list of profile names."""
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        value = "+".join(value)
+    if not isinstance(value, str) or ":" in value:
+        raise r.fail(path, f"{_name(path)}: expected MIG profiles such as '1g.10gb*7' or a list, got {value!r}")
+    try:
+        names = parse_mig_spec(f"all:{value}")[None]
+        return build_layout(sku.key, sku.mig_profiles, names)
+    except MigError as exc:
+        raise r.fail(path, f"{_name(path)}: {exc}") from None
 
 
 def _gpu_list(r: _Reader, value: object, path: Path_, gpu_count: int) -> tuple[int, ...]:
@@ -124,46 +136,64 @@ def _gpu_list(r: _Reader, value: object, path: Path_, gpu_count: int) -> tuple[i
     return result
 
 
-def _workload(r: _Reader, item: object, path: Path_, gpu_count: int) -> WorkloadPlan:
+def _instances(r: _Reader, value: object, path: Path_, layouts: Mapping[int, MigLayout]) -> tuple[MigRef, ...]:
+    """MIG instances as ``{gpu: 0, instance: 7}`` (instance: the GPU_I_ID), checked against the layouts."""
+    refs = []
+    for i, item in enumerate(r.items(value, path)):
+        ref = r.mapping(item, (*path, i), ("gpu", "instance"))
+        if "gpu" not in ref or "instance" not in ref:
+            raise r.fail((*path, i), f"{_name((*path, i))}: needs gpu and instance")
+        gpu = r.integer(ref["gpu"], (*path, i, "gpu"), 0, MAX_GPUS)
+        instance = r.integer(ref["instance"], (*path, i, "instance"), 0, 64)
+        layout = layouts.get(gpu)
+        if layout is None or instance not in {inst.instance_id for inst in layout.instances}:
+            raise r.fail((*path, i), f"{_name((*path, i))}: GPU {gpu} has no MIG instance {instance}")
+        refs.append(MigRef(gpu, instance))
+    return tuple(refs)
+
+
+def _workload(r: _Reader, item: object, path: Path_, gpu_count: int, layouts: Mapping[int, MigLayout]) -> Workload:
     spec = r.mapping(item, path, WORKLOAD_KEYS)
-    if "pod" not in spec or "gpus" not in spec:
-        raise r.fail(path, f"{_name(path)}: needs at least pod and gpus")
+    if "pod" not in spec or ("gpus" not in spec and "instances" not in spec):
+        raise r.fail(path, f"{_name(path)}: needs at least pod and gpus (or MIG instances)")
     pod = r.text(spec["pod"], (*path, "pod"))
     shape = r.text(spec.get("shape", "constant"), (*path, "shape")).lower()
-    if shape not in WORKLOAD_SHAPES:
-        raise r.fail((*path, "shape"), f"unknown shape {shape!r} (known: {', '.join(WORKLOAD_SHAPES)})")
+    if shape not in SHAPE_NAMES:
+        raise r.fail((*path, "shape"), f"unknown shape {shape!r} (known: {', '.join(SHAPE_NAMES)})")
     start = r.duration(spec.get("start", 0), (*path, "start"))
     stop = r.duration(spec["stop"], (*path, "stop")) if spec.get("stop") is not None else None
     if stop is not None and stop <= start:
         raise r.fail((*path, "stop"), f"{_name(path)}.stop: must come after start")
-    options: list[tuple[str, Any]] = []
-    if "intensity" in spec:
-        options.append(("intensity", r.number(spec["intensity"], (*path, "intensity"), 0.0, 1.0)))
-    if "fb_mib" in spec:
-        options.append(("fb_mib", r.integer(spec["fb_mib"], (*path, "fb_mib"), 0, 1 << 24)))
-    options.extend((k, r.text(spec[k], (*path, k))) for k in ("job_id", "pod_uid") if k in spec)
-    return WorkloadPlan(
-        pod=pod,
-        namespace=r.text(spec.get("namespace", "default"), (*path, "namespace")),
-        container=r.text(spec.get("container", pod), (*path, "container")),
-        gpus=_gpu_list(r, spec["gpus"], (*path, "gpus"), gpu_count),
-        shape=shape,
-        start_s=start,
-        stop_s=stop,
-        options=tuple(options),
-    )
+    try:
+        return Workload(
+            pod=pod,
+            namespace=r.text(spec.get("namespace", "default"), (*path, "namespace")),
+            container=r.text(spec.get("container", pod), (*path, "container")),
+            gpus=_gpu_list(r, spec["gpus"], (*path, "gpus"), gpu_count) if "gpus" in spec else (),
+            instances=_instances(r, spec["instances"], (*path, "instances"), layouts) if "instances" in spec else (),
+            shape=shape,
+            start_s=start,
+            stop_s=stop,
+            fb_mib=r.integer(spec["fb_mib"], (*path, "fb_mib"), 0, 1 << 24) if "fb_mib" in spec else None,
+            job_id=r.text(spec["job_id"], (*path, "job_id")) if "job_id" in spec else None,
+            pod_uid=r.text(spec["pod_uid"], (*path, "pod_uid")) if "pod_uid" in spec else None,
+            intensity=r.number(spec["intensity"], (*path, "intensity"), 0.0, 1.0) if "intensity" in spec else 1.0,
+        )
+    except WorkloadError as exc:
+        raise r.fail(path, str(exc)) from None
 
 
-def _workloads(r: _Reader, value: object, gpu_count: int) -> tuple[WorkloadPlan, ...]:
-    plans = [_workload(r, item, ("workloads", i), gpu_count) for i, item in enumerate(r.items(value, ("workloads",)))]
-    if len({p.name for p in plans}) != len(plans):
+def _workloads(r: _Reader, value: object, gpu_count: int, layouts: Mapping[int, MigLayout]) -> tuple[Workload, ...]:
+    items = enumerate(r.items(value, ("workloads",)))
+    plans = [_workload(r, item, ("workloads", i), gpu_count, layouts) for i, item in items]
+    if len({p.key for p in plans}) != len(plans):
         raise r.fail(("workloads",), "two workloads share namespace/pod/container")
     return tuple(plans)
 
 
-def parse_workload(body: object, gpu_count: int) -> WorkloadPlan:
+def parse_workload(body: object, gpu_count: int, layouts: Mapping[int, MigLayout]) -> Workload:
     """One workload from a request body (the scenario's keys); raises ScenarioError without FILE:LINE."""
-    return _workload(_Reader(None, LinedData(body)), body, ("workload",), gpu_count)
+    return _workload(_Reader(None, LinedData(body)), body, ("workload",), gpu_count, layouts)
 
 
 def _events(r: _Reader, value: object, gpu_count: int) -> tuple[ScheduledEvent, ...]:
@@ -199,12 +229,13 @@ def parse_scenario(text: str, source: str, default_gpu_count: int) -> Scenario:
     groups = _groups(r, top["gpus"]) if top.get("gpus") is not None else ()
     gpu_count = sum(g.count for g in groups) if groups else default_gpu_count
     hosts = tuple(r.items(top["hosts"], ("hosts",))) if top.get("hosts") is not None else ()
+    scenario = Scenario(source=source, groups=groups)
     return Scenario(
         source=source,
         seed=seed,
         time_scale=scale,
         groups=groups,
-        workloads=_workloads(r, top.get("workloads") or [], gpu_count),
+        workloads=_workloads(r, top.get("workloads") or [], gpu_count, scenario.mig_layouts()),
         events=_events(r, top.get("events") or [], gpu_count),
         hosts=hosts,
     )

@@ -6,7 +6,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from otel_fakegpu.engine import Engine
@@ -15,14 +15,18 @@ from otel_fakegpu.sim.clock import ScenarioClock
 from otel_fakegpu.sim.events import GpuEvent
 from otel_fakegpu.sim.faults import GpuFaults
 from otel_fakegpu.sim.identity import BRAND, DRIVER_VERSION, NVML_VERSION, GpuIdentity, make_identity
-from otel_fakegpu.sim.physics import GpuPhysics
-from otel_fakegpu.sim.profiles import Profile, make_profile
+from otel_fakegpu.sim.mig import MigLayout
+from otel_fakegpu.sim.physics import GpuPhysics, instance_readings
+from otel_fakegpu.sim.placement import PlacedWorkload, as_demand, device_demand
+from otel_fakegpu.sim.profiles import Demand, Profile, make_profile
 from otel_fakegpu.sim.scenario import ScheduledEvent, Timeline
 from otel_fakegpu.sim.skus import GpuSku
+from otel_fakegpu.sim.workloads import Workload, WorkloadError
 
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
+Readings = dict[int, Value | None]
 
 
 @dataclass(frozen=True)
@@ -34,15 +38,22 @@ class FleetSpec:
     skus: Sequence[GpuSku]
     host: str
     seed: int | None = None
+    mig: Mapping[int, MigLayout] = field(default_factory=dict)  # GPU index -> its MIG instances
 
 
 @dataclass
 class SimulatedGpu:
+    """One GPU: its profile drives it until a workload is placed on it; then its workloads do."""
+
     entity_id: int
     identity: GpuIdentity
     profile: Profile
     physics: GpuPhysics
     rng: random.Random
+    layout: MigLayout | None = None
+    instance_entities: dict[int, int] = field(default_factory=dict)  # GPU instance id -> entity id
+    placed: list[PlacedWorkload] = field(default_factory=list)
+    workload_driven: bool = False  # a workload was placed on it once: no longer follows its profile
     faults: GpuFaults = field(default_factory=GpuFaults)
 
 
@@ -60,15 +71,21 @@ class Simulator:
         clock: Clock = time.time,
         scenario_clock: ScenarioClock | None = None,
         events: Sequence[ScheduledEvent] = (),
+        workloads: Sequence[Workload] = (),
     ) -> None:
+        """``workloads`` are placed when the GPUs are created (each runs from its own start time)."""
         if spec.count < 1:
             raise ValueError("the simulator needs at least one GPU")
         self._spec = spec
         self._engine = engine
         self.clock = scenario_clock or ScenarioClock(clock)
         self._timeline = Timeline(events)
+        self._initial_workloads = tuple(workloads)
+        # The control API applies events and places workloads from another thread than the one stepping.
         self._lock = threading.Lock()
         self._gpus: list[SimulatedGpu] = []
+        self._value_seed = 0
+        self._placed: dict[str, PlacedWorkload] = {}
         self.steps_total = 0
 
     @property
@@ -81,6 +98,7 @@ class Simulator:
         # Unseeded runs still get stable identities (seed 0), but fresh values each run.
         id_seed = spec.seed if spec.seed is not None else 0
         value_seed = spec.seed if spec.seed is not None else random.SystemRandom().randrange(2**63)
+        self._value_seed = value_seed
         now = self.clock.start()
         entity_ids = self._engine.create_gpus(spec.count)
         for index, entity_id in enumerate(entity_ids):
@@ -91,8 +109,15 @@ class Simulator:
             uptime = rng.uniform(3600.0, 30 * 86400.0)
             physics = GpuPhysics.start(sku, first, uptime)
             identity = make_identity(index, sku, spec.host, id_seed)
-            self._gpus.append(SimulatedGpu(entity_id, identity, profile, physics, rng))
+            gpu = SimulatedGpu(entity_id, identity, profile, physics, rng, spec.mig.get(index))
+            if gpu.layout is not None:
+                pairs = [(inst.instance_id, inst.profile.name) for inst in gpu.layout.instances]
+                created = self._engine.create_gpu_instances(entity_id, pairs)
+                gpu.instance_entities = {gi: eid for (gi, _), eid in zip(pairs, created, strict=True)}
+            self._gpus.append(gpu)
         self._engine.inject(self._identity_updates(), now)
+        for workload in self._initial_workloads:
+            self.add_workload(workload)
         with self._lock:
             self._fire_due()
             self._engine.inject(self._reading_updates(self._gpus, 0.0, 0.0), now)
@@ -102,6 +127,7 @@ class Simulator:
         """Advance every GPU to now and inject the new readings."""
         with self._lock:
             now, dt = self.clock.advance()
+            self._drop_finished(self.clock.t)
             self._fire_due()
             self._engine.inject(self._reading_updates(self._gpus, self.clock.t, dt), now)
             self.steps_total += 1
@@ -125,7 +151,7 @@ class Simulator:
                     "profile": gpu.profile.name,
                     "temperature_c": round(gpu.physics.temp_c, 1),
                     "last_xid": gpu.physics.last_xid,
-                    "faults": gpu.faults.state(),
+                    "faults": gpu.faults.state(gpu.physics),
                 }
                 for i, gpu in enumerate(self._gpus)
             ]
@@ -139,6 +165,55 @@ class Simulator:
             gpu = self._gpus[scheduled.gpu]
             gpu.faults.apply(scheduled.event, gpu.physics, self.clock.t)
             log.info("scenario t=%.0fs GPU %d: %s", self.clock.t, scheduled.gpu, scheduled.event.describe())
+
+    def now_s(self) -> float:
+        """Simulation (scenario) time: seconds since ``start``."""
+        return self.clock.t
+
+    def add_workload(self, workload: Workload) -> None:
+        """Place ``workload``; it drives its devices from the next update. Raises WorkloadError."""
+        with self._lock:
+            if workload.key in self._placed:
+                raise WorkloadError(f"workload {workload.key} is already placed")
+            targets = [self._target(workload, gpu, gi) for gpu, gi in workload.devices()]
+            placed = PlacedWorkload.create(workload, self._value_seed)
+            self._placed[workload.key] = placed
+            for gpu in targets:
+                gpu.placed.append(placed)
+                gpu.workload_driven = True
+
+    def remove_workload(self, key: str) -> Workload:
+        """Remove the workload ``namespace/pod/container``; raises KeyError when none is placed."""
+        with self._lock:
+            placed = self._placed.pop(key, None)
+            if placed is None:
+                raise KeyError(f"no workload {key}")
+            for gpu in self._gpus:
+                gpu.placed = [p for p in gpu.placed if p is not placed]
+            return placed.workload
+
+    def workloads(self) -> tuple[Workload, ...]:
+        """Placed workloads whose stop time has not passed, in the order they were placed."""
+        with self._lock:
+            return tuple(p.workload for p in self._placed.values())
+
+    def _target(self, workload: Workload, index: int, instance_id: int | None) -> SimulatedGpu:
+        if not 0 <= index < len(self._gpus):
+            raise WorkloadError(f"workload {workload.key}: GPU {index} does not exist ({len(self._gpus)} GPUs)")
+        gpu = self._gpus[index]
+        if instance_id is None and gpu.layout is not None:
+            raise WorkloadError(f"workload {workload.key}: GPU {index} is MIG-partitioned; name its instances")
+        if instance_id is not None and instance_id not in gpu.instance_entities:
+            raise WorkloadError(f"workload {workload.key}: GPU {index} has no MIG instance {instance_id}")
+        return gpu
+
+    def _drop_finished(self, t: float) -> None:
+        finished = [key for key, p in self._placed.items() if p.workload.stop_s is not None and t >= p.workload.stop_s]
+        for key in finished:
+            placed = self._placed.pop(key)
+            for gpu in self._gpus:
+                if placed in gpu.placed:
+                    gpu.placed = [p for p in gpu.placed if p is not placed]
 
     def run(self, stop: threading.Event, interval_s: float) -> None:
         """Step every ``interval_s`` seconds until ``stop`` is set; a failing step is logged, never fatal."""
@@ -169,9 +244,35 @@ class Simulator:
         self, gpus: Sequence[SimulatedGpu], t: float, dt: float
     ) -> Iterator[tuple[int, int, Value | None]]:
         for gpu in gpus:
-            demand = gpu.faults.shape_demand(gpu.profile.demand(t, gpu.rng), t)
-            readings = gpu.physics.step(demand, dt, gpu.rng)
-            gpu.faults.shape_readings(readings, gpu.physics, dt)
+            gpu.faults.prepare(gpu.physics, t)
+            if gpu.layout is not None:
+                readings, instances = self._mig_readings(gpu, t, dt)
+            else:
+                readings, instances = gpu.physics.step(self._demand(gpu, t), dt, gpu.rng), []
+            gpu.faults.shape_readings(readings, gpu.physics)
             eid = gpu.entity_id
             for field_id, value in readings.items():
                 yield eid, field_id, value
+            for instance_eid, instance in instances:
+                for field_id, value in instance.items():  # an instance of a GPU off the bus is gone with it
+                    yield instance_eid, field_id, None if gpu.faults.off_bus else value
+
+    def _demand(self, gpu: SimulatedGpu, t: float) -> Demand:
+        if gpu.workload_driven:
+            usable = gpu.identity.sku.fb_total_mib - gpu.identity.sku.fb_reserved_mib
+            return as_demand(device_demand(gpu.placed, t, usable), usable)
+        return gpu.profile.demand(t, gpu.rng)
+
+    def _mig_readings(self, gpu: SimulatedGpu, t: float, dt: float) -> tuple[Readings, list[tuple[int, Readings]]]:
+        """A MIG-enabled GPU: each instance runs its own workloads; the GPU's load is their slice-weighted sum."""
+        assert gpu.layout is not None
+        per_instance = []
+        for inst in gpu.layout.instances:
+            placed = [p for p in gpu.placed if (gpu.identity.index, inst.instance_id) in p.workload.devices()]
+            per_instance.append((inst, device_demand(placed, t, inst.profile.fb_mib)))
+        readings = gpu.physics.step_mig(per_instance, dt, gpu.rng)
+        instances = [
+            (gpu.instance_entities[inst.instance_id], instance_readings(gpu.identity.sku, inst, demand))
+            for inst, demand in per_instance
+        ]
+        return readings, instances

@@ -1,8 +1,40 @@
-"""GPU models the simulator can be: real specifications, so simulated readings sit where real ones do."""
+"""GPU models the simulator can be: real specifications, so simulated readings sit where real ones do.
+
+The presets themselves, with the public page each figure comes from, are in ``sku_presets.py`` (and in
+docs/gpu-models.md).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from otel_fakegpu.sim.mig import MigProfile
+
+# Tensor pipes by architecture, as DCGM's profiling fields split them (1013 IMMA, 1014 HMMA, 1015 DFMA).
+# DFMA needs FP64 tensor cores: the GA100/GH100/GB100 data-centre dies have them, Turing and the graphics
+# dies (GA10x, AD10x) do not.
+TENSOR_PIPES: dict[str, frozenset[str]] = {
+    "turing": frozenset({"hmma", "imma"}),
+    "ampere": frozenset({"hmma", "imma", "dfma"}),
+    "ada": frozenset({"hmma", "imma"}),
+    "hopper": frozenset({"hmma", "imma", "dfma"}),
+    "blackwell": frozenset({"hmma", "imma", "dfma"}),
+}
+
+
+@dataclass(frozen=True)
+class FanCurve:
+    """An actively cooled board's fan: ``min_pct`` up to ``quiet_c``, rising linearly to 100 % at ``full_c``."""
+
+    min_pct: int
+    quiet_c: float
+    full_c: float
+
+    def percent(self, temp_c: float) -> int:
+        if temp_c <= self.quiet_c:
+            return self.min_pct
+        share = min(1.0, (temp_c - self.quiet_c) / (self.full_c - self.quiet_c))
+        return round(self.min_pct + (100 - self.min_pct) * share)
 
 
 @dataclass(frozen=True)
@@ -13,7 +45,7 @@ class GpuSku:
     model_name: str
     fb_total_mib: int
     fb_reserved_mib: int
-    tdp_w: float
+    tdp_w: float  # the default enforced power limit
     idle_w: float
     sm_clock_max_mhz: int
     sm_clock_idle_mhz: int
@@ -21,73 +53,25 @@ class GpuSku:
     slowdown_temp_c: int
     # Degrees above ambient per watt at steady state: sets where a loaded GPU settles.
     thermal_c_per_w: float
-    pcie_bytes_per_s: int
-    nvlink_bytes_per_s: int
+    pcie_bytes_per_s: int  # one direction
+    nvlink_bytes_per_s: int  # all links, both directions (NVIDIA's headline figure)
     vbios: str
+    mig_profiles: tuple[MigProfile, ...] = ()
+    architecture: str = "hopper"
+    shutdown_temp_c: int = 0  # 0: slowdown + 5
+    nvlink_links: int = 0
+    fan: FanCurve | None = None  # None: no fan of its own (SXM modules, passive PCIe boards)
+    source: str = ""  # where the figures come from
 
+    @property
+    def tensor_pipes(self) -> frozenset[str]:
+        return TENSOR_PIPES[self.architecture]
 
-SKUS: dict[str, GpuSku] = {
-    sku.key: sku
-    for sku in (
-        GpuSku(
-            key="h100-sxm",
-            model_name="NVIDIA H100 80GB HBM3",
-            fb_total_mib=81559,
-            fb_reserved_mib=579,
-            tdp_w=700.0,
-            idle_w=72.0,
-            sm_clock_max_mhz=1980,
-            sm_clock_idle_mhz=345,
-            mem_clock_mhz=2619,
-            slowdown_temp_c=87,
-            thermal_c_per_w=0.072,
-            pcie_bytes_per_s=64_000_000_000,
-            nvlink_bytes_per_s=900_000_000_000,
-            vbios="96.00.99.00.01",
-        ),
-        GpuSku(
-            key="a100-80gb",
-            model_name="NVIDIA A100-SXM4-80GB",
-            fb_total_mib=81920,
-            fb_reserved_mib=613,
-            tdp_w=400.0,
-            idle_w=61.0,
-            sm_clock_max_mhz=1410,
-            sm_clock_idle_mhz=210,
-            mem_clock_mhz=1593,
-            slowdown_temp_c=89,
-            thermal_c_per_w=0.118,
-            pcie_bytes_per_s=32_000_000_000,
-            nvlink_bytes_per_s=600_000_000_000,
-            vbios="92.00.36.00.02",
-        ),
-        GpuSku(
-            key="a100-40gb",
-            model_name="NVIDIA A100-SXM4-40GB",
-            fb_total_mib=40960,
-            fb_reserved_mib=507,
-            tdp_w=400.0,
-            idle_w=55.0,
-            sm_clock_max_mhz=1410,
-            sm_clock_idle_mhz=210,
-            mem_clock_mhz=1215,
-            slowdown_temp_c=89,
-            thermal_c_per_w=0.118,
-            pcie_bytes_per_s=32_000_000_000,
-            nvlink_bytes_per_s=600_000_000_000,
-            vbios="92.00.25.00.08",
-        ),
-    )
-}
-DEFAULT_SKU = "h100-sxm"
+    @property
+    def shutdown_c(self) -> int:
+        return self.shutdown_temp_c or self.slowdown_temp_c + 5
 
-
-def find_sku(name: str) -> GpuSku:
-    """A SKU by key (``h100-sxm``) or model name, with or without ``NVIDIA`` (case-insensitive)."""
-    wanted = name.strip().lower()
-    for sku in SKUS.values():
-        model = sku.model_name.lower()
-        if wanted in (sku.key, model, model.removeprefix("nvidia ")):
-            return sku
-    known = ", ".join(SKUS)
-    raise KeyError(f"unknown GPU model {name!r} (known: {known})")
+    @property
+    def nvlink_link_bytes_per_s(self) -> int:
+        """One link, both directions."""
+        return self.nvlink_bytes_per_s // self.nvlink_links if self.nvlink_links else 0

@@ -1,11 +1,11 @@
-"""The label contract of every GPU series (compat §1): gpu, UUID, pci_bus_id, device, modelName, Hostname,
-then label-type fields in collectors-file order."""
+"""The label contract of every GPU series (compat §1): gpu, UUID, pci_bus_id, device, modelName, on a MIG
+instance GPU_I_PROFILE and GPU_I_ID, then Hostname, then label-type fields in collectors-file order."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from otel_fakegpu.engine import Snapshot
+from otel_fakegpu.engine import GpuInstanceEntity, Snapshot
 from otel_fakegpu.fields import Collector, Value
 
 Attributes = Mapping[str, str]
@@ -42,8 +42,18 @@ class LabelScheme:
         extra_columns = [snapshot.column(c.field.id) for c in self._label_fields]
         result: list[Attributes] = []
         cache: dict[tuple[object, ...], Attributes] = {}
+        instances = snapshot.instances
         for i, entity_id in enumerate(snapshot.entity_ids):
-            key = (entity_id, names[i], uuids[i], minors[i], buses[i], *(col[i] for col in extra_columns))
+            key: tuple[object, ...] = (
+                entity_id,
+                names[i],
+                uuids[i],
+                minors[i],
+                buses[i],
+                *(col[i] for col in extra_columns),
+            )
+            if instances and entity_id in instances:
+                key = (*key, instances[entity_id])
             attrs = self._cache.get(key)
             if attrs is None:
                 attrs = self._build(key)
@@ -53,14 +63,20 @@ class LabelScheme:
         return result
 
     def _build(self, key: tuple[object, ...]) -> Attributes:
-        entity_id, name, uuid, minor, bus, *extra = key
+        instance = key[-1] if isinstance(key[-1], GpuInstanceEntity) else None
+        entity_id, name, uuid, minor, bus, *extra = key[:-1] if instance is not None else key
+        gpu = instance.parent if instance is not None else entity_id
         attrs = {
-            "gpu": str(entity_id),
+            "gpu": str(gpu),
             "UUID": _text(uuid),  # type: ignore[arg-type]
             "pci_bus_id": _text(bus),  # type: ignore[arg-type]
-            "device": f"nvidia{minor if minor is not None else entity_id}",
+            "device": f"nvidia{minor if minor is not None else gpu}",
             "modelName": _text(name),  # type: ignore[arg-type]
         }
+        if instance is not None:
+            # dcgm-exporter's template puts the MIG labels right after modelName.
+            attrs["GPU_I_PROFILE"] = instance.profile
+            attrs["GPU_I_ID"] = str(instance.instance_id)
         if self._hostname is not None:
             attrs["Hostname"] = self._hostname
         for collector, value in zip(self._label_fields, extra, strict=True):

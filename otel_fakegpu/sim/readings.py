@@ -1,0 +1,98 @@
+"""Readings that follow from load per engine: utilisations, profiling ratios, tensor pipes, PCIe/NVLink
+throughput and the framebuffer, for a whole GPU or for one MIG instance. Every value here is a gauge.
+
+Throughputs are rates over the sample interval, never running totals (compat §3): 1009-1012 in bytes/s,
+449 (NVLINK_BANDWIDTH_TOTAL) in DCGM's unit, NVML's KiB over the interval / 1000 (about MiB/s, TX+RX).
+"""
+
+from __future__ import annotations
+
+from otel_fakegpu.fields import Value
+from otel_fakegpu.sim.load import EngineLoad, clamp
+from otel_fakegpu.sim.mig import MigInstance
+from otel_fakegpu.sim.placement import DeviceDemand
+from otel_fakegpu.sim.skus import GpuSku
+
+TENSOR_PIPE_FIELDS = {"imma": 1013, "hmma": 1014, "dfma": 1015}
+_MIX = ("hmma", "imma", "dfma")
+
+
+def nvlink_bandwidth_total(tx_bytes_per_s: float, rx_bytes_per_s: float) -> int:
+    """Field 449 as DCGM computes it: KiB moved (TX+RX, all links) per second, divided by 1000."""
+    return round((tx_bytes_per_s + rx_bytes_per_s) / 1024 / 1000)
+
+
+def activity(sku: GpuSku, engines: EngineLoad, share: float = 1.0) -> dict[int, Value | None]:
+    """Profiling ratios, tensor pipes, utilisations and link throughput of a device at ``engines``.
+
+    ``share`` is the device's part of the GPU's links (a MIG instance's compute fraction); ratios are
+    relative to the device itself. Pipe ratios never exceed SM activity, which never exceeds GR activity.
+    """
+    sm = clamp(engines.sm)
+    gr = clamp(sm * 1.04 + 0.01) if sm > 0 else clamp(engines.copy * 0.1)
+    tensor = min(sm, engines.tensor)
+    pcie_tx = sku.pcie_bytes_per_s * share * clamp(engines.pcie * 0.85)
+    pcie_rx = sku.pcie_bytes_per_s * share * clamp(engines.pcie)
+    nvlink_each = sku.nvlink_bytes_per_s / 2 * share * clamp(engines.nvlink)
+    dram = clamp(engines.dram)
+    readings: dict[int, Value | None] = {
+        1001: round(gr, 6),
+        1002: round(sm, 6),
+        1003: round(sm * 0.55, 6),
+        1004: round(tensor, 6),
+        1005: round(dram, 6),
+        1006: round(min(sm, engines.fp64), 6),
+        1007: round(min(sm, engines.fp32), 6),
+        1008: round(min(sm, engines.fp16), 6),
+        1009: round(pcie_tx),
+        1010: round(pcie_rx),
+        1011: round(nvlink_each),
+        1012: round(nvlink_each),
+        203: round(100 * gr),
+        204: round(100 * clamp(0.8 * dram + 0.2 * engines.copy)),
+        206: round(100 * clamp(engines.encoder)),
+        207: round(100 * clamp(engines.decoder)),
+    }
+    readings.update(tensor_pipes(sku, engines, tensor))
+    return readings
+
+
+def tensor_pipes(sku: GpuSku, engines: EngineLoad, tensor: float) -> dict[int, Value | None]:
+    """HMMA/IMMA/DFMA ratios: the tensor load split by the precision mix over the pipes this architecture
+    has (a share for a missing pipe moves to the others), blank where the pipe does not exist."""
+    pipes = sku.tensor_pipes
+    shares = {name: getattr(engines, name) for name in _MIX if name in pipes}
+    total = sum(shares.values())
+    readings: dict[int, Value | None] = {}
+    for name, field_id in TENSOR_PIPE_FIELDS.items():
+        if name not in pipes:
+            readings[field_id] = None
+        elif total > 0:
+            readings[field_id] = round(tensor * shares[name] / total, 6)
+        else:
+            readings[field_id] = round(tensor if name == "hmma" else 0.0, 6)
+    return readings
+
+
+def framebuffer(total_mib: int, reserved_mib: int, used_mib: int) -> dict[int, Value | None]:
+    """FB fields 250-254: used + free + reserved = total."""
+    usable = total_mib - reserved_mib
+    used = max(0, min(usable, used_mib))
+    return {
+        250: total_mib,
+        251: usable - used,
+        252: used,
+        253: reserved_mib,
+        254: round(used / usable, 6) if usable else 0.0,
+    }
+
+
+def instance_readings(sku: GpuSku, instance: MigInstance, demand: DeviceDemand) -> dict[int, Value | None]:
+    """What DCGM reports per MIG instance: its framebuffer slice and its own profiling ratios. GPU_UTIL is
+    not available under MIG (blank); every other field reads as the parent GPU's."""
+    readings = activity(sku, demand.engines, instance.compute_fraction)
+    for field_id in (203, 204, 206, 207):
+        del readings[field_id]
+    readings[203] = None
+    readings.update(framebuffer(instance.profile.fb_mib, 0, demand.fb_used_mib))
+    return readings
