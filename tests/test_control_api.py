@@ -96,9 +96,29 @@ def test_faults_over_the_unix_socket_show_within_one_cycle(tmp_path: Path, expor
     _shows_within_one_cycle(exporter, lambda text: _value(text, "DCGM_FI_DEV_GPU_TEMP", 1) is not None)
     assert json.loads(uds_get(sock, "/health")[1])["gpus_missing"] == []
 
-    status, answer = _uds_request(sock, "POST", "/control/v1/gpus/2/events", {"load": 0.95})
+    status, answer = _uds_request(sock, "POST", "/control/v1/gpus/2/events", {"load": 0.0})
     assert status == 200, answer
-    _shows_within_one_cycle(exporter, lambda text: _value(text, "DCGM_FI_DEV_GPU_UTIL", 2) == "95")
+    _shows_within_one_cycle(exporter, lambda text: _value(text, "DCGM_FI_DEV_GPU_UTIL", 2) == "0")
+
+
+def test_workloads_start_and_stop_over_the_socket(tmp_path: Path, exporter_factory: Factory) -> None:
+    exporter, sock = _start(exporter_factory, tmp_path)
+    before = _value(exporter.get("/metrics")[1].decode(), "DCGM_FI_DEV_GPU_UTIL", 3)
+    assert before not in (None, "0")  # the static profile keeps it half busy
+    spec = {"pod": "warmup", "namespace": "ml", "container": "torch", "gpus": [3], "shape": "idle"}
+    status, answer = _uds_request(sock, "POST", "/control/v1/workloads", spec)
+    assert status == 201 and answer["key"] == "ml/warmup/torch", answer
+    _shows_within_one_cycle(exporter, lambda text: _value(text, "DCGM_FI_DEV_GPU_UTIL", 3) == "0")
+    assert _uds_request(sock, "POST", "/control/v1/workloads", spec)[0] == 400  # already placed
+    state = _uds_request(sock, "GET", "/control/v1/state")[1]
+    assert [w["key"] for w in state["workloads"]] == ["ml/warmup/torch"]  # type: ignore[attr-defined]
+    status, answer = _uds_request(sock, "DELETE", "/control/v1/workloads/ml/warmup/torch")
+    assert status == 200 and answer["gpus"] == [3], answer
+    assert _uds_request(sock, "DELETE", "/control/v1/workloads/ml/warmup/torch")[0] == 404
+    bad = [{"pod": "x", "gpus": [99]}, {"pod": "x", "gpus": [0], "shape": "sprint"}, {"gpus": [0]}, {"pod": "x"}]
+    for body in bad:
+        status, answer = _uds_request(sock, "POST", "/control/v1/workloads", body)
+        assert status == 400 and "error" in answer, (body, answer)
 
 
 def test_bad_requests_get_json_errors_and_the_exporter_keeps_going(tmp_path: Path, exporter_factory: Factory) -> None:

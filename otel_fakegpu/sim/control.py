@@ -56,14 +56,17 @@ class SimulatorControl:
             sim.add_workload(workload)
         except WorkloadError as exc:
             raise ValueError(str(exc)) from None
+        sim.refresh([gpu for gpu, _ in workload.devices()])
         return _workload_state(workload)
 
     def stop_workload(self, key: str) -> dict[str, Any]:
         """Remove the workload ``namespace/pod/container``."""
         try:
-            return _workload_state(self._sim.remove_workload(key))
+            workload = self._sim.remove_workload(key)
         except KeyError:
             raise LookupError(f"no workload {key}") from None
+        self._sim.refresh([gpu for gpu, _ in workload.devices()])
+        return _workload_state(workload)
 
     def state(self) -> dict[str, Any]:
         """The simulated state: scenario time, every GPU's faults."""

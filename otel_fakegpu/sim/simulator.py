@@ -140,6 +140,12 @@ class Simulator:
             self._engine.inject(self._reading_updates([gpu], self.clock.t, 0.0), self.clock.now())
         log.info("GPU %d: %s", index, event.describe())
 
+    def refresh(self, indices: Sequence[int]) -> None:
+        """Inject the readings of GPUs ``indices`` now (no time passes): a placed or removed workload shows."""
+        with self._lock:
+            gpus = [self._gpus[i] for i in sorted(set(indices))]
+            self._engine.inject(self._reading_updates(gpus, self.clock.t, 0.0), self.clock.now())
+
     def state(self) -> list[dict[str, object]]:
         """Each GPU's identity, last demand-driven readings and faults, as plain data."""
         with self._lock:
