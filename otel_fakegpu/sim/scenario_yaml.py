@@ -16,6 +16,7 @@ import yaml
 MAX_BYTES = 1 << 20
 MAX_NODES = 100_000
 Path_ = tuple[str | int, ...]
+_PLAIN_COLLECTION_TAGS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
 
 
 class YamlError(ValueError):
@@ -84,18 +85,21 @@ class _Builder:
         self._seen: set[int] = set()
         self._constructor = yaml.SafeLoader("")
 
-    def build(self, node: yaml.Node, path: Path_) -> Any:
+    def build(self, node: yaml.Node, path: Path_, used_at: int = 0) -> Any:
+        """``used_at``: the line that refers to ``node`` (an alias' own line is not kept by the composer)."""
         line = node.start_mark.line + 1
         if id(node) in self._seen:
-            raise YamlError("aliases (*name) are not supported", line)
+            raise YamlError("aliases (*name) are not supported", used_at or line)
         self._seen.add(id(node))
         if len(self._seen) > MAX_NODES:
             raise YamlError(f"more than {MAX_NODES} values", line)
         self._lines[path] = line
+        if isinstance(node, yaml.CollectionNode) and node.tag not in _PLAIN_COLLECTION_TAGS:
+            raise YamlError(f"tags such as {node.tag} are not supported", line)
         if isinstance(node, yaml.MappingNode):
             return self._mapping(node, path)
         if isinstance(node, yaml.SequenceNode):
-            return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
+            return [self.build(item, (*path, i), line) for i, item in enumerate(node.value)]
         try:
             return self._constructor.construct_object(node)
         except (yaml.YAMLError, ValueError, TypeError, OverflowError) as exc:
@@ -111,6 +115,6 @@ class _Builder:
             if key in result:
                 raise YamlError(f"duplicate key {key!r}", line)
             key_path: Path_ = (*path, key)
-            result[key] = self.build(value_node, key_path)
+            result[key] = self.build(value_node, key_path, line)
             self._lines[key_path] = line
         return result
