@@ -19,6 +19,7 @@ from typing import Any
 
 from bench.load import LoadResult, Target, run_load
 from bench.procs import Proc, get, start, wait_until
+from bench.scenario_cycle import measure_scenario_cycle, report_line
 from bench.sdk_floor import sdk_floor_ms
 from tests.conftest import free_port
 from tests.receivers import OtlpGrpcReceiver
@@ -223,12 +224,14 @@ def main() -> None:
         sections["idle_cpu"], mark = round(time.monotonic() - mark, 1), time.monotonic()
         results["otlp_push"] = measure_otlp_push(64 if quick else 4096, tmp)
         sections["otlp_push"] = round(time.monotonic() - mark, 1)
+        results["scenario_cycle"] = measure_scenario_cycle(20 if quick else 300)
     results["elapsed_s"] = round(time.monotonic() - started, 1)
     from bench.report import evaluate_targets, print_report  # noqa: PLC0415
 
     results["targets"] = evaluate_targets(results)
     _save(args.out, results)
     print_report(results)
+    print(report_line(results["scenario_cycle"]))
     print(f"\nwritten to {args.out}")
 
 
