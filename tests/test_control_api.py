@@ -136,11 +136,12 @@ def test_bad_requests_get_json_errors_and_the_exporter_keeps_going(tmp_path: Pat
     for method, url, body, expected in cases:
         status, answer = _uds_request(sock, method, url, body)
         assert status == expected and isinstance(answer.get("error"), str), (body, status, answer)
-    conn = UnixHTTPConnection(sock)
-    conn.request("POST", "/control/v1/gpus/0/events", body=b"{not json", headers={"Content-Type": "application/json"})
-    resp = conn.getresponse()
-    assert resp.status == 400 and "error" in json.loads(resp.read())
-    conn.close()
+    for raw in (b"{not json", b"[" * 30_000, b"\xff\xfe"):
+        conn = UnixHTTPConnection(sock)
+        conn.request("POST", "/control/v1/gpus/0/events", body=raw, headers={"Content-Type": "application/json"})
+        resp = conn.getresponse()
+        assert resp.status == 400 and "error" in json.loads(resp.read()), raw[:10]
+        conn.close()
     assert exporter.proc.poll() is None and exporter.get("/metrics")[0] == 200
 
 

@@ -103,6 +103,11 @@ def test_unreadable_oversized_and_binary_files(tmp_path: Path) -> None:
             load_scenario(path, 4)
 
 
+def test_deep_nesting_is_an_error_not_a_crash() -> None:
+    with pytest.raises(ScenarioError, match=r"deep\.yaml:1: nested too deeply"):
+        parse_scenario("hosts: " + "[" * 50_000 + "]" * 50_000 + "\n", "deep.yaml", 4)
+
+
 def test_empty_scenario_and_hosts_are_accepted() -> None:
     assert parse_scenario("", "e.yaml", 4).events == ()
     assert parse_scenario("hosts:\n  - {name: node-1}\n", "h.yaml", 4).hosts == ({"name": "node-1"},)

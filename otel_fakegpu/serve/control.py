@@ -90,7 +90,7 @@ async def _body(request: web.Request) -> object:
     raw = await request.read()
     try:
         return json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
         raise web.HTTPBadRequest(
             text=json.dumps({"error": f"body is not JSON: {exc}"}) + "\n", content_type="application/json"
         ) from None

@@ -71,11 +71,16 @@ def load_lined(text: str) -> LinedData:
         raise YamlError(f"invalid YAML: {reason}", mark.line + 1 if mark else 0) from None
     except yaml.YAMLError as exc:
         raise YamlError(f"invalid YAML: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+    except RecursionError:
+        raise YamlError("nested too deeply") from None
     result = LinedData(None)
     if node is None:
         return result
     builder = _Builder(result.lines)
-    result.data = builder.build(node, ())
+    try:
+        result.data = builder.build(node, ())
+    except RecursionError:
+        raise YamlError("nested too deeply") from None
     return result
 
 

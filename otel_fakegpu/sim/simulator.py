@@ -147,7 +147,7 @@ class Simulator:
             self._engine.inject(self._reading_updates(gpus, self.clock.t, 0.0), self.clock.now())
 
     def state(self) -> list[dict[str, object]]:
-        """Each GPU's identity, last demand-driven readings and faults, as plain data."""
+        """Each GPU's identity, temperature, last XID and faults, as plain data."""
         with self._lock:
             return [
                 {
