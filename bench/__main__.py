@@ -21,6 +21,7 @@ from bench.load import LoadResult, Target, run_load
 from bench.procs import Proc, get, start, wait_until
 from bench.scenario_cycle import measure_scenario_cycle, report_line
 from bench.sdk_floor import sdk_floor_ms
+from bench.simulation import format_simulation, measure_simulation
 from tests.conftest import free_port
 from tests.receivers import OtlpGrpcReceiver
 
@@ -215,6 +216,8 @@ def main() -> None:
             results["cycle"].append(row)
             _save(args.out, results)  # a later failure still leaves what was measured
         sections["cycle"], mark = round(time.monotonic() - mark, 1), time.monotonic()
+        results["simulation"] = measure_simulation(quick)
+        sections["simulation"], mark = round(time.monotonic() - mark, 1), time.monotonic()
         results["scrape"] = []
         for n in scrape_sizes:
             results["scrape"].append(measure_scrapes(n, concurrency, tmp))
@@ -232,6 +235,7 @@ def main() -> None:
     _save(args.out, results)
     print_report(results)
     print(report_line(results["scenario_cycle"]))
+    print(format_simulation(results["simulation"]))
     print(f"\nwritten to {args.out}")
 
 

@@ -66,14 +66,7 @@ class Exporter:
         # A scenario's time advances by a fixed amount per update, so it plays out the same every run.
         clock = ScenarioClock(time.time, scenario.time_scale, config.update_interval_s) if scenario else None
         self.simulator = Simulator(
-            FleetSpec(
-                config.num_gpus,
-                config.profiles,
-                config.skus,
-                config.host_identity,
-                config.seed,
-                scenario.mig_layouts() if scenario else {},
-            ),
+            FleetSpec(config.num_gpus, config.profiles, config.skus, config.host_identity, config.seed, mig=config.mig),
             self.engine,
             scenario_clock=clock,
             events=scenario.events if scenario else (),

@@ -35,6 +35,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if args and args[0] == "backfill":
         return _backfill(args[1:])
+    if "--list-gpu-models" in args:
+        from otel_fakegpu.sim import SKUS, format_gpu_models  # noqa: PLC0415 - only this path needs it
+
+        sys.stdout.write(format_gpu_models(SKUS.values()))
+        return 0
     try:
         config = config_from_args(args, environ())
         collectors = load_collectors(config.collectors_path or default_collectors_path())

@@ -8,14 +8,26 @@ import os
 import socket
 import urllib.parse
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from otel_fakegpu.fields import CLOCK_EVENTS_COUNT_FIELD, XID_COUNT_FIELD, collectors_preset_path
 from otel_fakegpu.outputs import NAMINGS, OtlpSettings
 from otel_fakegpu.serve import DEFAULT_MODE, DEFAULT_SOCKET_PATH, UdsSettings
 from otel_fakegpu.settings import ConfigError, OptionValue
-from otel_fakegpu.sim import DEFAULT_SKU, PROFILE_NAMES, GpuSku, Scenario, ScenarioError, find_sku, load_scenario
+from otel_fakegpu.sim import (
+    DEFAULT_SKU,
+    PROFILE_NAMES,
+    GpuSku,
+    MigError,
+    MigLayout,
+    Scenario,
+    ScenarioError,
+    find_sku,
+    load_scenario,
+    parse_mig_spec,
+    resolve_mig,
+)
 
 MAX_GPUS = 65536
 # What `--preset NAME` changes; flags and variables still win over it.
@@ -61,7 +73,8 @@ class Config:
     push_prometheus_url: str | None
     push_buffer_points: int
     log_level: str
-    scenario: Scenario | None = None  # its fleet, when it names one, is already in num_gpus/profiles/skus
+    mig: dict[int, MigLayout] = field(default_factory=dict)  # GPU index -> MIG instances (--mig)
+    scenario: Scenario | None = None  # its fleet, when it names one, is already in num_gpus/profiles/skus/mig
     control_token: str | None = None  # None: the control API is served on the Unix socket only
 
 
@@ -135,6 +148,17 @@ def parse_skus(text: str, source: str) -> tuple[GpuSku, ...]:
         return tuple(find_sku(name) for name in names)
     except KeyError as exc:
         raise ConfigError(f"{source}={text!r}: {exc.args[0]}") from None
+
+
+def parse_mig(text: str, source: str, count: int, skus: tuple[GpuSku, ...]) -> dict[int, MigLayout]:
+    """``--mig`` checked against each GPU's SKU: a profile it lacks or a layout that does not fit is an error."""
+    if not text.strip():
+        return {}
+    try:
+        spec = parse_mig_spec(text)
+        return resolve_mig(spec, count, lambda i: (skus[i % len(skus)].key, skus[i % len(skus)].mig_profiles))
+    except MigError as exc:
+        raise ConfigError(f"{source}={text!r}: {exc}") from None
 
 
 def resolve_hostname(env: Mapping[str, str]) -> str:
@@ -235,14 +259,14 @@ def _load_scenario(value: OptionValue, num_gpus: int) -> Scenario | None:
 
 
 def _with_scenario(config: Config, seed_given: bool) -> Config:
-    """The scenario's fleet replaces --num-gpus/--gpu-model; its seed applies unless --seed is given."""
+    """The scenario's fleet replaces --num-gpus/--gpu-model/--mig; its seed applies unless --seed is given."""
     scenario = config.scenario
     if scenario is None:
         return config
     changes: dict[str, object] = {}
     if scenario.gpu_count is not None:
         skus, profiles = scenario.per_gpu(config.profiles)
-        changes.update(num_gpus=scenario.gpu_count, skus=skus, profiles=profiles)
+        changes.update(num_gpus=scenario.gpu_count, skus=skus, profiles=profiles, mig=scenario.mig_layouts())
     if scenario.seed is not None and not seed_given:
         changes["seed"] = scenario.seed
     return dataclasses.replace(config, **changes)  # type: ignore[arg-type]
@@ -266,6 +290,7 @@ def build_config(values: Mapping[str, OptionValue], env: Mapping[str, str]) -> C
     web_config_text = text("web_config")[0]
     push_url_text, push_url_source = text("push_prometheus_url")
     num_gpus = parse_int(*text("num_gpus"), low=1, high=MAX_GPUS)
+    skus = parse_skus(*text("gpu_model"))
     config = Config(
         collectors_path=Path(collectors_text) if collectors_text else None,
         listen=listen,
@@ -281,7 +306,7 @@ def build_config(values: Mapping[str, OptionValue], env: Mapping[str, str]) -> C
         host_identity=host_identity,
         num_gpus=num_gpus,
         profiles=parse_profiles(*text(profiles_dest)),
-        skus=parse_skus(*text("gpu_model")),
+        skus=skus,
         update_interval_s=parse_float(*text("update_interval"), minimum=0.05),
         seed=parse_int(seed_text, seed_source, low=0) if seed_text.strip() else None,
         service_name=text("service_name")[0] or "otel-fakegpu",
@@ -290,6 +315,7 @@ def build_config(values: Mapping[str, OptionValue], env: Mapping[str, str]) -> C
         push_prometheus_url=parse_url(push_url_text, push_url_source) if push_url_text.strip() else None,
         push_buffer_points=parse_int(*text("push_buffer_points"), low=1),
         log_level="DEBUG" if parse_bool(*text("debug")) else "INFO",
+        mig=parse_mig(*text("mig"), num_gpus, skus),
         scenario=_load_scenario(values["scenario"], num_gpus),
         control_token=text("control_token")[0] or None,
     )

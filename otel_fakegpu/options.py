@@ -67,6 +67,11 @@ OPTIONS: tuple[Option, ...] = (
     _o("seed", "--seed", "FAKEGPU_SEED", None, "seed for reproducible simulated values", "N", group="simulator"),
     _o("scenario", "--scenario", "OTEL_FAKEGPU_SCENARIO", None,
        "YAML scenario: fleet, workloads and scripted events (see scenarios/)", "FILE", group="simulator"),
+    _o("mig", "--mig", "OTEL_FAKEGPU_MIG", None,
+       "MIG partitions, GPUS:PROFILE*N groups, e.g. 0-3:1g.10gb*7,4:3g.40gb*2 ('+' mixes profiles on a GPU)",
+       "SPEC", group="simulator"),
+    _o("list_gpu_models", "--list-gpu-models", "", None, "print the GPU models (SKUs) with their figures and exit",
+       switch=True, group="simulator"),
     # Serving
     _o("uds", "--uds", "UDS_SOCKET_PATH", None,
        f"also serve on this Unix socket (the variable needs ENABLE_UDS=true; default {DEFAULT_SOCKET_PATH})",

@@ -19,6 +19,7 @@ from typing import IO
 
 import pytest
 
+from otel_fakegpu.config import parse_mig
 from otel_fakegpu.engine import EmbeddedEngine
 from otel_fakegpu.fields import CollectorSet, default_collectors_path, load_collectors
 from otel_fakegpu.outputs import PrometheusTextRenderer
@@ -219,11 +220,14 @@ def build_stack(
     clock: FakeClock | None = None,
     scenario: Scenario | None = None,
     step_s: float = 30.0,
+    mig: str | None = None,
 ) -> Stack:
     """With ``scenario``: its fleet, seed and events, its time advancing ``step_s`` wall seconds per update."""
     clock = clock or FakeClock()
     engine = EmbeddedEngine(clock)
-    spec = FleetSpec(count, tuple(profiles), tuple(SKUS[s] for s in skus), "golden-host", seed)
+    fleet_skus = tuple(SKUS[s] for s in skus)
+    layouts = parse_mig(mig or "", "--mig", count, fleet_skus)
+    spec = FleetSpec(count, tuple(profiles), fleet_skus, "golden-host", seed, mig=layouts)
     scenario_clock = None
     if scenario is not None:
         scenario_skus, scenario_profiles = scenario.per_gpu(profiles)

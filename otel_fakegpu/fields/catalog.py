@@ -142,7 +142,14 @@ FIELDS: tuple[FieldSpec, ...] = (
     ),
     _f(429, "DCGM_FI_DEV_NVLINK_REPLAY_ERROR_COUNT_TOTAL", _I, "{error}", _C, "NVLink replay errors."),
     _f(439, "DCGM_FI_DEV_NVLINK_RECOVERY_ERROR_COUNT_TOTAL", _I, "{error}", _C, "NVLink recovery errors."),
-    _f(449, "DCGM_FI_DEV_NVLINK_BANDWIDTH_TOTAL", _I, "1", _C, "NVLink bandwidth counter, all lanes."),
+    _f(
+        449,
+        "DCGM_FI_DEV_NVLINK_BANDWIDTH_TOTAL",
+        _I,
+        "MiBy/s",
+        _C,
+        "NVLink throughput, TX+RX over all links (an instantaneous rate in about MiB/s, not a running total).",
+    ),
     _f(526, "DCGM_FI_DEV_VGPU_LICENSE_STATUS", _I, "1", _G, "vGPU license status."),
     _f(1001, "DCGM_FI_PROF_GR_ENGINE_ACTIVE", _D, "1", _G, "Ratio of time the graphics engine is active."),
     _f(1002, "DCGM_FI_PROF_SM_ACTIVE", _D, "1", _G, "Ratio of cycles an SM has at least one warp."),
@@ -156,6 +163,19 @@ FIELDS: tuple[FieldSpec, ...] = (
     _f(1010, "DCGM_FI_PROF_PCIE_RX_BYTES", _I, "By/s", _G, "PCIe bytes received per second."),
     _f(1011, "DCGM_FI_PROF_NVLINK_TX_BYTES", _I, "By/s", _G, "NVLink bytes transmitted per second."),
     _f(1012, "DCGM_FI_PROF_NVLINK_RX_BYTES", _I, "By/s", _G, "NVLink bytes received per second."),
+    # Tensor pipes by precision (dcgm_fields.h: DCGM_FI_PROF_{IMMA,HMMA,DFMA}_UTIL_RATIO, older PIPE_TENSOR_* names).
+    _f(
+        1013, "DCGM_FI_PROF_PIPE_TENSOR_IMMA_ACTIVE", _D, "1", _G,
+        "Ratio of cycles the IMMA (integer) tensor pipe is active.", "DCGM_FI_PROF_IMMA_UTIL_RATIO",
+    ),
+    _f(
+        1014, "DCGM_FI_PROF_PIPE_TENSOR_HMMA_ACTIVE", _D, "1", _G,
+        "Ratio of cycles the HMMA (FP16/BF16/TF32) tensor pipe is active.", "DCGM_FI_PROF_HMMA_UTIL_RATIO",
+    ),
+    _f(
+        1015, "DCGM_FI_PROF_PIPE_TENSOR_DFMA_ACTIVE", _D, "1", _G,
+        "Ratio of cycles the DFMA (FP64) tensor pipe is active.", "DCGM_FI_PROF_DFMA_UTIL_RATIO",
+    ),
     # dcgm-exporter's own fields (ids 9001, 9002): counts of the samples of an event field in a sliding window.
     FieldSpec(
         9001, "DCGM_EXP_XID_ERRORS_COUNT", _I, "{error}", _G,

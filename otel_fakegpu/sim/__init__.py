@@ -11,6 +11,7 @@ from otel_fakegpu.sim.scenario import Scenario, ScenarioError, ScheduledEvent
 from otel_fakegpu.sim.scenario_file import load_scenario
 from otel_fakegpu.sim.simulator import FleetSpec, SimulatedGpu, Simulator
 from otel_fakegpu.sim.sku_presets import DEFAULT_SKU, SKUS, find_sku
+from otel_fakegpu.sim.sku_table import format_gpu_models
 from otel_fakegpu.sim.skus import FanCurve, GpuSku
 from otel_fakegpu.sim.workloads import SHAPE_NAMES, SHAPES, MigRef, Workload, WorkloadError, make_shape
 
@@ -45,6 +46,7 @@ __all__ = [
     "Workload",
     "WorkloadError",
     "find_sku",
+    "format_gpu_models",
     "load_scenario",
     "make_identity",
     "make_profile",

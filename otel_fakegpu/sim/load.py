@@ -15,9 +15,10 @@ def clamp(value: float, low: float = 0.0, high: float = 1.0) -> float:
     return min(high, max(low, value))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class EngineLoad:
-    """Per-engine activity ratios (0..1) of one GPU (or one MIG instance) during one step."""
+    """Per-engine activity ratios of one GPU (or one MIG instance) during one step; each must lie in 0..1
+    (physics does not clamp them again)."""
 
     sm: float  # SM active: cycles with at least one warp resident
     tensor: float  # any tensor pipe active
@@ -36,25 +37,29 @@ class EngineLoad:
 
     @property
     def busy(self) -> float:
-        """The scalar load (0..1) that sets power: the SM share, raised by tensor and memory traffic."""
-        return clamp(0.7 * self.sm + 0.2 * self.tensor + 0.1 * self.dram)
+        """The scalar load (0..1) that sets power: SM activity, plus tensor and memory traffic, which cost
+        the most energy per cycle (a dense BF16 training step runs an H100 into its power cap)."""
+        return clamp(0.75 * self.sm + 0.35 * self.tensor + 0.1 * self.dram)
 
     @classmethod
     def from_scalar(cls, load: float, memory: float = 0.0, media: float = 0.0) -> EngineLoad:
         """The engine mix of a generic mixed-precision job at scalar ``load`` (the profiles' model)."""
-        gr = clamp(load * 0.98)
+        load = min(1.0, max(0.0, load))
+        memory = min(1.0, max(0.0, memory))
+        media = min(1.0, max(0.0, media))
+        gr = load * 0.98
         return cls(
-            sm=clamp(gr * 0.9),
-            tensor=clamp(gr * 0.45),
-            fp64=clamp(gr * 0.02),
-            fp32=clamp(gr * 0.25),
-            fp16=clamp(gr * 0.2),
-            dram=clamp(gr * 0.5 + memory * 0.05),
-            copy=clamp(gr * 0.45 + memory * 0.045),
-            encoder=clamp(media),
-            decoder=clamp(media * 0.8),
-            pcie=clamp(0.02 + 0.3 * load),
-            nvlink=clamp(0.4 * load),
+            sm=gr * 0.9,
+            tensor=gr * 0.45,
+            fp64=gr * 0.02,
+            fp32=gr * 0.25,
+            fp16=gr * 0.2,
+            dram=gr * 0.5 + memory * 0.05,
+            copy=gr * 0.45 + memory * 0.045,
+            encoder=media,
+            decoder=media * 0.8,
+            pcie=0.02 + 0.3 * load,
+            nvlink=0.4 * load,
             hmma=0.85,
             imma=0.1,
             dfma=0.05,

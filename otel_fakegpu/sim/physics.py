@@ -49,6 +49,8 @@ class GpuConditions:
     power_brake: bool = False  # HW power brake asserted (a PSU or rack power event)
     thermal_factor: float = 1.0  # multiplies the cooling resistance: > 1 is failing cooling
     load_override: float | None = None  # forces the scalar load (0..1), whatever the workloads do
+    pending_xid: int | None = None  # an XID to raise at the next update (then cleared)
+    pending_counts: dict[int, int] = field(default_factory=dict)  # running totals to add at the next update
 
 
 @dataclass
@@ -62,6 +64,12 @@ class GpuPhysics:
     conditions: GpuConditions = field(default_factory=GpuConditions)
     last_xid: int = 0
     xid_reported: bool = False  # whether field 230 has been stored at all yet
+    _fixed: dict[int, Value | None] = field(default_factory=dict, repr=False)  # readings that never change
+
+    def __post_init__(self) -> None:
+        sku = self.sku
+        self._fixed = {101: sku.mem_clock_mhz, 158: sku.slowdown_temp_c, 159: sku.shutdown_c, 390: 0, 391: 0, 392: 0}
+        self._fixed[526] = 0
 
     @classmethod
     def start(cls, sku: GpuSku, first: Demand, uptime_s: float) -> GpuPhysics:
@@ -84,31 +92,24 @@ class GpuPhysics:
         self.temp_c += (target - self.temp_c) * (1.0 - math.exp(-dt / THERMAL_TAU_S))
         sm_clock, reasons = self._clocks(load, power)
         self._accumulate(demand, reasons, dt, rng)
+        xid = demand.xid
+        if cond.pending_xid is not None or cond.pending_counts:
+            xid = self._apply_pending(cond) if cond.pending_xid is not None else xid
         readings = activity(sku, engines)
         tx, rx = readings[1011], readings[1012]
-        readings.update(
-            {
-                100: sm_clock,
-                101: sku.mem_clock_mhz,
-                112: reasons,
-                140: round(self.temp_c + 4.0 + 3.0 * load),
-                150: round(self.temp_c),
-                155: power,
-                156: math.floor(self.energy_mj),
-                158: sku.slowdown_temp_c,
-                159: sku.shutdown_c,
-                190: 8 if load < 0.02 else 0,
-                191: sku.fan.percent(self.temp_c) if sku.fan is not None else None,
-                390: 0,
-                391: 0,
-                392: 0,
-                395: 1 if self.counters[393] > 8 else 0,
-                396: 1 if self.counters[393] > 0 else 0,
-                449: nvlink_bandwidth_total(float(tx or 0), float(rx or 0)) if sku.nvlink_links else None,
-                526: 0,
-            }
-        )
-        if demand.xid is not None or not self.xid_reported:
+        readings.update(self._fixed)
+        readings[100] = sm_clock
+        readings[112] = reasons
+        readings[140] = round(self.temp_c + 4.0 + 3.0 * load)
+        readings[150] = round(self.temp_c)
+        readings[155] = power
+        readings[156] = math.floor(self.energy_mj)
+        readings[190] = 8 if load < 0.02 else 0
+        readings[191] = sku.fan.percent(self.temp_c) if sku.fan is not None else None
+        readings[395] = 1 if self.counters[393] > 8 else 0
+        readings[396] = 1 if self.counters[393] > 0 else 0
+        readings[449] = nvlink_bandwidth_total(float(tx or 0), float(rx or 0)) if sku.nvlink_links else None
+        if xid is not None or not self.xid_reported:
             # An event field: stored when an XID happens (and once, as 0, at start), like DCGM does, so every
             # stored sample is one XID for DCGM_EXP_XID_ERRORS_COUNT.
             readings[230] = self.last_xid
@@ -120,6 +121,17 @@ class GpuPhysics:
         for fid in demand.blanks:
             readings[fid] = None
         return readings
+
+    def _apply_pending(self, cond: GpuConditions) -> int | None:
+        """Fold in what a scenario or the control API asked for since the last update."""
+        for field_id, count in cond.pending_counts.items():
+            if field_id in self.counters and count > 0:
+                self.counters[field_id] += count
+        cond.pending_counts = {}
+        xid, cond.pending_xid = cond.pending_xid, None
+        if xid is not None:
+            self.last_xid = xid
+        return xid
 
     def step_mig(
         self, instances: Sequence[tuple[MigInstance, DeviceDemand]], dt: float, rng: random.Random

@@ -20,14 +20,22 @@ class PlacedWorkload:
     workload: Workload
     shape: Profile
     rng: random.Random
+    _last: tuple[float, Demand] | None = None
 
     @classmethod
     def create(cls, workload: Workload, seed: int) -> PlacedWorkload:
         return cls(workload, make_shape(workload.shape), random.Random(f"{seed}/{workload.key}"))
 
     def demand(self, t: float) -> Demand:
-        """The shape's demand ``t - start`` seconds into the workload, scaled by its intensity."""
-        demand = self.shape.demand(max(0.0, t - self.workload.start_s), self.rng)
+        """The shape's demand ``t - start`` seconds into the workload, scaled by its intensity. Asked again
+        for the same ``t`` (its other GPUs), it answers the same: a multi-GPU job runs its GPUs in lockstep."""
+        if self._last is not None and self._last[0] == t:
+            return self._last[1]
+        demand = self._scaled(self.shape.demand(max(0.0, t - self.workload.start_s), self.rng))
+        self._last = (t, demand)
+        return demand
+
+    def _scaled(self, demand: Demand) -> Demand:
         if self.workload.intensity >= 1.0:
             return demand
         return Demand(

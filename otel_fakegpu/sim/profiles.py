@@ -42,7 +42,7 @@ FAULTABLE_FIELDS = (
 )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Demand:
     """What the workload asks of the GPU during one step."""
 

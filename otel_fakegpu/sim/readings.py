@@ -8,7 +8,7 @@ Throughputs are rates over the sample interval, never running totals (compat §3
 from __future__ import annotations
 
 from otel_fakegpu.fields import Value
-from otel_fakegpu.sim.load import EngineLoad, clamp
+from otel_fakegpu.sim.load import EngineLoad
 from otel_fakegpu.sim.mig import MigInstance
 from otel_fakegpu.sim.placement import DeviceDemand
 from otel_fakegpu.sim.skus import GpuSku
@@ -27,31 +27,31 @@ def activity(sku: GpuSku, engines: EngineLoad, share: float = 1.0) -> dict[int, 
 
     ``share`` is the device's part of the GPU's links (a MIG instance's compute fraction); ratios are
     relative to the device itself. Pipe ratios never exceed SM activity, which never exceeds GR activity.
+    EngineLoad's ratios are in 0..1 already, so nothing is clamped here (this runs for every GPU each update).
     """
-    sm = clamp(engines.sm)
-    gr = clamp(sm * 1.04 + 0.01) if sm > 0 else clamp(engines.copy * 0.1)
+    sm = engines.sm
+    gr = min(1.0, sm * 1.04 + 0.01) if sm > 0 else engines.copy * 0.1
     tensor = min(sm, engines.tensor)
-    pcie_tx = sku.pcie_bytes_per_s * share * clamp(engines.pcie * 0.85)
-    pcie_rx = sku.pcie_bytes_per_s * share * clamp(engines.pcie)
-    nvlink_each = sku.nvlink_bytes_per_s / 2 * share * clamp(engines.nvlink)
-    dram = clamp(engines.dram)
+    pcie = sku.pcie_bytes_per_s * share * engines.pcie
+    nvlink_each = round(sku.nvlink_bytes_per_s / 2 * share * engines.nvlink)
+    dram = engines.dram
     readings: dict[int, Value | None] = {
-        1001: round(gr, 6),
-        1002: round(sm, 6),
-        1003: round(sm * 0.55, 6),
-        1004: round(tensor, 6),
-        1005: round(dram, 6),
-        1006: round(min(sm, engines.fp64), 6),
-        1007: round(min(sm, engines.fp32), 6),
-        1008: round(min(sm, engines.fp16), 6),
-        1009: round(pcie_tx),
-        1010: round(pcie_rx),
-        1011: round(nvlink_each),
-        1012: round(nvlink_each),
+        1001: gr,
+        1002: sm,
+        1003: sm * 0.55,
+        1004: tensor,
+        1005: dram,
+        1006: min(sm, engines.fp64),
+        1007: min(sm, engines.fp32),
+        1008: min(sm, engines.fp16),
+        1009: round(pcie * 0.85),
+        1010: round(pcie),
+        1011: nvlink_each,
+        1012: nvlink_each,
         203: round(100 * gr),
-        204: round(100 * clamp(0.8 * dram + 0.2 * engines.copy)),
-        206: round(100 * clamp(engines.encoder)),
-        207: round(100 * clamp(engines.decoder)),
+        204: round(80 * dram + 20 * engines.copy),
+        206: round(100 * engines.encoder),
+        207: round(100 * engines.decoder),
     }
     readings.update(tensor_pipes(sku, engines, tensor))
     return readings
@@ -68,9 +68,9 @@ def tensor_pipes(sku: GpuSku, engines: EngineLoad, tensor: float) -> dict[int, V
         if name not in pipes:
             readings[field_id] = None
         elif total > 0:
-            readings[field_id] = round(tensor * shares[name] / total, 6)
+            readings[field_id] = tensor * shares[name] / total
         else:
-            readings[field_id] = round(tensor if name == "hmma" else 0.0, 6)
+            readings[field_id] = tensor if name == "hmma" else 0.0
     return readings
 
 
@@ -88,10 +88,11 @@ def framebuffer(total_mib: int, reserved_mib: int, used_mib: int) -> dict[int, V
 
 
 def instance_readings(sku: GpuSku, instance: MigInstance, demand: DeviceDemand) -> dict[int, Value | None]:
-    """What DCGM reports per MIG instance: its framebuffer slice and its own profiling ratios. GPU_UTIL is
-    not available under MIG (blank); every other field reads as the parent GPU's."""
+    """What DCGM reports per MIG instance: its framebuffer slice and its own activity ratios (the fields
+    dcgm_fields.cpp registers at instance level: FB, XID, 1001-1008, 1013-1015). GPU_UTIL is not available
+    under MIG (blank); every other field, PCIe/NVLink throughput included, reads as the parent GPU's."""
     readings = activity(sku, demand.engines, instance.compute_fraction)
-    for field_id in (203, 204, 206, 207):
+    for field_id in (203, 204, 206, 207, 1009, 1010, 1011, 1012):
         del readings[field_id]
     readings[203] = None
     readings.update(framebuffer(instance.profile.fb_mib, 0, demand.fb_used_mib))

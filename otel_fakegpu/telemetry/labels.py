@@ -93,8 +93,11 @@ class LabelScheme:
             key = (entity_id, names[i], uuids[i])
             attrs = self._semconv_cache.get(key)
             if attrs is None:
+                instance = snapshot.instances.get(entity_id)
+                hw_id = _text(uuids[i]) or f"gpu{entity_id}"
                 attrs = {
-                    "hw.id": _text(uuids[i]) or f"gpu{entity_id}",
+                    # A MIG instance is hardware of its own: its id must not collide with its siblings'.
+                    "hw.id": f"{hw_id}/gi{instance.instance_id}" if instance is not None else hw_id,
                     "hw.type": "gpu",
                     "hw.name": _text(names[i]),
                     "hw.vendor": "NVIDIA",
