@@ -54,7 +54,7 @@ def _faulted_run(sku: GpuSku) -> tuple[Run, list[int]]:
         run.target.append(AMBIENT_C + sku.thermal_c_per_w * factor * readings[155])  # type: ignore[operator]
         run.glitched.append(frozenset())
         run.brake.append(physics.conditions.power_brake)
-        if 230 in readings and readings[230]:
+        if readings.get(230):
             xids.append(step)
     return run, xids
 
