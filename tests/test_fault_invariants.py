@@ -16,7 +16,7 @@ from tests.physics_checker import Run, check_run
 
 STEP_S = 30.0
 UPDATES = 3000
-EVENTS = {
+EVENTS: dict[int, dict[str, object]] = {
     100: {"ecc": {"sbe": 12, "dbe": 1}},
     150: {"xid": 48},
     200: {"pcie_replay": 40},
