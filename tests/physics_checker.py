@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import accumulate, pairwise
+from operator import itemgetter
 
 from otel_fakegpu.fields import Value
 from otel_fakegpu.sim import GpuSku
@@ -28,6 +29,7 @@ UTIL_FIELDS = (203, 204, 206, 207)
 TOTALS = (156, *RUNNING_TOTALS)
 RATES = (1009, 1010, 1011, 1012, 449)
 NS = 1_000_000_000
+CHECKED_FIELDS = (100, 112, 150, 155, 191, 250, 251, 252, 253, *RATIO_FIELDS, *UTIL_FIELDS, *TOTALS, *RATES)
 VIOLATION_REASONS = {
     240: REASON_SW_POWER_CAP | REASON_HW_POWER_BRAKE,
     241: REASON_SW_THERMAL | REASON_HW_THERMAL,
@@ -56,7 +58,13 @@ class Run:
     brake: list[bool]
 
     def column(self, field_id: int) -> list[Value | None]:
-        return [r[field_id] for r in self.readings]
+        columns = self.__dict__.get("_columns")
+        if columns is None:  # every checked field's column in one C-level pass over the readings
+            rows = map(itemgetter(*CHECKED_FIELDS), self.readings)
+            columns = self.__dict__["_columns"] = dict(
+                zip(CHECKED_FIELDS, map(list, zip(*rows, strict=True)), strict=True)
+            )
+        return columns[field_id]  # type: ignore[no-any-return]
 
 
 def check_run(run: Run) -> set[int]:
@@ -154,8 +162,8 @@ def _ratios(run: Run) -> None:
         if gr is None or tensor is None:
             continue  # a faulty GPU blanked them
         parts = [float(r[f] or 0.0) for f in pipe_ids]
-        if not (sm <= gr + 1e-9 and tensor <= sm + 1e-9 and abs(sum(parts) - tensor) <= 1e-9):  # type: ignore[operator]
-            raise _fail(run, index, "tensor pipes add up to PIPE_TENSOR_ACTIVE <= SM_ACTIVE <= GR_ENGINE_ACTIVE")
+        if not (sm <= gr + 1e-9 and tensor <= sm + 1e-9 and abs(sum(parts) - tensor) <= 2e-6):  # type: ignore[operator]
+            raise _fail(run, index, "tensor pipes add up to PIPE_TENSOR_ACTIVE (to 6 decimals) <= SM <= GR active")
 
 
 def _rates(run: Run) -> None:
@@ -191,7 +199,7 @@ def _framebuffer(run: Run) -> None:
 def _totals(run: Run) -> None:
     for field_id in TOTALS:
         col = run.column(field_id)
-        if any(type(v) is not int for v in col) or col != sorted(col):  # type: ignore[type-var]
+        if set(map(type, col)) != {int} or col != sorted(col):  # type: ignore[type-var]
             raise _fail(run, 0, f"running total {field_id} is an integer that never decreases")
 
 

@@ -104,3 +104,15 @@ def test_workloads_must_name_existing_instances() -> None:
         stack.simulator.add_workload(Workload("p", "ns", "c", gpus=(0,)))
     with pytest.raises(ValueError, match="no MIG instance 5"):
         stack.simulator.add_workload(Workload("p", "ns", "c", instances=(MigRef(0, 5),)))
+
+
+def test_instances_follow_the_gpu_profile_until_a_workload_is_placed() -> None:
+    stack = build_stack(1, ["static"], skus=("h100-sxm",), mig="0:3g.40gb+2g.20gb*2")
+    stack.clock.advance(30)
+    stack.simulator.step()
+    snap = stack.engine.read_latest((1002, 252, 250))
+    assert len(snap.entity_ids) == 3
+    assert all(float(v or 0) > 0.4 for v in snap.column(1002))  # static profile: half load on every instance
+    assert [round(int(u or 0) / int(t or 1), 2) for u, t in zip(snap.column(252), snap.column(250), strict=True)] == [
+        0.5
+    ] * 3

@@ -108,5 +108,8 @@ def test_conditions_raise_xids_add_errors_and_brake() -> None:
     assert snap.column(112)[1] == 128 and float(snap.column(155)[1] or 0) > float(snap.column(155)[0] or 0)
     _step(stack)
     assert stack.engine.read_latest((311,)).column(311)[1] == 2  # added once, not every update
+    sim.add_counts(0, {202: 5})  # counts alone, without an XID
+    _step(stack)
+    assert stack.engine.read_latest((202,)).column(202)[0] == 5
     with pytest.raises(AttributeError, match="no GPU condition 'smoke'"):
         sim.update_conditions(0, smoke=True)

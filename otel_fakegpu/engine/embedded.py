@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from otel_fakegpu.engine.base import Engine, EngineError, EngineState, EngineStatus
 from otel_fakegpu.engine.snapshot import Column, GpuInstanceEntity, SampleBatch, Snapshot
 from otel_fakegpu.fields import Value, is_blank
+from otel_fakegpu.fields.blank import DOUBLE_BLANK as _DOUBLE_BLANK
+from otel_fakegpu.fields.blank import INT32_BLANK as _INT32_BLANK
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +41,13 @@ class _History:
 
     def since(self, after: int) -> tuple[SampleBatch, ...]:
         return tuple(batch for seq, batch in self.batches if seq > after)
+
+
+def _plain_number(value: Value | None) -> bool:
+    """A reading that cannot be a blank sentinel (nearly all of them), without the full sentinel test."""
+    if isinstance(value, float):
+        return -_DOUBLE_BLANK < value < _DOUBLE_BLANK  # NaN compares false: it takes the full test
+    return isinstance(value, int) and value < _INT32_BLANK
 
 
 class EmbeddedEngine(Engine):
@@ -133,6 +142,9 @@ class EmbeddedEngine(Engine):
                     history.max_keep_age_s = max(history.max_keep_age_s, max_keep_age_s)
 
     def inject(self, updates: Iterable[tuple[int, int, Value | None]], timestamp: float) -> None:
+        # Drawn before the lock is taken: a simulator passes a generator that runs its physics, and a cycle's
+        # read must not wait for that.
+        updates = list(updates)
         with self._lock:
             width = len(self._entity_ids)
             watched = self._histories
@@ -145,7 +157,7 @@ class EmbeddedEngine(Engine):
                 if column is None:
                     column = self._values[field_id] = [None] * width
                     self._stamps[field_id] = [0.0] * width
-                stored = column[slot] = None if is_blank(value) else value
+                stored = column[slot] = value if _plain_number(value) or not is_blank(value) else None
                 self._stamps[field_id][slot] = timestamp
                 if field_id in watched:
                     ids, values = samples.setdefault(field_id, ([], []))
@@ -199,10 +211,12 @@ class EmbeddedEngine(Engine):
     # lock (atomic under the GIL): the lock is held for whole injection batches (about 0.1 s at 4096 GPUs),
     # and waiting for it would stall every scrape on the loop.
     def status(self) -> EngineStatus:
-        count = len(self._entity_ids)
+        instances = len(self._instances)
+        count = len(self._entity_ids) - instances
         if count == 0:
             return EngineStatus(self.kind, EngineState.STARTING, "no GPU entities yet")
-        return EngineStatus(self.kind, EngineState.OK, f"{count} GPU entities")
+        detail = f"{count} GPU entities" + (f", {instances} MIG GPU instances" if instances else "")
+        return EngineStatus(self.kind, EngineState.OK, detail)
 
     @property
     def reads_total(self) -> int:

@@ -94,7 +94,8 @@ class GpuPhysics:
         self._accumulate(demand, reasons, dt, rng)
         xid = demand.xid
         if cond.pending_xid is not None or cond.pending_counts:
-            xid = self._apply_pending(cond) if cond.pending_xid is not None else xid
+            pending_xid = self._apply_pending(cond)
+            xid = pending_xid if pending_xid is not None else xid
         readings = activity(sku, engines)
         tx, rx = readings[1011], readings[1012]
         readings.update(self._fixed)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from otel_fakegpu.sim.load import EngineLoad, clamp, combine
+from otel_fakegpu.sim.mig import MigInstance, MigLayout
 from otel_fakegpu.sim.profiles import Demand, Profile
 from otel_fakegpu.sim.workloads import Workload, make_shape
 
@@ -92,3 +93,22 @@ def as_demand(device: DeviceDemand, fb_usable_mib: int) -> Demand:
         xid=device.xid,
         engines=engines,
     )
+
+
+def instance_demands(
+    gpu_index: int, layout: MigLayout, placed: Sequence[PlacedWorkload], t: float, profile: Demand | None
+) -> list[tuple[MigInstance, DeviceDemand]]:
+    """Each MIG instance's demand: its own workloads', or, while no workload was ever placed on the GPU
+    (``profile`` given), the GPU's profile on every instance."""
+    result = []
+    for inst in layout.instances:
+        if profile is not None:
+            fb = round(profile.memory * inst.profile.fb_mib)
+            demand = DeviceDemand(
+                profile.engine_load(), fb, profile.errors_per_hour / len(layout.instances), profile.xid
+            )
+        else:
+            mine = [p for p in placed if (gpu_index, inst.instance_id) in p.workload.devices()]
+            demand = device_demand(mine, t, inst.profile.fb_mib)
+        result.append((inst, demand))
+    return result

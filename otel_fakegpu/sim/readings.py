@@ -35,15 +35,16 @@ def activity(sku: GpuSku, engines: EngineLoad, share: float = 1.0) -> dict[int, 
     pcie = sku.pcie_bytes_per_s * share * engines.pcie
     nvlink_each = round(sku.nvlink_bytes_per_s / 2 * share * engines.nvlink)
     dram = engines.dram
+    # Ratios carry six decimals, what the exposition prints, so every output (text, OTLP) holds the same value.
     readings: dict[int, Value | None] = {
-        1001: gr,
-        1002: sm,
-        1003: sm * 0.55,
-        1004: tensor,
-        1005: dram,
-        1006: min(sm, engines.fp64),
-        1007: min(sm, engines.fp32),
-        1008: min(sm, engines.fp16),
+        1001: round(gr, 6),
+        1002: round(sm, 6),
+        1003: round(sm * 0.55, 6),
+        1004: round(tensor, 6),
+        1005: round(dram, 6),
+        1006: round(min(sm, engines.fp64), 6),
+        1007: round(min(sm, engines.fp32), 6),
+        1008: round(min(sm, engines.fp16), 6),
         1009: round(pcie * 0.85),
         1010: round(pcie),
         1011: nvlink_each,
@@ -68,9 +69,9 @@ def tensor_pipes(sku: GpuSku, engines: EngineLoad, tensor: float) -> dict[int, V
         if name not in pipes:
             readings[field_id] = None
         elif total > 0:
-            readings[field_id] = tensor * shares[name] / total
+            readings[field_id] = round(tensor * shares[name] / total, 6)
         else:
-            readings[field_id] = tensor if name == "hmma" else 0.0
+            readings[field_id] = round(tensor, 6) if name == "hmma" else 0.0
     return readings
 
 

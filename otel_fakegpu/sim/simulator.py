@@ -17,7 +17,7 @@ from otel_fakegpu.sim.faults import GpuFaults
 from otel_fakegpu.sim.identity import BRAND, DRIVER_VERSION, NVML_VERSION, GpuIdentity, make_identity
 from otel_fakegpu.sim.mig import MigLayout
 from otel_fakegpu.sim.physics import GpuConditions, GpuPhysics, instance_readings
-from otel_fakegpu.sim.placement import PlacedWorkload, as_demand, device_demand
+from otel_fakegpu.sim.placement import PlacedWorkload, as_demand, device_demand, instance_demands
 from otel_fakegpu.sim.profiles import Demand, Profile, make_profile
 from otel_fakegpu.sim.scenario import ScheduledEvent, Timeline
 from otel_fakegpu.sim.skus import GpuSku
@@ -300,10 +300,8 @@ class Simulator:
     def _mig_readings(self, gpu: SimulatedGpu, t: float, dt: float) -> tuple[Readings, list[tuple[int, Readings]]]:
         """A MIG-enabled GPU: each instance runs its own workloads; the GPU's load is their slice-weighted sum."""
         assert gpu.layout is not None
-        per_instance = []
-        for inst in gpu.layout.instances:
-            placed = [p for p in gpu.placed if (gpu.identity.index, inst.instance_id) in p.workload.devices()]
-            per_instance.append((inst, device_demand(placed, t, inst.profile.fb_mib)))
+        profile = None if gpu.workload_driven else gpu.profile.demand(t, gpu.rng)
+        per_instance = instance_demands(gpu.identity.index, gpu.layout, gpu.placed, t, profile)
         readings = gpu.physics.step_mig(per_instance, dt, gpu.rng)
         instances = [
             (gpu.instance_entities[inst.instance_id], instance_readings(gpu.identity.sku, inst, demand))
