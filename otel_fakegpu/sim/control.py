@@ -13,7 +13,7 @@ from typing import Any
 
 from otel_fakegpu.sim.events import parse_event
 from otel_fakegpu.sim.scenario_file import parse_workload
-from otel_fakegpu.sim.simulator import Simulator
+from otel_fakegpu.sim.simulator import SimulatedGpu, Simulator
 from otel_fakegpu.sim.workloads import Workload, WorkloadError
 
 
@@ -41,7 +41,7 @@ class SimulatorControl:
             raise ValueError('expected a JSON object with one event, e.g. {"xid": 48}')
         event = parse_event(body)
         self._sim.apply_event(index, event)
-        return {"gpu": index, "applied": event.describe(), "state": self._sim.state()[index]}
+        return {"gpu": index, "applied": event.describe(), "state": self._sim.describe(_gpu_state)[index]}
 
     def start_workload(self, body: object) -> dict[str, Any]:
         """Place a workload (the scenario's keys; ``start``/``stop`` count from now); it drives its GPUs from
@@ -75,7 +75,7 @@ class SimulatorControl:
             "scenario_time_seconds": round(clock.t, 3),
             "time_scale": clock.time_scale,
             "updates": self._sim.steps_total,
-            "gpus": self._sim.state(),
+            "gpus": self._sim.describe(_gpu_state),
             "gpus_missing": self._sim.lost_gpus(),
             "workloads": [_workload_state(w) for w in self._sim.workloads()],
         }
@@ -96,4 +96,17 @@ def _workload_state(workload: Workload) -> dict[str, Any]:
         "start_s": workload.start_s,
         "stop_s": workload.stop_s,
         "intensity": workload.intensity,
+    }
+
+
+def _gpu_state(index: int, gpu: SimulatedGpu) -> dict[str, Any]:
+    return {
+        "gpu": index,
+        "uuid": gpu.identity.uuid,
+        "model": gpu.identity.sku.key,
+        "profile": None if gpu.workload_driven else gpu.profile.name,
+        "mig_instances": [inst.instance_id for inst in gpu.layout.instances] if gpu.layout else [],
+        "temperature_c": round(gpu.physics.temp_c, 1),
+        "last_xid": gpu.physics.last_xid,
+        "faults": gpu.faults.state(gpu.physics),
     }

@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from otel_fakegpu.engine import Engine
 from otel_fakegpu.fields import Value
@@ -27,6 +28,7 @@ log = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
 Readings = dict[int, Value | None]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -146,21 +148,10 @@ class Simulator:
             gpus = [self._gpus[i] for i in sorted(set(indices))]
             self._engine.inject(self._reading_updates(gpus, self.clock.t, 0.0), self.clock.now())
 
-    def state(self) -> list[dict[str, object]]:
-        """Each GPU's identity, temperature, last XID and faults, as plain data."""
+    def describe(self, describe: Callable[[int, SimulatedGpu], T]) -> list[T]:
+        """``describe(index, gpu)`` of every GPU, under the lock (a consistent view for the control API)."""
         with self._lock:
-            return [
-                {
-                    "gpu": i,
-                    "uuid": gpu.identity.uuid,
-                    "model": gpu.identity.sku.key,
-                    "profile": gpu.profile.name,
-                    "temperature_c": round(gpu.physics.temp_c, 1),
-                    "last_xid": gpu.physics.last_xid,
-                    "faults": gpu.faults.state(gpu.physics),
-                }
-                for i, gpu in enumerate(self._gpus)
-            ]
+            return [describe(i, gpu) for i, gpu in enumerate(self._gpus)]
 
     def lost_gpus(self) -> list[int]:
         """Indices of the GPUs that are off the bus."""
