@@ -125,7 +125,7 @@ def _ready(exporter: ExporterProcess) -> bool:
 def start_exporter(
     args: Sequence[str],
     env: dict[str, str] | None = None,
-    ready_timeout: float = 60.0,
+    ready_timeout: float = 180.0,  # a 4096-GPU start on a machine busy with other work can take a minute
     address: str | None = None,
     uds: Path | None = None,
 ) -> ExporterProcess:
