@@ -8,20 +8,23 @@ import logging
 import signal
 import threading
 import time
+from collections.abc import Callable
 
-from otel_fakegpu.config import Config
+from otel_fakegpu.config import Config, load_field_set
 from otel_fakegpu.engine import EmbeddedEngine, Engine
-from otel_fakegpu.fields import CollectorSet
+from otel_fakegpu.fields import CollectorsError, CollectorSet
 from otel_fakegpu.outputs import ExpositionCache, OtlpPushOutput, PrometheusOutput, PrometheusPushOutput
 from otel_fakegpu.serve import (
     BoundSocket,
     HealthReport,
     Listeners,
+    LiveWebConfig,
     UdsError,
     WebConfig,
     bind_unix_socket,
     build_app,
     evaluate,
+    reload_on_sighup,
     start,
 )
 from otel_fakegpu.sim import FleetSpec, ScenarioClock, Simulator, SimulatorControl
@@ -30,6 +33,7 @@ from otel_fakegpu.telemetry import (
     CycleRunner,
     CycleStats,
     LabelScheme,
+    ResultCounter,
     SelfMetric,
     TelemetryPipeline,
     default_resource,
@@ -80,27 +84,58 @@ class Exporter:
             self.pushers.append(OtlpPushOutput(config.otlp))
         if config.push_prometheus_url is not None:
             self.pushers.append(PrometheusPushOutput(config.push_prometheus_url, config.push_buffer_points))
-        push_metrics: list[SelfMetric] = [m for pusher in self.pushers for m in pusher.self_metrics()]
-        labels = LabelScheme(config.hostname, collectors.labels)
-        resource = default_resource(config.service_name, config.host_identity, config.resource_attributes)
-        semconv = config.otlp is not None and config.otlp.naming != "dcgm"
-        self.pipeline = TelemetryPipeline(
-            collectors,
-            labels,
-            resource,
-            self.stats,
-            lambda: self.engine.reads_total,
-            push_metrics,
-            semconv,
-            config.count_windows_ms,
-        )
+        self.reloads = ResultCounter("otel_fakegpu_reloads_total", "Reloads (SIGHUP) by result.")
+        self._extra_metrics: list[SelfMetric] = [m for pusher in self.pushers for m in pusher.self_metrics()]
+        self._extra_metrics.append(self.reloads.metric)
+        self.pipeline = self._build_pipeline(collectors)
         # Before the simulator's first update, so no event is missed.
         self.pipeline.watch(self.engine, sample_keep_age_s(config.collect_interval_s))
         # Pushers only queue; first in line, their senders start encoding while the exposition renders.
         consumers: list[Consumer] = [*self.pushers, PrometheusOutput(self.cache)]
         self.cycle = CycleRunner(self.engine, self.pipeline, consumers, self.stats)
+        # Further things a reload re-reads (the scenario file registers here): each raises to refuse the reload.
+        self.reload_hooks: list[Callable[[], None]] = []
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+
+    def _build_pipeline(self, collectors: CollectorSet, previous: TelemetryPipeline | None = None) -> TelemetryPipeline:
+        config = self.config
+        return TelemetryPipeline(
+            collectors,
+            LabelScheme(config.hostname, collectors.labels, config.label_style),
+            default_resource(config.service_name, config.host_identity, config.resource_attributes),
+            self.stats,
+            lambda: self.engine.reads_total,
+            self._extra_metrics,
+            config.otlp is not None and config.otlp.naming != "dcgm",
+            config.count_windows_ms,
+            previous,
+        )
+
+    def reload(self, serving_error: str | None = None) -> dict[str, object]:
+        """SIGHUP, collection side: re-read the collectors file (and run the reload hooks), swap the pipeline between
+        two cycles and publish a cycle at once. A bad file is one logged line and the running set stays.
+
+        ``serving_error`` is the serving side's own failure (its web config), counted in the same result. Takes and
+        returns plain data, so it can become a message to a worker process."""
+        errors = [serving_error] if serving_error else []
+        try:
+            collectors = load_field_set(self.config)
+            for hook in self.reload_hooks:
+                hook()
+        except (CollectorsError, OSError, ValueError) as exc:
+            log.error("reload failed, keeping the running configuration: %s", exc)
+            errors.append(str(exc))
+        else:
+            pipeline = self._build_pipeline(collectors, self.pipeline)
+            pipeline.watch(self.engine, sample_keep_age_s(self.config.collect_interval_s))
+            previous = self.cycle.replace_pipeline(pipeline)
+            self.pipeline = pipeline
+            previous.shutdown()
+            log.info("reloaded: %d metrics from %s", len(collectors.metrics), collectors.source)
+        self.reloads.record(not errors)
+        self.cycle.run_once()  # publish now: the new field set and the reload's count on the same page
+        return {"ok": not errors, "errors": errors}
 
     def start(self) -> None:
         """Create the GPUs, run the first cycle before anything listens, then start the background loops."""
@@ -139,14 +174,16 @@ class Exporter:
 
 
 async def serve(exporter: Exporter, listeners: Listeners) -> None:
-    """Serve until SIGTERM or SIGINT."""
+    """Serve until SIGTERM or SIGINT; SIGHUP reloads."""
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stopping.set)
-    app = build_app(exporter.cache, exporter.health, listeners.web, exporter.control, exporter.config.control_token)
-    runner = await start(app, listeners)
     config = exporter.config
+    live_web = LiveWebConfig(listeners.web)
+    loop.add_signal_handler(signal.SIGHUP, reload_on_sighup(exporter.reload, live_web, config.web_config_path))
+    app = build_app(exporter.cache, exporter.health, live_web, exporter.control, config.control_token)
+    runner = await start(app, listeners)
     scheme = "https" if listeners.web.ssl_context else "http"
     if config.listen is not None:
         log.info("serving %s://%s/metrics", scheme, config.listen)
@@ -164,6 +201,8 @@ async def serve(exporter: Exporter, listeners: Listeners) -> None:
 def run(config: Config, collectors: CollectorSet, web_config: WebConfig | None = None) -> int:
     """Start everything, serve until told to stop, shut down cleanly. Returns the exit code."""
     started = time.perf_counter()
+    # Until serving starts (seconds for a large fleet) there is nothing to reload; SIGHUP must not end the process.
+    signal.signal(signal.SIGHUP, lambda signum, frame: log.info("SIGHUP during start-up: nothing to reload yet"))
     unix: BoundSocket | None = None
     try:
         unix = bind_unix_socket(config.uds) if config.uds else None

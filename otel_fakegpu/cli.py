@@ -6,8 +6,8 @@ import logging
 import sys
 from collections.abc import Mapping, Sequence
 
-from otel_fakegpu.config import PRESETS, Config, build_config, environ
-from otel_fakegpu.fields import CollectorsError, default_collectors_path, load_collectors
+from otel_fakegpu.config import PRESETS, Config, build_config, environ, load_field_set
+from otel_fakegpu.fields import CollectorsError
 from otel_fakegpu.options import PROG, resolve
 from otel_fakegpu.serve import WebConfigError, load_web_config
 from otel_fakegpu.settings import ConfigError
@@ -42,7 +42,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     try:
         config = config_from_args(args, environ())
-        collectors = load_collectors(config.collectors_path or default_collectors_path())
+        collectors = load_field_set(config)
         web_config = load_web_config(config.web_config_path) if config.web_config_path else None
     except (ConfigError, CollectorsError, WebConfigError) as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)

@@ -11,7 +11,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from otel_fakegpu.fields import CLOCK_EVENTS_COUNT_FIELD, XID_COUNT_FIELD, collectors_preset_path
+from otel_fakegpu.fields import (
+    CLOCK_EVENTS_COUNT_FIELD,
+    XID_COUNT_FIELD,
+    CollectorSet,
+    collectors_preset_path,
+    default_collectors_path,
+    load_collectors,
+    merge_collectors,
+)
 from otel_fakegpu.outputs import NAMINGS, OtlpSettings
 from otel_fakegpu.serve import DEFAULT_MODE, DEFAULT_SOCKET_PATH, UdsSettings
 from otel_fakegpu.settings import ConfigError, OptionValue
@@ -28,17 +36,28 @@ from otel_fakegpu.sim import (
     parse_mig_spec,
     resolve_mig,
 )
+from otel_fakegpu.telemetry import LABEL_STYLES
 
 MAX_GPUS = 65536
 # What `--preset NAME` changes; flags and variables still win over it.
 PRESETS: dict[str, dict[str, str]] = {
+    # digitalocean/do-dcgm-exporter (pkg/main.go): :9401, a 20 s cycle, both window counts over 20 s, push to the
+    # in-droplet endpoint. Its field set is not a -f default: it is always on, and -f adds to it (BASE_COLLECTORS).
     "digitalocean": {
         "address": ":9401",
-        "collectors": str(collectors_preset_path("digitalocean")),
         "push_prometheus_url": "http://169.254.169.254/v1/gpu_metrics",
         "collect_interval": "20000",
+        "xid_window": "20000",
+        "clock_events_window": "20000",
+    },
+    # The seed prototype (dcgm-fake-gpu-exporter): its nine lower-case names, labels gpu and device from 1.
+    "dcgm-fake-gpu-exporter": {
+        "collectors": str(collectors_preset_path("dcgm-fake-gpu-exporter")),
+        "label_style": "dcgm-fake-gpu-exporter",
     },
 }
+# Presets whose field set is always collected, with -f adding to it rather than replacing it.
+BASE_COLLECTORS: dict[str, Path] = {"digitalocean": collectors_preset_path("digitalocean")}
 
 
 @dataclass(frozen=True)
@@ -54,6 +73,8 @@ class ListenAddress:
 @dataclass(frozen=True)
 class Config:
     collectors_path: Path | None  # None: the shipped default set
+    base_collectors_path: Path | None  # a preset's always-on field set, which -f adds to (None: -f alone)
+    label_style: str
     listen: ListenAddress | None  # None: no TCP listener (--address "")
     uds: UdsSettings | None  # None: no Unix socket
     web_config_path: Path | None
@@ -291,8 +312,14 @@ def build_config(values: Mapping[str, OptionValue], env: Mapping[str, str]) -> C
     push_url_text, push_url_source = text("push_prometheus_url")
     num_gpus = parse_int(*text("num_gpus"), low=1, high=MAX_GPUS)
     skus = parse_skus(*text("gpu_model"))
+    label_style, label_source = text("label_style")
+    if label_style.strip().lower() not in LABEL_STYLES:
+        raise ConfigError(f"{label_source}={label_style!r}: expected one of {', '.join(LABEL_STYLES)}")
+    preset = (values["preset"].text or "").strip().lower()
     config = Config(
         collectors_path=Path(collectors_text) if collectors_text else None,
+        base_collectors_path=BASE_COLLECTORS.get(preset),
+        label_style=label_style.strip().lower(),
         listen=listen,
         uds=uds,
         web_config_path=Path(web_config_text) if web_config_text else None,
@@ -320,3 +347,16 @@ def build_config(values: Mapping[str, OptionValue], env: Mapping[str, str]) -> C
         control_token=text("control_token")[0] or None,
     )
     return _with_scenario(config, bool(seed_text.strip()))
+
+
+def load_field_set(config: Config) -> CollectorSet:
+    """The fields to export: ``-f`` (or the stock set), added to the preset's always-on set where it has one.
+
+    Raises CollectorsError naming the file and line; used at start and on every reload.
+    """
+    if config.base_collectors_path is None:
+        return load_collectors(config.collectors_path or default_collectors_path())
+    base = load_collectors(config.base_collectors_path)
+    if config.collectors_path is None:
+        return base
+    return merge_collectors(base, load_collectors(config.collectors_path))

@@ -48,7 +48,11 @@ OPTIONS: tuple[Option, ...] = (
        str(DEFAULT_COUNT_WINDOW_MS), "sliding window of DCGM_EXP_CLOCK_EVENTS_COUNT, in milliseconds", "MS"),
     _o("no_hostname", "-n --no-hostname", "NO_HOSTNAME", "false", "omit the Hostname label", switch=True),
     _o("preset", "--preset", "OTEL_FAKEGPU_PRESET", None,
-       "defaults of another exporter: digitalocean (port 9401, its field set, push to 169.254.169.254)", "NAME"),
+       "defaults of another exporter: digitalocean (port 9401, its field set plus -f, 20 s windows, push to "
+       "169.254.169.254) or dcgm-fake-gpu-exporter (the seed prototype's nine names and labels)", "NAME"),
+    _o("label_style", "--label-style", "OTEL_FAKEGPU_LABEL_STYLE", "dcgm-exporter",
+       "series labels: dcgm-exporter, or dcgm-fake-gpu-exporter (gpu and device only, GPUs numbered from 1)",
+       "STYLE"),
     _o("service_name", "--service-name", "OTEL_SERVICE_NAME", "otel-fakegpu",
        "OpenTelemetry service.name resource attribute", "NAME"),
     _o("resource_attributes", "--resource-attributes", "OTEL_RESOURCE_ATTRIBUTES", None,

@@ -27,7 +27,7 @@ RATIO_FIELDS = (1001, 1002, 1003, 1004, 1005, 1006, 1007, 1008, 1013, 1014, 1015
 PIPE_FIELDS = {"imma": 1013, "hmma": 1014, "dfma": 1015}
 UTIL_FIELDS = (203, 204, 206, 207)
 TOTALS = (156, *RUNNING_TOTALS)
-RATES = (1009, 1010, 1011, 1012, 449)
+RATES = (200, 201, 1009, 1010, 1011, 1012, 449)
 NS = 1_000_000_000
 CHECKED_FIELDS = (100, 112, 150, 155, 191, 250, 251, 252, 253, *RATIO_FIELDS, *UTIL_FIELDS, *TOTALS, *RATES)
 VIOLATION_REASONS = {
@@ -156,13 +156,12 @@ def _ratios(run: Run) -> None:
         values = [v for v in run.column(field_id) if v is not None]
         if values and not (min(values) >= 0 and max(values) <= 100):  # type: ignore[operator]
             raise _fail(run, 0, f"utilisation {field_id} stays within 0..100")
-    pipe_ids = [PIPE_FIELDS[name] for name in sorted(pipes)]
-    for index, r in enumerate(run.readings):
-        gr, sm, tensor = r[1001], r[1002], r[1004]
+    pipe_columns = [run.column(PIPE_FIELDS[name]) for name in sorted(pipes)]
+    rows = zip(run.column(1001), run.column(1002), run.column(1004), *pipe_columns, strict=True)
+    for index, (gr, sm, tensor, *parts) in enumerate(rows):
         if gr is None or tensor is None:
             continue  # a faulty GPU blanked them
-        parts = [float(r[f] or 0.0) for f in pipe_ids]
-        if not (sm <= gr + 1e-9 and tensor <= sm + 1e-9 and abs(sum(parts) - tensor) <= 2e-6):  # type: ignore[operator]
+        if not (sm <= gr + 1e-9 and tensor <= sm + 1e-9 and abs(sum(parts) - tensor) <= 2e-6):
             raise _fail(run, index, "tensor pipes add up to PIPE_TENSOR_ACTIVE (to 6 decimals) <= SM <= GR active")
 
 
@@ -170,6 +169,7 @@ def _rates(run: Run) -> None:
     """Rates stay within the SKU's physical bandwidth; 449 is blank without NVLink and zero without traffic."""
     sku = run.sku
     bounds = {1009: sku.pcie_bytes_per_s, 1010: sku.pcie_bytes_per_s}
+    bounds |= {200: sku.pcie_bytes_per_s // 1024, 201: sku.pcie_bytes_per_s // 1024}
     bounds |= {1011: sku.nvlink_bytes_per_s // 2, 1012: sku.nvlink_bytes_per_s // 2}
     bounds[449] = round(sku.nvlink_bytes_per_s / 1024 / 1000)
     for field_id, bound in bounds.items():

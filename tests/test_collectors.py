@@ -68,7 +68,7 @@ def test_format_details_comments_blank_lines_spaces_and_quotes() -> None:
         ("DCGM_FI_DEV_GPU_TEMP, gauge, a, b\n", r"^f\.csv:1: expected 3"),
         ("DCGM_FI_DRIVER_VERSION, gauge, x\n", r"^f\.csv:1: DCGM_FI_DRIVER_VERSION holds text"),
         ("DCGM_FI_DEV_GPU_TEMP, histogram, x\n", r"^f\.csv:1: type 'histogram' is never produced"),
-        ("DCGM_FI_DEV_GPU_TEMP, gauge, x\nDCGM_FI_DEV_GPU_TEMP, gauge, y\n", r"^f\.csv:2: .* listed twice \(first on line 1\)"),
+        ("DCGM_FI_DEV_GPU_TEMP, gauge, x\ndcgm_gpu_temp, gauge, y\n", r"^f\.csv:2: dcgm_gpu_temp is listed twice \(first on line 1\)"),
         ('DCGM_FI_DEV_GPU_TEMP, gauge, "unterminated\n', r"^f\.csv:1: malformed CSV"),
         ("# only comments\n", r"^f\.csv: no gauge or counter fields"),
     ],
@@ -78,11 +78,12 @@ def test_bad_lines_name_file_and_line(text: str, message: str) -> None:
         parse_collectors(text, "f.csv")
 
 
-def test_unproduced_exporter_fields_are_skipped_with_a_warning(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.WARNING):
-        collectors = parse_collectors("DCGM_EXP_P2P_STATUS, gauge, x\nDCGM_FI_DEV_GPU_TEMP, gauge, t\n", "p.csv")
-    assert [c.name for c in collectors.metrics] == ["DCGM_FI_DEV_GPU_TEMP"]
-    assert "p.csv:1: DCGM_EXP_P2P_STATUS" in caplog.text
+def test_health_status_fields_are_computed_from_the_fields_they_need() -> None:
+    collectors = parse_collectors("DCGM_EXP_P2P_STATUS, gauge, x\nDCGM_EXP_GPU_HEALTH_STATUS, gauge, t\n", "p.csv")
+    assert [c.field.id for c in collectors.computed] == [9004, 9003]
+    assert collectors.field_ids == () and 230 in collectors.derived_field_ids
+    with pytest.raises(CollectorsError, match=r"^p\.csv:1: DCGM_EXP_P2P_STATUS is a status"):
+        parse_collectors("DCGM_EXP_P2P_STATUS, label, x\n", "p.csv")
 
 
 def test_window_counts_are_computed_fields_never_read_from_the_engine(caplog: pytest.LogCaptureFixture) -> None:

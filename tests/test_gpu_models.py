@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from otel_fakegpu.fields import CollectorsError, parse_collectors
+from otel_fakegpu.fields.legacy import GO_DCGM_LEGACY_NAMES
 from otel_fakegpu.sim import SKUS, find_sku
 from tests.conftest import run_cli
 
@@ -47,3 +49,13 @@ def test_bad_mig_is_one_line_exit_2(args: list[str], env: dict[str, str], messag
     result = run_cli(*args, env=env)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.count("\n") == 1 and message in result.stderr
+
+
+def test_legacy_pcie_throughput_names_now_resolve_and_unknown_legacy_ids_stay_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    collectors = parse_collectors("dcgm_pcie_rx_throughput, gauge, x\n", "f.csv")
+    assert collectors.metrics[0].field.id == 201  # produced since the simulator models PCIe throughput (200/201)
+    monkeypatch.setitem(GO_DCGM_LEGACY_NAMES, "dcgm_made_up", 9999)
+    with pytest.raises(CollectorsError, match=r"^f\.csv:1: dcgm_made_up is an older name of DCGM field 9999"):
+        parse_collectors("dcgm_made_up, gauge, x\n", "f.csv")

@@ -22,8 +22,8 @@ def _stats(last_ok_at: float | None, error: str | None = None) -> CycleStatsView
 @pytest.mark.parametrize(
     ("engine", "stats", "code", "status"),
     [
-        (OK_ENGINE, _stats(99.0), 200, "ok"),
-        (OK_ENGINE, _stats(70.5), 200, "ok"),  # 29.5 s old with a 10 s interval: under 3 intervals
+        (OK_ENGINE, _stats(99.0), 200, "healthy"),
+        (OK_ENGINE, _stats(70.5), 200, "healthy"),  # 29.5 s old with a 10 s interval: under 3 intervals
         (OK_ENGINE, _stats(69.0), 503, "stale"),  # 31 s old
         (OK_ENGINE, _stats(None), 503, "starting"),
         (OK_ENGINE, _stats(95.0, "EngineError: lost"), 200, "degraded"),

@@ -65,7 +65,7 @@ def test_metrics_specific_variables_win_and_are_used_as_given() -> None:
         ([], {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c", "OTEL_EXPORTER_OTLP_HEADERS": "novalue"}, "OTEL_EXPORTER_OTLP_HEADERS='novalue'"),
         ([], {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c", "OTEL_EXPORTER_OTLP_COMPRESSION": "zstd"}, "expected gzip or none"),
         (["--push-prometheus-url", "169.254.169.254/v1"], {}, "expected an http:// or https:// URL"),
-        (["--preset", "aws"], {}, "unknown preset (known: digitalocean)"),
+        (["--preset", "aws"], {}, "unknown preset (known: digitalocean, dcgm-fake-gpu-exporter)"),
     ],
 )  # fmt: skip
 def test_bad_push_settings(argv: list[str], env: dict[str, str], message: str) -> None:
@@ -76,9 +76,10 @@ def test_bad_push_settings(argv: list[str], env: dict[str, str], message: str) -
 def test_digitalocean_preset_sets_its_defaults_and_yields_to_flags() -> None:
     config = config_from_args(["--preset", "digitalocean"], {})
     assert config.listen is not None and config.listen.port == 9401
-    assert config.collectors_path == collectors_preset_path("digitalocean")
+    assert config.collectors_path is None and config.base_collectors_path == collectors_preset_path("digitalocean")
     assert config.push_prometheus_url == "http://169.254.169.254/v1/gpu_metrics"
     assert config.collect_interval_s == 20.0
+    assert config.count_windows_ms == {9001: 20000, 9002: 20000}  # the wrapper's windows equal its push interval
     overridden = config_from_args(
         ["--preset", "digitalocean", "-a", ":9500"], {"OTEL_FAKEGPU_PUSH_PROMETHEUS_URL": "http://127.0.0.1:1/x"}
     )
@@ -90,7 +91,8 @@ def test_digitalocean_field_set() -> None:
     collectors = load_collectors(collectors_preset_path("digitalocean"))
     ids = {c.field.id for c in (*collectors.metrics, *collectors.labels)}
     expected = {1, 100, 101, 140, 150, 155, 158, 159, 190, 191, 202, 206, 207, *range(240, 246), 254, *range(310, 314),
-                390, 391, 393, 394, 395, 409, 419, 429, 439, 449, *range(1001, 1013), 230, 112, 9001, 9002}  # fmt: skip
+                390, 391, 393, 394, 395, 409, 419, 429, 439, 449, *range(1001, 1013), 230, 112, 9001, 9002,
+                66, *range(856, 863), 870}  # fmt: skip
     assert ids == expected
 
 
@@ -126,6 +128,6 @@ def test_digitalocean_preset_pushes_its_field_set(
     # dcgm-exporter's computed window counts arrive too: no XID yet, so one 0 per GPU without an xid label.
     xids = victoria.export("DCGM_EXP_XID_ERRORS_COUNT")
     assert sorted(x["metric"]["gpu"] for x in xids) == ["0", "1"]
-    assert all(x["metric"]["window_size_in_ms"] == "300000" and "xid" not in x["metric"] for x in xids)
+    assert all(x["metric"]["window_size_in_ms"] == "20000" and "xid" not in x["metric"] for x in xids)
     assert {x["values"][0] for x in xids} == {0}
     assert victoria.export("DCGM_EXP_CLOCK_EVENTS_COUNT") != []

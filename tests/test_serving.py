@@ -34,7 +34,7 @@ def test_metrics_health_and_index(exporter_factory: Factory) -> None:
     assert families["otel_fakegpu_gpus"].samples[0].value == 4
 
     code, health = _health(exporter)
-    assert code == 200 and health["status"] == "ok" and health["gpus"] == 4
+    assert code == 200 and health["status"] == "healthy" and health["gpus"] == 4
     assert health["engine"] == {"kind": "embedded", "state": "ok", "detail": "4 GPU entities", "reads_total": 1}
     assert status == 200 and b"/metrics" in exporter.get("/")[1]
 

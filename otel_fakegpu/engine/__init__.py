@@ -2,6 +2,7 @@
 
 from otel_fakegpu.engine.base import Engine, EngineError, EngineState, EngineStatus
 from otel_fakegpu.engine.embedded import EmbeddedEngine
+from otel_fakegpu.engine.entities import link_entity_id, link_parts
 from otel_fakegpu.engine.snapshot import EMPTY_SNAPSHOT, Column, GpuInstanceEntity, SampleBatch, Snapshot
 
 __all__ = [
@@ -15,4 +16,6 @@ __all__ = [
     "GpuInstanceEntity",
     "SampleBatch",
     "Snapshot",
+    "link_entity_id",
+    "link_parts",
 ]

@@ -75,5 +75,13 @@ class Engine(ABC):
     def reads_total(self) -> int:
         """Batch reads served so far: proves a scrape never reads the engine."""
 
+    # Entities beside GPUs (NVSwitches, their links). An engine without them has none: creating returns no ids.
+    def create_entities(self, group: str, entity_ids: Sequence[int]) -> tuple[int, ...]:
+        """Create entities of ``group`` ("switch", "link") with the given ids; returns those created."""
+        return ()
+
+    def inject_entities(self, group: str, updates: Iterable[tuple[int, int, Value | None]], timestamp: float) -> None:  # noqa: B027
+        """Set latest values of (entity id, field id) pairs of ``group``; read back in ``Snapshot.groups``."""
+
     def close(self) -> None:  # noqa: B027 - engines without resources need not override
         """Release the engine's resources."""

@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from otel_fakegpu.engine.base import Engine, EngineError, EngineState, EngineStatus
+from otel_fakegpu.engine.entities import ENTITY_GROUPS, EntityTable
 from otel_fakegpu.engine.snapshot import Column, GpuInstanceEntity, SampleBatch, Snapshot
 from otel_fakegpu.fields import Value, is_blank
 from otel_fakegpu.fields.blank import DOUBLE_BLANK as _DOUBLE_BLANK
@@ -74,6 +75,7 @@ class EmbeddedEngine(Engine):
         self._children: dict[int, list[int]] = {}  # MIG-enabled GPU -> its instance entities
         self._exported: list[int] = []  # what reads return: GPUs, MIG-enabled ones replaced by their instances
         self._read_plan: list[tuple[int, int]] = []  # per exported entity: (its slot, parent slot or -1)
+        self._tables: dict[str, EntityTable] = {}  # NVSwitches and links, apart from the GPU columns
 
     def entity_ids(self) -> tuple[int, ...]:
         with self._lock:
@@ -182,14 +184,42 @@ class EmbeddedEngine(Engine):
                 else:
                     columns[field_id] = self._instance_column(column, self._stamps[field_id])
             instances = {eid: self._instances[eid] for eid in exported if eid in self._instances}
+            now = self._clock()
             if samples_after is None:
-                return Snapshot.build(exported, columns, self._clock(), instances=instances)
-            samples = self._samples_since(samples_after)
-            return Snapshot.build(exported, columns, self._clock(), samples, self._updates, instances)
+                snapshot = Snapshot.build(exported, columns, now, instances=instances)
+            else:
+                samples = self._samples_since(samples_after)
+                snapshot = Snapshot.build(exported, columns, now, samples, self._updates, instances)
+            return snapshot.with_groups(self._read_groups(field_ids, now))
 
     def _instance_column(self, column: list[Value | None], stamps: list[float]) -> Column:
         """An instance's own value where it has one, else its parent GPU's."""
         return tuple(column[slot] if parent < 0 or stamps[slot] else column[parent] for slot, parent in self._read_plan)
+
+    def _read_groups(self, field_ids: Sequence[int], now: float) -> dict[str, Snapshot]:
+        groups = {}
+        for group, table in self._tables.items():
+            read = table.snapshot(field_ids, now)
+            if read is not None:
+                groups[group] = read
+        return groups
+
+    def create_entities(self, group: str, entity_ids: Sequence[int]) -> tuple[int, ...]:
+        if group not in ENTITY_GROUPS:
+            raise EngineError(f"unknown entity group {group!r}")
+        with self._lock:
+            try:
+                return self._tables.setdefault(group, EntityTable()).add(entity_ids)
+            except ValueError as exc:
+                raise EngineError(str(exc)) from None
+
+    def inject_entities(self, group: str, updates: Iterable[tuple[int, int, Value | None]], timestamp: float) -> None:
+        with self._lock:
+            table = self._tables.get(group)
+            for entity_id, field_id, value in updates:
+                if table is None or entity_id not in table.slots:
+                    raise EngineError(f"no {group} entity {entity_id}")
+                table.set(entity_id, field_id, value)
 
     def _samples_since(self, after: int) -> dict[int, tuple[SampleBatch, ...]]:
         for field_id, history in self._histories.items():

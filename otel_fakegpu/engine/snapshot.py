@@ -49,6 +49,8 @@ class Snapshot:
     samples: Mapping[int, tuple[SampleBatch, ...]] = field(default_factory=lambda: MappingProxyType({}))
     samples_cursor: int | None = None
     instances: Mapping[int, GpuInstanceEntity] = field(default_factory=lambda: MappingProxyType({}))
+    # Other entity groups read in the same batch (``"switch"``, ``"link"``), each a Snapshot of its own entities.
+    groups: Mapping[str, Snapshot] = field(default_factory=lambda: MappingProxyType({}))
 
     @classmethod
     def build(
@@ -68,6 +70,13 @@ class Snapshot:
             samples_cursor,
             MappingProxyType(dict(instances or {})),
         )
+
+    def with_groups(self, groups: Mapping[str, Snapshot]) -> Snapshot:
+        """This snapshot plus the entity groups read with it."""
+        if not groups:
+            return self
+        return Snapshot(self.entity_ids, self.columns, self.taken_at, self.samples, self.samples_cursor,
+                        self.instances, MappingProxyType(dict(groups)))  # fmt: skip
 
     def column(self, field_id: int) -> Column:
         """Values of one field for every entity; all blank when the field was not read."""

@@ -3,6 +3,9 @@
 from otel_fakegpu.fields.blank import Value, blank_for, is_blank
 from otel_fakegpu.fields.catalog import (
     CATALOG,
+    ENTITY_GPU,
+    ENTITY_LINK,
+    ENTITY_SWITCH,
     IDENTITY_FIELD_IDS,
     FieldCatalog,
     FieldSpec,
@@ -17,6 +20,7 @@ from otel_fakegpu.fields.collectors import (
     collectors_preset_path,
     default_collectors_path,
     load_collectors,
+    merge_collectors,
     parse_collectors,
 )
 from otel_fakegpu.fields.events import CLOCK_EVENTS_COUNT_FIELD, EVENT_DECODERS, XID_COUNT_FIELD, EventDecoder
@@ -24,6 +28,9 @@ from otel_fakegpu.fields.events import CLOCK_EVENTS_COUNT_FIELD, EVENT_DECODERS,
 __all__ = [
     "CATALOG",
     "CLOCK_EVENTS_COUNT_FIELD",
+    "ENTITY_GPU",
+    "ENTITY_LINK",
+    "ENTITY_SWITCH",
     "EVENT_DECODERS",
     "IDENTITY_FIELD_IDS",
     "XID_COUNT_FIELD",
@@ -42,5 +49,6 @@ __all__ = [
     "default_collectors_path",
     "is_blank",
     "load_collectors",
+    "merge_collectors",
     "parse_collectors",
 ]

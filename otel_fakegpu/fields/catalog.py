@@ -19,6 +19,12 @@ class ValueType(enum.Enum):
     STRING = "str"
 
 
+# Which DCGM entities a field belongs to (DCGM's entity level): GPUs, NVSwitches, or the NVLinks of a switch.
+ENTITY_GPU = "gpu"
+ENTITY_SWITCH = "switch"
+ENTITY_LINK = "link"
+
+
 class MetricKind(enum.Enum):
     """How dcgm-exporter exposes a field (the collectors CSV's second column)."""
 
@@ -39,11 +45,13 @@ class FieldSpec:
     help: str
     aliases: tuple[str, ...] = ()
     counts_field: int | None = None  # computed by the exporter: events of this DCGM field in a sliding window
+    entity: str = ENTITY_GPU  # ENTITY_SWITCH / ENTITY_LINK: read from those entities, labelled as dcgm-exporter does
+    derived_from: tuple[int, ...] = ()  # computed by the exporter from these fields of each GPU (9003, 9004)
 
     @property
     def is_computed(self) -> bool:
         """Not read from the engine: counted from the samples of ``counts_field`` (DCGM_EXP_*_COUNT)."""
-        return self.counts_field is not None
+        return self.counts_field is not None or bool(self.derived_from)
 
     @property
     def is_profiling(self) -> bool:
@@ -70,6 +78,8 @@ FIELDS: tuple[FieldSpec, ...] = (
     _f(55, "DCGM_FI_DEV_MINOR_NUMBER", _I, "", _L, "Device node minor number (/dev/nvidiaN)."),
     _f(57, "DCGM_FI_DEV_PCI_BUSID", _S, "", _L, "PCI bus id."),
     _f(85, "DCGM_FI_DEV_VBIOS_VERSION", _S, "", _L, "VBIOS version."),
+    _f(66, "DCGM_FI_DEV_PERSISTENCE_MODE", _I, "1", _G, "Persistence mode: 1 enabled, 0 disabled.",
+       "DCGM_FI_DEV_GPU_PERSISTENCE_MODE"),
     _f(100, "DCGM_FI_DEV_SM_CLOCK", _I, "MHz", _G, "SM clock frequency (in MHz)."),
     _f(101, "DCGM_FI_DEV_MEM_CLOCK", _I, "MHz", _G, "Memory clock frequency (in MHz)."),
     _f(
@@ -89,6 +99,8 @@ FIELDS: tuple[FieldSpec, ...] = (
     _f(191, "DCGM_FI_DEV_FAN_SPEED", _I, "%", _G, "Fan speed (in %); blank on fanless SXM modules."),
     _f(155, "DCGM_FI_DEV_POWER_USAGE", _D, "W", _G, "Power draw (in W)."),
     _f(156, "DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION", _I, "mJ", _C, "Energy used since driver load (in mJ)."),
+    _f(200, "DCGM_FI_DEV_PCIE_TX_THROUGHPUT", _I, "KiBy/s", _G, "PCIe TX throughput (in KB/s); DCGM prefers 1009."),
+    _f(201, "DCGM_FI_DEV_PCIE_RX_THROUGHPUT", _I, "KiBy/s", _G, "PCIe RX throughput (in KB/s); DCGM prefers 1010."),
     _f(202, "DCGM_FI_DEV_PCIE_REPLAY_COUNTER", _I, "{replay}", _C, "Total PCIe retries."),
     _f(203, "DCGM_FI_DEV_GPU_UTIL", _I, "%", _G, "GPU utilization (in %)."),
     _f(204, "DCGM_FI_DEV_MEM_COPY_UTIL", _I, "%", _G, "Memory copy utilization (in %)."),
@@ -176,6 +188,26 @@ FIELDS: tuple[FieldSpec, ...] = (
         1015, "DCGM_FI_PROF_PIPE_TENSOR_DFMA_ACTIVE", _D, "1", _G,
         "Ratio of cycles the DFMA (FP64) tensor pipe is active.", "DCGM_FI_PROF_DFMA_UTIL_RATIO",
     ),
+    # NVSwitch fields (DigitalOcean's default set spells them with DCGM 3's names; DCGM 4's names are aliases).
+    FieldSpec(856, "DCGM_FI_DEV_NVSWITCH_FATAL_ERRORS", _I, "1", _G, "Last fatal SXid of the NVSwitch (0: none).",
+              ("DCGM_FI_DEV_SXID_FATAL_ERROR",), entity=ENTITY_SWITCH),
+    FieldSpec(857, "DCGM_FI_DEV_NVSWITCH_NON_FATAL_ERRORS", _I, "1", _G,
+              "Last non-fatal SXid of the NVSwitch (0: none).", ("DCGM_FI_DEV_SXID_NON_FATAL_ERROR",),
+              entity=ENTITY_SWITCH),
+    FieldSpec(858, "DCGM_FI_DEV_NVSWITCH_TEMPERATURE_CURRENT", _I, "Cel", _G, "NVSwitch temperature (in C).",
+              ("DCGM_FI_DEV_NVSWITCH_TEMP_CELSIUS",), entity=ENTITY_SWITCH),
+    FieldSpec(859, "DCGM_FI_DEV_NVSWITCH_TEMPERATURE_LIMIT_SLOWDOWN", _I, "Cel", _G,
+              "NVSwitch slowdown temperature (in C).", ("DCGM_FI_DEV_NVSWITCH_TEMP_SLOWDOWN_CELSIUS",),
+              entity=ENTITY_SWITCH),
+    FieldSpec(860, "DCGM_FI_DEV_NVSWITCH_TEMPERATURE_LIMIT_SHUTDOWN", _I, "Cel", _G,
+              "NVSwitch shutdown temperature (in C).", ("DCGM_FI_DEV_NVSWITCH_TEMP_SHUTDOWN_CELSIUS",),
+              entity=ENTITY_SWITCH),
+    FieldSpec(861, "DCGM_FI_DEV_NVSWITCH_THROUGHPUT_TX", _I, "KiBy", _C, "NVSwitch data transmitted (in KiB).",
+              entity=ENTITY_SWITCH),
+    FieldSpec(862, "DCGM_FI_DEV_NVSWITCH_THROUGHPUT_RX", _I, "KiBy", _C, "NVSwitch data received (in KiB).",
+              entity=ENTITY_SWITCH),
+    FieldSpec(870, "DCGM_FI_DEV_NVSWITCH_LINK_STATUS", _I, "1", _G,
+              "NVLink status: -1 unknown, 0 off, 1 safe, 2 active, 3 error, 4 inactive.", entity=ENTITY_LINK),
     # dcgm-exporter's own fields (ids 9001, 9002): counts of the samples of an event field in a sliding window.
     FieldSpec(
         9001, "DCGM_EXP_XID_ERRORS_COUNT", _I, "{error}", _G,
@@ -185,6 +217,16 @@ FIELDS: tuple[FieldSpec, ...] = (
         9002, "DCGM_EXP_CLOCK_EVENTS_COUNT", _I, "{event}", _G,
         "Count of clock events within the sliding window (--clock-events-count-window-size), by reason.",
         counts_field=112,
+    ),
+    # dcgm-exporter's health pseudo-fields (9003, 9004), computed each cycle from these fields of every GPU.
+    FieldSpec(
+        9003, "DCGM_EXP_GPU_HEALTH_STATUS", _I, "1", _G,
+        "Health of each DCGM health watch (0 pass, 10 warn, 20 fail).",
+        derived_from=(230, 112, 150, 155, 311, 395, 396),
+    ),
+    FieldSpec(
+        9004, "DCGM_EXP_P2P_STATUS", _I, "1", _G, "Peer-to-peer status towards each peer GPU (0 OK).",
+        derived_from=(230,),
     ),
 )  # fmt: skip
 

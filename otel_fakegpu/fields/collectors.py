@@ -20,14 +20,10 @@ from otel_fakegpu.fields.catalog import (
     UnknownFieldError,
     ValueType,
 )
+from otel_fakegpu.fields.legacy import legacy_field_id
 
 log = logging.getLogger(__name__)
 
-# dcgm-exporter's computed fields that are accepted in a file but not produced here (9001 and 9002 are).
-UNPRODUCED_EXPORTER_FIELDS = {
-    "DCGM_EXP_GPU_HEALTH_STATUS": 9003,
-    "DCGM_EXP_P2P_STATUS": 9004,
-}
 _PARSER_ONLY_TYPES = ("histogram", "summary")
 
 
@@ -60,6 +56,11 @@ class CollectorSet:
         return tuple(c.field.id for c in (*self.metrics, *self.labels) if not c.field.is_computed)
 
     @property
+    def derived_field_ids(self) -> tuple[int, ...]:
+        """Fields the engine must read for the computed status fields (9003, 9004)."""
+        return tuple(fid for c in self.metrics for fid in c.field.derived_from)
+
+    @property
     def computed(self) -> tuple[Collector, ...]:
         """Metrics counted by the exporter from an event field's samples (DCGM_EXP_*_COUNT)."""
         return tuple(c for c in self.metrics if c.field.is_computed)
@@ -90,6 +91,7 @@ def parse_collectors(text: str, source: str = "<collectors>", catalog: FieldCata
     metrics: list[Collector] = []
     labels: list[Collector] = []
     first_seen: dict[int, int] = {}
+    first_names: dict[str, int] = {}
     for lineno, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
         if not line or line.startswith("#"):
@@ -97,11 +99,17 @@ def parse_collectors(text: str, source: str = "<collectors>", catalog: FieldCata
         collector = _parse_line(line, f"{source}:{lineno}", lineno, catalog)
         if collector is None:
             continue
+        if collector.name in first_names:
+            # dcgm-exporter's own 1.x compatibility file lists its two PCIe byte fields twice: accept the file, and
+            # keep the first (dcgm-exporter would print the family twice, which Prometheus rejects).
+            log.warning("%s:%d: %s is listed again (first on line %d); kept the first", source, lineno,
+                        collector.name, first_names[collector.name])  # fmt: skip
+            continue
         if collector.field.id in first_seen:
             raise CollectorsError(
                 f"{source}:{lineno}: {collector.name} is listed twice (first on line {first_seen[collector.field.id]})"
             )
-        first_seen[collector.field.id] = lineno
+        first_seen[collector.field.id] = first_names[collector.name] = lineno
         (labels if collector.kind is MetricKind.LABEL else metrics).append(collector)
     if not metrics:
         raise CollectorsError(f"{source}: no gauge or counter fields: nothing to export")
@@ -117,19 +125,43 @@ def _parse_line(line: str, where: str, lineno: int, catalog: FieldCatalog) -> Co
     if len(cells) != 3:
         raise CollectorsError(f"{where}: expected 3 comma-separated columns (field name, type, help), got {len(cells)}")
     name, type_name, help_text = cells
-    if name in UNPRODUCED_EXPORTER_FIELDS:
-        log.warning("%s: %s is computed by dcgm-exporter itself and not produced here; skipped", where, name)
-        return None
-    try:
-        spec = catalog.by_name(name)
-    except UnknownFieldError:
-        raise CollectorsError(f"{where}: unknown DCGM field {name!r}") from None
+    spec = _resolve_name(name, where, catalog)
     kind = _parse_kind(type_name.lower(), where)
     if spec.value_type is ValueType.STRING and kind is not MetricKind.LABEL:
         raise CollectorsError(f"{where}: {name} holds text; its type can only be 'label', not {type_name!r}")
-    if spec.is_computed:
+    if spec.counts_field is not None:
         _check_computed_kind(name, kind, where)
+    elif spec.is_computed and kind is MetricKind.LABEL:
+        raise CollectorsError(f"{where}: {name} is a status; its type can be 'gauge' or 'counter', not 'label'")
     return Collector(field=spec, name=name, kind=kind, help=help_text, line=lineno)
+
+
+def merge_collectors(base: CollectorSet, extra: CollectorSet) -> CollectorSet:
+    """``base`` plus the fields of ``extra`` it lacks, as DigitalOcean's wrapper adds ``--collectors`` to its own
+    set: a field already in ``base`` keeps base's name, type and help."""
+    known = {c.field.id for c in (*base.metrics, *base.labels)}
+    metrics = [c for c in extra.metrics if c.field.id not in known]
+    labels = [c for c in extra.labels if c.field.id not in known]
+    return CollectorSet(
+        source=f"{base.source} + {extra.source}",
+        metrics=(*base.metrics, *metrics),
+        labels=(*base.labels, *labels),
+    )
+
+
+def _resolve_name(name: str, where: str, catalog: FieldCatalog) -> FieldSpec:
+    """A field by its DCGM name (any spelling in the catalog) or by an older name (go-dcgm's legacy names)."""
+    try:
+        return catalog.by_name(name)
+    except UnknownFieldError:
+        pass
+    field_id = legacy_field_id(name)
+    if field_id is None:
+        raise CollectorsError(f"{where}: unknown DCGM field {name!r}")
+    try:
+        return catalog.by_id(field_id)
+    except UnknownFieldError:
+        raise CollectorsError(f"{where}: {name} is an older name of DCGM field {field_id}, not produced here") from None
 
 
 def _parse_kind(type_name: str, where: str) -> MetricKind:

@@ -1,7 +1,8 @@
 """Prometheus-text push for DigitalOcean-style endpoints: POST the exposition every cycle.
 
 Samples carry their collection timestamp, so a body replayed after an outage lands at the time it was
-measured, not at the time it was finally delivered.
+measured, not at the time it was finally delivered. The body holds the GPU (and NVSwitch) series only, as
+DigitalOcean's wrapper pushes them: the exporter's own ``otel_fakegpu_*`` series stay on /metrics.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from otel_fakegpu.outputs.retry import DeliveryError
 from otel_fakegpu.telemetry import CycleResult
 
 PUSH_TIMEOUT_S = 5.0
+SELF_METRIC_PREFIX = "otel_fakegpu_"
 Body = tuple[bytes, int]  # (exposition with timestamps, series in it)
 
 
@@ -21,7 +23,7 @@ class PrometheusPushOutput(PushOutput[Body]):
     def __init__(self, url: str, buffer_points: int, timeout_s: float = PUSH_TIMEOUT_S) -> None:
         super().__init__("prometheus", lambda body: body[1], buffer_points, timeout_s)
         self.url = url
-        self._renderer = PrometheusTextRenderer(with_timestamps=True)
+        self._renderer = PrometheusTextRenderer(with_timestamps=True, skip_prefix=SELF_METRIC_PREFIX)
         self._session = requests.Session()
 
     def __call__(self, result: CycleResult) -> int:

@@ -71,8 +71,11 @@ class PrometheusTextRenderer:
     Only the DCGM scope is rendered: semantic-convention instruments (dotted names) are for OTLP.
     """
 
-    def __init__(self, scopes: tuple[str, ...] = (SCOPE_NAME,), with_timestamps: bool = False) -> None:
+    def __init__(
+        self, scopes: tuple[str, ...] = (SCOPE_NAME,), with_timestamps: bool = False, skip_prefix: str | None = None
+    ) -> None:
         self._scopes = scopes
+        self._skip_prefix = skip_prefix  # families left out (the push leaves out the exporter's own series)
         self._with_timestamps = with_timestamps
         self._label_text: dict[LabelKey, str] = {}
 
@@ -84,6 +87,8 @@ class PrometheusTextRenderer:
                 if scope_metrics.scope.name not in self._scopes:
                     continue
                 for metric in scope_metrics.metrics:
+                    if self._skip_prefix is not None and metric.name.startswith(self._skip_prefix):
+                        continue
                     family = self._render_metric(metric, seen)
                     if family is not None:
                         families.append(family)

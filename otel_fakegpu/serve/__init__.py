@@ -3,6 +3,7 @@
 from otel_fakegpu.serve.control import ControlPort
 from otel_fakegpu.serve.health import HealthReport, evaluate
 from otel_fakegpu.serve.http import DEFAULT_IDLE_TIMEOUT_S, Listeners, build_app, start
+from otel_fakegpu.serve.reload import reload_on_sighup
 from otel_fakegpu.serve.uds import (
     DEFAULT_MODE,
     DEFAULT_SOCKET_PATH,
@@ -11,7 +12,7 @@ from otel_fakegpu.serve.uds import (
     UdsSettings,
     bind_unix_socket,
 )
-from otel_fakegpu.serve.webconfig import WebConfig, WebConfigError, load_web_config
+from otel_fakegpu.serve.webconfig import LiveWebConfig, WebConfig, WebConfigError, load_web_config
 
 __all__ = [
     "DEFAULT_IDLE_TIMEOUT_S",
@@ -21,6 +22,7 @@ __all__ = [
     "ControlPort",
     "HealthReport",
     "Listeners",
+    "LiveWebConfig",
     "UdsError",
     "UdsSettings",
     "WebConfig",
@@ -29,5 +31,6 @@ __all__ = [
     "build_app",
     "evaluate",
     "load_web_config",
+    "reload_on_sighup",
     "start",
 ]

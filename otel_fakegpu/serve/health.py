@@ -45,7 +45,7 @@ def evaluate(
     elif stats.last_error is not None or gpus_missing:
         status = "degraded"  # the last cycle failed, or GPUs are lost, but the published data is still fresh
     else:
-        status = "ok"
+        status = "healthy"  # the seed prototype's word, which its users' probes and scripts check for
     body: dict[str, Any] = {
         "status": status,
         "engine": {
@@ -69,4 +69,4 @@ def evaluate(
         "collect_interval_seconds": interval_s,
         "stale_after_seconds": STALE_AFTER_INTERVALS * interval_s,
     }
-    return HealthReport(healthy=status in ("ok", "degraded"), body=body)
+    return HealthReport(healthy=status in ("healthy", "degraded"), body=body)

@@ -25,8 +25,8 @@ from otel_fakegpu.serve.control import PREFIX as CONTROL_PREFIX
 from otel_fakegpu.serve.control import ControlPort, add_control_routes, control_guard
 from otel_fakegpu.serve.health import HealthReport
 from otel_fakegpu.serve.negotiate import accepts_gzip, choose_format
-from otel_fakegpu.serve.uds import BoundSocket
-from otel_fakegpu.serve.webconfig import WebConfig
+from otel_fakegpu.serve.uds import BoundSocket, closes_after_response
+from otel_fakegpu.serve.webconfig import LiveWebConfig, WebConfig
 
 log = logging.getLogger(__name__)
 
@@ -82,15 +82,20 @@ def _over_unix_socket(request: web.Request) -> bool:
     return sock is not None and sock.family == socket.AF_UNIX
 
 
-def _auth_middleware(auth: BasicAuth) -> Middleware:
+def _auth_middleware(live: LiveWebConfig) -> Middleware:
+    checkers: dict[int, BasicAuth] = {}  # one per users mapping, so remembered passwords survive between scrapes
+
     @web.middleware
     async def require_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
+        users = live.config.users
         # The socket is guarded by file permissions; TCP by the web config's users; the control API by its token.
-        if (
-            _over_unix_socket(request)
-            or request.path.startswith(CONTROL_PREFIX)
-            or await auth.check(request.headers.get("Authorization"))
-        ):
+        if not users or _over_unix_socket(request) or request.path.startswith(CONTROL_PREFIX):
+            return await handler(request)
+        auth = checkers.get(id(users))
+        if auth is None:
+            checkers.clear()
+            auth = checkers[id(users)] = BasicAuth(users)
+        if await auth.check(request.headers.get("Authorization")):
             return await handler(request)
         return web.Response(
             status=401, text="unauthorized\n", headers={"WWW-Authenticate": 'Basic realm="otel-fakegpu"'}
@@ -99,11 +104,22 @@ def _auth_middleware(auth: BasicAuth) -> Middleware:
     return require_auth
 
 
-def _headers_middleware(extra: dict[str, str]) -> Middleware:
+@web.middleware
+async def _close_for_socket_readers(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """On the Unix socket, answer hand-written requests with ``Connection: close`` (rule: closes_after_response)."""
+    response = await handler(request)
+    if _over_unix_socket(request) and closes_after_response(
+        (request.version.major, request.version.minor), request.headers.keys(), request.headers.get("Connection")
+    ):
+        response.force_close()
+    return response
+
+
+def _headers_middleware(live: LiveWebConfig) -> Middleware:
     @web.middleware
     async def add_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
         response = await handler(request)
-        response.headers.update(extra)
+        response.headers.update(live.config.headers)
         return response
 
     return add_headers
@@ -112,12 +128,13 @@ def _headers_middleware(extra: dict[str, str]) -> Middleware:
 def build_app(
     cache: ExpositionCache,
     health: HealthProvider,
-    web_config: WebConfig | None = None,
+    web_config: WebConfig | LiveWebConfig | None = None,
     control: ControlPort | None = None,
     control_token: str | None = None,
 ) -> web.Application:
-    """The application every listener serves; with ``control``, the control API too (see serve.control)."""
-    web_config = web_config or WebConfig()
+    """The application every listener serves; with a LiveWebConfig, users and headers follow its replacements;
+    with ``control``, the control API too (see serve.control)."""
+    live = web_config if isinstance(web_config, LiveWebConfig) else LiveWebConfig(web_config or WebConfig())
 
     async def metrics(request: web.Request) -> web.StreamResponse:
         exposition = cache.latest()
@@ -147,11 +164,9 @@ def build_app(
     async def index(request: web.Request) -> web.Response:
         return web.Response(body=_INDEX, content_type="text/html")
 
-    middlewares: list[Middleware] = [control_guard(control_token)] if control is not None else []
-    if web_config.users:
-        middlewares.append(_auth_middleware(BasicAuth(web_config.users)))
-    if web_config.headers:
-        middlewares.append(_headers_middleware(dict(web_config.headers)))
+    middlewares: list[Middleware] = [_close_for_socket_readers, _auth_middleware(live), _headers_middleware(live)]
+    if control is not None:
+        middlewares.insert(0, control_guard(control_token))
     app = web.Application(middlewares=middlewares, client_max_size=64 * 1024)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/health", health_handler)

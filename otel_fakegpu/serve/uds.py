@@ -12,6 +12,7 @@ import grp
 import os
 import socket
 import stat
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -113,3 +114,17 @@ def bind_unix_socket(settings: UdsSettings) -> BoundSocket:
         raise UdsError(f"{path}: cannot set owner/mode: {exc.strerror}") from None
     sock.setblocking(False)
     return bound
+
+
+def closes_after_response(version: tuple[int, int], header_names: Iterable[str], connection: str | None) -> bool:
+    """Whether a request on the socket is answered with ``Connection: close``.
+
+    Besides HTTP's own rules (HTTP/1.0 without keep-alive, ``Connection: close``), a request that carries no header
+    but ``Host`` closes: that is what socket-level consumers write by hand (the seed's ``GET /metrics HTTP/1.1`` +
+    ``Host``, then read until the server closes), while every HTTP client library sends more (curl, requests, Go's
+    net/http and aiohttp send ``User-Agent``; Python's http.client sends ``Accept-Encoding``) and reads by length.
+    """
+    token = (connection or "").strip().lower()
+    if token == "close" or (version < (1, 1) and token != "keep-alive"):
+        return True
+    return token != "keep-alive" and {name.lower() for name in header_names} <= {"host"}

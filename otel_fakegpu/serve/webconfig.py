@@ -39,6 +39,7 @@ class WebConfig:
     ssl_context: ssl.SSLContext | None = None
     users: Mapping[str, bytes] = field(default_factory=dict)  # user -> bcrypt hash
     headers: Mapping[str, str] = field(default_factory=dict)
+    tls_files: tuple[Path, Path] | None = None  # (cert, key): re-read into the live context on reload
 
 
 def load_web_config(path: str | Path) -> WebConfig:
@@ -58,10 +59,13 @@ def load_web_config(path: str | Path) -> WebConfig:
     if unknown:
         raise WebConfigError(f"{path}: unknown key {sorted(unknown)[0]!r}")
     base = path.parent
+    tls = document.get("tls_server_config")
+    context = _tls(tls, base, path)
     return WebConfig(
-        ssl_context=_tls(document.get("tls_server_config"), base, path),
+        ssl_context=context,
         users=_users(document.get("basic_auth_users"), path),
         headers=_headers(document.get("http_server_config"), path),
+        tls_files=(base / str(tls["cert_file"]), base / str(tls["key_file"])) if isinstance(tls, dict) else None,
     )
 
 
@@ -128,3 +132,23 @@ def _headers(section: Any, path: Path) -> dict[str, str]:
     if not isinstance(headers, dict):
         raise WebConfigError(f"{path}: http_server_config.headers must be a mapping")
     return {str(k): str(v) for k, v in headers.items()}
+
+
+class LiveWebConfig:
+    """The web config a running server applies: ``replace`` (on SIGHUP) swaps users and headers, and re-reads the
+    certificate and key into the context the TLS listener already holds. Turning TLS on or off needs a restart."""
+
+    def __init__(self, config: WebConfig) -> None:
+        self.config = config
+
+    def replace(self, new: WebConfig) -> None:
+        """Apply ``new``; raises WebConfigError (and keeps the current config) when it cannot be applied live."""
+        live_context = self.config.ssl_context
+        if (new.ssl_context is None) != (live_context is None):
+            raise WebConfigError("turning TLS on or off needs a restart")
+        if live_context is not None and new.tls_files is not None:
+            try:
+                live_context.load_cert_chain(*new.tls_files)
+            except (OSError, ssl.SSLError) as exc:
+                raise WebConfigError(f"cannot load cert_file/key_file: {exc}") from None
+        self.config = WebConfig(live_context, new.users, new.headers, new.tls_files)

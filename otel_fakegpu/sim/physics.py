@@ -39,7 +39,7 @@ REASON_HW_POWER_BRAKE = 128
 # Running totals (never decrease): violations in ns, ECC/remap/replay/CRC error counts. Energy (156) too.
 RUNNING_TOTALS = (202, 240, 241, 242, 243, 244, 245, 310, 311, 312, 313, 393, 394, 409, 419, 429, 439)
 
-__all__ = ["GpuConditions", "GpuPhysics", "instance_readings"]
+__all__ = ["GpuConditions", "GpuPhysics", "instance_readings", "sku_nvlink_rate"]
 
 
 @dataclass
@@ -118,7 +118,8 @@ class GpuPhysics:
         readings.update(self.counters)
         usable = sku.fb_total_mib - sku.fb_reserved_mib
         readings.update(framebuffer(sku.fb_total_mib, sku.fb_reserved_mib, round(usable * clamp(demand.memory))))
-        readings.update(demand.glitches)
+        if demand.glitches:
+            readings.update(demand.glitches)
         for fid in demand.blanks:
             readings[fid] = None
         return readings
@@ -197,6 +198,12 @@ class GpuPhysics:
 def power_w(sku: GpuSku, load: float) -> float:
     """Board power at scalar ``load``: idle power plus a slightly concave share of the headroom to the limit."""
     return sku.idle_w + (sku.tdp_w - sku.idle_w) * math.pow(clamp(load), 0.9)
+
+
+def sku_nvlink_rate(sku: GpuSku, load: float) -> int:
+    """NVLink bytes per second in one direction at scalar ``load`` with the profiles' engine mix (what
+    ``EngineLoad.from_scalar`` puts on NVLink); the NVSwitch model uses it for its boards' traffic."""
+    return round(sku.nvlink_bytes_per_s / 2 * EngineLoad.from_scalar(load).nvlink)
 
 
 def _poisson(rng: random.Random, mean: float) -> int:

@@ -2,6 +2,7 @@
 throughput and the framebuffer, for a whole GPU or for one MIG instance. Every value here is a gauge.
 
 Throughputs are rates over the sample interval, never running totals (compat §3): 1009-1012 in bytes/s,
+200/201 (NVML's PCIe throughput) in KB/s,
 449 (NVLINK_BANDWIDTH_TOTAL) in DCGM's unit, NVML's KiB over the interval / 1000 (about MiB/s, TX+RX).
 """
 
@@ -14,7 +15,6 @@ from otel_fakegpu.sim.placement import DeviceDemand
 from otel_fakegpu.sim.skus import GpuSku
 
 TENSOR_PIPE_FIELDS = {"imma": 1013, "hmma": 1014, "dfma": 1015}
-_MIX = ("hmma", "imma", "dfma")
 
 
 def nvlink_bandwidth_total(tx_bytes_per_s: float, rx_bytes_per_s: float) -> int:
@@ -47,6 +47,8 @@ def activity(sku: GpuSku, engines: EngineLoad, share: float = 1.0) -> dict[int, 
         1008: round(min(sm, engines.fp16), 6),
         1009: round(pcie * 0.85),
         1010: round(pcie),
+        200: round(pcie * 0.85 / 1024),  # NVML's PCIe throughput, KB/s
+        201: round(pcie / 1024),
         1011: nvlink_each,
         1012: nvlink_each,
         203: round(100 * gr),
@@ -54,25 +56,24 @@ def activity(sku: GpuSku, engines: EngineLoad, share: float = 1.0) -> dict[int, 
         206: round(100 * engines.encoder),
         207: round(100 * engines.decoder),
     }
-    readings.update(tensor_pipes(sku, engines, tensor))
+    add_tensor_pipes(readings, sku, engines, tensor)
     return readings
 
 
-def tensor_pipes(sku: GpuSku, engines: EngineLoad, tensor: float) -> dict[int, Value | None]:
+def add_tensor_pipes(readings: dict[int, Value | None], sku: GpuSku, engines: EngineLoad, tensor: float) -> None:
     """HMMA/IMMA/DFMA ratios: the tensor load split by the precision mix over the pipes this architecture
     has (a share for a missing pipe moves to the others), blank where the pipe does not exist."""
     pipes = sku.tensor_pipes
-    shares = {name: getattr(engines, name) for name in _MIX if name in pipes}
-    total = sum(shares.values())
-    readings: dict[int, Value | None] = {}
-    for name, field_id in TENSOR_PIPE_FIELDS.items():
-        if name not in pipes:
-            readings[field_id] = None
-        elif total > 0:
-            readings[field_id] = round(tensor * shares[name] / total, 6)
-        else:
-            readings[field_id] = round(tensor, 6) if name == "hmma" else 0.0
-    return readings
+    hmma = engines.hmma if "hmma" in pipes else 0.0
+    imma = engines.imma if "imma" in pipes else 0.0
+    dfma = engines.dfma if "dfma" in pipes else 0.0
+    total = hmma + imma + dfma
+    if total <= 0:
+        hmma, total = 1.0, 1.0
+    scale = tensor / total
+    readings[1013] = round(imma * scale, 6) if "imma" in pipes else None
+    readings[1014] = round(hmma * scale, 6) if "hmma" in pipes else None
+    readings[1015] = round(dfma * scale, 6) if "dfma" in pipes else None
 
 
 def framebuffer(total_mib: int, reserved_mib: int, used_mib: int) -> dict[int, Value | None]:
@@ -93,7 +94,7 @@ def instance_readings(sku: GpuSku, instance: MigInstance, demand: DeviceDemand) 
     dcgm_fields.cpp registers at instance level: FB, XID, 1001-1008, 1013-1015). GPU_UTIL is not available
     under MIG (blank); every other field, PCIe/NVLink throughput included, reads as the parent GPU's."""
     readings = activity(sku, demand.engines, instance.compute_fraction)
-    for field_id in (203, 204, 206, 207, 1009, 1010, 1011, 1012):
+    for field_id in (200, 201, 203, 204, 206, 207, 1009, 1010, 1011, 1012):
         del readings[field_id]
     readings[203] = None
     readings.update(framebuffer(instance.profile.fb_mib, 0, demand.fb_used_mib))

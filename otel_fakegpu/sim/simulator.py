@@ -17,6 +17,7 @@ from otel_fakegpu.sim.events import GpuEvent
 from otel_fakegpu.sim.faults import GpuFaults
 from otel_fakegpu.sim.identity import BRAND, DRIVER_VERSION, NVML_VERSION, GpuIdentity, make_identity
 from otel_fakegpu.sim.mig import MigLayout
+from otel_fakegpu.sim.nvswitch import SimulatedSwitch, build_switches, static_updates, step_switch
 from otel_fakegpu.sim.physics import GpuConditions, GpuPhysics, instance_readings
 from otel_fakegpu.sim.placement import PlacedWorkload, as_demand, device_demand, instance_demands
 from otel_fakegpu.sim.profiles import Demand, Profile, make_profile
@@ -57,6 +58,7 @@ class SimulatedGpu:
     placed: list[PlacedWorkload] = field(default_factory=list)
     workload_driven: bool = False  # a workload was placed on it once: no longer follows its profile
     faults: GpuFaults = field(default_factory=GpuFaults)
+    load: float = 0.0  # the load of its last step, which its board's NVSwitches carry
 
 
 class Simulator:
@@ -86,6 +88,7 @@ class Simulator:
         # The control API applies events and places workloads from another thread than the one stepping.
         self._lock = threading.Lock()
         self._gpus: list[SimulatedGpu] = []
+        self._switches: list[SimulatedSwitch] = []
         self._value_seed = 0
         self._placed: dict[str, PlacedWorkload] = {}
         self.steps_total = 0
@@ -123,6 +126,7 @@ class Simulator:
         with self._lock:
             self._fire_due()
             self._engine.inject(self._reading_updates(self._gpus, 0.0, 0.0), now)
+        self._start_switches(now)
         log.info("simulating %d GPUs (profiles: %s)", spec.count, ",".join(spec.profiles))
 
     def step(self) -> None:
@@ -132,6 +136,7 @@ class Simulator:
             self._drop_finished(self.clock.t)
             self._fire_due()
             self._engine.inject(self._reading_updates(self._gpus, self.clock.t, dt), now)
+            self._step_switches(dt, now)
             self.steps_total += 1
 
     def apply_event(self, index: int, event: GpuEvent) -> None:
@@ -240,6 +245,24 @@ class Simulator:
                 if placed in gpu.placed:
                     gpu.placed = [p for p in gpu.placed if p is not placed]
 
+    def _start_switches(self, now: float) -> None:
+        """Create the NVSwitches (and their up links) of every HGX board, if the engine holds such entities."""
+        switches = build_switches([gpu.identity.sku for gpu in self._gpus])
+        if not switches or not self._engine.create_entities("switch", [s.entity_id for s in switches]):
+            return
+        self._engine.create_entities("link", [link for s in switches for link in s.link_ids])
+        self._switches = switches
+        for group in ("switch", "link"):
+            updates = [(e, f, v) for s in switches for g, e, f, v in static_updates(s) if g == group]
+            self._engine.inject_entities(group, updates, now)
+        self._step_switches(0.0, now)
+
+    def _step_switches(self, dt: float, now: float) -> None:
+        if self._switches:
+            gpus = self._gpus
+            updates = [u for s in self._switches for u in step_switch(s, [gpus[i].load for i in s.gpu_indexes], dt)]
+            self._engine.inject_entities("switch", updates, now)
+
     def run(self, stop: threading.Event, interval_s: float) -> None:
         """Step every ``interval_s`` seconds until ``stop`` is set; a failing step is logged, never fatal."""
         while not stop.wait(interval_s):
@@ -256,6 +279,7 @@ class Simulator:
                 (eid, 1, DRIVER_VERSION),
                 (eid, 2, NVML_VERSION),
                 (eid, 4, count),
+                (eid, 66, 1),  # persistence mode on, as on every data-centre node
                 (eid, 50, ident.sku.model_name),
                 (eid, 51, BRAND),
                 (eid, 53, ident.serial),
@@ -273,7 +297,9 @@ class Simulator:
             if gpu.layout is not None:
                 readings, instances = self._mig_readings(gpu, t, dt)
             else:
-                readings, instances = gpu.physics.step(self._demand(gpu, t), dt, gpu.rng), []
+                demand = self._demand(gpu, t)
+                gpu.load = demand.load
+                readings, instances = gpu.physics.step(demand, dt, gpu.rng), []
             gpu.faults.shape_readings(readings, gpu.physics)
             eid = gpu.entity_id
             for field_id, value in readings.items():
@@ -293,6 +319,7 @@ class Simulator:
         assert gpu.layout is not None
         profile = None if gpu.workload_driven else gpu.profile.demand(t, gpu.rng)
         per_instance = instance_demands(gpu.identity.index, gpu.layout, gpu.placed, t, profile)
+        gpu.load = sum(demand.engines.busy * inst.compute_fraction for inst, demand in per_instance)
         readings = gpu.physics.step_mig(per_instance, dt, gpu.rng)
         instances = [
             (gpu.instance_entities[inst.instance_id], instance_readings(gpu.identity.sku, inst, demand))

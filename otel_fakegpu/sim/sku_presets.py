@@ -29,6 +29,7 @@ PRESETS: tuple[GpuSku, ...] = (
         slowdown_temp_c=87, shutdown_temp_c=92, thermal_c_per_w=0.072, pcie_bytes_per_s=64 * GB,
         nvlink_bytes_per_s=900 * GB, nvlink_links=18, vbios="96.00.99.00.01",
         mig_profiles=mig_profiles(81559, (10, 20, 40, 80)), architecture="hopper", source=_H100,
+        nvswitch_links=(5, 4, 4, 5),  # HGX H100: 4 third-generation NVSwitches, 18 NVLinks per GPU
     ),
     GpuSku(
         key="h100-pcie", model_name="NVIDIA H100 PCIe", fb_total_mib=81559, fb_reserved_mib=579,
@@ -42,7 +43,7 @@ PRESETS: tuple[GpuSku, ...] = (
         tdp_w=700.0, idle_w=75.0, sm_clock_max_mhz=1980, sm_clock_idle_mhz=345, mem_clock_mhz=3201,
         slowdown_temp_c=87, shutdown_temp_c=92, thermal_c_per_w=0.072, pcie_bytes_per_s=64 * GB,
         nvlink_bytes_per_s=900 * GB, nvlink_links=18, vbios="96.00.AF.00.01",
-        mig_profiles=mig_profiles(143771, (18, 35, 71, 141)), architecture="hopper",
+        mig_profiles=mig_profiles(143771, (18, 35, 71, 141)), architecture="hopper", nvswitch_links=(5, 4, 4, 5),
         source="NVIDIA H200 Tensor Core GPU datasheet (nvidia.com/en-us/data-center/h200)",
     ),
     GpuSku(
@@ -50,7 +51,7 @@ PRESETS: tuple[GpuSku, ...] = (
         tdp_w=1000.0, idle_w=140.0, sm_clock_max_mhz=1965, sm_clock_idle_mhz=120, mem_clock_mhz=3996,
         slowdown_temp_c=87, shutdown_temp_c=92, thermal_c_per_w=_thermal(1000.0), pcie_bytes_per_s=64 * GB,
         nvlink_bytes_per_s=1800 * GB, nvlink_links=18, vbios="97.00.4B.00.01",
-        mig_profiles=mig_profiles(183359, (23, 45, 90, 180)), architecture="blackwell",
+        mig_profiles=mig_profiles(183359, (23, 45, 90, 180)), architecture="blackwell", nvswitch_links=(9, 9),
         source="NVIDIA DGX B200 / HGX B200 datasheets (nvidia.com/en-us/data-center/dgx-b200, /hgx)",
     ),
     GpuSku(
@@ -59,6 +60,7 @@ PRESETS: tuple[GpuSku, ...] = (
         slowdown_temp_c=89, shutdown_temp_c=92, thermal_c_per_w=0.118, pcie_bytes_per_s=32 * GB,
         nvlink_bytes_per_s=600 * GB, nvlink_links=12, vbios="92.00.36.00.02",
         mig_profiles=mig_profiles(81920, (10, 20, 40, 80)), architecture="ampere", source=_A100,
+        nvswitch_links=(2,) * 6,  # HGX A100: 6 second-generation NVSwitches, 12 NVLinks per GPU
     ),
     GpuSku(
         key="a100-40gb", model_name="NVIDIA A100-SXM4-40GB", fb_total_mib=40960, fb_reserved_mib=507,
@@ -66,6 +68,7 @@ PRESETS: tuple[GpuSku, ...] = (
         slowdown_temp_c=89, shutdown_temp_c=92, thermal_c_per_w=0.118, pcie_bytes_per_s=32 * GB,
         nvlink_bytes_per_s=600 * GB, nvlink_links=12, vbios="92.00.25.00.08",
         mig_profiles=mig_profiles(40960, (5, 10, 20, 40)), architecture="ampere", source=_A100,
+        nvswitch_links=(2,) * 6,
     ),
     GpuSku(
         key="a100-pcie-80gb", model_name="NVIDIA A100 80GB PCIe", fb_total_mib=81920, fb_reserved_mib=613,

@@ -62,6 +62,8 @@ class GpuSku:
     nvlink_links: int = 0
     fan: FanCurve | None = None  # None: no fan of its own (SXM modules, passive PCIe boards)
     source: str = ""  # where the figures come from
+    # An HGX board's NVSwitches: how many NVLinks each of its eight GPUs has to each switch (empty: no switches).
+    nvswitch_links: tuple[int, ...] = ()
 
     @property
     def tensor_pipes(self) -> frozenset[str]:

@@ -1,7 +1,7 @@
 """Floor 3: the OpenTelemetry SDK pipeline and the per-cycle collection that feeds every output."""
 
 from otel_fakegpu.telemetry.cycle import Consumer, CycleResult, CycleRunner
-from otel_fakegpu.telemetry.labels import Attributes, LabelScheme
+from otel_fakegpu.telemetry.labels import LABEL_STYLES, Attributes, LabelScheme
 from otel_fakegpu.telemetry.pipeline import (
     CARDINALITY_LIMIT,
     DEFAULT_COUNT_WINDOW_MS,
@@ -10,13 +10,14 @@ from otel_fakegpu.telemetry.pipeline import (
     TelemetryPipeline,
     default_resource,
 )
-from otel_fakegpu.telemetry.selfmetrics import Reading, SelfMetric, single
+from otel_fakegpu.telemetry.selfmetrics import Reading, ResultCounter, SelfMetric, single
 from otel_fakegpu.telemetry.stats import CycleStats, CycleStatsView
 from otel_fakegpu.telemetry.windows import EventWindow
 
 __all__ = [
     "CARDINALITY_LIMIT",
     "DEFAULT_COUNT_WINDOW_MS",
+    "LABEL_STYLES",
     "SCOPE_NAME",
     "SEMCONV_SCOPE_NAME",
     "Attributes",
@@ -28,6 +29,7 @@ __all__ = [
     "EventWindow",
     "LabelScheme",
     "Reading",
+    "ResultCounter",
     "SelfMetric",
     "TelemetryPipeline",
     "default_resource",

@@ -43,9 +43,20 @@ class CycleRunner:
         self._consumers = tuple(consumers)
         self._stats = stats
         self._number = 0
+        self._lock = threading.Lock()  # a cycle and a pipeline swap (reload) never overlap
+
+    def replace_pipeline(self, pipeline: TelemetryPipeline) -> TelemetryPipeline:
+        """Use ``pipeline`` from the next cycle on (a reload); returns the one it replaces, after any running cycle."""
+        with self._lock:
+            previous, self._pipeline = self._pipeline, pipeline
+            return previous
 
     def run_once(self) -> bool:
         """One cycle; True when every stage and output succeeded."""
+        with self._lock:
+            return self._run_once()
+
+    def _run_once(self) -> bool:
         started_wall, started = time.time(), time.perf_counter()
         self._number += 1
         try:

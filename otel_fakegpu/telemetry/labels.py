@@ -5,12 +5,19 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from otel_fakegpu.engine import GpuInstanceEntity, Snapshot
-from otel_fakegpu.fields import Collector, Value
+from otel_fakegpu.engine import GpuInstanceEntity, Snapshot, link_parts
+from otel_fakegpu.fields import ENTITY_LINK, Collector, Value
 
 Attributes = Mapping[str, str]
 
 _NAME, _UUID, _MINOR, _BUSID = 50, 54, 55, 57
+# Label-type fields that belong to no entity (DCGM's FE_NONE): dcgm-exporter puts them on switch and link series too.
+_GLOBAL_FIELDS = frozenset((1, 2))
+
+# Label styles: dcgm-exporter's contract, or the seed prototype's (gpu and device only, GPUs numbered from 1).
+DCGM_EXPORTER_STYLE = "dcgm-exporter"
+PROTOTYPE_STYLE = "dcgm-fake-gpu-exporter"
+LABEL_STYLES = (DCGM_EXPORTER_STYLE, PROTOTYPE_STYLE)
 
 
 def _text(value: Value | None) -> str:
@@ -24,11 +31,17 @@ class LabelScheme:
     nothing here and the SDK sees the same attribute sets cycle after cycle.
     """
 
-    def __init__(self, hostname: str | None, label_fields: Sequence[Collector]) -> None:
+    def __init__(
+        self, hostname: str | None, label_fields: Sequence[Collector], style: str = DCGM_EXPORTER_STYLE
+    ) -> None:
+        if style not in LABEL_STYLES:
+            raise ValueError(f"unknown label style {style!r}")
+        self._prototype = style == PROTOTYPE_STYLE
         self._hostname = hostname
         self._label_fields = tuple(label_fields)
         self._cache: dict[tuple[object, ...], Attributes] = {}
         self._semconv_cache: dict[tuple[object, ...], Attributes] = {}
+        self._entity_cache: dict[tuple[object, ...], list[Attributes]] = {}
 
     @property
     def field_ids(self) -> tuple[int, ...]:
@@ -66,6 +79,10 @@ class LabelScheme:
         instance = key[-1] if isinstance(key[-1], GpuInstanceEntity) else None
         entity_id, name, uuid, minor, bus, *extra = key[:-1] if instance is not None else key
         gpu = instance.parent if instance is not None else entity_id
+        if self._prototype:
+            # The prototype hid DCGM's GPU 0 behind a placeholder and numbered the GPUs it showed from 1.
+            number = (minor if isinstance(minor, int) else gpu) + 1  # type: ignore[operator]
+            return {"gpu": str(number), "device": f"nvidia{number}"}
         attrs = {
             "gpu": str(gpu),
             "UUID": _text(uuid),  # type: ignore[arg-type]
@@ -83,6 +100,29 @@ class LabelScheme:
             if value is not None:
                 attrs[collector.name] = str(value)
         return attrs
+
+    def entity_attributes(self, group: str, entities: Snapshot, gpus: Snapshot) -> list[Attributes]:
+        """Labels of NVSwitch (``nvswitch="0"``) or link (``nvlink="3",nvswitch="nvswitch0"``) series, as
+        dcgm-exporter prints them: then Hostname and the entity-less label fields (the driver version)."""
+        tail: dict[str, str] = {} if self._hostname is None else {"Hostname": self._hostname}
+        for collector in self._label_fields:
+            if collector.field.id in _GLOBAL_FIELDS:
+                value = next((v for v in gpus.column(collector.field.id) if v is not None), None)
+                if value is not None:
+                    tail[collector.name] = str(value)
+        key = (group, entities.entity_ids, tuple(tail.items()))
+        cached = self._entity_cache.get(key)
+        if cached is not None:
+            return cached
+        result: list[Attributes]
+        if group == ENTITY_LINK:
+            parts = [link_parts(eid) for eid in entities.entity_ids]
+            result = [{"nvlink": str(port), "nvswitch": f"nvswitch{switch}", **tail} for switch, port in parts]
+        else:
+            result = [{"nvswitch": str(eid), **tail} for eid in entities.entity_ids]
+        self._entity_cache = {k: v for k, v in self._entity_cache.items() if k[0] != group}
+        self._entity_cache[key] = result
+        return result
 
     def semconv_attributes(self, snapshot: Snapshot) -> list[Attributes]:
         """OpenTelemetry hardware attributes per entity: ``hw.id`` (UUID), ``hw.type``, ``hw.name``, ``hw.vendor``."""

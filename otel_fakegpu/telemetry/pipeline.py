@@ -26,7 +26,8 @@ from opentelemetry.sdk.resources import Resource
 
 from otel_fakegpu import __version__
 from otel_fakegpu.engine import EMPTY_SNAPSHOT, Engine, Snapshot
-from otel_fakegpu.fields import EVENT_DECODERS, Collector, CollectorSet, MetricKind
+from otel_fakegpu.fields import ENTITY_GPU, EVENT_DECODERS, Collector, CollectorSet, MetricKind
+from otel_fakegpu.telemetry.health import Point, health_points, p2p_points
 from otel_fakegpu.telemetry.labels import Attributes, LabelScheme
 from otel_fakegpu.telemetry.selfmetrics import SelfMetric, single
 from otel_fakegpu.telemetry.semconv import SEMCONV_FIELD_IDS, SEMCONV_INSTRUMENTS, SemconvInstrument
@@ -40,6 +41,9 @@ SEMCONV_SCOPE_NAME = "otel_fakegpu.semconv"
 CARDINALITY_LIMIT = 1_000_000
 DEFAULT_COUNT_WINDOW_MS = 300_000  # dcgm-exporter's --xid-count-window-size / --clock-events-count-window-size
 WINDOW_LABEL = "window_size_in_ms"
+# The SDK gives up on a collection after 10 s by default. A 4096-GPU collection takes about 2 s, but on a loaded
+# machine (load 6 on 2 cores) the first one passed 10 s and failed, leaving /metrics at 503 for a whole interval.
+COLLECT_TIMEOUT_MS = 120_000
 
 
 class CycleReader(MetricReader):
@@ -91,6 +95,7 @@ class _CurrentCycle:
         self.snapshot: Snapshot = EMPTY_SNAPSHOT
         self.attributes: list[Attributes] = []
         self.semconv_attributes: list[Attributes] = []
+        self.group_attributes: dict[str, list[Attributes]] = {}  # NVSwitch and link series
 
 
 Callback = Callable[[CallbackOptions], Iterable[Observation]]
@@ -103,6 +108,23 @@ def _field_callback(current: _CurrentCycle, field_id: int) -> Callback:
         return [
             Observation(value, attrs[i])
             for i, value in enumerate(current.snapshot.column(field_id))
+            if type(value) is int or type(value) is float
+        ]
+
+    return observe
+
+
+def _group_callback(current: _CurrentCycle, field_id: int, group: str) -> Callback:
+    """A field of NVSwitches or their links: one point per entity of that group that has a value."""
+
+    def observe(options: CallbackOptions) -> Iterable[Observation]:
+        entities = current.snapshot.groups.get(group)
+        if entities is None:
+            return []
+        attrs = current.group_attributes[group]
+        return [
+            Observation(value, attrs[i])
+            for i, value in enumerate(entities.column(field_id))
             if type(value) is int or type(value) is float
         ]
 
@@ -138,6 +160,23 @@ def _semconv_callback(current: _CurrentCycle, instrument: SemconvInstrument) -> 
                     attrs = extended.get(i, base, series.extra) if series.extra else base
                     points.append(Observation(value * series.scale, attrs))
         return points
+
+    return observe
+
+
+DERIVED_POINTS: dict[int, Callable[[Snapshot], Iterable[Point]]] = {9003: health_points, 9004: p2p_points}
+
+
+def _derived_callback(current: _CurrentCycle, points: Callable[[Snapshot], Iterable[Point]]) -> Callback:
+    """A status computed from the snapshot (9003, 9004): GPU labels, then its own in dcgm-exporter's sorted order."""
+    extended = _ExtendedAttributes()
+
+    def observe(options: CallbackOptions) -> Iterable[Observation]:
+        snapshot, attrs = current.snapshot, current.attributes
+        return [
+            Observation(value, extended.get(snapshot.entity_ids[row], attrs[row], extra))
+            for row, extra, value in points(snapshot)
+        ]
 
     return observe
 
@@ -200,11 +239,17 @@ class TelemetryPipeline:
         extra_self_metrics: Sequence[SelfMetric] = (),
         semconv: bool = False,
         count_windows_ms: Mapping[int, int] | None = None,
+        previous: TelemetryPipeline | None = None,
     ) -> None:
-        """``count_windows_ms`` maps a computed field id (9001, 9002) to its window; 5 minutes if absent."""
+        """``count_windows_ms`` maps a computed field id (9001, 9002) to its window; 5 minutes if absent.
+
+        ``previous`` (a reload): the pipeline this one replaces; its collection count, its event windows of the same
+        field and size, and its place in the engine's samples carry over, so nothing is counted twice or lost.
+        """
         self._labels = labels
         self._semconv = semconv
-        self._collections = 0
+        self._collections = previous.collections_total if previous is not None else 0
+        self._kept_windows = previous.windows() if previous is not None else {}
         self._current = _CurrentCycle()
         self._reader = CycleReader()
         self_metrics = (*self._cycle_self_metrics(stats, engine_reads), *extra_self_metrics)
@@ -236,7 +281,7 @@ class TelemetryPipeline:
         for metric in self_metrics:
             create = _creator(meter, "counter" if metric.counter else "gauge")
             create(metric.name, callbacks=[_self_callback(metric)], unit=metric.unit, description=metric.help)
-        field_ids = [*labels.field_ids, *collectors.field_ids]
+        field_ids = [*labels.field_ids, *collectors.field_ids, *collectors.derived_field_ids]
         if semconv:
             semconv_meter = self._provider.get_meter(SEMCONV_SCOPE_NAME, __version__)
             for instrument in SEMCONV_INSTRUMENTS:
@@ -251,13 +296,26 @@ class TelemetryPipeline:
         self.sample_field_ids: tuple[int, ...] = tuple(dict.fromkeys(source for source, _ in self._windows))
         # Where the next engine read continues the event samples; None when no computed field wants them.
         self.samples_cursor: int | None = 0 if self.sample_field_ids else None
+        if previous is not None and self.sample_field_ids and previous.samples_cursor is not None:
+            self.samples_cursor = previous.samples_cursor  # a window new in this pipeline starts empty from here
+        self._kept_windows = {}
+
+    def windows(self) -> dict[tuple[int, float], EventWindow]:
+        """The event windows, by (event field, window seconds): what a reloaded pipeline takes over."""
+        return {(source, window.window_s): window for source, window in self._windows}
 
     def _callback_for(self, collector: Collector, windows_ms: Mapping[int, int]) -> Callback:
         source = collector.field.counts_field
+        if collector.field.entity != ENTITY_GPU:
+            return _group_callback(self._current, collector.field.id, collector.field.entity)
+        if collector.field.derived_from:
+            return _derived_callback(self._current, DERIVED_POINTS[collector.field.id])
         if source is None:
             return _field_callback(self._current, collector.field.id)
         window_ms = windows_ms.get(collector.field.id, DEFAULT_COUNT_WINDOW_MS)
-        window = EventWindow(EVENT_DECODERS[source], window_ms / 1000.0)
+        window = self._kept_windows.get((source, window_ms / 1000.0))
+        if window is None:
+            window = EventWindow(EVENT_DECODERS[source], window_ms / 1000.0)
         self._windows.append((source, window))
         return _event_count_callback(self._current, window, window_ms)
 
@@ -318,8 +376,12 @@ class TelemetryPipeline:
         self._current.attributes = self._labels.attributes(snapshot)
         if self._semconv:
             self._current.semconv_attributes = self._labels.semconv_attributes(snapshot)
+        self._current.group_attributes = {
+            group: self._labels.entity_attributes(group, entities, snapshot)
+            for group, entities in snapshot.groups.items()
+        }
         self._current.snapshot = snapshot
-        self._reader.collect()
+        self._reader.collect(timeout_millis=COLLECT_TIMEOUT_MS)
         data = self._reader.take()
         if data is None:
             raise RuntimeError("the SDK collection returned nothing")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
@@ -27,3 +28,20 @@ def single(read: Callable[[], float | int | None]) -> Callable[[], Iterable[Read
         return [] if value is None else [(value, {})]
 
     return points
+
+
+class ResultCounter:
+    """How often something occasional (a reload) succeeded and failed: one self-metric labelled ``result``."""
+
+    def __init__(self, name: str, help_text: str) -> None:
+        self._lock = threading.Lock()
+        self._counts = {"ok": 0, "failed": 0}
+        self.metric = SelfMetric(name, True, "{event}", help_text, self._read)
+
+    def record(self, ok: bool) -> None:
+        with self._lock:
+            self._counts["ok" if ok else "failed"] += 1
+
+    def _read(self) -> list[Reading]:
+        with self._lock:
+            return [(count, {"result": result}) for result, count in self._counts.items()]

@@ -1,0 +1,60 @@
+"""Entities beside GPUs: NVSwitches and their NVLinks, held apart from the GPU columns so the GPU path is untouched.
+
+A link's entity id packs its switch and port the way DCGM's ``dcgm_link_t`` does (switch id, port index), so one id
+names one link and both labels dcgm-exporter prints (``nvswitch``, ``nvlink``) come back out of it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from otel_fakegpu.engine.snapshot import Column, Snapshot
+from otel_fakegpu.fields import ENTITY_LINK, ENTITY_SWITCH, Value, is_blank
+
+ENTITY_GROUPS = (ENTITY_SWITCH, ENTITY_LINK)
+_PORT_BITS = 8
+
+
+def link_entity_id(switch_id: int, port: int) -> int:
+    """The entity id of port ``port`` (0-255) of switch ``switch_id``."""
+    if not 0 <= port < 1 << _PORT_BITS:
+        raise ValueError(f"NVSwitch port {port} out of range")
+    return (switch_id << _PORT_BITS) | port
+
+
+def link_parts(entity_id: int) -> tuple[int, int]:
+    """(switch id, port) of a link entity id."""
+    return entity_id >> _PORT_BITS, entity_id & ((1 << _PORT_BITS) - 1)
+
+
+@dataclass
+class EntityTable:
+    """Latest values per (entity, field) of one entity group; callers hold the engine's lock."""
+
+    ids: list[int] = field(default_factory=list)
+    slots: dict[int, int] = field(default_factory=dict)
+    values: dict[int, list[Value | None]] = field(default_factory=dict)
+
+    def add(self, entity_ids: Iterable[int]) -> tuple[int, ...]:
+        added = []
+        for entity_id in entity_ids:
+            if entity_id in self.slots:
+                raise ValueError(f"entity {entity_id} exists already")
+            self.slots[entity_id] = len(self.ids)
+            self.ids.append(entity_id)
+            added.append(entity_id)
+        for column in self.values.values():
+            column.extend([None] * len(added))
+        return tuple(added)
+
+    def set(self, entity_id: int, field_id: int, value: Value | None) -> None:
+        column = self.values.get(field_id)
+        if column is None:
+            column = self.values[field_id] = [None] * len(self.ids)
+        column[self.slots[entity_id]] = None if is_blank(value) else value
+
+    def snapshot(self, field_ids: Sequence[int], taken_at: float) -> Snapshot | None:
+        """The fields this group holds, or None when it holds none of them."""
+        columns: dict[int, Column] = {fid: tuple(self.values[fid]) for fid in field_ids if fid in self.values}
+        return Snapshot.build(tuple(self.ids), columns, taken_at) if columns else None

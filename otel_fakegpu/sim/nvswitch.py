@@ -1,0 +1,83 @@
+"""The NVSwitches of simulated HGX boards: each group of eight SXM GPUs sits on a board whose switches carry their
+NVLinks, as on HGX H100 (4 switches, 5+4+4+5 links per GPU) and HGX A100 (6 switches, 2 links per GPU each).
+
+A board with fewer than eight GPUs (the first of a small fleet) keeps its switches; only the links to GPUs that exist
+are up, and dcgm-exporter reads only links that are up. Switch temperature follows the board's load; the throughput
+counters add what the board's GPUs send over NVLink, shared between its switches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+from otel_fakegpu.engine import link_entity_id
+from otel_fakegpu.fields import Value
+from otel_fakegpu.sim.physics import sku_nvlink_rate
+from otel_fakegpu.sim.skus import GpuSku
+
+GPUS_PER_BOARD = 8
+SWITCH_IDLE_C = 38.0
+SWITCH_LOADED_RISE_C = 17.0
+SLOWDOWN_C, SHUTDOWN_C = 95, 105
+LINK_ACTIVE = 2  # DCGM_FI_DEV_NVSWITCH_LINK_STATUS: -1 unknown, 0 off, 1 safe, 2 active, 3 error, 4 inactive
+
+
+@dataclass
+class SimulatedSwitch:
+    entity_id: int
+    sku: GpuSku
+    gpu_indexes: tuple[int, ...]  # fleet indexes of the board's GPUs
+    link_ids: tuple[int, ...]  # link entities that are up
+    tx_kib: float = 0.0
+    rx_kib: float = 0.0
+    temp_c: float = SWITCH_IDLE_C
+    share: float = 0.25  # this switch's share of the board's NVLink traffic
+
+
+def build_switches(skus: Sequence[GpuSku]) -> list[SimulatedSwitch]:
+    """The switches of every board, for GPU SKUs given in fleet order; boards without switch topology get none."""
+    switches: list[SimulatedSwitch] = []
+    for board_start in range(0, len(skus), GPUS_PER_BOARD):
+        gpu_indexes = tuple(range(board_start, min(board_start + GPUS_PER_BOARD, len(skus))))
+        sku = skus[board_start]
+        total_links = sum(sku.nvswitch_links)
+        for links_per_gpu in sku.nvswitch_links:
+            switch_id = len(switches)
+            ports = range(links_per_gpu * len(gpu_indexes))  # port p serves the board's GPU p // links_per_gpu
+            switches.append(
+                SimulatedSwitch(
+                    entity_id=switch_id,
+                    sku=sku,
+                    gpu_indexes=gpu_indexes,
+                    link_ids=tuple(link_entity_id(switch_id, port) for port in ports),
+                    share=links_per_gpu / total_links,
+                )
+            )
+    return switches
+
+
+def static_updates(switch: SimulatedSwitch) -> Iterator[tuple[str, int, int, Value | None]]:
+    """(group, entity, field, value) set once: limits, no SXid yet, links active."""
+    yield from (
+        ("switch", switch.entity_id, 856, 0),
+        ("switch", switch.entity_id, 857, 0),
+        ("switch", switch.entity_id, 859, SLOWDOWN_C),
+        ("switch", switch.entity_id, 860, SHUTDOWN_C),
+    )
+    for link_id in switch.link_ids:
+        yield "link", link_id, 870, LINK_ACTIVE
+
+
+def step_switch(switch: SimulatedSwitch, loads: Sequence[float], dt: float) -> list[tuple[int, int, Value | None]]:
+    """Advance one switch by ``dt`` seconds given its board's GPU loads (0..1); its new readings."""
+    mean_load = sum(loads) / len(loads) if loads else 0.0
+    switch.temp_c = SWITCH_IDLE_C + SWITCH_LOADED_RISE_C * mean_load
+    moved_kib = sum(sku_nvlink_rate(switch.sku, load) for load in loads) * switch.share * dt / 1024
+    switch.tx_kib += moved_kib
+    switch.rx_kib += moved_kib
+    return [
+        (switch.entity_id, 858, round(switch.temp_c)),
+        (switch.entity_id, 861, int(switch.tx_kib)),
+        (switch.entity_id, 862, int(switch.rx_kib)),
+    ]

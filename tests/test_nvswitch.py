@@ -1,0 +1,36 @@
+"""Simulated HGX NVSwitches: topology per SKU, entities in the engine beside the GPUs, readings that move."""
+
+from __future__ import annotations
+
+from otel_fakegpu.engine import link_entity_id, link_parts
+from otel_fakegpu.sim import SKUS
+from otel_fakegpu.sim.nvswitch import build_switches
+from tests.conftest import build_stack
+
+
+def test_hgx_topologies() -> None:
+    h100 = build_switches([SKUS["h100-sxm"]] * 8)
+    assert [len(s.link_ids) for s in h100] == [40, 32, 32, 40]  # 18 links per GPU over 4 switches
+    a100 = build_switches([SKUS["a100-80gb"]] * 16)  # two boards of six switches
+    assert [s.entity_id for s in a100] == list(range(12)) and {len(s.link_ids) for s in a100} == {16}
+    assert a100[6].gpu_indexes == tuple(range(8, 16))
+    partial = build_switches([SKUS["h100-sxm"]] * 3)  # a partly populated board: only links to present GPUs are up
+    assert [len(s.link_ids) for s in partial] == [15, 12, 12, 15]
+
+
+def test_link_ids_pack_switch_and_port() -> None:
+    assert link_parts(link_entity_id(5, 39)) == (5, 39)
+
+
+def test_switch_entities_are_read_in_the_same_batch_and_move_with_load() -> None:
+    stack = build_stack(8, ["stable"])
+    first = stack.engine.read_latest([150, 858, 861, 870])
+    assert len(first.entity_ids) == 8 and first.column(858) == (None,) * 8  # GPU columns untouched
+    switches, links = first.groups["switch"], first.groups["link"]
+    assert switches.entity_ids == (0, 1, 2, 3) and len(links.entity_ids) == 144
+    assert set(links.column(870)) == {2}
+    stack.clock.advance(30)
+    stack.simulator.step()
+    later = stack.engine.read_latest([858, 861]).groups["switch"]
+    assert all(b > a for a, b in zip(switches.column(861), later.column(861), strict=True))  # type: ignore[operator]
+    assert all(38 <= t <= 55 for t in later.column(858))  # type: ignore[operator]
