@@ -11,7 +11,8 @@ import time
 from collections.abc import Callable
 
 from otel_fakegpu.config import Config, load_field_set
-from otel_fakegpu.engine import EmbeddedEngine, Engine
+from otel_fakegpu.engine import Engine, EngineUnavailable
+from otel_fakegpu.engines import engine_self_metrics, make_engine
 from otel_fakegpu.fields import CollectorsError, CollectorSet
 from otel_fakegpu.outputs import ExpositionCache, OtlpPushOutput, PrometheusOutput, PrometheusPushOutput
 from otel_fakegpu.serve import (
@@ -63,20 +64,29 @@ def sample_keep_age_s(collect_interval_s: float) -> float:
 class Exporter:
     """The running exporter minus its listeners: engine, simulator, cycle, and the cached exposition."""
 
-    def __init__(self, config: Config, collectors: CollectorSet) -> None:
+    def __init__(self, config: Config, collectors: CollectorSet, engine: Engine | None = None) -> None:
         self.config = config
-        self.engine: Engine = EmbeddedEngine()
+        self.engine: Engine = engine or make_engine(config)
         scenario = config.scenario
         # A scenario's time advances by a fixed amount per update, so it plays out the same every run.
         clock = ScenarioClock(time.time, scenario.time_scale, config.update_interval_s) if scenario else None
-        self.simulator = Simulator(
-            FleetSpec(config.num_gpus, config.profiles, config.skus, config.host_identity, config.seed, mig=config.mig),
-            self.engine,
-            scenario_clock=clock,
-            events=scenario.events if scenario else (),
-            workloads=scenario.workloads if scenario else (),
+        fleet = FleetSpec(
+            config.num_gpus, config.profiles, config.skus, config.host_identity, config.seed, mig=config.mig
         )
-        self.control = SimulatorControl(self.simulator)
+        # Real GPUs need no simulator; the embedded engine and DCGM injection are driven by one.
+        self.simulator = (
+            Simulator(
+                fleet,
+                self.engine,
+                scenario_clock=clock,
+                events=scenario.events if scenario else (),
+                workloads=scenario.workloads if scenario else (),
+            )
+            if config.engine.simulated
+            else None
+        )
+        # The control API drives simulated GPUs; real ones offer none.
+        self.control = SimulatorControl(self.simulator) if self.simulator is not None else None
         self.stats = CycleStats()
         self.cache = ExpositionCache()
         self.pushers: list[OtlpPushOutput | PrometheusPushOutput] = []
@@ -87,6 +97,7 @@ class Exporter:
         self.reloads = ResultCounter("otel_fakegpu_reloads_total", "Reloads (SIGHUP) by result.")
         self._extra_metrics: list[SelfMetric] = [m for pusher in self.pushers for m in pusher.self_metrics()]
         self._extra_metrics.append(self.reloads.metric)
+        self._extra_metrics += engine_self_metrics(self.engine)
         self.pipeline = self._build_pipeline(collectors)
         # Before the simulator's first update, so no event is missed.
         self.pipeline.watch(self.engine, sample_keep_age_s(config.collect_interval_s))
@@ -141,12 +152,11 @@ class Exporter:
         """Create the GPUs, run the first cycle before anything listens, then start the background loops."""
         for pusher in self.pushers:
             pusher.start(self._stop)
-        self.simulator.start()
+        loops = [("cycle", self.cycle.run, self.config.collect_interval_s)]
+        if self.simulator is not None:
+            self.simulator.start()
+            loops.append(("simulator", self.simulator.run, self.config.update_interval_s))
         self.cycle.run_once()
-        loops = (
-            ("simulator", self.simulator.run, self.config.update_interval_s),
-            ("cycle", self.cycle.run, self.config.collect_interval_s),
-        )
         for name, loop, interval in loops:
             thread = threading.Thread(target=loop, args=(self._stop, interval), name=name, daemon=True)
             thread.start()
@@ -160,7 +170,7 @@ class Exporter:
             self.config.collect_interval_s,
             time.time(),
             self.pipeline.collections_total,
-            self.control.gpus_missing(),
+            self.control.gpus_missing() if self.control is not None else (),
         )
 
     def stop(self) -> None:
@@ -209,12 +219,19 @@ def run(config: Config, collectors: CollectorSet, web_config: WebConfig | None =
     except UdsError as exc:
         log.error("%s", exc)
         return 2
-    exporter = Exporter(config, collectors)
+    try:
+        exporter = Exporter(config, collectors)
+    except EngineUnavailable as exc:
+        log.error("%s", exc)
+        if unix is not None:
+            unix.remove()
+        return 2
     exporter.start()
     settle_memory()
     log.info(
-        "%d GPUs, %d metrics from %s, first cycle ready in %.2f s",
-        config.num_gpus,
+        "%d GPUs (%s engine), %d metrics from %s, first cycle ready in %.2f s",
+        len(exporter.engine.entity_ids()),
+        config.engine.kind,
         len(collectors.metrics),
         collectors.source,
         time.perf_counter() - started,

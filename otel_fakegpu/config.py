@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from otel_fakegpu.engine.selection import ENGINE_KINDS, EngineSettings, parse_devices
 from otel_fakegpu.fields import (
     CLOCK_EVENTS_COUNT_FIELD,
     XID_COUNT_FIELD,
@@ -39,6 +40,7 @@ from otel_fakegpu.sim import (
 from otel_fakegpu.telemetry import LABEL_STYLES
 
 MAX_GPUS = 65536
+MAX_INJECTED_GPUS = 32  # DCGM_MAX_NUM_DEVICES: one hostengine holds at most 32 GPUs, fake ones included
 # What `--preset NAME` changes; flags and variables still win over it.
 PRESETS: dict[str, dict[str, str]] = {
     # digitalocean/do-dcgm-exporter (pkg/main.go): :9401, a 20 s cycle, both window counts over 20 s, push to the
@@ -97,6 +99,7 @@ class Config:
     mig: dict[int, MigLayout] = field(default_factory=dict)  # GPU index -> MIG instances (--mig)
     scenario: Scenario | None = None  # its fleet, when it names one, is already in num_gpus/profiles/skus/mig
     control_token: str | None = None  # None: the control API is served on the Unix socket only
+    engine: EngineSettings = field(default_factory=EngineSettings)
 
 
 def parse_listen(value: str, source: str) -> ListenAddress:
@@ -293,6 +296,34 @@ def _with_scenario(config: Config, seed_given: bool) -> Config:
     return dataclasses.replace(config, **changes)  # type: ignore[arg-type]
 
 
+def _engine_settings(values: Mapping[str, OptionValue], num_gpus: int) -> EngineSettings:
+    """--engine, -r, --devices, --inject; -r and --inject belong to the DCGM engine."""
+    kind_value, devices_value = values["engine"], values["devices"]
+    kind = (kind_value.text or "").strip().lower()
+    if kind not in ENGINE_KINDS:
+        raise ConfigError(f"{kind_value.source}={kind_value.text!r}: expected one of {', '.join(ENGINE_KINDS)}")
+    try:
+        devices = parse_devices(devices_value.text or "f")
+    except ValueError as exc:
+        raise ConfigError(f"{devices_value.source}={devices_value.text!r}: {exc}") from None
+    if devices.mode == "i" and kind != "embedded":
+        raise ConfigError(
+            f"{devices_value.source}={devices_value.text!r}: reading MIG GPU instances on their own is not supported "
+            "yet (use f or g[:ids])"
+        )
+    inject_value, remote_value = values["inject"], values["remote_hostengine"]
+    inject = parse_bool(inject_value.text or "", inject_value.source)
+    if inject and kind != "dcgm":
+        raise ConfigError(f"{inject_value.source}: injection needs --engine dcgm (the engine is {kind})")
+    if inject and num_gpus > MAX_INJECTED_GPUS:
+        raise ConfigError(f"{inject_value.source}: a DCGM hostengine holds at most {MAX_INJECTED_GPUS} GPUs "
+                          f"(asked for {num_gpus})")  # fmt: skip
+    remote = (remote_value.text or "").strip() or None
+    if remote is not None and "/" not in remote and not remote.rpartition(":")[2].isdigit():
+        raise ConfigError(f"{remote_value.source}={remote_value.text!r}: expected HOST:PORT or a Unix socket path")
+    return EngineSettings(kind, remote if kind == "dcgm" else None, devices, inject)
+
+
 def build_config(values: Mapping[str, OptionValue], env: Mapping[str, str]) -> Config:
     """Validate every option's text into a Config; raises ConfigError naming the flag or variable."""
 
@@ -345,7 +376,12 @@ def build_config(values: Mapping[str, OptionValue], env: Mapping[str, str]) -> C
         mig=parse_mig(*text("mig"), num_gpus, skus),
         scenario=_load_scenario(values["scenario"], num_gpus),
         control_token=text("control_token")[0] or None,
+        engine=_engine_settings(values, parse_int(*text("num_gpus"), low=1, high=MAX_GPUS)),
     )
+    if config.scenario is not None and not config.engine.simulated:
+        raise ConfigError(
+            f"{values['scenario'].source}: a scenario needs simulated GPUs (--engine embedded, or dcgm with --inject)"
+        )
     return _with_scenario(config, bool(seed_text.strip()))
 
 

@@ -58,6 +58,19 @@ OPTIONS: tuple[Option, ...] = (
     _o("resource_attributes", "--resource-attributes", "OTEL_RESOURCE_ATTRIBUTES", None,
        "extra resource attributes, k=v,k2=v2", "LIST"),
     _o("debug", "-d --debug", "DCGM_EXPORTER_DEBUG", "false", "log at debug level", switch=True),
+    # Engine
+    _o("engine", "--engine", "OTEL_FAKEGPU_ENGINE", "embedded",
+       "where values come from: embedded (simulated GPUs), dcgm (a DCGM hostengine via pydcgm), nvml (nvidia-ml-py)",
+       "KIND", group="engine"),
+    _o("remote_hostengine", "-r --remote-hostengine-info", "DCGM_REMOTE_HOSTENGINE_INFO", None,
+       "--engine dcgm: connect to nv-hostengine at HOST:PORT ([::1]:5555) or a Unix socket path "
+       "(default: start an embedded hostengine)", "ADDR", group="engine"),
+    _o("devices", "--devices", "DCGM_EXPORTER_DEVICES_STR", "f",
+       "GPUs to read, dcgm-exporter's form: f (all), g[:0,2-3] (GPUs), i[:ids] (GPU instances)", "SPEC",
+       group="engine"),
+    _o("inject", "--inject", "OTEL_FAKEGPU_INJECT", "false",
+       "--engine dcgm: create the simulated GPUs as fake entities in the hostengine and inject their values",
+       switch=True, group="engine"),
     # Simulator
     _o("num_gpus", "--num-gpus", "NUM_FAKE_GPUS", "4", "number of simulated GPUs", "N", group="simulator"),
     _o("profile", "--profile", "METRIC_PROFILE", "static", f"profile for every GPU: {', '.join(PROFILE_NAMES)}",
@@ -119,7 +132,8 @@ OPTIONS: tuple[Option, ...] = (
 
 _GROUPS = {
     "exporter": "exporter",
-    "simulator": "simulated GPUs (the embedded engine)",
+    "engine": "engine: simulated or real GPUs (DCGM, NVML)",
+    "simulator": "simulated GPUs (the embedded engine, or DCGM with --inject)",
     "serving": "serving: Unix socket, TLS, basic auth",
     "push": "push: OTLP and Prometheus text",
 }

@@ -83,5 +83,10 @@ class Engine(ABC):
     def inject_entities(self, group: str, updates: Iterable[tuple[int, int, Value | None]], timestamp: float) -> None:  # noqa: B027
         """Set latest values of (entity id, field id) pairs of ``group``; read back in ``Snapshot.groups``."""
 
+    @property
+    def errors_total(self) -> int:
+        """Library calls that failed (lost hostengine, NVML error); the embedded engine never fails one."""
+        return 0
+
     def close(self) -> None:  # noqa: B027 - engines without resources need not override
         """Release the engine's resources."""

@@ -12,6 +12,7 @@ import asyncio
 import json
 import logging
 import socket
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -147,6 +148,8 @@ def build_app(
         if body is None:  # first request for this variant this cycle: build it off the event loop, once
             body = await asyncio.get_running_loop().run_in_executor(None, exposition.variant, fmt, gzipped)
         headers = {"Content-Type": fmt.content_type, "Vary": "Accept, Accept-Encoding"}
+        # How old the served cycle is: while an engine fails, /metrics keeps the last good cycle, ageing.
+        headers["Age"] = str(max(0, int(time.time() - exposition.collected_at)))
         if gzipped:
             headers["Content-Encoding"] = "gzip"
         if len(body) <= STREAM_ABOVE_BYTES or request.method == "HEAD":

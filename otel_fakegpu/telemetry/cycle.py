@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from opentelemetry.sdk.metrics.export import MetricsData
 
-from otel_fakegpu.engine import Engine
+from otel_fakegpu.engine import Engine, EngineError
 from otel_fakegpu.telemetry.pipeline import TelemetryPipeline
 from otel_fakegpu.telemetry.stats import CycleStats
 
@@ -62,6 +62,10 @@ class CycleRunner:
         try:
             snapshot = self._pipeline.read(self._engine)
             metrics = self._pipeline.collect(snapshot)
+        except EngineError as exc:  # the engine logged the cause once; no traceback every cycle it is away
+            log.warning("collection cycle %d failed: %s", self._number, exc)
+            self._stats.record_error(f"{type(exc).__name__}: {exc}")
+            return False
         except Exception as exc:
             log.exception("collection cycle %d failed", self._number)
             self._stats.record_error(f"{type(exc).__name__}: {exc}")
