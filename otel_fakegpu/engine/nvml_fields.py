@@ -103,6 +103,8 @@ READERS: dict[int, Reader] = {
     159: lambda nv, h: int(nv.nvmlDeviceGetTemperatureThreshold(h, nv.NVML_TEMPERATURE_THRESHOLD_SHUTDOWN)),
     190: lambda nv, h: int(nv.nvmlDeviceGetPerformanceState(h)),
     191: lambda nv, h: int(nv.nvmlDeviceGetFanSpeed(h)),
+    200: lambda nv, h: int(nv.nvmlDeviceGetPcieThroughput(h, nv.NVML_PCIE_UTIL_TX_BYTES)),  # KB/s, as DCGM
+    201: lambda nv, h: int(nv.nvmlDeviceGetPcieThroughput(h, nv.NVML_PCIE_UTIL_RX_BYTES)),
     202: lambda nv, h: int(nv.nvmlDeviceGetPcieReplayCounter(h)),
     203: lambda nv, h: int(nv.nvmlDeviceGetUtilizationRates(h).gpu),
     204: lambda nv, h: int(nv.nvmlDeviceGetUtilizationRates(h).memory),
