@@ -174,10 +174,15 @@ def parse_skus(text: str, source: str) -> tuple[GpuSku, ...]:
         raise ConfigError(f"{source}={text!r}: {exc.args[0]}") from None
 
 
-def parse_mig(text: str, source: str, count: int, skus: tuple[GpuSku, ...]) -> dict[int, MigLayout]:
+def parse_mig(
+    text: str, source: str, count: int, skus: tuple[GpuSku, ...], engine_kind: str = "embedded"
+) -> dict[int, MigLayout]:
     """``--mig`` checked against each GPU's SKU: a profile it lacks or a layout that does not fit is an error."""
     if not text.strip():
         return {}
+    if engine_kind != "embedded":
+        raise ConfigError(f"{source}={text!r}: MIG partitions are simulated by the embedded engine only "
+                          f"(the engine is {engine_kind})")  # fmt: skip
     try:
         spec = parse_mig_spec(text)
         return resolve_mig(spec, count, lambda i: (skus[i % len(skus)].key, skus[i % len(skus)].mig_profiles))
@@ -343,6 +348,7 @@ def build_config(values: Mapping[str, OptionValue], env: Mapping[str, str]) -> C
     push_url_text, push_url_source = text("push_prometheus_url")
     num_gpus = parse_int(*text("num_gpus"), low=1, high=MAX_GPUS)
     skus = parse_skus(*text("gpu_model"))
+    engine = _engine_settings(values, num_gpus)
     label_style, label_source = text("label_style")
     if label_style.strip().lower() not in LABEL_STYLES:
         raise ConfigError(f"{label_source}={label_style!r}: expected one of {', '.join(LABEL_STYLES)}")
@@ -373,10 +379,10 @@ def build_config(values: Mapping[str, OptionValue], env: Mapping[str, str]) -> C
         push_prometheus_url=parse_url(push_url_text, push_url_source) if push_url_text.strip() else None,
         push_buffer_points=parse_int(*text("push_buffer_points"), low=1),
         log_level="DEBUG" if parse_bool(*text("debug")) else "INFO",
-        mig=parse_mig(*text("mig"), num_gpus, skus),
+        mig=parse_mig(*text("mig"), num_gpus, skus, engine.kind),
+        engine=engine,
         scenario=_load_scenario(values["scenario"], num_gpus),
         control_token=text("control_token")[0] or None,
-        engine=_engine_settings(values, parse_int(*text("num_gpus"), low=1, high=MAX_GPUS)),
     )
     if config.scenario is not None and not config.engine.simulated:
         raise ConfigError(

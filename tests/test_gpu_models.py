@@ -43,6 +43,7 @@ def test_presets_are_internally_consistent() -> None:
         (["--mig", "0:2g.10gb"], {}, "--mig='0:2g.10gb': GPU 0: MIG profile 2g.10gb is not offered by h100-sxm"),
         ([], {"OTEL_FAKEGPU_MIG": "0:7g.80gb+1g.10gb"}, "OTEL_FAKEGPU_MIG='0:7g.80gb+1g.10gb': GPU 0: MIG layout"),
         (["--gpu-model", "l40s", "--mig", "all:1g.10gb"], {}, "GPU 0: GPU model l40s does not support MIG"),
+        (["--engine", "nvml", "--mig", "0:1g.10gb"], {}, "simulated by the embedded engine only (the engine is nvml)"),
     ],
 )
 def test_bad_mig_is_one_line_exit_2(args: list[str], env: dict[str, str], message: str) -> None:
