@@ -28,8 +28,9 @@ $(TEST_STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $@ $(RUN_STAMP)
 
-$(PEERS_STAMP): tools/install-peers.sh
+$(PEERS_STAMP): tools/install-peers.sh tools/install-bench.sh
 	bash tools/install-peers.sh .peers
+	bash tools/install-bench.sh .peers
 	touch $@
 
 run: $(RUN_STAMP)
@@ -50,7 +51,7 @@ unit: $(TEST_STAMP) $(PEERS_STAMP)
 test: lint typecheck unit
 
 # Measures the exporter against prometheus_client, OpenTelemetry's Prometheus reader and a fixed-body floor;
-# prints a table and writes bench/results.json (about 8 minutes on 2 cores).
+# prints a table and writes bench/results.json (about 12 minutes on 2 cores).
 bench: $(TEST_STAMP) $(PEERS_STAMP)
 	$(BIN)/python -m bench
 

@@ -19,6 +19,7 @@ from typing import Any
 
 from bench.load import LoadResult, Target, run_load
 from bench.procs import Proc, get, start, wait_until
+from bench.scale import measure_scale
 from bench.scenario_cycle import measure_scenario_cycle, report_line
 from bench.sdk_floor import sdk_floor_ms
 from bench.simulation import format_simulation, measure_simulation
@@ -93,14 +94,14 @@ def measure_scrapes(gpus: int, concurrency: list[int], tmp: Path) -> dict[str, A
     try:
         for gzip in (False, True):  # warm-up: one scrape of each variant, then the steady-state RSS
             run_load(Target(port=port), 1, 1, 0.0, gzip)
-        rss_warm = proc.rss_mb()
+        rss_warm = proc.tree_memory_mb()["rss"]  # every process of the exporter
         for name, target in (("tcp", Target(port=port)), ("uds", Target(uds=str(sock)))):
             for gzip in (False, True):
                 for clients in concurrency:
                     rows[f"otel-fakegpu/{name}/{'gzip' if gzip else 'plain'}/{clients}"] = _row(
                         _load(target, clients, big, gzip)
                     )
-        rss_after_load = proc.rss_mb()
+        rss_after_load = proc.tree_memory_mb()["rss"]
     finally:
         proc.stop()
     for label, module in (
@@ -129,15 +130,15 @@ def measure_scrapes(gpus: int, concurrency: list[int], tmp: Path) -> dict[str, A
 
 
 def measure_idle_cpu(seconds: float, tmp: Path) -> float:
-    """CPU of an 8-GPU exporter with a 30 s cycle and one scrape every 15 s, in % of one core."""
+    """CPU of an 8-GPU exporter (every process) with a 30 s cycle and one scrape every 15 s, in % of one core."""
     proc, port, _ = _exporter(8, 30000, tmp / "idle.sock", ("--update-interval", "30"))
     try:
         time.sleep(2.0)
-        cpu0, t0 = proc.cpu_seconds(), time.monotonic()
+        cpu0, t0 = proc.tree_cpu_seconds(), time.monotonic()
         while time.monotonic() - t0 < seconds:
             get(f"http://127.0.0.1:{port}/metrics")
             time.sleep(min(15.0, max(0.0, seconds - (time.monotonic() - t0))))
-        return round(100.0 * (proc.cpu_seconds() - cpu0) / (time.monotonic() - t0), 3)
+        return round(100.0 * (proc.tree_cpu_seconds() - cpu0) / (time.monotonic() - t0), 3)
     finally:
         proc.stop()
 
@@ -196,7 +197,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="bench")
     parser.add_argument("--quick", action="store_true", help="small sizes and short runs (smoke test)")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--sections", default="all", help="comma list of: classic (cycles, scrapes, idle, push), scale")
     args = parser.parse_args()
+    wanted = {"classic", "scale"} if args.sections == "all" else set(args.sections.split(","))
+    if not wanted <= {"classic", "scale"}:
+        parser.error(f"--sections {args.sections}: expected classic, scale or all")
     quick = args.quick
     sizes = [8, 64] if quick else [8, 64, 512, 4096]
     scrape_sizes = [8] if quick else [8, 4096]
@@ -208,35 +213,52 @@ def main() -> None:
         sections: dict[str, float] = {}
         results["section_seconds"] = sections
         mark = time.monotonic()
-        results["cycle"] = []
-        for n in sizes:
-            row = measure_cycles(n, 5 if quick else 20, tmp)
-            row["sdk_floor_ms"] = round(sdk_floor_ms(n, 3 if quick else (5 if n > 1000 else 20)), 3)
-            row["cycle_over_floor"] = round(row["cycle_ms"] / row["sdk_floor_ms"], 3)
-            results["cycle"].append(row)
-            _save(args.out, results)  # a later failure still leaves what was measured
-        sections["cycle"], mark = round(time.monotonic() - mark, 1), time.monotonic()
-        results["simulation"] = measure_simulation(quick)
-        sections["simulation"], mark = round(time.monotonic() - mark, 1), time.monotonic()
-        results["scrape"] = []
-        for n in scrape_sizes:
-            results["scrape"].append(measure_scrapes(n, concurrency, tmp))
+        if "scale" in wanted:
+            results["scale"] = measure_scale(tmp, quick)
             _save(args.out, results)
-            sections[f"scrape_{n}"], mark = round(time.monotonic() - mark, 1), time.monotonic()
-        results["idle_cpu_pct"] = measure_idle_cpu(5.0 if quick else 60.0, tmp)
-        sections["idle_cpu"], mark = round(time.monotonic() - mark, 1), time.monotonic()
-        results["otlp_push"] = measure_otlp_push(64 if quick else 4096, tmp)
-        sections["otlp_push"] = round(time.monotonic() - mark, 1)
-        results["scenario_cycle"] = measure_scenario_cycle(20 if quick else 300)
+            sections["scale"], mark = round(time.monotonic() - mark, 1), time.monotonic()
+        if "classic" in wanted:
+            _classic(results, sections, sizes, scrape_sizes, concurrency, quick, tmp, args.out)
     results["elapsed_s"] = round(time.monotonic() - started, 1)
     from bench.report import evaluate_targets, print_report  # noqa: PLC0415
 
     results["targets"] = evaluate_targets(results)
     _save(args.out, results)
     print_report(results)
-    print(report_line(results["scenario_cycle"]))
-    print(format_simulation(results["simulation"]))
+    if "simulation" in results:
+        print(format_simulation(results["simulation"]))
+    if "scenario_cycle" in results:
+        print(report_line(results["scenario_cycle"]))
     print(f"\nwritten to {args.out}")
+
+
+def _classic(
+    results: dict[str, Any], sections: dict[str, float], sizes: list[int], scrape_sizes: list[int],
+    concurrency: list[int], quick: bool, tmp: Path, out: Path,
+) -> None:  # fmt: skip
+    """The measurements against the baselines: cycles, scrapes (own load generator), idle CPU, OTLP push."""
+    mark = time.monotonic()
+    results["cycle"] = []
+    for n in sizes:
+        row = measure_cycles(n, 5 if quick else 20, tmp)
+        row["sdk_floor_ms"] = round(sdk_floor_ms(n, 3 if quick else (5 if n > 1000 else 20)), 3)
+        row["cycle_over_floor"] = round(row["cycle_ms"] / row["sdk_floor_ms"], 3)
+        results["cycle"].append(row)
+        _save(out, results)  # a later failure still leaves what was measured
+    sections["cycle"], mark = round(time.monotonic() - mark, 1), time.monotonic()
+    results["simulation"] = measure_simulation(quick)
+    sections["simulation"], mark = round(time.monotonic() - mark, 1), time.monotonic()
+    results["scenario_cycle"] = measure_scenario_cycle(20 if quick else 300)
+    sections["scenario_cycle"], mark = round(time.monotonic() - mark, 1), time.monotonic()
+    results["scrape"] = []
+    for n in scrape_sizes:
+        results["scrape"].append(measure_scrapes(n, concurrency, tmp))
+        _save(out, results)
+        sections[f"scrape_{n}"], mark = round(time.monotonic() - mark, 1), time.monotonic()
+    results["idle_cpu_pct"] = measure_idle_cpu(5.0 if quick else 60.0, tmp)
+    sections["idle_cpu"], mark = round(time.monotonic() - mark, 1), time.monotonic()
+    results["otlp_push"] = measure_otlp_push(64 if quick else 4096, tmp)
+    sections["otlp_push"] = round(time.monotonic() - mark, 1)
 
 
 if __name__ == "__main__":

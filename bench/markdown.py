@@ -27,13 +27,66 @@ def _scrape_table(block: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _scale(scale: dict[str, Any]) -> list[str]:
+    out: list[str] = []
+    for block in scale["scrapes"]:
+        warm, after = block["memory_warm_mb"], block["memory_after_load_mb"]
+        out += [
+            "",
+            f"wrk, {block['gpus']} GPUs, {block['clients']} keep-alive clients, {scale['wrk_window_s']:g} s per run, "
+            f"a cycle every {block['interval_ms']} ms. Memory of all {block['processes']} processes, RSS / PSS: "
+            f"{warm['rss']} / {warm['pss']} MB warm, {after['rss']} / {after['pss']} MB after the runs. "
+            f"Start to first full scrape: {block['startup_s']} s.",
+            "",
+            "| server | encoding | p50 ms | p99 ms | max ms | requests | errors | cycles in the window |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for key, row in block["rows"].items():
+            server, encoding = key.split("/")
+            out.append(
+                f"| {server} | {encoding} | {row['p50_ms']:.2f} | {row['p99_ms']:.2f} | {row['max_ms']:.2f} "
+                f"| {row['requests']} | {row['errors']} | {row.get('cycles_in_window', '-')} |"
+            )
+    out += [
+        "",
+        "| hosts x GPUs | workers | cycle s (median) | cycles in window | scrape p50 / p99 ms via /sd | worker "
+        "core-s per cycle | RSS / PSS MB (all processes) | PSS KB per GPU | start s |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for f in scale["fleet"]:
+        sd, mem = f["scrape_via_sd"], f["memory_mb"]
+        out.append(
+            f"| {f['hosts']} x {f['gpus'] // f['hosts']} | {f['workers']} | {f['cycle_s_median']} "
+            f"| {f['cycles_in_window']} | {sd['p50_ms']:.2f} / {sd['p99_ms']:.2f} | {f['cpu_core_s_per_cycle']} "
+            f"| {mem['rss']} / {mem['pss']} | {f['pss_kb_per_gpu']} | {f['startup_s']} |"
+        )
+    p = scale.get("projection")
+    if p:
+        out += [
+            "",
+            f"Projection: {p['gpus']:,} GPUs at a {p['interval_s']:g} s interval need about {p['cores']} cores of "
+            f"collection and {p['memory_gb']} GB (PSS), linear from the `--workers {p['from_workers']}` run.",
+        ]
+    return out
+
+
+def _targets(results: dict[str, Any]) -> list[str]:
+    out = ["", "| target | measured | verdict |", "|---|---|---|"]
+    out += [f"| {t['target']} | {t['measured']} | {t['verdict']} |" for t in results["targets"]]
+    return out
+
+
 def render(results: dict[str, Any]) -> str:
     m = results["machine"]
     out = [
         f"Machine: {m['cpu']}, {m['cores']} cores, Python {m['python']}, {m['os']}; run took {results['elapsed_s']} s.",
-        "",
     ]
+    if "scale" in results:
+        out += _scale(results["scale"])
+    if "cycle" not in results:
+        return "\n".join(out + _targets(results))
     out += [
+        "",
         "| GPUs | series | cycle ms (median) | µs/series | SDK floor ms | cycle / floor | startup s |",
         "|---|---|---|---|---|---|---|",
     ]
@@ -58,12 +111,8 @@ def render(results: dict[str, Any]) -> str:
         f"OTLP push, {push['gpus']} GPUs: {push['points_received']}/{push['points_expected']} points in "
         f"{push['requests']} requests; {push['otlp_push_s']} s from hand-off to the last piece delivered, "
         f"{push['collection_to_delivery_s']} s from the start of the SDK collection.",
-        "",
-        "| target | measured | verdict |",
-        "|---|---|---|",
     ]
-    out += [f"| {t['target']} | {t['measured']} | {t['verdict']} |" for t in results["targets"]]
-    return "\n".join(out)
+    return "\n".join(out + _targets(results))
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ import time
 import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -30,10 +31,38 @@ class Proc:
                     return int(line.split()[1]) / 1024.0
         return float("nan")
 
-    def cpu_seconds(self) -> float:
-        with open(f"/proc/{self.pid}/stat") as stat:
+    def cpu_seconds(self, pid: int | None = None) -> float:
+        with open(f"/proc/{pid or self.pid}/stat") as stat:
             fields = stat.read().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime + stime
+
+    def tree_pids(self) -> list[int]:
+        """This process and its descendants (the exporter's worker processes)."""
+        pids, frontier = [self.pid], [self.pid]
+        while frontier:
+            parent = frontier.pop()
+            for task in Path(f"/proc/{parent}/task").glob("*/children"):
+                children = [int(c) for c in task.read_text().split()]
+                pids += children
+                frontier += children
+        return pids
+
+    def tree_cpu_seconds(self, workers_only: bool = False) -> float:
+        """CPU of the whole tree, or of the descendants only (the worker processes, without the server)."""
+        pids = self.tree_pids()
+        return sum(self.cpu_seconds(pid) for pid in (pids[1:] if workers_only else pids))
+
+    def tree_memory_mb(self) -> dict[str, float]:
+        """RSS and PSS summed over the process tree: PSS counts pages the fork shares once, RSS once per process."""
+        rss = pss = 0
+        for pid in self.tree_pids():
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                name, _, value = line.partition(":")
+                if name == "Rss":
+                    rss += int(value.split()[0])
+                elif name == "Pss":
+                    pss += int(value.split()[0])
+        return {"rss": round(rss / 1024, 1), "pss": round(pss / 1024, 1)}
 
     def stop(self) -> None:
         if self.popen.poll() is None:

@@ -25,9 +25,29 @@ def _field(row: dict[str, Any] | None, key: str) -> float | None:
     return None if row is None else float(row[key])
 
 
+def _wrk(results: dict[str, Any], gpus: int) -> dict[str, Any] | None:
+    return next((b for b in results.get("scale", {}).get("scrapes", []) if b["gpus"] == gpus), None)
+
+
+def _scale_checks(results: dict[str, Any]) -> list[tuple[str, float | None, str]]:
+    """What a scraper meets over whole cycles (wrk), and the memory of every process together."""
+    small, large = _wrk(results, 8), _wrk(results, 4096)
+    small_pss = small["memory_warm_mb"]["pss"] if small else None
+    large_pss = large["memory_warm_mb"]["pss"] if large else None
+    small_p99 = small["rows"]["otel-fakegpu/plain"]["p99_ms"] if small else None
+    large_p99 = large["rows"]["otel-fakegpu/gzip"]["p99_ms"] if large else None
+    return [
+        ("wrk 30 s over >= 3 cycles: p99, 8 GPUs, 8 clients <= 1 ms", small_p99, "<=1"),
+        ("wrk 30 s over >= 3 cycles: p99, 4096 GPUs, gzip, 8 clients <= 50 ms", large_p99, "<=50"),
+        ("start to first full scrape, 8 GPUs <= 0.5 s", small["startup_s"] if small else None, "<=0.5"),
+        ("memory, every process (PSS), 8 GPUs <= 80 MB", small_pss, "<=80"),
+        ("memory, every process (PSS), 4096 GPUs <= 300 MB", large_pss, "<=300"),
+    ]
+
+
 def evaluate_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     """Each target with the measured figure and met / missed / not measured (quick runs skip some)."""
-    checks: list[tuple[str, float | None, str]] = []
+    checks: list[tuple[str, float | None, str]] = _scale_checks(results)
     for transport in ("tcp", "uds"):
         row = _scrape(results, 8, f"otel-fakegpu/{transport}/plain/8")
         checks.append((f"scrape p99, 8 GPUs, {transport}, 8 clients <= 2 ms", _field(row, "p99_ms"), "<=2"))
@@ -60,9 +80,56 @@ def evaluate_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     return verdicts
 
 
+def print_scale(scale: dict[str, Any]) -> None:
+    window = scale["wrk_window_s"]
+    for block in scale["scrapes"]:
+        print(
+            f"\nwrk, {block['gpus']} GPUs, {block['clients']} clients, {window:g} s windows, cycle every "
+            f"{block['interval_ms']} ms; {block['processes']} processes, memory RSS/PSS "
+            f"{block['memory_warm_mb']['rss']}/{block['memory_warm_mb']['pss']} MB warm, "
+            f"{block['memory_after_load_mb']['rss']}/{block['memory_after_load_mb']['pss']} MB after; "
+            f"start to first full scrape {block['startup_s']} s"
+        )
+        print(f"{'server/encoding':<24} {'p50_ms':>9} {'p99_ms':>9} {'max_ms':>9} {'requests':>9} errors cycles")
+        for key, row in block["rows"].items():
+            print(
+                f"{key:<24} {row['p50_ms']:>9.2f} {row['p99_ms']:>9.2f} {row['max_ms']:>9.2f} {row['requests']:>9} "
+                f"{row['errors']:>6} {row.get('cycles_in_window', '-')}"
+            )
+    print("\nfleet (scraped host by host through /sd, 8 gzip clients)")
+    print(
+        "hosts gpus workers cycle_s cycles scrape_p50 scrape_p99 core_s/cycle workers_busy server_busy "
+        "rss_mb pss_mb pss_kb/gpu"
+    )
+    for f in scale["fleet"]:
+        sd = f["scrape_via_sd"]
+        print(
+            f"{f['hosts']:>5} {f['gpus']:>4} {f['workers']:>7} {f['cycle_s_median']:>7} {f['cycles_in_window']:>6} "
+            f"{sd['p50_ms']:>10.2f} {sd['p99_ms']:>10.2f} {f['cpu_core_s_per_cycle']!s:>12} "
+            f"{f['cpu_cores_busy']:>12} {f['server_cores_busy']:>11} "
+            f"{f['memory_mb']['rss']:>6} {f['memory_mb']['pss']:>6} {f['pss_kb_per_gpu']:>10}"
+        )
+    p = scale["projection"]
+    if p:
+        print(
+            f"projection: {p['gpus']} GPUs at {p['interval_s']:g} s need ~{p['cores']} cores and "
+            f"~{p['memory_gb']} GB (from the --workers {p['from_workers']} run, linear per GPU)"
+        )
+
+
 def print_report(results: dict[str, Any]) -> None:
     m = results["machine"]
     print(f"machine: {m['cpu']}, {m['cores']} cores, Python {m['python']}; run took {results['elapsed_s']} s")
+    if "scale" in results:
+        print_scale(results["scale"])
+    if "cycle" in results:
+        print_classic(results)
+    print("\ntargets")
+    for t in results["targets"]:
+        print(f"  {t['verdict']:<13} {t['target']:<66} measured {t['measured']}")
+
+
+def print_classic(results: dict[str, Any]) -> None:
     print("\ncycle (median, exporter's own report)     sdk floor (stock SDK, in-memory reader)")
     header = ("gpus", "series", "cycle_ms", "us/series", "sdk_floor_ms", "ratio", "startup_s")
     print(" ".join(f"{h:>{w}}" for h, w in zip(header, (6, 8, 10, 10, 13, 6, 10), strict=True)))
@@ -93,6 +160,3 @@ def print_report(results: dict[str, Any]) -> None:
         f"in {push['requests']} requests; push {push['otlp_push_s']} s (hand-off to last delivery), "
         f"{push['collection_to_delivery_s']} s from the start of the SDK collection"
     )
-    print("\ntargets")
-    for t in results["targets"]:
-        print(f"  {t['verdict']:<13} {t['target']:<52} measured {t['measured']}")

@@ -12,6 +12,8 @@ from opentelemetry.sdk.metrics.view import View
 
 from bench.fleet import Fleet, add_instruments
 
+COLLECT_TIMEOUT_MS = 300_000
+
 
 def sdk_floor_ms(gpus: int, rounds: int) -> float:
     """Median milliseconds of one collection, after one warm-up collection."""
@@ -24,11 +26,12 @@ def sdk_floor_ms(gpus: int, rounds: int) -> float:
     meter = provider.get_meter("floor")
 
     add_instruments(meter, fleet, lambda: (snapshot, attributes))
-    reader.get_metrics_data()
+    # The SDK gives up on callbacks after 10 s by default; a 4096-GPU collection on a busy machine can take longer.
+    reader.collect(timeout_millis=COLLECT_TIMEOUT_MS)
     samples = []
     for _ in range(rounds):
         started = time.perf_counter()
-        reader.get_metrics_data()
+        reader.collect(timeout_millis=COLLECT_TIMEOUT_MS)
         samples.append((time.perf_counter() - started) * 1000.0)
     provider.shutdown()
     return statistics.median(samples)

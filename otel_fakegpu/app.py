@@ -1,30 +1,49 @@
-"""Wires the stages of the flow together: engine ← simulator, telemetry pipeline, outputs, HTTP serving."""
+"""Wires the stages of the flow together: each host's collection side runs in a worker process
+(engine ← simulator, telemetry pipeline, outputs); the serving process serves what the workers publish."""
 
 from __future__ import annotations
 
 import asyncio
-import gc
+import dataclasses
 import logging
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from functools import partial
+from typing import Any
 
 from otel_fakegpu.config import Config, load_field_set
-from otel_fakegpu.engine import Engine, EngineUnavailable
+from otel_fakegpu.engine import Engine
 from otel_fakegpu.engines import engine_self_metrics, make_engine
 from otel_fakegpu.fields import CollectorsError, CollectorSet
-from otel_fakegpu.outputs import ExpositionCache, OtlpPushOutput, PrometheusOutput, PrometheusPushOutput
+from otel_fakegpu.outputs import (
+    Exposition,
+    ExpositionCache,
+    OtlpPushOutput,
+    PrometheusOutput,
+    PrometheusPushOutput,
+)
+from otel_fakegpu.runtime import (
+    HostSpec,
+    PublishedFleet,
+    WorkerPool,
+    WorkerSettings,
+    health,
+    plan_fleet,
+    render_summary,
+    settle_memory,
+)
+from otel_fakegpu.runtime.remote_control import RemoteControl
+from otel_fakegpu.runtime.worker import Handler
 from otel_fakegpu.serve import (
     BoundSocket,
-    HealthReport,
     Listeners,
     LiveWebConfig,
     UdsError,
     WebConfig,
     bind_unix_socket,
     build_app,
-    evaluate,
     reload_on_sighup,
     start,
 )
@@ -43,26 +62,13 @@ from otel_fakegpu.telemetry import (
 log = logging.getLogger(__name__)
 
 
-# A cycle allocates about ten objects per series, nearly all freed by reference counting; the default gen-0
-# threshold (700) still ran ~470 collections per 4096-GPU cycle, and full collections walked every long-lived
-# object (identities, label and encoder caches), stalling scrapes on the GIL for up to 0.2 s.
-GC_THRESHOLDS = (100_000, 20, 20)
-
-
-def settle_memory() -> None:
-    """After start-up: move what lives for the whole run out of the collector's sight, collect less often."""
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(*GC_THRESHOLDS)
-
-
 def sample_keep_age_s(collect_interval_s: float) -> float:
     """How long the engine keeps event samples: enough for a cycle that runs late or fails once."""
     return max(60.0, 4 * collect_interval_s)
 
 
 class Exporter:
-    """The running exporter minus its listeners: engine, simulator, cycle, and the cached exposition."""
+    """One host's collection side: engine, simulator, cycle, outputs. Runs in a worker process."""
 
     def __init__(self, config: Config, collectors: CollectorSet, engine: Engine | None = None) -> None:
         self.config = config
@@ -107,7 +113,6 @@ class Exporter:
         # Further things a reload re-reads (the scenario file registers here): each raises to refuse the reload.
         self.reload_hooks: list[Callable[[], None]] = []
         self._stop = threading.Event()
-        self._threads: list[threading.Thread] = []
 
     def _build_pipeline(self, collectors: CollectorSet, previous: TelemetryPipeline | None = None) -> TelemetryPipeline:
         config = self.config
@@ -128,7 +133,7 @@ class Exporter:
         two cycles and publish a cycle at once. A bad file is one logged line and the running set stays.
 
         ``serving_error`` is the serving side's own failure (its web config), counted in the same result. Takes and
-        returns plain data, so it can become a message to a worker process."""
+        returns plain data: it is the ``reload`` request the serving process sends to every worker."""
         errors = [serving_error] if serving_error else []
         try:
             collectors = load_field_set(self.config)
@@ -149,67 +154,112 @@ class Exporter:
         return {"ok": not errors, "errors": errors}
 
     def start(self) -> None:
-        """Create the GPUs, run the first cycle before anything listens, then start the background loops."""
+        """Create the GPUs and run the first cycle (the worker then drives step and run_cycle)."""
         for pusher in self.pushers:
             pusher.start(self._stop)
-        loops = [("cycle", self.cycle.run, self.config.collect_interval_s)]
         if self.simulator is not None:
             self.simulator.start()
-            loops.append(("simulator", self.simulator.run, self.config.update_interval_s))
         self.cycle.run_once()
-        for name, loop, interval in loops:
-            thread = threading.Thread(target=loop, args=(self._stop, interval), name=name, daemon=True)
-            thread.start()
-            self._threads.append(thread)
 
-    def health(self) -> HealthReport:
-        return evaluate(
-            self.engine.status(),
-            self.engine.reads_total,
-            self.stats.view(),
-            self.config.collect_interval_s,
-            time.time(),
-            self.pipeline.collections_total,
-            self.control.gpus_missing() if self.control is not None else (),
-        )
+    def step(self) -> None:
+        if self.simulator is not None:
+            self.simulator.step()
+
+    def run_cycle(self) -> bool:
+        return self.cycle.run_once()
+
+    def latest(self) -> Exposition | None:
+        return self.cache.latest()
+
+    def facts(self) -> dict[str, Any]:
+        """What /health needs, as JSON-able values (it crosses the process boundary)."""
+        status, view = self.engine.status(), self.stats.view()
+        return {
+            "engine": {"kind": status.kind, "state": status.state.value, "detail": status.detail},
+            "reads_total": self.engine.reads_total,
+            "sdk_collections_total": self.pipeline.collections_total,
+            "cycles_total": view.cycles_total,
+            "errors_total": view.errors_total,
+            "last_ok_at": view.last_ok_at,
+            "last_error": view.last_error,
+            "series": view.series,
+            "gpus": view.gpus,
+            "gpus_missing": self.control.gpus_missing() if self.control is not None else [],
+        }
+
+    def handlers(self) -> Mapping[str, Handler]:
+        """Request methods the serving side may call on this host (WorkerPool.call): control and reload hooks."""
+        hooks: dict[str, Handler] = {"reload": lambda args: self.reload(args.get("serving_error"))}
+        if self.control is not None:
+            hooks.update(self.control.handlers())
+        return hooks
 
     def stop(self) -> None:
         self._stop.set()
-        for thread in self._threads:
-            thread.join(timeout=10)
         for pusher in self.pushers:
             pusher.close()
         self.pipeline.shutdown()
         self.engine.close()
 
 
-async def serve(exporter: Exporter, listeners: Listeners) -> None:
-    """Serve until SIGTERM or SIGINT; SIGHUP reloads."""
+def build_collection(config: Config, collectors: CollectorSet, host: HostSpec) -> Exporter:
+    """The collection side of one host of the fleet: the config with that host's name."""
+    hostname = None if config.hostname is None else host.name
+    return Exporter(dataclasses.replace(config, host_identity=host.name, hostname=hostname), collectors)
+
+
+def reload_every_host(pool: WorkerPool) -> Callable[[str | None], dict[str, object]]:
+    """The serving side's ``reload`` (run off the event loop): every host's collection reloads; one result."""
+
+    def reload(serving_error: str | None) -> dict[str, object]:
+        results = pool.broadcast_threadsafe("reload", {"serving_error": serving_error})
+        errors = sorted({error for result in results.values() for error in result.get("errors", [])})
+        return {"ok": all(result.get("ok") for result in results.values()), "errors": errors}
+
+    return reload
+
+
+async def serve(pool: WorkerPool, listeners: Listeners, config: Config, started: float, what: str) -> int:
+    """Wait for every worker's first cycle, serve until SIGTERM or SIGINT (SIGHUP reloads); returns the exit code."""
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stopping.set)
-    config = exporter.config
-    live_web = LiveWebConfig(listeners.web)
-    loop.add_signal_handler(signal.SIGHUP, reload_on_sighup(exporter.reload, live_web, config.web_config_path))
-    app = build_app(exporter.cache, exporter.health, live_web, exporter.control, config.control_token)
-    runner = await start(app, listeners)
-    scheme = "https" if listeners.web.ssl_context else "http"
-    if config.listen is not None:
-        log.info("serving %s://%s/metrics", scheme, config.listen)
-    if listeners.unix is not None:
-        log.info(
-            "serving http over unix socket %s (mode %04o)", listeners.unix.path, config.uds.mode if config.uds else 0
-        )
     try:
-        await stopping.wait()
-        log.info("shutting down")
+        await pool.attach()
+        failure = await pool.wait_ready()
+        if failure is not None:
+            log.error("%s", failure.message)
+            return failure.exit_code
+        log.info("%s, first cycle ready in %.2f s", what, time.perf_counter() - started)
+        live_web = LiveWebConfig(listeners.web)
+        reload = reload_on_sighup(reload_every_host(pool), live_web, config.web_config_path)
+        loop.add_signal_handler(signal.SIGHUP, reload)
+        control = RemoteControl(pool) if config.engine.simulated else None
+        app = build_app(pool.published, lambda: health(pool, time.time()), live_web, control, config.control_token)
+        try:
+            runner = await start(app, listeners)
+        except OSError as exc:
+            log.error("cannot listen on %s: %s", config.listen, exc.strerror or exc)
+            return 2
+        scheme = "https" if listeners.web.ssl_context else "http"
+        if config.listen is not None:
+            log.info("serving %s://%s/metrics", scheme, config.listen)
+        if listeners.unix is not None:
+            mode = config.uds.mode if config.uds else 0
+            log.info("serving http over unix socket %s (mode %04o)", listeners.unix.path, mode)
+        try:
+            await stopping.wait()
+            log.info("shutting down")
+        finally:
+            await runner.cleanup()
+        return 0
     finally:
-        await runner.cleanup()
+        await pool.close()
 
 
 def run(config: Config, collectors: CollectorSet, web_config: WebConfig | None = None) -> int:
-    """Start everything, serve until told to stop, shut down cleanly. Returns the exit code."""
+    """Fork the workers, serve until told to stop, shut down cleanly. Returns the exit code."""
     started = time.perf_counter()
     # Until serving starts (seconds for a large fleet) there is nothing to reload; SIGHUP must not end the process.
     signal.signal(signal.SIGHUP, lambda signum, frame: log.info("SIGHUP during start-up: nothing to reload yet"))
@@ -219,32 +269,20 @@ def run(config: Config, collectors: CollectorSet, web_config: WebConfig | None =
     except UdsError as exc:
         log.error("%s", exc)
         return 2
-    try:
-        exporter = Exporter(config, collectors)
-    except EngineUnavailable as exc:
-        log.error("%s", exc)
-        if unix is not None:
-            unix.remove()
-        return 2
-    exporter.start()
-    settle_memory()
-    log.info(
-        "%d GPUs (%s engine), %d metrics from %s, first cycle ready in %.2f s",
-        len(exporter.engine.entity_ids()),
-        config.engine.kind,
-        len(collectors.metrics),
-        collectors.source,
-        time.perf_counter() - started,
-    )
+    plan = plan_fleet(config.host_identity, config.hosts, config.shard, config.workers)
+    published = PublishedFleet([host.name for host in plan.hosts], lambda fmt: render_summary(pool, fmt))
+    settings = WorkerSettings(config.collect_interval_s, config.update_interval_s)
+    pool = WorkerPool(plan, partial(build_collection, config, collectors), settings, published)
+    settle_memory()  # before the fork, so the workers share the start-up pages instead of copying them
+    pool.spawn_all()
     tcp = (config.listen.host, config.listen.port) if config.listen else None
     listeners = Listeners(tcp=tcp, unix=unix, web=web_config or WebConfig(), idle_timeout_s=config.idle_timeout_s)
+    what = (
+        f"{len(plan.hosts)} hosts x {config.num_gpus} GPUs ({config.engine.kind} engine) in {len(plan.assignments)} "
+        f"worker processes, {len(collectors.metrics)} metrics from {collectors.source}"
+    )
     try:
-        asyncio.run(serve(exporter, listeners))
-    except OSError as exc:
-        log.error("cannot listen on %s: %s", config.listen, exc.strerror or exc)
-        return 2
+        return asyncio.run(serve(pool, listeners, config, started, what))
     finally:
-        exporter.stop()
         if unix is not None:
             unix.remove()
-    return 0

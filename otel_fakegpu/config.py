@@ -41,6 +41,8 @@ from otel_fakegpu.telemetry import LABEL_STYLES
 
 MAX_GPUS = 65536
 MAX_INJECTED_GPUS = 32  # DCGM_MAX_NUM_DEVICES: one hostengine holds at most 32 GPUs, fake ones included
+MAX_HOSTS = 100_000
+MAX_WORKERS = 1024
 # What `--preset NAME` changes; flags and variables still win over it.
 PRESETS: dict[str, dict[str, str]] = {
     # digitalocean/do-dcgm-exporter (pkg/main.go): :9401, a 20 s cycle, both window counts over 20 s, push to the
@@ -90,6 +92,9 @@ class Config:
     skus: tuple[GpuSku, ...]
     update_interval_s: float
     seed: int | None
+    hosts: int  # simulated hosts in the whole fleet, each with num_gpus GPUs
+    workers: int  # worker processes this process splits its hosts over
+    shard: tuple[int, int]  # (I, N): this process simulates the hosts whose index i has i % N == I
     service_name: str
     resource_attributes: dict[str, str]
     otlp: OtlpSettings | None
@@ -329,6 +334,18 @@ def _engine_settings(values: Mapping[str, OptionValue], num_gpus: int) -> Engine
     return EngineSettings(kind, remote if kind == "dcgm" else None, devices, inject)
 
 
+def parse_shard(text: str, source: str) -> tuple[int, int]:
+    """``I/N`` with 0 <= I < N (a StatefulSet ordinal and its replica count)."""
+    index_text, sep, count_text = text.strip().partition("/")
+    try:
+        index, count = int(index_text), int(count_text)
+    except ValueError:
+        index, count = -1, 0
+    if not sep or count < 1 or not 0 <= index < count:
+        raise ConfigError(f"{source}={text!r}: expected I/N with 0 <= I < N, e.g. 0/2")
+    return index, count
+
+
 def build_config(values: Mapping[str, OptionValue], env: Mapping[str, str]) -> Config:
     """Validate every option's text into a Config; raises ConfigError naming the flag or variable."""
 
@@ -353,6 +370,12 @@ def build_config(values: Mapping[str, OptionValue], env: Mapping[str, str]) -> C
     if label_style.strip().lower() not in LABEL_STYLES:
         raise ConfigError(f"{label_source}={label_style!r}: expected one of {', '.join(LABEL_STYLES)}")
     preset = (values["preset"].text or "").strip().lower()
+    hosts = parse_int(*text("hosts"), low=1, high=MAX_HOSTS)
+    shard = parse_shard(*text("shard"))
+    if shard[0] >= hosts:
+        raise ConfigError(f"{text('shard')[1]}={text('shard')[0]!r}: shard {shard[0]} of {hosts} hosts has no host")
+    workers_text, workers_source = text("workers")
+    workers = parse_int(workers_text, workers_source, low=1, high=MAX_WORKERS) if workers_text.strip() else None
     config = Config(
         collectors_path=Path(collectors_text) if collectors_text else None,
         base_collectors_path=BASE_COLLECTORS.get(preset),
@@ -373,6 +396,9 @@ def build_config(values: Mapping[str, OptionValue], env: Mapping[str, str]) -> C
         skus=skus,
         update_interval_s=parse_float(*text("update_interval"), minimum=0.05),
         seed=parse_int(seed_text, seed_source, low=0) if seed_text.strip() else None,
+        hosts=hosts,
+        workers=workers or os.cpu_count() or 1,
+        shard=shard,
         service_name=text("service_name")[0] or "otel-fakegpu",
         resource_attributes=parse_key_values(*text("resource_attributes")),
         otlp=_otlp_settings(values),

@@ -18,7 +18,7 @@ def test_quick_benchmark_produces_every_figure(tmp_path: Path) -> None:
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=240,
+        timeout=420,
         check=False,
     )
     assert result.returncode == 0, result.stderr[-3000:]
@@ -41,3 +41,11 @@ def test_quick_benchmark_produces_every_figure(tmp_path: Path) -> None:
     assert {"plain_ms", "scenario_ms", "overhead"} <= set(results["scenario_cycle"])
     assert "scenario cycle (8 GPUs, 4 workloads" in result.stdout
     assert "targets" in result.stdout and "met" in result.stdout
+    scale = results["scale"]
+    for block in scale["scrapes"]:  # wrk windows spanning cycles, beside the floor
+        assert set(block["rows"]) == {"otel-fakegpu/plain", "otel-fakegpu/gzip", "floor/plain", "floor/gzip"}
+        assert all(row["errors"] == 0 and row["requests"] > 0 for row in block["rows"].values())
+        assert block["processes"] == 2 and block["memory_warm_mb"]["pss"] > 0
+    assert [f["workers"] for f in scale["fleet"]] == [1, 2]
+    assert all(f["targets_in_sd"] == f["hosts"] and f["scrape_via_sd"]["errors"] == 0 for f in scale["fleet"])
+    assert scale["projection"]["cores"] > 0

@@ -7,8 +7,6 @@ DigitalOcean's wrapper pushes them: the exporter's own ``otel_fakegpu_*`` series
 
 from __future__ import annotations
 
-import requests
-
 from otel_fakegpu.outputs.prometheus_text import PrometheusTextRenderer, join_prometheus
 from otel_fakegpu.outputs.push import PushOutput
 from otel_fakegpu.outputs.retry import DeliveryError
@@ -24,6 +22,8 @@ class PrometheusPushOutput(PushOutput[Body]):
         super().__init__("prometheus", lambda body: body[1], buffer_points, timeout_s)
         self.url = url
         self._renderer = PrometheusTextRenderer(with_timestamps=True, skip_prefix=SELF_METRIC_PREFIX)
+        import requests  # noqa: PLC0415 - about 50 ms of start-up that only a push target needs
+
         self._session = requests.Session()
 
     def __call__(self, result: CycleResult) -> int:
@@ -32,6 +32,8 @@ class PrometheusPushOutput(PushOutput[Body]):
         return 0
 
     def _send(self, body: Body) -> bool:
+        import requests  # noqa: PLC0415 - imported by __init__ already: a dictionary lookup
+
         try:
             response = self._session.post(
                 self.url,
@@ -55,6 +57,8 @@ class PrometheusPushOutput(PushOutput[Body]):
 
 def root_cause(exc: BaseException) -> str:
     """The innermost OS-level reason (``Connection refused``) behind a library's layers of wrapping."""
+    import requests  # noqa: PLC0415 - see PrometheusPushOutput.__init__
+
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:

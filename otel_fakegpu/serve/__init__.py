@@ -2,7 +2,7 @@
 
 from otel_fakegpu.serve.control import ControlPort
 from otel_fakegpu.serve.health import HealthReport, evaluate
-from otel_fakegpu.serve.http import DEFAULT_IDLE_TIMEOUT_S, Listeners, build_app, start
+from otel_fakegpu.serve.http import DEFAULT_IDLE_TIMEOUT_S, Listeners, MetricsSource, build_app, start
 from otel_fakegpu.serve.reload import reload_on_sighup
 from otel_fakegpu.serve.uds import (
     DEFAULT_MODE,
@@ -23,6 +23,7 @@ __all__ = [
     "HealthReport",
     "Listeners",
     "LiveWebConfig",
+    "MetricsSource",
     "UdsError",
     "UdsSettings",
     "WebConfig",

@@ -29,7 +29,7 @@ def evaluate(
     interval_s: float,
     now: float,
     sdk_collections: int = 0,
-    gpus_missing: Sequence[int] = (),
+    gpus_missing: Sequence[int | str] = (),
 ) -> HealthReport:
     """Healthy when the engine answers and a cycle published within the last three intervals.
 

@@ -1,26 +1,26 @@
 """HTTP serving with aiohttp over TCP (optionally TLS + basic auth) and a Unix socket, one application.
 
-/metrics is served from the last cycle's bytes: a request never reads the engine, runs a collection or
-renders, so N scrapers cost the same as one. Slow, idle or broken clients are aiohttp's to absorb: each
+/metrics is served from the last cycle's published bytes: a request never reads the engine, runs a collection
+or renders, so N scrapers cost the same as one. Slow, idle or broken clients are aiohttp's to absorb: each
 connection is a cheap coroutine, and connections that send no complete request are closed after the idle
 timeout.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import socket
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.typedefs import Middleware
 
-from otel_fakegpu.outputs import ExpositionCache
+from otel_fakegpu.outputs import Format
 from otel_fakegpu.serve.auth import BasicAuth
 from otel_fakegpu.serve.control import PREFIX as CONTROL_PREFIX
 from otel_fakegpu.serve.control import ControlPort, add_control_routes, control_guard
@@ -32,6 +32,19 @@ from otel_fakegpu.serve.webconfig import LiveWebConfig, WebConfig
 log = logging.getLogger(__name__)
 
 HealthProvider = Callable[[], HealthReport]
+
+
+class MetricsSource(Protocol):
+    """Where the bytes come from (the serving process's copy of what the collection side published)."""
+
+    def hosts(self) -> Sequence[str]: ...
+
+    async def exposition(self, host: str | None, fmt: Format, gzipped: bool) -> tuple[bytes, float] | None:
+        """The body for ``host`` (None: /metrics) and the wall-clock start of its cycle; None before the first cycle;
+        KeyError for an unknown host."""
+        ...
+
+
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 DEFAULT_IDLE_TIMEOUT_S = 60.0
 STREAM_ABOVE_BYTES = 1 << 20
@@ -45,7 +58,8 @@ _INDEX = b"""<!doctype html>
 <body><h1>otel-fakegpu</h1>
 <p>dcgm-exporter-compatible GPU metrics through OpenTelemetry.</p>
 <ul><li><a href="/metrics">/metrics</a> (Prometheus text; OpenMetrics and gzip on request)</li>
-<li><a href="/health">/health</a> (JSON: engine state, age of the last cycle)</li></ul>
+<li><a href="/health">/health</a> (JSON: engine state, age of the last cycle)</li>
+<li><a href="/sd">/sd</a> (Prometheus HTTP service discovery: one target per simulated host)</li></ul>
 </body></html>
 """
 
@@ -127,7 +141,7 @@ def _headers_middleware(live: LiveWebConfig) -> Middleware:
 
 
 def build_app(
-    cache: ExpositionCache,
+    source: MetricsSource,
     health: HealthProvider,
     web_config: WebConfig | LiveWebConfig | None = None,
     control: ControlPort | None = None,
@@ -137,24 +151,41 @@ def build_app(
     with ``control``, the control API too (see serve.control)."""
     live = web_config if isinstance(web_config, LiveWebConfig) else LiveWebConfig(web_config or WebConfig())
 
-    async def metrics(request: web.Request) -> web.StreamResponse:
-        exposition = cache.latest()
-        if exposition is None:
-            return web.Response(status=503, text="no collection cycle has completed yet\n")
+    async def serve_exposition(request: web.Request, host: str | None) -> web.StreamResponse:
         fmt = choose_format(request.headers.get("Accept"))
         gzipped = accepts_gzip(request.headers.get("Accept-Encoding"))
-        cache.note_request(fmt, gzipped)
-        body = exposition.ready(fmt, gzipped)
-        if body is None:  # first request for this variant this cycle: build it off the event loop, once
-            body = await asyncio.get_running_loop().run_in_executor(None, exposition.variant, fmt, gzipped)
+        try:
+            published = await source.exposition(host, fmt, gzipped)
+        except KeyError:
+            return web.Response(status=404, text=f"no host {host!r} here; see /sd\n")
+        if published is None:
+            return web.Response(status=503, text="no collection cycle has completed yet\n")
+        body, collected_at = published
         headers = {"Content-Type": fmt.content_type, "Vary": "Accept, Accept-Encoding"}
         # How old the served cycle is: while an engine fails, /metrics keeps the last good cycle, ageing.
-        headers["Age"] = str(max(0, int(time.time() - exposition.collected_at)))
+        headers["Age"] = str(max(0, int(time.time() - collected_at)))
         if gzipped:
             headers["Content-Encoding"] = "gzip"
         if len(body) <= STREAM_ABOVE_BYTES or request.method == "HEAD":
             return web.Response(body=body, headers=headers)
         return await _stream(request, body, headers)
+
+    async def metrics(request: web.Request) -> web.StreamResponse:
+        return await serve_exposition(request, None)
+
+    async def host_metrics(request: web.Request) -> web.StreamResponse:
+        return await serve_exposition(request, request.match_info["host"])
+
+    async def service_discovery(request: web.Request) -> web.Response:
+        scheme = "https" if live.config.ssl_context else "http"
+        groups = [
+            {
+                "targets": [request.host],
+                "labels": {"__metrics_path__": f"/hosts/{host}/metrics", "__scheme__": scheme, "instance": host},
+            }
+            for host in source.hosts()
+        ]
+        return web.Response(body=json.dumps(groups).encode(), content_type="application/json")
 
     async def health_handler(request: web.Request) -> web.Response:
         report = health()
@@ -172,6 +203,8 @@ def build_app(
         middlewares.insert(0, control_guard(control_token))
     app = web.Application(middlewares=middlewares, client_max_size=64 * 1024)
     app.router.add_get("/metrics", metrics)
+    app.router.add_get("/hosts/{host}/metrics", host_metrics)
+    app.router.add_get("/sd", service_discovery)
     app.router.add_get("/health", health_handler)
     app.router.add_get("/", index)
     if control is not None:

@@ -8,7 +8,7 @@ ValueError (HTTP 400), an unknown GPU or workload LookupError (HTTP 404).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from otel_fakegpu.sim.events import parse_event
@@ -82,6 +82,31 @@ class SimulatorControl:
 
     def gpus_missing(self) -> list[int]:
         return self._sim.lost_gpus()
+
+    def handlers(self) -> dict[str, Callable[[dict[str, Any]], dict[str, Any]]]:
+        """The port as request methods for a worker process: each takes the JSON args and answers
+        ``{"result": ...}`` or ``{"error": message, "status": 400 | 404 | 501}`` (exceptions do not cross)."""
+        methods: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+            "control.gpu_event": lambda args: self.gpu_event(str(args["gpu"]), args["body"]),
+            "control.start_workload": lambda args: self.start_workload(args["body"]),
+            "control.stop_workload": lambda args: self.stop_workload(str(args["key"])),
+            "control.state": lambda args: self.state(),
+        }
+        return {name: _answering(method) for name, method in methods.items()}
+
+
+def _answering(method: Callable[[dict[str, Any]], dict[str, Any]]) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    def answer(args: dict[str, Any]) -> dict[str, Any]:
+        try:
+            return {"result": method(args)}
+        except LookupError as exc:  # before ValueError: KeyError is a LookupError too
+            return {"error": str(exc.args[0]) if exc.args else "not found", "status": 404}
+        except ValueError as exc:
+            return {"error": str(exc), "status": 400}
+        except NotImplementedError as exc:
+            return {"error": str(exc) or "not supported", "status": 501}
+
+    return answer
 
 
 def _workload_state(workload: Workload) -> dict[str, Any]:

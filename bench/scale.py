@@ -1,0 +1,145 @@
+"""What a scraper meets over whole cycles (wrk, 30 s windows), the memory of every process of the exporter,
+and a fleet of hosts over one and two workers with a projection to 100,000 GPUs."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.procs import Proc, get, start, wait_until
+from bench.wrk import WrkResult, run_wrk
+from tests.conftest import free_port
+
+PROJECTED_GPUS = 100_000
+PROJECTED_INTERVAL_S = 30.0
+
+
+def _health(port: int) -> dict[str, Any]:
+    result = json.loads(get(f"http://127.0.0.1:{port}/health"))
+    assert isinstance(result, dict)
+    return result
+
+
+def _exporter(args: list[str], needle: bytes, path: str = "/metrics") -> tuple[Proc, int, float]:
+    port = free_port()
+    proc = start(
+        "otel_fakegpu", ["-a", f"127.0.0.1:{port}", "--seed", "1", "--gpu-profiles", "stable,wave,spike", *args]
+    )
+    startup = wait_until(proc, f"http://127.0.0.1:{port}{path}", needle)
+    return proc, port, startup
+
+
+def _row(result: WrkResult, cycles: int | None = None) -> dict[str, Any]:
+    row = {"p50_ms": result.p50_ms, "p99_ms": result.p99_ms, "max_ms": result.max_ms}
+    row |= {"requests": result.requests, "errors": result.errors, "seconds": result.seconds}
+    return row if cycles is None else row | {"cycles_in_window": cycles}
+
+
+def _window(port: int, clients: int, seconds: float, gzip: bool, paths: list[str] | None = None) -> dict[str, Any]:
+    before = _health(port)["cycles_total"]
+    result = run_wrk(f"http://127.0.0.1:{port}/metrics", clients, seconds, gzip, paths)
+    return _row(result, _health(port)["cycles_total"] - before)
+
+
+def measure_wrk_scrapes(gpus: int, seconds: float, clients: int = 8) -> dict[str, Any]:
+    """Ours with a cycle short enough for >= 3 cycles per window, then the fixed-body floor, same wrk runs."""
+    interval_ms = 1000 if gpus <= 64 else 5000
+    proc, port, startup = _exporter(["--num-gpus", str(gpus), "-c", str(interval_ms)], f'gpu="{gpus - 1}"'.encode())
+    rows: dict[str, Any] = {}
+    try:
+        for gzip in (False, True):
+            run_wrk(f"http://127.0.0.1:{port}/metrics", 1, 1, gzip)  # the variant is then built every cycle
+        memory_warm = proc.tree_memory_mb()
+        for gzip in (False, True):
+            rows[f"otel-fakegpu/{'gzip' if gzip else 'plain'}"] = _window(port, clients, seconds, gzip)
+        memory_after = proc.tree_memory_mb()
+        processes = proc.tree_pids()
+    finally:
+        proc.stop()
+    floor_port = free_port()
+    floor = start("bench.floor_server", [str(floor_port), str(gpus)])
+    try:
+        wait_until(floor, f"http://127.0.0.1:{floor_port}/metrics", b"DCGM_FI_DEV_GPU_TEMP")
+        for gzip in (False, True):
+            result = run_wrk(f"http://127.0.0.1:{floor_port}/metrics", clients, seconds, gzip)
+            rows[f"floor/{'gzip' if gzip else 'plain'}"] = _row(result)
+    finally:
+        floor.stop()
+    return {
+        "gpus": gpus,
+        "clients": clients,
+        "interval_ms": interval_ms,
+        "startup_s": round(startup, 3),
+        "processes": len(processes),
+        "memory_warm_mb": memory_warm,
+        "memory_after_load_mb": memory_after,
+        "rows": rows,
+    }
+
+
+def measure_fleet(hosts: int, gpus: int, workers: int, seconds: float, interval_ms: int) -> dict[str, Any]:
+    """A fleet scraped host by host through /sd (as Prometheus would), its cycles, CPU and memory."""
+    args = ["--hosts", str(hosts), "--num-gpus", str(gpus), "--workers", str(workers), "-c", str(interval_ms)]
+    proc, port, startup = _exporter(args, f"otel_fakegpu_gpus {hosts * gpus}".encode())
+    try:
+        groups = json.loads(get(f"http://127.0.0.1:{port}/sd"))
+        paths = [group["labels"]["__metrics_path__"] for group in groups]
+        run_wrk(f"http://127.0.0.1:{port}/metrics", 1, 1, True, paths)
+        cpu0, cycles0, t0 = proc.tree_cpu_seconds(workers_only=True), _health(port)["cycles_total"], time.monotonic()
+        server0 = proc.cpu_seconds()
+        scrapes = _window(port, 8, seconds, True, paths)
+        cpu_s = proc.tree_cpu_seconds(workers_only=True) - cpu0
+        server_s = proc.cpu_seconds() - server0
+        health = _health(port)
+        host_cycles = health["cycles_total"] - cycles0
+        memory = proc.tree_memory_mb()
+        elapsed = time.monotonic() - t0
+    finally:
+        proc.stop()
+    fleet_gpus = hosts * gpus
+    cycles = host_cycles / hosts
+    durations = health["recent_cycle_durations_seconds"]
+    return {
+        "hosts": hosts,
+        "gpus": fleet_gpus,
+        "workers": workers,
+        "targets_in_sd": len(paths),
+        "startup_s": round(startup, 3),
+        "cycle_s_median": round(sorted(durations)[len(durations) // 2], 3),
+        "cycles_in_window": round(cycles, 2),
+        "scrape_via_sd": scrapes,
+        # Collection (the workers) per cycle; the server's CPU is the scraping load's, reported beside it.
+        "cpu_core_s_per_cycle": round(cpu_s / cycles, 3) if cycles >= 1 else None,
+        "cpu_cores_busy": round(cpu_s / elapsed, 3),
+        "server_cores_busy": round(server_s / elapsed, 3),
+        "memory_mb": memory,
+        "pss_kb_per_gpu": round(memory["pss"] * 1024 / fleet_gpus, 1),
+    }
+
+
+def project(fleet: dict[str, Any]) -> dict[str, Any]:
+    """Cores and memory for PROJECTED_GPUS at a PROJECTED_INTERVAL_S cycle, linear in GPUs: the workers' CPU per
+    cycle (measured while scraped, so under contention: an upper bound), plus every process's memory."""
+    scale = PROJECTED_GPUS / fleet["gpus"]
+    core_s = fleet["cpu_core_s_per_cycle"] * scale
+    return {
+        "gpus": PROJECTED_GPUS,
+        "interval_s": PROJECTED_INTERVAL_S,
+        "from_workers": fleet["workers"],
+        "cores": round(core_s / PROJECTED_INTERVAL_S, 1),
+        "memory_gb": round(fleet["memory_mb"]["pss"] * scale / 1024, 1),
+    }
+
+
+def measure_scale(tmp: Path, quick: bool) -> dict[str, Any]:
+    seconds = 3.0 if quick else 30.0
+    results: dict[str, Any] = {"wrk_window_s": seconds}
+    results["scrapes"] = [measure_wrk_scrapes(gpus, seconds) for gpus in ((8,) if quick else (8, 4096))]
+    hosts = 4 if quick else 64
+    interval_ms = 1000 if quick else 5000  # >= 3 cycles in every window
+    results["fleet"] = [measure_fleet(hosts, 8, workers, seconds, interval_ms) for workers in (1, 2)]
+    measured = [f for f in results["fleet"] if f["cpu_core_s_per_cycle"] is not None]
+    results["projection"] = project(min(measured, key=lambda f: f["cpu_core_s_per_cycle"])) if measured else None
+    return results

@@ -1,0 +1,28 @@
+"""Floor 6, the process shape: worker processes collect and render; the serving process holds their bytes.
+
+Lower floors never import this one; only app.py wires it (see frames.py for the contract across the boundary).
+"""
+
+from otel_fakegpu.runtime.fleet import FleetPlan, HostSpec, plan_fleet
+from otel_fakegpu.runtime.frames import FrameReader, RemoteError, write_frame
+from otel_fakegpu.runtime.pool import WorkerPool
+from otel_fakegpu.runtime.published import PublishedFleet
+from otel_fakegpu.runtime.status import health, render_summary
+from otel_fakegpu.runtime.worker import Collection, CollectionFactory, WorkerSettings, settle_memory
+
+__all__ = [
+    "Collection",
+    "CollectionFactory",
+    "FleetPlan",
+    "FrameReader",
+    "HostSpec",
+    "PublishedFleet",
+    "RemoteError",
+    "WorkerPool",
+    "WorkerSettings",
+    "health",
+    "plan_fleet",
+    "render_summary",
+    "settle_memory",
+    "write_frame",
+]

@@ -1,0 +1,295 @@
+"""The serving process's side of the workers: forks them, stores what they publish, restarts the dead ones.
+
+Requests to the collection side go through ``call`` (async; ``call_threadsafe`` from other threads): a port
+object on the serving side is a thin proxy over it (the message contract is in frames.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import multiprocessing
+import os
+import signal
+import socket
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from otel_fakegpu.outputs import Format
+from otel_fakegpu.runtime.fleet import FleetPlan, HostSpec
+from otel_fakegpu.runtime.frames import FrameReader, Header, RemoteError, encode_frame, write_frame
+from otel_fakegpu.runtime.published import HostExposition, PublishedFleet
+from otel_fakegpu.runtime.worker import (
+    CollectionFactory,
+    Worker,
+    WorkerSettings,
+    variant_from_json,
+    variant_to_json,
+)
+
+log = logging.getLogger(__name__)
+
+READ_LIMIT = 8 << 20
+RESTART_BACKOFF_S = (0.5, 30.0)  # first delay, cap; doubling in between
+STABLE_AFTER_S = 60.0  # a worker that lived this long restarts with the first delay again
+CALL_TIMEOUT_S = 60.0
+DEMAND_KEEP_INTERVALS = 3  # a variant no scrape asked for in this many cycles is no longer built eagerly
+
+
+def _child_main(
+    sock: socket.socket, inherited: list[int], hosts: tuple[HostSpec, ...], factory: CollectionFactory,
+    settings: WorkerSettings,
+) -> None:  # fmt: skip
+    """The worker's entry after fork: drop what belongs to the server, then run."""
+    signal.set_wakeup_fd(-1)  # else a signal to the worker would wake the server's event loop
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the group: the server decides when we stop
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    for fd in inherited:  # the server's ends: holding one would hide the server's death from a worker
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    Worker(sock, hosts, factory, settings).run()
+
+
+@dataclass(frozen=True)
+class StartupFailure:
+    message: str
+    exit_code: int
+
+
+@dataclass
+class WorkerHandle:
+    slot: int
+    hosts: tuple[HostSpec, ...]
+    process: Any = None  # multiprocessing.Process (untyped in typeshed's fork context)
+    sock: socket.socket | None = None
+    writer: asyncio.StreamWriter | None = None
+    started_at: float = 0.0
+    alive: bool = False
+    ready: bool = False
+    restarts: int = 0
+    failures_in_a_row: int = 0
+    detail: str = ""
+    facts: dict[str, Any] = field(default_factory=dict)
+    cycle_seconds: list[float] = field(default_factory=list)
+    fatal: StartupFailure | None = None  # why it could not start (then it is not restarted)
+
+
+class WorkerPool:
+    """One handle per worker; frames from each are read by a task of the event loop."""
+
+    def __init__(
+        self, plan: FleetPlan, factory: CollectionFactory, settings: WorkerSettings, published: PublishedFleet
+    ) -> None:
+        self.plan = plan
+        self.settings = settings
+        self.published = published
+        self._factory = factory
+        self._workers = [WorkerHandle(slot, hosts) for slot, hosts in enumerate(plan.assignments)]
+        self._owner = {host.name: w for w in self._workers for host in w.hosts}
+        self._pending: dict[int, tuple[WorkerHandle, asyncio.Future[Any]]] = {}
+        self._ids = itertools.count(1)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._closing = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        published.builder = self._build_variant
+        published.on_new_demand = self._send_demand
+
+    @property
+    def workers(self) -> Sequence[WorkerHandle]:
+        return self._workers
+
+    def spawn_all(self) -> None:
+        """Fork every worker (before the event loop and its threads exist)."""
+        for worker in self._workers:
+            self._spawn(worker)
+
+    def _spawn(self, worker: WorkerHandle) -> None:
+        server_end, worker_end = socket.socketpair()
+        inherited = [w.sock.fileno() for w in self._workers if w.sock is not None] + [server_end.fileno()]
+        context = multiprocessing.get_context("fork")
+        process = context.Process(
+            target=_child_main,
+            args=(worker_end, inherited, worker.hosts, self._factory, self.settings),
+            name=f"otel-fakegpu-worker-{worker.slot}",
+            daemon=True,
+        )
+        process.start()
+        worker_end.close()
+        demand = [variant_to_json(v) for v in sorted(self.published.demand, key=str)]
+        write_frame(server_end, {"kind": "demand", "variants": demand})
+        worker.process, worker.sock, worker.started_at = process, server_end, time.monotonic()
+        worker.alive, worker.ready, worker.detail = True, False, ""
+        worker.facts, worker.cycle_seconds = {}, []  # its hosts are "starting" until it reports
+        log.debug("worker %d (pid %d) serves %d hosts", worker.slot, process.pid, len(worker.hosts))
+
+    async def attach(self) -> None:
+        """Start reading every worker's frames on the running loop."""
+        self._loop = asyncio.get_running_loop()
+        for worker in self._workers:
+            await self._attach(worker)
+
+    async def _attach(self, worker: WorkerHandle) -> None:
+        assert worker.sock is not None
+        reader, worker.writer = await asyncio.open_unix_connection(sock=worker.sock, limit=READ_LIMIT)
+        task = asyncio.create_task(self._read(worker, FrameReader(reader)), name=f"worker-{worker.slot}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def wait_ready(self) -> StartupFailure | None:
+        """Until every worker published its first cycle; what went wrong if one could not start."""
+        while not all(w.ready for w in self._workers):
+            failed = next((w for w in self._workers if not w.alive or w.fatal), None)
+            if failed is not None:
+                return failed.fatal or StartupFailure(f"worker {failed.slot} exited during start-up", 1)
+            await asyncio.sleep(0.005)
+        return None
+
+    async def _read(self, worker: WorkerHandle, frames: FrameReader) -> None:
+        try:
+            while True:
+                header, blobs = await frames.read()
+                self._on_frame(worker, header, blobs)
+        except (asyncio.IncompleteReadError, ConnectionError, ValueError) as exc:
+            if not self._closing:
+                log.debug("worker %d connection ended: %r", worker.slot, exc)
+        await self._on_exit(worker)
+
+    def _on_frame(self, worker: WorkerHandle, header: Header, blobs: list[bytes]) -> None:
+        kind = header["kind"]
+        if kind == "publish":
+            variants = {variant_from_json(v): blob for v, blob in zip(header["variants"], blobs, strict=True)}
+            exposition = HostExposition(header["cycle"], header["collected_at"], header["series"], variants)
+            self.published.store(header["host"], exposition)
+        elif kind == "status":
+            worker.facts = header["hosts"]
+            worker.cycle_seconds = header["recent_cycle_seconds"]
+            self.published.forget_unasked(DEMAND_KEEP_INTERVALS * self.settings.collect_interval_s)
+        elif kind == "fatal":
+            worker.fatal = StartupFailure(str(header["error"]), int(header["exit_code"]))
+        elif kind == "ready":
+            worker.ready, worker.failures_in_a_row = True, 0
+        elif kind == "reply":
+            _, future = self._pending.pop(header["id"], (worker, None))
+            if future is not None and not future.done():
+                if header["ok"]:
+                    future.set_result(header.get("result"))
+                else:
+                    future.set_exception(RemoteError(header.get("error", "request failed")))
+
+    async def _on_exit(self, worker: WorkerHandle) -> None:
+        worker.alive = False
+        if worker.writer is not None:
+            worker.writer.close()
+        worker.writer, worker.sock = None, None
+        code = await self._reap(worker.process)
+        for owner, future in list(self._pending.values()):
+            if owner is worker and not future.done():
+                future.set_exception(RemoteError(f"worker {worker.slot} exited before answering"))
+        if self._closing or worker.fatal is not None:
+            return
+        lived = time.monotonic() - worker.started_at
+        worker.failures_in_a_row = 1 if lived > STABLE_AFTER_S else worker.failures_in_a_row + 1
+        first, cap = RESTART_BACKOFF_S
+        delay = min(cap, first * 2 ** (worker.failures_in_a_row - 1))
+        worker.detail = f"worker process {worker.process.pid} exited with code {code}; restarting in {delay:g} s"
+        log.error("worker %d: %s", worker.slot, worker.detail)
+        await asyncio.sleep(delay)
+        if not self._closing:
+            worker.restarts += 1
+            self._spawn(worker)
+            await self._attach(worker)
+
+    @staticmethod
+    async def _reap(process: Any, wait_s: float = 5.0) -> int | None:
+        deadline = time.monotonic() + wait_s
+        while process.exitcode is None and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        if process.exitcode is None:
+            process.kill()
+            await asyncio.sleep(0.05)
+        code: int | None = process.exitcode
+        return code
+
+    def _send(self, worker: WorkerHandle, header: Header) -> bool:
+        if worker.writer is None or not worker.alive:
+            return False
+        worker.writer.writelines(encode_frame(header))
+        return True
+
+    def _send_demand(self) -> None:
+        demand = [variant_to_json(v) for v in sorted(self.published.demand, key=str)]
+        for worker in self._workers:
+            self._send(worker, {"kind": "demand", "variants": demand})
+
+    async def _build_variant(self, host: str, fmt: Format, gzipped: bool) -> None:
+        await self.call("variant", {"format": fmt.name, "gzipped": gzipped}, host)
+
+    async def call(self, method: str, args: dict[str, Any], host: str | None = None) -> Any:
+        """Call ``method`` on ``host``'s collection (None: the only host); RemoteError if it fails or is gone."""
+        if host is None:
+            if len(self.plan.hosts) != 1:
+                raise RemoteError(f"{method}: name a host, this process serves {len(self.plan.hosts)}")
+            host = self.plan.hosts[0].name
+        worker = self._owner.get(host)
+        if worker is None:
+            raise RemoteError(f"{method}: no host {host!r} here")
+        return await self._request(worker, method, args, host)
+
+    async def broadcast(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
+        """Call ``method`` on every host's collection; the results by host name."""
+        results: dict[str, Any] = {}
+        for worker in self._workers:
+            reply = await self._request(worker, method, args, None)
+            results.update(reply if len(worker.hosts) > 1 else {worker.hosts[0].name: reply})
+        return results
+
+    def broadcast_threadsafe(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
+        """``broadcast`` for code running outside the event loop's thread (a SIGHUP reload runs in an executor)."""
+        assert self._loop is not None, "the pool is not attached to a loop yet"
+        future = asyncio.run_coroutine_threadsafe(self.broadcast(method, args), self._loop)
+        return future.result(CALL_TIMEOUT_S * len(self._workers))
+
+    def call_threadsafe(self, method: str, args: dict[str, Any], host: str | None = None) -> Any:
+        """``call`` for code running outside the event loop's thread."""
+        assert self._loop is not None, "the pool is not attached to a loop yet"
+        return asyncio.run_coroutine_threadsafe(self.call(method, args, host), self._loop).result(CALL_TIMEOUT_S)
+
+    async def _request(self, worker: WorkerHandle, method: str, args: dict[str, Any], host: str | None) -> Any:
+        request_id = next(self._ids)
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._pending[request_id] = (worker, future)
+        request = {"kind": "request", "id": request_id, "method": method, "host": host, "args": args}
+        if not self._send(worker, request):
+            self._pending.pop(request_id, None)
+            raise RemoteError(f"{method}: worker {worker.slot} is not running ({worker.detail})")
+        try:
+            return await asyncio.wait_for(future, CALL_TIMEOUT_S)
+        except asyncio.TimeoutError as exc:
+            raise RemoteError(f"{method}: no answer from worker {worker.slot} in {CALL_TIMEOUT_S:g} s") from exc
+        finally:
+            self._pending.pop(request_id, None)
+
+    async def close(self, timeout_s: float = 20.0) -> None:
+        """Close every worker's socket (it then stops by itself, flushing its pushes), wait, kill stragglers."""
+        self._closing = True
+        for worker in self._workers:
+            if worker.writer is not None:
+                worker.writer.close()
+            elif worker.sock is not None:
+                worker.sock.close()
+        deadline = time.monotonic() + timeout_s
+        for worker in self._workers:
+            process = worker.process
+            while process is not None and process.exitcode is None and time.monotonic() < deadline:
+                await asyncio.sleep(0.02)
+            if process is not None and process.exitcode is None:
+                log.warning("worker %d did not stop in %g s; killing it", worker.slot, timeout_s)
+                process.kill()
+                process.join(5)
+        for task in list(self._tasks):
+            task.cancel()

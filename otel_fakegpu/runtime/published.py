@@ -1,0 +1,96 @@
+"""The serving process's copy of what the workers published: bytes per host and variant, nothing else."""
+
+from __future__ import annotations
+
+import gzip
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+from otel_fakegpu.outputs import Format
+from otel_fakegpu.outputs.exposition import GZIP_LEVEL
+
+Variant = tuple[Format, bool]
+VariantBuilder = Callable[[str, Format, bool], Awaitable[None]]
+SummaryRenderer = Callable[[Format], bytes]
+
+
+@dataclass(frozen=True)
+class HostExposition:
+    cycle: int
+    collected_at: float
+    series: int
+    variants: dict[Variant, bytes]
+
+
+class PublishedFleet:
+    """Serves /metrics and /hosts/<host>/metrics from published bytes; a missing variant is asked of its worker.
+
+    With one host, /metrics is that host's exposition (dcgm-exporter's page). With more, it is the fleet's own
+    summary (``summary``): each host's GPUs are at /hosts/<host>/metrics, listed by /sd.
+    """
+
+    def __init__(self, hosts: Sequence[str], summary: SummaryRenderer) -> None:
+        self._hosts = tuple(hosts)
+        self._latest: dict[str, HostExposition] = {}
+        self._summary = summary
+        # Variants the workers build and send every cycle: those asked for recently (text at first).
+        self.demand: set[Variant] = {(Format.PROMETHEUS, False)}
+        self._asked: dict[Variant, float] = {(Format.PROMETHEUS, False): time.monotonic()}
+        self.on_new_demand: Callable[[], None] = lambda: None
+        self.builder: VariantBuilder | None = None
+
+    def hosts(self) -> Sequence[str]:
+        return self._hosts
+
+    def store(self, host: str, exposition: HostExposition) -> None:
+        """A publication; one of the same cycle adds variants to what is already held, one of an older cycle (a
+        variant built on request, overtaken by the next cycle) is dropped."""
+        current = self._latest.get(host)
+        if current is not None:
+            if exposition.collected_at < current.collected_at:
+                return
+            if exposition.collected_at == current.collected_at and exposition.cycle == current.cycle:
+                merged = {**current.variants, **exposition.variants}
+                exposition = HostExposition(exposition.cycle, exposition.collected_at, exposition.series, merged)
+        self._latest[host] = exposition  # one reference swap: readers never see a half-stored publication
+
+    def published(self, host: str) -> HostExposition | None:
+        return self._latest.get(host)
+
+    def all_published(self) -> bool:
+        return all(host in self._latest for host in self._hosts)
+
+    def forget_unasked(self, keep_s: float) -> None:
+        """Stop asking the workers for variants nobody asked for in ``keep_s``: a 23 MB text nobody scrapes
+        is neither copied across nor held here. A later request builds it on demand again."""
+        horizon = time.monotonic() - keep_s
+        stale = {v for v in self.demand if self._asked.get(v, 0.0) < horizon}
+        if stale:
+            self.demand -= stale
+            self.on_new_demand()
+
+    async def exposition(self, host: str | None, fmt: Format, gzipped: bool) -> tuple[bytes, float] | None:
+        """The bytes to serve and when their cycle started, None before the first cycle; KeyError for a host this
+        process does not serve."""
+        if host is None and len(self._hosts) > 1:
+            body = self._summary(fmt)
+            return (gzip.compress(body, GZIP_LEVEL, mtime=0) if gzipped else body), time.time()
+        name = self._hosts[0] if host is None else host
+        if name not in self._hosts:
+            raise KeyError(name)
+        self._asked[(fmt, gzipped)] = time.monotonic()
+        if (fmt, gzipped) not in self.demand:
+            self.demand.add((fmt, gzipped))
+            self.on_new_demand()
+        for _ in range(3):  # a new cycle may land between the build and the lookup; it has the variant too
+            latest = self._latest.get(name)
+            if latest is None:
+                return None
+            built = latest.variants.get((fmt, gzipped))
+            if built is not None:
+                return built, latest.collected_at
+            if self.builder is None:
+                return None
+            await self.builder(name, fmt, gzipped)
+        return None

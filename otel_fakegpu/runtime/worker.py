@@ -1,0 +1,225 @@
+"""A worker process: simulates its hosts, runs their cycles and publishes the rendered bytes to the server.
+
+Threads: the process's main thread answers the server's requests; one thread steps every host's simulator; one
+runs every host's cycle on a fixed rate and publishes each host's exposition as soon as it is rendered. The
+worker stops when the server closes the socket (a server that dies leaves no orphan behind).
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import socket
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from otel_fakegpu.engine import EngineUnavailable
+from otel_fakegpu.outputs import Exposition, Format
+from otel_fakegpu.runtime.fleet import HostSpec
+from otel_fakegpu.runtime.frames import Header, read_frame, write_frame
+from otel_fakegpu.telemetry.stats import RECENT_CYCLES
+
+log = logging.getLogger(__name__)
+
+# A cycle allocates about ten objects per series, nearly all freed by reference counting; the default gen-0
+# threshold (700) still ran ~470 collections per 4096-GPU cycle, and full collections walked every long-lived
+# object (identities, label and encoder caches), stalling for up to 0.2 s.
+GC_THRESHOLDS = (100_000, 20, 20)
+
+Handler = Callable[[dict[str, Any]], Any]
+Variant = tuple[Format, bool]
+ALL_VARIANTS: tuple[Variant, ...] = tuple((fmt, gz) for fmt in Format for gz in (False, True))
+
+
+def settle_memory() -> None:
+    """After start-up: move what lives for the whole run out of the collector's sight, collect less often.
+    Before a fork it also keeps the shared pages shared (the collector would otherwise touch them)."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
+
+
+class Collection(Protocol):
+    """One host's collection side (engine, simulator, pipeline, outputs) as a worker drives it."""
+
+    def start(self) -> None: ...  # create the GPUs and run the first cycle
+    def step(self) -> None: ...  # advance the simulated values to now
+    def run_cycle(self) -> bool: ...  # one engine read, one SDK collection, every output
+    def latest(self) -> Exposition | None: ...
+    def facts(self) -> dict[str, Any]: ...  # JSON-able health facts (see WorkerPool.health)
+    def handlers(self) -> Mapping[str, Handler]: ...  # request methods: control events, reload hooks
+    def stop(self) -> None: ...
+
+
+CollectionFactory = Callable[[HostSpec], Collection]
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    collect_interval_s: float
+    update_interval_s: float
+
+
+def variant_to_json(variant: Variant) -> list[Any]:
+    return [variant[0].name, variant[1]]
+
+
+def variant_from_json(item: Any) -> Variant:
+    return Format[str(item[0])], bool(item[1])
+
+
+class Worker:
+    """Drives the collections of its hosts and speaks the frame protocol to the server."""
+
+    def __init__(
+        self, sock: socket.socket, hosts: tuple[HostSpec, ...], factory: CollectionFactory, settings: WorkerSettings
+    ) -> None:
+        self._sock = sock
+        self._hosts = hosts
+        self._factory = factory
+        self._settings = settings
+        self._write_lock = threading.Lock()
+        self._collections: dict[str, Collection] = {}
+        self._published: dict[str, tuple[int, frozenset[Variant]]] = {}
+        self._demand: frozenset[Variant] = frozenset({(Format.PROMETHEUS, False)})
+        self._durations: deque[float] = deque(maxlen=RECENT_CYCLES)
+        self._stop = threading.Event()
+
+    def run(self) -> None:
+        """Start every host, publish its first cycle, then serve requests until the server goes away."""
+        threads: list[threading.Thread] = []
+        try:
+            started = time.perf_counter()
+            if not self._start_collections():
+                return
+            for name in self._collections:
+                self._publish(name)
+            self._durations.append(time.perf_counter() - started)
+            self._send_status()
+            self._send({"kind": "ready"})
+            settle_memory()
+            for name, loop in (("simulator", self._simulate), ("cycle", self._cycle)):
+                thread = threading.Thread(target=loop, name=name, daemon=True)
+                thread.start()
+                threads.append(thread)
+            self._serve_requests()
+        except (EOFError, OSError):
+            log.debug("server closed the connection")
+        finally:
+            self._stop.set()
+            for thread in threads:
+                thread.join(timeout=30)
+            for collection in self._collections.values():
+                collection.stop()
+
+    def _start_collections(self) -> bool:
+        """Build and start every host; a failure is told to the server (``fatal``) instead of a traceback."""
+        try:
+            for host in self._hosts:
+                collection = self._factory(host)
+                self._collections[host.name] = collection
+                collection.start()
+        except EngineUnavailable as exc:  # the environment's fault: one line, exit code 2
+            self._send({"kind": "fatal", "error": str(exc), "exit_code": 2})
+            return False
+        except Exception as exc:
+            log.exception("worker start-up failed")
+            self._send({"kind": "fatal", "error": f"worker start-up failed: {exc}", "exit_code": 1})
+            return False
+        return True
+
+    def _send(self, header: Header, blobs: tuple[bytes, ...] = ()) -> None:
+        with self._write_lock:
+            write_frame(self._sock, header, blobs)
+
+    def _serve_requests(self) -> None:
+        while True:
+            header, _ = read_frame(self._sock)
+            if header["kind"] == "demand":
+                self._demand = frozenset(variant_from_json(v) for v in header["variants"])
+            elif header["kind"] == "request":
+                self._answer(header)
+
+    def _answer(self, request: Header) -> None:
+        try:
+            result = self._dispatch(str(request["method"]), request.get("host"), dict(request.get("args") or {}))
+            reply: Header = {"kind": "reply", "id": request["id"], "ok": True, "result": result}
+        except Exception as exc:  # the caller gets the error; the worker carries on
+            reply = {"kind": "reply", "id": request["id"], "ok": False, "error": f"{type(exc).__name__}: {exc}"}
+        self._send(reply)
+
+    def _dispatch(self, method: str, host: str | None, args: dict[str, Any]) -> Any:
+        if method == "ping":
+            return "pong"
+        if method == "variant":
+            name = host or next(iter(self._collections))
+            self._demand = self._demand | {(Format[str(args["format"])], bool(args["gzipped"]))}
+            self._publish(name, force=True)
+            return True
+        targets = [host] if host is not None else list(self._collections)
+        results = {}
+        for name in targets:
+            handler = self._collections[name].handlers().get(method)
+            if handler is None:
+                raise KeyError(f"no method {method!r}")
+            results[name] = handler(args)
+            self._publish(name)  # a handler may have run a cycle (a reload does): scrapers see it at once
+        return results[targets[0]] if host is not None or len(targets) == 1 else results
+
+    def _publish(self, name: str, force: bool = False) -> None:
+        """Send the host's current exposition with the variants in demand (skipped if already sent)."""
+        exposition = self._collections[name].latest()
+        if exposition is None:
+            return
+        demand = self._demand
+        exposition.prepare(demand)
+        built = tuple(v for v in ALL_VARIANTS if v in demand)
+        if not force and self._published.get(name) == (exposition.cycle, frozenset(built)):
+            return
+        self._published[name] = (exposition.cycle, frozenset(built))
+        header = {
+            "kind": "publish",
+            "host": name,
+            "cycle": exposition.cycle,
+            "collected_at": exposition.collected_at,
+            "series": exposition.series,
+            "variants": [variant_to_json(v) for v in built],
+        }
+        self._send(header, tuple(exposition.variant(*v) for v in built))
+
+    def _send_status(self) -> None:
+        hosts = {name: c.facts() for name, c in self._collections.items()}
+        durations = list(self._durations)
+        self._send(
+            {"kind": "status", "hosts": hosts, "cycle_seconds": durations[-1], "recent_cycle_seconds": durations}
+        )
+
+    def _cycle(self) -> None:
+        interval = self._settings.collect_interval_s
+        next_at = time.monotonic() + interval
+        while not self._stop.wait(max(0.0, next_at - time.monotonic())):
+            started = time.perf_counter()
+            try:
+                for name, collection in self._collections.items():
+                    if collection.run_cycle():
+                        self._publish(name)
+                self._durations.append(time.perf_counter() - started)
+                self._send_status()
+            except OSError:  # the server has gone; the main thread sees it too and stops the worker
+                return
+            next_at += interval
+            behind = time.monotonic() - next_at
+            if behind > 0:  # a cycle longer than the interval: skip missed slots rather than burst
+                next_at += interval * (int(behind / interval) + 1)
+
+    def _simulate(self) -> None:
+        while not self._stop.wait(self._settings.update_interval_s):
+            for collection in self._collections.values():
+                try:
+                    collection.step()
+                except Exception:
+                    log.exception("simulator step failed; retrying next interval")

@@ -1,0 +1,296 @@
+"""Fleets and the process shape: hosts, shards, workers; a real Prometheus discovering hosts through /sd,
+per-host OTLP resources in VictoriaMetrics, and a killed worker seen on /health and restarted."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import threading
+import urllib.parse
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from otel_fakegpu.app import Exporter, build_collection
+from otel_fakegpu.cli import config_from_args
+from otel_fakegpu.fields import default_collectors_path, load_collectors
+from otel_fakegpu.outputs import Format
+from otel_fakegpu.runtime import PublishedFleet, RemoteError, WorkerPool, WorkerSettings, plan_fleet
+from otel_fakegpu.runtime.frames import read_frame, write_frame
+from otel_fakegpu.runtime.published import HostExposition
+from tests.conftest import PEERS, ExporterProcess, free_port, http_get, run_cli
+from tests.receivers import VictoriaMetrics, wait_for
+
+Factory = Callable[..., ExporterProcess]
+PROMETHEUS = PEERS / "prometheus" / "usr" / "bin" / "prometheus"
+IDENTITY = re.compile(r'^DCGM_FI_DEV_GPU_TEMP\{gpu="(\d+)",UUID="([^"]+)",pci_bus_id="([^"]+)",.*Hostname="([^"]+)"')
+
+
+def _health(exporter: ExporterProcess) -> tuple[int, dict[str, object]]:
+    status, body, _ = exporter.get("/health")
+    result = json.loads(body)
+    assert isinstance(result, dict)
+    return status, result
+
+
+def _identities(exporter: ExporterProcess) -> set[tuple[str, ...]]:
+    """(Hostname, gpu, UUID, pci_bus_id) of every GPU of every host the exporter lists in /sd."""
+    groups = json.loads(exporter.get("/sd")[1])
+    found: set[tuple[str, ...]] = set()
+    for group in groups:
+        status, body, _ = exporter.get(group["labels"]["__metrics_path__"])
+        assert status == 200
+        for line in body.decode().splitlines():
+            match = IDENTITY.match(line)
+            if match:
+                found.add((match[4], match[1], match[2], match[3]))
+    return found
+
+
+def test_plan_deals_every_host_once_whatever_the_split() -> None:
+    whole = plan_fleet("node", 10, (0, 1), 3)
+    assert [h.name for h in whole.hosts] == [f"node-{i}" for i in range(10)]
+    assert sorted(h.index for w in whole.assignments for h in w) == list(range(10))
+    assert len(whole.assignments) == 3
+    shards = [plan_fleet("node", 10, (i, 3), 8) for i in range(3)]
+    assert sorted(h for s in shards for h in s.hosts) == sorted(whole.hosts)
+    assert len(plan_fleet("node", 1, (0, 1), 8).assignments) == 1  # never an idle worker
+    assert plan_fleet("node", 1, (0, 1), 1).hosts[0].name == "node"  # one host keeps the host's name
+
+
+def test_frames_carry_a_header_and_blobs_unchanged() -> None:
+    left, right = socket.socketpair()
+    with left, right:
+        blob = os.urandom(3 << 20)
+        writer = threading.Thread(target=write_frame, args=(left, {"kind": "publish", "n": 1}, (b"", blob, b"x")))
+        writer.start()
+        header, blobs = read_frame(right)
+        writer.join()
+    assert header == {"kind": "publish", "n": 1}
+    assert blobs == [b"", blob, b"x"]
+
+
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        (["--shard", "2/2"], "--shard"),
+        (["--shard", "one/two"], "--shard"),
+        (["--hosts", "2", "--shard", "3/4"], "--shard"),
+        (["--hosts", "0"], "--hosts"),
+        (["--workers", "0"], "--workers"),
+    ],
+)
+def test_bad_fleet_options_are_one_line_and_exit_2(args: list[str], named: str) -> None:
+    result = run_cli(*args)
+    assert result.returncode == 2
+    assert named in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_shards_serve_disjoint_hosts_whose_union_is_the_fleet(exporter_factory: Factory) -> None:
+    common = ("--hosts", "5", "--num-gpus", "3", "-c", "600000", "--workers", "2")
+    env = {"NODE_NAME": "rack"}
+    whole = _identities(exporter_factory(*common, env=env))
+    first = _identities(exporter_factory(*common, "--shard", "0/2", env=env))
+    second = _identities(exporter_factory(*common, env={**env, "OTEL_FAKEGPU_SHARD": "1/2"}))
+    assert len(whole) == 15 and len({h for h, *_ in whole}) == 5
+    assert first and second and not first & second
+    assert first | second == whole
+    assert {h for h, *_ in first} == {"rack-0", "rack-2", "rack-4"}
+
+
+def test_fleet_metrics_page_and_unknown_hosts(exporter_factory: Factory) -> None:
+    exporter = exporter_factory("--hosts", "3", "--num-gpus", "2", "-c", "600000", env={"NODE_NAME": "n"})
+    body = exporter.get("/metrics")[1].decode()
+    assert "otel_fakegpu_hosts 3" in body and "otel_fakegpu_gpus 6" in body and "DCGM_" not in body
+    assert exporter.get("/hosts/nope/metrics")[0] == 404
+    groups = json.loads(exporter.get("/sd")[1])
+    assert [g["labels"]["instance"] for g in groups] == ["n-0", "n-1", "n-2"]
+    assert all(g["targets"] == [f"127.0.0.1:{exporter.port}"] for g in groups)
+    status, health = _health(exporter)
+    assert status == 200 and health["gpus"] == 6 and health["hosts"] == 3
+
+
+def test_a_killed_worker_is_seen_on_health_and_restarted(exporter_factory: Factory) -> None:
+    exporter = exporter_factory("--num-gpus", "4", "-c", "1000")
+    status, health = _health(exporter)
+    assert status == 200
+    workers = health["workers"]
+    assert isinstance(workers, list) and len(workers) == 1
+    old_pid = workers[0]["pid"]
+    os.kill(old_pid, signal.SIGKILL)
+    wait_for(lambda: _health(exporter)[1]["status"] == "engine_failed", timeout=20, interval=0.02)
+    status, health = _health(exporter)
+    assert status == 503 and "exited" in str(health["engine"])
+    assert exporter.get("/metrics")[0] == 200  # the last published bytes are still served
+
+    def recovered() -> bool:
+        status, health = _health(exporter)
+        workers = health["workers"]
+        assert isinstance(workers, list)
+        return status == 200 and workers[0]["restarts"] == 1 and workers[0]["pid"] != old_pid
+
+    wait_for(recovered, timeout=30)
+    new_pid = _health(exporter)[1]["workers"][0]["pid"]  # type: ignore[index]
+    assert exporter.stop() == 0
+    for pid in (old_pid, new_pid):  # no orphan, no zombie left behind
+        assert not Path(f"/proc/{pid}").exists()
+
+
+@pytest.fixture
+def prometheus_sd(tmp_path: Path) -> Iterator[Callable[[int], str]]:
+    assert PROMETHEUS.exists(), f"{PROMETHEUS} missing: run `make peers` (tools/install-peers.sh)"
+    procs: list[subprocess.Popen[bytes]] = []
+
+    def start(exporter_port: int) -> str:
+        config = tmp_path / "prometheus.yml"
+        config.write_text(
+            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n"
+            "scrape_configs:\n  - job_name: fleet\n    http_sd_configs:\n"
+            f"      - url: http://127.0.0.1:{exporter_port}/sd\n        refresh_interval: 2s\n"
+        )
+        port = free_port()
+        log = (tmp_path / "prometheus.log").open("wb")
+        procs.append(
+            subprocess.Popen(
+                [
+                    str(PROMETHEUS),
+                    f"--config.file={config}",
+                    f"--storage.tsdb.path={tmp_path / 'data'}",
+                    f"--web.listen-address=127.0.0.1:{port}",
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+            )
+        )
+        return f"http://127.0.0.1:{port}"
+
+    yield start
+    for proc in procs:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def _scalar(base: str, promql: str) -> float | None:
+    try:
+        status, body, _ = http_get(f"{base}/api/v1/query?query={urllib.parse.quote(promql)}")
+    except OSError:
+        return None
+    result = json.loads(body)["data"]["result"] if status == 200 else []
+    return float(result[0]["value"][1]) if result else None
+
+
+def test_prometheus_discovers_every_host_through_sd(
+    prometheus_sd: Callable[[int], str], exporter_factory: Factory
+) -> None:
+    exporter = exporter_factory("--hosts", "64", "--num-gpus", "8", "--workers", "2", "-c", "2000")
+    base = prometheus_sd(exporter.port)
+    wait_for(lambda: _scalar(base, 'count(up{job="fleet"} == 1)') == 64, timeout=90, interval=1)
+    wait_for(lambda: _scalar(base, "count(DCGM_FI_DEV_GPU_TEMP)") == 512, timeout=60, interval=1)
+    assert _scalar(base, "count(count by (Hostname) (DCGM_FI_DEV_GPU_TEMP))") == 64
+    assert _scalar(base, "count(count by (UUID) (DCGM_FI_DEV_GPU_TEMP))") == 512
+    assert _scalar(base, "count(count by (instance, Hostname) (DCGM_FI_DEV_GPU_TEMP))") == 64
+
+
+def test_each_host_is_its_own_otlp_resource_in_victoriametrics(tmp_path: Path, exporter_factory: Factory) -> None:
+    victoria = VictoriaMetrics(tmp_path)
+    try:
+        exporter_factory(
+            "--hosts", "3", "--num-gpus", "2", "--workers", "2", "-c", "600000",
+            "--otlp-endpoint", f"{victoria.base}/opentelemetry/v1/metrics", env={"NODE_NAME": "pod"},
+        )  # fmt: skip
+        wait_for(lambda: len(victoria.export("DCGM_FI_DEV_GPU_TEMP")) == 6, timeout=30)
+        resources = set()
+        for series in victoria.export("DCGM_FI_DEV_GPU_TEMP"):
+            labels = series["metric"]
+            assert labels["Hostname"] == labels["host.name"] == labels["service.instance.id"]
+            resources.add((labels["host.name"], labels["gpu"]))
+        assert resources == {(f"pod-{h}", str(g)) for h in range(3) for g in range(2)}
+    finally:
+        victoria.stop()
+
+
+class _EchoCollection:
+    """A real host collection plus one request method, as a control API would add one."""
+
+    def __init__(self, inner: Exporter) -> None:
+        self.inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def handlers(self) -> Mapping[str, Callable[[dict[str, Any]], Any]]:
+        return {"echo": lambda args: {"host": self.inner.config.host_identity, "args": args}}
+
+
+def test_requests_cross_the_boundary_as_json_and_errors_come_back() -> None:
+    config = config_from_args(["--hosts", "3", "--num-gpus", "1", "--workers", "2", "-c", "600000"], {"NODE_NAME": "h"})
+    collectors = load_collectors(default_collectors_path())
+    plan = plan_fleet("h", 3, (0, 1), 2)
+    published = PublishedFleet([h.name for h in plan.hosts], lambda fmt: b"")
+    pool = WorkerPool(
+        plan,
+        lambda host: _EchoCollection(build_collection(config, collectors, host)),
+        WorkerSettings(600.0, 600.0),
+        published,
+    )
+
+    async def exercise() -> None:
+        try:
+            await checks()
+        finally:
+            await pool.close()
+
+    async def checks() -> None:
+        await pool.attach()
+        assert await pool.wait_ready() is None
+        assert await pool.call("echo", {"n": 1}, "h-2") == {"host": "h-2", "args": {"n": 1}}
+        assert await pool.broadcast("echo", {}) == {f"h-{i}": {"host": f"h-{i}", "args": {}} for i in range(3)}
+        with pytest.raises(RemoteError, match="no method 'nope'"):
+            await pool.call("nope", {}, "h-0")
+        with pytest.raises(RemoteError, match="name a host"):
+            await pool.call("echo", {})
+        with pytest.raises(RemoteError, match="no host"):
+            await pool.call("echo", {}, "elsewhere")
+        gzipped = await published.exposition("h-1", Format.OPENMETRICS, True)  # built on request, once
+        assert gzipped is not None and gzip.decompress(gzipped[0]).endswith(b"# EOF\n")
+
+    pool.spawn_all()
+    asyncio.run(exercise())
+    assert all(w.process.exitcode == 0 for w in pool.workers)
+
+
+def test_variants_nobody_asks_for_stop_being_built() -> None:
+    fleet = PublishedFleet(["a"], lambda fmt: b"")
+    changes: list[set[Any]] = []
+    fleet.on_new_demand = lambda: changes.append(set(fleet.demand))
+    fleet.store("a", HostExposition(1, 0.0, 1, {(Format.PROMETHEUS, False): b"text"}))
+    assert asyncio.run(fleet.exposition("a", Format.PROMETHEUS, False)) == (b"text", 0.0)
+    assert asyncio.run(fleet.exposition("a", Format.PROMETHEUS, True)) is None  # not published, no worker
+    assert changes == [{(Format.PROMETHEUS, False), (Format.PROMETHEUS, True)}]
+    fleet.forget_unasked(60.0)
+    assert len(changes) == 1  # both asked for just now
+    fleet.forget_unasked(0.0)
+    assert changes[-1] == set() and fleet.demand == set()
+    with pytest.raises(KeyError):
+        asyncio.run(fleet.exposition("b", Format.PROMETHEUS, False))
+
+
+def test_a_late_variant_of_an_older_cycle_never_replaces_a_newer_cycle() -> None:
+    fleet = PublishedFleet(["a"], lambda fmt: b"")
+    text, gz = (Format.PROMETHEUS, False), (Format.PROMETHEUS, True)
+    fleet.store("a", HostExposition(1, 10.0, 1, {text: b"one"}))
+    fleet.store("a", HostExposition(1, 10.0, 1, {gz: b"one-gz"}))  # same cycle: merged
+    assert fleet.published("a") == HostExposition(1, 10.0, 1, {text: b"one", gz: b"one-gz"})
+    fleet.store("a", HostExposition(2, 20.0, 1, {text: b"two"}))
+    fleet.store("a", HostExposition(1, 10.0, 1, {gz: b"late"}))  # overtaken: dropped
+    assert fleet.published("a") == HostExposition(2, 20.0, 1, {text: b"two"})
+    fleet.store("a", HostExposition(1, 30.0, 1, {text: b"restarted"}))  # a restarted worker counts from 1 again
+    assert fleet.published("a") == HostExposition(1, 30.0, 1, {text: b"restarted"})
