@@ -21,6 +21,7 @@ from bench.attribution import measure_attribution
 from bench.load import LoadResult, Target, run_load
 from bench.procs import Proc, get, start, wait_until
 from bench.scale import measure_scale
+from bench.scenario_cycle import measure_scenario_cycle, report_line
 from bench.sdk_floor import sdk_floor_ms
 from bench.simulation import format_simulation, measure_simulation
 from tests.conftest import free_port
@@ -227,6 +228,8 @@ def main() -> None:
     print_report(results)
     if "simulation" in results:
         print(format_simulation(results["simulation"]))
+    if "scenario_cycle" in results:
+        print(report_line(results["scenario_cycle"]))
     print(f"\nwritten to {args.out}")
 
 
@@ -246,6 +249,8 @@ def _classic(
     sections["cycle"], mark = round(time.monotonic() - mark, 1), time.monotonic()
     results["simulation"] = measure_simulation(quick)
     sections["simulation"], mark = round(time.monotonic() - mark, 1), time.monotonic()
+    results["scenario_cycle"] = measure_scenario_cycle(20 if quick else 300)
+    sections["scenario_cycle"], mark = round(time.monotonic() - mark, 1), time.monotonic()
     results["scrape"] = []
     for n in scrape_sizes:
         results["scrape"].append(measure_scrapes(n, concurrency, tmp))

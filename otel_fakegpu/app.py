@@ -36,6 +36,7 @@ from otel_fakegpu.runtime import (
     render_summary,
     settle_memory,
 )
+from otel_fakegpu.runtime.remote_control import RemoteControl
 from otel_fakegpu.runtime.worker import Handler
 from otel_fakegpu.serve import (
     BoundSocket,
@@ -48,7 +49,7 @@ from otel_fakegpu.serve import (
     reload_on_sighup,
     start,
 )
-from otel_fakegpu.sim import FleetSpec, Simulator, Workload
+from otel_fakegpu.sim import FleetSpec, ScenarioClock, Simulator, SimulatorControl, Workload
 from otel_fakegpu.telemetry import (
     Consumer,
     CycleRunner,
@@ -74,11 +75,26 @@ class Exporter:
     def __init__(self, config: Config, collectors: CollectorSet, engine: Engine | None = None) -> None:
         self.config = config
         self.engine: Engine = engine or make_engine(config)
-        # Real GPUs need no simulator; the embedded engine and DCGM injection are driven by one.
+        scenario = config.scenario
+        # A scenario's time advances by a fixed amount per update, so it plays out the same every run.
+        clock = ScenarioClock(time.time, scenario.time_scale, config.update_interval_s) if scenario else None
         fleet = FleetSpec(
             config.num_gpus, config.profiles, config.skus, config.host_identity, config.seed, mig=config.mig
         )
-        self.simulator = Simulator(fleet, self.engine) if config.engine.simulated else None
+        # Real GPUs need no simulator; the embedded engine and DCGM injection are driven by one.
+        self.simulator = (
+            Simulator(
+                fleet,
+                self.engine,
+                scenario_clock=clock,
+                events=scenario.events if scenario else (),
+                workloads=scenario.workloads if scenario else (),
+            )
+            if config.engine.simulated
+            else None
+        )
+        # The control API drives simulated GPUs; real ones offer none.
+        self.control = SimulatorControl(self.simulator) if self.simulator is not None else None
         self.stats = CycleStats()
         self.cache = ExpositionCache()
         self.pushers: list[OtlpPushOutput | PrometheusPushOutput] = []
@@ -198,13 +214,17 @@ class Exporter:
             "last_error": view.last_error,
             "series": view.series,
             "gpus": view.gpus,
+            "gpus_missing": self.control.gpus_missing() if self.control is not None else [],
             # Raw fields, not an age: /health computes the map's age when it answers.
             "attribution": None if self.attribution is None else self.attribution.status.facts(),
         }
 
     def handlers(self) -> Mapping[str, Handler]:
         """Request methods the serving side may call on this host (WorkerPool.call): control and reload hooks."""
-        return {"reload": lambda args: self.reload(args.get("serving_error"))}
+        hooks: dict[str, Handler] = {"reload": lambda args: self.reload(args.get("serving_error"))}
+        if self.control is not None:
+            hooks.update(self.control.handlers())
+        return hooks
 
     def stop(self) -> None:
         self._stop.set()
@@ -249,7 +269,8 @@ async def serve(pool: WorkerPool, listeners: Listeners, config: Config, started:
         live_web = LiveWebConfig(listeners.web)
         reload = reload_on_sighup(reload_every_host(pool), live_web, config.web_config_path)
         loop.add_signal_handler(signal.SIGHUP, reload)
-        app = build_app(pool.published, lambda: health(pool, time.time()), live_web)
+        control = RemoteControl(pool) if config.engine.simulated else None
+        app = build_app(pool.published, lambda: health(pool, time.time()), live_web, control, config.control_token)
         try:
             runner = await start(app, listeners)
         except OSError as exc:

@@ -20,8 +20,21 @@ def config_from_args(argv: Sequence[str], env: Mapping[str, str]) -> Config:
     return build_config(resolve(argv, env, PRESETS), env)
 
 
+def _backfill(args: Sequence[str]) -> int:
+    from otel_fakegpu.backfill import run_backfill  # noqa: PLC0415 - the exporter's path need not load it
+
+    logging.basicConfig(level="INFO", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return run_backfill(args, environ())
+    except (ConfigError, CollectorsError) as exc:
+        print(f"{PROG} backfill: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
+    if args and args[0] == "backfill":
+        return _backfill(args[1:])
     if "--list-gpu-models" in args:
         from otel_fakegpu.sim import SKUS, format_gpu_models  # noqa: PLC0415 - only this path needs it
 

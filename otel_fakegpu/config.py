@@ -3,6 +3,7 @@ prototype's names), validated into one frozen Config. Errors name the flag or va
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import socket
 import urllib.parse
@@ -31,7 +32,10 @@ from otel_fakegpu.sim import (
     GpuSku,
     MigError,
     MigLayout,
+    Scenario,
+    ScenarioError,
     find_sku,
+    load_scenario,
     parse_mig_spec,
     resolve_mig,
 )
@@ -101,6 +105,8 @@ class Config:
     log_level: str
     attribution: AttributionSettings = field(default_factory=lambda: AttributionSettings(SIMULATOR))
     mig: dict[int, MigLayout] = field(default_factory=dict)  # GPU index -> MIG instances (--mig)
+    scenario: Scenario | None = None  # its fleet, when it names one, is already in num_gpus/profiles/skus/mig
+    control_token: str | None = None  # None: the control API is served on the Unix socket only
     engine: EngineSettings = field(default_factory=EngineSettings)
 
 
@@ -314,6 +320,30 @@ def _attribution_settings(values: Mapping[str, OptionValue]) -> AttributionSetti
     )
 
 
+def _load_scenario(value: OptionValue, num_gpus: int) -> Scenario | None:
+    text = (value.text or "").strip()
+    if not text:
+        return None
+    try:
+        return load_scenario(Path(text), num_gpus)
+    except ScenarioError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def _with_scenario(config: Config, seed_given: bool) -> Config:
+    """The scenario's fleet replaces --num-gpus/--gpu-model/--mig; its seed applies unless --seed is given."""
+    scenario = config.scenario
+    if scenario is None:
+        return config
+    changes: dict[str, object] = {}
+    if scenario.gpu_count is not None:
+        skus, profiles = scenario.per_gpu(config.profiles)
+        changes.update(num_gpus=scenario.gpu_count, skus=skus, profiles=profiles, mig=scenario.mig_layouts())
+    if scenario.seed is not None and not seed_given:
+        changes["seed"] = scenario.seed
+    return dataclasses.replace(config, **changes)  # type: ignore[arg-type]
+
+
 def _engine_settings(values: Mapping[str, OptionValue], num_gpus: int) -> EngineSettings:
     """--engine, -r, --devices, --inject; -r and --inject belong to the DCGM engine."""
     kind_value, devices_value = values["engine"], values["devices"]
@@ -384,7 +414,7 @@ def build_config(values: Mapping[str, OptionValue], env: Mapping[str, str]) -> C
         raise ConfigError(f"{text('shard')[1]}={text('shard')[0]!r}: shard {shard[0]} of {hosts} hosts has no host")
     workers_text, workers_source = text("workers")
     workers = parse_int(workers_text, workers_source, low=1, high=MAX_WORKERS) if workers_text.strip() else None
-    return Config(
+    config = Config(
         collectors_path=Path(collectors_text) if collectors_text else None,
         base_collectors_path=BASE_COLLECTORS.get(preset),
         label_style=label_style.strip().lower(),
@@ -416,7 +446,14 @@ def build_config(values: Mapping[str, OptionValue], env: Mapping[str, str]) -> C
         attribution=_attribution_settings(values),
         mig=parse_mig(*text("mig"), num_gpus, skus, engine.kind),
         engine=engine,
+        scenario=_load_scenario(values["scenario"], num_gpus),
+        control_token=text("control_token")[0] or None,
     )
+    if config.scenario is not None and not config.engine.simulated:
+        raise ConfigError(
+            f"{values['scenario'].source}: a scenario needs simulated GPUs (--engine embedded, or dcgm with --inject)"
+        )
+    return _with_scenario(config, bool(seed_text.strip()))
 
 
 def load_field_set(config: Config) -> CollectorSet:

@@ -83,6 +83,8 @@ OPTIONS: tuple[Option, ...] = (
     _o("gpu_model", "--gpu-model", "GPU_MODEL", "h100-sxm",
        f"GPU model, or comma list assigned round-robin: {', '.join(SKUS)}", "MODEL", group="simulator"),
     _o("seed", "--seed", "FAKEGPU_SEED", None, "seed for reproducible simulated values", "N", group="simulator"),
+    _o("scenario", "--scenario", "OTEL_FAKEGPU_SCENARIO", None,
+       "YAML scenario: fleet, workloads and scripted events (see scenarios/)", "FILE", group="simulator"),
     # Workload attribution
     _o("kubernetes", "-k --kubernetes", "DCGM_EXPORTER_KUBERNETES", "false",
        "label series with the pod/namespace/container using each GPU, from the kubelet's pod-resources API",
@@ -140,6 +142,8 @@ OPTIONS: tuple[Option, ...] = (
     _o("uds_group", "--uds-group", "UDS_SOCKET_GROUP", None, "group owning the socket", "GROUP", group="serving"),
     _o("web_config", "--web-config-file", "DCGM_EXPORTER_WEB_CONFIG_FILE", None,
        "exporter-toolkit web config: TLS and basic auth for TCP", "FILE", group="serving"),
+    _o("control_token", "--control-token", "OTEL_FAKEGPU_CONTROL_TOKEN", None,
+       "also serve the control API on TCP, to requests with Authorization: Bearer TOKEN", "TOKEN", group="serving"),
     _o("idle_timeout", "--idle-timeout", "OTEL_FAKEGPU_IDLE_TIMEOUT", f"{DEFAULT_IDLE_TIMEOUT_S:g}",
        "seconds before closing a connection that sends no complete request", "SECONDS", group="serving"),
     # Push
@@ -187,7 +191,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog=PROG,
         description="dcgm-exporter-compatible GPU metrics from simulated (default) or real GPUs, "
-        "through OpenTelemetry. Every option falls back to the environment variable shown.",
+        "through OpenTelemetry. Every option falls back to the environment variable shown. "
+        "Subcommand: otel-fakegpu backfill --help (a scenario's history as OpenMetrics).",
     )
     groups = {key: parser.add_argument_group(title) for key, title in _GROUPS.items()}
     for opt in OPTIONS:

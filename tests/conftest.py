@@ -24,7 +24,7 @@ from otel_fakegpu.config import parse_mig
 from otel_fakegpu.engine import EmbeddedEngine
 from otel_fakegpu.fields import CollectorSet, default_collectors_path, load_collectors
 from otel_fakegpu.outputs import PrometheusTextRenderer
-from otel_fakegpu.sim import SKUS, FleetSpec, Simulator
+from otel_fakegpu.sim import SKUS, FleetSpec, Scenario, ScenarioClock, Simulator
 from otel_fakegpu.telemetry import CycleStats, LabelScheme, TelemetryPipeline, default_resource
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -126,7 +126,7 @@ def _ready(exporter: ExporterProcess) -> bool:
 def start_exporter(
     args: Sequence[str],
     env: dict[str, str] | None = None,
-    ready_timeout: float = 60.0,
+    ready_timeout: float = 180.0,  # a 4096-GPU start on a machine busy with other work can take a minute
     address: str | None = None,
     uds: Path | None = None,
 ) -> ExporterProcess:
@@ -220,14 +220,34 @@ def build_stack(
     count_windows_ms: dict[int, int] | None = None,
     clock: FakeClock | None = None,
     attribution: AttributionStage | None = None,
+    scenario: Scenario | None = None,
+    step_s: float = 30.0,
     mig: str | None = None,
 ) -> Stack:
+    """With ``scenario``: its fleet, seed and events, its time advancing ``step_s`` wall seconds per update."""
     clock = clock or FakeClock()
     engine = EmbeddedEngine(clock)
     fleet_skus = tuple(SKUS[s] for s in skus)
     layouts = parse_mig(mig or "", "--mig", count, fleet_skus)
     spec = FleetSpec(count, tuple(profiles), fleet_skus, "golden-host", seed, mig=layouts)
-    simulator = Simulator(spec, engine, clock=clock)
+    scenario_clock = None
+    if scenario is not None:
+        scenario_skus, scenario_profiles = scenario.per_gpu(profiles)
+        if scenario.gpu_count is not None:
+            spec = FleetSpec(
+                scenario.gpu_count, scenario_profiles, scenario_skus, "golden-host", spec.seed, scenario.mig_layouts()
+            )
+        if scenario.seed is not None:
+            spec = FleetSpec(spec.count, spec.profiles, spec.skus, spec.host, scenario.seed, spec.mig)
+        scenario_clock = ScenarioClock(clock, scenario.time_scale, step_s)
+    simulator = Simulator(
+        spec,
+        engine,
+        clock=clock,
+        scenario_clock=scenario_clock,
+        events=scenario.events if scenario else (),
+        workloads=scenario.workloads if scenario else (),
+    )
     collectors = collectors or load_collectors(default_collectors_path())
     pipeline = TelemetryPipeline(
         collectors,

@@ -38,6 +38,8 @@ def test_quick_benchmark_produces_every_figure(tmp_path: Path) -> None:
             row = rows[f"{server}/{encoding}/8"]
             assert row["errors"] == 0 and row["requests"] >= 8
     assert results["otlp_push"]["points_received"] == results["otlp_push"]["points_expected"]
+    assert {"plain_ms", "scenario_ms", "overhead"} <= set(results["scenario_cycle"])
+    assert "scenario cycle (8 GPUs, 4 workloads" in result.stdout
     assert "targets" in result.stdout and "met" in result.stdout
     scale = results["scale"]
     for block in scale["scrapes"]:  # wrk windows spanning cycles, beside the floor

@@ -1,7 +1,6 @@
 """Which NVML call answers each DCGM field, in DCGM's unit. Fields NVML cannot give by polling are absent
 (blank): the XID (an event), NVLink bandwidth (a rate DCGM computes), the vGPU licence status, and the
-profiling fields 1001+ (DCGM's own profiling module); so are NVSwitch and NVLink-entity fields (GPUs only here).
-PCIe throughput (200, 201; nvmlDeviceGetPcieThroughput) is not read yet: blank too."""
+profiling fields 1001+ (DCGM's own profiling module); so are NVSwitch and NVLink-entity fields (GPUs only here)."""
 
 from __future__ import annotations
 
@@ -104,6 +103,8 @@ READERS: dict[int, Reader] = {
     159: lambda nv, h: int(nv.nvmlDeviceGetTemperatureThreshold(h, nv.NVML_TEMPERATURE_THRESHOLD_SHUTDOWN)),
     190: lambda nv, h: int(nv.nvmlDeviceGetPerformanceState(h)),
     191: lambda nv, h: int(nv.nvmlDeviceGetFanSpeed(h)),
+    200: lambda nv, h: int(nv.nvmlDeviceGetPcieThroughput(h, nv.NVML_PCIE_UTIL_TX_BYTES)),  # KB/s, as DCGM
+    201: lambda nv, h: int(nv.nvmlDeviceGetPcieThroughput(h, nv.NVML_PCIE_UTIL_RX_BYTES)),
     202: lambda nv, h: int(nv.nvmlDeviceGetPcieReplayCounter(h)),
     203: lambda nv, h: int(nv.nvmlDeviceGetUtilizationRates(h).gpu),
     204: lambda nv, h: int(nv.nvmlDeviceGetUtilizationRates(h).memory),

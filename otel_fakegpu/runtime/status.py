@@ -72,6 +72,7 @@ def health(pool: WorkerPool, now: float) -> HealthReport:
         pool.settings.collect_interval_s,
         now,
         facts.sdk_collections_total,
+        _gpus_missing(pool),
     )
     report.body["hosts"] = facts.hosts
     # Each host's workload map (one host: an object; a fleet: one per host), its age taken now. A failing source
@@ -84,6 +85,14 @@ def health(pool: WorkerPool, now: float) -> HealthReport:
         for w in pool.workers
     ]
     return report
+
+
+def _gpus_missing(pool: WorkerPool) -> list[int | str]:
+    """GPUs off the bus: their indices on a single host, ``host/index`` in a fleet."""
+    by_host = [(host, facts.get("gpus_missing", [])) for w in pool.workers for host, facts in w.facts.items()]
+    if len(pool.plan.hosts) == 1:
+        return [int(index) for _, missing in by_host for index in missing]
+    return [f"{host}/{index}" for host, missing in by_host for index in missing]
 
 
 _SUMMARY = (

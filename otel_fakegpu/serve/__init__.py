@@ -1,5 +1,6 @@
 """Floor 5: serving the outputs over HTTP: TCP :9400 (TLS, basic auth) and a Unix domain socket."""
 
+from otel_fakegpu.serve.control import ControlPort
 from otel_fakegpu.serve.health import HealthReport, evaluate
 from otel_fakegpu.serve.http import DEFAULT_IDLE_TIMEOUT_S, Listeners, MetricsSource, build_app, start
 from otel_fakegpu.serve.reload import reload_on_sighup
@@ -18,6 +19,7 @@ __all__ = [
     "DEFAULT_MODE",
     "DEFAULT_SOCKET_PATH",
     "BoundSocket",
+    "ControlPort",
     "HealthReport",
     "Listeners",
     "LiveWebConfig",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,8 +29,12 @@ def evaluate(
     interval_s: float,
     now: float,
     sdk_collections: int = 0,
+    gpus_missing: Sequence[int | str] = (),
 ) -> HealthReport:
-    """Healthy when the engine answers and a cycle published within the last three intervals."""
+    """Healthy when the engine answers and a cycle published within the last three intervals.
+
+    GPUs that fell off the bus (``gpus_missing``) make it ``degraded``: the exporter works, the node does not.
+    """
     age = None if stats.last_ok_at is None else max(0.0, now - stats.last_ok_at)
     if engine.state is EngineState.FAILED:
         status = "engine_failed"
@@ -37,8 +42,8 @@ def evaluate(
         status = "starting"
     elif age > STALE_AFTER_INTERVALS * interval_s:
         status = "stale"
-    elif stats.last_error is not None:
-        status = "degraded"  # the last cycle failed but the published data is still fresh
+    elif stats.last_error is not None or gpus_missing:
+        status = "degraded"  # the last cycle failed, or GPUs are lost, but the published data is still fresh
     else:
         status = "healthy"  # the seed prototype's word, which its users' probes and scripts check for
     body: dict[str, Any] = {
@@ -50,6 +55,7 @@ def evaluate(
             "reads_total": engine_reads,
         },
         "gpus": stats.gpus,
+        "gpus_missing": list(gpus_missing),
         "last_cycle": {
             "age_seconds": None if age is None else round(age, 3),
             "duration_seconds": None if stats.last_duration_s is None else round(stats.last_duration_s, 6),

@@ -22,6 +22,8 @@ from aiohttp.typedefs import Middleware
 
 from otel_fakegpu.outputs import Format
 from otel_fakegpu.serve.auth import BasicAuth
+from otel_fakegpu.serve.control import PREFIX as CONTROL_PREFIX
+from otel_fakegpu.serve.control import ControlPort, add_control_routes, control_guard
 from otel_fakegpu.serve.health import HealthReport
 from otel_fakegpu.serve.negotiate import accepts_gzip, choose_format
 from otel_fakegpu.serve.uds import BoundSocket, closes_after_response
@@ -101,8 +103,8 @@ def _auth_middleware(live: LiveWebConfig) -> Middleware:
     @web.middleware
     async def require_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
         users = live.config.users
-        # The socket is guarded by file permissions; TCP by the web config's users.
-        if not users or _over_unix_socket(request):
+        # The socket is guarded by file permissions; TCP by the web config's users; the control API by its token.
+        if not users or _over_unix_socket(request) or request.path.startswith(CONTROL_PREFIX):
             return await handler(request)
         auth = checkers.get(id(users))
         if auth is None:
@@ -139,9 +141,14 @@ def _headers_middleware(live: LiveWebConfig) -> Middleware:
 
 
 def build_app(
-    source: MetricsSource, health: HealthProvider, web_config: WebConfig | LiveWebConfig | None = None
+    source: MetricsSource,
+    health: HealthProvider,
+    web_config: WebConfig | LiveWebConfig | None = None,
+    control: ControlPort | None = None,
+    control_token: str | None = None,
 ) -> web.Application:
-    """The application every listener serves; with a LiveWebConfig, users and headers follow its replacements."""
+    """The application every listener serves; with a LiveWebConfig, users and headers follow its replacements;
+    with ``control``, the control API too (see serve.control)."""
     live = web_config if isinstance(web_config, LiveWebConfig) else LiveWebConfig(web_config or WebConfig())
 
     async def serve_exposition(request: web.Request, host: str | None) -> web.StreamResponse:
@@ -192,12 +199,16 @@ def build_app(
         return web.Response(body=_INDEX, content_type="text/html")
 
     middlewares: list[Middleware] = [_close_for_socket_readers, _auth_middleware(live), _headers_middleware(live)]
+    if control is not None:
+        middlewares.insert(0, control_guard(control_token))
     app = web.Application(middlewares=middlewares, client_max_size=64 * 1024)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/hosts/{host}/metrics", host_metrics)
     app.router.add_get("/sd", service_discovery)
     app.router.add_get("/health", health_handler)
     app.router.add_get("/", index)
+    if control is not None:
+        add_control_routes(app, control)
     return app
 
 

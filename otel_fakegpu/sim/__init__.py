@@ -1,10 +1,14 @@
 """Floor 2: the GPU simulator (SKUs, identities, profiles, workloads, MIG, physics) that drives an engine."""
 
+from otel_fakegpu.sim.clock import ScenarioClock, parse_duration
+from otel_fakegpu.sim.control import SimulatorControl
 from otel_fakegpu.sim.identity import DRIVER_VERSION, GpuIdentity, make_identity
 from otel_fakegpu.sim.load import EngineLoad
 from otel_fakegpu.sim.mig import MigError, MigInstance, MigLayout, MigProfile, parse_mig_spec, resolve_mig
 from otel_fakegpu.sim.physics import GpuConditions, GpuPhysics
 from otel_fakegpu.sim.profiles import PROFILE_NAMES, Demand, Profile, make_profile
+from otel_fakegpu.sim.scenario import Scenario, ScenarioError, ScheduledEvent
+from otel_fakegpu.sim.scenario_file import load_scenario
 from otel_fakegpu.sim.simulator import FleetSpec, SimulatedGpu, Simulator
 from otel_fakegpu.sim.sku_presets import DEFAULT_SKU, SKUS, find_sku
 from otel_fakegpu.sim.sku_table import format_gpu_models
@@ -32,15 +36,22 @@ __all__ = [
     "MigProfile",
     "MigRef",
     "Profile",
+    "Scenario",
+    "ScenarioClock",
+    "ScenarioError",
+    "ScheduledEvent",
     "SimulatedGpu",
     "Simulator",
+    "SimulatorControl",
     "Workload",
     "WorkloadError",
     "find_sku",
     "format_gpu_models",
+    "load_scenario",
     "make_identity",
     "make_profile",
     "make_shape",
+    "parse_duration",
     "parse_mig_spec",
     "resolve_mig",
 ]

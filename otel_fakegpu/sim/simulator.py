@@ -8,21 +8,28 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from otel_fakegpu.engine import Engine
 from otel_fakegpu.fields import Value
+from otel_fakegpu.sim.clock import ScenarioClock
+from otel_fakegpu.sim.events import GpuEvent
+from otel_fakegpu.sim.faults import GpuFaults
 from otel_fakegpu.sim.identity import BRAND, DRIVER_VERSION, NVML_VERSION, GpuIdentity, make_identity
 from otel_fakegpu.sim.mig import MigLayout
 from otel_fakegpu.sim.nvswitch import SimulatedSwitch, build_switches, static_updates, step_switch
 from otel_fakegpu.sim.physics import GpuConditions, GpuPhysics, instance_readings
 from otel_fakegpu.sim.placement import PlacedWorkload, as_demand, device_demand, instance_demands
-from otel_fakegpu.sim.profiles import Profile, make_profile
+from otel_fakegpu.sim.profiles import Demand, Profile, make_profile
+from otel_fakegpu.sim.scenario import ScheduledEvent, Timeline
 from otel_fakegpu.sim.skus import GpuSku
 from otel_fakegpu.sim.workloads import Workload, WorkloadError
 
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
+Readings = dict[int, Value | None]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -50,26 +57,40 @@ class SimulatedGpu:
     instance_entities: dict[int, int] = field(default_factory=dict)  # GPU instance id -> entity id
     placed: list[PlacedWorkload] = field(default_factory=list)
     workload_driven: bool = False  # a workload was placed on it once: no longer follows its profile
+    faults: GpuFaults = field(default_factory=GpuFaults)
     load: float = 0.0  # the load of its last step, which its board's NVSwitches carry
 
 
 class Simulator:
-    """Drives any Engine: creates the GPUs, injects their identity once and their readings each step."""
+    """Drives any Engine: creates the GPUs, injects their identity once and their readings each step.
 
-    def __init__(self, spec: FleetSpec, engine: Engine, clock: Clock = time.time) -> None:
+    Scripted ``events`` fire at the first update whose scenario time reaches them; ``apply_event`` (the
+    control API) applies one at once. Both run under one lock with the updates.
+    """
+
+    def __init__(
+        self,
+        spec: FleetSpec,
+        engine: Engine,
+        clock: Clock = time.time,
+        scenario_clock: ScenarioClock | None = None,
+        events: Sequence[ScheduledEvent] = (),
+        workloads: Sequence[Workload] = (),
+    ) -> None:
+        """``workloads`` are placed when the GPUs are created (each runs from its own start time)."""
         if spec.count < 1:
             raise ValueError("the simulator needs at least one GPU")
         self._spec = spec
         self._engine = engine
-        self._clock = clock
+        self.clock = scenario_clock or ScenarioClock(clock)
+        self._timeline = Timeline(events)
+        self._initial_workloads = tuple(workloads)
+        # The control API applies events and places workloads from another thread than the one stepping.
+        self._lock = threading.Lock()
         self._gpus: list[SimulatedGpu] = []
         self._switches: list[SimulatedSwitch] = []
-        self._started_at = 0.0
-        self._last_step = 0.0
         self._value_seed = 0
         self._placed: dict[str, PlacedWorkload] = {}
-        # The control API adds and removes workloads from another thread than the one stepping.
-        self._lock = threading.Lock()
         self.steps_total = 0
 
     @property
@@ -83,8 +104,7 @@ class Simulator:
         id_seed = spec.seed if spec.seed is not None else 0
         value_seed = spec.seed if spec.seed is not None else random.SystemRandom().randrange(2**63)
         self._value_seed = value_seed
-        now = self._clock()
-        self._started_at = self._last_step = now
+        now = self.clock.start()
         entity_ids = self._engine.create_gpus(spec.count)
         for index, entity_id in enumerate(entity_ids):
             sku = spec.skus[index % len(spec.skus)]
@@ -101,24 +121,56 @@ class Simulator:
                 gpu.instance_entities = {gi: eid for (gi, _), eid in zip(pairs, created, strict=True)}
             self._gpus.append(gpu)
         self._engine.inject(self._identity_updates(), now)
-        self._engine.inject(self._reading_updates(0.0, 0.0), now)
+        for workload in self._initial_workloads:
+            self.add_workload(workload)
+        with self._lock:
+            self._fire_due()
+            self._engine.inject(self._reading_updates(self._gpus, 0.0, 0.0), now)
         self._start_switches(now)
         log.info("simulating %d GPUs (profiles: %s)", spec.count, ",".join(spec.profiles))
 
     def step(self) -> None:
         """Advance every GPU to now and inject the new readings."""
-        now = self._clock()
-        dt = max(0.0, now - self._last_step)
-        self._last_step = now
         with self._lock:
-            self._drop_finished(now - self._started_at)
-            self._engine.inject(self._reading_updates(now - self._started_at, dt), now)
+            now, dt = self.clock.advance()
+            self._drop_finished(self.clock.t)
+            self._fire_due()
+            self._engine.inject(self._reading_updates(self._gpus, self.clock.t, dt), now)
             self._step_switches(dt, now)
-        self.steps_total += 1
+            self.steps_total += 1
+
+    def apply_event(self, index: int, event: GpuEvent) -> None:
+        """Apply one event to GPU ``index`` now and inject that GPU's readings (no time passes)."""
+        with self._lock:
+            gpu = self._gpus[index]
+            gpu.faults.apply(event, gpu.physics, self.clock.t)
+            self._engine.inject(self._reading_updates([gpu], self.clock.t, 0.0), self.clock.now())
+        log.info("GPU %d: %s", index, event.describe())
+
+    def refresh(self, indices: Sequence[int]) -> None:
+        """Inject the readings of GPUs ``indices`` now (no time passes): a placed or removed workload shows."""
+        with self._lock:
+            gpus = [self._gpus[i] for i in sorted(set(indices))]
+            self._engine.inject(self._reading_updates(gpus, self.clock.t, 0.0), self.clock.now())
+
+    def describe(self, describe: Callable[[int, SimulatedGpu], T]) -> list[T]:
+        """``describe(index, gpu)`` of every GPU, under the lock (a consistent view for the control API)."""
+        with self._lock:
+            return [describe(i, gpu) for i, gpu in enumerate(self._gpus)]
+
+    def lost_gpus(self) -> list[int]:
+        """Indices of the GPUs that are off the bus."""
+        return [i for i, gpu in enumerate(self._gpus) if gpu.faults.off_bus]
+
+    def _fire_due(self) -> None:
+        for scheduled in self._timeline.due(self.clock.t):
+            gpu = self._gpus[scheduled.gpu]
+            gpu.faults.apply(scheduled.event, gpu.physics, self.clock.t)
+            log.info("scenario t=%.0fs GPU %d: %s", self.clock.t, scheduled.gpu, scheduled.event.describe())
 
     def now_s(self) -> float:
-        """Simulation time: seconds since ``start`` by the simulator's clock."""
-        return self._clock() - self._started_at
+        """Simulation (scenario) time: seconds since ``start``."""
+        return self.clock.t
 
     def add_workload(self, workload: Workload) -> None:
         """Place ``workload``; it drives its devices from the next update. Raises WorkloadError."""
@@ -237,31 +289,40 @@ class Simulator:
                 (eid, 85, ident.sku.vbios),
             )
 
-    def _reading_updates(self, t: float, dt: float) -> Iterator[tuple[int, int, Value | None]]:
-        for gpu in self._gpus:
+    def _reading_updates(
+        self, gpus: Sequence[SimulatedGpu], t: float, dt: float
+    ) -> Iterator[tuple[int, int, Value | None]]:
+        for gpu in gpus:
+            gpu.faults.prepare(gpu.physics, t)
             if gpu.layout is not None:
-                yield from self._mig_updates(gpu, t, dt)
-                continue
-            if gpu.workload_driven:
-                usable = gpu.identity.sku.fb_total_mib - gpu.identity.sku.fb_reserved_mib
-                demand = as_demand(device_demand(gpu.placed, t, usable), usable)
+                readings, instances = self._mig_readings(gpu, t, dt)
             else:
-                demand = gpu.profile.demand(t, gpu.rng)
-            gpu.load = demand.load
-            readings = gpu.physics.step(demand, dt, gpu.rng)
+                demand = self._demand(gpu, t)
+                gpu.load = demand.load
+                readings, instances = gpu.physics.step(demand, dt, gpu.rng), []
+            gpu.faults.shape_readings(readings, gpu.physics)
             eid = gpu.entity_id
             for field_id, value in readings.items():
                 yield eid, field_id, value
+            for instance_eid, instance in instances:
+                for field_id, value in instance.items():  # an instance of a GPU off the bus is gone with it
+                    yield instance_eid, field_id, None if gpu.faults.off_bus else value
 
-    def _mig_updates(self, gpu: SimulatedGpu, t: float, dt: float) -> Iterator[tuple[int, int, Value | None]]:
+    def _demand(self, gpu: SimulatedGpu, t: float) -> Demand:
+        if gpu.workload_driven:
+            usable = gpu.identity.sku.fb_total_mib - gpu.identity.sku.fb_reserved_mib
+            return as_demand(device_demand(gpu.placed, t, usable), usable)
+        return gpu.profile.demand(t, gpu.rng)
+
+    def _mig_readings(self, gpu: SimulatedGpu, t: float, dt: float) -> tuple[Readings, list[tuple[int, Readings]]]:
         """A MIG-enabled GPU: each instance runs its own workloads; the GPU's load is their slice-weighted sum."""
         assert gpu.layout is not None
         profile = None if gpu.workload_driven else gpu.profile.demand(t, gpu.rng)
         per_instance = instance_demands(gpu.identity.index, gpu.layout, gpu.placed, t, profile)
         gpu.load = sum(demand.engines.busy * inst.compute_fraction for inst, demand in per_instance)
         readings = gpu.physics.step_mig(per_instance, dt, gpu.rng)
-        yield from ((gpu.entity_id, fid, value) for fid, value in readings.items())
-        for inst, demand in per_instance:
-            eid = gpu.instance_entities[inst.instance_id]
-            for field_id, value in instance_readings(gpu.identity.sku, inst, demand).items():
-                yield eid, field_id, value
+        instances = [
+            (gpu.instance_entities[inst.instance_id], instance_readings(gpu.identity.sku, inst, demand))
+            for inst, demand in per_instance
+        ]
+        return readings, instances

@@ -33,6 +33,7 @@ NVML_PERF_POLICY_BOARD_LIMIT, NVML_PERF_POLICY_LOW_UTILIZATION, NVML_PERF_POLICY
 NVML_NVLINK_ERROR_DL_REPLAY, NVML_NVLINK_ERROR_DL_RECOVERY = 0, 1
 NVML_NVLINK_ERROR_DL_CRC_FLIT, NVML_NVLINK_ERROR_DL_CRC_DATA = 2, 3
 NVML_NVLINK_MAX_LINKS = 18
+NVML_PCIE_UTIL_TX_BYTES, NVML_PCIE_UTIL_RX_BYTES = 0, 1
 NVML_FI_DEV_MEMORY_TEMP = 82
 NVML_FEATURE_DISABLED, NVML_FEATURE_ENABLED = 0, 1
 NVML_DEVICE_MIG_DISABLE, NVML_DEVICE_MIG_ENABLE = 0, 1
@@ -66,6 +67,7 @@ def sample_gpu(index: int) -> dict[str, Any]:
         "minor": index, "busId": f"00000000:1{index}:00.0", "vbios": "96.00.74.00.01", "persistence": 1,
         "clock/1": 1980, "clock/2": 2619, "events": 4, "temp": 40 + index, "thr/0": 92, "thr/1": 89,
         "pstate": 0, "fan": Err(NVML_ERROR_NOT_SUPPORTED), "power": 123456, "energy": 5_000_000, "replay": 3,
+        "pcie/0": 12000, "pcie/1": 34000,
         "util": SimpleNamespace(gpu=42, memory=17), "enc": [5, 167000], "dec": [6, 167000],
         "violation": [10 * (p + 1) for p in range(6)],
         "memory": SimpleNamespace(total=81559 * mib, free=80000 * mib, used=1024 * mib, reserved=535 * mib),
@@ -182,6 +184,10 @@ def nvmlDeviceGetPciInfo(handle: int) -> Any:
 
 def nvmlDeviceGetClockInfo(handle: int, clock: int) -> int:
     return int(_answer("nvmlDeviceGetClockInfo", handle, f"clock/{clock}", clock))
+
+
+def nvmlDeviceGetPcieThroughput(handle: int, counter: int) -> int:
+    return int(_answer("nvmlDeviceGetPcieThroughput", handle, f"pcie/{counter}", counter))
 
 
 def nvmlDeviceGetTemperature(handle: int, sensor: int) -> int:

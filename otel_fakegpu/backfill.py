@@ -1,0 +1,233 @@
+"""``otel-fakegpu backfill``: a scenario's exposition over a past span, as OpenMetrics with timestamps.
+
+The same simulator, engine, OpenTelemetry pipeline and renderer as the live exporter, driven by a clock
+that jumps one step per cycle instead of waiting. The output loads with ``promtool tsdb
+create-blocks-from openmetrics``; OpenMetrics wants each family's samples together, so samples are spooled
+per family and joined at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import logging
+import os
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, NoReturn
+
+from otel_fakegpu.config import resolve_hostname
+from otel_fakegpu.engine import EmbeddedEngine
+from otel_fakegpu.fields import (
+    CLOCK_EVENTS_COUNT_FIELD,
+    XID_COUNT_FIELD,
+    CollectorSet,
+    default_collectors_path,
+    load_collectors,
+)
+from otel_fakegpu.outputs import PrometheusTextRenderer
+from otel_fakegpu.settings import ConfigError
+from otel_fakegpu.sim import (
+    SKUS,
+    FleetSpec,
+    Scenario,
+    ScenarioClock,
+    ScenarioError,
+    Simulator,
+    load_scenario,
+    parse_duration,
+)
+from otel_fakegpu.telemetry import DEFAULT_COUNT_WINDOW_MS, CycleStats, LabelScheme, TelemetryPipeline, default_resource
+
+log = logging.getLogger(__name__)
+
+MAX_STEPS = 2_000_000
+SELF_METRIC_PREFIX = "otel_fakegpu_"  # the exporter's own health has no meaning in a backfill
+DEFAULT_GPUS = 4
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise ConfigError(message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="otel-fakegpu backfill",
+        description="Write a scenario's metrics over a past span as OpenMetrics with timestamps "
+        "(load with: promtool tsdb create-blocks-from openmetrics FILE DIR).",
+    )
+    parser.add_argument("--scenario", metavar="FILE", help="scenario file [env OTEL_FAKEGPU_SCENARIO]")
+    parser.add_argument("--start", default="-1d", help="-7d (before now), now, Unix seconds or ISO 8601 (default -1d)")
+    parser.add_argument("--end", default="now", help="same forms as --start (default now)")
+    parser.add_argument("--step", default="30s", help="time between samples, e.g. 30s (default 30s)")
+    parser.add_argument("--out", metavar="FILE", required=True, help="output file ('-' for standard output)")
+    parser.add_argument("-f", "--collectors", metavar="FILE", help="collectors CSV (default: the stock set)")
+    return parser
+
+
+def parse_time(text: str, source: str, now: float) -> float:
+    """``now``, ``-7d`` (before now), Unix seconds, or ISO 8601 (UTC unless it says otherwise)."""
+    cleaned = text.strip()
+    try:
+        if cleaned == "now":
+            return now
+        if cleaned.startswith("-"):
+            return now - parse_duration(cleaned[1:])
+        try:
+            return float(cleaned)
+        except ValueError:
+            moment = datetime.datetime.fromisoformat(cleaned.replace("Z", "+00:00"))
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=datetime.timezone.utc)
+            return moment.timestamp()
+    except ValueError:
+        raise ConfigError(f"{source}={text!r}: expected now, -DURATION (-7d), Unix seconds or ISO 8601") from None
+
+
+@dataclass(frozen=True)
+class Span:
+    start: float
+    step_s: float
+    steps: int
+
+
+def parse_span(start: str, end: str, step: str, now: float) -> Span:
+    first, last = parse_time(start, "--start", now), parse_time(end, "--end", now)
+    try:
+        step_s = parse_duration(step)
+    except ValueError as exc:
+        raise ConfigError(f"--step: {exc}") from None
+    if step_s < 0.001:
+        raise ConfigError(f"--step={step!r}: must be at least 1ms")
+    if last < first:
+        raise ConfigError(f"--end={end!r} is before --start={start!r}")
+    steps = int((last - first) // step_s) + 1
+    if steps > MAX_STEPS:
+        raise ConfigError(f"{steps} steps from --start to --end; at most {MAX_STEPS} (use a larger --step)")
+    return Span(round(first, 3), step_s, steps)
+
+
+class _SteppedClock:
+    """Wall time as the backfill sees it: moved by the loop, never by the real clock."""
+
+    def __init__(self, start: float) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@dataclass
+class FamilySpool:
+    """Each family's OpenMetrics header once and its samples, spooled to a file, in first-seen order."""
+
+    headers: dict[str, str] = field(default_factory=dict)
+    files: dict[str, IO[str]] = field(default_factory=dict)
+
+    def add(self, header: str, samples: str, stamp: str) -> None:
+        spool = self.files.get(header)
+        if spool is None:
+            spool = self.files[header] = tempfile.TemporaryFile("w+", encoding="utf-8")  # noqa: SIM115
+        spool.write(samples.replace("\n", f" {stamp}\n"))
+
+    def write(self, out: IO[str]) -> None:
+        for header, spool in self.files.items():
+            out.write(header)
+            spool.seek(0)
+            while chunk := spool.read(1 << 20):
+                out.write(chunk)
+            spool.close()
+        out.write("# EOF\n")
+
+
+def _stamp(t: float) -> str:
+    return f"{t:.3f}".rstrip("0").rstrip(".")
+
+
+def _fleet(scenario: Scenario, host: str) -> FleetSpec:
+    if scenario.gpu_count is None:
+        return FleetSpec(DEFAULT_GPUS, ("static",), (SKUS["h100-sxm"],), host, scenario.seed)
+    skus, profiles = scenario.per_gpu(("static",))
+    return FleetSpec(len(skus), profiles, skus, host, scenario.seed, scenario.mig_layouts())
+
+
+def backfill(scenario: Scenario, collectors: CollectorSet, span: Span, out: IO[str], host: str) -> int:
+    """Simulate the span and write it to ``out``; returns the number of cycles."""
+    clock = _SteppedClock(span.start)
+    engine = EmbeddedEngine(clock)
+    simulator = Simulator(
+        _fleet(scenario, host),
+        engine,
+        clock=clock,
+        scenario_clock=ScenarioClock(clock, scenario.time_scale, span.step_s),
+        events=scenario.events,
+        workloads=scenario.workloads,
+    )
+    pipeline = TelemetryPipeline(
+        collectors,
+        LabelScheme(host, collectors.labels),
+        default_resource("otel-fakegpu", host),
+        CycleStats(),
+        lambda: engine.reads_total,
+        count_windows_ms={XID_COUNT_FIELD: DEFAULT_COUNT_WINDOW_MS, CLOCK_EVENTS_COUNT_FIELD: DEFAULT_COUNT_WINDOW_MS},
+    )
+    pipeline.watch(engine, max(60.0, 4 * span.step_s))
+    renderer, spool = PrometheusTextRenderer(), FamilySpool()
+    simulator.start()
+    for index in range(span.steps):
+        if index:
+            clock.now = span.start + index * span.step_s
+            simulator.step()
+        stamp = _stamp(clock.now)
+        for family in renderer.render_families(pipeline.collect(pipeline.read(engine))):
+            if not family.prometheus_header.startswith(f"# HELP {SELF_METRIC_PREFIX}"):
+                spool.add(family.openmetrics_header, family.samples, stamp)
+    spool.write(out)
+    pipeline.shutdown()
+    return span.steps
+
+
+def _join_relative_times(argv: Sequence[str]) -> list[str]:
+    """``--start -7d`` as the user writes it: argparse would take ``-7d`` for an option."""
+    joined: list[str] = []
+    for arg in argv:
+        if joined and joined[-1] in ("--start", "--end") and arg.startswith("-"):
+            joined[-1] = f"{joined[-1]}={arg}"
+        else:
+            joined.append(arg)
+    return joined
+
+
+def run_backfill(argv: Sequence[str], env: Mapping[str, str]) -> int:
+    """The subcommand; raises ConfigError (exit 2) for bad input."""
+    args = build_parser().parse_args(_join_relative_times(argv))
+    scenario_path = args.scenario or env.get("OTEL_FAKEGPU_SCENARIO", "")
+    if not scenario_path:
+        raise ConfigError("backfill needs --scenario FILE (or OTEL_FAKEGPU_SCENARIO)")
+    span = parse_span(args.start, args.end, args.step, time.time())
+    try:
+        scenario = load_scenario(Path(scenario_path), DEFAULT_GPUS)
+    except ScenarioError as exc:
+        raise ConfigError(str(exc)) from None
+    collectors = load_collectors(args.collectors or default_collectors_path())
+    host = resolve_hostname(env)
+    started = time.perf_counter()
+    if args.out == "-":
+        import sys  # noqa: PLC0415 - only this path writes to standard output
+
+        cycles = backfill(scenario, collectors, span, sys.stdout, host)
+    else:
+        out_path = Path(args.out)
+        partial = out_path.with_name(out_path.name + ".partial")
+        try:
+            with partial.open("w", encoding="utf-8") as out:
+                cycles = backfill(scenario, collectors, span, out, host)
+            os.replace(partial, out_path)
+        except OSError as exc:
+            raise ConfigError(f"{args.out}: cannot write: {exc.strerror or exc}") from None
+    log.info("backfilled %d cycles in %.1f s", cycles, time.perf_counter() - started)
+    return 0

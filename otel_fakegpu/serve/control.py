@@ -1,0 +1,116 @@
+"""The live control API under /control/v1: inject events into simulated GPUs, start and stop workloads,
+read the simulated state.
+
+Served on the Unix socket always (file permissions guard it), and on TCP only when a bearer token is
+configured (without one, TCP answers 404 as if the API did not exist). The routes reach the simulator only
+through a ``ControlPort``: plain data in and out, so the simulator may live in another process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+import socket
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
+
+log = logging.getLogger(__name__)
+
+PREFIX = "/control/"
+
+
+class ControlPort(Protocol):
+    """What the control API may ask of the simulation. ValueError: bad request (400); LookupError: no such
+    GPU or workload (404); NotImplementedError: not offered by this engine (501)."""
+
+    def gpu_event(self, gpu: str, body: object) -> dict[str, Any]: ...
+
+    def start_workload(self, body: object) -> dict[str, Any]: ...
+
+    def stop_workload(self, key: str) -> dict[str, Any]: ...
+
+    def state(self) -> dict[str, Any]: ...
+
+
+def _json(status: int, body: object, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(
+        status=status, body=json.dumps(body).encode() + b"\n", content_type="application/json", headers=headers
+    )
+
+
+def _over_unix_socket(request: web.Request) -> bool:
+    sock = request.transport.get_extra_info("socket") if request.transport else None
+    return sock is not None and sock.family == socket.AF_UNIX
+
+
+def _token_matches(header: str | None, token: str) -> bool:
+    scheme, _, given = (header or "").partition(" ")
+    # compare_digest runs in time independent of where the strings differ; lengths may still show.
+    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
+
+
+def control_guard(token: str | None) -> Middleware:
+    """Unix socket: always allowed. TCP: 404 without a configured token, 401 without the right one."""
+
+    @web.middleware
+    async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if not request.path.startswith(PREFIX) or _over_unix_socket(request):
+            return await handler(request)
+        if token is None:
+            return _json(404, {"error": "not found"})
+        if not _token_matches(request.headers.get("Authorization"), token):
+            return _json(401, {"error": "unauthorized"}, {"WWW-Authenticate": 'Bearer realm="otel-fakegpu control"'})
+        return await handler(request)
+
+    return guard
+
+
+async def _call(func: Callable[..., dict[str, Any]], *args: object, status: int = 200) -> web.Response:
+    """Run a port method off the event loop (it may wait for a simulator update); map errors to statuses."""
+    try:
+        result = await asyncio.get_running_loop().run_in_executor(None, func, *args)
+    except LookupError as exc:
+        return _json(404, {"error": str(exc.args[0]) if exc.args else "not found"})
+    except ValueError as exc:
+        return _json(400, {"error": str(exc)})
+    except NotImplementedError as exc:
+        return _json(501, {"error": str(exc) or "not supported"})
+    except Exception as exc:  # a control request must never take the exporter down
+        log.exception("control request failed")
+        return _json(500, {"error": f"{type(exc).__name__}: {exc}"})
+    return _json(status, result)
+
+
+async def _body(request: web.Request) -> object:
+    raw = await request.read()
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
+        raise web.HTTPBadRequest(
+            text=json.dumps({"error": f"body is not JSON: {exc}"}) + "\n", content_type="application/json"
+        ) from None
+
+
+def add_control_routes(app: web.Application, port: ControlPort) -> None:
+    async def gpu_event(request: web.Request) -> web.Response:
+        return await _call(port.gpu_event, request.match_info["gpu"], await _body(request))
+
+    async def start_workload(request: web.Request) -> web.Response:
+        return await _call(port.start_workload, await _body(request), status=201)
+
+    async def stop_workload(request: web.Request) -> web.Response:
+        info = request.match_info
+        return await _call(port.stop_workload, f"{info['namespace']}/{info['pod']}/{info['container']}")
+
+    async def state(request: web.Request) -> web.Response:
+        return await _call(port.state)
+
+    app.router.add_post("/control/v1/gpus/{gpu}/events", gpu_event)
+    app.router.add_post("/control/v1/workloads", start_workload)
+    app.router.add_delete("/control/v1/workloads/{namespace}/{pod}/{container}", stop_workload)
+    app.router.add_get("/control/v1/state", state)
