@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench.attribution import measure_attribution
 from bench.load import LoadResult, Target, run_load
 from bench.procs import Proc, get, start, wait_until
 from bench.sdk_floor import sdk_floor_ms
@@ -225,7 +226,9 @@ def main() -> None:
         results["idle_cpu_pct"] = measure_idle_cpu(5.0 if quick else 60.0, tmp)
         sections["idle_cpu"], mark = round(time.monotonic() - mark, 1), time.monotonic()
         results["otlp_push"] = measure_otlp_push(64 if quick else 4096, tmp)
-        sections["otlp_push"] = round(time.monotonic() - mark, 1)
+        sections["otlp_push"], mark = round(time.monotonic() - mark, 1), time.monotonic()
+        results["attribution"] = measure_attribution(quick, tmp)
+        sections["attribution"] = round(time.monotonic() - mark, 1)
     results["elapsed_s"] = round(time.monotonic() - started, 1)
     from bench.report import evaluate_targets, print_report  # noqa: PLC0415
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from bench.attribution import report_line
+
 
 def _scrape(results: dict[str, Any], gpus: int, key: str) -> dict[str, Any] | None:
     for block in results.get("scrape", []):
@@ -23,6 +25,11 @@ def _rss(results: dict[str, Any], gpus: int) -> float | None:
 
 def _field(row: dict[str, Any] | None, key: str) -> float | None:
     return None if row is None else float(row[key])
+
+
+def _attribution(results: dict[str, Any], key: str) -> float | None:
+    ratio = results.get("attribution", {}).get(key)
+    return None if ratio is None else float(ratio)
 
 
 def evaluate_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
@@ -48,6 +55,12 @@ def evaluate_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     whole = push.get("points_received") == push.get("points_expected")
     push_s = push.get("otlp_push_s") if push.get("gpus") == 4096 and whole else None
     checks.append(("OTLP push of a 4096-GPU cycle <= 3 s, all points", push_s, "<=3"))
+    checks.append(
+        ("cycle, 8 GPUs + 110 pods attributed <= 1.1 x unattributed", _attribution(results, "ratio"), "<=1.1")
+    )
+    checks.append(
+        ("... kubelet call and mapping alone <= 1.1 x", _attribution(results, "fetch_and_map_ratio"), "<=1.1")
+    )
     verdicts = []
     for name, value, rule in checks:
         limit = float(rule.lstrip("<="))
@@ -93,6 +106,7 @@ def print_report(results: dict[str, Any]) -> None:
         f"in {push['requests']} requests; push {push['otlp_push_s']} s (hand-off to last delivery), "
         f"{push['collection_to_delivery_s']} s from the start of the SDK collection"
     )
+    print(report_line(results))
     print("\ntargets")
     for t in results["targets"]:
         print(f"  {t['verdict']:<13} {t['target']:<52} measured {t['measured']}")

@@ -10,6 +10,8 @@ import threading
 import time
 from collections.abc import Callable
 
+from otel_fakegpu.attribution import AttributionStage
+from otel_fakegpu.attribution.settings import build_source
 from otel_fakegpu.config import Config, load_field_set
 from otel_fakegpu.engine import Engine, EngineUnavailable
 from otel_fakegpu.engines import engine_self_metrics, make_engine
@@ -28,7 +30,7 @@ from otel_fakegpu.serve import (
     reload_on_sighup,
     start,
 )
-from otel_fakegpu.sim import FleetSpec, Simulator
+from otel_fakegpu.sim import FleetSpec, Simulator, Workload
 from otel_fakegpu.telemetry import (
     Consumer,
     CycleRunner,
@@ -79,6 +81,19 @@ class Exporter:
             self.pushers.append(OtlpPushOutput(config.otlp))
         if config.push_prometheus_url is not None:
             self.pushers.append(PrometheusPushOutput(config.push_prometheus_url, config.push_buffer_points))
+        # Without a simulator (real GPUs) there are no simulated workloads: only a configured source attributes.
+        source = build_source(config.attribution, self._running_workloads if self.simulator is not None else None)
+        # One stage for the exporter's life: a reload builds a new pipeline around the same stage.
+        self.attribution = (
+            AttributionStage(
+                source,
+                config.attribution.style,
+                config.attribution.timeout_for(config.collect_interval_s),
+                interval_s=config.collect_interval_s,
+            )
+            if source is not None
+            else None
+        )
         self.reloads = ResultCounter("otel_fakegpu_reloads_total", "Reloads (SIGHUP) by result.")
         self._extra_metrics: list[SelfMetric] = [m for pusher in self.pushers for m in pusher.self_metrics()]
         self._extra_metrics.append(self.reloads.metric)
@@ -94,11 +109,24 @@ class Exporter:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
 
+    def _running_workloads(self) -> list[Workload]:
+        """The simulator's workloads running now: the default attribution source."""
+        simulator = self.simulator
+        if simulator is None:
+            return []
+        now = simulator.now_s()
+        return [w for w in simulator.workloads() if w.active_at(now)]
+
     def _build_pipeline(self, collectors: CollectorSet, previous: TelemetryPipeline | None = None) -> TelemetryPipeline:
         config = self.config
         return TelemetryPipeline(
             collectors,
-            LabelScheme(config.hostname, collectors.labels, config.label_style),
+            LabelScheme(
+                config.hostname,
+                collectors.labels,
+                config.label_style,
+                "uuid" if config.attribution.style.old_names else "UUID",
+            ),
             default_resource(config.service_name, config.host_identity, config.resource_attributes),
             self.stats,
             lambda: self.engine.reads_total,
@@ -106,6 +134,8 @@ class Exporter:
             config.otlp is not None and config.otlp.naming != "dcgm",
             config.count_windows_ms,
             previous,
+            self.attribution,
+            config.attribution.jobstats,
         )
 
     def reload(self, serving_error: str | None = None) -> dict[str, object]:
@@ -155,6 +185,7 @@ class Exporter:
             self.config.collect_interval_s,
             time.time(),
             self.pipeline.collections_total,
+            None if self.attribution is None else self.attribution.status.as_dict(time.time()),
         )
 
     def stop(self) -> None:
@@ -164,6 +195,8 @@ class Exporter:
         for pusher in self.pushers:
             pusher.close()
         self.pipeline.shutdown()
+        if self.attribution is not None:
+            self.attribution.close()
         self.engine.close()
 
 

@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from otel_fakegpu.attribution import ID_TYPES, LabelStyle
+from otel_fakegpu.attribution.settings import HPC, KUBELET, POD_LIST, SIMULATOR, AttributionSettings
 from otel_fakegpu.engine.selection import ENGINE_KINDS, EngineSettings, parse_devices
 from otel_fakegpu.fields import (
     CLOCK_EVENTS_COUNT_FIELD,
@@ -92,6 +94,7 @@ class Config:
     push_prometheus_url: str | None
     push_buffer_points: int
     log_level: str
+    attribution: AttributionSettings = field(default_factory=lambda: AttributionSettings(SIMULATOR))
     mig: dict[int, MigLayout] = field(default_factory=dict)  # GPU index -> MIG instances (--mig)
     engine: EngineSettings = field(default_factory=EngineSettings)
 
@@ -271,6 +274,41 @@ def _uds_settings(values: Mapping[str, OptionValue]) -> UdsSettings | None:
     )
 
 
+def _attribution_settings(values: Mapping[str, OptionValue]) -> AttributionSettings:
+    """One source: the HPC directory, else the pod list file, else the kubelet (-k), else simulated workloads."""
+
+    def text(dest: str) -> tuple[str, str]:
+        return (values[dest].text or "").strip(), values[dest].source
+
+    kubernetes = parse_bool(*text("kubernetes"))
+    pod_list, hpc = text("pod_list_file"), text("hpc_job_mapping_dir")
+    if hpc[0] and (kubernetes or pod_list[0]):
+        other = pod_list[1] if pod_list[0] else text("kubernetes")[1]
+        raise ConfigError(f"{hpc[1]} and {other} both set: workload attribution takes one source")
+    id_type, id_source = text("kubernetes_gpu_id_type")
+    if id_type not in ID_TYPES:
+        raise ConfigError(f"{id_source}={id_type!r}: expected {' or '.join(ID_TYPES)}")
+    timeout_text, timeout_source = text("attribution_timeout")
+    kind, path = SIMULATOR, ""
+    if hpc[0]:
+        kind, path = HPC, hpc[0]
+    elif pod_list[0]:
+        kind, path = POD_LIST, pod_list[0]
+    elif kubernetes:
+        kind, path = KUBELET, text("pod_resources_socket")[0]
+    return AttributionSettings(
+        kind=kind,
+        path=path,
+        id_type=id_type,
+        resource_names=tuple(n.strip() for n in text("nvidia_resource_names")[0].split(",") if n.strip()),
+        style=LabelStyle(
+            old_names=parse_bool(*text("use_old_namespace")), pod_uid=parse_bool(*text("kubernetes_enable_pod_uid"))
+        ),
+        timeout_s=parse_int(timeout_text, timeout_source, low=1) / 1000.0 if timeout_text else None,
+        jobstats=parse_bool(*text("jobstats_series")),
+    )
+
+
 def _engine_settings(values: Mapping[str, OptionValue], num_gpus: int) -> EngineSettings:
     """--engine, -r, --devices, --inject; -r and --inject belong to the DCGM engine."""
     kind_value, devices_value = values["engine"], values["devices"]
@@ -349,6 +387,7 @@ def build_config(values: Mapping[str, OptionValue], env: Mapping[str, str]) -> C
         push_prometheus_url=parse_url(push_url_text, push_url_source) if push_url_text.strip() else None,
         push_buffer_points=parse_int(*text("push_buffer_points"), low=1),
         log_level="DEBUG" if parse_bool(*text("debug")) else "INFO",
+        attribution=_attribution_settings(values),
         mig=parse_mig(*text("mig"), num_gpus, skus, engine.kind),
         engine=engine,
     )

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import NoReturn
 
 from otel_fakegpu import __version__
+from otel_fakegpu.attribution import DEFAULT_SOCKET
 from otel_fakegpu.serve import DEFAULT_IDLE_TIMEOUT_S, DEFAULT_MODE, DEFAULT_SOCKET_PATH
 from otel_fakegpu.settings import ConfigError, OptionValue
 from otel_fakegpu.sim import PROFILE_NAMES, SKUS
@@ -82,6 +83,38 @@ OPTIONS: tuple[Option, ...] = (
     _o("gpu_model", "--gpu-model", "GPU_MODEL", "h100-sxm",
        f"GPU model, or comma list assigned round-robin: {', '.join(SKUS)}", "MODEL", group="simulator"),
     _o("seed", "--seed", "FAKEGPU_SEED", None, "seed for reproducible simulated values", "N", group="simulator"),
+    # Workload attribution
+    _o("kubernetes", "-k --kubernetes", "DCGM_EXPORTER_KUBERNETES", "false",
+       "label series with the pod/namespace/container using each GPU, from the kubelet's pod-resources API",
+       switch=True, group="attribution"),
+    _o("pod_resources_socket", "--pod-resources-kubelet-socket", "DCGM_POD_RESOURCES_KUBELET_SOCKET",
+       DEFAULT_SOCKET, "the kubelet's pod-resources Unix socket", "PATH", group="attribution"),
+    _o("kubernetes_gpu_id_type", "--kubernetes-gpu-id-type", "DCGM_EXPORTER_KUBERNETES_GPU_ID_TYPE", "uid",
+       "how the device plugin names whole GPUs: uid (GPU UUID) or device-name (nvidiaN)", "TYPE",
+       group="attribution"),
+    _o("nvidia_resource_names", "--nvidia-resource-names", "NVIDIA_RESOURCE_NAMES", None,
+       "extra resource names that are GPUs, comma list (nvidia.com/gpu and nvidia.com/mig-* always are)", "LIST",
+       group="attribution"),
+    _o("kubernetes_enable_pod_uid", "--kubernetes-enable-pod-uid", "DCGM_EXPORTER_KUBERNETES_ENABLE_POD_UID",
+       "false", "add the pod_uid label", switch=True, group="attribution"),
+    _o("kubernetes_virtual_gpus", "--kubernetes-virtual-gpus", "KUBERNETES_VIRTUAL_GPUS", "false",
+       "accepted for dcgm-exporter compatibility: shared GPUs always get one series per container here",
+       switch=True, group="attribution"),
+    _o("use_old_namespace", "-o --use-old-namespace", "DCGM_EXPORTER_USE_OLD_NAMESPACE", "false",
+       "dcgm-exporter 1.x label names: uuid, pod_name, pod_namespace, container_name", switch=True,
+       group="attribution"),
+    _o("pod_list_file", "--pod-list-file", "DCGM_EXPORTER_POD_LIST_FILE", None,
+       "koordinator's pod list (JSON array of name/namespace/container/gpu_list), re-read when it changes",
+       "FILE", group="attribution"),
+    _o("hpc_job_mapping_dir", "--hpc-job-mapping-dir", "DCGM_HPC_JOB_MAPPING_DIR", None,
+       "HPC job mapping directory: a file per GPU index, one job id per line (label hpc_job)", "DIR",
+       group="attribution"),
+    _o("jobstats_series", "--jobstats-series", "OTEL_FAKEGPU_JOBSTATS_SERIES", "false",
+       "also serve the jobstats GPU exporter's nvidia_gpu_jobId/nvidia_gpu_jobUid for attributed HPC jobs",
+       switch=True, group="attribution"),
+    _o("attribution_timeout", "--attribution-timeout", "OTEL_FAKEGPU_ATTRIBUTION_TIMEOUT", None,
+       "how long a cycle waits for the attribution source, milliseconds (default a quarter of the cycle, "
+       "at most 2000)", "MS", group="attribution"),
     _o("mig", "--mig", "OTEL_FAKEGPU_MIG", None,
        "MIG partitions, GPUS:PROFILE*N groups, e.g. 0-3:1g.10gb*7,4:3g.40gb*2 ('+' mixes profiles on a GPU)",
        "SPEC", group="simulator"),
@@ -130,6 +163,7 @@ _GROUPS = {
     "exporter": "exporter",
     "engine": "engine: simulated or real GPUs (DCGM, NVML)",
     "simulator": "simulated GPUs (the embedded engine, or DCGM with --inject)",
+    "attribution": "workload attribution: kubelet, pod list file, HPC jobs (default: simulated workloads)",
     "serving": "serving: Unix socket, TLS, basic auth",
     "push": "push: OTLP and Prometheus text",
 }

@@ -19,6 +19,7 @@ from typing import IO
 
 import pytest
 
+from otel_fakegpu.attribution import AttributionStage
 from otel_fakegpu.config import parse_mig
 from otel_fakegpu.engine import EmbeddedEngine
 from otel_fakegpu.fields import CollectorSet, default_collectors_path, load_collectors
@@ -218,6 +219,7 @@ def build_stack(
     collectors: CollectorSet | None = None,
     count_windows_ms: dict[int, int] | None = None,
     clock: FakeClock | None = None,
+    attribution: AttributionStage | None = None,
     mig: str | None = None,
 ) -> Stack:
     clock = clock or FakeClock()
@@ -234,6 +236,7 @@ def build_stack(
         CycleStats(),
         lambda: engine.reads_total,
         count_windows_ms=count_windows_ms,
+        attribution=attribution,
     )
     pipeline.watch(engine, 3600.0)
     simulator.start()

@@ -28,8 +28,11 @@ def evaluate(
     interval_s: float,
     now: float,
     sdk_collections: int = 0,
+    attribution: dict[str, Any] | None = None,
 ) -> HealthReport:
-    """Healthy when the engine answers and a cycle published within the last three intervals."""
+    """Healthy when the engine answers and a cycle published within the last three intervals.
+    ``attribution`` (the workload source's state and map age) is reported but never makes it unhealthy:
+    a kubelet restart must not get the exporter restarted by its liveness probe."""
     age = None if stats.last_ok_at is None else max(0.0, now - stats.last_ok_at)
     if engine.state is EngineState.FAILED:
         status = "engine_failed"
@@ -63,4 +66,6 @@ def evaluate(
         "collect_interval_seconds": interval_s,
         "stale_after_seconds": STALE_AFTER_INTERVALS * interval_s,
     }
+    if attribution is not None:
+        body["attribution"] = attribution
     return HealthReport(healthy=status in ("healthy", "degraded"), body=body)

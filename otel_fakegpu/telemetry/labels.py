@@ -32,12 +32,18 @@ class LabelScheme:
     """
 
     def __init__(
-        self, hostname: str | None, label_fields: Sequence[Collector], style: str = DCGM_EXPORTER_STYLE
+        self,
+        hostname: str | None,
+        label_fields: Sequence[Collector],
+        style: str = DCGM_EXPORTER_STYLE,
+        uuid_label: str = "UUID",
     ) -> None:
+        """``uuid_label`` is ``uuid`` under dcgm-exporter's ``-o/--use-old-namespace``."""
         if style not in LABEL_STYLES:
             raise ValueError(f"unknown label style {style!r}")
         self._prototype = style == PROTOTYPE_STYLE
         self._hostname = hostname
+        self._uuid_label = uuid_label
         self._label_fields = tuple(label_fields)
         self._cache: dict[tuple[object, ...], Attributes] = {}
         self._semconv_cache: dict[tuple[object, ...], Attributes] = {}
@@ -85,7 +91,7 @@ class LabelScheme:
             return {"gpu": str(number), "device": f"nvidia{number}"}
         attrs = {
             "gpu": str(gpu),
-            "UUID": _text(uuid),  # type: ignore[arg-type]
+            self._uuid_label: _text(uuid),  # type: ignore[arg-type]
             "pci_bus_id": _text(bus),  # type: ignore[arg-type]
             "device": f"nvidia{minor if minor is not None else gpu}",
             "modelName": _text(name),  # type: ignore[arg-type]

@@ -25,14 +25,17 @@ from opentelemetry.sdk.metrics.view import View
 from opentelemetry.sdk.resources import Resource
 
 from otel_fakegpu import __version__
+from otel_fakegpu.attribution import Assignment, AttributionStage, semconv_labels
 from otel_fakegpu.engine import EMPTY_SNAPSHOT, Engine, Snapshot
 from otel_fakegpu.fields import ENTITY_GPU, EVENT_DECODERS, Collector, CollectorSet, MetricKind
 from otel_fakegpu.telemetry.health import Point, health_points, p2p_points
+from otel_fakegpu.telemetry.jobstats import jobstats_metrics
 from otel_fakegpu.telemetry.labels import Attributes, LabelScheme
 from otel_fakegpu.telemetry.selfmetrics import SelfMetric, single
 from otel_fakegpu.telemetry.semconv import SEMCONV_FIELD_IDS, SEMCONV_INSTRUMENTS, SemconvInstrument
 from otel_fakegpu.telemetry.stats import CycleStats
 from otel_fakegpu.telemetry.windows import EventWindow
+from otel_fakegpu.telemetry.workloads import WorkloadCache, attribution_self_metrics, with_workloads
 
 SCOPE_NAME = "otel_fakegpu"
 SEMCONV_SCOPE_NAME = "otel_fakegpu.semconv"
@@ -95,6 +98,10 @@ class _CurrentCycle:
         self.snapshot: Snapshot = EMPTY_SNAPSHOT
         self.attributes: list[Attributes] = []
         self.semconv_attributes: list[Attributes] = []
+        # With attribution: per entity, one attribute set per workload using it (or just its own).
+        self.expanded: list[tuple[Attributes, ...]] | None = None
+        self.semconv_expanded: list[tuple[Attributes, ...]] | None = None
+        self.assignment: Assignment | None = None
         self.group_attributes: dict[str, list[Attributes]] = {}  # NVSwitch and link series
 
 
@@ -103,8 +110,15 @@ Callback = Callable[[CallbackOptions], Iterable[Observation]]
 
 def _field_callback(current: _CurrentCycle, field_id: int) -> Callback:
     def observe(options: CallbackOptions) -> Iterable[Observation]:
-        attrs = current.attributes
+        attrs, expanded = current.attributes, current.expanded
         # bool is an int subclass but never a DCGM reading; text in a numeric field is a bad record.
+        if expanded is not None:  # some GPU is used by several workloads: one series per workload
+            return [
+                Observation(value, one)
+                for i, value in enumerate(current.snapshot.column(field_id))
+                if type(value) is int or type(value) is float
+                for one in expanded[i]
+            ]
         return [
             Observation(value, attrs[i])
             for i, value in enumerate(current.snapshot.column(field_id))
@@ -154,11 +168,13 @@ def _semconv_callback(current: _CurrentCycle, instrument: SemconvInstrument) -> 
     def observe(options: CallbackOptions) -> Iterable[Observation]:
         points = []
         for series in instrument.series:
+            expanded = current.semconv_expanded
             for i, value in enumerate(current.snapshot.column(series.field_id)):
                 if type(value) is int or type(value) is float:
-                    base = current.semconv_attributes[i]
-                    attrs = extended.get(i, base, series.extra) if series.extra else base
-                    points.append(Observation(value * series.scale, attrs))
+                    bases = (current.semconv_attributes[i],) if expanded is None else expanded[i]
+                    for j, base in enumerate(bases):
+                        attrs = extended.get((i, j), base, series.extra) if series.extra else base
+                        points.append(Observation(value * series.scale, attrs))
         return points
 
     return observe
@@ -189,15 +205,19 @@ def _event_count_callback(current: _CurrentCycle, window: EventWindow, window_ms
     def observe(options: CallbackOptions) -> Iterable[Observation]:
         counts = window.counts()
         points = []
+        expanded = current.expanded
         for i, entity_id in enumerate(current.snapshot.entity_ids):
-            base, per_code = current.attributes[i], counts.get(entity_id)
-            if per_code is None:
-                points.append(Observation(0, extended.get(entity_id, base, (window_pair,))))
-            else:
-                points.extend(
-                    Observation(count, extended.get(entity_id, base, (window_pair, (label, code))))
-                    for code, count in per_code
-                )
+            per_code = counts.get(entity_id)
+            bases = (current.attributes[i],) if expanded is None else expanded[i]
+            for j, base in enumerate(bases):
+                owner = (entity_id, j)
+                if per_code is None:
+                    points.append(Observation(0, extended.get(owner, base, (window_pair,))))
+                else:
+                    points.extend(
+                        Observation(count, extended.get(owner, base, (window_pair, (label, code))))
+                        for code, count in per_code
+                    )
         return points
 
     return observe
@@ -240,19 +260,31 @@ class TelemetryPipeline:
         semconv: bool = False,
         count_windows_ms: Mapping[int, int] | None = None,
         previous: TelemetryPipeline | None = None,
+        attribution: AttributionStage | None = None,
+        jobstats: bool = False,
     ) -> None:
         """``count_windows_ms`` maps a computed field id (9001, 9002) to its window; 5 minutes if absent.
 
         ``previous`` (a reload): the pipeline this one replaces; its collection count, its event windows of the same
         field and size, and its place in the engine's samples carry over, so nothing is counted twice or lost.
+        ``attribution`` adds each cycle's workload labels (pod, namespace, container, hpc_job ...); ``jobstats``
+        adds the jobstats GPU exporter's job-mapping series (``nvidia_gpu_jobId``) for the attributed jobs.
         """
         self._labels = labels
+        self._attribution = attribution
+        self._workload_attrs: WorkloadCache = {}
+        self._semconv_workload_attrs: WorkloadCache = {}
         self._semconv = semconv
         self._collections = previous.collections_total if previous is not None else 0
         self._kept_windows = previous.windows() if previous is not None else {}
         self._current = _CurrentCycle()
         self._reader = CycleReader()
-        self_metrics = (*self._cycle_self_metrics(stats, engine_reads), *extra_self_metrics)
+        self_metrics = (
+            *self._cycle_self_metrics(stats, engine_reads),
+            *(attribution_self_metrics(attribution) if attribution and attribution.source.can_fail else ()),
+            *(jobstats_metrics(lambda: (self._current.snapshot, self._current.assignment)) if jobstats else ()),
+            *extra_self_metrics,
+        )
         names = [
             *(c.name for c in collectors.metrics),
             *(m.name for m in self_metrics),
@@ -367,7 +399,10 @@ class TelemetryPipeline:
             engine.watch_samples(self.sample_field_ids, max_keep_age_s)
 
     def read(self, engine: Engine) -> Snapshot:
-        """The cycle's one engine read: latest values of every needed field, and new event samples."""
+        """The cycle's one engine read: latest values of every needed field, and new event samples.
+        The attribution fetch is asked for first: a no-op when it ran ahead of the cycle, else it overlaps the read."""
+        if self._attribution is not None:
+            self._attribution.begin()
         return engine.read_latest(self.field_ids, self.samples_cursor)
 
     def collect(self, snapshot: Snapshot) -> MetricsData:
@@ -376,6 +411,9 @@ class TelemetryPipeline:
         self._current.attributes = self._labels.attributes(snapshot)
         if self._semconv:
             self._current.semconv_attributes = self._labels.semconv_attributes(snapshot)
+        if self._attribution is not None:
+            self._current.assignment = self._attribution.assign(snapshot)
+            self._expand(self._current.assignment)
         self._current.group_attributes = {
             group: self._labels.entity_attributes(group, entities, snapshot)
             for group, entities in snapshot.groups.items()
@@ -386,6 +424,25 @@ class TelemetryPipeline:
         if data is None:
             raise RuntimeError("the SDK collection returned nothing")
         return data
+
+    def _expand(self, assignment: Assignment) -> None:
+        """Each entity's attribute set once per workload using it; an unused entity keeps its own set."""
+        current = self._current
+        if not any(assignment):
+            current.expanded = current.semconv_expanded = None
+            self._workload_attrs, self._semconv_workload_attrs = {}, {}
+            return
+        expanded, self._workload_attrs = with_workloads(
+            current.attributes, assignment, self._workload_attrs, lambda pairs: pairs
+        )
+        if all(len(sets) == 1 for sets in expanded):  # one series per entity: the flat path, fewer loops
+            current.attributes, current.expanded = [sets[0] for sets in expanded], None
+        else:
+            current.expanded = expanded
+        if self._semconv:
+            current.semconv_expanded, self._semconv_workload_attrs = with_workloads(
+                current.semconv_attributes, assignment, self._semconv_workload_attrs, semconv_labels
+            )
 
     def _count_events(self, snapshot: Snapshot) -> None:
         for source, window in self._windows:

@@ -1,0 +1,112 @@
+"""The kubelet's pod-resources v1 API as a source: one ``List`` per cycle over its Unix socket.
+
+Unlike dcgm-exporter, which dials the kubelet and lists pods on every scrape, the channel is kept between
+cycles and re-dialled only after a failure (so a restarted kubelet is found on the next cycle, not after
+gRPC's reconnect back-off). The response is decoded only when its bytes differ from the previous cycle's.
+The call is a blocking one with the timeout as its deadline, made on the stage's attribution thread.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+
+import grpc
+
+from otel_fakegpu.attribution.devices import parse_device
+from otel_fakegpu.attribution.model import Claim, Workload
+from otel_fakegpu.attribution.podresources_v1 import api_pb2
+from otel_fakegpu.attribution.source import Claims, Pending, Source, SourceError
+
+DEFAULT_SOCKET = "/var/lib/kubelet/pod-resources/kubelet.sock"
+LIST_METHOD = "/v1.PodResourcesLister/List"
+GPU_RESOURCE = "nvidia.com/gpu"
+MIG_RESOURCE_PREFIX = "nvidia.com/mig-"
+_REQUEST = api_pb2.ListPodResourcesRequest().SerializeToString()
+_CHANNEL_OPTIONS = (("grpc.max_receive_message_length", 16 * 1024 * 1024), ("grpc.enable_retries", 0))
+
+
+def claims_from_response(
+    response: api_pb2.ListPodResourcesResponse, id_type: str, resource_names: Sequence[str]
+) -> Claims:
+    """dcgm-exporter's filter and id rules: ``nvidia.com/gpu``, ``nvidia.com/mig-*`` and the configured names."""
+    claims: list[Claim] = []
+    for pod in response.pod_resources:
+        for container in pod.containers:
+            for devices in container.devices:
+                name = devices.resource_name
+                if name != GPU_RESOURCE and name not in resource_names and not name.startswith(MIG_RESOURCE_PREFIX):
+                    continue
+                claims.extend(_claims(pod.name, pod.namespace, container.name, devices.device_ids, id_type))
+    return tuple(claims)
+
+
+def _claims(pod: str, namespace: str, container: str, device_ids: Iterable[str], id_type: str) -> Iterable[Claim]:
+    for device_id in device_ids:
+        ref, vgpu = parse_device(device_id, id_type)
+        if ref is not None:
+            yield Claim(ref, Workload(pod, namespace, container, vgpu=vgpu))
+
+
+class _PendingList(Pending):
+    """The List call, made when the answer is wanted (on the attribution thread); its deadline is the timeout."""
+
+    def __init__(self, source: KubeletSource, call: grpc.UnaryUnaryMultiCallable | None, error: str | None) -> None:
+        self._source, self._call, self._error = source, call, error
+
+    def result(self, timeout_s: float) -> Claims:
+        if self._call is None:
+            raise SourceError(self._error or "not started")
+        try:
+            body = self._call(_REQUEST, timeout=timeout_s)
+        except grpc.RpcError as exc:
+            self._source.redial()
+            code = exc.code() if isinstance(exc, grpc.Call) else None
+            details = exc.details() if isinstance(exc, grpc.Call) else str(exc)
+            where = f"List on {self._source.socket_path}"
+            raise SourceError(f"{where}: {code.name if code else 'error'}: {details}") from None
+        return self._source.decode(body)
+
+
+class KubeletSource(Source):
+    """``-k``: the kubelet's pod-resources socket (``--pod-resources-kubelet-socket``)."""
+
+    name = "kubelet"
+
+    def __init__(self, socket_path: str, id_type: str = "uid", resource_names: Sequence[str] = ()) -> None:
+        self.socket_path = socket_path
+        self.id_type = id_type
+        self.resource_names = tuple(resource_names)
+        self._channel: grpc.Channel | None = None
+        self._list: grpc.UnaryUnaryMultiCallable | None = None
+        self._last_body: bytes | None = None
+        self._last_claims: Claims = ()
+
+    def start(self, timeout_s: float) -> Pending:
+        if not os.path.exists(self.socket_path):
+            self.redial()
+            return _PendingList(self, None, f"{self.socket_path}: no such socket (is the kubelet running?)")
+        if self._list is None:
+            self._channel = grpc.insecure_channel(f"unix:{os.path.abspath(self.socket_path)}", _CHANNEL_OPTIONS)
+            # No response deserializer: the raw bytes let an unchanged answer skip decoding.
+            self._list = self._channel.unary_unary(LIST_METHOD, request_serializer=None, response_deserializer=None)
+        return _PendingList(self, self._list, None)
+
+    def decode(self, body: bytes) -> Claims:
+        if body != self._last_body:
+            try:
+                response = api_pb2.ListPodResourcesResponse.FromString(body)
+            except Exception as exc:  # a kubelet (or impostor) sending garbage is a failed fetch
+                raise SourceError(f"List on {self.socket_path}: undecodable answer: {exc}") from None
+            self._last_claims = claims_from_response(response, self.id_type, self.resource_names)
+            self._last_body = body
+        return self._last_claims
+
+    def redial(self) -> None:
+        """Drop the channel so the next cycle dials afresh."""
+        if self._channel is not None:
+            self._channel.close()
+        self._channel, self._list = None, None
+
+    def close(self) -> None:
+        self.redial()

@@ -1,0 +1,56 @@
+"""koordinator's pod list file as a source (``--pod-list-file``): a JSON array of
+``{"name", "namespace", "container", "gpu_list": [device ids]}``, re-read when it changes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from otel_fakegpu.attribution.devices import parse_device
+from otel_fakegpu.attribution.files import Reloading, stamp_of
+from otel_fakegpu.attribution.model import Claim, Workload
+from otel_fakegpu.attribution.source import Claims, Done, Pending, Source
+
+DEFAULT_POD_LIST = "/var/lib/kubelet/pod-resources/podlist.json"
+_TEXT_KEYS = ("name", "namespace", "container")
+
+
+def parse_pod_list(path: Path) -> Claims:
+    """Claims of one file; ValueError ``FILE[:LINE]: reason`` for anything malformed."""
+    text = path.read_text()
+    try:
+        data: Any = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}:{exc.lineno}: {exc.msg}") from None
+    if not isinstance(data, list):
+        raise ValueError(f"{path}: expected a JSON array of pods")
+    claims: list[Claim] = []
+    for number, entry in enumerate(data, 1):
+        where = f"{path}: entry {number}"
+        if not isinstance(entry, dict):
+            raise ValueError(f"{where}: expected an object")
+        for key in _TEXT_KEYS:
+            if not isinstance(entry.get(key), str):
+                raise ValueError(f"{where}: {key!r} must be a string")
+        gpus = entry.get("gpu_list")
+        if not isinstance(gpus, list) or not all(isinstance(g, str | int) and not isinstance(g, bool) for g in gpus):
+            raise ValueError(f"{where}: 'gpu_list' must be a list of device ids")
+        for device_id in gpus:
+            ref, vgpu = parse_device(str(device_id), None)
+            if ref is not None:
+                claims.append(Claim(ref, Workload(entry["name"], entry["namespace"], entry["container"], vgpu=vgpu)))
+    return tuple(claims)
+
+
+class PodListSource(Source):
+    """Device ids may be GPU UUIDs, ``nvidiaN``, minor numbers, ``MIG-<uuid>``, with ``::N`` replicas."""
+
+    name = "pod-list-file"
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._file = Reloading(lambda: stamp_of([str(self.path)]), lambda: parse_pod_list(self.path))
+
+    def start(self, timeout_s: float) -> Pending:
+        return Done(self._file.get)

@@ -1,0 +1,46 @@
+"""Which attribution source a configuration asks for, and building it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from otel_fakegpu.attribution.hpc import HpcJobSource
+from otel_fakegpu.attribution.kubelet import KubeletSource
+from otel_fakegpu.attribution.model import LabelStyle
+from otel_fakegpu.attribution.podlist import PodListSource
+from otel_fakegpu.attribution.simulated import SimulatedSource, SimulatedWorkload
+from otel_fakegpu.attribution.source import Source
+
+KUBELET, POD_LIST, HPC, SIMULATOR = "kubelet", "pod-list-file", "hpc-job-mapping-dir", "simulator"
+MAX_DEFAULT_TIMEOUT_S = 2.0
+
+
+@dataclass(frozen=True)
+class AttributionSettings:
+    kind: str  # KUBELET, POD_LIST, HPC or SIMULATOR
+    path: str = ""  # the kubelet socket, pod list file or job directory
+    id_type: str = "uid"
+    resource_names: tuple[str, ...] = ()
+    style: LabelStyle = field(default_factory=LabelStyle)
+    timeout_s: float | None = None  # None: a quarter of the cycle, at most 2 s
+    jobstats: bool = False  # also the jobstats GPU exporter's job-mapping series
+
+    def timeout_for(self, collect_interval_s: float) -> float:
+        """How long a cycle waits for the source: well under the cycle, so a slow kubelet never stalls it."""
+        if self.timeout_s is not None:
+            return self.timeout_s
+        return min(MAX_DEFAULT_TIMEOUT_S, collect_interval_s / 4)
+
+
+def build_source(
+    settings: AttributionSettings, simulated: Callable[[], Sequence[SimulatedWorkload]] | None
+) -> Source | None:
+    """The configured source; None for the simulator's workloads when there is no simulator."""
+    if settings.kind == KUBELET:
+        return KubeletSource(settings.path, settings.id_type, settings.resource_names)
+    if settings.kind == POD_LIST:
+        return PodListSource(settings.path)
+    if settings.kind == HPC:
+        return HpcJobSource(settings.path)
+    return SimulatedSource(simulated) if simulated is not None else None
