@@ -140,7 +140,6 @@ def test_kempnerpulse_against_a_training_job(
         assert sum(pipes) == pytest.approx(float(row["tensor_active_pct"]), abs=0.05)
         assert pipes[0] > pipes[1] + pipes[2]
         assert row["tc_dmma_pct"] == row["tc_qmma_pct"] == ""
-        assert row["health"] == "OK"
     idle = rows[str(IDLE_GPU)]
     assert float(idle["nvlink_gbps"]) == 0.0
     assert idle["status"] == "idle"
