@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import subprocess
 import sys
 import time
@@ -51,7 +50,7 @@ def _sacct_dir(tmp_path: Path, start: float) -> Path:
     bin_dir = tmp_path / "slurm-bin"
     bin_dir.mkdir()
     sacct = bin_dir / "sacct"
-    started = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(start))  # sacct prints local time
+    started = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(start))  # local time of jobscope's TZ (UTC)
     sacct.write_text(SACCT.format(job=JOB, gpus=len(JOB_GPUS), start=started))
     sacct.chmod(0o755)
     return bin_dir
@@ -65,7 +64,7 @@ def _jobscope(args: list[str], prometheus_url: str, sacct_dir: Path, home: Path)
         "XDG_CONFIG_HOME": str(home),  # no user config file
         "USER": "alice",
         "JOBSCOPE_PROM_URL": prometheus_url,
-        "TZ": os.environ.get("TZ", "UTC"),
+        "TZ": "UTC0",  # sacct prints local time; the stand-in's is UTC
     }
     result = subprocess.run(
         [str(bin_dir / "jobscope"), *args], capture_output=True, text=True, timeout=60, check=False, env=env
