@@ -34,7 +34,8 @@ def prometheus(tmp_path: Path) -> Iterator[Callable[[int], str]]:
     def start(target_port: int) -> str:
         config = tmp_path / "prometheus.yml"
         config.write_text(
-            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n"
+            # evaluation_interval: the default step of subqueries (jobscope's [Ns:] windows), 1 m by default
+            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n"
             "scrape_configs:\n  - job_name: gpu\n    honor_labels: true\n"
             f"    static_configs:\n      - targets: ['127.0.0.1:{target_port}']\n"
         )
