@@ -49,7 +49,7 @@ from otel_fakegpu.serve import (
     reload_on_sighup,
     start,
 )
-from otel_fakegpu.sim import FleetSpec, ScenarioClock, Simulator, SimulatorControl, Workload
+from otel_fakegpu.sim import FleetSpec, ScenarioClock, ScenarioReloader, Simulator, SimulatorControl, Workload
 from otel_fakegpu.telemetry import (
     Consumer,
     CycleRunner,
@@ -127,6 +127,8 @@ class Exporter:
         self.cycle = CycleRunner(self.engine, self.pipeline, consumers, self.stats)
         # Further things a reload re-reads (the scenario file registers here): each raises to refuse the reload.
         self.reload_hooks: list[Callable[[], None]] = []
+        if scenario is not None and self.simulator is not None:
+            self.reload_hooks.append(ScenarioReloader(self.simulator, scenario, config.num_gpus))
         self._stop = threading.Event()
 
     def _running_workloads(self) -> list[Workload]:

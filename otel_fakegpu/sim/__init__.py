@@ -9,6 +9,7 @@ from otel_fakegpu.sim.physics import GpuConditions, GpuPhysics
 from otel_fakegpu.sim.profiles import PROFILE_NAMES, Demand, Profile, make_profile
 from otel_fakegpu.sim.scenario import Scenario, ScenarioError, ScheduledEvent
 from otel_fakegpu.sim.scenario_file import load_scenario
+from otel_fakegpu.sim.scenario_reload import ScenarioReloader
 from otel_fakegpu.sim.simulator import FleetSpec, SimulatedGpu, Simulator
 from otel_fakegpu.sim.sku_presets import DEFAULT_SKU, SKUS, find_sku
 from otel_fakegpu.sim.sku_table import format_gpu_models
@@ -39,6 +40,7 @@ __all__ = [
     "Scenario",
     "ScenarioClock",
     "ScenarioError",
+    "ScenarioReloader",
     "ScheduledEvent",
     "SimulatedGpu",
     "Simulator",

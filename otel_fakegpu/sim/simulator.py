@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import random
 import threading
@@ -91,6 +92,7 @@ class Simulator:
         self._switches: list[SimulatedSwitch] = []
         self._value_seed = 0
         self._placed: dict[str, PlacedWorkload] = {}
+        self._scripted = {w.key for w in workloads}  # placed by the scenario file, replaced when it is reloaded
         self.steps_total = 0
 
     @property
@@ -175,24 +177,57 @@ class Simulator:
     def add_workload(self, workload: Workload) -> None:
         """Place ``workload``; it drives its devices from the next update. Raises WorkloadError."""
         with self._lock:
-            if workload.key in self._placed:
-                raise WorkloadError(f"workload {workload.key} is already placed")
-            targets = [self._target(workload, gpu, gi) for gpu, gi in workload.devices()]
-            placed = PlacedWorkload.create(workload, self._value_seed)
-            self._placed[workload.key] = placed
-            for gpu in targets:
-                gpu.placed.append(placed)
-                gpu.workload_driven = True
+            self._place(workload)
+
+    def _place(self, workload: Workload) -> None:
+        if workload.key in self._placed:
+            raise WorkloadError(f"workload {workload.key} is already placed")
+        targets = [self._target(workload, gpu, gi) for gpu, gi in workload.devices()]
+        placed = PlacedWorkload.create(workload, self._value_seed)
+        self._placed[workload.key] = placed
+        for gpu in targets:
+            gpu.placed.append(placed)
+            gpu.workload_driven = True
 
     def remove_workload(self, key: str) -> Workload:
         """Remove the workload ``namespace/pod/container``; raises KeyError when none is placed."""
         with self._lock:
-            placed = self._placed.pop(key, None)
-            if placed is None:
-                raise KeyError(f"no workload {key}")
-            for gpu in self._gpus:
-                gpu.placed = [p for p in gpu.placed if p is not placed]
-            return placed.workload
+            return self._unplace(key)
+
+    def _unplace(self, key: str) -> Workload:
+        placed = self._placed.pop(key, None)
+        if placed is None:
+            raise KeyError(f"no workload {key}")
+        for gpu in self._gpus:
+            gpu.placed = [p for p in gpu.placed if p is not placed]
+        return placed.workload
+
+    def replace_script(
+        self, events: Sequence[ScheduledEvent], workloads: Sequence[Workload], time_scale: float
+    ) -> None:
+        """A reloaded scenario file: its events and workloads replace the file's old ones, their times counted from
+        now (scenario time goes on, so counters and fault windows stay monotonic). What the control API placed and
+        what already happened to the GPUs stay. Raises WorkloadError and changes nothing when one cannot be placed."""
+        with self._lock:
+            t = self.clock.t
+            shifted = [
+                dataclasses.replace(w, start_s=t + w.start_s, stop_s=None if w.stop_s is None else t + w.stop_s)
+                for w in workloads
+            ]
+            if len({w.key for w in shifted}) != len(shifted):
+                raise WorkloadError("two workloads have the same namespace/pod/container")
+            for workload in shifted:
+                if workload.key in self._placed and workload.key not in self._scripted:
+                    raise WorkloadError(f"workload {workload.key} is already placed through the control API")
+                for gpu, instance_id in workload.devices():
+                    self._target(workload, gpu, instance_id)
+            for key in self._scripted & self._placed.keys():
+                self._unplace(key)
+            for workload in shifted:
+                self._place(workload)
+            self._scripted = {w.key for w in shifted}
+            self._timeline = Timeline([dataclasses.replace(e, at_s=t + e.at_s) for e in events])
+            self.clock.time_scale = time_scale
 
     def workloads(self) -> tuple[Workload, ...]:
         """Placed workloads whose stop time has not passed, in the order they were placed."""

@@ -1,0 +1,82 @@
+"""SIGHUP re-reads the scenario file: a good one replaces the scripted events and workloads (its times count from
+the reload), a bad one is one logged line and the running scenario stays."""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Callable
+from pathlib import Path
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.conftest import ExporterProcess
+from tests.receivers import wait_for
+
+Factory = Callable[..., ExporterProcess]
+COLLECTORS = "DCGM_FI_DEV_XID_ERRORS, gauge, last xid.\nDCGM_FI_DEV_GPU_UTIL, gauge, util.\n"
+QUIET = "gpus:\n  - {count: 2, model: h100-sxm, profile: static}\nevents:\n  - {at: 10h, gpu: 0, xid: 13}\n"
+XID_NOW = "gpus:\n  - {count: 2, model: h100-sxm, profile: static}\nevents:\n  - {at: 0s, gpu: 1, xid: 48}\n"
+
+
+def _values(body: str, name: str) -> dict[str, float]:
+    return {
+        s.labels["gpu"]: s.value
+        for f in text_string_to_metric_families(body)
+        for s in f.samples
+        if s.name == name and "gpu" in s.labels
+    }
+
+
+def _reloads(body: str) -> dict[str, float]:
+    return {
+        s.labels["result"]: s.value
+        for f in text_string_to_metric_families(body)
+        for s in f.samples
+        if s.name == "otel_fakegpu_reloads_total"
+    }
+
+
+def _start(tmp_path: Path, exporter_factory: Factory) -> tuple[ExporterProcess, Path]:
+    scenario, collectors = tmp_path / "scenario.yaml", tmp_path / "collectors.csv"
+    scenario.write_text(QUIET)
+    collectors.write_text(COLLECTORS)
+    args = ("--scenario", str(scenario), "-f", str(collectors), "-c", "200", "--update-interval", "0.2")
+    return exporter_factory(*args), scenario
+
+
+def _metrics(exporter: ExporterProcess) -> str:
+    return exporter.get("/metrics")[1].decode()
+
+
+def test_sighup_with_a_changed_scenario_plays_its_events_from_the_reload(
+    tmp_path: Path, exporter_factory: Factory
+) -> None:
+    exporter, scenario = _start(tmp_path, exporter_factory)
+    assert _values(_metrics(exporter), "DCGM_FI_DEV_XID_ERRORS") == {"0": 0, "1": 0}
+    scenario.write_text(XID_NOW)
+    exporter.proc.send_signal(signal.SIGHUP)
+    wait_for(lambda: _values(_metrics(exporter), "DCGM_FI_DEV_XID_ERRORS").get("1") == 48, timeout=30)
+    assert _reloads(_metrics(exporter)) == {"ok": 1, "failed": 0}
+    assert "scenario" in exporter.stderr_text() and "reloaded" in exporter.stderr_text()
+
+
+def test_sighup_with_a_broken_scenario_keeps_serving_and_logs_one_line(
+    tmp_path: Path, exporter_factory: Factory
+) -> None:
+    exporter, scenario = _start(tmp_path, exporter_factory)
+    scenario.write_text(QUIET + "  - {at: 1m, gpu: 7, xid: 48}\n")  # line 5: GPU 7 of 2
+    exporter.proc.send_signal(signal.SIGHUP)
+    wait_for(lambda: _reloads(_metrics(exporter)).get("failed") == 1, timeout=30)
+    assert exporter.proc.poll() is None
+    errors = [line for line in exporter.stderr_text().splitlines() if "reload failed" in line]
+    assert len(errors) == 1 and f"{scenario}:5:" in errors[0], errors
+    assert "Traceback" not in exporter.stderr_text()
+    assert _values(_metrics(exporter), "DCGM_FI_DEV_GPU_UTIL").keys() == {"0", "1"}
+    scenario.write_text(QUIET.replace("gpus:\n  - {count: 2", "gpus:\n  - {count: 3"))  # a new fleet: refused
+    exporter.proc.send_signal(signal.SIGHUP)
+    wait_for(lambda: _reloads(_metrics(exporter)).get("failed") == 2, timeout=30)
+    assert "a new fleet needs a restart" in exporter.stderr_text()
+    scenario.write_text(XID_NOW)  # fixed: the next SIGHUP takes it
+    exporter.proc.send_signal(signal.SIGHUP)
+    wait_for(lambda: _values(_metrics(exporter), "DCGM_FI_DEV_XID_ERRORS").get("1") == 48, timeout=30)
+    assert _reloads(_metrics(exporter)) == {"ok": 1, "failed": 2}
