@@ -53,13 +53,13 @@ def _value(body: str, name: str, gpu: int) -> str | None:
     return match.group(1) if match else None
 
 
-def _shows_within_one_cycle(exporter: ExporterProcess, check: Callable[[str], bool]) -> None:
-    """After a request returned: at most the cycle already under way may miss the change."""
-    _, body, _ = exporter.get("/metrics")
+def _shows_within_one_cycle(exporter: ExporterProcess, check: Callable[[str], bool], page: str = "/metrics") -> None:
+    """After a request returned: at most the cycle already under way may miss the change (on ``page``)."""
+    _, body, _ = exporter.get(page)
     published = _cycles(body.decode())
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        text = exporter.get("/metrics")[1].decode()
+        text = exporter.get(page)[1].decode()
         if check(text):
             assert _cycles(text) <= published + 2, "the change took more than one cycle to show"
             return
@@ -171,3 +171,43 @@ def test_tcp_without_a_configured_token_hides_the_api(tmp_path: Path, exporter_f
     assert _tcp_request(exporter, "GET", "/control/v1/state")[0] == 404
     assert _tcp_request(exporter, "POST", "/control/v1/gpus/0/events", {"xid": 48}, token="anything")[0] == 404
     assert _uds_request(sock, "GET", "/control/v1/state")[0] == 200  # the socket still has it
+
+
+def test_a_fleet_is_addressed_by_host_over_the_socket(tmp_path: Path, exporter_factory: Factory) -> None:
+    exporter, sock = _start(exporter_factory, tmp_path, "--hosts", "3", "--workers", "2")
+    status, answer = _uds_request(sock, "GET", "/control/v1/hosts")
+    hosts = answer["hosts"]
+    assert status == 200 and isinstance(hosts, list) and len(hosts) == 3, answer
+    # Without a host, a fleet cannot know which one is meant: 400 naming the host-addressed form.
+    for method, url in (("POST", "/control/v1/gpus/1/events"), ("GET", "/control/v1/state")):
+        status, answer = _uds_request(sock, method, url, {"xid": 48} if method == "POST" else None)
+        form = url.replace("/control/v1/", "/control/v1/hosts/{hostname}/")
+        assert status == 400 and form in str(answer["error"]) and answer["hosts"] == hosts, answer
+    target = hosts[1]
+    status, answer = _uds_request(sock, "POST", f"/control/v1/hosts/{target}/gpus/1/events", {"xid": 48})
+    assert status == 200 and answer["gpu"] == 1, answer
+
+    page = f"/hosts/{target}/metrics"
+    _shows_within_one_cycle(exporter, lambda text: _value(text, "DCGM_FI_DEV_XID_ERRORS", 1) == "48", page)
+    for host in hosts[0], hosts[2]:  # the other hosts' GPU 1 never saw it
+        assert _value(exporter.get(f"/hosts/{host}/metrics")[1].decode(), "DCGM_FI_DEV_XID_ERRORS", 1) == "0"
+    spec = {"pod": "warmup", "namespace": "ml", "container": "torch", "gpus": [3], "shape": "idle"}
+    other = hosts[2]
+    assert _uds_request(sock, "POST", f"/control/v1/hosts/{other}/workloads", spec)[0] == 201
+    state = _uds_request(sock, "GET", f"/control/v1/hosts/{other}/state")[1]
+    assert [w["key"] for w in state["workloads"]] == ["ml/warmup/torch"]  # type: ignore[attr-defined]
+    assert _uds_request(sock, "GET", f"/control/v1/hosts/{hosts[0]}/state")[1]["workloads"] == []
+    assert _uds_request(sock, "DELETE", f"/control/v1/hosts/{other}/workloads/ml/warmup/torch")[0] == 200
+    status, answer = _uds_request(sock, "GET", "/control/v1/hosts/no-such-node/state")
+    assert status == 404 and "no-such-node" in str(answer["error"]), answer
+    assert exporter.proc.poll() is None
+
+
+def test_a_single_host_answers_both_forms(tmp_path: Path, exporter_factory: Factory) -> None:
+    exporter, sock = _start(exporter_factory, tmp_path)
+    hosts = _uds_request(sock, "GET", "/control/v1/hosts")[1]["hosts"]
+    assert isinstance(hosts, list) and len(hosts) == 1
+    assert _uds_request(sock, "GET", "/control/v1/state")[0] == 200
+    status, answer = _uds_request(sock, "POST", f"/control/v1/hosts/{hosts[0]}/gpus/0/events", {"xid": 31})
+    assert status == 200, answer
+    _shows_within_one_cycle(exporter, lambda text: _value(text, "DCGM_FI_DEV_XID_ERRORS", 0) == "31")

@@ -15,17 +15,20 @@ _RAISE = {400: ValueError, 404: LookupError, 501: NotImplementedError}
 
 
 class RemoteControl:
-    """ControlPort over the worker pool; a fleet of several hosts is not addressed by the control API yet."""
+    """ControlPort over the worker pool: a request goes to the worker owning the host it names."""
 
     def __init__(self, pool: WorkerPool) -> None:
         self._pool = pool
 
-    def _call(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
+    def hosts(self) -> list[str]:
+        return [host.name for host in self._pool.plan.hosts]
+
+    def _call(self, method: str, args: dict[str, Any], host: str | None) -> dict[str, Any]:
+        if host is not None and host not in self.hosts():
+            raise LookupError(f"no host {host!r} in this process (hosts: {', '.join(self.hosts())})")
         try:
-            answer = self._pool.call_threadsafe(method, args)
+            answer = self._pool.call_threadsafe(method, args, host)
         except RemoteError as exc:
-            if "name a host" in str(exc):
-                raise NotImplementedError("the control API drives a single host; this process serves a fleet") from None
             raise RuntimeError(str(exc)) from None
         if "error" in answer:
             raise _RAISE.get(int(answer.get("status", 500)), RuntimeError)(str(answer["error"]))
@@ -33,14 +36,14 @@ class RemoteControl:
         assert isinstance(result, dict)
         return result
 
-    def gpu_event(self, gpu: str, body: object) -> dict[str, Any]:
-        return self._call("control.gpu_event", {"gpu": gpu, "body": body})
+    def gpu_event(self, gpu: str, body: object, host: str | None = None) -> dict[str, Any]:
+        return self._call("control.gpu_event", {"gpu": gpu, "body": body}, host)
 
-    def start_workload(self, body: object) -> dict[str, Any]:
-        return self._call("control.start_workload", {"body": body})
+    def start_workload(self, body: object, host: str | None = None) -> dict[str, Any]:
+        return self._call("control.start_workload", {"body": body}, host)
 
-    def stop_workload(self, key: str) -> dict[str, Any]:
-        return self._call("control.stop_workload", {"key": key})
+    def stop_workload(self, key: str, host: str | None = None) -> dict[str, Any]:
+        return self._call("control.stop_workload", {"key": key}, host)
 
-    def state(self) -> dict[str, Any]:
-        return self._call("control.state", {})
+    def state(self, host: str | None = None) -> dict[str, Any]:
+        return self._call("control.state", {}, host)

@@ -25,16 +25,19 @@ PREFIX = "/control/"
 
 
 class ControlPort(Protocol):
-    """What the control API may ask of the simulation. ValueError: bad request (400); LookupError: no such
-    GPU or workload (404); NotImplementedError: not offered by this engine (501)."""
+    """What the control API may ask of the simulation. ``host``: the fleet host addressed (None: the only one).
+    ValueError: bad request (400); LookupError: no such host, GPU or workload (404); NotImplementedError: not
+    offered by this engine (501)."""
 
-    def gpu_event(self, gpu: str, body: object) -> dict[str, Any]: ...
+    def hosts(self) -> list[str]: ...
 
-    def start_workload(self, body: object) -> dict[str, Any]: ...
+    def gpu_event(self, gpu: str, body: object, host: str | None = None) -> dict[str, Any]: ...
 
-    def stop_workload(self, key: str) -> dict[str, Any]: ...
+    def start_workload(self, body: object, host: str | None = None) -> dict[str, Any]: ...
 
-    def state(self) -> dict[str, Any]: ...
+    def stop_workload(self, key: str, host: str | None = None) -> dict[str, Any]: ...
+
+    def state(self, host: str | None = None) -> dict[str, Any]: ...
 
 
 def _json(status: int, body: object, headers: dict[str, str] | None = None) -> web.Response:
@@ -96,21 +99,44 @@ async def _body(request: web.Request) -> object:
         ) from None
 
 
+def _host(request: web.Request, port: ControlPort) -> str | None:
+    """The host a request addresses; a host-less path of a process serving several hosts is a bad request."""
+    host = request.match_info.get("host")
+    if host is None and len(hosts := port.hosts()) > 1:
+        addressed = request.path.replace("/control/v1/", "/control/v1/hosts/{hostname}/", 1)
+        raise web.HTTPBadRequest(
+            text=json.dumps({"error": f"this process serves {len(hosts)} hosts: use {addressed}", "hosts": hosts})
+            + "\n",
+            content_type="application/json",
+        )
+    return host
+
+
 def add_control_routes(app: web.Application, port: ControlPort) -> None:
+    """The routes under /control/v1, each also under /control/v1/hosts/{host}/ (required with several hosts)."""
+
     async def gpu_event(request: web.Request) -> web.Response:
-        return await _call(port.gpu_event, request.match_info["gpu"], await _body(request))
+        host = _host(request, port)
+        return await _call(port.gpu_event, request.match_info["gpu"], await _body(request), host)
 
     async def start_workload(request: web.Request) -> web.Response:
-        return await _call(port.start_workload, await _body(request), status=201)
+        host = _host(request, port)
+        return await _call(port.start_workload, await _body(request), host, status=201)
 
     async def stop_workload(request: web.Request) -> web.Response:
         info = request.match_info
-        return await _call(port.stop_workload, f"{info['namespace']}/{info['pod']}/{info['container']}")
+        key = f"{info['namespace']}/{info['pod']}/{info['container']}"
+        return await _call(port.stop_workload, key, _host(request, port))
 
     async def state(request: web.Request) -> web.Response:
-        return await _call(port.state)
+        return await _call(port.state, _host(request, port))
 
-    app.router.add_post("/control/v1/gpus/{gpu}/events", gpu_event)
-    app.router.add_post("/control/v1/workloads", start_workload)
-    app.router.add_delete("/control/v1/workloads/{namespace}/{pod}/{container}", stop_workload)
-    app.router.add_get("/control/v1/state", state)
+    async def hosts(request: web.Request) -> web.Response:
+        return _json(200, {"hosts": port.hosts()})
+
+    app.router.add_get("/control/v1/hosts", hosts)
+    for prefix in ("/control/v1", "/control/v1/hosts/{host}"):
+        app.router.add_post(f"{prefix}/gpus/{{gpu}}/events", gpu_event)
+        app.router.add_post(f"{prefix}/workloads", start_workload)
+        app.router.add_delete(f"{prefix}/workloads/{{namespace}}/{{pod}}/{{container}}", stop_workload)
+        app.router.add_get(f"{prefix}/state", state)
