@@ -129,15 +129,14 @@ def start_exporter(
     ready_timeout: float = 180.0,  # a 4096-GPU start on a machine busy with other work can take a minute
     address: str | None = None,
     uds: Path | None = None,
-    launcher: Sequence[str] = ("-m", "otel_fakegpu"),
 ) -> ExporterProcess:
     """Start ``python -m otel_fakegpu`` (on a free loopback port unless ``address`` is given) and wait
-    until /metrics answers 200 (over ``uds`` when given). ``launcher``: what python runs instead."""
+    until /metrics answers 200 (over ``uds`` when given)."""
     port = free_port()
     listen = f"127.0.0.1:{port}" if address is None else address
     log = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the process; closed in stop()
     proc = subprocess.Popen(
-        [sys.executable, *launcher, "-a", listen, *args],
+        [sys.executable, "-m", "otel_fakegpu", "-a", listen, *args],
         env=exporter_env(env),
         stdout=subprocess.DEVNULL,
         stderr=log,
@@ -178,9 +177,8 @@ def exporter_factory() -> Iterator[Callable[..., ExporterProcess]]:
         env: dict[str, str] | None = None,
         address: str | None = None,
         uds: Path | None = None,
-        launcher: Sequence[str] = ("-m", "otel_fakegpu"),
     ) -> ExporterProcess:
-        exporter = start_exporter(args, env, address=address, uds=uds, launcher=launcher)
+        exporter = start_exporter(args, env, address=address, uds=uds)
         started.append(exporter)
         return exporter
 

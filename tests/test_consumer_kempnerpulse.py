@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import subprocess
 import sys
 import time
@@ -68,17 +67,19 @@ def _cycles(exporter: ExporterProcess) -> int:
 
 
 def _training_exporter(factory: Callable[..., ExporterProcess], sku: str, collectors: Path) -> ExporterProcess:
-    """Three GPUs of ``sku``: a training job on 0 and 1, an idle workload on 2, placed before the first update."""
-    workloads = [
-        {"pod": "trainer", "namespace": "ml", "container": "pytorch", "gpus": list(TRAINING_GPUS), "shape": "training"},
-        {"pod": "notebook", "namespace": "ml", "container": "jupyter", "gpus": [IDLE_GPU], "shape": "idle"},
-    ]
+    """Three GPUs of ``sku``: a training job on 0 and 1, an idle workload on 2, from a scenario file."""
+    scenario = collectors.with_name(f"{sku}-training.yaml")
+    scenario.write_text(
+        "workloads:\n"
+        f"  - {{pod: trainer, namespace: ml, container: pytorch, gpus: {list(TRAINING_GPUS)}, shape: training}}\n"
+        f"  - {{pod: notebook, namespace: ml, container: jupyter, gpus: [{IDLE_GPU}], shape: idle}}\n"
+    )
     exporter = factory(
         "--num-gpus", "3", "--gpu-model", sku, "--seed", "7", "-c", "1000", "--update-interval", "1",
-        "-f", str(collectors), launcher=("-m", "tests.workload_exporter", json.dumps(workloads)),
+        "-f", str(collectors), "--scenario", str(scenario),
     )  # fmt: skip
     deadline = time.monotonic() + 60
-    while _cycles(exporter) < 3:  # the first update ran before the workloads were placed
+    while _cycles(exporter) < 3:  # a few updates, so the training job's rates and averages have moved
         assert time.monotonic() < deadline, "the exporter did not run three cycles in 60 s"
         time.sleep(0.2)
     return exporter
