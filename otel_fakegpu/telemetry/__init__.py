@@ -3,13 +3,13 @@
 from otel_fakegpu.telemetry.cycle import Consumer, CycleResult, CycleRunner
 from otel_fakegpu.telemetry.labels import LABEL_STYLES, Attributes, LabelScheme
 from otel_fakegpu.telemetry.pipeline import (
-    CARDINALITY_LIMIT,
     DEFAULT_COUNT_WINDOW_MS,
     SCOPE_NAME,
     SEMCONV_SCOPE_NAME,
     TelemetryPipeline,
     default_resource,
 )
+from otel_fakegpu.telemetry.reader import CARDINALITY_LIMIT
 from otel_fakegpu.telemetry.selfmetrics import Reading, ResultCounter, SelfMetric, single
 from otel_fakegpu.telemetry.stats import CycleStats, CycleStatsView
 from otel_fakegpu.telemetry.windows import EventWindow

@@ -1,0 +1,159 @@
+"""The callbacks of the pipeline's observable instruments: each reads the running cycle's snapshot and labels.
+
+``CurrentCycle`` is set just before the one SDK collection of a cycle; every callback reads it, none reads an engine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from opentelemetry.metrics import CallbackOptions, Observation
+
+from otel_fakegpu.attribution import Assignment
+from otel_fakegpu.engine import EMPTY_SNAPSHOT, Snapshot
+from otel_fakegpu.telemetry.health import Point, health_points, p2p_points
+from otel_fakegpu.telemetry.labels import Attributes
+from otel_fakegpu.telemetry.selfmetrics import SelfMetric
+from otel_fakegpu.telemetry.semconv import SemconvInstrument
+from otel_fakegpu.telemetry.windows import EventWindow
+
+WINDOW_LABEL = "window_size_in_ms"
+
+
+class CurrentCycle:
+    """What the callbacks of the running collection read: set just before ``collect``."""
+
+    def __init__(self) -> None:
+        self.snapshot: Snapshot = EMPTY_SNAPSHOT
+        self.attributes: list[Attributes] = []
+        self.semconv_attributes: list[Attributes] = []
+        # With attribution: per entity, one attribute set per workload using it (or just its own).
+        self.expanded: list[tuple[Attributes, ...]] | None = None
+        self.semconv_expanded: list[tuple[Attributes, ...]] | None = None
+        self.assignment: Assignment | None = None
+        self.group_attributes: dict[str, list[Attributes]] = {}  # NVSwitch and link series
+
+
+Callback = Callable[[CallbackOptions], Iterable[Observation]]
+
+
+def field_callback(current: CurrentCycle, field_id: int) -> Callback:
+    def observe(options: CallbackOptions) -> Iterable[Observation]:
+        attrs, expanded = current.attributes, current.expanded
+        # bool is an int subclass but never a DCGM reading; text in a numeric field is a bad record.
+        if expanded is not None:  # some GPU is used by several workloads: one series per workload
+            return [
+                Observation(value, one)
+                for i, value in enumerate(current.snapshot.column(field_id))
+                if type(value) is int or type(value) is float
+                for one in expanded[i]
+            ]
+        return [
+            Observation(value, attrs[i])
+            for i, value in enumerate(current.snapshot.column(field_id))
+            if type(value) is int or type(value) is float
+        ]
+
+    return observe
+
+
+def group_callback(current: CurrentCycle, field_id: int, group: str) -> Callback:
+    """A field of NVSwitches or their links: one point per entity of that group that has a value."""
+
+    def observe(options: CallbackOptions) -> Iterable[Observation]:
+        entities = current.snapshot.groups.get(group)
+        if entities is None:
+            return []
+        attrs = current.group_attributes[group]
+        return [
+            Observation(value, attrs[i])
+            for i, value in enumerate(entities.column(field_id))
+            if type(value) is int or type(value) is float
+        ]
+
+    return observe
+
+
+Pairs = tuple[tuple[str, str], ...]
+
+
+class ExtendedAttributes:
+    """A GPU's attributes plus a few more labels, built once per (owner, labels) and reused while the GPU's
+    own dict is the same object (LabelScheme keeps it while the identity holds): no dict per point per cycle."""
+
+    def __init__(self) -> None:
+        self._cache: dict[tuple[object, Pairs], tuple[Attributes, Attributes]] = {}
+
+    def get(self, owner: object, base: Attributes, extra: Pairs) -> Attributes:
+        cached = self._cache.get((owner, extra))
+        if cached is None or cached[0] is not base:
+            cached = self._cache[(owner, extra)] = (base, {**base, **dict(extra)})
+        return cached[1]
+
+
+def semconv_callback(current: CurrentCycle, instrument: SemconvInstrument) -> Callback:
+    extended = ExtendedAttributes()
+
+    def observe(options: CallbackOptions) -> Iterable[Observation]:
+        points = []
+        for series in instrument.series:
+            expanded = current.semconv_expanded
+            for i, value in enumerate(current.snapshot.column(series.field_id)):
+                if type(value) is int or type(value) is float:
+                    bases = (current.semconv_attributes[i],) if expanded is None else expanded[i]
+                    for j, base in enumerate(bases):
+                        attrs = extended.get((i, j), base, series.extra) if series.extra else base
+                        points.append(Observation(value * series.scale, attrs))
+        return points
+
+    return observe
+
+
+DERIVED_POINTS: dict[int, Callable[[Snapshot], Iterable[Point]]] = {9003: health_points, 9004: p2p_points}
+
+
+def derived_callback(current: CurrentCycle, points: Callable[[Snapshot], Iterable[Point]]) -> Callback:
+    """A status computed from the snapshot (9003, 9004): GPU labels, then its own in dcgm-exporter's sorted order."""
+    extended = ExtendedAttributes()
+
+    def observe(options: CallbackOptions) -> Iterable[Observation]:
+        snapshot, attrs = current.snapshot, current.attributes
+        return [
+            Observation(value, extended.get(snapshot.entity_ids[row], attrs[row], extra))
+            for row, extra, value in points(snapshot)
+        ]
+
+    return observe
+
+
+def event_count_callback(current: CurrentCycle, window: EventWindow, window_ms: int) -> Callback:
+    """dcgm-exporter's shape: per GPU one series per code seen in the window, or one 0 without the code label."""
+    label, window_pair = window.decoder.label, (WINDOW_LABEL, str(window_ms))
+    extended = ExtendedAttributes()
+
+    def observe(options: CallbackOptions) -> Iterable[Observation]:
+        counts = window.counts()
+        points = []
+        expanded = current.expanded
+        for i, entity_id in enumerate(current.snapshot.entity_ids):
+            per_code = counts.get(entity_id)
+            bases = (current.attributes[i],) if expanded is None else expanded[i]
+            for j, base in enumerate(bases):
+                owner = (entity_id, j)
+                if per_code is None:
+                    points.append(Observation(0, extended.get(owner, base, (window_pair,))))
+                else:
+                    points.extend(
+                        Observation(count, extended.get(owner, base, (window_pair, (label, code))))
+                        for code, count in per_code
+                    )
+        return points
+
+    return observe
+
+
+def self_callback(metric: SelfMetric) -> Callback:
+    def observe(options: CallbackOptions) -> Iterable[Observation]:
+        return [Observation(value, attrs) for value, attrs in metric.read()]
+
+    return observe
