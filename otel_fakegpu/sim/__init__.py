@@ -2,6 +2,7 @@
 
 from otel_fakegpu.sim.clock import ScenarioClock, parse_duration
 from otel_fakegpu.sim.control import SimulatorControl
+from otel_fakegpu.sim.gpus import SimulatedGpu
 from otel_fakegpu.sim.identity import DRIVER_VERSION, GpuIdentity, make_identity
 from otel_fakegpu.sim.load import EngineLoad
 from otel_fakegpu.sim.mig import MigError, MigInstance, MigLayout, MigProfile, parse_mig_spec, resolve_mig
@@ -10,7 +11,7 @@ from otel_fakegpu.sim.profiles import PROFILE_NAMES, Demand, Profile, make_profi
 from otel_fakegpu.sim.scenario import Scenario, ScenarioError, ScheduledEvent
 from otel_fakegpu.sim.scenario_file import load_scenario
 from otel_fakegpu.sim.scenario_reload import ScenarioReloader
-from otel_fakegpu.sim.simulator import FleetSpec, SimulatedGpu, Simulator
+from otel_fakegpu.sim.simulator import FleetSpec, Simulator
 from otel_fakegpu.sim.sku_presets import DEFAULT_SKU, SKUS, find_sku
 from otel_fakegpu.sim.sku_table import format_gpu_models
 from otel_fakegpu.sim.skus import FanCurve, GpuSku

@@ -12,8 +12,9 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from otel_fakegpu.sim.events import parse_event
+from otel_fakegpu.sim.gpus import SimulatedGpu
 from otel_fakegpu.sim.scenario_file import parse_workload
-from otel_fakegpu.sim.simulator import SimulatedGpu, Simulator
+from otel_fakegpu.sim.simulator import Simulator
 from otel_fakegpu.sim.workloads import Workload, WorkloadError
 
 

@@ -7,21 +7,20 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
 from otel_fakegpu.engine import Engine
-from otel_fakegpu.fields import Value
 from otel_fakegpu.sim.clock import ScenarioClock
 from otel_fakegpu.sim.events import GpuEvent
-from otel_fakegpu.sim.faults import GpuFaults
-from otel_fakegpu.sim.identity import BRAND, DRIVER_VERSION, NVML_VERSION, GpuIdentity, make_identity
+from otel_fakegpu.sim.gpus import SimulatedGpu, identity_updates, reading_updates
+from otel_fakegpu.sim.identity import make_identity
 from otel_fakegpu.sim.mig import MigLayout
 from otel_fakegpu.sim.nvswitch import SimulatedSwitch, build_switches, static_updates, step_switch
-from otel_fakegpu.sim.physics import GpuConditions, GpuPhysics, instance_readings
-from otel_fakegpu.sim.placement import PlacedWorkload, as_demand, device_demand, instance_demands
-from otel_fakegpu.sim.profiles import Demand, Profile, make_profile
+from otel_fakegpu.sim.physics import GpuConditions, GpuPhysics
+from otel_fakegpu.sim.placement import PlacedWorkload
+from otel_fakegpu.sim.profiles import make_profile
 from otel_fakegpu.sim.scenario import ScheduledEvent, Timeline
 from otel_fakegpu.sim.skus import GpuSku
 from otel_fakegpu.sim.workloads import Workload, WorkloadError
@@ -29,7 +28,6 @@ from otel_fakegpu.sim.workloads import Workload, WorkloadError
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
-Readings = dict[int, Value | None]
 T = TypeVar("T")
 
 
@@ -43,23 +41,6 @@ class FleetSpec:
     host: str
     seed: int | None = None
     mig: Mapping[int, MigLayout] = field(default_factory=dict)  # GPU index -> its MIG instances
-
-
-@dataclass
-class SimulatedGpu:
-    """One GPU: its profile drives it until a workload is placed on it; then its workloads do."""
-
-    entity_id: int
-    identity: GpuIdentity
-    profile: Profile
-    physics: GpuPhysics
-    rng: random.Random
-    layout: MigLayout | None = None
-    instance_entities: dict[int, int] = field(default_factory=dict)  # GPU instance id -> entity id
-    placed: list[PlacedWorkload] = field(default_factory=list)
-    workload_driven: bool = False  # a workload was placed on it once: no longer follows its profile
-    faults: GpuFaults = field(default_factory=GpuFaults)
-    load: float = 0.0  # the load of its last step, which its board's NVSwitches carry
 
 
 class Simulator:
@@ -122,12 +103,12 @@ class Simulator:
                 created = self._engine.create_gpu_instances(entity_id, pairs)
                 gpu.instance_entities = {gi: eid for (gi, _), eid in zip(pairs, created, strict=True)}
             self._gpus.append(gpu)
-        self._engine.inject(self._identity_updates(), now)
+        self._engine.inject(identity_updates(self._gpus), now)
         for workload in self._initial_workloads:
             self.add_workload(workload)
         with self._lock:
             self._fire_due()
-            self._engine.inject(self._reading_updates(self._gpus, 0.0, 0.0), now)
+            self._engine.inject(reading_updates(self._gpus, 0.0, 0.0), now)
         self._start_switches(now)
         log.info("simulating %d GPUs (profiles: %s)", spec.count, ",".join(spec.profiles))
 
@@ -137,7 +118,7 @@ class Simulator:
             now, dt = self.clock.advance()
             self._drop_finished(self.clock.t)
             self._fire_due()
-            self._engine.inject(self._reading_updates(self._gpus, self.clock.t, dt), now)
+            self._engine.inject(reading_updates(self._gpus, self.clock.t, dt), now)
             self._step_switches(dt, now)
             self.steps_total += 1
 
@@ -146,14 +127,14 @@ class Simulator:
         with self._lock:
             gpu = self._gpus[index]
             gpu.faults.apply(event, gpu.physics, self.clock.t)
-            self._engine.inject(self._reading_updates([gpu], self.clock.t, 0.0), self.clock.now())
+            self._engine.inject(reading_updates([gpu], self.clock.t, 0.0), self.clock.now())
         log.info("GPU %d: %s", index, event.describe())
 
     def refresh(self, indices: Sequence[int]) -> None:
         """Inject the readings of GPUs ``indices`` now (no time passes): a placed or removed workload shows."""
         with self._lock:
             gpus = [self._gpus[i] for i in sorted(set(indices))]
-            self._engine.inject(self._reading_updates(gpus, self.clock.t, 0.0), self.clock.now())
+            self._engine.inject(reading_updates(gpus, self.clock.t, 0.0), self.clock.now())
 
     def describe(self, describe: Callable[[int, SimulatedGpu], T]) -> list[T]:
         """``describe(index, gpu)`` of every GPU, under the lock (a consistent view for the control API)."""
@@ -305,59 +286,3 @@ class Simulator:
                 self.step()
             except Exception:
                 log.exception("simulator step failed; retrying next interval")
-
-    def _identity_updates(self) -> Iterator[tuple[int, int, Value | None]]:
-        count = len(self._gpus)
-        for gpu in self._gpus:
-            ident, eid = gpu.identity, gpu.entity_id
-            yield from (
-                (eid, 1, DRIVER_VERSION),
-                (eid, 2, NVML_VERSION),
-                (eid, 4, count),
-                (eid, 66, 1),  # persistence mode on, as on every data-centre node
-                (eid, 50, ident.sku.model_name),
-                (eid, 51, BRAND),
-                (eid, 53, ident.serial),
-                (eid, 54, ident.uuid),
-                (eid, 55, ident.minor_number),
-                (eid, 57, ident.pci_bus_id),
-                (eid, 85, ident.sku.vbios),
-            )
-
-    def _reading_updates(
-        self, gpus: Sequence[SimulatedGpu], t: float, dt: float
-    ) -> Iterator[tuple[int, int, Value | None]]:
-        for gpu in gpus:
-            gpu.faults.prepare(gpu.physics, t)
-            if gpu.layout is not None:
-                readings, instances = self._mig_readings(gpu, t, dt)
-            else:
-                demand = self._demand(gpu, t)
-                gpu.load = demand.load
-                readings, instances = gpu.physics.step(demand, dt, gpu.rng), []
-            gpu.faults.shape_readings(readings, gpu.physics)
-            eid = gpu.entity_id
-            for field_id, value in readings.items():
-                yield eid, field_id, value
-            for instance_eid, instance in instances:
-                for field_id, value in instance.items():  # an instance of a GPU off the bus is gone with it
-                    yield instance_eid, field_id, None if gpu.faults.off_bus else value
-
-    def _demand(self, gpu: SimulatedGpu, t: float) -> Demand:
-        if gpu.workload_driven:
-            usable = gpu.identity.sku.fb_total_mib - gpu.identity.sku.fb_reserved_mib
-            return as_demand(device_demand(gpu.placed, t, usable), usable)
-        return gpu.profile.demand(t, gpu.rng)
-
-    def _mig_readings(self, gpu: SimulatedGpu, t: float, dt: float) -> tuple[Readings, list[tuple[int, Readings]]]:
-        """A MIG-enabled GPU: each instance runs its own workloads; the GPU's load is their slice-weighted sum."""
-        assert gpu.layout is not None
-        profile = None if gpu.workload_driven else gpu.profile.demand(t, gpu.rng)
-        per_instance = instance_demands(gpu.identity.index, gpu.layout, gpu.placed, t, profile)
-        gpu.load = sum(demand.engines.busy * inst.compute_fraction for inst, demand in per_instance)
-        readings = gpu.physics.step_mig(per_instance, dt, gpu.rng)
-        instances = [
-            (gpu.instance_entities[inst.instance_id], instance_readings(gpu.identity.sku, inst, demand))
-            for inst, demand in per_instance
-        ]
-        return readings, instances

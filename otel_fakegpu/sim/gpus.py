@@ -1,0 +1,95 @@
+"""One simulated GPU and what the simulator injects for it: its identity once, its readings each update."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+
+from otel_fakegpu.fields import Value
+from otel_fakegpu.sim.faults import GpuFaults
+from otel_fakegpu.sim.identity import BRAND, DRIVER_VERSION, NVML_VERSION, GpuIdentity
+from otel_fakegpu.sim.mig import MigLayout
+from otel_fakegpu.sim.physics import GpuPhysics, instance_readings
+from otel_fakegpu.sim.placement import PlacedWorkload, as_demand, device_demand, instance_demands
+from otel_fakegpu.sim.profiles import Demand, Profile
+
+Readings = dict[int, Value | None]
+Update = tuple[int, int, Value | None]  # (entity id, field id, value)
+
+
+@dataclass
+class SimulatedGpu:
+    """One GPU: its profile drives it until a workload is placed on it; then its workloads do."""
+
+    entity_id: int
+    identity: GpuIdentity
+    profile: Profile
+    physics: GpuPhysics
+    rng: random.Random
+    layout: MigLayout | None = None
+    instance_entities: dict[int, int] = field(default_factory=dict)  # GPU instance id -> entity id
+    placed: list[PlacedWorkload] = field(default_factory=list)
+    workload_driven: bool = False  # a workload was placed on it once: no longer follows its profile
+    faults: GpuFaults = field(default_factory=GpuFaults)
+    load: float = 0.0  # the load of its last step, which its board's NVSwitches carry
+
+
+def identity_updates(gpus: Sequence[SimulatedGpu]) -> Iterator[Update]:
+    """Each GPU's identity fields, injected once when the GPUs are created."""
+    count = len(gpus)
+    for gpu in gpus:
+        ident, eid = gpu.identity, gpu.entity_id
+        yield from (
+            (eid, 1, DRIVER_VERSION),
+            (eid, 2, NVML_VERSION),
+            (eid, 4, count),
+            (eid, 66, 1),  # persistence mode on, as on every data-centre node
+            (eid, 50, ident.sku.model_name),
+            (eid, 51, BRAND),
+            (eid, 53, ident.serial),
+            (eid, 54, ident.uuid),
+            (eid, 55, ident.minor_number),
+            (eid, 57, ident.pci_bus_id),
+            (eid, 85, ident.sku.vbios),
+        )
+
+
+def reading_updates(gpus: Sequence[SimulatedGpu], t: float, dt: float) -> Iterator[Update]:
+    """``gpus`` advanced by ``dt`` scenario seconds to scenario time ``t``: their readings and their instances'."""
+    for gpu in gpus:
+        gpu.faults.prepare(gpu.physics, t)
+        if gpu.layout is not None:
+            readings, instances = _mig_readings(gpu, t, dt)
+        else:
+            demand = _demand(gpu, t)
+            gpu.load = demand.load
+            readings, instances = gpu.physics.step(demand, dt, gpu.rng), []
+        gpu.faults.shape_readings(readings, gpu.physics)
+        eid = gpu.entity_id
+        for field_id, value in readings.items():
+            yield eid, field_id, value
+        for instance_eid, instance in instances:
+            for field_id, value in instance.items():  # an instance of a GPU off the bus is gone with it
+                yield instance_eid, field_id, None if gpu.faults.off_bus else value
+
+
+def _demand(gpu: SimulatedGpu, t: float) -> Demand:
+    if gpu.workload_driven:
+        usable = gpu.identity.sku.fb_total_mib - gpu.identity.sku.fb_reserved_mib
+        return as_demand(device_demand(gpu.placed, t, usable), usable)
+    return gpu.profile.demand(t, gpu.rng)
+
+
+def _mig_readings(gpu: SimulatedGpu, t: float, dt: float) -> tuple[Readings, list[tuple[int, Readings]]]:
+    """A MIG-enabled GPU: each instance runs its own workloads; the GPU's load is their slice-weighted sum."""
+    assert gpu.layout is not None
+    profile = None if gpu.workload_driven else gpu.profile.demand(t, gpu.rng)
+    per_instance = instance_demands(gpu.identity.index, gpu.layout, gpu.placed, t, profile)
+    gpu.load = sum(demand.engines.busy * inst.compute_fraction for inst, demand in per_instance)
+    readings = gpu.physics.step_mig(per_instance, dt, gpu.rng)
+    instances = [
+        (gpu.instance_entities[inst.instance_id], instance_readings(gpu.identity.sku, inst, demand))
+        for inst, demand in per_instance
+    ]
+    return readings, instances
