@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 
-from otel_fakegpu.app import Exporter, build_collection
 from otel_fakegpu.cli import config_from_args
+from otel_fakegpu.exporter import Exporter, build_collection
 from otel_fakegpu.fields import default_collectors_path, load_collectors
 from otel_fakegpu.outputs import Format
 from otel_fakegpu.runtime import PublishedFleet, RemoteError, WorkerPool, WorkerSettings, plan_fleet

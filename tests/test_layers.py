@@ -25,9 +25,10 @@ FLOORS = {
     "config": 8,  # validates the options into a Config of the floors below
     "engines": 9,  # picks an engine from a Config
     "backfill": 9,
-    "app": 10,
-    "cli": 11,
-    "__main__": 12,
+    "exporter": 10,  # one host's collection side, built from a Config
+    "app": 11,
+    "cli": 12,
+    "__main__": 13,
 }
 
 

@@ -1,0 +1,214 @@
+"""One host's collection side: engine ← simulator, attribution, telemetry pipeline and outputs, as a worker
+process drives it (start, step, run_cycle, reload, and the control API's requests)."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from otel_fakegpu.attribution import AttributionStage
+from otel_fakegpu.attribution.settings import build_source
+from otel_fakegpu.config import Config, load_field_set
+from otel_fakegpu.engine import Engine
+from otel_fakegpu.engines import engine_self_metrics, make_engine
+from otel_fakegpu.fields import CollectorsError, CollectorSet
+from otel_fakegpu.outputs import Exposition, ExpositionCache, OtlpPushOutput, PrometheusOutput, PrometheusPushOutput
+from otel_fakegpu.runtime import HostSpec
+from otel_fakegpu.runtime.worker import Handler
+from otel_fakegpu.sim import FleetSpec, ScenarioClock, ScenarioReloader, Simulator, SimulatorControl, Workload
+from otel_fakegpu.telemetry import (
+    Consumer,
+    CycleRunner,
+    CycleStats,
+    LabelScheme,
+    ResultCounter,
+    SelfMetric,
+    TelemetryPipeline,
+    default_resource,
+)
+
+log = logging.getLogger(__name__)
+
+
+def sample_keep_age_s(collect_interval_s: float) -> float:
+    """How long the engine keeps event samples: enough for a cycle that runs late or fails once."""
+    return max(60.0, 4 * collect_interval_s)
+
+
+class Exporter:
+    """One host's collection side: engine, simulator, cycle, outputs. Runs in a worker process."""
+
+    def __init__(self, config: Config, collectors: CollectorSet, engine: Engine | None = None) -> None:
+        self.config = config
+        self.engine: Engine = engine or make_engine(config)
+        scenario = config.scenario
+        # A scenario's time advances by a fixed amount per update, so it plays out the same every run.
+        clock = ScenarioClock(time.time, scenario.time_scale, config.update_interval_s) if scenario else None
+        fleet = FleetSpec(
+            config.num_gpus, config.profiles, config.skus, config.host_identity, config.seed, mig=config.mig
+        )
+        # Real GPUs need no simulator; the embedded engine and DCGM injection are driven by one.
+        self.simulator = (
+            Simulator(
+                fleet,
+                self.engine,
+                scenario_clock=clock,
+                events=scenario.events if scenario else (),
+                workloads=scenario.workloads if scenario else (),
+            )
+            if config.engine.simulated
+            else None
+        )
+        # The control API drives simulated GPUs; real ones offer none.
+        self.control = SimulatorControl(self.simulator) if self.simulator is not None else None
+        self.stats = CycleStats()
+        self.cache = ExpositionCache()
+        self.pushers: list[OtlpPushOutput | PrometheusPushOutput] = []
+        if config.otlp is not None:
+            self.pushers.append(OtlpPushOutput(config.otlp))
+        if config.push_prometheus_url is not None:
+            self.pushers.append(PrometheusPushOutput(config.push_prometheus_url, config.push_buffer_points))
+        # Without a simulator (real GPUs) there are no simulated workloads: only a configured source attributes.
+        source = build_source(config.attribution, self._running_workloads if self.simulator is not None else None)
+        # One stage for the exporter's life: a reload builds a new pipeline around the same stage.
+        self.attribution = (
+            AttributionStage(
+                source,
+                config.attribution.style,
+                config.attribution.timeout_for(config.collect_interval_s),
+                interval_s=config.collect_interval_s,
+            )
+            if source is not None
+            else None
+        )
+        self.reloads = ResultCounter("otel_fakegpu_reloads_total", "Reloads (SIGHUP) by result.")
+        self._extra_metrics: list[SelfMetric] = [m for pusher in self.pushers for m in pusher.self_metrics()]
+        self._extra_metrics.append(self.reloads.metric)
+        self._extra_metrics += engine_self_metrics(self.engine)
+        self.pipeline = self._build_pipeline(collectors)
+        # Before the simulator's first update, so no event is missed.
+        self.pipeline.watch(self.engine, sample_keep_age_s(config.collect_interval_s))
+        # Pushers only queue; first in line, their senders start encoding while the exposition renders.
+        consumers: list[Consumer] = [*self.pushers, PrometheusOutput(self.cache)]
+        self.cycle = CycleRunner(self.engine, self.pipeline, consumers, self.stats)
+        # Further things a reload re-reads (the scenario file registers here): each raises to refuse the reload.
+        self.reload_hooks: list[Callable[[], None]] = []
+        if scenario is not None and self.simulator is not None:
+            self.reload_hooks.append(ScenarioReloader(self.simulator, scenario, config.num_gpus))
+        self._stop = threading.Event()
+
+    def _running_workloads(self) -> list[Workload]:
+        """The simulator's workloads running now: the default attribution source."""
+        simulator = self.simulator
+        if simulator is None:
+            return []
+        now = simulator.now_s()
+        return [w for w in simulator.workloads() if w.active_at(now)]
+
+    def _build_pipeline(self, collectors: CollectorSet, previous: TelemetryPipeline | None = None) -> TelemetryPipeline:
+        config = self.config
+        return TelemetryPipeline(
+            collectors,
+            LabelScheme(
+                config.hostname,
+                collectors.labels,
+                config.label_style,
+                "uuid" if config.attribution.style.old_names else "UUID",
+            ),
+            default_resource(config.service_name, config.host_identity, config.resource_attributes),
+            self.stats,
+            lambda: self.engine.reads_total,
+            self._extra_metrics,
+            config.otlp is not None and config.otlp.naming != "dcgm",
+            config.count_windows_ms,
+            previous,
+            self.attribution,
+            config.attribution.jobstats,
+        )
+
+    def reload(self, serving_error: str | None = None) -> dict[str, object]:
+        """SIGHUP, collection side: re-read the collectors file (and run the reload hooks), swap the pipeline between
+        two cycles and publish a cycle at once. A bad file is one logged line and the running set stays.
+
+        ``serving_error`` is the serving side's own failure (its web config), counted in the same result. Takes and
+        returns plain data: it is the ``reload`` request the serving process sends to every worker."""
+        errors = [serving_error] if serving_error else []
+        try:
+            collectors = load_field_set(self.config)
+            for hook in self.reload_hooks:
+                hook()
+        except (CollectorsError, OSError, ValueError) as exc:
+            log.error("reload failed, keeping the running configuration: %s", exc)
+            errors.append(str(exc))
+        else:
+            pipeline = self._build_pipeline(collectors, self.pipeline)
+            pipeline.watch(self.engine, sample_keep_age_s(self.config.collect_interval_s))
+            previous = self.cycle.replace_pipeline(pipeline)
+            self.pipeline = pipeline
+            previous.shutdown()
+            log.info("reloaded: %d metrics from %s", len(collectors.metrics), collectors.source)
+        self.reloads.record(not errors)
+        self.cycle.run_once()  # publish now: the new field set and the reload's count on the same page
+        return {"ok": not errors, "errors": errors}
+
+    def start(self) -> None:
+        """Create the GPUs and run the first cycle (the worker then drives step and run_cycle)."""
+        for pusher in self.pushers:
+            pusher.start(self._stop)
+        if self.simulator is not None:
+            self.simulator.start()
+        self.cycle.run_once()
+
+    def step(self) -> None:
+        if self.simulator is not None:
+            self.simulator.step()
+
+    def run_cycle(self) -> bool:
+        return self.cycle.run_once()
+
+    def latest(self) -> Exposition | None:
+        return self.cache.latest()
+
+    def facts(self) -> dict[str, Any]:
+        """What /health needs, as JSON-able values (it crosses the process boundary)."""
+        status, view = self.engine.status(), self.stats.view()
+        return {
+            "engine": {"kind": status.kind, "state": status.state.value, "detail": status.detail},
+            "reads_total": self.engine.reads_total,
+            "sdk_collections_total": self.pipeline.collections_total,
+            "cycles_total": view.cycles_total,
+            "errors_total": view.errors_total,
+            "last_ok_at": view.last_ok_at,
+            "last_error": view.last_error,
+            "series": view.series,
+            "gpus": view.gpus,
+            "gpus_missing": self.control.gpus_missing() if self.control is not None else [],
+            # Raw fields, not an age: /health computes the map's age when it answers.
+            "attribution": None if self.attribution is None else self.attribution.status.facts(),
+        }
+
+    def handlers(self) -> Mapping[str, Handler]:
+        """Request methods the serving side may call on this host (WorkerPool.call): control and reload hooks."""
+        hooks: dict[str, Handler] = {"reload": lambda args: self.reload(args.get("serving_error"))}
+        if self.control is not None:
+            hooks.update(self.control.handlers())
+        return hooks
+
+    def stop(self) -> None:
+        self._stop.set()
+        for pusher in self.pushers:
+            pusher.close()
+        self.pipeline.shutdown()
+        if self.attribution is not None:
+            self.attribution.close()
+        self.engine.close()
+
+
+def build_collection(config: Config, collectors: CollectorSet, host: HostSpec) -> Exporter:
+    """The collection side of one host of the fleet: the config with that host's name."""
+    hostname = None if config.hostname is None else host.name
+    return Exporter(dataclasses.replace(config, host_identity=host.name, hostname=hostname), collectors)
