@@ -7,9 +7,12 @@ import signal
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import ExporterProcess
+from otel_fakegpu.engine import EmbeddedEngine
+from otel_fakegpu.sim import SKUS, FleetSpec, ScenarioClock, Simulator, Workload, WorkloadError
+from tests.conftest import ExporterProcess, FakeClock
 from tests.receivers import wait_for
 
 Factory = Callable[..., ExporterProcess]
@@ -80,3 +83,31 @@ def test_sighup_with_a_broken_scenario_keeps_serving_and_logs_one_line(
     exporter.proc.send_signal(signal.SIGHUP)
     wait_for(lambda: _values(_metrics(exporter), "DCGM_FI_DEV_XID_ERRORS").get("1") == 48, timeout=30)
     assert _reloads(_metrics(exporter)) == {"ok": 1, "failed": 2}
+
+
+def test_a_reloaded_script_replaces_the_files_workloads_and_keeps_the_control_apis() -> None:
+    engine = EmbeddedEngine(FakeClock())
+    scripted = Workload("old", "ml", "train", gpus=(0,), shape="training")
+    simulator = Simulator(
+        FleetSpec(3, ("static",), (SKUS["h100-sxm"],), "node-1", 1),
+        engine,
+        scenario_clock=ScenarioClock(FakeClock(), 1.0, 10.0),
+        workloads=(scripted,),
+    )
+    simulator.start()
+    for _ in range(3):
+        simulator.step()
+    simulator.add_workload(Workload("manual", "ml", "debug", gpus=(2,), start_s=simulator.now_s()))
+    new = Workload("new", "ml", "serve", gpus=(1,), shape="inference", start_s=5.0, stop_s=60.0)
+    simulator.replace_script((), (new,), 2.0)
+    placed = {w.key: w for w in simulator.workloads()}
+    assert set(placed) == {"ml/manual/debug", "ml/new/serve"}
+    assert (placed["ml/new/serve"].start_s, placed["ml/new/serve"].stop_s) == (35.0, 90.0)  # counted from t=30
+    assert simulator.clock.time_scale == 2.0
+    clash = Workload("manual", "ml", "debug", gpus=(0,))  # the control API's key: refused, nothing changes
+    with pytest.raises(WorkloadError, match="control API"):
+        simulator.replace_script((), (clash,), 1.0)
+    with pytest.raises(WorkloadError, match="GPU 7"):
+        simulator.replace_script((), (Workload("far", "ml", "x", gpus=(7,)),), 1.0)
+    assert set(w.key for w in simulator.workloads()) == {"ml/manual/debug", "ml/new/serve"}
+    assert simulator.clock.time_scale == 2.0
