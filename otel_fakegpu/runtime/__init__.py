@@ -1,6 +1,7 @@
 """Floor 6, the process shape: worker processes collect and render; the serving process holds their bytes.
 
-Lower floors never import this one; only app.py and exporter.py wire it (see frames.py for the contract across the boundary).
+Lower floors never import this one; only app.py and exporter.py wire it (see frames.py for the contract across
+the boundary).
 """
 
 from otel_fakegpu.runtime.fleet import FleetPlan, HostSpec, plan_fleet
