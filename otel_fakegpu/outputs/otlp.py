@@ -10,7 +10,9 @@ from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult,
 
 from otel_fakegpu.outputs.batching import DEFAULT_MAX_POINTS, count_points, select_scopes, split
 from otel_fakegpu.outputs.otlp_exporters import grpc_exporter, http_exporter
+from otel_fakegpu.outputs.otlp_outcome import ExportOutcome
 from otel_fakegpu.outputs.push import PushOutput
+from otel_fakegpu.outputs.retry import DeliveryError, RejectedError
 from otel_fakegpu.telemetry import SCOPE_NAME, SEMCONV_SCOPE_NAME, CycleResult
 
 log = logging.getLogger(__name__)
@@ -35,13 +37,15 @@ class OtlpSettings:
     naming: str = "dcgm"
 
 
-def make_exporter(settings: OtlpSettings) -> MetricExporter:
+def make_exporter(settings: OtlpSettings, outcome: ExportOutcome | None = None) -> MetricExporter:
     """The stock OpenTelemetry exporter for the protocol (with the caching encoder), configured from
-    ``settings`` alone."""
+    ``settings`` alone; ``outcome`` records what the receiver answers."""
+    outcome = outcome or ExportOutcome()
     if settings.protocol == "grpc":
         from grpc import Compression as GrpcCompression  # noqa: PLC0415 - gRPC loads only when asked for
 
         return grpc_exporter(
+            outcome,
             endpoint=settings.endpoint,
             insecure=settings.insecure,
             headers=settings.headers or None,
@@ -51,6 +55,7 @@ def make_exporter(settings: OtlpSettings) -> MetricExporter:
     from opentelemetry.exporter.otlp.proto.http import Compression as HttpCompression  # noqa: PLC0415
 
     return http_exporter(
+        outcome,
         endpoint=settings.endpoint,
         headers=settings.headers or None,
         timeout=settings.timeout_s,
@@ -64,7 +69,8 @@ class OtlpPushOutput(PushOutput[MetricsData]):
     def __init__(self, settings: OtlpSettings, exporter: MetricExporter | None = None) -> None:
         super().__init__("otlp", count_points, settings.buffer_points, settings.timeout_s)
         self._settings = settings
-        self._exporter = exporter if exporter is not None else make_exporter(settings)
+        self._outcome = ExportOutcome()  # stays empty with an exporter from outside: failures are then retried
+        self._exporter = exporter if exporter is not None else make_exporter(settings, self._outcome)
         self._scopes = NAMINGS[settings.naming]
         self._last_pushed_at: float | None = None
 
@@ -82,9 +88,24 @@ class OtlpPushOutput(PushOutput[MetricsData]):
             self.queue.put(piece)
         return 0
 
-    def _send(self, piece: MetricsData) -> bool:
+    def _send(self, piece: MetricsData) -> int:
+        outcome = self._outcome
+        outcome.reset()
         result = self._exporter.export(piece, timeout_millis=self._settings.timeout_s * 1000)
-        return result is MetricExportResult.SUCCESS
+        where = f"{self._settings.protocol} {self._settings.endpoint}"
+        if result is MetricExportResult.SUCCESS:
+            if outcome.rejected_points:
+                log.warning(
+                    "otlp push: %s took the request but refused %d of its points: %s",
+                    where,
+                    outcome.rejected_points,
+                    outcome.message or "(no message)",
+                )
+            return outcome.rejected_points
+        answer = f"{where}: {outcome.status or 'no answer'}{': ' + outcome.message if outcome.message else ''}"
+        if outcome.permanent:
+            raise RejectedError(answer)
+        raise DeliveryError(answer, outcome.retry_after_s)
 
     def _release(self) -> None:
         self._exporter.shutdown()

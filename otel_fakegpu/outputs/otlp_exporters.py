@@ -1,6 +1,7 @@
 """The stock OTLP exporters (transport, TLS, headers, compression, retries), encoding through the caching
-encoder at the hook each one encodes through. Where an SDK release lacks that hook, the stock exporter is
-used as it is: slower, never wrong."""
+encoder at the hook each one encodes through, and an ExportOutcome recorder watching what the receiver
+answers. Where an SDK release lacks a hook, the stock exporter is used as it is: slower or less precise
+about refusals, never wrong."""
 
 from __future__ import annotations
 
@@ -9,13 +10,15 @@ from typing import TYPE_CHECKING, Any
 
 from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, MetricsData
 
+from otel_fakegpu.outputs.otlp_outcome import ExportOutcome, RecordingStub, RecordingTransport
+
 if TYPE_CHECKING:
     from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 
 log = logging.getLogger(__name__)
 
 
-def grpc_exporter(**settings: Any) -> MetricExporter:
+def grpc_exporter(outcome: ExportOutcome, **settings: Any) -> MetricExporter:
     from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import (  # noqa: PLC0415 - gRPC only when asked
         OTLPMetricExporter,
     )
@@ -32,10 +35,15 @@ def grpc_exporter(**settings: Any) -> MetricExporter:
         def _translate_data(self, data: MetricsData) -> ExportMetricsServiceRequest:
             return encoder.encode(data)
 
+        def _initialize_channel_and_stub(self) -> None:  # also called again to reconnect after UNAVAILABLE
+            super()._initialize_channel_and_stub()  # type: ignore[no-untyped-call]
+            if getattr(self, "_client", None) is not None:
+                self._client = RecordingStub(self._client, outcome)  # type: ignore[assignment]
+
     return CachingGrpcExporter(**settings)
 
 
-def http_exporter(**settings: Any) -> MetricExporter:
+def http_exporter(outcome: ExportOutcome, **settings: Any) -> MetricExporter:
     from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter  # noqa: PLC0415
 
     from otel_fakegpu.outputs.otlp_encode import CachingMetricsEncoder  # noqa: PLC0415 - protobuf only for push
@@ -56,4 +64,10 @@ def http_exporter(**settings: Any) -> MetricExporter:
             result: MetricExportResult = self._export_batch(encoder.encode(metrics_data))
             return result
 
-    return CachingHttpExporter(**settings)
+    exporter = CachingHttpExporter(**settings)
+    client = getattr(exporter, "_client", None)
+    if client is not None and hasattr(getattr(client, "_transport", None), "request"):
+        client._transport = RecordingTransport(client._transport, outcome)
+    else:
+        log.info("this OpenTelemetry release keeps its HTTP transport elsewhere: refusals known by result only")
+    return exporter

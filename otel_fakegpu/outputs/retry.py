@@ -17,9 +17,21 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
+MAX_RETRY_AFTER_S = 300.0  # a receiver asking for longer is asked again after this long
+
+
 class DeliveryError(Exception):
-    """A target that could not take an item for a known reason (down, refused, answered an error):
-    logged as one line and retried, never as a traceback."""
+    """A target that could not take an item for a transient reason (down, overloaded, timed out): logged as
+    one line and retried, never as a traceback. ``retry_after_s`` is the receiver's Retry-After, if any."""
+
+    def __init__(self, message: str, retry_after_s: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class RejectedError(DeliveryError):
+    """The receiver refused the item for good (a 4xx other than 408/429, or a gRPC status that no retry can
+    change): retrying would block everything queued behind it, so the item is dropped and counted."""
 
 
 @dataclass(frozen=True)
@@ -28,18 +40,26 @@ class PushStatsView:
     exports_failed: int
     points_sent: int
     points_buffered: int
-    points_dropped: int
+    points_dropped: int  # every reason together
     last_export_seconds: float | None
     last_delivery_seconds: float | None  # from being queued to delivered, for the last item delivered
+    dropped_by_reason: tuple[tuple[str, int], ...] = ()  # ("overflow", n), ("rejected", n)
+
+
+Send = Callable[[T], int]
+"""Delivers one item and returns how many of its points the receiver refused inside an accepted request
+(OTLP partial success; 0 normally); raises DeliveryError (retry) or RejectedError (drop)."""
+DROP_REASONS = ("overflow", "rejected")
 
 
 class RetryQueue(Generic[T]):
-    """Items carry a cost (points, or bytes); ``put`` never blocks, a sender thread drains in order."""
+    """Items carry a cost (points); ``put`` never blocks, a sender thread drains in order. A permanent
+    refusal drops that one item and delivery goes on with the next."""
 
     def __init__(
         self,
         name: str,
-        send: Callable[[T], bool],
+        send: Send[T],
         cost: Callable[[T], int],
         max_cost: int,
         backoff_s: tuple[float, float] = (0.5, 30.0),
@@ -53,7 +73,8 @@ class RetryQueue(Generic[T]):
         self._queued_cost = 0
         self._in_flight_cost = 0
         self._cond = threading.Condition()
-        self._ok = self._failed = self._sent = self._dropped = 0
+        self._ok = self._failed = self._sent = 0
+        self._dropped = dict.fromkeys(DROP_REASONS, 0)
         self._last_export: float | None = None
         self._last_delivery: float | None = None
 
@@ -69,7 +90,7 @@ class RetryQueue(Generic[T]):
         while self._items and self._queued_cost + self._in_flight_cost > self._max_cost and len(self._items) > 1:
             _, cost, _ = self._items.popleft()
             self._queued_cost -= cost
-            self._dropped += cost
+            self._dropped["overflow"] += cost
             log.warning("%s: buffer full, dropped the oldest %d points", self.name, cost)
 
     def view(self) -> PushStatsView:
@@ -79,23 +100,26 @@ class RetryQueue(Generic[T]):
                 self._failed,
                 self._sent,
                 self._queued_cost + self._in_flight_cost,
-                self._dropped,
+                sum(self._dropped.values()),
                 self._last_export,
                 self._last_delivery,
+                tuple(self._dropped.items()),
             )
 
     def run(self, stop: threading.Event) -> None:
-        """Send until ``stop``; on failure wait (doubling up to the cap) and retry the same item first."""
+        """Send until ``stop``; on a transient failure wait (doubling up to the cap, or as long as the receiver
+        asked with Retry-After, capped) and retry the same item first."""
         delay = self._backoff[0]
         while not stop.is_set():
             taken = self._take(stop)
             if taken is None:
                 continue
-            if self._attempt(*taken):
+            outcome = self._attempt(*taken)
+            if outcome is None:
                 delay = self._backoff[0]
-            else:
-                stop.wait(delay)
-                delay = min(delay * 2, self._backoff[1])
+                continue
+            stop.wait(delay if outcome < 0 else min(outcome, MAX_RETRY_AFTER_S))
+            delay = min(delay * 2, self._backoff[1])
 
     def _take(self, stop: threading.Event) -> tuple[T, int, float] | None:
         with self._cond:
@@ -108,32 +132,46 @@ class RetryQueue(Generic[T]):
             self._in_flight_cost = taken[1]
             return taken
 
-    def _attempt(self, item: T, cost: int, queued_at: float) -> bool:
+    def _attempt(self, item: T, cost: int, queued_at: float) -> float | None:
+        """One try; None when the item is done with (delivered or dropped), else how long to wait before
+        retrying it: the receiver's Retry-After, or -1 for the queue's own backoff."""
         started = time.perf_counter()
+        rejected, retry_after = 0, None
         try:
-            ok = self._send(item)
+            rejected = self._send(item)
+            outcome = "ok"
+        except RejectedError as exc:
+            log.error("%s: receiver refused %d points for good, dropped: %s", self.name, cost, exc)
+            outcome = "rejected"
         except DeliveryError as exc:
             log.warning("%s: %s", self.name, exc)
-            ok = False
+            outcome, retry_after = "retry", exc.retry_after_s
         except Exception:  # a bug in an exporter, not the peer: worth its traceback
             log.exception("%s: export raised", self.name)
-            ok = False
-        elapsed = time.perf_counter() - started
+            outcome = "retry"
+        self._account(item, cost, queued_at, outcome, min(max(rejected, 0), cost), time.perf_counter() - started)
+        if outcome != "retry":
+            return None
+        log.warning("%s: export failed; %d points buffered for retry", self.name, self.view().points_buffered)
+        return -1.0 if retry_after is None else max(0.0, retry_after)
+
+    def _account(self, item: T, cost: int, queued_at: float, outcome: str, rejected: int, elapsed: float) -> None:
         with self._cond:
             self._in_flight_cost = 0
             self._last_export = elapsed
-            if ok:
+            if outcome == "ok":
                 self._ok += 1
-                self._sent += cost
+                self._sent += cost - rejected
+                self._dropped["rejected"] += rejected
                 self._last_delivery = time.monotonic() - queued_at
+            elif outcome == "rejected":
+                self._failed += 1
+                self._dropped["rejected"] += cost
             else:
                 self._failed += 1
                 self._items.appendleft((item, cost, queued_at))  # first in line again: order is kept
                 self._queued_cost += cost
                 self._enforce_bound()
-        if not ok:
-            log.warning("%s: export failed; %d points buffered for retry", self.name, self.view().points_buffered)
-        return ok
 
     def drain(self, deadline_s: float) -> None:
         """At shutdown: one last attempt at everything queued, within ``deadline_s``."""
@@ -145,5 +183,5 @@ class RetryQueue(Generic[T]):
                 taken = self._items.popleft()
                 self._queued_cost -= taken[1]
                 self._in_flight_cost = taken[1]
-            if not self._attempt(*taken):
+            if self._attempt(*taken) is not None:
                 return
