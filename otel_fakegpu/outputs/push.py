@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
 from otel_fakegpu.outputs.retry import PushStatsView, RetryQueue
-from otel_fakegpu.telemetry import CycleResult, SelfMetric
+from otel_fakegpu.telemetry import CycleResult, Liveness, SelfMetric
 
 T = TypeVar("T")
 
@@ -35,8 +35,10 @@ class PushOutput(ABC, Generic[T]):
     def _release(self) -> None:
         """Close the target's client."""
 
-    def start(self, stop: threading.Event) -> None:
-        self._thread = threading.Thread(target=self.queue.run, args=(stop,), name=f"{self.target}-push", daemon=True)
+    def start(self, stop: threading.Event, liveness: Liveness | None = None) -> None:
+        run = self.queue.run if liveness is None else liveness.guard(f"{self.target} push", _run_queue)
+        args = (stop,) if liveness is None else (stop, self.queue)
+        self._thread = threading.Thread(target=run, args=args, name=f"{self.target}-push", daemon=True)
         self._thread.start()
 
     def close(self, drain_s: float = 5.0) -> None:
@@ -48,6 +50,10 @@ class PushOutput(ABC, Generic[T]):
 
     def self_metrics(self) -> list[SelfMetric]:
         return push_self_metrics(self.target, self.queue)
+
+
+def _run_queue(stop: threading.Event, queue: RetryQueue[Any]) -> None:
+    queue.run(stop)
 
 
 class _OneView:
