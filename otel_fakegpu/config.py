@@ -119,6 +119,7 @@ class Config:
     scenario: Scenario | None = None  # its fleet, when it names one, is already in num_gpus/profiles/skus/mig
     control_token: str | None = None  # None: the control API is served on the Unix socket only
     engine: EngineSettings = field(default_factory=EngineSettings)
+    check_only: bool = False  # --check-config: validate, then exit
 
 
 def parse_listen(value: str, source: str) -> ListenAddress:
@@ -506,6 +507,7 @@ def build_config(values: Mapping[str, OptionValue], env: Mapping[str, str]) -> C
         engine=engine,
         scenario=_load_scenario(values["scenario"], num_gpus),
         control_token=text("control_token")[0] or None,
+        check_only=parse_bool(*text("check_config")),
     )
     if config.scenario is not None and not config.engine.simulated:
         raise ConfigError(

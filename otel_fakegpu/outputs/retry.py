@@ -4,6 +4,9 @@ counted. The stock OpenTelemetry exporters drop a failed export; this is what ma
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import gc
 import logging
 import threading
 import time
@@ -18,6 +21,21 @@ T = TypeVar("T")
 
 
 MAX_RETRY_AFTER_S = 300.0  # a receiver asking for longer is asked again after this long
+# A drained backlog this large leaves hundreds of MB freed but kept by the allocators (see release_memory).
+RELEASE_AFTER_POINTS = 100_000
+
+
+def release_memory() -> None:
+    """After a large backlog drained: collect the cyclic garbage it left (the raised GC thresholds would let
+    it wait for a rare full collection) and hand glibc's free heap pages back to the system. Measured on a
+    2 M-point backlog: RSS 427 -> 342 MB; what stays is pymalloc arenas kept by a few live objects each."""
+    gc.collect()
+    name = ctypes.util.find_library("c")
+    try:
+        if name:
+            ctypes.CDLL(name).malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: nothing to trim
+        pass
 
 
 class DeliveryError(Exception):
@@ -77,6 +95,7 @@ class RetryQueue(Generic[T]):
         self._dropped = dict.fromkeys(DROP_REASONS, 0)
         self._last_export: float | None = None
         self._last_delivery: float | None = None
+        self._peak_cost = 0  # the largest backlog since memory was last released
 
     def put(self, item: T) -> None:
         cost = self._cost(item)
@@ -84,6 +103,7 @@ class RetryQueue(Generic[T]):
             self._items.append((item, cost, time.monotonic()))
             self._queued_cost += cost
             self._enforce_bound()
+            self._peak_cost = max(self._peak_cost, self._queued_cost)
             self._cond.notify()
 
     def _enforce_bound(self) -> None:
@@ -117,9 +137,19 @@ class RetryQueue(Generic[T]):
             outcome = self._attempt(*taken)
             if outcome is None:
                 delay = self._backoff[0]
+                self._release_after_backlog()
                 continue
             stop.wait(delay if outcome < 0 else min(outcome, MAX_RETRY_AFTER_S))
             delay = min(delay * 2, self._backoff[1])
+
+    def _release_after_backlog(self) -> None:
+        with self._cond:
+            drained = not self._items and self._peak_cost >= RELEASE_AFTER_POINTS
+            if drained:
+                self._peak_cost = 0
+        if drained:
+            log.info("%s: backlog delivered; releasing the memory it held", self.name)
+            release_memory()
 
     def _take(self, stop: threading.Event) -> tuple[T, int, float] | None:
         with self._cond:
