@@ -9,7 +9,7 @@ import pytest
 
 from otel_fakegpu.cli import config_from_args
 from otel_fakegpu.fields import CollectorsError, default_collectors_path, load_collectors
-from otel_fakegpu.fileread import read_config_text
+from otel_fakegpu.fileread import load_yaml, read_config_text
 from otel_fakegpu.settings import ConfigError
 from tests.conftest import run_cli
 
@@ -94,3 +94,16 @@ def test_read_config_text(tmp_path: Path) -> None:
         read_config_text(tmp_path / "none", 4)
     with pytest.raises(ConfigError, match="Is a directory"):
         read_config_text(tmp_path, 4)
+
+
+def test_load_yaml_is_safe_and_bounded() -> None:
+    assert load_yaml("a: &x [1]\nb: *x\n", "s.yml") == {"a": [1], "b": [1]}
+    for text, message in (
+        ("a: !!python/object/apply:os.system ['true']\n", r"s.yml:1: invalid YAML: could not determine a constructor"),
+        ("a: " + "[" * 100 + "]" * 100, "nested deeper than 16 levels"),
+        ("".join(f"a{i}: &a{i} [*a{i - 1 if i else 0}]\n" for i in range(1, 40)).replace("*a0", "1"), "aliases"),
+        ("a: [\n", "s.yml:2: invalid YAML"),
+    ):
+        with pytest.raises(ConfigError, match=message) as info:
+            load_yaml(text, "s.yml")
+        assert "\n" not in str(info.value)

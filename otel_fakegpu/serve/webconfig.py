@@ -15,9 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from otel_fakegpu.fileread import read_config_text
+from otel_fakegpu.fileread import load_yaml, read_config_text
 from otel_fakegpu.serve.auth import HashError, check_hash
 from otel_fakegpu.settings import ConfigError
 
@@ -39,53 +37,12 @@ _TLS_VERSIONS = {
 
 MAX_WEB_CONFIG_BYTES = 1 << 20
 MAX_PEM_BYTES = 1 << 20
-MAX_YAML_DEPTH = 16  # the format nests three deep
-MAX_YAML_ALIASES = 32
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # an HTTP token (RFC 9110)
 _HEADER_VALUE = re.compile(r"[\t\x20-\x7e\x80-\xff]*")  # no CR, LF or other control characters
 
 
 class WebConfigError(ValueError):
     """A web config that cannot be used; the message names the file."""
-
-
-class _BoundedLoader(yaml.SafeLoader):
-    """The safe loader, refusing deep nesting (which would exhaust the stack) and many aliases (an alias
-    bomb: a few lines that expand to billions of nodes)."""
-
-    def __init__(self, stream: str) -> None:
-        super().__init__(stream)
-        self._depth = 0
-        self._aliases = 0
-
-    def compose_node(self, parent: Any, index: Any) -> Any:
-        if self.check_event(yaml.AliasEvent):
-            self._aliases += 1
-            if self._aliases > MAX_YAML_ALIASES:
-                raise yaml.YAMLError(f"more than {MAX_YAML_ALIASES} aliases")
-        self._depth += 1
-        try:
-            if self._depth > MAX_YAML_DEPTH:
-                raise yaml.YAMLError(f"nested deeper than {MAX_YAML_DEPTH} levels")
-            return super().compose_node(parent, index)
-        finally:
-            self._depth -= 1
-
-
-def load_yaml(text: str, path: Path) -> Any:
-    """Safe YAML with bounds; raises WebConfigError with ``FILE[:LINE]: invalid YAML: reason``."""
-    loader = None
-    try:
-        loader = _BoundedLoader(text)  # the reader checks every character here already
-        return loader.get_single_data()
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
-        reason = " ".join(str(getattr(exc, "problem", None) or exc).split())  # one line, whatever the error
-        raise WebConfigError(f"{where}: invalid YAML: {reason}") from None
-    finally:
-        if loader is not None:
-            loader.dispose()
 
 
 @dataclass(frozen=True)
@@ -102,7 +59,10 @@ def load_web_config(path: str | Path) -> WebConfig:
         text = read_config_text(path, MAX_WEB_CONFIG_BYTES, "web config")
     except ConfigError as exc:
         raise WebConfigError(str(exc)) from None
-    document = load_yaml(text, path) or {}
+    try:
+        document = load_yaml(text, str(path)) or {}
+    except ConfigError as exc:
+        raise WebConfigError(str(exc)) from None
     if not isinstance(document, dict):
         raise WebConfigError(f"{path}: expected a mapping at the top level")
     _refuse_unknown(document, {"tls_server_config", "basic_auth_users", "http_server_config"}, path, "")
