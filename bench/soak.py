@@ -13,6 +13,7 @@ import ctypes
 import ctypes.util
 import gc
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -163,6 +164,9 @@ def main() -> None:
     parser.add_argument("--receiver", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--quick", action="store_true", help="8 GPUs, 10 s outage (smoke test)")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "soak.json")
+    parser.add_argument("--gpus", type=int, default=512)
+    parser.add_argument("--outage-s", type=float, default=300.0, help="how long the receiver is down")
+    parser.add_argument("--after-s", type=float, default=120.0, help="how long to watch after the drain")
     args = parser.parse_args()
     if args.receiver:
         serve_receiver(args.receiver)
@@ -170,11 +174,12 @@ def main() -> None:
     if args.quick:
         result = soak(gpus=8, interval_ms=500, outage_s=10, after_s=2, warm_s=3)
     else:
-        result = soak(gpus=512, interval_ms=1000, outage_s=300, after_s=120, warm_s=30)
+        result = soak(gpus=args.gpus, interval_ms=1000, outage_s=args.outage_s, after_s=args.after_s, warm_s=30)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     for key in ("before", "plateau_first", "at_restart", "drained", "later", "after_gc_collect", "after_malloc_trim"):
         print(f"{key:18} {result[key]}")
     print(f"buffer full after {result['buffer_full_after_s']} s; drain {result['drain_s']} s")
+    print(f"PYTHONMALLOC={os.environ.get('PYTHONMALLOC', '(pymalloc)')}")
 
 
 if __name__ == "__main__":
