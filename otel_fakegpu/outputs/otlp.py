@@ -4,12 +4,13 @@ collection. Each push is split into requests of bounded size and goes through th
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, MetricsData
 
 from otel_fakegpu.outputs.batching import DEFAULT_MAX_POINTS, count_points, select_scopes, split
-from otel_fakegpu.outputs.otlp_exporters import grpc_exporter, http_exporter
+from otel_fakegpu.outputs.otlp_exporters import EncodedRequest, grpc_exporter, http_exporter
 from otel_fakegpu.outputs.otlp_outcome import ExportOutcome
 from otel_fakegpu.outputs.push import PushOutput
 from otel_fakegpu.outputs.retry import DeliveryError, RejectedError
@@ -63,15 +64,24 @@ def make_exporter(settings: OtlpSettings, outcome: ExportOutcome | None = None) 
     )
 
 
-class OtlpPushOutput(PushOutput[MetricsData]):
-    """Queues each (due) cycle's points in requests of bounded size; the stock exporter sends them."""
+Piece = MetricsData | EncodedRequest
+
+
+def _points(piece: Piece) -> int:
+    return piece.points if isinstance(piece, EncodedRequest) else count_points(piece)
+
+
+class OtlpPushOutput(PushOutput[Piece]):
+    """Queues each (due) cycle's points in requests of bounded size; the stock exporter sends them. While the
+    receiver is away, waiting requests are held encoded and compressed (when the exporter can send those)."""
 
     def __init__(self, settings: OtlpSettings, exporter: MetricExporter | None = None) -> None:
-        super().__init__("otlp", count_points, settings.buffer_points, settings.timeout_s)
+        super().__init__("otlp", _points, settings.buffer_points, settings.timeout_s)
         self._settings = settings
         self._outcome = ExportOutcome()  # stays empty with an exporter from outside: failures are then retried
         self._exporter = exporter if exporter is not None else make_exporter(settings, self._outcome)
         self._scopes = NAMINGS[settings.naming]
+        self._encode: Callable[[MetricsData], EncodedRequest] | None = getattr(self._exporter, "encode_request", None)
         self._last_pushed_at: float | None = None
 
     def __call__(self, result: CycleResult) -> int:
@@ -88,10 +98,16 @@ class OtlpPushOutput(PushOutput[MetricsData]):
             self.queue.put(piece)
         return 0
 
-    def _send(self, piece: MetricsData) -> int:
+    def _compact(self, piece: Piece) -> Piece | None:
+        if isinstance(piece, EncodedRequest) or self._encode is None:
+            return None
+        return self._encode(piece)
+
+    def _send(self, piece: Piece) -> int:
         outcome = self._outcome
         outcome.reset()
-        result = self._exporter.export(piece, timeout_millis=self._settings.timeout_s * 1000)
+        # An EncodedRequest only exists when the exporter has encode_request, and then its export takes it.
+        result = self._exporter.export(piece, timeout_millis=self._settings.timeout_s * 1000)  # type: ignore[arg-type]
         where = f"{self._settings.protocol} {self._settings.endpoint}"
         if result is MetricExportResult.SUCCESS:
             if outcome.rejected_points:

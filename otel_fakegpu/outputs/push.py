@@ -20,7 +20,7 @@ class PushOutput(ABC, Generic[T]):
     def __init__(self, target: str, cost: Callable[[T], int], buffer_points: int, timeout_s: float) -> None:
         self.target = target
         self.timeout_s = timeout_s
-        self.queue: RetryQueue[T] = RetryQueue(f"{target} push", self._send, cost, buffer_points)
+        self.queue: RetryQueue[T] = RetryQueue(f"{target} push", self._send, cost, buffer_points, compact=self._compact)
         self._thread: threading.Thread | None = None
 
     @abstractmethod
@@ -31,6 +31,10 @@ class PushOutput(ABC, Generic[T]):
     def _send(self, item: T) -> int:
         """Deliver one item; returns the points the receiver refused inside an accepted request (usually 0).
         Raises DeliveryError to retry, RejectedError to drop it."""
+
+    def _compact(self, item: T) -> T | None:
+        """A smaller equivalent of a waiting item, or None (already compact, or nothing to gain)."""
+        return None
 
     def _release(self) -> None:
         """Close the target's client."""

@@ -81,12 +81,16 @@ class RetryQueue(Generic[T]):
         cost: Callable[[T], int],
         max_cost: int,
         backoff_s: tuple[float, float] = (0.5, 30.0),
+        compact: Callable[[T], T | None] | None = None,
     ) -> None:
+        """``compact`` turns a waiting item into a smaller equivalent (None: nothing to gain); it runs in the
+        sender's backoff waits, so an outage's backlog is held compact."""
         self.name = name
         self._send = send
         self._cost = cost
         self._max_cost = max_cost
         self._backoff = backoff_s
+        self._compact = compact
         self._items: deque[tuple[T, int, float]] = deque()  # (item, cost, monotonic time queued)
         self._queued_cost = 0
         self._in_flight_cost = 0
@@ -139,8 +143,30 @@ class RetryQueue(Generic[T]):
                 delay = self._backoff[0]
                 self._release_after_backlog()
                 continue
-            stop.wait(delay if outcome < 0 else min(outcome, MAX_RETRY_AFTER_S))
+            wait_s = delay if outcome < 0 else min(outcome, MAX_RETRY_AFTER_S)
+            waited_from = time.monotonic()
+            self._compact_waiting(stop, wait_s)
+            stop.wait(max(0.0, wait_s - (time.monotonic() - waited_from)))
             delay = min(delay * 2, self._backoff[1])
+
+    def _compact_waiting(self, stop: threading.Event, budget_s: float) -> None:
+        """Oldest first, within ``budget_s``: replace waiting items by their compact form."""
+        if self._compact is None:
+            return
+        end = time.monotonic() + budget_s
+        with self._cond:
+            entries = list(self._items)
+        for entry in entries:
+            if stop.is_set() or time.monotonic() >= end:
+                return
+            compacted = self._compact(entry[0])
+            if compacted is None:
+                continue
+            with self._cond:  # the entry may have been dropped for room meanwhile: find it by identity
+                for index, current in enumerate(self._items):
+                    if current is entry:
+                        self._items[index] = (compacted, entry[1], entry[2])
+                        break
 
     def _release_after_backlog(self) -> None:
         with self._cond:
