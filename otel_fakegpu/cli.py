@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from collections.abc import Mapping, Sequence
 
@@ -14,6 +15,12 @@ from otel_fakegpu.settings import ConfigError
 
 EXIT_USAGE = 2
 BAD_INPUT = (ConfigError, CollectorsError, WebConfigError)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def one_line(error: Exception) -> str:
+    """The error as one line whatever it quotes: a CR or LF in a file name or value is shown escaped."""
+    return _CONTROL.sub(lambda match: repr(match.group())[1:-1], str(error))
 
 
 def config_from_args(argv: Sequence[str], env: Mapping[str, str]) -> Config:
@@ -46,7 +53,7 @@ def check(argv: Sequence[str], env: Mapping[str, str]) -> int:
     try:
         validate(argv, env)
     except BAD_INPUT as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        print(f"{PROG}: error: {one_line(exc)}", file=sys.stderr)
         return EXIT_USAGE
     return 0
 
@@ -63,7 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         config, collectors, web_config = validate(args, environ())
     except BAD_INPUT as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        print(f"{PROG}: error: {one_line(exc)}", file=sys.stderr)
         return EXIT_USAGE
     if config.check_only:
         return 0

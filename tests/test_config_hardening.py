@@ -107,3 +107,11 @@ def test_load_yaml_is_safe_and_bounded() -> None:
         with pytest.raises(ConfigError, match=message) as info:
             load_yaml(text, "s.yml")
         assert "\n" not in str(info.value)
+
+
+def test_a_file_name_with_a_line_break_is_still_one_line() -> None:
+    result = run_cli("--web-config-file", "web\r\nconfig.yml", timeout=30)
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "otel-fakegpu: error: web\\r\\nconfig.yml: cannot read web config: No such file or directory"
+    )
