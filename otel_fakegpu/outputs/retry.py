@@ -23,6 +23,7 @@ T = TypeVar("T")
 MAX_RETRY_AFTER_S = 300.0  # a receiver asking for longer is asked again after this long
 # A drained backlog this large leaves hundreds of MB freed but kept by the allocators (see release_memory).
 RELEASE_AFTER_POINTS = 100_000
+COMPACT_EVERY_S = 1.0  # while waiting to retry, look for newly queued items to compact this often
 
 
 def release_memory() -> None:
@@ -143,11 +144,18 @@ class RetryQueue(Generic[T]):
                 delay = self._backoff[0]
                 self._release_after_backlog()
                 continue
-            wait_s = delay if outcome < 0 else min(outcome, MAX_RETRY_AFTER_S)
-            waited_from = time.monotonic()
-            self._compact_waiting(stop, wait_s)
-            stop.wait(max(0.0, wait_s - (time.monotonic() - waited_from)))
+            self._wait_compacting(stop, delay if outcome < 0 else min(outcome, MAX_RETRY_AFTER_S))
             delay = min(delay * 2, self._backoff[1])
+
+    def _wait_compacting(self, stop: threading.Event, wait_s: float) -> None:
+        """Wait ``wait_s`` before the retry, compacting what waits (and each cycle that arrives) meanwhile."""
+        deadline = time.monotonic() + wait_s
+        while not stop.is_set():
+            self._compact_waiting(stop, deadline - time.monotonic())
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            stop.wait(min(remaining, COMPACT_EVERY_S))
 
     def _compact_waiting(self, stop: threading.Event, budget_s: float) -> None:
         """Oldest first, within ``budget_s``: replace waiting items by their compact form."""
