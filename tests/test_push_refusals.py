@@ -21,7 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from otel_fakegpu.outputs.otlp_outcome import parse_retry_after
 from otel_fakegpu.outputs.retry import DeliveryError, RejectedError, RetryQueue
 from tests.conftest import PEERS, ExporterProcess
-from tests.receivers import wait_for
+from tests.receivers import VictoriaMetrics, wait_for
 
 Factory = Callable[..., ExporterProcess]
 PROMTOOL = PEERS / "prometheus" / "usr" / "bin" / "promtool"
@@ -236,3 +236,29 @@ def test_both_targets_make_one_family_each_and_promtool_accepts_the_page(
     # which are the contract; 1 would be a page Prometheus cannot parse ("second HELP line").
     assert checked.returncode in (0, 3) and "error while linting" not in report, report
     assert "otel_fakegpu" not in report, report
+
+
+def test_victoriametrics_refusing_every_request_never_blocks_the_queue(
+    tmp_path: Any, exporter_factory: Factory
+) -> None:
+    """A real receiver that answers 400 to everything (a malformed extra_label): each request is dropped once,
+    counted and logged with VictoriaMetrics' own message; nothing piles up for retry."""
+    victoria = VictoriaMetrics(tmp_path)
+    try:
+        exporter = exporter_factory(
+            "--num-gpus", "1", "-c", "300",
+            "--otlp-endpoint", f"{victoria.base}/opentelemetry/v1/metrics?extra_label=bad",
+            "--push-prometheus-url", f"{victoria.base}/api/v1/import/prometheus?extra_label=bad",
+        )  # fmt: skip
+        wait_for(
+            lambda: _dropped(exporter, "otlp", "rejected") > 0 and _dropped(exporter, "prometheus", "rejected") > 0
+        )
+        time.sleep(1.5)  # five more cycles
+        metrics = _push_metrics(exporter)
+        for target in ("otlp", "prometheus"):
+            buffered = metrics[("otel_fakegpu_push_points_buffered", (("target", target),))]
+            assert buffered < 200, (target, buffered)  # at most the cycle in flight: no backlog of refusals
+            assert metrics[("otel_fakegpu_push_exports_total", (("result", "failed"), ("target", target)))] >= 3
+        assert "extra_label" in exporter.stderr_text() and "Traceback" not in exporter.stderr_text()
+    finally:
+        victoria.stop()
