@@ -22,9 +22,10 @@ from concurrent import futures
 from pathlib import Path
 from typing import Any
 
-from otel_fakegpu.app import Exporter, settle_memory
+from otel_fakegpu.app import Exporter
 from otel_fakegpu.cli import config_from_args
 from otel_fakegpu.fields import default_collectors_path, load_collectors
+from otel_fakegpu.runtime.worker import settle_memory
 from tests.conftest import free_port
 
 
@@ -103,6 +104,9 @@ def soak(gpus: int, interval_ms: int, outage_s: float, after_s: float, warm_s: f
     exporter = Exporter(config, load_collectors(default_collectors_path()))
     exporter.start()
     settle_memory()
+    driving = threading.Event()
+    driver = threading.Thread(target=drive, args=(exporter, interval_ms / 1000, driving), daemon=True)
+    driver.start()
     sampler = Sampler(exporter, 5.0)
     try:
         time.sleep(warm_s)
@@ -128,6 +132,8 @@ def soak(gpus: int, interval_ms: int, outage_s: float, after_s: float, warm_s: f
         trimmed["rss_mb"] = round(rss_mb(), 1)
     finally:
         sampler.stop()
+        driving.set()
+        driver.join()
         exporter.stop()
         receiver.terminate()
         receiver.wait()
@@ -148,6 +154,15 @@ def soak(gpus: int, interval_ms: int, outage_s: float, after_s: float, warm_s: f
         "after_malloc_trim": trimmed,
         "samples": sampler.rows,
     }
+
+
+def drive(exporter: Exporter, interval_s: float, stop: threading.Event) -> None:
+    """What a worker process does for its hosts: step the simulator and run a cycle, at a fixed rate."""
+    next_at = time.monotonic() + interval_s
+    while not stop.wait(max(0.0, next_at - time.monotonic())):
+        exporter.step()
+        exporter.run_cycle()
+        next_at += interval_s
 
 
 def malloc_trim() -> bool:
