@@ -48,10 +48,10 @@ def test_a_loop_that_dies_is_recorded_and_logged(caplog: pytest.LogCaptureFixtur
 def test_a_dead_loop_fails_health() -> None:
     stats = CycleStatsView(3, 0, 99.0, 0.004, None, 100, gpus=4)
     engine = EngineStatus("embedded", EngineState.OK, "4 GPU entities")
-    report = evaluate(engine, 3, stats, 10.0, 100.0, 3, {"simulator": "OverflowError: x"})
+    report = evaluate(engine, 3, stats, 10.0, 100.0, 3, dead_loops={"simulator": "OverflowError: x"})
     assert (report.status_code, report.body["status"]) == (503, "loop_failed")
     assert report.body["dead_loops"] == {"simulator": "OverflowError: x"}
-    assert evaluate(engine, 3, stats, 10.0, 100.0, 3, {}).status_code == 200
+    assert evaluate(engine, 3, stats, 10.0, 100.0, 3, dead_loops={}).status_code == 200
 
 
 def test_a_dead_push_sender_is_in_the_collection_facts() -> None:
