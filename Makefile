@@ -14,7 +14,7 @@ DCGM_EXPORTER_INTERVAL ?= 5000
 METRIC_UPDATE_INTERVAL ?= 5
 export NUM_FAKE_GPUS GPU_PROFILES DCGM_EXPORTER_INTERVAL METRIC_UPDATE_INTERVAL
 
-.PHONY: run test lint typecheck unit peers bench stubs clean
+.PHONY: run test lint typecheck unit peers bench soak stubs clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -58,6 +58,11 @@ bench: $(TEST_STAMP) $(PEERS_STAMP)
 # Regenerates the kubelet pod-resources stubs (otel_fakegpu/attribution/podresources_v1/) from api.proto.
 stubs: $(TEST_STAMP)
 	PYTHON=$(BIN)/python bash tools/gen-kubelet-stubs.sh
+
+# 512 GPUs, 1 s cycles, the OTLP receiver down for 5 minutes then back (about 11 minutes): RSS before, at the
+# plateau, after the drain; writes bench/soak.json. Not part of `make bench` or `make test`.
+soak: $(TEST_STAMP)
+	$(BIN)/python -m bench.soak
 
 clean:
 	rm -rf $(VENV) .peers .mypy_cache .ruff_cache .pytest_cache

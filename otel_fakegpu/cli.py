@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from collections.abc import Mapping, Sequence
 
 from otel_fakegpu.config import PRESETS, Config, build_config, environ, load_field_set
-from otel_fakegpu.fields import CollectorsError
+from otel_fakegpu.fields import CollectorsError, CollectorSet
 from otel_fakegpu.options import PROG, resolve
-from otel_fakegpu.serve import WebConfigError, load_web_config
+from otel_fakegpu.serve import WebConfig, WebConfigError, load_web_config
 from otel_fakegpu.settings import ConfigError
 
 EXIT_USAGE = 2
+BAD_INPUT = (ConfigError, CollectorsError, WebConfigError)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def one_line(error: Exception) -> str:
+    """The error as one line whatever it quotes: a CR or LF in a file name or value is shown escaped."""
+    return _CONTROL.sub(lambda match: repr(match.group())[1:-1], str(error))
 
 
 def config_from_args(argv: Sequence[str], env: Mapping[str, str]) -> Config:
@@ -31,6 +39,25 @@ def _backfill(args: Sequence[str]) -> int:
         return EXIT_USAGE
 
 
+def validate(argv: Sequence[str], env: Mapping[str, str]) -> tuple[Config, CollectorSet, WebConfig | None]:
+    """Everything the exporter checks before it starts (flags, variables, every file it reads); raises one of
+    BAD_INPUT with the one line the user sees. ``--check-config`` stops here."""
+    config = config_from_args(argv, env)
+    collectors = load_field_set(config)
+    web_config = load_web_config(config.web_config_path) if config.web_config_path else None
+    return config, collectors, web_config
+
+
+def check(argv: Sequence[str], env: Mapping[str, str]) -> int:
+    """The validate-only path: 0 when the exporter would start, else one line on stderr and 2."""
+    try:
+        validate(argv, env)
+    except BAD_INPUT as exc:
+        print(f"{PROG}: error: {one_line(exc)}", file=sys.stderr)
+        return EXIT_USAGE
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if args and args[0] == "backfill":
@@ -41,12 +68,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.write(format_gpu_models(SKUS.values()))
         return 0
     try:
-        config = config_from_args(args, environ())
-        collectors = load_field_set(config)
-        web_config = load_web_config(config.web_config_path) if config.web_config_path else None
-    except (ConfigError, CollectorsError, WebConfigError) as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        config, collectors, web_config = validate(args, environ())
+    except BAD_INPUT as exc:
+        print(f"{PROG}: error: {one_line(exc)}", file=sys.stderr)
         return EXIT_USAGE
+    if config.check_only:
+        return 0
     logging.basicConfig(level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from otel_fakegpu.app import run  # noqa: PLC0415 - keep --help and bad-flag paths free of heavy imports
 

@@ -4,7 +4,9 @@ prototype's names), validated into one frozen Config. Errors name the flag or va
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
+import re
 import socket
 import urllib.parse
 from collections.abc import Mapping
@@ -45,6 +47,15 @@ MAX_GPUS = 65536
 MAX_INJECTED_GPUS = 32  # DCGM_MAX_NUM_DEVICES: one hostengine holds at most 32 GPUs, fake ones included
 MAX_HOSTS = 100_000
 MAX_WORKERS = 1024
+# Bounds that keep every value inside what a timer, a sleep or the memory can take: one day of interval,
+# seven of window, ten minutes of request timeout.
+MAX_INTERVAL_MS = 86_400_000
+MAX_WINDOW_MS = 7 * MAX_INTERVAL_MS
+MAX_TIMEOUT_MS = 600_000
+MAX_POINTS = 100_000_000
+_ASCII_INT = re.compile(r"-?[0-9]+")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 # What `--preset NAME` changes; flags and variables still win over it.
 PRESETS: dict[str, dict[str, str]] = {
     # digitalocean/do-dcgm-exporter (pkg/main.go): :9401, a 20 s cycle, both window counts over 20 s, push to the
@@ -108,6 +119,7 @@ class Config:
     scenario: Scenario | None = None  # its fleet, when it names one, is already in num_gpus/profiles/skus/mig
     control_token: str | None = None  # None: the control API is served on the Unix socket only
     engine: EngineSettings = field(default_factory=EngineSettings)
+    check_only: bool = False  # --check-config: validate, then exit
 
 
 def parse_listen(value: str, source: str) -> ListenAddress:
@@ -133,9 +145,13 @@ def parse_mode(text: str, source: str) -> int:
 
 
 def parse_int(text: str, source: str, *, low: int, high: int | None = None, shown: str | None = None) -> int:
+    """ASCII digits only: no spaces, no other scripts' digits, no underscores (Python's int() takes all three,
+    no other tool reading the same variable would)."""
+    if not _ASCII_INT.fullmatch(text):
+        raise ConfigError(f"{source}={shown or text!r}: not a whole number")
     try:
-        number = int(text.strip())
-    except ValueError:
+        number = int(text)
+    except ValueError:  # more digits than Python converts
         raise ConfigError(f"{source}={shown or text!r}: not a whole number") from None
     if number < low or (high is not None and number > high):
         bound = f"between {low} and {high}" if high is not None else f"at least {low}"
@@ -143,13 +159,13 @@ def parse_int(text: str, source: str, *, low: int, high: int | None = None, show
     return number
 
 
-def parse_float(text: str, source: str, *, minimum: float) -> float:
+def parse_float(text: str, source: str, *, minimum: float, maximum: float = MAX_INTERVAL_MS / 1000) -> float:
     try:
         number = float(text.strip())
     except ValueError:
         raise ConfigError(f"{source}={text!r}: not a number") from None
-    if not number >= minimum:  # also rejects NaN
-        raise ConfigError(f"{source}={text!r}: must be at least {minimum:g}")
+    if not math.isfinite(number) or not minimum <= number <= maximum:  # also rejects NaN and inf
+        raise ConfigError(f"{source}={text!r}: must be between {minimum:g} and {maximum:g}")
     return number
 
 
@@ -220,10 +236,38 @@ def parse_key_values(text: str, source: str) -> dict[str, str]:
     return pairs
 
 
+def parse_headers(text: str, source: str) -> dict[str, str]:
+    """Request headers: names are HTTP tokens, decoded values hold no CR, LF or other control character
+    (``%0d%0a`` would split the request)."""
+    headers = parse_key_values(text, source)
+    for name, value in headers.items():
+        if not _HEADER_NAME.fullmatch(name):
+            raise ConfigError(f"{source}: {name!r} is not a header name")
+        if _CONTROL.search(value.replace("\t", " ")):
+            raise ConfigError(f"{source}: the value of header {name!r} holds a control character")
+    return headers
+
+
 def parse_url(text: str, source: str) -> str:
-    parsed = urllib.parse.urlsplit(text.strip())
-    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+    """An http(s) URL with a host and, if given, a port in range; nothing Python's parser would choke on later."""
+    stripped = text.strip()
+    try:
+        parsed = urllib.parse.urlsplit(stripped)
+        port, host = parsed.port, parsed.hostname
+    except ValueError as exc:  # "Invalid IPv6 URL", "Port out of range 0-65535", a port that is not a number
+        raise ConfigError(f"{source}={text!r}: not a valid URL ({exc})") from None
+    if parsed.scheme not in ("http", "https") or not host or _CONTROL.search(stripped) or " " in stripped:
         raise ConfigError(f"{source}={text!r}: expected an http:// or https:// URL")
+    if port == 0:
+        raise ConfigError(f"{source}={text!r}: port 0 is not a port to send to")
+    return stripped
+
+
+def parse_host_port(text: str, source: str) -> str:
+    """gRPC's ``host:port`` (``[v6]:port``) target, port 1-65535."""
+    address = parse_listen(text, source)
+    if not address.host or address.port == 0 or _CONTROL.search(text) or " " in text.strip():
+        raise ConfigError(f"{source}={text!r}: expected HOST:PORT or a URL")
     return text.strip()
 
 
@@ -234,6 +278,8 @@ def _otlp_endpoint(value: OptionValue, protocol: str) -> str:
     if protocol == "grpc":
         if "://" in text:
             parse_url(text, value.source)
+        else:
+            parse_host_port(text, value.source)
         return text
     url = parse_url(text, value.source)
     if value.source == "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT":
@@ -242,6 +288,10 @@ def _otlp_endpoint(value: OptionValue, protocol: str) -> str:
     if value.source == "OTEL_EXPORTER_OTLP_ENDPOINT" or path in ("", "/"):
         return url.rstrip("/") + "/v1/metrics"
     return url
+
+
+def _text(values: Mapping[str, OptionValue], dest: str) -> tuple[str, str]:
+    return values[dest].text or "", values[dest].source
 
 
 def _otlp_settings(values: Mapping[str, OptionValue]) -> OtlpSettings | None:
@@ -262,13 +312,22 @@ def _otlp_settings(values: Mapping[str, OptionValue]) -> OtlpSettings | None:
     return OtlpSettings(
         endpoint=_otlp_endpoint(endpoint, protocol),
         protocol=protocol,
-        headers=parse_key_values(values["otlp_headers"].text or "", values["otlp_headers"].source),
+        headers=parse_headers(values["otlp_headers"].text or "", values["otlp_headers"].source),
         compression=compression,
-        timeout_s=parse_int(values["otlp_timeout"].text or "", values["otlp_timeout"].source, low=1) / 1000.0,
+        timeout_s=parse_int(
+            values["otlp_timeout"].text or "", values["otlp_timeout"].source, low=1, high=MAX_TIMEOUT_MS
+        )
+        / 1000.0,
         insecure=parse_bool(insecure.text, insecure.source) if insecure.text is not None else None,
-        export_interval_s=parse_int(interval.text, interval.source, low=1) / 1000.0 if interval.text else None,
-        max_points_per_request=parse_int(values["otlp_max_points"].text or "", values["otlp_max_points"].source, low=1),
-        buffer_points=parse_int(values["push_buffer_points"].text or "", values["push_buffer_points"].source, low=1),
+        export_interval_s=parse_int(interval.text, interval.source, low=1, high=MAX_INTERVAL_MS) / 1000.0
+        if interval.text
+        else None,
+        max_points_per_request=parse_int(
+            values["otlp_max_points"].text or "", values["otlp_max_points"].source, low=1, high=MAX_POINTS
+        ),
+        buffer_points=parse_int(
+            values["push_buffer_points"].text or "", values["push_buffer_points"].source, low=1, high=MAX_POINTS
+        ),
         naming=naming,
     )
 
@@ -422,10 +481,10 @@ def build_config(values: Mapping[str, OptionValue], env: Mapping[str, str]) -> C
         uds=uds,
         web_config_path=Path(web_config_text) if web_config_text else None,
         idle_timeout_s=parse_float(*text("idle_timeout"), minimum=0.1),
-        collect_interval_s=parse_int(*text("collect_interval"), low=100) / 1000.0,
+        collect_interval_s=parse_int(*text("collect_interval"), low=100, high=MAX_INTERVAL_MS) / 1000.0,
         count_windows_ms={
-            XID_COUNT_FIELD: parse_int(*text("xid_window"), low=1),
-            CLOCK_EVENTS_COUNT_FIELD: parse_int(*text("clock_events_window"), low=1),
+            XID_COUNT_FIELD: parse_int(*text("xid_window"), low=1, high=MAX_WINDOW_MS),
+            CLOCK_EVENTS_COUNT_FIELD: parse_int(*text("clock_events_window"), low=1, high=MAX_WINDOW_MS),
         },
         hostname=None if parse_bool(*text("no_hostname")) else host_identity,
         host_identity=host_identity,
@@ -433,7 +492,7 @@ def build_config(values: Mapping[str, OptionValue], env: Mapping[str, str]) -> C
         profiles=parse_profiles(*text(profiles_dest)),
         skus=skus,
         update_interval_s=parse_float(*text("update_interval"), minimum=0.05),
-        seed=parse_int(seed_text, seed_source, low=0) if seed_text.strip() else None,
+        seed=parse_int(seed_text, seed_source, low=0, high=2**64 - 1) if seed_text.strip() else None,
         hosts=hosts,
         workers=workers or os.cpu_count() or 1,
         shard=shard,
@@ -441,13 +500,14 @@ def build_config(values: Mapping[str, OptionValue], env: Mapping[str, str]) -> C
         resource_attributes=parse_key_values(*text("resource_attributes")),
         otlp=_otlp_settings(values),
         push_prometheus_url=parse_url(push_url_text, push_url_source) if push_url_text.strip() else None,
-        push_buffer_points=parse_int(*text("push_buffer_points"), low=1),
+        push_buffer_points=parse_int(*text("push_buffer_points"), low=1, high=MAX_POINTS),
         log_level="DEBUG" if parse_bool(*text("debug")) else "INFO",
         attribution=_attribution_settings(values),
         mig=parse_mig(*text("mig"), num_gpus, skus, engine.kind),
         engine=engine,
         scenario=_load_scenario(values["scenario"], num_gpus),
         control_token=text("control_token")[0] or None,
+        check_only=parse_bool(*text("check_config")),
     )
     if config.scenario is not None and not config.engine.simulated:
         raise ConfigError(

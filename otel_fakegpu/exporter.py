@@ -25,6 +25,7 @@ from otel_fakegpu.telemetry import (
     CycleRunner,
     CycleStats,
     LabelScheme,
+    Liveness,
     ResultCounter,
     SelfMetric,
     TelemetryPipeline,
@@ -100,6 +101,7 @@ class Exporter:
         if scenario is not None and self.simulator is not None:
             self.reload_hooks.append(ScenarioReloader(self.simulator, scenario, config.num_gpus))
         self._stop = threading.Event()
+        self.liveness = Liveness()  # the push senders' threads
 
     def _running_workloads(self) -> list[Workload]:
         """The simulator's workloads running now: the default attribution source."""
@@ -158,7 +160,7 @@ class Exporter:
     def start(self) -> None:
         """Create the GPUs and run the first cycle (the worker then drives step and run_cycle)."""
         for pusher in self.pushers:
-            pusher.start(self._stop)
+            pusher.start(self._stop, self.liveness)
         if self.simulator is not None:
             self.simulator.start()
         self.cycle.run_once()
@@ -189,6 +191,7 @@ class Exporter:
             "gpus_missing": self.control.gpus_missing() if self.control is not None else [],
             # Raw fields, not an age: /health computes the map's age when it answers.
             "attribution": None if self.attribution is None else self.attribution.status.facts(),
+            "dead_loops": self.liveness.dead(),
         }
 
     def handlers(self) -> Mapping[str, Handler]:

@@ -72,6 +72,9 @@ OPTIONS: tuple[Option, ...] = (
     _o("inject", "--inject", "OTEL_FAKEGPU_INJECT", "false",
        "--engine dcgm: create the simulated GPUs as fake entities in the hostengine and inject their values",
        switch=True, group="engine"),
+    _o("check_config", "--check-config", "", "false",
+       "validate every option, variable and file, then exit (0: would start, 2: one line naming the problem)",
+       switch=True),
     # Simulator
     _o("num_gpus", "--num-gpus", "NUM_FAKE_GPUS", "4", "number of simulated GPUs", "N", group="simulator"),
     _o("profile", "--profile", "METRIC_PROFILE", "static", f"profile for every GPU: {', '.join(PROFILE_NAMES)}",

@@ -49,3 +49,20 @@ def test_quick_benchmark_produces_every_figure(tmp_path: Path) -> None:
     assert [f["workers"] for f in scale["fleet"]] == [1, 2]
     assert all(f["targets_in_sd"] == f["hosts"] and f["scrape_via_sd"]["errors"] == 0 for f in scale["fleet"])
     assert scale["projection"]["cores"] > 0
+
+
+def test_quick_soak_runs_and_reports_every_phase(tmp_path: Path) -> None:
+    out = tmp_path / "soak.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.soak", "--quick", "--out", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    soak = json.loads(out.read_text())
+    for phase in ("before", "at_restart", "drained", "later", "after_malloc_trim"):
+        assert soak[phase]["rss_mb"] > 0
+    assert soak["at_restart"]["buffered"] > 0 and soak["drained"]["buffered"] <= 8 * 40

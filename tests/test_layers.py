@@ -13,22 +13,23 @@ PACKAGE = Path(__file__).resolve().parent.parent / "otel_fakegpu"
 FLOORS = {
     "__init__": 0,  # the version only
     "settings": 0,  # ConfigError and OptionValue, for options and config
-    "fields": 1,
-    "engine": 2,
-    "sim": 3,
-    "attribution": 3,
-    "telemetry": 4,
-    "outputs": 5,
-    "serve": 6,
-    "runtime": 7,
-    "options": 8,  # the command line's table (its help names presets, profiles, styles of the floors below)
-    "config": 8,  # validates the options into a Config of the floors below
-    "engines": 9,  # picks an engine from a Config
-    "backfill": 9,
-    "exporter": 10,  # one host's collection side, built from a Config
-    "app": 11,
-    "cli": 12,
-    "__main__": 13,
+    "fileread": 1,  # bounded reads of the files a user names (collectors, web config)
+    "fields": 2,
+    "engine": 3,
+    "sim": 4,
+    "attribution": 4,
+    "telemetry": 5,
+    "outputs": 6,
+    "serve": 7,
+    "runtime": 8,
+    "options": 9,  # the command line's table (its help names presets, profiles, styles of the floors below)
+    "config": 9,  # validates the options into a Config of the floors below
+    "engines": 10,  # picks an engine from a Config
+    "backfill": 10,
+    "exporter": 11,  # one host's collection side, built from a Config
+    "app": 12,
+    "cli": 13,
+    "__main__": 14,
 }
 
 

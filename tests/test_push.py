@@ -152,7 +152,7 @@ def test_full_buffer_drops_the_oldest_and_counts_them(exporter_factory: Factory)
         s.name: s.value
         for f in text_string_to_metric_families(exporter.get("/metrics")[1].decode())
         for s in f.samples
-        if s.labels.get("target") == "otlp" and "result" not in s.labels
+        if s.labels.get("target") == "otlp" and "result" not in s.labels and s.labels.get("reason") != "rejected"
     }
     assert metrics["otel_fakegpu_push_points_dropped_total"] > 0
     assert metrics["otel_fakegpu_push_points_buffered"] <= 200 + 60  # the bound, plus the newest cycle kept whole

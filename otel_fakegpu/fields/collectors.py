@@ -21,10 +21,13 @@ from otel_fakegpu.fields.catalog import (
     ValueType,
 )
 from otel_fakegpu.fields.legacy import legacy_field_id
+from otel_fakegpu.fileread import read_config_text
+from otel_fakegpu.settings import ConfigError
 
 log = logging.getLogger(__name__)
 
 _PARSER_ONLY_TYPES = ("histogram", "summary")
+MAX_COLLECTORS_BYTES = 1 << 20  # dcgm-exporter's largest shipped file is under 10 kB
 
 
 class CollectorsError(ValueError):
@@ -79,10 +82,9 @@ def collectors_preset_path(name: str) -> Path:
 def load_collectors(path: str | Path, catalog: FieldCatalog = CATALOG) -> CollectorSet:
     """Read and validate a collectors file; raises CollectorsError naming the file (and line)."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise CollectorsError(f"{path}: cannot read collectors file: {reason}") from None
+        text = read_config_text(path, MAX_COLLECTORS_BYTES, "collectors file")  # a UTF-8 BOM is fine
+    except ConfigError as exc:
+        raise CollectorsError(str(exc)) from None
     return parse_collectors(text, str(path), catalog)
 
 

@@ -4,13 +4,16 @@ collection. Each push is split into requests of bounded size and goes through th
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, MetricsData
 
 from otel_fakegpu.outputs.batching import DEFAULT_MAX_POINTS, count_points, select_scopes, split
-from otel_fakegpu.outputs.otlp_exporters import grpc_exporter, http_exporter
+from otel_fakegpu.outputs.otlp_exporters import EncodedRequest, grpc_exporter, http_exporter
+from otel_fakegpu.outputs.otlp_outcome import ExportOutcome
 from otel_fakegpu.outputs.push import PushOutput
+from otel_fakegpu.outputs.retry import DeliveryError, RejectedError
 from otel_fakegpu.telemetry import SCOPE_NAME, SEMCONV_SCOPE_NAME, CycleResult
 
 log = logging.getLogger(__name__)
@@ -35,13 +38,15 @@ class OtlpSettings:
     naming: str = "dcgm"
 
 
-def make_exporter(settings: OtlpSettings) -> MetricExporter:
+def make_exporter(settings: OtlpSettings, outcome: ExportOutcome | None = None) -> MetricExporter:
     """The stock OpenTelemetry exporter for the protocol (with the caching encoder), configured from
-    ``settings`` alone."""
+    ``settings`` alone; ``outcome`` records what the receiver answers."""
+    outcome = outcome or ExportOutcome()
     if settings.protocol == "grpc":
         from grpc import Compression as GrpcCompression  # noqa: PLC0415 - gRPC loads only when asked for
 
         return grpc_exporter(
+            outcome,
             endpoint=settings.endpoint,
             insecure=settings.insecure,
             headers=settings.headers or None,
@@ -51,6 +56,7 @@ def make_exporter(settings: OtlpSettings) -> MetricExporter:
     from opentelemetry.exporter.otlp.proto.http import Compression as HttpCompression  # noqa: PLC0415
 
     return http_exporter(
+        outcome,
         endpoint=settings.endpoint,
         headers=settings.headers or None,
         timeout=settings.timeout_s,
@@ -58,14 +64,24 @@ def make_exporter(settings: OtlpSettings) -> MetricExporter:
     )
 
 
-class OtlpPushOutput(PushOutput[MetricsData]):
-    """Queues each (due) cycle's points in requests of bounded size; the stock exporter sends them."""
+Piece = MetricsData | EncodedRequest
+
+
+def _points(piece: Piece) -> int:
+    return piece.points if isinstance(piece, EncodedRequest) else count_points(piece)
+
+
+class OtlpPushOutput(PushOutput[Piece]):
+    """Queues each (due) cycle's points in requests of bounded size; the stock exporter sends them. While the
+    receiver is away, waiting requests are held encoded and compressed (when the exporter can send those)."""
 
     def __init__(self, settings: OtlpSettings, exporter: MetricExporter | None = None) -> None:
-        super().__init__("otlp", count_points, settings.buffer_points, settings.timeout_s)
+        super().__init__("otlp", _points, settings.buffer_points, settings.timeout_s)
         self._settings = settings
-        self._exporter = exporter if exporter is not None else make_exporter(settings)
+        self._outcome = ExportOutcome()  # stays empty with an exporter from outside: failures are then retried
+        self._exporter = exporter if exporter is not None else make_exporter(settings, self._outcome)
         self._scopes = NAMINGS[settings.naming]
+        self._encode: Callable[[MetricsData], EncodedRequest] | None = getattr(self._exporter, "encode_request", None)
         self._last_pushed_at: float | None = None
 
     def __call__(self, result: CycleResult) -> int:
@@ -82,9 +98,30 @@ class OtlpPushOutput(PushOutput[MetricsData]):
             self.queue.put(piece)
         return 0
 
-    def _send(self, piece: MetricsData) -> bool:
-        result = self._exporter.export(piece, timeout_millis=self._settings.timeout_s * 1000)
-        return result is MetricExportResult.SUCCESS
+    def _compact(self, piece: Piece) -> Piece | None:
+        if isinstance(piece, EncodedRequest) or self._encode is None:
+            return None
+        return self._encode(piece)
+
+    def _send(self, piece: Piece) -> int:
+        outcome = self._outcome
+        outcome.reset()
+        # An EncodedRequest only exists when the exporter has encode_request, and then its export takes it.
+        result = self._exporter.export(piece, timeout_millis=self._settings.timeout_s * 1000)  # type: ignore[arg-type]
+        where = f"{self._settings.protocol} {self._settings.endpoint}"
+        if result is MetricExportResult.SUCCESS:
+            if outcome.rejected_points:
+                log.warning(
+                    "otlp push: %s took the request but refused %d of its points: %s",
+                    where,
+                    outcome.rejected_points,
+                    outcome.message or "(no message)",
+                )
+            return outcome.rejected_points
+        answer = f"{where}: {outcome.status or 'no answer'}{': ' + outcome.message if outcome.message else ''}"
+        if outcome.permanent:
+            raise RejectedError(answer)
+        raise DeliveryError(answer, outcome.retry_after_s)
 
     def _release(self) -> None:
         self._exporter.shutdown()

@@ -7,9 +7,10 @@ DigitalOcean's wrapper pushes them: the exporter's own ``otel_fakegpu_*`` series
 
 from __future__ import annotations
 
+from otel_fakegpu.outputs.otlp_outcome import is_permanent_http, one_line, parse_retry_after
 from otel_fakegpu.outputs.prometheus_text import PrometheusTextRenderer, join_prometheus
 from otel_fakegpu.outputs.push import PushOutput
-from otel_fakegpu.outputs.retry import DeliveryError
+from otel_fakegpu.outputs.retry import DeliveryError, RejectedError
 from otel_fakegpu.telemetry import CycleResult
 
 PUSH_TIMEOUT_S = 5.0
@@ -31,7 +32,7 @@ class PrometheusPushOutput(PushOutput[Body]):
         self.queue.put((join_prometheus(families), sum(f.series for f in families)))
         return 0
 
-    def _send(self, body: Body) -> bool:
+    def _send(self, body: Body) -> int:
         import requests  # noqa: PLC0415 - imported by __init__ already: a dictionary lookup
 
         try:
@@ -43,10 +44,15 @@ class PrometheusPushOutput(PushOutput[Body]):
             )
         except requests.RequestException as exc:
             raise DeliveryError(f"POST {self.url}: {root_cause(exc)}") from None
-        if not 200 <= response.status_code < 300:
-            detail = response.text[:200].strip().replace("\n", " ")
-            raise DeliveryError(f"POST {self.url}: HTTP {response.status_code} {detail}".rstrip())
-        return True
+        status = response.status_code
+        if 200 <= status < 300:
+            return 0
+        detail = one_line(response.content[:4096].decode("utf-8", errors="replace"))
+        message = f"POST {self.url}: HTTP {status} {detail}".rstrip()
+        if is_permanent_http(status):
+            raise RejectedError(message)
+        retry_after = parse_retry_after(response.headers.get("Retry-After")) if status in (429, 503) else None
+        raise DeliveryError(message, retry_after)
 
     def _release(self) -> None:
         self._session.close()

@@ -8,8 +8,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
-from otel_fakegpu.outputs.retry import RetryQueue
-from otel_fakegpu.telemetry import CycleResult, SelfMetric
+from otel_fakegpu.outputs.retry import PushStatsView, RetryQueue
+from otel_fakegpu.telemetry import CycleResult, Liveness, SelfMetric
 
 T = TypeVar("T")
 
@@ -20,7 +20,7 @@ class PushOutput(ABC, Generic[T]):
     def __init__(self, target: str, cost: Callable[[T], int], buffer_points: int, timeout_s: float) -> None:
         self.target = target
         self.timeout_s = timeout_s
-        self.queue: RetryQueue[T] = RetryQueue(f"{target} push", self._send, cost, buffer_points)
+        self.queue: RetryQueue[T] = RetryQueue(f"{target} push", self._send, cost, buffer_points, compact=self._compact)
         self._thread: threading.Thread | None = None
 
     @abstractmethod
@@ -28,14 +28,21 @@ class PushOutput(ABC, Generic[T]):
         """Queue what this cycle sends; returns 0 (series are counted by the Prometheus output)."""
 
     @abstractmethod
-    def _send(self, item: T) -> bool:
-        """Deliver one item; True when the receiver took it."""
+    def _send(self, item: T) -> int:
+        """Deliver one item; returns the points the receiver refused inside an accepted request (usually 0).
+        Raises DeliveryError to retry, RejectedError to drop it."""
+
+    def _compact(self, item: T) -> T | None:
+        """A smaller equivalent of a waiting item, or None (already compact, or nothing to gain)."""
+        return None
 
     def _release(self) -> None:
         """Close the target's client."""
 
-    def start(self, stop: threading.Event) -> None:
-        self._thread = threading.Thread(target=self.queue.run, args=(stop,), name=f"{self.target}-push", daemon=True)
+    def start(self, stop: threading.Event, liveness: Liveness | None = None) -> None:
+        run = self.queue.run if liveness is None else liveness.guard(f"{self.target} push", _run_queue)
+        args = (stop,) if liveness is None else (stop, self.queue)
+        self._thread = threading.Thread(target=run, args=args, name=f"{self.target}-push", daemon=True)
         self._thread.start()
 
     def close(self, drain_s: float = 5.0) -> None:
@@ -49,17 +56,38 @@ class PushOutput(ABC, Generic[T]):
         return push_self_metrics(self.target, self.queue)
 
 
+def _run_queue(stop: threading.Event, queue: RetryQueue[Any]) -> None:
+    queue.run(stop)
+
+
+class _OneView:
+    """The queue's counters read once per collection: the first family read (exports) takes the view and
+    the others reuse it, so sent, buffered and dropped on one page describe the same moment."""
+
+    def __init__(self, queue: RetryQueue[Any]) -> None:
+        self._queue = queue
+        self.view = queue.view()
+
+    def refresh(self) -> PushStatsView:
+        self.view = self._queue.view()
+        return self.view
+
+
 def push_self_metrics(target: str, queue: RetryQueue[Any]) -> list[SelfMetric]:
-    """Self-metrics of one push target, labelled ``target``."""
+    """Self-metrics of one push target, labelled ``target``; the pipeline merges targets into one family."""
     labels = {"target": target}
+    one = _OneView(queue)
 
     def read(attr: str) -> list[tuple[float | int, dict[str, str]]]:
-        value = getattr(queue.view(), attr)
+        value = getattr(one.view, attr)
         return [] if value is None else [(value, labels)]
 
     def exports() -> list[tuple[float | int, dict[str, str]]]:
-        view = queue.view()
+        view = one.refresh()
         return [(view.exports_ok, {**labels, "result": "ok"}), (view.exports_failed, {**labels, "result": "failed"})]
+
+    def dropped() -> list[tuple[float | int, dict[str, str]]]:
+        return [(count, {**labels, "reason": reason}) for reason, count in one.view.dropped_by_reason]
 
     return [
         SelfMetric("otel_fakegpu_push_exports_total", True, "{request}", "Push requests by result.", exports),
@@ -68,7 +96,8 @@ def push_self_metrics(target: str, queue: RetryQueue[Any]) -> list[SelfMetric]:
         SelfMetric("otel_fakegpu_push_points_buffered", False, "{point}", "Points waiting for (re)delivery.",
                    lambda: read("points_buffered")),
         SelfMetric("otel_fakegpu_push_points_dropped_total", True, "{point}",
-                   "Points dropped because the retry buffer was full.", lambda: read("points_dropped")),
+                   "Points dropped: reason=overflow (the retry buffer was full) or rejected (the receiver refused "
+                   "them for good).", dropped),
         SelfMetric("otel_fakegpu_push_last_export_seconds", False, "s", "Duration of the last push request.",
                    lambda: read("last_export_seconds")),
         SelfMetric("otel_fakegpu_push_last_delivery_seconds", False, "s",

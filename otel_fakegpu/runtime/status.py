@@ -63,6 +63,10 @@ def gather(pool: WorkerPool) -> FleetFacts:
     )
 
 
+def _host_facts(pool: WorkerPool) -> list[tuple[str, dict[str, Any]]]:
+    return [(name, facts) for w in pool.workers for name, facts in w.facts.items()]
+
+
 def health(pool: WorkerPool, now: float) -> HealthReport:
     facts = gather(pool)
     report = evaluate(
@@ -73,6 +77,9 @@ def health(pool: WorkerPool, now: float) -> HealthReport:
         now,
         facts.sdk_collections_total,
         _gpus_missing(pool),
+        dead_loops={
+            f"{name} ({host})": why for host, h in _host_facts(pool) for name, why in h.get("dead_loops", {}).items()
+        },
     )
     report.body["hosts"] = facts.hosts
     # Each host's workload map (one host: an object; a fleet: one per host), its age taken now. A failing source

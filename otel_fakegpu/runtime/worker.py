@@ -21,6 +21,7 @@ from otel_fakegpu.engine import EngineUnavailable
 from otel_fakegpu.outputs import Exposition, Format
 from otel_fakegpu.runtime.fleet import HostSpec
 from otel_fakegpu.runtime.frames import Header, read_frame, write_frame
+from otel_fakegpu.telemetry.liveness import Liveness
 from otel_fakegpu.telemetry.stats import RECENT_CYCLES
 
 log = logging.getLogger(__name__)
@@ -88,6 +89,7 @@ class Worker:
         self._demand: frozenset[Variant] = frozenset({(Format.PROMETHEUS, False)})
         self._durations: deque[float] = deque(maxlen=RECENT_CYCLES)
         self._stop = threading.Event()
+        self._liveness = Liveness()  # a loop that dies is reported in every host's facts: /health fails
 
     def run(self) -> None:
         """Start every host, publish its first cycle, then serve requests until the server goes away."""
@@ -103,7 +105,8 @@ class Worker:
             self._send({"kind": "ready"})
             settle_memory()
             for name, loop in (("simulator", self._simulate), ("cycle", self._cycle)):
-                thread = threading.Thread(target=loop, name=name, daemon=True)
+                guarded = self._liveness.guard_plain(name, loop, self._stop)
+                thread = threading.Thread(target=guarded, name=name, daemon=True)
                 thread.start()
                 threads.append(thread)
             self._serve_requests()
@@ -192,7 +195,11 @@ class Worker:
         self._send(header, tuple(exposition.variant(*v) for v in built))
 
     def _send_status(self) -> None:
-        hosts = {name: c.facts() for name, c in self._collections.items()}
+        dead = self._liveness.dead()
+        hosts = {
+            name: {**c.facts(), "dead_loops": {**c.facts().get("dead_loops", {}), **dead}}
+            for name, c in self._collections.items()
+        }
         durations = list(self._durations)
         self._send(
             {"kind": "status", "hosts": hosts, "cycle_seconds": durations[-1], "recent_cycle_seconds": durations}
@@ -211,6 +218,8 @@ class Worker:
                 self._send_status()
             except OSError:  # the server has gone; the main thread sees it too and stops the worker
                 return
+            except Exception:  # one bad cycle or publish must not end the loop
+                log.exception("worker cycle failed; next one at the usual time")
             next_at += interval
             behind = time.monotonic() - next_at
             if behind > 0:  # a cycle longer than the interval: skip missed slots rather than burst

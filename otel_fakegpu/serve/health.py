@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,14 +30,19 @@ def evaluate(
     now: float,
     sdk_collections: int = 0,
     gpus_missing: Sequence[int | str] = (),
+    dead_loops: Mapping[str, str] | None = None,
 ) -> HealthReport:
-    """Healthy when the engine answers and a cycle published within the last three intervals.
+    """Healthy when the engine answers, every background loop runs and a cycle published within the last three
+    intervals.
 
     GPUs that fell off the bus (``gpus_missing``) make it ``degraded``: the exporter works, the node does not.
+    ``dead_loops`` names each background loop that ended, and why: ``loop_failed``.
     """
     age = None if stats.last_ok_at is None else max(0.0, now - stats.last_ok_at)
     if engine.state is EngineState.FAILED:
         status = "engine_failed"
+    elif dead_loops:
+        status = "loop_failed"
     elif age is None:
         status = "starting"
     elif age > STALE_AFTER_INTERVALS * interval_s:
@@ -66,6 +71,7 @@ def evaluate(
         "cycles_total": stats.cycles_total,
         "cycle_errors_total": stats.errors_total,
         "sdk_collections_total": sdk_collections,
+        "dead_loops": dict(dead_loops or {}),
         "collect_interval_seconds": interval_s,
         "stale_after_seconds": STALE_AFTER_INTERVALS * interval_s,
     }

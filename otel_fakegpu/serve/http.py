@@ -26,6 +26,7 @@ from otel_fakegpu.serve.control import PREFIX as CONTROL_PREFIX
 from otel_fakegpu.serve.control import ControlPort, add_control_routes, control_guard
 from otel_fakegpu.serve.health import HealthReport
 from otel_fakegpu.serve.negotiate import accepts_gzip, choose_format
+from otel_fakegpu.serve.protocol import http1_only
 from otel_fakegpu.serve.uds import BoundSocket, closes_after_response
 from otel_fakegpu.serve.webconfig import LiveWebConfig, WebConfig
 
@@ -198,9 +199,14 @@ def build_app(
     async def index(request: web.Request) -> web.Response:
         return web.Response(body=_INDEX, content_type="text/html")
 
-    middlewares: list[Middleware] = [_close_for_socket_readers, _auth_middleware(live), _headers_middleware(live)]
+    middlewares: list[Middleware] = [
+        http1_only(),
+        _close_for_socket_readers,
+        _auth_middleware(live),
+        _headers_middleware(live),
+    ]
     if control is not None:
-        middlewares.insert(0, control_guard(control_token))
+        middlewares.insert(1, control_guard(control_token))  # after http1_only: nothing else speaks first
     app = web.Application(middlewares=middlewares, client_max_size=64 * 1024)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/hosts/{host}/metrics", host_metrics)

@@ -1,18 +1,23 @@
 """``--web-config-file`` in the Prometheus exporter-toolkit format: TLS (optionally with client
 certificates) and basic auth with bcrypt hashes, as dcgm-exporter accepts it.
 
-Unknown keys are errors, as in exporter-toolkit; relative paths are relative to the file.
+Unknown keys are errors, as in exporter-toolkit; relative paths are relative to the file. The file is read
+with a size bound and YAML's safe loader with bounds on nesting and aliases; every value is checked, so a bad
+file is one line naming it, never a traceback, a terminal prompt or a response broken by a header.
 """
 
 from __future__ import annotations
 
+import re
 import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
+from otel_fakegpu.fileread import load_yaml, read_config_text
+from otel_fakegpu.serve.auth import HashError, check_hash
+from otel_fakegpu.settings import ConfigError
 
 _TLS_KEYS = {"cert_file", "key_file", "client_ca_file", "client_auth_type", "min_version", "max_version"}
 _CLIENT_AUTH = {
@@ -30,6 +35,12 @@ _TLS_VERSIONS = {
 }
 
 
+MAX_WEB_CONFIG_BYTES = 1 << 20
+MAX_PEM_BYTES = 1 << 20
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # an HTTP token (RFC 9110)
+_HEADER_VALUE = re.compile(r"[\t\x20-\x7e\x80-\xff]*")  # no CR, LF or other control characters
+
+
 class WebConfigError(ValueError):
     """A web config that cannot be used; the message names the file."""
 
@@ -45,19 +56,16 @@ class WebConfig:
 def load_web_config(path: str | Path) -> WebConfig:
     path = Path(path)
     try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise WebConfigError(f"{path}: cannot read web config: {exc.strerror or exc}") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
-        raise WebConfigError(f"{where}: invalid YAML: {getattr(exc, 'problem', exc)}") from None
-    document = document or {}
+        text = read_config_text(path, MAX_WEB_CONFIG_BYTES, "web config")
+    except ConfigError as exc:
+        raise WebConfigError(str(exc)) from None
+    try:
+        document = load_yaml(text, str(path)) or {}
+    except ConfigError as exc:
+        raise WebConfigError(str(exc)) from None
     if not isinstance(document, dict):
         raise WebConfigError(f"{path}: expected a mapping at the top level")
-    unknown = set(document) - {"tls_server_config", "basic_auth_users", "http_server_config"}
-    if unknown:
-        raise WebConfigError(f"{path}: unknown key {sorted(unknown)[0]!r}")
+    _refuse_unknown(document, {"tls_server_config", "basic_auth_users", "http_server_config"}, path, "")
     base = path.parent
     tls = document.get("tls_server_config")
     context = _tls(tls, base, path)
@@ -74,27 +82,31 @@ def _tls(section: Any, base: Path, path: Path) -> ssl.SSLContext | None:
         return None
     if not isinstance(section, dict):
         raise WebConfigError(f"{path}: tls_server_config must be a mapping")
-    unknown = set(section) - _TLS_KEYS
-    if unknown:
-        raise WebConfigError(f"{path}: tls_server_config: unknown key {sorted(unknown)[0]!r}")
+    _refuse_unknown(section, _TLS_KEYS, path, "tls_server_config: ")
     cert, key = section.get("cert_file"), section.get("key_file")
-    if not cert or not key:
-        raise WebConfigError(f"{path}: tls_server_config needs both cert_file and key_file")
+    if not cert or not key or not isinstance(cert, str) or not isinstance(key, str):
+        raise WebConfigError(f"{path}: tls_server_config needs both cert_file and key_file (paths)")
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = _version(section.get("min_version", "TLS12"), "min_version", path)
     if "max_version" in section:
         context.maximum_version = _version(section["max_version"], "max_version", path)
     try:
-        context.load_cert_chain(base / str(cert), base / str(key))
-    except (OSError, ssl.SSLError) as exc:
+        _check_pem(base / cert, "cert_file", path)
+        _check_pem(base / key, "key_file", path)
+        # A callable, not None: OpenSSL would otherwise ask for an encrypted key's passphrase on the terminal.
+        context.load_cert_chain(base / cert, base / key, password=_no_passphrase)
+    except _EncryptedKeyError:
+        raise WebConfigError(f"{path}: key_file {key} is encrypted; give an unencrypted key") from None
+    except (OSError, ssl.SSLError, ValueError) as exc:
         raise WebConfigError(f"{path}: cannot load cert_file/key_file: {exc}") from None
     auth_type = section.get("client_auth_type", "NoClientCert")
-    if auth_type not in _CLIENT_AUTH:
+    if not isinstance(auth_type, str) or auth_type not in _CLIENT_AUTH:
         raise WebConfigError(f"{path}: client_auth_type {auth_type!r} is not one of {', '.join(_CLIENT_AUTH)}")
     context.verify_mode = _CLIENT_AUTH[auth_type]
     client_ca = section.get("client_ca_file")
     if client_ca:
         try:
+            _check_pem(base / str(client_ca), "client_ca_file", path)
             context.load_verify_locations(base / str(client_ca))
         except (OSError, ssl.SSLError) as exc:
             raise WebConfigError(f"{path}: cannot load client_ca_file: {exc}") from None
@@ -117,8 +129,11 @@ def _users(section: Any, path: Path) -> dict[str, bytes]:
         raise WebConfigError(f"{path}: basic_auth_users must map user names to bcrypt hashes")
     users = {}
     for user, hashed in section.items():
-        if not isinstance(hashed, str) or not hashed.startswith(("$2a$", "$2b$", "$2y$")):
-            raise WebConfigError(f"{path}: basic_auth_users: {user!r} needs a bcrypt hash ($2a$/$2b$/$2y$...)")
+        try:
+            check_hash(hashed.encode() if isinstance(hashed, str) else b"")
+        except (HashError, UnicodeEncodeError) as exc:
+            reason = exc if isinstance(exc, HashError) else "needs a bcrypt hash ($2a$/$2b$/$2y$...)"
+            raise WebConfigError(f"{path}: basic_auth_users: {str(user)!r} {reason}") from None
         users[str(user)] = hashed.encode()
     return users
 
@@ -131,7 +146,40 @@ def _headers(section: Any, path: Path) -> dict[str, str]:
     headers = section.get("headers") or {}
     if not isinstance(headers, dict):
         raise WebConfigError(f"{path}: http_server_config.headers must be a mapping")
-    return {str(k): str(v) for k, v in headers.items()}
+    checked = {}
+    for name, value in headers.items():
+        if not isinstance(name, str) or not _HEADER_NAME.fullmatch(name):
+            raise WebConfigError(f"{path}: http_server_config.headers: {str(name)!r} is not a header name")
+        if not isinstance(value, (str, int, float)) or not _HEADER_VALUE.fullmatch(str(value)):
+            raise WebConfigError(
+                f"{path}: http_server_config.headers: {name}: the value must be text without control characters"
+            )
+        checked[name] = str(value)
+    return checked
+
+
+def _refuse_unknown(section: dict[Any, Any], known: set[str], path: Path, where: str) -> None:
+    unknown = sorted(str(key) for key in section if key not in known)
+    if unknown:
+        raise WebConfigError(f"{path}: {where}unknown key {unknown[0]!r}")
+
+
+class _EncryptedKeyError(Exception):
+    """OpenSSL asked for a passphrase."""
+
+
+def _no_passphrase() -> bytes:
+    raise _EncryptedKeyError
+
+
+def _check_pem(file: Path, key: str, path: Path) -> None:
+    """A regular file of sane size: OpenSSL would read a device such as /dev/zero for ever."""
+    try:
+        info = file.stat()
+    except OSError as exc:
+        raise WebConfigError(f"{path}: {key} {file}: {exc.strerror or exc}") from None
+    if not file.is_file() or info.st_size > MAX_PEM_BYTES:
+        raise WebConfigError(f"{path}: {key} {file}: not a regular file under {MAX_PEM_BYTES} bytes")
 
 
 class LiveWebConfig:
@@ -148,7 +196,7 @@ class LiveWebConfig:
             raise WebConfigError("turning TLS on or off needs a restart")
         if live_context is not None and new.tls_files is not None:
             try:
-                live_context.load_cert_chain(*new.tls_files)
-            except (OSError, ssl.SSLError) as exc:
+                live_context.load_cert_chain(*new.tls_files, password=_no_passphrase)
+            except (OSError, ssl.SSLError, _EncryptedKeyError) as exc:
                 raise WebConfigError(f"cannot load cert_file/key_file: {exc}") from None
         self.config = WebConfig(live_context, new.users, new.headers, new.tls_files)

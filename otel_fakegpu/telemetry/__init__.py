@@ -2,6 +2,7 @@
 
 from otel_fakegpu.telemetry.cycle import Consumer, CycleResult, CycleRunner
 from otel_fakegpu.telemetry.labels import LABEL_STYLES, Attributes, LabelScheme
+from otel_fakegpu.telemetry.liveness import Liveness
 from otel_fakegpu.telemetry.pipeline import (
     DEFAULT_COUNT_WINDOW_MS,
     SCOPE_NAME,
@@ -28,6 +29,7 @@ __all__ = [
     "CycleStatsView",
     "EventWindow",
     "LabelScheme",
+    "Liveness",
     "Reading",
     "ResultCounter",
     "SelfMetric",

@@ -15,6 +15,7 @@ from otel_fakegpu.telemetry.health import Point, health_points, p2p_points
 from otel_fakegpu.telemetry.labels import Attributes
 from otel_fakegpu.telemetry.selfmetrics import SelfMetric
 from otel_fakegpu.telemetry.semconv import SemconvInstrument
+from otel_fakegpu.telemetry.stats import CycleStatsView
 from otel_fakegpu.telemetry.windows import EventWindow
 
 WINDOW_LABEL = "window_size_in_ms"
@@ -32,6 +33,9 @@ class CurrentCycle:
         self.semconv_expanded: list[tuple[Attributes, ...]] | None = None
         self.assignment: Assignment | None = None
         self.group_attributes: dict[str, list[Attributes]] = {}  # NVSwitch and link series
+        # The exporter's own counters, read at one moment for the whole collection, so one page agrees.
+        self.stats = CycleStatsView(0, 0, None, None, None, 0)
+        self.engine_reads = 0
 
 
 Callback = Callable[[CallbackOptions], Iterable[Observation]]

@@ -32,7 +32,7 @@ from otel_fakegpu.telemetry.callbacks import (
 from otel_fakegpu.telemetry.jobstats import jobstats_metrics
 from otel_fakegpu.telemetry.labels import LabelScheme
 from otel_fakegpu.telemetry.reader import CycleReader, creator, no_exemplars
-from otel_fakegpu.telemetry.selfmetrics import SelfMetric, single
+from otel_fakegpu.telemetry.selfmetrics import SelfMetric, merge_by_name, single
 from otel_fakegpu.telemetry.semconv import SEMCONV_FIELD_IDS, SEMCONV_INSTRUMENTS
 from otel_fakegpu.telemetry.stats import CycleStats
 from otel_fakegpu.telemetry.windows import EventWindow
@@ -95,11 +95,14 @@ class TelemetryPipeline:
         self._kept_windows = previous.windows() if previous is not None else {}
         self._current = CurrentCycle()
         self._reader = CycleReader()
-        self_metrics = (
-            *self._cycle_self_metrics(stats, engine_reads),
-            *(attribution_self_metrics(attribution) if attribution and attribution.source.can_fail else ()),
-            *(jobstats_metrics(lambda: (self._current.snapshot, self._current.assignment)) if jobstats else ()),
-            *extra_self_metrics,
+        self._stats, self._engine_reads = stats, engine_reads
+        self_metrics = merge_by_name(
+            (
+                *self._cycle_self_metrics(),
+                *(attribution_self_metrics(attribution) if attribution and attribution.source.can_fail else ()),
+                *(jobstats_metrics(lambda: (self._current.snapshot, self._current.assignment)) if jobstats else ()),
+                *extra_self_metrics,
+            )
         )
         names = [
             *(c.name for c in collectors.metrics),
@@ -167,28 +170,31 @@ class TelemetryPipeline:
         self._windows.append((source, window))
         return event_count_callback(self._current, window, window_ms)
 
-    def _cycle_self_metrics(self, stats: CycleStats, engine_reads: Callable[[], int]) -> tuple[SelfMetric, ...]:
+    def _cycle_self_metrics(self) -> tuple[SelfMetric, ...]:
+        now = self._current
         return (
             SelfMetric(
-                "otel_fakegpu_cycles_total", True, "{cycle}", "Collection cycles run.",
-                single(lambda: stats.view().cycles_total),
+                "otel_fakegpu_cycles_total", True, "{cycle}",
+                "Collection cycles run, counting the one whose collection this is.",
+                single(lambda: now.stats.cycles_total + 1),
             ),
             SelfMetric(
                 "otel_fakegpu_cycle_errors_total", True, "{cycle}",
                 "Collection cycles that failed (engine read, SDK collection or an output).",
-                single(lambda: stats.view().errors_total),
+                single(lambda: now.stats.errors_total),
             ),
             SelfMetric(
                 "otel_fakegpu_cycle_duration_seconds", False, "s", "Duration of the last completed collection cycle.",
-                single(lambda: stats.view().last_duration_s),
+                single(lambda: now.stats.last_duration_s),
             ),
             SelfMetric(
                 "otel_fakegpu_last_cycle_timestamp_seconds", False, "s",
                 "Unix time at which the last successful cycle published.",
-                single(lambda: stats.view().last_ok_at),
+                single(lambda: now.stats.last_ok_at),
             ),
             SelfMetric(
-                "otel_fakegpu_engine_reads_total", True, "{read}", "Batch reads of the engine.", single(engine_reads)
+                "otel_fakegpu_engine_reads_total", True, "{read}", "Batch reads of the engine.",
+                single(lambda: now.engine_reads),
             ),
             SelfMetric(
                 "otel_fakegpu_gpus", False, "{gpu}", "GPU entities in this cycle.", single(self._observe_gpus)
@@ -235,6 +241,7 @@ class TelemetryPipeline:
             for group, entities in snapshot.groups.items()
         }
         self._current.snapshot = snapshot
+        self._current.stats, self._current.engine_reads = self._stats.view(), self._engine_reads()
         self._reader.collect(timeout_millis=COLLECT_TIMEOUT_MS)
         data = self._reader.take()
         if data is None:

@@ -45,3 +45,25 @@ class ResultCounter:
     def _read(self) -> list[Reading]:
         with self._lock:
             return [(count, {"result": result}) for result, count in self._counts.items()]
+
+
+def merge_by_name(metrics: Iterable[SelfMetric]) -> list[SelfMetric]:
+    """One SelfMetric per name, in first-seen order: several sources (one per push target) of the same family
+    become one instrument whose points are all of theirs, told apart by their attributes. Two instruments of
+    one name would print the family twice, which Prometheus refuses."""
+    groups: dict[str, list[SelfMetric]] = {}
+    for metric in metrics:
+        groups.setdefault(metric.name, []).append(metric)
+    return [group[0] if len(group) == 1 else _joined(group) for group in groups.values()]
+
+
+def _joined(group: list[SelfMetric]) -> SelfMetric:
+    first = group[0]
+    if any((m.counter, m.unit) != (first.counter, first.unit) for m in group):
+        raise ValueError(f"self-metric {first.name} is declared differently by its sources")
+    reads = [m.read for m in group]
+
+    def points() -> Iterable[Reading]:
+        return [reading for read in reads for reading in read()]
+
+    return SelfMetric(first.name, first.counter, first.unit, first.help, points)
