@@ -14,6 +14,7 @@ FLOORS = {
     "__init__": 0,  # the version only
     "settings": 0,  # ConfigError and OptionValue, for options and config
     "fileread": 1,  # bounded reads of the files a user names (collectors, web config)
+    "option_values": 1,  # parsers of one option value each (numbers, addresses, URLs, headers)
     "fields": 2,
     "engine": 3,
     "sim": 4,
@@ -23,13 +24,14 @@ FLOORS = {
     "serve": 7,
     "runtime": 8,
     "options": 9,  # the command line's table (its help names presets, profiles, styles of the floors below)
-    "config": 9,  # validates the options into a Config of the floors below
-    "engines": 10,  # picks an engine from a Config
-    "backfill": 10,
-    "exporter": 11,  # one host's collection side, built from a Config
-    "app": 12,
-    "cli": 13,
-    "__main__": 14,
+    "config_sections": 9,  # option groups into one stage's settings (OTLP, socket, attribution, engine)
+    "config": 10,  # validates the options into a Config of the floors below
+    "engines": 11,  # picks an engine from a Config
+    "backfill": 11,
+    "exporter": 12,  # one host's collection side, built from a Config
+    "app": 13,
+    "cli": 14,
+    "__main__": 15,
 }
 
 
