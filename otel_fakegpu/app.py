@@ -44,6 +44,9 @@ def reload_every_host(pool: WorkerPool) -> Callable[[str | None], dict[str, obje
     def reload(serving_error: str | None) -> dict[str, object]:
         results = pool.broadcast_threadsafe("reload", {"serving_error": serving_error})
         errors = sorted({error for result in results.values() for error in result.get("errors", [])})
+        for error in errors:
+            if error != serving_error:  # the web config's failure is logged where it is read
+                log.error("reload failed, keeping the running configuration: %s", error)
         return {"ok": all(result.get("ok") for result in results.values()), "errors": errors}
 
     return reload

@@ -144,7 +144,8 @@ class Exporter:
             for hook in self.reload_hooks:
                 hook()
         except (CollectorsError, OSError, ValueError) as exc:
-            log.error("reload failed, keeping the running configuration: %s", exc)
+            # Every host of a fleet meets the same bad file: the serving side logs it once (app.reload_every_host).
+            log.debug("reload failed, keeping the running configuration: %s", exc)
             errors.append(str(exc))
         else:
             pipeline = self._build_pipeline(collectors, self.pipeline)

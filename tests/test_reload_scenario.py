@@ -111,3 +111,32 @@ def test_a_reloaded_script_replaces_the_files_workloads_and_keeps_the_control_ap
         simulator.replace_script((), (Workload("far", "ml", "x", gpus=(7,)),), 1.0)
     assert set(w.key for w in simulator.workloads()) == {"ml/manual/debug", "ml/new/serve"}
     assert simulator.clock.time_scale == 2.0
+
+
+def test_a_fleet_logs_a_broken_scenario_once(tmp_path: Path, exporter_factory: Factory) -> None:
+    scenario, collectors = tmp_path / "scenario.yaml", tmp_path / "collectors.csv"
+    scenario.write_text(QUIET)
+    collectors.write_text(COLLECTORS)
+    exporter = exporter_factory(
+        "--scenario",
+        str(scenario),
+        "-f",
+        str(collectors),
+        "-c",
+        "200",
+        "--hosts",
+        "3",
+        "--workers",
+        "2",
+        env={"NODE_NAME": "node"},
+    )
+    scenario.write_text("events: [")
+    exporter.proc.send_signal(signal.SIGHUP)
+
+    def failed(host: str) -> float | None:
+        return _reloads(exporter.get(f"/hosts/{host}/metrics")[1].decode()).get("failed")
+
+    wait_for(lambda: [failed(f"node-{i}") for i in range(3)] == [1, 1, 1], timeout=30)  # each host counts its own
+    assert exporter.proc.poll() is None
+    errors = [line for line in exporter.stderr_text().splitlines() if "reload failed" in line]
+    assert len(errors) == 1 and f"{scenario}:" in errors[0], errors
