@@ -13,8 +13,8 @@ import pytest
 
 from otel_fakegpu.engine import EmbeddedEngine, EngineSettings, GpuInstanceEntity, parse_devices
 from otel_fakegpu.engine.dcgm_loader import load_dcgm
-from otel_fakegpu.engine.dcgm_mig import INSTANCE_FIELDS
 from otel_fakegpu.engine.embedded import INSTANCE_ENTITY_BASE
+from otel_fakegpu.engine.snapshot import INSTANCE_FIELDS
 from otel_fakegpu.fields import Value, load_collectors
 from otel_fakegpu.outputs import PrometheusTextRenderer
 from otel_fakegpu.sim import SKUS, FleetSpec, MigRef, Simulator, Workload, parse_mig_spec, resolve_mig

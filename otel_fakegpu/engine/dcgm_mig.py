@@ -1,6 +1,6 @@
 """MIG GPU instances on a hostengine: found in its GPU instance hierarchy, named by their profile, and read as
-dcgm-exporter reads them (docs/mig.md): a GPU instance's own value for the fields DCGM keeps per instance, the
-parent GPU's value for every other field."""
+dcgm-exporter reads them (docs/mig.md): a GPU instance's own value for the fields kept per instance
+(snapshot.INSTANCE_FIELDS), the parent GPU's for every other field (XIDs too, as the simulator raises them)."""
 
 from __future__ import annotations
 
@@ -11,15 +11,11 @@ from typing import Any
 
 from otel_fakegpu.engine.dcgm_values import read_value
 from otel_fakegpu.engine.selection import DeviceSelection
-from otel_fakegpu.engine.snapshot import Column
+from otel_fakegpu.engine.snapshot import INSTANCE_FIELDS, Column
 from otel_fakegpu.fields import Value
 
 log = logging.getLogger(__name__)
 
-# What dcgm_fields.cpp registers below the GPU level and the embedded engine keeps per instance: the
-# framebuffer (250-254) and the activity ratios (1001-1008, tensor pipes 1013-1015). XIDs are read from the
-# parent GPU, as the simulator raises them (docs/mig.md).
-INSTANCE_FIELDS = frozenset((250, 251, 252, 253, 254, *range(1001, 1009), 1013, 1014, 1015))
 PROFILE_NAME_FIELD = 50  # DCGM_FI_DEV_NAME: DCGM answers it for a GPU instance with its profile name
 DCGM_FV_FLAG_LIVE_DATA = 1  # read now, not from the cache: the name field is not watched
 
