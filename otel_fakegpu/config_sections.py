@@ -146,13 +146,13 @@ def engine_settings(values: Mapping[str, OptionValue], num_gpus: int) -> EngineS
         devices = parse_devices(devices_value.text or "f")
     except ValueError as exc:
         raise ConfigError(f"{devices_value.source}={devices_value.text!r}: {exc}") from None
-    if devices.mode == "i" and kind != "embedded":
-        raise ConfigError(
-            f"{devices_value.source}={devices_value.text!r}: reading MIG GPU instances on their own is not supported "
-            "yet (use f or g[:ids])"
-        )
     inject_value, remote_value = values["inject"], values["remote_hostengine"]
     inject = parse_bool(inject_value.text or "", inject_value.source)
+    if devices.mode == "i" and (kind == "nvml" or inject):
+        raise ConfigError(
+            f"{devices_value.source}={devices_value.text!r}: reading MIG GPU instances on their own needs the "
+            "embedded engine or --engine dcgm reading a hostengine's GPUs (use f or g[:ids])"
+        )
     if inject and kind != "dcgm":
         raise ConfigError(f"{inject_value.source}: injection needs --engine dcgm (the engine is {kind})")
     if inject and num_gpus > MAX_INJECTED_GPUS:

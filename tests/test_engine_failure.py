@@ -131,6 +131,7 @@ def test_missing_libraries_and_bad_engine_options_exit_2(tmp_path: Path) -> None
         (["--engine", "dcgm", "--inject", "--num-gpus", "33"], {}, "at most 32"),
         (["--devices", "g:1:2"], {}, "--devices='g:1:2'"),
         (["--engine", "nvml", "--devices", "i:0"], {}, "MIG GPU instances"),
+        (["--engine", "dcgm", "--inject", "--devices", "i"], {}, "MIG GPU instances on their own needs"),
         (["--engine", "dcgm", "-r", "nohost"], {}, "HOST:PORT or a Unix socket"),
     ]
     for args, env, expected in cases:

@@ -9,7 +9,15 @@ from typing import Any
 
 import pytest
 
-from otel_fakegpu.engine import EngineError, EngineSettings, EngineState, EngineUnavailable, SampleBatch, parse_devices
+from otel_fakegpu.engine import (
+    EngineError,
+    EngineSettings,
+    EngineState,
+    EngineUnavailable,
+    GpuInstanceEntity,
+    SampleBatch,
+    parse_devices,
+)
 from otel_fakegpu.engine.nvml import NvmlEngine, load_pynvml
 from otel_fakegpu.fields import CATALOG, ENTITY_GPU
 from tests.conftest import FakeClock
@@ -124,3 +132,34 @@ def test_bindings_without_a_needed_call_are_too_old(nvml: Any, monkeypatch: pyte
     monkeypatch.delattr(nvml, "nvmlDeviceGetTotalEnergyConsumption")
     with pytest.raises(EngineUnavailable, match=r"pynvml is too old \(no nvmlDeviceGetTotalEnergyConsumption\)"):
         load_pynvml()
+
+
+def test_a_mig_enabled_gpu_is_read_as_its_mig_devices(nvml: Any) -> None:
+    nvml.reset(3)
+    nvml.STATE.gpus[1]["util"] = nvml.Err(nvml.NVML_ERROR_NOT_SUPPORTED)  # no GPU utilization under MIG
+    first = nvml.add_mig_device(1, 7, "1g.10gb", 9728, 100)
+    second = nvml.add_mig_device(1, 8, "1g.10gb", 9728, 200, named=False)  # profile from slices and memory
+    engine = make_engine(nvml)
+    snapshot = engine.read_latest([150, 203, 250, 252])
+    assert snapshot.entity_ids == (0, 1_000_000, 1_000_001, 2)
+    assert dict(snapshot.instances) == {
+        1_000_000: GpuInstanceEntity(1, 7, "1g.10gb"),
+        1_000_001: GpuInstanceEntity(1, 8, "1g.10gb"),
+    }
+    assert snapshot.column(252) == (1024, 100, 200, 1024)  # each MIG device's own framebuffer
+    assert snapshot.column(250) == (81559, 9728, 9728, 81559)
+    assert snapshot.column(150) == (40, 41, 41, 42)  # the parent GPU's temperature
+    assert snapshot.column(203) == (42, None, None, 42)
+    assert [c for c in nvml.CALLS if "Mig" in c[0] or c[0] == "nvmlDeviceGetGpuInstanceId"][:12] == [
+        ("nvmlDeviceGetMigMode", 0),
+        ("nvmlDeviceGetMigMode", 1),
+        ("nvmlDeviceGetMaxMigDeviceCount", 1),
+        *[("nvmlDeviceGetMigDeviceHandleByIndex", 1, i) for i in range(1)],
+        ("nvmlDeviceGetGpuInstanceId", first),
+        ("nvmlDeviceGetMigDeviceHandleByIndex", 1, 1),
+        ("nvmlDeviceGetGpuInstanceId", second),
+        *[("nvmlDeviceGetMigDeviceHandleByIndex", 1, i) for i in range(2, 7)],
+    ]
+    assert engine.status().detail == "2 GPUs, 2 MIG GPU instances through NVML"
+    whole = make_engine(nvml, devices="g").read_latest([252])
+    assert whole.entity_ids == (0, 1, 2) and not whole.instances and whole.column(252) == (1024, 1024, 1024)

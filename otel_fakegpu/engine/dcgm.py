@@ -14,11 +14,13 @@ from otel_fakegpu.engine.base import EngineError
 from otel_fakegpu.engine.connected import ConnectedEngine, EngineUnavailable
 from otel_fakegpu.engine.dcgm_entities import FakeEntities, gpu_request
 from otel_fakegpu.engine.dcgm_loader import DcgmModules
+from otel_fakegpu.engine.dcgm_mig import FoundInstance, discover_instances, exported_column
 from otel_fakegpu.engine.dcgm_samples import read_samples_since
 from otel_fakegpu.engine.dcgm_values import inject_struct, read_value
+from otel_fakegpu.engine.embedded import INSTANCE_ENTITY_BASE
 from otel_fakegpu.engine.entities import ENTITY_GROUPS
 from otel_fakegpu.engine.selection import EngineSettings
-from otel_fakegpu.engine.snapshot import Column, Snapshot
+from otel_fakegpu.engine.snapshot import GpuInstanceEntity, Snapshot
 from otel_fakegpu.fields import Value
 
 log = logging.getLogger(__name__)
@@ -53,8 +55,10 @@ class DcgmEngine(ConnectedEngine):
         self._sample_group: Any = None
         self._keep_age_s = 60.0
         self._sample_fields: tuple[int, ...] = ()
-        self._gpu_ids: list[int] = []  # DCGM entity ids read, in the seam's order
-        self._instances: list[tuple[int, int]] = []  # (parent GPU, GPU instance) seen in the MIG hierarchy
+        self._gpu_ids: list[int] = []  # DCGM GPU ids exported whole, in the seam's order
+        self._instances: list[FoundInstance] = []  # MIG GPU instances exported in their parent's place
+        self._exported: list[tuple[bool, int]] = []  # (is a GPU instance, DCGM id), in the seam's order
+        self._read_gpus: list[int] = []  # GPUs read: the exported ones and the MIG instances' parents
         self._fakes_wanted = 0
         self._names = 0  # DCGM objects created, for unique names
         self._latest: dict[tuple[int, int], Value | None] = {}  # injection: replayed after a reconnect
@@ -88,8 +92,10 @@ class DcgmEngine(ConnectedEngine):
         self._group = agent.dcgmGroupCreate(self._handle, structs.DCGM_GROUP_EMPTY, f"otel-fakegpu-{os.getpid()}")
         for group in ENTITY_GROUPS:
             self._create_missing(group)
-        for gpu_id in self._gpu_ids:
+        for gpu_id in self._read_gpus:
             agent.dcgmGroupAddEntity(self._handle, self._group, self._m.fields.DCGM_FE_GPU, gpu_id)
+        for instance in self._instances:
+            agent.dcgmGroupAddEntity(self._handle, self._group, self._m.fields.DCGM_FE_GPU_I, instance.dcgm_id)
         for group, _, dcgm_id in self._entities.pairs():  # a new connection has a new, empty group
             agent.dcgmGroupAddEntity(self._handle, self._group, self._entity_kind(group), dcgm_id)
         self._field_groups, self._sample_group = {}, None
@@ -101,30 +107,29 @@ class DcgmEngine(ConnectedEngine):
             self._push_entities(list(self._latest_entities.items()), self._wall())
 
     def _discover(self) -> None:
-        agent, devices = self._m.agent, self._settings.devices
-        self._gpu_ids = [g for g in agent.dcgmGetAllSupportedDevices(self._handle) if devices.wants_gpu(g)]
-        self._instances = []
-        try:
-            hierarchy = agent.dcgmGetGpuInstanceHierarchy(self._handle)
-        except self._m.structs.DCGMError as exc:  # no MIG support on this host
-            log.debug("no MIG hierarchy: %s", exc)
-            return
-        for i in range(hierarchy.count):
-            info = hierarchy.entityList[i]
-            if info.entity.entityGroupId == self._m.fields.DCGM_FE_GPU_I and devices.wants_instance(
-                info.entity.entityId
-            ):
-                self._instances.append((info.parent.entityId, info.entity.entityId))
-        if self._instances:
-            log.warning(
-                "%d MIG GPU instances: read as their parent GPUs (not exported apart yet)", len(self._instances)
-            )
+        """The GPUs and GPU instances ``--devices`` selects; a MIG-enabled GPU is read as its instances."""
+        devices = self._settings.devices
+        supported = list(self._m.agent.dcgmGetAllSupportedDevices(self._handle))
+        found = [i for i in discover_instances(self._m, self._handle, devices) if i.parent in supported]
+        exported: list[tuple[bool, int]] = []
+        for gpu_id in supported:
+            children = [i for i in found if i.parent == gpu_id]
+            if children:
+                exported.extend((True, i.dcgm_id) for i in children)
+            elif devices.wants_gpu(gpu_id):
+                exported.append((False, gpu_id))
+        self._instances = [i for i in found if (True, i.dcgm_id) in exported]
+        self._gpu_ids = [dcgm_id for is_instance, dcgm_id in exported if not is_instance]
+        self._exported = exported
+        parents = dict.fromkeys(i.parent for i in self._instances)
+        self._read_gpus = [g for g in supported if g in parents or (False, g) in exported]
 
     def _ensure_fakes(self) -> None:
         """Create the fake GPUs, unless the hostengine still holds the ones created before."""
         if self._gpu_ids and set(self._gpu_ids) <= set(self._m.agent.dcgmGetAllDevices(self._handle)):
             return
         self._gpu_ids = self._create_fakes(self._fakes_wanted) if self._fakes_wanted else []
+        self._read_gpus, self._exported = list(self._gpu_ids), [(False, g) for g in self._gpu_ids]
         self._entities.forget()  # a new hostengine: its switches and links are to be made again too
 
     def _create_fakes(self, count: int) -> list[int]:
@@ -146,13 +151,14 @@ class DcgmEngine(ConnectedEngine):
     def _describe(self) -> str:
         where = self._settings.remote or "embedded hostengine"
         fake = " fake (injected)" if self._settings.inject else ""
-        return f"{len(self._gpu_ids)}{fake} GPUs on {where}"
+        mig = f", {len(self._instances)} MIG GPU instances" if self._instances else ""
+        return f"{len(self._gpu_ids)}{fake} GPUs{mig} on {where}"
 
     # -- the seam -------------------------------------------------------------------------------------
     def entity_ids(self) -> tuple[int, ...]:
         if self._settings.inject:
             return tuple(range(self._fakes_wanted))
-        return tuple(self._gpu_ids)
+        return tuple(INSTANCE_ENTITY_BASE + i if is_instance else i for is_instance, i in self._exported)
 
     def watch_samples(self, field_ids: Sequence[int], max_keep_age_s: float) -> None:
         if max_keep_age_s <= 0:
@@ -163,38 +169,40 @@ class DcgmEngine(ConnectedEngine):
             self._field_groups, self._sample_group = {}, None  # watch again with the new keep age
 
     def _read(self, field_ids: Sequence[int], samples_after: int | None) -> Snapshot:
-        agent, gpu_entity = self._m.agent, self._m.fields.DCGM_FE_GPU
+        agent, gpu_entity, instance_entity = self._m.agent, self._m.fields.DCGM_FE_GPU, self._m.fields.DCGM_FE_GPU_I
         read_ids = tuple(dict.fromkeys(field_ids))
         if read_ids not in self._field_groups:
             self._field_groups[read_ids] = self._watch(read_ids)
         pair, others = self._m.structs.c_dcgmGroupEntityPair_t, self._entities.pairs()
-        pairs = [pair(gpu_entity, gpu_id) for gpu_id in self._gpu_ids]
+        pairs = [pair(gpu_entity, gpu_id) for gpu_id in self._read_gpus]
+        pairs += [pair(instance_entity, instance.dcgm_id) for instance in self._instances]
         pairs += [pair(self._entity_kind(group), dcgm_id) for group, _, dcgm_id in others]
         values = agent.dcgmEntitiesGetLatestValues(self._handle, pairs, list(read_ids), 0) if pairs else []
-        slot_of = {gpu_id: i for i, gpu_id in enumerate(self._gpu_ids)}
-        width = len(self._gpu_ids)
-        columns: dict[int, list[Value | None]] = {fid: [None] * width for fid in read_ids}
+        read: dict[tuple[int, int, int], Value | None] = {}
         other_values: dict[tuple[int, int, int], Value | None] = {}
         for fv in values:
-            slot, column = slot_of.get(fv.entityId), columns.get(fv.fieldId)
-            if fv.entityGroupId != gpu_entity:
-                other_values[(fv.entityGroupId, fv.entityId, fv.fieldId)] = read_value(fv)
-            elif slot is not None and column is not None:
-                column[slot] = read_value(fv)
+            key = (int(fv.entityGroupId), int(fv.entityId), int(fv.fieldId))
+            (read if key[0] in (gpu_entity, instance_entity) else other_values)[key] = read_value(fv)
+        parent_of = {i.dcgm_id: i.parent for i in self._instances}
+        kinds = (gpu_entity, instance_entity)
+        frozen = {fid: exported_column(read, fid, self._exported, parent_of, kinds) for fid in read_ids}
         # The seam's ids: DCGM's GPU ids, or 0..n-1 for injected GPUs whatever ids DCGM gave them.
-        entity_ids = tuple(range(width)) if self._settings.inject else tuple(self._gpu_ids)
-        frozen: dict[int, Column] = {fid: tuple(column) for fid, column in columns.items()}
+        entity_ids = tuple(range(len(self._gpu_ids))) if self._settings.inject else self.entity_ids()
+        instances = {INSTANCE_ENTITY_BASE + i.dcgm_id: GpuInstanceEntity(i.parent, i.instance_id, i.profile)
+                     for i in self._instances}  # fmt: skip
         groups = self._entities.snapshots(read_ids, other_values, self._entity_kind, self._wall())
         if samples_after is None or not self._sample_fields:
-            return Snapshot.build(entity_ids, frozen, self._wall()).with_groups(groups)
+            return Snapshot.build(entity_ids, frozen, self._wall(), instances=instances).with_groups(groups)
         if self._sample_group is None:
             self._sample_group = self._watch(self._sample_fields)
-        entity_of = dict(zip(self._gpu_ids, entity_ids, strict=True))
+        seam_of = range(len(self._gpu_ids)) if self._settings.inject else self._read_gpus
+        entity_of = dict(zip(self._read_gpus, seam_of, strict=True))
         samples, cursor = read_samples_since(
             agent, self._handle, self._group, self._sample_group, samples_after, entity_of, gpu_entity
         )
         every_field = {fid: samples.get(fid, ()) for fid in self._sample_fields}
-        return Snapshot.build(entity_ids, frozen, self._wall(), every_field, cursor).with_groups(groups)
+        snapshot = Snapshot.build(entity_ids, frozen, self._wall(), every_field, cursor, instances)
+        return snapshot.with_groups(groups)
 
     def _watch(self, field_ids: tuple[int, ...]) -> Any:
         agent = self._m.agent
@@ -225,6 +233,7 @@ class DcgmEngine(ConnectedEngine):
         for gpu_id in new_ids:
             self._m.agent.dcgmGroupAddEntity(self._handle, self._group, self._m.fields.DCGM_FE_GPU, gpu_id)
         self._gpu_ids.extend(new_ids)
+        self._read_gpus, self._exported = list(self._gpu_ids), [(False, g) for g in self._gpu_ids]
 
     def inject(self, updates: Iterable[tuple[int, int, Value | None]], timestamp: float) -> None:
         """Inject into the hostengine; while it is away the values are kept and replayed on reconnect."""

@@ -14,9 +14,11 @@ from typing import Any
 
 from otel_fakegpu.engine.base import EngineError
 from otel_fakegpu.engine.connected import ConnectedEngine, EngineUnavailable
+from otel_fakegpu.engine.embedded import INSTANCE_ENTITY_BASE
 from otel_fakegpu.engine.nvml_fields import READERS, Reader
+from otel_fakegpu.engine.nvml_mig import mig_devices, mig_enabled
 from otel_fakegpu.engine.selection import EngineSettings
-from otel_fakegpu.engine.snapshot import Column, SampleBatch, Snapshot
+from otel_fakegpu.engine.snapshot import INSTANCE_FIELDS, Column, GpuInstanceEntity, SampleBatch, Snapshot
 from otel_fakegpu.fields import Value, is_blank
 
 log = logging.getLogger(__name__)
@@ -44,7 +46,8 @@ def load_pynvml() -> Any:
 
 
 class NvmlEngine(ConnectedEngine):
-    """Reads the selected GPUs (``--devices g:...``; by NVML index) field by field, once per cycle."""
+    """Reads the selected GPUs (``--devices g:...``; by NVML index) field by field, once per cycle; a MIG-enabled
+    GPU as its MIG devices (``-d f``), each with its own framebuffer and its parent's other readings."""
 
     kind = "nvml"
 
@@ -57,7 +60,8 @@ class NvmlEngine(ConnectedEngine):
         self._settings = settings
         self._wall = wall_clock
         self._blank_codes = frozenset(getattr(nvml, code) for code in BLANK_CODES if hasattr(nvml, code))
-        self._handles: list[tuple[int, Any]] = []
+        self._handles: list[tuple[int, Any, Any]] = []  # (seam entity id, its handle, the whole GPU's handle)
+        self._instances: dict[int, GpuInstanceEntity] = {}
         self._sample_fields: tuple[int, ...] = ()
         self._cursor = 0
         try:
@@ -74,31 +78,34 @@ class NvmlEngine(ConnectedEngine):
         nv = self._nv
         nv.nvmlInit()
         wanted = self._settings.devices
-        handles = []
+        handles: list[tuple[int, Any, Any]] = []
+        instances: dict[int, GpuInstanceEntity] = {}
         for index in range(nv.nvmlDeviceGetCount()):
-            if wanted.wants_gpu(index):
-                handle = nv.nvmlDeviceGetHandleByIndex(index)
-                handles.append((index, handle))
-                if self._mig_enabled(handle):
-                    log.warning("GPU %d has MIG enabled; the NVML engine reads it as a whole GPU", index)
-        self._handles = handles
-
-    def _mig_enabled(self, handle: Any) -> bool:
-        try:
-            current, _pending = self._nv.nvmlDeviceGetMigMode(handle)
-        except (self._nv.NVMLError, AttributeError):  # pre-Ampere GPUs, old bindings
-            return False
-        return bool(current == getattr(self._nv, "NVML_DEVICE_MIG_ENABLE", 1))
+            if not wanted.wants_gpu(index):
+                continue
+            handle = nv.nvmlDeviceGetHandleByIndex(index)
+            if not mig_enabled(nv, handle):
+                handles.append((index, handle, handle))
+            elif wanted.mode == "g":
+                log.warning("GPU %d has MIG enabled; read as a whole GPU (-d g)", index)
+                handles.append((index, handle, handle))
+            else:  # dcgm-exporter's -d f: the GPU's instances in its place
+                for device in mig_devices(nv, handle):
+                    entity_id = INSTANCE_ENTITY_BASE + len(instances)
+                    instances[entity_id] = GpuInstanceEntity(index, device.instance_id, device.profile)
+                    handles.append((entity_id, device.handle, handle))
+        self._handles, self._instances = handles, instances
 
     def _disconnect(self) -> None:
-        self._handles = []
+        self._handles, self._instances = [], {}
         self._nv.nvmlShutdown()
 
     def _describe(self) -> str:
-        return f"{len(self._handles)} GPUs through NVML"
+        mig = f", {len(self._instances)} MIG GPU instances" if self._instances else ""
+        return f"{len(self._handles) - len(self._instances)} GPUs{mig} through NVML"
 
     def entity_ids(self) -> tuple[int, ...]:
-        return tuple(index for index, _ in self._handles)
+        return tuple(entity_id for entity_id, _, _ in self._handles)
 
     def watch_samples(self, field_ids: Sequence[int], max_keep_age_s: float) -> None:
         # NVML keeps no history: each read's value is the sample (the clock-event bitmask sampled per cycle).
@@ -109,15 +116,18 @@ class NvmlEngine(ConnectedEngine):
         columns: dict[int, Column] = {}
         for field_id in dict.fromkeys((*field_ids, *sample_fields)):
             reader = READERS.get(field_id)
+            own = field_id in INSTANCE_FIELDS  # a MIG device's own reading; else its whole GPU's
             columns[field_id] = (
-                tuple(self._value(reader, h) for _, h in self._handles) if reader else ((None,) * len(self._handles))
+                tuple(self._value(reader, h if own else gpu) for _, h, gpu in self._handles)
+                if reader
+                else ((None,) * len(self._handles))
             )
         entity_ids, now = self.entity_ids(), self._wall()
         if samples_after is None:
-            return Snapshot.build(entity_ids, columns, now)
+            return Snapshot.build(entity_ids, columns, now, instances=self._instances)
         self._cursor += 1
         samples = {fid: _as_samples(now, entity_ids, columns[fid]) for fid in sample_fields}
-        return Snapshot.build(entity_ids, columns, now, samples, self._cursor)
+        return Snapshot.build(entity_ids, columns, now, samples, self._cursor, self._instances)
 
     def _value(self, reader: Reader, handle: Any) -> Value | None:
         try:

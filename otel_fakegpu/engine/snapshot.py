@@ -23,6 +23,12 @@ class SampleBatch:
     values: Column
 
 
+# What dcgm_fields.cpp registers below the GPU level and every engine reads per MIG GPU instance: the
+# framebuffer (250-254) and the activity ratios (1001-1008, tensor pipes 1013-1015); a GPU instance shows its
+# parent GPU's value for every other field (docs/mig.md).
+INSTANCE_FIELDS = frozenset((250, 251, 252, 253, 254, *range(1001, 1009), 1013, 1014, 1015))
+
+
 @dataclass(frozen=True)
 class GpuInstanceEntity:
     """A MIG GPU instance entity (DCGM_FE_GPU_I): its parent GPU entity, GPU instance id and profile name."""

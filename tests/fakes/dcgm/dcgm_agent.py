@@ -39,6 +39,8 @@ def dcgmStartEmbedded(opMode: int) -> FakeHandle:
 
 def dcgmStopEmbedded(handle: FakeHandle) -> int:
     fake.CALLS.append(("dcgmStopEmbedded",))
+    # The embedded hostengine stops: its groups and field groups go with it.
+    fake.STATE.group_entities, fake.STATE.field_group_fields, fake.STATE.field_group_names = {}, {}, set()
     return 0
 
 
@@ -77,6 +79,9 @@ def dcgmGetGpuInstanceHierarchy(handle: FakeHandle) -> Any:
         info = hierarchy.entityList[i]
         info.entity.entityGroupId, info.entity.entityId = dcgm_fields.DCGM_FE_GPU_I, instance
         info.parent.entityGroupId, info.parent.entityId = dcgm_fields.DCGM_FE_GPU, parent
+        gpu_instance_id, slices = fake.STATE.instance_info.get(instance, (instance, 1))
+        info.info.nvmlGpuIndex, info.info.nvmlInstanceId = parent, gpu_instance_id
+        info.info.nvmlProfileSlices = slices
     return hierarchy
 
 

@@ -77,11 +77,22 @@ class c_dcgmMigHierarchyInfo_t(Structure):
     _fields_ = [("entity", c_dcgmGroupEntityPair_t), ("parent", c_dcgmGroupEntityPair_t), ("sliceProfile", c_uint)]
 
 
+class c_dcgmMigEntityInfo_t(Structure):
+    _fields_ = [("gpuUuid", c_char * 128), ("nvmlGpuIndex", c_uint), ("nvmlInstanceId", c_uint),
+                ("nvmlComputeInstanceId", c_uint), ("nvmlMigProfileId", c_uint),
+                ("nvmlProfileSlices", c_uint)]  # fmt: skip
+
+
+class c_dcgmMigHierarchyInfo_v2(Structure):
+    _fields_ = [("entity", c_dcgmGroupEntityPair_t), ("parent", c_dcgmGroupEntityPair_t),
+                ("info", c_dcgmMigEntityInfo_t)]  # fmt: skip
+
+
 class c_dcgmMigHierarchy_v2(Structure):
     _fields_ = [
         ("version", c_uint),
         ("count", c_uint),
-        ("entityList", c_dcgmMigHierarchyInfo_t * DCGM_MAX_HIERARCHY_INFO),
+        ("entityList", c_dcgmMigHierarchyInfo_v2 * DCGM_MAX_HIERARCHY_INFO),
     ]
 
 

@@ -38,7 +38,8 @@ class HostEngine:
     fakes: list[int] = field(default_factory=list)
     others: dict[int, list[int]] = field(default_factory=dict)  # fake entities of other groups (switch 3, link 6)
     parents: dict[tuple[int, int], tuple[int, int]] = field(default_factory=dict)  # (group, id) -> parent's
-    instances: list[tuple[int, int]] = field(default_factory=list)  # (parent GPU, GPU instance id)
+    instances: list[tuple[int, int]] = field(default_factory=list)  # (parent GPU, GPU_I entity id)
+    instance_info: dict[int, tuple[int, int]] = field(default_factory=dict)  # GPU_I entity -> (GI id, slices)
     values: dict[tuple[int, int, int], tuple[str, Any, int]] = field(default_factory=dict)  # (group, id, field)
     history: list[tuple[int, int, int, str, Any, int]] = field(default_factory=list)  # every stored sample
     group_entities: dict[int, list[tuple[int, int]]] = field(default_factory=dict)

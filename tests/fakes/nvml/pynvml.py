@@ -1,7 +1,9 @@
 """Fake of nvidia-ml-py's ``pynvml``, for tests only: the real one loads libnvidia-ml from an NVIDIA driver,
 which this machine lacks. Same names, constants and return shapes for the calls the NVML engine makes;
 every call is recorded in ``CALLS`` and answered from ``STATE`` (tests set ``STATE.gpus[i][call]``; a value
-that is an int in ``ERRORS`` is raised as that NVML error instead)."""
+that is an int in ``ERRORS`` is raised as that NVML error instead). A MIG-enabled GPU's MIG devices are
+``STATE.migs[handle]`` (a MIG device handle is 100 * (GPU index + 1) + MIG device index), listed in
+``STATE.gpus[i]["mig_devices"]``."""
 
 from __future__ import annotations
 
@@ -80,6 +82,7 @@ def sample_gpu(index: int) -> dict[str, Any]:
 @dataclass
 class Nvml:
     gpus: list[dict[str, Any]] = field(default_factory=lambda: [sample_gpu(0), sample_gpu(1)])
+    migs: dict[int, dict[str, Any]] = field(default_factory=dict)  # MIG device handle -> its readings
     init_error: int | None = None  # nvmlInit raises this code
     initialized: int = 0
 
@@ -101,7 +104,7 @@ def _answer(call: str, handle: int, key: str, *args: Any) -> Any:
     CALLS.append((call, handle, *args))
     if not STATE.initialized:
         raise NVMLError(NVML_ERROR_UNINITIALIZED)
-    value = STATE.gpus[handle][key]
+    value = STATE.migs[handle][key] if handle in STATE.migs else STATE.gpus[handle][key]
     if isinstance(value, Err):
         raise NVMLError(value.code)
     return value
@@ -164,6 +167,38 @@ nvmlDeviceGetDecoderUtilization = _simple("nvmlDeviceGetDecoderUtilization", "de
 nvmlDeviceGetRetiredPagesPendingStatus = _simple("nvmlDeviceGetRetiredPagesPendingStatus", "retired_pending")
 nvmlDeviceGetRemappedRows = _simple("nvmlDeviceGetRemappedRows", "remapped")
 nvmlDeviceGetMigMode = _simple("nvmlDeviceGetMigMode", "mig")
+nvmlDeviceGetGpuInstanceId = _simple("nvmlDeviceGetGpuInstanceId", "gi")
+nvmlDeviceGetAttributes = _simple("nvmlDeviceGetAttributes", "attributes")
+
+
+def add_mig_device(gpu: int, instance_id: int, profile: str, fb_mib: int, used_mib: int, named: bool = True) -> int:
+    """Make ``gpu`` MIG-enabled with one more MIG device; its handle. Unnamed: a name without the profile."""
+    mib, readings = 1 << 20, STATE.gpus[gpu]
+    readings["mig"] = (NVML_DEVICE_MIG_ENABLE, NVML_DEVICE_MIG_ENABLE)
+    devices = readings.setdefault("mig_devices", [])
+    handle = 100 * (gpu + 1) + len(devices)
+    devices.append(handle)
+    slices, memory_gb = profile.split(".", maxsplit=1)[0].rstrip("g"), profile.split(".")[1]
+    STATE.migs[handle] = {
+        "gi": instance_id, "name": f"{readings['name']} MIG {profile}" if named else readings["name"],
+        "attributes": SimpleNamespace(gpuInstanceSliceCount=int(slices), memorySizeMB=int(memory_gb[:-2]) * 1000),
+        "memory": SimpleNamespace(total=fb_mib * mib, free=(fb_mib - used_mib) * mib, used=used_mib * mib,
+                                  reserved=0),
+    }  # fmt: skip
+    return handle
+
+
+def nvmlDeviceGetMaxMigDeviceCount(handle: int) -> int:
+    CALLS.append(("nvmlDeviceGetMaxMigDeviceCount", handle))
+    return 7
+
+
+def nvmlDeviceGetMigDeviceHandleByIndex(handle: int, index: int) -> int:
+    CALLS.append(("nvmlDeviceGetMigDeviceHandleByIndex", handle, index))
+    devices = STATE.gpus[handle].get("mig_devices", [])
+    if index >= len(devices):
+        raise NVMLError(NVML_ERROR_NOT_FOUND)
+    return int(devices[index])
 
 
 _MEMORY_V2 = 0x02000028  # nvmlMemory_v2_t's version word
