@@ -42,6 +42,7 @@ from otel_fakegpu.sim import (
     resolve_mig,
 )
 from otel_fakegpu.telemetry import LABEL_STYLES
+from otel_fakegpu.telemetry.tracing import TRACES_EXPORTERS, TRACES_PROTOCOLS, TracingSettings
 
 MAX_GPUS = 65536
 MAX_INJECTED_GPUS = 32  # DCGM_MAX_NUM_DEVICES: one hostengine holds at most 32 GPUs, fake ones included
@@ -120,6 +121,7 @@ class Config:
     control_token: str | None = None  # None: the control API is served on the Unix socket only
     engine: EngineSettings = field(default_factory=EngineSettings)
     check_only: bool = False  # --check-config: validate, then exit
+    tracing: TracingSettings | None = None  # None: no traces
 
 
 def parse_listen(value: str, source: str) -> ListenAddress:
@@ -332,6 +334,21 @@ def _otlp_settings(values: Mapping[str, OptionValue]) -> OtlpSettings | None:
     )
 
 
+def _tracing_settings(exporter: OptionValue, env: Mapping[str, str]) -> TracingSettings | None:
+    name = (exporter.text or "none").strip().lower()
+    if name not in TRACES_EXPORTERS:
+        raise ConfigError(f"{exporter.source}={name!r}: expected one of {', '.join(TRACES_EXPORTERS)}")
+    if name == "none":
+        return None
+    for variable in ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"):
+        protocol = env.get(variable, "").strip().lower()
+        if protocol:
+            if protocol not in TRACES_PROTOCOLS:
+                raise ConfigError(f"{variable}={protocol!r}: expected grpc or http/protobuf for traces")
+            return TracingSettings(name, protocol)
+    return TracingSettings(name)
+
+
 def _uds_settings(values: Mapping[str, OptionValue]) -> UdsSettings | None:
     """--uds PATH enables the socket; the seed's UDS_SOCKET_PATH does so only with ENABLE_UDS=true."""
     uds, enabled = values["uds"], values["enable_uds"]
@@ -499,6 +516,7 @@ def build_config(values: Mapping[str, OptionValue], env: Mapping[str, str]) -> C
         service_name=text("service_name")[0] or "otel-fakegpu",
         resource_attributes=parse_key_values(*text("resource_attributes")),
         otlp=_otlp_settings(values),
+        tracing=_tracing_settings(values["traces_exporter"], env),
         push_prometheus_url=parse_url(push_url_text, push_url_source) if push_url_text.strip() else None,
         push_buffer_points=parse_int(*text("push_buffer_points"), low=1, high=MAX_POINTS),
         log_level="DEBUG" if parse_bool(*text("debug")) else "INFO",
