@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -44,11 +45,11 @@ def test_promtool_unit_tests_pass_and_cover_every_rule() -> None:
     assert alert_names() - quiet == set(), "rules no test keeps quiet"
 
 
-def firing(prometheus: PrometheusServer, name: str) -> list[dict[str, object]]:
+def firing(prometheus: PrometheusServer, name: str) -> list[dict[str, Any]]:
     return [a for a in prometheus.alerts() if a["labels"]["alertname"] == name and a["state"] == "firing"]
 
 
-def wait_firing(prometheus: PrometheusServer, name: str, timeout: float) -> list[dict[str, object]]:
+def wait_firing(prometheus: PrometheusServer, name: str, timeout: float) -> list[dict[str, Any]]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         alerts = firing(prometheus, name)
