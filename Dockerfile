@@ -17,9 +17,10 @@ RUN python3 -m venv /tmp/build-venv \
 
 FROM ${BASE_IMAGE} AS venv
 COPY --from=wheel /dist /dist
-# The wheel is installed by file name: its version is the one just built.
+# The wheel is installed by file name (its version is the one just built); the installer leaves with it.
 RUN python3 -m venv /opt/otel-fakegpu \
     && /opt/otel-fakegpu/bin/python -m pip install --no-cache-dir --no-compile /dist/*.whl \
+    && /opt/otel-fakegpu/bin/python -m pip uninstall --yes --quiet pip setuptools \
     && /opt/otel-fakegpu/bin/python -m compileall -q /opt/otel-fakegpu/lib
 
 FROM ${BASE_IMAGE}
