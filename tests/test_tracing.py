@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from tests.conftest import ExporterProcess, free_port, run_cli
 from tests.receivers import OtlpGrpcReceiver
-from tests.trace_receiver import OtlpTraceReceiver, ReceivedSpan
+from tests.trace_receiver import OtlpHttpTraceReceiver, OtlpTraceReceiver, ReceivedSpan
 
 CYCLE_CHILDREN = {"engine read", "sdk collection", "render exposition", "queue otlp push"}
 
@@ -22,12 +22,12 @@ def wait_for(check: Callable[[], bool], timeout: float = 90.0) -> None:
     raise AssertionError("condition not met in time")
 
 
-def complete_cycles(spans: list[ReceivedSpan]) -> list[ReceivedSpan]:
-    """Cycle spans whose four stage spans arrived too, each a child of that cycle in its trace."""
+def complete_cycles(spans: list[ReceivedSpan], stages: set[str] = CYCLE_CHILDREN) -> list[ReceivedSpan]:
+    """Cycle spans whose stage spans arrived too, each a child of that cycle in its trace."""
     done = []
     for cycle in (s for s in spans if s.name == "collection cycle"):
         children = {s.name for s in spans if s.parent_span_id == cycle.span_id and s.trace_id == cycle.trace_id}
-        if children >= CYCLE_CHILDREN:
+        if children >= stages:
             done.append(cycle)
     return done
 
@@ -101,3 +101,24 @@ def test_unknown_traces_exporter_is_a_usage_error() -> None:
     result = run_cli(env={"OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "thrift"})
     assert result.returncode == 2
     assert "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL='thrift'" in result.stderr
+
+
+def test_cycle_spans_over_otlp_http(exporter_factory) -> None:
+    """The protocol compose.yaml uses towards Tempo: OTLP/HTTP protobuf to /v1/traces."""
+    with OtlpHttpTraceReceiver() as traces:
+        exporter = exporter_factory(
+            "--num-gpus", "1", "-c", "300",
+            env={
+                "OTEL_TRACES_EXPORTER": "otlp",
+                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": f"http://127.0.0.1:{traces.port}/v1/traces",
+                "OTEL_BSP_SCHEDULE_DELAY": "200",
+            },
+        )  # fmt: skip
+        try:
+            wait_for(
+                lambda: (
+                    len(complete_cycles(traces.spans(), {"engine read", "sdk collection", "render exposition"})) >= 2
+                )
+            )
+        finally:
+            assert exporter.stop() == 0

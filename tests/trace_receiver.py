@@ -1,10 +1,13 @@
-"""A real OTLP/gRPC TraceService on loopback, built on opentelemetry-proto: keeps every span it is sent."""
+"""Real OTLP trace receivers on loopback, built on opentelemetry-proto: a gRPC TraceService and the OTLP/HTTP
+`/v1/traces` endpoint (protobuf, optionally gzip). Both keep every span they are sent."""
 
 from __future__ import annotations
 
+import gzip
 import threading
 from concurrent import futures
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import grpc
@@ -82,3 +85,40 @@ class OtlpTraceReceiver:
     def spans(self) -> list[ReceivedSpan]:
         with self._lock:
             return list(self._spans)
+
+
+class OtlpHttpTraceReceiver(OtlpTraceReceiver):
+    """POST /v1/traces with an ExportTraceServiceRequest body, as the OTLP/HTTP specification says."""
+
+    def __enter__(self) -> OtlpHttpTraceReceiver:
+        sink = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                if self.headers.get("Content-Encoding") == "gzip":
+                    body = gzip.decompress(body)
+                if self.path != "/v1/traces" or self.headers.get("Content-Type") != "application/x-protobuf":
+                    self.send_response(404)
+                    self.end_headers()
+                    return
+                request = trace_service_pb2.ExportTraceServiceRequest()
+                request.ParseFromString(body)
+                sink.record(request)
+                reply = trace_service_pb2.ExportTraceServiceResponse().SerializeToString()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/x-protobuf")
+                self.send_header("Content-Length", str(len(reply)))
+                self.end_headers()
+                self.wfile.write(reply)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self._http = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        threading.Thread(target=self._http.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._http.shutdown()
+        self._http.server_close()
