@@ -1,16 +1,19 @@
 """Kubernetes manifests (deploy/): both kustomizations render (kubectl's built-in kustomize), every object of
-a built-in kind passes kubernetes-validate --strict, and the custom resources (ServiceMonitor, ScrapeConfig, for
-which the tool has no schema) are checked against the objects they point at. The containers' environment
-starts the real exporter."""
+a built-in kind passes kubernetes-validate --strict; the custom resources (ServiceMonitor, ScrapeConfig), for
+which the tool has no schema, are validated against their CRDs' schemas (tests/schemas/, unknown fields
+rejected as kubectl's strict field validation does) and checked against the objects they point at. The
+containers' environment starts the real exporter."""
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 import yaml
 
@@ -21,7 +24,8 @@ ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
 BIN = Path(sys.executable).parent
 KUSTOMIZATIONS = ("kubernetes", "kubernetes-fleet")
-CUSTOM_KINDS = {"ServiceMonitor", "ScrapeConfig"}
+CUSTOM_KINDS = {"ServiceMonitor": "servicemonitor-v1.json", "ScrapeConfig": "scrapeconfig-v1alpha1.json"}
+SCHEMAS = Path(__file__).resolve().parent / "schemas"
 # Variables of options that land with workload attribution and fleet sharding; harmless (ignored) before.
 UPCOMING_ENVS = {"DCGM_EXPORTER_KUBERNETES", "OTEL_FAKEGPU_HOSTS", "OTEL_FAKEGPU_SHARD"}
 FROM_KUBERNETES = {"POD_INDEX"}  # downward API helpers the manifests define for other values
@@ -50,6 +54,28 @@ def manifest_files() -> list[Path]:
     )
 
 
+def strict(schema: Any) -> Any:
+    """The CRD schema with unknown fields rejected wherever it lists its fields (the API server prunes them)."""
+    if isinstance(schema, list):
+        return [strict(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {key: strict(value) for key, value in schema.items()}
+    if (
+        "properties" in out
+        and "additionalProperties" not in out
+        and not out.get("x-kubernetes-preserve-unknown-fields")
+    ):
+        out["additionalProperties"] = False
+    return out
+
+
+def validate_custom(document: dict[str, Any]) -> None:
+    stored = json.loads((SCHEMAS / CUSTOM_KINDS[document["kind"]]).read_text())
+    assert document["apiVersion"] == f"monitoring.coreos.com/{stored['version']}"
+    jsonschema.validate(document, strict(stored["openAPIV3Schema"]))
+
+
 def by_kind(objects: list[dict[str, Any]], kind: str) -> dict[str, Any]:
     (found,) = [o for o in objects if o["kind"] == kind]
     return found
@@ -60,7 +86,8 @@ def test_every_manifest_file_validates_strictly(path: Path) -> None:
     output = validate(path)
     kind = yaml.safe_load(path.read_text())["kind"]
     if kind in CUSTOM_KINDS:
-        assert f"Couldn't find schema for kind {kind}" in output  # checked by the tests below instead
+        assert f"Couldn't find schema for kind {kind}" in output
+        validate_custom(yaml.safe_load(path.read_text()))
     else:
         assert "passed for resource" in output and "WARN" not in output, output
 
@@ -73,6 +100,8 @@ def test_rendered_kustomization_validates_strictly(name: str, tmp_path: Path) ->
     output = validate(rendered)
     passed = re.findall(r"passed for resource (\S+)", output)
     assert len(passed) == len([o for o in objects if o["kind"] not in CUSTOM_KINDS]), output
+    for document in (o for o in objects if o["kind"] in CUSTOM_KINDS):
+        validate_custom(document)
     # The generated ConfigMap's hashed name is what the workload mounts.
     config_map = by_kind(objects, "ConfigMap")["metadata"]["name"]
     workload = next(o for o in objects if o["kind"] in {"DaemonSet", "StatefulSet"})
@@ -148,3 +177,14 @@ def test_container_environment_is_the_exporters_own(name: str, tmp_path: Path) -
         assert exporter.get("/health")[0] == 200
     finally:
         exporter.close()
+
+
+def test_custom_resource_check_rejects_unknown_and_mistyped_fields() -> None:
+    monitor = yaml.safe_load((DEPLOY / "kubernetes" / "servicemonitor.yaml").read_text())
+    monitor["spec"]["endpoints"][0]["honourLabels"] = True
+    with pytest.raises(jsonschema.ValidationError, match="honourLabels"):
+        validate_custom(monitor)
+    scrape = yaml.safe_load((DEPLOY / "kubernetes-fleet" / "scrapeconfig.yaml").read_text())
+    scrape["spec"]["scrapeInterval"] = "30 seconds"
+    with pytest.raises(jsonschema.ValidationError):
+        validate_custom(scrape)
