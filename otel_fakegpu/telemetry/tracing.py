@@ -20,6 +20,7 @@ from opentelemetry.trace import Span, SpanKind, Tracer
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 TRACES_EXPORTERS = ("none", "otlp", "console")
 TRACES_PROTOCOLS = ("http/protobuf", "grpc")
@@ -94,8 +95,9 @@ class CycleTracing:
         """Remember the current (cycle) context with an item queued for push."""
         return TracedItem(item, otel_context.get_current() if self._tracer else None)
 
-    def send(self, traced: TracedItem[T], send: Callable[[T], bool], target: str) -> bool:
-        """One attempt at delivering ``traced``: the first opens its span, a failure is an event, success ends it."""
+    def send(self, traced: TracedItem[T], send: Callable[[T], R], target: str) -> R:
+        """One attempt at delivering ``traced``: the first opens its span, a failure (an exception, or False)
+        is an event on it, success ends it. Returns what ``send`` returned."""
         if self._tracer is None:
             return send(traced.item)
         traced.attempts += 1
@@ -109,14 +111,14 @@ class CycleTracing:
         else:
             traced.span.add_event("retry", {"attempt": traced.attempts, "previous_error": traced.errors[-1]})
         with _failure_recorded(traced):
-            ok = send(traced.item)
-        if ok:
-            traced.span.set_attribute("otel_fakegpu.push.attempts", traced.attempts)
-            traced.span.end()
-        else:
+            result = send(traced.item)
+        if result is False:
             traced.errors.append("export failed")
             traced.span.add_event("attempt failed", {"attempt": traced.attempts, "error": "export failed"})
-        return ok
+        else:
+            traced.span.set_attribute("otel_fakegpu.push.attempts", traced.attempts)
+            traced.span.end()
+        return result
 
     def shutdown(self) -> None:
         """Flush queued spans (bounded by the SDK's export timeout)."""
