@@ -117,7 +117,7 @@ def test_image_runs_its_entrypoint_and_serves(container: str) -> None:
         assert len(temps) == 4, body[:2000]  # the image's NUM_FAKE_GPUS=4
         assert all('Hostname="image-test"' in line for line in temps)
         status, health, _ = http_get(f"http://127.0.0.1:{port}/health")
-        assert status == 200 and json.loads(health)["status"] == "ok"
+        assert status == 200 and json.loads(health)["status"] == "healthy"
         # The image's own HEALTHCHECK command, its Unix socket in the volume, and the user it runs as.
         assert run_in(container, env, *healthcheck[1:]).returncode == 0
         socket_answer = run_in(container, env, "python3", "-c", SOCKET_CLIENT)
