@@ -61,7 +61,7 @@ def wait_for_metrics(port: int, proc: subprocess.Popen[bytes]) -> bytes:
 
 
 def descendants(pid: int) -> list[int]:
-    """Processes below ``pid`` (the exporter inside the container), from /proc."""
+    """The exporter's main process below ``pid`` (inside the container), from /proc."""
     children: dict[int, list[int]] = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
@@ -76,7 +76,9 @@ def descendants(pid: int) -> list[int]:
         child = todo.pop()
         found.append(child)
         todo.extend(children.get(child, []))
-    return [p for p in found if is_exporter(p)]
+    exporters = [p for p in found if is_exporter(p)]
+    # The serving process, not its forked collection workers (they share its command line).
+    return [p for p in exporters if not any(p in children.get(parent, []) for parent in exporters)]
 
 
 def is_exporter(pid: int) -> bool:

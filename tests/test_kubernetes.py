@@ -26,8 +26,8 @@ BIN = Path(sys.executable).parent
 KUSTOMIZATIONS = ("kubernetes", "kubernetes-fleet")
 CUSTOM_KINDS = {"ServiceMonitor": "servicemonitor-v1.json", "ScrapeConfig": "scrapeconfig-v1alpha1.json"}
 SCHEMAS = Path(__file__).resolve().parent / "schemas"
-# Variables of options that land with workload attribution and fleet sharding; harmless (ignored) before.
-UPCOMING_ENVS = {"DCGM_EXPORTER_KUBERNETES", "OTEL_FAKEGPU_HOSTS", "OTEL_FAKEGPU_SHARD"}
+# The variable of dcgm-exporter's -k, which lands with workload attribution; harmless (ignored) before.
+UPCOMING_ENVS = {"DCGM_EXPORTER_KUBERNETES"}
 FROM_KUBERNETES = {"POD_INDEX"}  # downward API helpers the manifests define for other values
 
 
@@ -174,6 +174,13 @@ def test_container_environment_is_the_exporters_own(name: str, tmp_path: Path) -
         assert status == 200
         if workload["kind"] == "DaemonSet":
             assert b'Hostname="node-a"' in body
+        else:  # replica 1 of 4 serves hosts 1 and 5 of 8, each listed by /sd for Prometheus' HTTP discovery
+            status, sd, _ = exporter.get("/sd")
+            targets = json.loads(sd)
+            paths = sorted(t["labels"]["__metrics_path__"] for t in targets)
+            assert status == 200 and len(paths) == 2, targets
+            host_status, host_body, _ = exporter.get(paths[0])
+            assert host_status == 200 and b"DCGM_FI_DEV_GPU_TEMP{" in host_body
         assert exporter.get("/health")[0] == 200
     finally:
         exporter.close()
