@@ -1,5 +1,6 @@
 """The GPU alert rules (rules/): promtool check and unit tests with a test for every rule, and a real Prometheus
-with the rules loaded firing the XID and GPU-missing alerts from a running exporter."""
+with the rules loaded firing the XID and GPU-missing alerts from a running exporter, faults sent through its
+control API."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from typing import Any
 
 import yaml
 
-from tests.conftest import PEERS, free_port, start_exporter
+from tests.conftest import PEERS, start_exporter
+from tests.control_client import control_event
 from tests.prometheus_server import PrometheusServer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -60,28 +62,25 @@ def wait_firing(prometheus: PrometheusServer, name: str, timeout: float) -> list
 
 
 def test_real_prometheus_fires_xid_and_gpu_missing(tmp_path: Path) -> None:
-    # Until scenario files land on this branch, faults come from what the exporter has today: the `faulty`
-    # profile fires XIDs, and a restart with one GPU fewer on the same host makes that GPU go missing.
-    port, sock = free_port(), tmp_path / "metrics.sock"  # the same port after the restart; ready-checks on the socket
-    args = ["-f", str(COLLECTORS), "-c", "500", "--update-interval", "0.5", "--gpu-profiles", "faulty,stable"]
-    args += ["--uds", str(sock)]
-    env = {"NODE_NAME": "alert-node", "FAKEGPU_SEED": "5"}
-    exporter = start_exporter([*args, "--num-gpus", "4"], env, address=f"127.0.0.1:{port}", uds=sock)
-    prometheus = PrometheusServer(tmp_path / "prometheus", port, (RULES,))
+    """Faults sent through the control API while a real Prometheus with the rules loaded scrapes the exporter."""
+    sock = tmp_path / "metrics.sock"
+    args = ["-f", str(COLLECTORS), "-c", "500", "--update-interval", "0.5", "--profile", "stable", "--uds", str(sock)]
+    exporter = start_exporter([*args, "--num-gpus", "4"], {"NODE_NAME": "alert-node", "FAKEGPU_SEED": "5"}, uds=sock)
+    prometheus = PrometheusServer(tmp_path / "prometheus", exporter.port, (RULES,))
     try:
-        xid = wait_firing(prometheus, "GpuXidError", 90)
-        assert {a["labels"]["Hostname"] for a in xid} == {"alert-node"}
-        assert all(a["labels"]["gpu"] in {"0", "2"} for a in xid)  # the faulty GPUs
-        window = wait_firing(prometheus, "GpuXidErrorsInWindow", 60)
-        assert all(a["labels"]["xid"] for a in window)
         prometheus.wait_for('count(DCGM_FI_DEV_GPU_TEMP{gpu="3"})')
-        assert firing(prometheus, "GpuMissing") == []
-        exporter.stop()
-        exporter.close()
-        exporter = start_exporter([*args, "--num-gpus", "3"], env, address=f"127.0.0.1:{port}", uds=sock)
+        prometheus.wait_for('DCGM_FI_DEV_XID_ERRORS{gpu="1"} == 0')  # stored once as 0 at start, as DCGM does
+        assert firing(prometheus, "GpuXidError") == [] and firing(prometheus, "GpuMissing") == []
+        control_event(sock, 1, {"xid": 79})
+        xid = wait_firing(prometheus, "GpuXidError", 90)
+        assert [(a["labels"]["gpu"], a["labels"]["Hostname"], a["value"]) for a in xid] == [
+            ("1", "alert-node", "7.9e+01")
+        ]
+        window = wait_firing(prometheus, "GpuXidErrorsInWindow", 60)
+        assert [(a["labels"]["gpu"], a["labels"]["xid"]) for a in window] == [("1", "79")]
+        control_event(sock, 3, {"fault": "fall_off_bus"})
         missing = wait_firing(prometheus, "GpuMissing", 120)  # for: 1m
-        assert [a["labels"]["gpu"] for a in missing] == ["3"]
-        assert missing[0]["labels"]["Hostname"] == "alert-node"
+        assert [(a["labels"]["gpu"], a["labels"]["Hostname"]) for a in missing] == [("3", "alert-node")]
     finally:
         exporter.close()
         prometheus.stop()

@@ -1,6 +1,7 @@
 """The Grafana dashboards (dashboards/): every panel's query, with the dashboard variables substituted as Grafana
 does for "All", returns data from a real Prometheus that scraped the exporter while faults happened: XIDs
-(`faulty` profile), clock events (`chaos`), a push target that is down, and a GPU gone missing."""
+(`faulty` profile and the control API), clock events (`chaos`), a push target that is down, and a GPU fallen off
+the bus (control API)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import ExporterProcess, free_port, start_exporter
+from tests.control_client import control_event
 from tests.prometheus_server import PrometheusServer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -60,19 +62,18 @@ def panel_queries() -> list[tuple[str, str, str]]:
 @pytest.fixture(scope="module")
 def scraped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrometheusServer]:
     folder = tmp_path_factory.mktemp("dashboards")
-    port, sock, closed = free_port(), folder / "metrics.sock", free_port()
-    args = ["-f", str(COLLECTORS), "-c", "500", "--update-interval", "0.5", "--uds", str(sock),
+    sock, closed = folder / "metrics.sock", free_port()
+    args = ["-f", str(COLLECTORS), "-c", "500", "--update-interval", "0.5", "--uds", str(sock), "--num-gpus", "4",
             "--gpu-profiles", "faulty,stable,chaos,degrading",
             "--push-prometheus-url", f"http://127.0.0.1:{closed}/api/v1/import/prometheus"]  # fmt: skip
     env = {"NODE_NAME": "dash-node", "FAKEGPU_SEED": "3"}
-    exporter: ExporterProcess = start_exporter([*args, "--num-gpus", "4"], env, address=f"127.0.0.1:{port}", uds=sock)
-    prometheus = PrometheusServer(folder / "prometheus", port)
+    exporter: ExporterProcess = start_exporter(args, env, uds=sock)
+    prometheus = PrometheusServer(folder / "prometheus", exporter.port)
     try:
         prometheus.wait_for('DCGM_EXP_CLOCK_EVENTS_COUNT{clock_event!=""}', timeout=90)
         prometheus.wait_for('count(DCGM_FI_DEV_GPU_TEMP{gpu="3"})')
-        # Today's way to lose a GPU: the same host comes back with one fewer.
-        exporter.close()
-        exporter = start_exporter([*args, "--num-gpus", "3"], env, address=f"127.0.0.1:{port}", uds=sock)
+        control_event(sock, 1, {"xid": 79})
+        control_event(sock, 3, {"fault": "fall_off_bus"})
         prometheus.wait_for('DCGM_EXP_XID_ERRORS_COUNT{xid!=""}', timeout=90)
         yield prometheus
     finally:
