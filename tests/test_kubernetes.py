@@ -26,8 +26,6 @@ BIN = Path(sys.executable).parent
 KUSTOMIZATIONS = ("kubernetes", "kubernetes-fleet")
 CUSTOM_KINDS = {"ServiceMonitor": "servicemonitor-v1.json", "ScrapeConfig": "scrapeconfig-v1alpha1.json"}
 SCHEMAS = Path(__file__).resolve().parent / "schemas"
-# The variable of dcgm-exporter's -k, which lands with workload attribution; harmless (ignored) before.
-UPCOMING_ENVS = {"DCGM_EXPORTER_KUBERNETES"}
 FROM_KUBERNETES = {"POD_INDEX"}  # downward API helpers the manifests define for other values
 
 
@@ -160,7 +158,7 @@ def test_container_environment_is_the_exporters_own(name: str, tmp_path: Path) -
     """Every variable is one the CLI reads, and the exporter starts with exactly that environment."""
     workload = next(o for o in render(name) if o["kind"] in {"DaemonSet", "StatefulSet"})
     env = container_env(workload)
-    known = {e for option in OPTIONS for e in option.envs} | {"NODE_NAME"} | UPCOMING_ENVS | FROM_KUBERNETES
+    known = {e for option in OPTIONS for e in option.envs} | {"NODE_NAME"} | FROM_KUBERNETES
     assert set(env) <= known, set(env) - known
     plain = {k: v for k, v in env.items() if isinstance(v, str) and "$(" not in v}
     plain.update(NODE_NAME="node-a", DCGM_EXPORTER_COLLECTORS=str(DEPLOY / "collectors" / "dcgm-fleet.csv"))
