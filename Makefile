@@ -14,7 +14,7 @@ DCGM_EXPORTER_INTERVAL ?= 5000
 METRIC_UPDATE_INTERVAL ?= 5
 export NUM_FAKE_GPUS GPU_PROFILES DCGM_EXPORTER_INTERVAL METRIC_UPDATE_INTERVAL
 
-.PHONY: run test lint typecheck unit peers bench soak stubs clean
+.PHONY: run test lint typecheck unit peers bench soak stubs clean image-test
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -63,6 +63,13 @@ stubs: $(TEST_STAMP)
 # plateau, after the drain; writes bench/soak.json. Not part of `make bench` or `make test`.
 soak: $(TEST_STAMP)
 	$(BIN)/python -m bench.soak
+
+# Builds the Dockerfile with buildah (no Docker engine) on a Debian base made by mmdebstrap, then runs the
+# image's entrypoint and scrapes it (tools/image-build.sh, tests/test_image.py). About a minute when cached.
+IMAGE ?= localhost/otel-fakegpu:test
+image-test: $(TEST_STAMP)
+	bash tools/image-build.sh $(IMAGE)
+	OTEL_FAKEGPU_TEST_IMAGE=$(IMAGE) $(BIN)/pytest -q tests/test_image.py
 
 clean:
 	rm -rf $(VENV) .peers .mypy_cache .ruff_cache .pytest_cache

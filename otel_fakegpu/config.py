@@ -16,6 +16,7 @@ from otel_fakegpu.config_sections import (
     attribution_settings,
     engine_settings,
     otlp_settings,
+    tracing_settings,
     uds_settings,
 )
 from otel_fakegpu.engine.selection import EngineSettings
@@ -56,6 +57,7 @@ from otel_fakegpu.sim import (
     resolve_mig,
 )
 from otel_fakegpu.telemetry import LABEL_STYLES
+from otel_fakegpu.telemetry.tracing import TracingSettings
 
 MAX_GPUS = 65536
 MAX_HOSTS = 100_000
@@ -117,6 +119,7 @@ class Config:
     control_token: str | None = None  # None: the control API is served on the Unix socket only
     engine: EngineSettings = field(default_factory=EngineSettings)
     check_only: bool = False  # --check-config: validate, then exit
+    tracing: TracingSettings | None = None  # None: no traces
 
 
 def parse_profiles(text: str, source: str) -> tuple[str, ...]:
@@ -244,6 +247,7 @@ def build_config(values: Mapping[str, OptionValue], env: Mapping[str, str]) -> C
         service_name=text("service_name")[0] or "otel-fakegpu",
         resource_attributes=parse_key_values(*text("resource_attributes")),
         otlp=otlp_settings(values),
+        tracing=tracing_settings(values["traces_exporter"], env),
         push_prometheus_url=parse_url(push_url_text, push_url_source) if push_url_text.strip() else None,
         push_buffer_points=parse_int(*text("push_buffer_points"), low=1, high=MAX_POINTS),
         log_level="DEBUG" if parse_bool(*text("debug")) else "INFO",

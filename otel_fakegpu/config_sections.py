@@ -22,6 +22,7 @@ from otel_fakegpu.option_values import (
 from otel_fakegpu.outputs import NAMINGS, OtlpSettings
 from otel_fakegpu.serve import DEFAULT_MODE, DEFAULT_SOCKET_PATH, UdsSettings
 from otel_fakegpu.settings import ConfigError, OptionValue
+from otel_fakegpu.telemetry.tracing import TRACES_EXPORTERS, TRACES_PROTOCOLS, TracingSettings
 
 MAX_INJECTED_GPUS = 32  # DCGM_MAX_NUM_DEVICES: one hostengine holds at most 32 GPUs, fake ones included
 MAX_TIMEOUT_MS = 600_000  # ten minutes of request timeout
@@ -45,10 +46,6 @@ def _otlp_endpoint(value: OptionValue, protocol: str) -> str:
     if value.source == "OTEL_EXPORTER_OTLP_ENDPOINT" or path in ("", "/"):
         return url.rstrip("/") + "/v1/metrics"
     return url
-
-
-def optionoption_text(values: Mapping[str, OptionValue], dest: str) -> tuple[str, str]:
-    return values[dest].text or "", values[dest].source
 
 
 def otlp_settings(values: Mapping[str, OptionValue]) -> OtlpSettings | None:
@@ -87,6 +84,21 @@ def otlp_settings(values: Mapping[str, OptionValue]) -> OtlpSettings | None:
         ),
         naming=naming,
     )
+
+
+def tracing_settings(exporter: OptionValue, env: Mapping[str, str]) -> TracingSettings | None:
+    name = (exporter.text or "none").strip().lower()
+    if name not in TRACES_EXPORTERS:
+        raise ConfigError(f"{exporter.source}={name!r}: expected one of {', '.join(TRACES_EXPORTERS)}")
+    if name == "none":
+        return None
+    for variable in ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"):
+        protocol = env.get(variable, "").strip().lower()
+        if protocol:
+            if protocol not in TRACES_PROTOCOLS:
+                raise ConfigError(f"{variable}={protocol!r}: expected grpc or http/protobuf for traces")
+            return TracingSettings(name, protocol)
+    return TracingSettings(name)
 
 
 def uds_settings(values: Mapping[str, OptionValue]) -> UdsSettings | None:

@@ -31,6 +31,7 @@ from otel_fakegpu.telemetry import (
     TelemetryPipeline,
     default_resource,
 )
+from otel_fakegpu.telemetry.tracing import CycleTracing
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +96,11 @@ class Exporter:
         self.pipeline.watch(self.engine, sample_keep_age_s(config.collect_interval_s))
         # Pushers only queue; first in line, their senders start encoding while the exposition renders.
         consumers: list[Consumer] = [*self.pushers, PrometheusOutput(self.cache)]
-        self.cycle = CycleRunner(self.engine, self.pipeline, consumers, self.stats)
+        resource = default_resource(config.service_name, config.host_identity, config.resource_attributes)
+        self.tracing = CycleTracing.build(config.tracing, resource)
+        for pusher in self.pushers:
+            pusher.tracing = self.tracing
+        self.cycle = CycleRunner(self.engine, self.pipeline, consumers, self.stats, self.tracing)
         # Further things a reload re-reads (the scenario file registers here): each raises to refuse the reload.
         self.reload_hooks: list[Callable[[], None]] = []
         if scenario is not None and self.simulator is not None:
@@ -206,6 +211,7 @@ class Exporter:
         self._stop.set()
         for pusher in self.pushers:
             pusher.close()
+        self.tracing.shutdown()
         self.pipeline.shutdown()
         if self.attribution is not None:
             self.attribution.close()

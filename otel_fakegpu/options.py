@@ -173,6 +173,9 @@ OPTIONS: tuple[Option, ...] = (
        "POST the Prometheus text exposition here every cycle (DigitalOcean-style)", "URL", group="push"),
     _o("push_buffer_points", "--push-buffer-points", "OTEL_FAKEGPU_PUSH_BUFFER_POINTS", "2000000",
        "points each push target keeps for retry while its receiver is down", "N", group="push"),
+    _o("traces_exporter", "--traces-exporter", "OTEL_TRACES_EXPORTER", "none",
+       "trace each cycle and push request: none, otlp (to OTEL_EXPORTER_OTLP_TRACES_ENDPOINT or "
+       "OTEL_EXPORTER_OTLP_ENDPOINT) or console", "NAME", group="push"),
 )  # fmt: skip
 
 _GROUPS = {

@@ -29,7 +29,9 @@ def test_backlog_is_held_compact_and_delivered_whole() -> None:
     push.start(stop)
     try:
         wait_for(lambda: push.queue.view().exports_failed >= 2, timeout=30)
-        wait_for(lambda: all(isinstance(item, EncodedRequest) for item, _, _ in list(push.queue._items)), timeout=30)
+        # Queued items are the requests wrapped with their trace context (telemetry/tracing.py).
+        waiting = lambda: [traced.item for traced, _, _ in list(push.queue._items)]  # noqa: E731
+        wait_for(lambda: all(isinstance(item, EncodedRequest) for item in waiting()), timeout=30)
         receiver = OtlpGrpcReceiver(port).start()
         try:
             wait_for(lambda: push.queue.view().points_buffered == 0, timeout=60)

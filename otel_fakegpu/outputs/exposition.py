@@ -107,6 +107,8 @@ class ExpositionCache:
 class PrometheusOutput:
     """A cycle consumer: render the collection into the cache, then pre-build the variants in demand."""
 
+    span_name = "render exposition"
+
     def __init__(self, cache: ExpositionCache) -> None:
         self._cache = cache
         self._renderer = PrometheusTextRenderer()

@@ -95,7 +95,7 @@ class OtlpPushOutput(PushOutput[Piece]):
         self._last_pushed_at = result.started_at
         data = select_scopes(result.metrics, self._scopes)
         for piece in split(data, self._settings.max_points_per_request):
-            self.queue.put(piece)
+            self.put(piece)
         return 0
 
     def _compact(self, piece: Piece) -> Piece | None:

@@ -29,7 +29,7 @@ class PrometheusPushOutput(PushOutput[Body]):
 
     def __call__(self, result: CycleResult) -> int:
         families = self._renderer.render_families(result.metrics)
-        self.queue.put((join_prometheus(families), sum(f.series for f in families)))
+        self.put((join_prometheus(families), sum(f.series for f in families)))
         return 0
 
     def _send(self, body: Body) -> int:

@@ -10,6 +10,7 @@ from typing import Any, Generic, TypeVar
 
 from otel_fakegpu.outputs.retry import PushStatsView, RetryQueue
 from otel_fakegpu.telemetry import CycleResult, Liveness, SelfMetric
+from otel_fakegpu.telemetry.tracing import CycleTracing, TracedItem
 
 T = TypeVar("T")
 
@@ -20,7 +21,15 @@ class PushOutput(ABC, Generic[T]):
     def __init__(self, target: str, cost: Callable[[T], int], buffer_points: int, timeout_s: float) -> None:
         self.target = target
         self.timeout_s = timeout_s
-        self.queue: RetryQueue[T] = RetryQueue(f"{target} push", self._send, cost, buffer_points, compact=self._compact)
+        self.span_name = f"queue {target} push"
+        self.tracing = CycleTracing()  # the app sets the real one before the first cycle
+        self.queue: RetryQueue[TracedItem[T]] = RetryQueue(
+            f"{target} push",
+            self._send_traced,
+            lambda traced: cost(traced.item),
+            buffer_points,
+            compact=self._compact_traced,
+        )
         self._thread: threading.Thread | None = None
 
     @abstractmethod
@@ -35,6 +44,20 @@ class PushOutput(ABC, Generic[T]):
     def _compact(self, item: T) -> T | None:
         """A smaller equivalent of a waiting item, or None (already compact, or nothing to gain)."""
         return None
+
+    def put(self, item: T) -> None:
+        """Queue one request for the sender, remembering the cycle it came from (its trace parent)."""
+        self.queue.put(self.tracing.wrap(item))
+
+    def _send_traced(self, traced: TracedItem[T]) -> int:
+        return self.tracing.send(traced, self._send, self.target)
+
+    def _compact_traced(self, traced: TracedItem[T]) -> TracedItem[T] | None:
+        compact = self._compact(traced.item)
+        if compact is None:
+            return None
+        traced.item = compact  # same request, same span: only its waiting form changes
+        return traced
 
     def _release(self) -> None:
         """Close the target's client."""

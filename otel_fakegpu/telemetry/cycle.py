@@ -13,6 +13,7 @@ from opentelemetry.sdk.metrics.export import MetricsData
 from otel_fakegpu.engine import Engine, EngineError
 from otel_fakegpu.telemetry.pipeline import TelemetryPipeline
 from otel_fakegpu.telemetry.stats import CycleStats
+from otel_fakegpu.telemetry.tracing import CycleTracing, span_name
 
 log = logging.getLogger(__name__)
 
@@ -37,11 +38,13 @@ class CycleRunner:
         pipeline: TelemetryPipeline,
         consumers: Sequence[Consumer],
         stats: CycleStats,
+        tracing: CycleTracing | None = None,
     ) -> None:
         self._engine = engine
         self._pipeline = pipeline
         self._consumers = tuple(consumers)
         self._stats = stats
+        self._tracing = tracing or CycleTracing()
         self._number = 0
         self._lock = threading.Lock()  # a cycle and a pipeline swap (reload) never overlap
 
@@ -54,14 +57,17 @@ class CycleRunner:
     def run_once(self) -> bool:
         """One cycle; True when every stage and output succeeded."""
         with self._lock:
-            return self._run_once()
+            self._number += 1
+            with self._tracing.cycle(self._number):
+                return self._run_once()
 
     def _run_once(self) -> bool:
         started_wall, started = time.time(), time.perf_counter()
-        self._number += 1
         try:
-            snapshot = self._pipeline.read(self._engine)
-            metrics = self._pipeline.collect(snapshot)
+            with self._tracing.stage("engine read"):
+                snapshot = self._pipeline.read(self._engine)
+            with self._tracing.stage("sdk collection", {"otel_fakegpu.gpus": len(snapshot)}):
+                metrics = self._pipeline.collect(snapshot)
         except EngineError as exc:  # the engine logged the cause once; no traceback every cycle it is away
             log.warning("collection cycle %d failed: %s", self._number, exc)
             self._stats.record_error(f"{type(exc).__name__}: {exc}")
@@ -74,7 +80,8 @@ class CycleRunner:
         series, failed = 0, []
         for consumer in self._consumers:
             try:
-                series = max(series, consumer(result))
+                with self._tracing.stage(span_name(consumer)):
+                    series = max(series, consumer(result))
             except Exception as exc:  # one broken output must not starve the others
                 log.exception("output %r failed in cycle %d", consumer, self._number)
                 failed.append(f"{type(exc).__name__}: {exc}")
