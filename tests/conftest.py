@@ -123,6 +123,10 @@ def _ready(exporter: ExporterProcess) -> bool:
     return exporter.get("/metrics", timeout=2)[0] == 200
 
 
+class PortTakenError(RuntimeError):
+    """The free port picked for an exporter was taken by another process before the exporter bound it."""
+
+
 def start_exporter(
     args: Sequence[str],
     env: dict[str, str] | None = None,
@@ -132,6 +136,20 @@ def start_exporter(
 ) -> ExporterProcess:
     """Start ``python -m otel_fakegpu`` (on a free loopback port unless ``address`` is given) and wait
     until /metrics answers 200 (over ``uds`` when given)."""
+    # A port found free can be taken by another process (a peer another test started) before the exporter binds
+    # it; only then is a fresh port tried. Any other failure is the test's.
+    for attempt in range(3):
+        try:
+            return _start_once(args, env, ready_timeout, address, uds)
+        except PortTakenError:
+            if address is not None or attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _start_once(
+    args: Sequence[str], env: dict[str, str] | None, ready_timeout: float, address: str | None, uds: Path | None
+) -> ExporterProcess:
     port = free_port()
     listen = f"127.0.0.1:{port}" if address is None else address
     log = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the process; closed in stop()
@@ -145,7 +163,10 @@ def start_exporter(
     deadline = time.monotonic() + ready_timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"exporter exited with {proc.returncode}: {exporter.stderr_text()}")
+            stderr = exporter.stderr_text()
+            taken = "address already in use" in stderr and f":{port}" in stderr
+            error = PortTakenError if taken else RuntimeError
+            raise error(f"exporter exited with {proc.returncode}: {stderr}")
         try:
             if _ready(exporter):
                 return exporter
