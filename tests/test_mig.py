@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from otel_fakegpu.fields import load_collectors
+from otel_fakegpu.fields import load_collectors, parse_collectors
 from otel_fakegpu.settings import ConfigError
 from otel_fakegpu.sim import MigError, MigRef, Workload, parse_mig_spec
 from tests.conftest import Stack, build_stack
@@ -116,3 +116,18 @@ def test_instances_follow_the_gpu_profile_until_a_workload_is_placed() -> None:
     assert [round(int(u or 0) / int(t or 1), 2) for u, t in zip(snap.column(252), snap.column(250), strict=True)] == [
         0.5
     ] * 3
+
+
+def test_an_xid_of_a_mig_gpu_is_counted_on_each_of_its_instances() -> None:
+    """Event samples are stored on the parent GPU; its instances repeat its XID field, so they repeat its count."""
+    collectors = parse_collectors(
+        "DCGM_FI_DEV_XID_ERRORS, gauge, last XID\nDCGM_EXP_XID_ERRORS_COUNT, gauge, XIDs in the window\n"
+    )
+    stack = build_stack(2, ["static"], seed=5, skus=("a100-80gb", "h100-sxm"), collectors=collectors, mig=SPEC)
+    stack.simulator.update_conditions(1, pending_xid=48)
+    stack.clock.advance(30)
+    stack.simulator.step()
+    counts = _families(stack.cycle())["DCGM_EXP_XID_ERRORS_COUNT"]
+    with_xid = sorted((labels["gpu"], labels["GPU_I_ID"], value) for labels, value in counts if labels.get("xid"))
+    assert with_xid == [("1", "1", 1.0), ("1", "2", 1.0)]
+    assert all(value == 0 for labels, value in counts if labels["gpu"] == "0")

@@ -139,8 +139,12 @@ def event_count_callback(current: CurrentCycle, window: EventWindow, window_ms: 
         counts = window.counts()
         points = []
         expanded = current.expanded
+        instances = current.snapshot.instances
         for i, entity_id in enumerate(current.snapshot.entity_ids):
             per_code = counts.get(entity_id)
+            if per_code is None and entity_id in instances:
+                # Event samples are stored on the parent GPU; its instances repeat its XID field, so its count too.
+                per_code = counts.get(instances[entity_id].parent)
             bases = (current.attributes[i],) if expanded is None else expanded[i]
             for j, base in enumerate(bases):
                 owner = (entity_id, j)
