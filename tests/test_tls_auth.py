@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import ssl
 import urllib.error
@@ -11,8 +12,10 @@ from pathlib import Path
 import bcrypt
 import pytest
 import trustme
+from aiohttp.test_utils import TestClient, TestServer
 
-from otel_fakegpu.serve import WebConfigError, load_web_config
+from otel_fakegpu.outputs import Format
+from otel_fakegpu.serve import HealthReport, LiveWebConfig, WebConfig, WebConfigError, build_app, load_web_config
 from tests.conftest import free_port, run_cli, start_exporter, uds_get
 
 PASSWORD = b"correct horse"
@@ -138,3 +141,40 @@ def test_bad_web_config_exits_2(tmp_path: Path) -> None:
     )
     missing = run_cli("--web-config-file", str(tmp_path / "none.yml"))
     assert missing.returncode == 2 and "cannot read web config" in missing.stderr
+
+
+class _OneHost:
+    def hosts(self) -> list[str]:
+        return ["h"]
+
+    async def exposition(self, host: str | None, fmt: Format, gzipped: bool) -> tuple[bytes, float]:
+        return b"x 1\n", 0.0
+
+
+def test_reloaded_passwords_replace_the_old_ones(tmp_path: Path) -> None:
+    """After each reload only the new password works: a checker kept for an old users mapping (once keyed on its
+    id(), which CPython reuses once the old mapping is freed) must never accept the replaced password."""
+    path = tmp_path / "web.yml"
+
+    seen: list[str] = []
+
+    def load(password: str) -> WebConfig:
+        seen.append(password)
+        path.write_text(f"basic_auth_users:\n  alice: '{_hash(password.encode())}'\n")
+        return load_web_config(path)
+
+    def header(password: str) -> dict[str, str]:
+        return {"Authorization": "Basic " + base64.b64encode(f"alice:{password}".encode()).decode()}
+
+    async def scenario() -> None:
+        live = LiveWebConfig(load("pw0"))
+        app = build_app(_OneHost(), lambda: HealthReport(True, {}), live)
+        async with TestClient(TestServer(app)) as client:
+            assert (await client.get("/metrics", headers=header("pw0"))).status == 200
+            for round_ in range(1, 4):  # reloads with no request between them, as a SIGHUP loop would do
+                for reload in range(3):
+                    live.replace(load(f"pw{round_}.{reload}"))
+                statuses = {pw: (await client.get("/metrics", headers=header(pw))).status for pw in seen}
+                assert statuses == {**dict.fromkeys(seen, 401), f"pw{round_}.2": 200}, f"round {round_}"
+
+    asyncio.run(scenario())

@@ -21,7 +21,6 @@ from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.typedefs import Middleware
 
 from otel_fakegpu.outputs import Format
-from otel_fakegpu.serve.auth import BasicAuth
 from otel_fakegpu.serve.control import PREFIX as CONTROL_PREFIX
 from otel_fakegpu.serve.control import ControlPort, add_control_routes, control_guard
 from otel_fakegpu.serve.health import HealthReport
@@ -99,18 +98,12 @@ def _over_unix_socket(request: web.Request) -> bool:
 
 
 def _auth_middleware(live: LiveWebConfig) -> Middleware:
-    checkers: dict[int, BasicAuth] = {}  # one per users mapping, so remembered passwords survive between scrapes
-
     @web.middleware
     async def require_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
-        users = live.config.users
         # The socket is guarded by file permissions; TCP by the web config's users; the control API by its token.
-        if not users or _over_unix_socket(request) or request.path.startswith(CONTROL_PREFIX):
+        if not live.config.users or _over_unix_socket(request) or request.path.startswith(CONTROL_PREFIX):
             return await handler(request)
-        auth = checkers.get(id(users))
-        if auth is None:
-            checkers.clear()
-            auth = checkers[id(users)] = BasicAuth(users)
+        auth = live.auth  # read once: a reload during the bcrypt check swaps it for the next request
         if await auth.check(request.headers.get("Authorization")):
             return await handler(request)
         return web.Response(

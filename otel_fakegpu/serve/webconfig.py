@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from otel_fakegpu.fileread import load_yaml, read_config_text
-from otel_fakegpu.serve.auth import HashError, check_hash
+from otel_fakegpu.serve.auth import BasicAuth, HashError, check_hash
 from otel_fakegpu.settings import ConfigError
 
 _TLS_KEYS = {"cert_file", "key_file", "client_ca_file", "client_auth_type", "min_version", "max_version"}
@@ -184,10 +184,12 @@ def _check_pem(file: Path, key: str, path: Path) -> None:
 
 class LiveWebConfig:
     """The web config a running server applies: ``replace`` (on SIGHUP) swaps users and headers, and re-reads the
-    certificate and key into the context the TLS listener already holds. Turning TLS on or off needs a restart."""
+    certificate and key into the context the TLS listener already holds. Turning TLS on or off needs a restart.
+    ``auth`` checks the current users (built with them, so a replaced password is forgotten with its checker)."""
 
     def __init__(self, config: WebConfig) -> None:
         self.config = config
+        self.auth = BasicAuth(config.users)
 
     def replace(self, new: WebConfig) -> None:
         """Apply ``new``; raises WebConfigError (and keeps the current config) when it cannot be applied live."""
@@ -199,4 +201,5 @@ class LiveWebConfig:
                 live_context.load_cert_chain(*new.tls_files, password=_no_passphrase)
             except (OSError, ssl.SSLError, _EncryptedKeyError) as exc:
                 raise WebConfigError(f"cannot load cert_file/key_file: {exc}") from None
-        self.config = WebConfig(live_context, new.users, new.headers, new.tls_files)
+        config = WebConfig(live_context, new.users, new.headers, new.tls_files)
+        self.config, self.auth = config, BasicAuth(config.users)
