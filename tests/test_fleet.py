@@ -15,17 +15,19 @@ import threading
 import urllib.parse
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
 from otel_fakegpu.cli import config_from_args
 from otel_fakegpu.exporter import Exporter, build_collection
 from otel_fakegpu.fields import default_collectors_path, load_collectors
-from otel_fakegpu.outputs import Format
-from otel_fakegpu.runtime import PublishedFleet, RemoteError, WorkerPool, WorkerSettings, plan_fleet
+from otel_fakegpu.outputs import Exposition, Format
+from otel_fakegpu.runtime import Collection, PublishedFleet, RemoteError, WorkerPool, WorkerSettings, plan_fleet
 from otel_fakegpu.runtime.frames import read_frame, write_frame
+from otel_fakegpu.runtime.pool import demand_keep_s
 from otel_fakegpu.runtime.published import HostExposition
+from otel_fakegpu.runtime.worker import Worker
 from tests.conftest import PEERS, ExporterProcess, free_port, http_get, run_cli
 from tests.receivers import VictoriaMetrics, wait_for
 
@@ -294,3 +296,52 @@ def test_a_late_variant_of_an_older_cycle_never_replaces_a_newer_cycle() -> None
     assert fleet.published("a") == HostExposition(2, 20.0, 1, {text: b"two"})
     fleet.store("a", HostExposition(1, 30.0, 1, {text: b"restarted"}))  # a restarted worker counts from 1 again
     assert fleet.published("a") == HostExposition(1, 30.0, 1, {text: b"restarted"})
+
+
+def test_concurrent_misses_of_a_variant_share_one_build() -> None:
+    fleet = PublishedFleet(["a"], lambda fmt: b"")
+    text, gz = (Format.PROMETHEUS, False), (Format.PROMETHEUS, True)
+    fleet.store("a", HostExposition(1, 10.0, 1, {text: b"text"}))
+    builds: list[tuple[str, Format, bool]] = []
+
+    async def build(host: str, fmt: Format, gzipped: bool) -> None:
+        builds.append((host, fmt, gzipped))
+        await asyncio.sleep(0.05)  # the worker compressing: every other scrape arrives meanwhile
+        fleet.store(host, HostExposition(1, 10.0, 1, {gz: b"text-gz"}))
+
+    fleet.builder = build
+
+    async def eight_scrapes() -> list[tuple[bytes, float] | None]:
+        return await asyncio.gather(*(fleet.exposition("a", *gz) for _ in range(8)))
+
+    assert asyncio.run(eight_scrapes()) == [(b"text-gz", 10.0)] * 8
+    assert builds == [("a", Format.PROMETHEUS, True)]
+
+
+class _OneExposition:
+    """A collection whose only part the "variant" request uses is its latest exposition."""
+
+    def __init__(self, exposition: Exposition | None) -> None:
+        self.exposition = exposition
+
+    def latest(self) -> Exposition | None:
+        return self.exposition
+
+
+def test_a_variant_request_publishes_that_variant_alone_and_nothing_before_a_cycle() -> None:
+    server, worker_end = socket.socketpair()
+    with server, worker_end:
+        collection = _OneExposition(None)
+        worker = Worker(worker_end, (), lambda host: cast(Collection, collection), WorkerSettings(1.0, 1.0))
+        worker._collections["h"] = cast(Collection, collection)
+        assert worker._dispatch("variant", "h", {"format": "OPENMETRICS", "gzipped": True}) is False
+        collection.exposition = Exposition(7, 5.0, ())
+        assert worker._dispatch("variant", "h", {"format": "OPENMETRICS", "gzipped": True}) is True
+        header, blobs = read_frame(server)  # the first frame: the call without a cycle sent none
+        assert (header["kind"], header["cycle"], header["variants"]) == ("publish", 7, [["OPENMETRICS", True]])
+        assert gzip.decompress(blobs[0]) == b"# EOF\n"
+
+
+def test_demand_outlives_a_scrape_interval_longer_than_three_cycles() -> None:
+    assert demand_keep_s(1.0) == 300.0  # a 15 s (or 5 min) scrape of a 1 s cycle keeps its variant built
+    assert demand_keep_s(600.0) == 1800.0

@@ -37,7 +37,13 @@ READ_LIMIT = 8 << 20
 RESTART_BACKOFF_S = (0.5, 30.0)  # first delay, cap; doubling in between
 STABLE_AFTER_S = 60.0  # a worker that lived this long restarts with the first delay again
 CALL_TIMEOUT_S = 60.0
-DEMAND_KEEP_INTERVALS = 3  # a variant no scrape asked for in this many cycles is no longer built eagerly
+DEMAND_KEEP_INTERVALS = 3  # a variant no scrape asked for in this many cycles is no longer built eagerly,
+DEMAND_KEEP_MIN_S = 300.0  # nor in this long: a 15 s scrape of a 1 s cycle must not miss at each of its scrapes
+
+
+def demand_keep_s(collect_interval_s: float) -> float:
+    """How long a variant nobody asks for is still built every cycle."""
+    return max(DEMAND_KEEP_INTERVALS * collect_interval_s, DEMAND_KEEP_MIN_S)
 
 
 def _child_main(
@@ -168,7 +174,7 @@ class WorkerPool:
         elif kind == "status":
             worker.facts = header["hosts"]
             worker.cycle_seconds = header["recent_cycle_seconds"]
-            self.published.forget_unasked(DEMAND_KEEP_INTERVALS * self.settings.collect_interval_s)
+            self.published.forget_unasked(demand_keep_s(self.settings.collect_interval_s))
         elif kind == "fatal":
             worker.fatal = StartupFailure(str(header["error"]), int(header["exit_code"]))
         elif kind == "ready":

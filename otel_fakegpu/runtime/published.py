@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -39,6 +40,7 @@ class PublishedFleet:
         self._asked: dict[Variant, float] = {(Format.PROMETHEUS, False): time.monotonic()}
         self.on_new_demand: Callable[[], None] = lambda: None
         self.builder: VariantBuilder | None = None
+        self._builds: dict[tuple[str, Variant], asyncio.Task[None]] = {}  # one per miss, awaited by every asker
 
     def hosts(self) -> Sequence[str]:
         return self._hosts
@@ -92,5 +94,16 @@ class PublishedFleet:
                 return built, latest.collected_at
             if self.builder is None:
                 return None
-            await self.builder(name, fmt, gzipped)
+            await self._build(name, (fmt, gzipped))
         return None
+
+    async def _build(self, host: str, variant: Variant) -> None:
+        """Ask the worker for a variant once, however many requests miss it at the same time."""
+        assert self.builder is not None
+        key = (host, variant)
+        task = self._builds.get(key)
+        if task is None:
+            task = asyncio.ensure_future(self.builder(host, *variant))
+            self._builds[key] = task
+            task.add_done_callback(lambda _: self._builds.pop(key, None))
+        await asyncio.shield(task)  # a client that leaves cancels its wait, not the others' build

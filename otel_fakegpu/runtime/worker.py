@@ -160,9 +160,7 @@ class Worker:
             return "pong"
         if method == "variant":
             name = host or next(iter(self._collections))
-            self._demand = self._demand | {(Format[str(args["format"])], bool(args["gzipped"]))}
-            self._publish(name, force=True)
-            return True
+            return self._publish_variant(name, (Format[str(args["format"])], bool(args["gzipped"])))
         targets = [host] if host is not None else list(self._collections)
         results = {}
         for name in targets:
@@ -173,17 +171,30 @@ class Worker:
             self._publish(name)  # a handler may have run a cycle (a reload does): scrapers see it at once
         return results[targets[0]] if host is not None or len(targets) == 1 else results
 
-    def _publish(self, name: str, force: bool = False) -> None:
-        """Send the host's current exposition with the variants in demand (skipped if already sent)."""
+    def _publish(self, name: str) -> None:
+        """Send the host's current exposition with the variants in demand (skipped if already sent). A cycle with
+        nothing in demand is still sent, bare: the server then knows its older bytes are no longer current."""
         exposition = self._collections[name].latest()
         if exposition is None:
             return
         demand = self._demand
         exposition.prepare(demand)
         built = tuple(v for v in ALL_VARIANTS if v in demand)
-        if not force and self._published.get(name) == (exposition.cycle, frozenset(built)):
+        if self._published.get(name) == (exposition.cycle, frozenset(built)):
             return
         self._published[name] = (exposition.cycle, frozenset(built))
+        self._send_publication(name, exposition, built)
+
+    def _publish_variant(self, name: str, variant: Variant) -> bool:
+        """Build one variant of the current cycle and send it alone (the server merges it into that cycle)."""
+        exposition = self._collections[name].latest()
+        if exposition is None:
+            return False
+        exposition.prepare((variant,))
+        self._send_publication(name, exposition, (variant,))
+        return True
+
+    def _send_publication(self, name: str, exposition: Exposition, built: tuple[Variant, ...]) -> None:
         header = {
             "kind": "publish",
             "host": name,
