@@ -7,7 +7,7 @@ import asyncio
 import logging
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from functools import partial
 
 from otel_fakegpu.config import Config
@@ -38,11 +38,11 @@ from otel_fakegpu.serve import (
 log = logging.getLogger(__name__)
 
 
-def reload_every_host(pool: WorkerPool) -> Callable[[str | None], dict[str, object]]:
-    """The serving side's ``reload`` (run off the event loop): every host's collection reloads; one result."""
+def reload_every_host(pool: WorkerPool) -> Callable[[str | None], Awaitable[dict[str, object]]]:
+    """The serving side's ``reload``: every host's collection reloads (the workers at once); one result."""
 
-    def reload(serving_error: str | None) -> dict[str, object]:
-        results = pool.broadcast_threadsafe("reload", {"serving_error": serving_error})
+    async def reload(serving_error: str | None) -> dict[str, object]:
+        results = await pool.broadcast("reload", {"serving_error": serving_error})
         errors = sorted({error for result in results.values() for error in result.get("errors", [])})
         for error in errors:
             if error != serving_error:  # the web config's failure is logged where it is read

@@ -1,7 +1,7 @@
 """The serving process's side of the workers: forks them, stores what they publish, restarts the dead ones.
 
-Requests to the collection side go through ``call`` (async; ``call_threadsafe`` from other threads): a port
-object on the serving side is a thin proxy over it (the message contract is in frames.py).
+Requests to the collection side go through ``call`` and ``broadcast``, awaited on the event loop: a port object
+on the serving side is a thin proxy over them (the message contract is in frames.py).
 """
 
 from __future__ import annotations
@@ -101,7 +101,6 @@ class WorkerPool:
         self._ids = itertools.count(1)
         self._tasks: set[asyncio.Task[None]] = set()
         self._closing = False
-        self._loop: asyncio.AbstractEventLoop | None = None
         published.builder = self._build_variant
         published.on_new_demand = self._send_demand
 
@@ -135,7 +134,6 @@ class WorkerPool:
 
     async def attach(self) -> None:
         """Start reading every worker's frames on the running loop."""
-        self._loop = asyncio.get_running_loop()
         for worker in self._workers:
             await self._attach(worker)
 
@@ -247,23 +245,12 @@ class WorkerPool:
         return await self._request(worker, method, args, host)
 
     async def broadcast(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
-        """Call ``method`` on every host's collection; the results by host name."""
+        """Call ``method`` on every host's collection, every worker at once; the results by host name."""
+        replies = await asyncio.gather(*(self._request(worker, method, args, None) for worker in self._workers))
         results: dict[str, Any] = {}
-        for worker in self._workers:
-            reply = await self._request(worker, method, args, None)
+        for worker, reply in zip(self._workers, replies, strict=True):
             results.update(reply if len(worker.hosts) > 1 else {worker.hosts[0].name: reply})
         return results
-
-    def broadcast_threadsafe(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
-        """``broadcast`` for code running outside the event loop's thread (a SIGHUP reload runs in an executor)."""
-        assert self._loop is not None, "the pool is not attached to a loop yet"
-        future = asyncio.run_coroutine_threadsafe(self.broadcast(method, args), self._loop)
-        return future.result(CALL_TIMEOUT_S * len(self._workers))
-
-    def call_threadsafe(self, method: str, args: dict[str, Any], host: str | None = None) -> Any:
-        """``call`` for code running outside the event loop's thread."""
-        assert self._loop is not None, "the pool is not attached to a loop yet"
-        return asyncio.run_coroutine_threadsafe(self.call(method, args, host), self._loop).result(CALL_TIMEOUT_S)
 
     async def _request(self, worker: WorkerHandle, method: str, args: dict[str, Any], host: str | None) -> Any:
         request_id = next(self._ids)

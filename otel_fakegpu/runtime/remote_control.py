@@ -23,11 +23,11 @@ class RemoteControl:
     def hosts(self) -> list[str]:
         return [host.name for host in self._pool.plan.hosts]
 
-    def _call(self, method: str, args: dict[str, Any], host: str | None) -> dict[str, Any]:
+    async def _call(self, method: str, args: dict[str, Any], host: str | None) -> dict[str, Any]:
         if host is not None and host not in self.hosts():
             raise LookupError(f"no host {host!r} in this process (hosts: {', '.join(self.hosts())})")
         try:
-            answer = self._pool.call_threadsafe(method, args, host)
+            answer = await self._pool.call(method, args, host)
         except RemoteError as exc:
             raise RuntimeError(str(exc)) from None
         if "error" in answer:
@@ -36,14 +36,14 @@ class RemoteControl:
         assert isinstance(result, dict)
         return result
 
-    def gpu_event(self, gpu: str, body: object, host: str | None = None) -> dict[str, Any]:
-        return self._call("control.gpu_event", {"gpu": gpu, "body": body}, host)
+    async def gpu_event(self, gpu: str, body: object, host: str | None = None) -> dict[str, Any]:
+        return await self._call("control.gpu_event", {"gpu": gpu, "body": body}, host)
 
-    def start_workload(self, body: object, host: str | None = None) -> dict[str, Any]:
-        return self._call("control.start_workload", {"body": body}, host)
+    async def start_workload(self, body: object, host: str | None = None) -> dict[str, Any]:
+        return await self._call("control.start_workload", {"body": body}, host)
 
-    def stop_workload(self, key: str, host: str | None = None) -> dict[str, Any]:
-        return self._call("control.stop_workload", {"key": key}, host)
+    async def stop_workload(self, key: str, host: str | None = None) -> dict[str, Any]:
+        return await self._call("control.stop_workload", {"key": key}, host)
 
-    def state(self, host: str | None = None) -> dict[str, Any]:
-        return self._call("control.state", {}, host)
+    async def state(self, host: str | None = None) -> dict[str, Any]:
+        return await self._call("control.state", {}, host)

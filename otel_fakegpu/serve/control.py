@@ -3,17 +3,17 @@ read the simulated state.
 
 Served on the Unix socket always (file permissions guard it), and on TCP only when a bearer token is
 configured (without one, TCP answers 404 as if the API did not exist). The routes reach the simulator only
-through a ``ControlPort``: plain data in and out, so the simulator may live in another process.
+through a ``ControlPort``: plain data in and out, awaited on the event loop (the simulator lives in a worker
+process).
 """
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import json
 import logging
 import socket
-from collections.abc import Callable
+from collections.abc import Awaitable
 from typing import Any, Protocol
 
 from aiohttp import web
@@ -31,13 +31,13 @@ class ControlPort(Protocol):
 
     def hosts(self) -> list[str]: ...
 
-    def gpu_event(self, gpu: str, body: object, host: str | None = None) -> dict[str, Any]: ...
+    async def gpu_event(self, gpu: str, body: object, host: str | None = None) -> dict[str, Any]: ...
 
-    def start_workload(self, body: object, host: str | None = None) -> dict[str, Any]: ...
+    async def start_workload(self, body: object, host: str | None = None) -> dict[str, Any]: ...
 
-    def stop_workload(self, key: str, host: str | None = None) -> dict[str, Any]: ...
+    async def stop_workload(self, key: str, host: str | None = None) -> dict[str, Any]: ...
 
-    def state(self, host: str | None = None) -> dict[str, Any]: ...
+    async def state(self, host: str | None = None) -> dict[str, Any]: ...
 
 
 def _json(status: int, body: object, headers: dict[str, str] | None = None) -> web.Response:
@@ -73,10 +73,10 @@ def control_guard(token: str | None) -> Middleware:
     return guard
 
 
-async def _call(func: Callable[..., dict[str, Any]], *args: object, status: int = 200) -> web.Response:
-    """Run a port method off the event loop (it may wait for a simulator update); map errors to statuses."""
+async def _call(call: Awaitable[dict[str, Any]], status: int = 200) -> web.Response:
+    """Await a port call (the worker answers it between its other work); map errors to statuses."""
     try:
-        result = await asyncio.get_running_loop().run_in_executor(None, func, *args)
+        result = await call
     except LookupError as exc:
         return _json(404, {"error": str(exc.args[0]) if exc.args else "not found"})
     except ValueError as exc:
@@ -117,19 +117,19 @@ def add_control_routes(app: web.Application, port: ControlPort) -> None:
 
     async def gpu_event(request: web.Request) -> web.Response:
         host = _host(request, port)
-        return await _call(port.gpu_event, request.match_info["gpu"], await _body(request), host)
+        return await _call(port.gpu_event(request.match_info["gpu"], await _body(request), host))
 
     async def start_workload(request: web.Request) -> web.Response:
         host = _host(request, port)
-        return await _call(port.start_workload, await _body(request), host, status=201)
+        return await _call(port.start_workload(await _body(request), host), status=201)
 
     async def stop_workload(request: web.Request) -> web.Response:
         info = request.match_info
         key = f"{info['namespace']}/{info['pod']}/{info['container']}"
-        return await _call(port.stop_workload, key, _host(request, port))
+        return await _call(port.stop_workload(key, _host(request, port)))
 
     async def state(request: web.Request) -> web.Response:
-        return await _call(port.state, _host(request, port))
+        return await _call(port.state(_host(request, port)))
 
     async def hosts(request: web.Request) -> web.Response:
         return _json(200, {"hosts": port.hosts()})

@@ -1,21 +1,21 @@
 """SIGHUP on the serving side: re-read the web config here, hand the rest to the collection side's ``reload``.
 
-``reload`` takes the serving side's failure (or None) and returns plain data, so it can be a message to a worker
-process later; this module never reaches into the engine, the simulator or the pipeline.
+``reload`` takes the serving side's failure (or None) and returns plain data: it is awaited on the event loop while
+the worker processes reload; this module never reaches into the engine, the simulator or the pipeline.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from otel_fakegpu.serve.webconfig import LiveWebConfig, WebConfigError, load_web_config
 
 log = logging.getLogger(__name__)
 
-Reload = Callable[[str | None], dict[str, object]]
+Reload = Callable[[str | None], Awaitable[dict[str, object]]]
 
 
 def reload_on_sighup(reload: Reload, live_web: LiveWebConfig, web_config_path: Path | None) -> Callable[[], None]:
@@ -32,7 +32,7 @@ def reload_on_sighup(reload: Reload, live_web: LiveWebConfig, web_config_path: P
                 except WebConfigError as exc:
                     web_error = str(exc) if str(web_config_path) in str(exc) else f"{web_config_path}: {exc}"
                     log.error("reload of the web config failed, keeping the running one: %s", web_error)
-            await asyncio.get_running_loop().run_in_executor(None, reload, web_error)
+            await reload(web_error)
 
     def handle() -> None:
         task = asyncio.ensure_future(reload_all())
