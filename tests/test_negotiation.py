@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import gzip
+import socket
 from collections.abc import Callable
 from pathlib import Path
+from typing import cast
 
 import pytest
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_openmetrics
 from prometheus_client.parser import text_string_to_metric_families as parse_prometheus
 
 from otel_fakegpu.outputs import ExpositionCache, Format, PrometheusOutput
+from otel_fakegpu.runtime import Collection, WorkerSettings
+from otel_fakegpu.runtime.frames import read_frame
+from otel_fakegpu.runtime.worker import Worker
 from otel_fakegpu.serve.negotiate import accepts_gzip, choose_format
 from otel_fakegpu.telemetry import CycleResult
 from tests.conftest import ExporterProcess, build_stack, http_get, uds_get
@@ -99,17 +104,28 @@ def test_variants_are_built_once_and_prepared_for_the_next_cycle() -> None:
         snapshot = stack.pipeline.read(stack.engine)
         output(CycleResult(number, 0.0, stack.pipeline.collect(snapshot)))
 
-    cycle(1)
-    first = cache.latest()
-    assert first is not None and first.ready(Format.OPENMETRICS, True) is None
-    built = first.variant(Format.OPENMETRICS, True)
-    assert first.variant(Format.OPENMETRICS, True) is built  # the same bytes object: compressed once
-    cache.note_request(Format.OPENMETRICS, True)
-    cycle(2)
-    second = cache.latest()
-    assert second is not None and second is not first
-    assert second.ready(Format.OPENMETRICS, True) is not None  # built by the cycle, before any scrape
-    assert second.ready(Format.PROMETHEUS, True) is None  # nobody asked for it: not built
+    server, worker_end = socket.socketpair()
+    with server, worker_end:
+        worker = Worker(worker_end, (), lambda host: cast(Collection, cache), WorkerSettings(1.0, 1.0))
+        worker._collections["h"] = cast(Collection, cache)  # all a publication uses of a collection: latest()
+
+        def published_variants() -> list[list[object]]:
+            worker._publish("h")
+            header, _ = read_frame(server)
+            return list(header["variants"])
+
+        cycle(1)
+        first = cache.latest()
+        assert first is not None
+        assert published_variants() == [["PROMETHEUS", False]]  # nobody asked for OpenMetrics gzip: not built
+        built = first.variant(Format.OPENMETRICS, True)
+        assert first.variant(Format.OPENMETRICS, True) is built  # the same bytes object: compressed once
+        worker._demand = frozenset({(Format.OPENMETRICS, True)})  # what a "demand" frame sets after a scrape
+        cycle(2)
+        second = cache.latest()
+        assert second is not None and second is not first
+        # built for the cycle as it is published, before any scrape; Prometheus gzip, asked by nobody, is not
+        assert published_variants() == [["OPENMETRICS", True]]
 
 
 def test_unknown_methods_and_paths_on_the_socket(

@@ -1,8 +1,8 @@
 """The Prometheus output: renders each cycle once and keeps the bytes every scrape is served from.
 
 A cycle's exposition exists in up to four variants (Prometheus text or OpenMetrics, plain or gzip). Each is
-built at most once per cycle: the variants scrapers asked for in the previous cycle are built eagerly by the
-cycle thread; any other is built by the first request that wants it, and later requests reuse it.
+built at most once per cycle, when first wanted: the worker builds those scrapers asked for recently as it
+publishes the cycle (runtime.worker), any other when the serving process asks for it.
 """
 
 from __future__ import annotations
@@ -52,10 +52,6 @@ class Exposition:
         """The Prometheus text body (what dcgm-exporter serves)."""
         return self._variants[(Format.PROMETHEUS, False)]
 
-    def ready(self, fmt: Format, gzipped: bool) -> bytes | None:
-        """The variant if already built, without waiting."""
-        return self._variants.get((fmt, gzipped))
-
     def variant(self, fmt: Format, gzipped: bool) -> bytes:
         """The variant, building it (once) if needed. May take a while for large fleets."""
         key = (fmt, gzipped)
@@ -79,18 +75,10 @@ class Exposition:
 
 
 class ExpositionCache:
-    """Holds the latest Exposition and remembers which variants scrapers asked for."""
+    """Holds the latest Exposition."""
 
     def __init__(self) -> None:
         self._latest: Exposition | None = None
-        self._lock = threading.Lock()  # guards the requested set only
-        self._requested: set[Variant] = set()
-
-    def take_requested(self) -> set[Variant]:
-        """The variants asked for since the last call: the ones worth building before the next publish."""
-        with self._lock:
-            requested, self._requested = self._requested, set()
-        return requested
 
     def publish(self, exposition: Exposition) -> None:
         self._latest = exposition  # one reference swap: readers never see a half-built exposition
@@ -98,14 +86,9 @@ class ExpositionCache:
     def latest(self) -> Exposition | None:
         return self._latest
 
-    def note_request(self, fmt: Format, gzipped: bool) -> None:
-        if (fmt, gzipped) not in self._requested:
-            with self._lock:
-                self._requested.add((fmt, gzipped))
-
 
 class PrometheusOutput:
-    """A cycle consumer: render the collection into the cache, then pre-build the variants in demand."""
+    """A cycle consumer: render the collection into the cache (the worker builds the variants in demand)."""
 
     span_name = "render exposition"
 
@@ -115,7 +98,6 @@ class PrometheusOutput:
 
     def __call__(self, result: CycleResult) -> int:
         exposition = Exposition(result.number, result.started_at, self._renderer.render_families(result.metrics))
-        exposition.prepare(self._cache.take_requested())
         self._cache.publish(exposition)
         return exposition.series
 
