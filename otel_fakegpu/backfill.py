@@ -22,8 +22,6 @@ from typing import IO, NoReturn
 from otel_fakegpu.config import resolve_hostname
 from otel_fakegpu.engine import EmbeddedEngine
 from otel_fakegpu.fields import (
-    CLOCK_EVENTS_COUNT_FIELD,
-    XID_COUNT_FIELD,
     CollectorSet,
     default_collectors_path,
     load_collectors,
@@ -40,7 +38,7 @@ from otel_fakegpu.sim import (
     load_scenario,
     parse_duration,
 )
-from otel_fakegpu.telemetry import DEFAULT_COUNT_WINDOW_MS, CycleStats, LabelScheme, TelemetryPipeline, default_resource
+from otel_fakegpu.telemetry import CycleStats, LabelScheme, TelemetryPipeline, default_resource, sample_keep_age_s
 
 log = logging.getLogger(__name__)
 
@@ -173,9 +171,8 @@ def backfill(scenario: Scenario, collectors: CollectorSet, span: Span, out: IO[s
         default_resource("otel-fakegpu", host),
         CycleStats(),
         lambda: engine.reads_total,
-        count_windows_ms={XID_COUNT_FIELD: DEFAULT_COUNT_WINDOW_MS, CLOCK_EVENTS_COUNT_FIELD: DEFAULT_COUNT_WINDOW_MS},
     )
-    pipeline.watch(engine, max(60.0, 4 * span.step_s))
+    pipeline.watch(engine, sample_keep_age_s(span.step_s))
     renderer, spool = PrometheusTextRenderer(), FamilySpool()
     simulator.start()
     for index in range(span.steps):

@@ -30,15 +30,11 @@ from otel_fakegpu.telemetry import (
     SelfMetric,
     TelemetryPipeline,
     default_resource,
+    sample_keep_age_s,
 )
 from otel_fakegpu.telemetry.tracing import CycleTracing
 
 log = logging.getLogger(__name__)
-
-
-def sample_keep_age_s(collect_interval_s: float) -> float:
-    """How long the engine keeps event samples: enough for a cycle that runs late or fails once."""
-    return max(60.0, 4 * collect_interval_s)
 
 
 class Exporter:

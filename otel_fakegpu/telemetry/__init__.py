@@ -9,6 +9,7 @@ from otel_fakegpu.telemetry.pipeline import (
     SEMCONV_SCOPE_NAME,
     TelemetryPipeline,
     default_resource,
+    sample_keep_age_s,
 )
 from otel_fakegpu.telemetry.reader import CARDINALITY_LIMIT
 from otel_fakegpu.telemetry.selfmetrics import Reading, ResultCounter, SelfMetric, single
@@ -35,5 +36,6 @@ __all__ = [
     "SelfMetric",
     "TelemetryPipeline",
     "default_resource",
+    "sample_keep_age_s",
     "single",
 ]

@@ -46,6 +46,11 @@ DEFAULT_COUNT_WINDOW_MS = 300_000  # dcgm-exporter's --xid-count-window-size / -
 COLLECT_TIMEOUT_MS = 120_000
 
 
+def sample_keep_age_s(collect_interval_s: float) -> float:
+    """How long the engine keeps event samples (``watch``): enough for a cycle that runs late or fails once."""
+    return max(60.0, 4 * collect_interval_s)
+
+
 def default_resource(service_name: str, host_name: str | None, extra: Mapping[str, str] | None = None) -> Resource:
     """``service.*`` and ``host.name``, plus ``extra`` (OTEL_RESOURCE_ATTRIBUTES).
 
