@@ -273,7 +273,7 @@ def test_variants_nobody_asks_for_stop_being_built() -> None:
     fleet = PublishedFleet(["a"], lambda fmt: b"")
     changes: list[set[Any]] = []
     fleet.on_new_demand = lambda: changes.append(set(fleet.demand))
-    fleet.store("a", HostExposition(1, 0.0, 1, {(Format.PROMETHEUS, False): b"text"}))
+    fleet.store("a", HostExposition(1, 0.0, {(Format.PROMETHEUS, False): b"text"}))
     assert asyncio.run(fleet.exposition("a", Format.PROMETHEUS, False)) == (b"text", 0.0)
     assert asyncio.run(fleet.exposition("a", Format.PROMETHEUS, True)) is None  # not published, no worker
     assert changes == [{(Format.PROMETHEUS, False), (Format.PROMETHEUS, True)}]
@@ -288,26 +288,26 @@ def test_variants_nobody_asks_for_stop_being_built() -> None:
 def test_a_late_variant_of_an_older_cycle_never_replaces_a_newer_cycle() -> None:
     fleet = PublishedFleet(["a"], lambda fmt: b"")
     text, gz = (Format.PROMETHEUS, False), (Format.PROMETHEUS, True)
-    fleet.store("a", HostExposition(1, 10.0, 1, {text: b"one"}))
-    fleet.store("a", HostExposition(1, 10.0, 1, {gz: b"one-gz"}))  # same cycle: merged
-    assert fleet.published("a") == HostExposition(1, 10.0, 1, {text: b"one", gz: b"one-gz"})
-    fleet.store("a", HostExposition(2, 20.0, 1, {text: b"two"}))
-    fleet.store("a", HostExposition(1, 10.0, 1, {gz: b"late"}))  # overtaken: dropped
-    assert fleet.published("a") == HostExposition(2, 20.0, 1, {text: b"two"})
-    fleet.store("a", HostExposition(1, 30.0, 1, {text: b"restarted"}))  # a restarted worker counts from 1 again
-    assert fleet.published("a") == HostExposition(1, 30.0, 1, {text: b"restarted"})
+    fleet.store("a", HostExposition(1, 10.0, {text: b"one"}))
+    fleet.store("a", HostExposition(1, 10.0, {gz: b"one-gz"}))  # same cycle: merged
+    assert fleet.published("a") == HostExposition(1, 10.0, {text: b"one", gz: b"one-gz"})
+    fleet.store("a", HostExposition(2, 20.0, {text: b"two"}))
+    fleet.store("a", HostExposition(1, 10.0, {gz: b"late"}))  # overtaken: dropped
+    assert fleet.published("a") == HostExposition(2, 20.0, {text: b"two"})
+    fleet.store("a", HostExposition(1, 30.0, {text: b"restarted"}))  # a restarted worker counts from 1 again
+    assert fleet.published("a") == HostExposition(1, 30.0, {text: b"restarted"})
 
 
 def test_concurrent_misses_of_a_variant_share_one_build() -> None:
     fleet = PublishedFleet(["a"], lambda fmt: b"")
     text, gz = (Format.PROMETHEUS, False), (Format.PROMETHEUS, True)
-    fleet.store("a", HostExposition(1, 10.0, 1, {text: b"text"}))
+    fleet.store("a", HostExposition(1, 10.0, {text: b"text"}))
     builds: list[tuple[str, Format, bool]] = []
 
     async def build(host: str, fmt: Format, gzipped: bool) -> None:
         builds.append((host, fmt, gzipped))
         await asyncio.sleep(0.05)  # the worker compressing: every other scrape arrives meanwhile
-        fleet.store(host, HostExposition(1, 10.0, 1, {gz: b"text-gz"}))
+        fleet.store(host, HostExposition(1, 10.0, {gz: b"text-gz"}))
 
     fleet.builder = build
 

@@ -5,9 +5,9 @@ whose lengths the header lists under ``"blobs"``. Nothing else crosses the bound
 objects. The messages (``"kind"`` in the header):
 
 worker -> server
-    ``publish``  {host, cycle, collected_at, series, variants: [[FORMAT, gzipped], ...], blobs} + one blob per
+    ``publish``  {host, cycle, collected_at, variants: [[FORMAT, gzipped], ...], blobs} + one blob per
                  variant: a host's rendered exposition (FORMAT is ``PROMETHEUS`` or ``OPENMETRICS``).
-    ``status``   {hosts: {host: facts}, cycle_seconds, recent_cycle_seconds}: health facts after each cycle.
+    ``status``   {hosts: {host: facts}, recent_cycle_seconds}: health facts after each cycle.
     ``ready``    {}: every host of the worker has published its first cycle.
     ``fatal``    {error, exit_code}: the worker could not start (e.g. its engine is unavailable) and stops.
     ``reply``    {id, ok, result | error}: the answer to a ``request``.

@@ -167,7 +167,7 @@ class WorkerPool:
         kind = header["kind"]
         if kind == "publish":
             variants = {variant_from_json(v): blob for v, blob in zip(header["variants"], blobs, strict=True)}
-            exposition = HostExposition(header["cycle"], header["collected_at"], header["series"], variants)
+            exposition = HostExposition(header["cycle"], header["collected_at"], variants)
             self.published.store(header["host"], exposition)
         elif kind == "status":
             worker.facts = header["hosts"]

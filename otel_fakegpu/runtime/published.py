@@ -8,10 +8,9 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
-from otel_fakegpu.outputs import Format
+from otel_fakegpu.outputs import Format, Variant
 from otel_fakegpu.outputs.exposition import GZIP_LEVEL
 
-Variant = tuple[Format, bool]
 VariantBuilder = Callable[[str, Format, bool], Awaitable[None]]
 SummaryRenderer = Callable[[Format], bytes]
 
@@ -20,7 +19,6 @@ SummaryRenderer = Callable[[Format], bytes]
 class HostExposition:
     cycle: int
     collected_at: float
-    series: int
     variants: dict[Variant, bytes]
 
 
@@ -54,14 +52,11 @@ class PublishedFleet:
                 return
             if exposition.collected_at == current.collected_at and exposition.cycle == current.cycle:
                 merged = {**current.variants, **exposition.variants}
-                exposition = HostExposition(exposition.cycle, exposition.collected_at, exposition.series, merged)
+                exposition = HostExposition(exposition.cycle, exposition.collected_at, merged)
         self._latest[host] = exposition  # one reference swap: readers never see a half-stored publication
 
     def published(self, host: str) -> HostExposition | None:
         return self._latest.get(host)
-
-    def all_published(self) -> bool:
-        return all(host in self._latest for host in self._hosts)
 
     def forget_unasked(self, keep_s: float) -> None:
         """Stop asking the workers for variants nobody asked for in ``keep_s``: a 23 MB text nobody scrapes

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from otel_fakegpu.engine import EngineUnavailable
-from otel_fakegpu.outputs import Exposition, Format
+from otel_fakegpu.outputs import Exposition, Format, Variant
 from otel_fakegpu.runtime.fleet import HostSpec
 from otel_fakegpu.runtime.frames import Header, read_frame, write_frame
 from otel_fakegpu.telemetry.liveness import Liveness
@@ -32,7 +32,6 @@ log = logging.getLogger(__name__)
 GC_THRESHOLDS = (100_000, 20, 20)
 
 Handler = Callable[[dict[str, Any]], Any]
-Variant = tuple[Format, bool]
 ALL_VARIANTS: tuple[Variant, ...] = tuple((fmt, gz) for fmt in Format for gz in (False, True))
 
 
@@ -200,7 +199,6 @@ class Worker:
             "host": name,
             "cycle": exposition.cycle,
             "collected_at": exposition.collected_at,
-            "series": exposition.series,
             "variants": [variant_to_json(v) for v in built],
         }
         self._send(header, tuple(exposition.variant(*v) for v in built))
@@ -211,10 +209,7 @@ class Worker:
             name: {**c.facts(), "dead_loops": {**c.facts().get("dead_loops", {}), **dead}}
             for name, c in self._collections.items()
         }
-        durations = list(self._durations)
-        self._send(
-            {"kind": "status", "hosts": hosts, "cycle_seconds": durations[-1], "recent_cycle_seconds": durations}
-        )
+        self._send({"kind": "status", "hosts": hosts, "recent_cycle_seconds": list(self._durations)})
 
     def _cycle(self) -> None:
         interval = self._settings.collect_interval_s

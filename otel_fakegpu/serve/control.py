@@ -12,12 +12,13 @@ from __future__ import annotations
 import hmac
 import json
 import logging
-import socket
 from collections.abc import Awaitable
 from typing import Any, Protocol
 
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
+
+from otel_fakegpu.serve.uds import over_unix_socket
 
 log = logging.getLogger(__name__)
 
@@ -46,11 +47,6 @@ def _json(status: int, body: object, headers: dict[str, str] | None = None) -> w
     )
 
 
-def _over_unix_socket(request: web.Request) -> bool:
-    sock = request.transport.get_extra_info("socket") if request.transport else None
-    return sock is not None and sock.family == socket.AF_UNIX
-
-
 def _token_matches(header: str | None, token: str) -> bool:
     scheme, _, given = (header or "").partition(" ")
     # compare_digest runs in time independent of where the strings differ; lengths may still show.
@@ -62,7 +58,7 @@ def control_guard(token: str | None) -> Middleware:
 
     @web.middleware
     async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if not request.path.startswith(PREFIX) or _over_unix_socket(request):
+        if not request.path.startswith(PREFIX) or over_unix_socket(request):
             return await handler(request)
         if token is None:
             return _json(404, {"error": "not found"})

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import socket
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -26,7 +25,7 @@ from otel_fakegpu.serve.control import ControlPort, add_control_routes, control_
 from otel_fakegpu.serve.health import HealthReport
 from otel_fakegpu.serve.negotiate import accepts_gzip, choose_format
 from otel_fakegpu.serve.protocol import http1_only
-from otel_fakegpu.serve.uds import BoundSocket, closes_after_response
+from otel_fakegpu.serve.uds import BoundSocket, closes_after_response, over_unix_socket
 from otel_fakegpu.serve.webconfig import LiveWebConfig, WebConfig
 
 log = logging.getLogger(__name__)
@@ -92,16 +91,11 @@ def _quiet_client_errors() -> None:
         server_log.addFilter(_ClientErrorsToDebug())
 
 
-def _over_unix_socket(request: web.Request) -> bool:
-    sock = request.transport.get_extra_info("socket") if request.transport else None
-    return sock is not None and sock.family == socket.AF_UNIX
-
-
 def _auth_middleware(live: LiveWebConfig) -> Middleware:
     @web.middleware
     async def require_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
         # The socket is guarded by file permissions; TCP by the web config's users; the control API by its token.
-        if not live.config.users or _over_unix_socket(request) or request.path.startswith(CONTROL_PREFIX):
+        if not live.config.users or over_unix_socket(request) or request.path.startswith(CONTROL_PREFIX):
             return await handler(request)
         auth = live.auth  # read once: a reload during the bcrypt check swaps it for the next request
         if await auth.check(request.headers.get("Authorization")):
@@ -117,7 +111,7 @@ def _auth_middleware(live: LiveWebConfig) -> Middleware:
 async def _close_for_socket_readers(request: web.Request, handler: Handler) -> web.StreamResponse:
     """On the Unix socket, answer hand-written requests with ``Connection: close`` (rule: closes_after_response)."""
     response = await handler(request)
-    if _over_unix_socket(request) and closes_after_response(
+    if over_unix_socket(request) and closes_after_response(
         (request.version.major, request.version.minor), request.headers.keys(), request.headers.get("Connection")
     ):
         response.force_close()

@@ -16,6 +16,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from aiohttp import web
+
 # sun_path holds 108 bytes including the terminating NUL.
 MAX_PATH_BYTES = 107
 DEFAULT_SOCKET_PATH = "/var/run/dcgm/metrics.sock"
@@ -128,3 +130,9 @@ def closes_after_response(version: tuple[int, int], header_names: Iterable[str],
     if token == "close" or (version < (1, 1) and token != "keep-alive"):
         return True
     return token != "keep-alive" and {name.lower() for name in header_names} <= {"host"}
+
+
+def over_unix_socket(request: web.Request) -> bool:
+    """Whether the request came over the Unix socket (guarded by file permissions, not by passwords or tokens)."""
+    sock = request.transport.get_extra_info("socket") if request.transport else None
+    return sock is not None and sock.family == socket.AF_UNIX
