@@ -345,3 +345,23 @@ def test_a_variant_request_publishes_that_variant_alone_and_nothing_before_a_cyc
 def test_demand_outlives_a_scrape_interval_longer_than_three_cycles() -> None:
     assert demand_keep_s(1.0) == 300.0  # a 15 s (or 5 min) scrape of a 1 s cycle keeps its variant built
     assert demand_keep_s(600.0) == 1800.0
+
+
+def test_the_fleet_summary_is_rendered_once_per_status_and_dated_by_it() -> None:
+    renders: list[Format] = []
+
+    def summary(fmt: Format) -> bytes:
+        renders.append(fmt)
+        return f"otel_fakegpu_hosts {len(renders)}\n".encode()
+
+    fleet = PublishedFleet(["a", "b"], summary)
+    text = (Format.PROMETHEUS, False)
+    assert asyncio.run(fleet.exposition(None, *text)) is None  # no worker reported yet
+    fleet.note_status(100.0)
+    for _ in range(3):
+        assert asyncio.run(fleet.exposition(None, *text)) == (b"otel_fakegpu_hosts 1\n", 100.0)
+    zipped = asyncio.run(fleet.exposition(None, Format.PROMETHEUS, True))
+    assert zipped is not None and (gzip.decompress(zipped[0]), zipped[1]) == (b"otel_fakegpu_hosts 1\n", 100.0)
+    assert renders == [Format.PROMETHEUS]
+    fleet.note_status(105.0)
+    assert asyncio.run(fleet.exposition(None, *text)) == (b"otel_fakegpu_hosts 2\n", 105.0)

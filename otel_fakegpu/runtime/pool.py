@@ -172,6 +172,7 @@ class WorkerPool:
         elif kind == "status":
             worker.facts = header["hosts"]
             worker.cycle_seconds = header["recent_cycle_seconds"]
+            self.published.note_status(time.time())
             self.published.forget_unasked(demand_keep_s(self.settings.collect_interval_s))
         elif kind == "fatal":
             worker.fatal = StartupFailure(str(header["error"]), int(header["exit_code"]))

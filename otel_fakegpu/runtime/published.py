@@ -39,6 +39,8 @@ class PublishedFleet:
         self.on_new_demand: Callable[[], None] = lambda: None
         self.builder: VariantBuilder | None = None
         self._builds: dict[tuple[str, Variant], asyncio.Task[None]] = {}  # one per miss, awaited by every asker
+        self._summary_bodies: dict[Variant, bytes] = {}  # rendered since the last status, each variant once
+        self._status_at: float | None = None
 
     def hosts(self) -> Sequence[str]:
         return self._hosts
@@ -58,6 +60,20 @@ class PublishedFleet:
     def published(self, host: str) -> HostExposition | None:
         return self._latest.get(host)
 
+    def note_status(self, at: float) -> None:
+        """A worker reported its facts (after each cycle, at wall-clock ``at``): the summary is rendered afresh."""
+        self._status_at, self._summary_bodies = at, {}
+
+    def _fleet_summary(self, fmt: Format, gzipped: bool) -> tuple[bytes, float] | None:
+        if self._status_at is None:
+            return None
+        body = self._summary_bodies.get((fmt, gzipped))
+        if body is None:
+            plain = self._summary_bodies.get((fmt, False)) or self._summary(fmt)
+            body = gzip.compress(plain, GZIP_LEVEL, mtime=0) if gzipped else plain
+            self._summary_bodies |= {(fmt, False): plain, (fmt, gzipped): body}
+        return body, self._status_at
+
     def forget_unasked(self, keep_s: float) -> None:
         """Stop asking the workers for variants nobody asked for in ``keep_s``: a 23 MB text nobody scrapes
         is neither copied across nor held here. A later request builds it on demand again."""
@@ -68,11 +84,10 @@ class PublishedFleet:
             self.on_new_demand()
 
     async def exposition(self, host: str | None, fmt: Format, gzipped: bool) -> tuple[bytes, float] | None:
-        """The bytes to serve and when their cycle started, None before the first cycle; KeyError for a host this
-        process does not serve."""
+        """The bytes to serve and when their cycle started (the summary: when the last status came), None before
+        the first cycle; KeyError for a host this process does not serve."""
         if host is None and len(self._hosts) > 1:
-            body = self._summary(fmt)
-            return (gzip.compress(body, GZIP_LEVEL, mtime=0) if gzipped else body), time.time()
+            return self._fleet_summary(fmt, gzipped)
         name = self._hosts[0] if host is None else host
         if name not in self._hosts:
             raise KeyError(name)
