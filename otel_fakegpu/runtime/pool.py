@@ -188,6 +188,8 @@ class WorkerPool:
 
     async def _on_exit(self, worker: WorkerHandle) -> None:
         worker.alive = False
+        # Said at once: the socket closes before the kernel can report the exit code, which may take a moment.
+        worker.detail = f"worker process {worker.process.pid} exited"
         if worker.writer is not None:
             worker.writer.close()
         worker.writer, worker.sock = None, None
