@@ -86,3 +86,19 @@ def test_series_per_workload_on_window_counts_too(tmp_path: Path) -> None:
     for name in ("DCGM_FI_DEV_GPU_TEMP", "DCGM_EXP_XID_ERRORS_COUNT"):
         assert sorted(str(p.get("hpc_job")) for p in points[name]) == ["42", "43", "None"], name
     assert all(p["window_size_in_ms"] == "300000" for p in points["DCGM_EXP_XID_ERRORS_COUNT"])
+
+
+def test_health_and_p2p_series_keep_workload_labels_when_a_gpu_has_two_workloads(tmp_path: Path) -> None:
+    csv = tmp_path / "c.csv"
+    csv.write_text(
+        "DCGM_FI_DEV_GPU_TEMP, gauge, t\nDCGM_EXP_GPU_HEALTH_STATUS, gauge, h\nDCGM_EXP_P2P_STATUS, gauge, p\n"
+    )
+    one = (Claim(DeviceRef(index=0), Workload("a", "ml", "c")), Claim(DeviceRef(index=1), Workload("c", "ml", "c")))
+    two = (*one, Claim(DeviceRef(index=0), Workload("b", "ml", "c")))
+    for claims, gpu0_pods in ((one, ["a"]), (two, ["a", "b"])):
+        points = _points(False, claims, csv)
+        for name, per_gpu in (("DCGM_EXP_GPU_HEALTH_STATUS", 11), ("DCGM_EXP_P2P_STATUS", 1)):
+            gpu0 = [p for p in points[name] if p["gpu"] == "0"]
+            assert sorted({str(p.get("pod")) for p in gpu0}) == gpu0_pods, name
+            assert len(gpu0) == per_gpu * len(gpu0_pods), name
+            assert {str(p.get("pod")) for p in points[name] if p["gpu"] == "1"} == {"c"}, name

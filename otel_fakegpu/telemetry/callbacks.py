@@ -37,6 +37,10 @@ class CurrentCycle:
         self.stats = CycleStatsView(0, 0, None, None, None, 0)
         self.engine_reads = 0
 
+    def bases(self, i: int) -> tuple[Attributes, ...]:
+        """Entity ``i``'s attribute sets: one per workload using it, or just its own."""
+        return (self.attributes[i],) if self.expanded is None else self.expanded[i]
+
 
 Callback = Callable[[CallbackOptions], Iterable[Observation]]
 
@@ -117,14 +121,16 @@ DERIVED_POINTS: dict[int, Callable[[Snapshot], Iterable[Point]]] = {9003: health
 
 
 def derived_callback(current: CurrentCycle, points: Callable[[Snapshot], Iterable[Point]]) -> Callback:
-    """A status computed from the snapshot (9003, 9004): GPU labels, then its own in dcgm-exporter's sorted order."""
+    """A status computed from the snapshot (9003, 9004): GPU labels (once per workload using the GPU), then its own
+    in dcgm-exporter's sorted order."""
     extended = ExtendedAttributes()
 
     def observe(options: CallbackOptions) -> Iterable[Observation]:
-        snapshot, attrs = current.snapshot, current.attributes
+        snapshot = current.snapshot
         return [
-            Observation(value, extended.get(snapshot.entity_ids[row], attrs[row], extra))
+            Observation(value, extended.get((snapshot.entity_ids[row], j), base, extra))
             for row, extra, value in points(snapshot)
+            for j, base in enumerate(current.bases(row))
         ]
 
     return observe
