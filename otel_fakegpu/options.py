@@ -115,7 +115,7 @@ OPTIONS: tuple[Option, ...] = (
        "HPC job mapping directory: a file per GPU index, one job id per line (label hpc_job)", "DIR",
        group="attribution"),
     _o("jobstats_series", "--jobstats-series", "OTEL_FAKEGPU_JOBSTATS_SERIES", "false",
-       "also serve the jobstats GPU exporter's nvidia_gpu_jobId/nvidia_gpu_jobUid for attributed HPC jobs",
+       "also serve the jobstats GPU exporter's nvidia_gpu_jobId for attributed HPC jobs",
        switch=True, group="attribution"),
     _o("attribution_timeout", "--attribution-timeout", "OTEL_FAKEGPU_ATTRIBUTION_TIMEOUT", None,
        "how long a cycle waits for the attribution source, milliseconds (default a quarter of the cycle, "
