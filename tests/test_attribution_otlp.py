@@ -7,7 +7,7 @@ from pathlib import Path
 
 from otel_fakegpu.attribution import AttributionStage, Claim, DeviceRef, LabelStyle, Source, Workload
 from otel_fakegpu.attribution.source import Claims, Done, Pending
-from otel_fakegpu.engine import EmbeddedEngine
+from otel_fakegpu.engine import Column, EmbeddedEngine, GpuInstanceEntity, Snapshot
 from otel_fakegpu.fields import default_collectors_path, load_collectors
 from otel_fakegpu.sim import SKUS, FleetSpec, Simulator
 from otel_fakegpu.telemetry import (
@@ -102,3 +102,12 @@ def test_health_and_p2p_series_keep_workload_labels_when_a_gpu_has_two_workloads
             assert sorted({str(p.get("pod")) for p in gpu0}) == gpu0_pods, name
             assert len(gpu0) == per_gpu * len(gpu0_pods), name
             assert {str(p.get("pod")) for p in points[name] if p["gpu"] == "1"} == {"c"}, name
+
+
+def test_semconv_hw_id_follows_the_mig_instance_an_entity_now_is() -> None:
+    """A MIG layout change may give an entity id another GPU instance: hw.id (which names it) must follow."""
+    scheme = LabelScheme("h", ())
+    columns: dict[int, Column] = {50: ("NVIDIA H100 80GB HBM3",), 54: ("GPU-a",)}
+    for instance_id in (1, 2, 1):
+        snapshot = Snapshot.build((5,), columns, 0.0, instances={5: GpuInstanceEntity(0, instance_id, "3g.40gb")})
+        assert scheme.semconv_attributes(snapshot)[0]["hw.id"] == f"GPU-a/gi{instance_id}"

@@ -136,10 +136,10 @@ class LabelScheme:
         result: list[Attributes] = []
         cache: dict[tuple[object, ...], Attributes] = {}
         for i, entity_id in enumerate(snapshot.entity_ids):
-            key = (entity_id, names[i], uuids[i])
+            instance = snapshot.instances.get(entity_id)
+            key = (entity_id, names[i], uuids[i], instance)  # hw.id names the instance
             attrs = self._semconv_cache.get(key)
             if attrs is None:
-                instance = snapshot.instances.get(entity_id)
                 hw_id = _text(uuids[i]) or f"gpu{entity_id}"
                 attrs = {
                     # A MIG instance is hardware of its own: its id must not collide with its siblings'.
