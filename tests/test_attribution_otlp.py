@@ -111,3 +111,15 @@ def test_semconv_hw_id_follows_the_mig_instance_an_entity_now_is() -> None:
     for instance_id in (1, 2, 1):
         snapshot = Snapshot.build((5,), columns, 0.0, instances={5: GpuInstanceEntity(0, instance_id, "3g.40gb")})
         assert scheme.semconv_attributes(snapshot)[0]["hw.id"] == f"GPU-a/gi{instance_id}"
+
+
+def test_labels_and_matches_are_reused_while_identities_hold_and_redone_when_one_changes() -> None:
+    scheme = LabelScheme("h", ())
+    stage = AttributionStage(Fixed((Claim(DeviceRef(uuid="GPU-b"), Workload("p", "ns", "c")),)), LabelStyle(), 1.0)
+    first, same, moved = (Snapshot.build((0,), {54: (uuid,)}, t) for t, uuid in enumerate(("GPU-a", "GPU-a", "GPU-b")))
+    assert scheme.attributes(first) is scheme.attributes(same)
+    assert scheme.semconv_attributes(first) is scheme.semconv_attributes(same)
+    assert stage.assign(first) == stage.assign(same) == ((),)
+    assert scheme.attributes(moved)[0]["UUID"] == scheme.semconv_attributes(moved)[0]["hw.id"] == "GPU-b"
+    assert [dict(pairs)["pod"] for pairs in stage.assign(moved)[0]] == ["p"]
+    stage.close()

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from otel_fakegpu.attribution.devices import DeviceIndex, Entity, entities_of
+from otel_fakegpu.attribution.devices import GPU_UUID_FIELD, MINOR_FIELD, DeviceIndex, Entity, entities_of
 from otel_fakegpu.attribution.fetcher import Answer, Fetcher
 from otel_fakegpu.attribution.model import LabelStyle, Pairs, Workload
 from otel_fakegpu.attribution.source import Claims, Source, SourceError
@@ -92,6 +92,7 @@ class AttributionStage:
         self._claims: Claims = ()
         self._labels: dict[Workload, Pairs] = {}
         self._resolved: tuple[Claims, tuple[Entity, ...], Assignment] | None = None
+        self._entities: tuple[tuple[object, ...], tuple[Entity, ...]] | None = None  # by identity columns
         self.status = AttributionStatus(source.name)
 
     def begin(self) -> None:
@@ -111,9 +112,9 @@ class AttributionStage:
             if self.status.attributed:
                 self.status = replace(self.status, attributed=0)
             return ((),) * len(snapshot)
-        entities = self._identify(snapshot)
+        entities = self._entities_of(snapshot)
         cached = self._resolved
-        if cached is not None and cached[0] is self._claims and cached[1] == entities:
+        if cached is not None and cached[0] is self._claims and cached[1] is entities:
             assignment = cached[2]
         else:
             assignment = self._resolve(entities)
@@ -122,6 +123,14 @@ class AttributionStage:
         if attributed != self.status.attributed:
             self.status = replace(self.status, attributed=attributed)
         return assignment
+
+    def _entities_of(self, snapshot: Snapshot) -> tuple[Entity, ...]:
+        """The entities' identities; last cycle's very tuple while the columns they come from are unchanged."""
+        uuids, minors = snapshot.column(GPU_UUID_FIELD), snapshot.column(MINOR_FIELD)
+        identity = (snapshot.entity_ids, uuids, minors, snapshot.instances)
+        if self._entities is None or self._entities[0] != identity:
+            self._entities = (identity, self._identify(snapshot))
+        return self._entities[1]
 
     def _finish(self, outcome: Answer | SourceError) -> None:
         status = self.status
