@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from otel_fakegpu.attribution import AttributionStage, Claim, DeviceRef, LabelStyle, Source, Workload
-from otel_fakegpu.attribution.source import Claims, Done, Pending
+from otel_fakegpu.attribution.source import Claims
 from otel_fakegpu.engine import Column, EmbeddedEngine, GpuInstanceEntity, Snapshot
 from otel_fakegpu.fields import default_collectors_path, load_collectors
 from otel_fakegpu.sim import SKUS, FleetSpec, Simulator
@@ -29,8 +29,8 @@ class Fixed(Source):
     def __init__(self, claims: Claims) -> None:
         self.claims = claims
 
-    def start(self, timeout_s: float) -> Pending:
-        return Done(lambda: self.claims)
+    def fetch(self, timeout_s: float) -> Claims:
+        return self.claims
 
 
 def _points(semconv: bool, claims: Claims, collectors_path: Path | None = None) -> dict[str, list[dict[str, object]]]:
