@@ -90,7 +90,6 @@ class AttributionStage:
         self.style = style
         self.timeout_s = timeout_s
         self._claims: Claims = ()
-        self._labels: dict[Workload, Pairs] = {}
         self._resolved: tuple[Claims, tuple[Entity, ...], Assignment] | None = None
         self._entities: tuple[tuple[object, ...], tuple[Entity, ...]] | None = None  # by identity columns
         self.status = AttributionStatus(source.name)
@@ -157,16 +156,17 @@ class AttributionStage:
     def _resolve(self, entities: tuple[Entity, ...]) -> Assignment:
         index = DeviceIndex(entities)
         per_entity: list[dict[Pairs, None]] = [{} for _ in entities]
-        labels: dict[Workload, Pairs] = {}  # only the workloads of this map: pods that left are forgotten
+        # A workload on several devices is labelled once. Equal pairs from an earlier map need not be the same
+        # tuple: the pipeline's workload cache compares them by value.
+        labels: dict[Workload, Pairs] = {}
         for claim in self._claims:
             position = index.find(claim.device)
             if position is None:
                 continue
             pairs = labels.get(claim.workload)
             if pairs is None:
-                pairs = labels[claim.workload] = self._labels.get(claim.workload) or self.style.labels(claim.workload)
+                pairs = labels[claim.workload] = self.style.labels(claim.workload)
             per_entity[position][pairs] = None  # ordered, without repeats
-        self._labels = labels
         return tuple(tuple(sets) for sets in per_entity)
 
     def close(self) -> None:
