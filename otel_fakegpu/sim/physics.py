@@ -39,7 +39,7 @@ REASON_HW_POWER_BRAKE = 128
 # Running totals (never decrease): violations in ns, ECC/remap/replay/CRC error counts. Energy (156) too.
 RUNNING_TOTALS = (202, 240, 241, 242, 243, 244, 245, 310, 311, 312, 313, 393, 394, 409, 419, 429, 439)
 
-__all__ = ["GpuConditions", "GpuPhysics", "instance_readings", "sku_nvlink_rate"]
+__all__ = ["GpuConditions", "GpuPhysics", "instance_readings"]
 
 
 @dataclass
@@ -64,6 +64,7 @@ class GpuPhysics:
     conditions: GpuConditions = field(default_factory=GpuConditions)
     last_xid: int = 0
     xid_reported: bool = False  # whether field 230 has been stored at all yet
+    load: float = 0.0  # the scalar load of the last step, a load override included
     _fixed: dict[int, Value | None] = field(default_factory=dict, repr=False)  # readings that never change
 
     def __post_init__(self) -> None:
@@ -83,6 +84,7 @@ class GpuPhysics:
         sku, cond = self.sku, self.conditions
         load = clamp(cond.load_override) if cond.load_override is not None else demand.load
         engines = demand.engine_load() if cond.load_override is None else EngineLoad.from_scalar(load)
+        self.load = load
         power = power_w(sku, load)
         if cond.power_brake:
             power *= POWER_BRAKE_OVERSHOOT
@@ -198,12 +200,6 @@ class GpuPhysics:
 def power_w(sku: GpuSku, load: float) -> float:
     """Board power at scalar ``load``: idle power plus a slightly concave share of the headroom to the limit."""
     return sku.idle_w + (sku.tdp_w - sku.idle_w) * math.pow(clamp(load), 0.9)
-
-
-def sku_nvlink_rate(sku: GpuSku, load: float) -> int:
-    """NVLink bytes per second in one direction at scalar ``load`` with the profiles' engine mix (what
-    ``EngineLoad.from_scalar`` puts on NVLink); the NVSwitch model uses it for its boards' traffic."""
-    return round(sku.nvlink_bytes_per_s / 2 * EngineLoad.from_scalar(load).nvlink)
 
 
 def _poisson(rng: random.Random, mean: float) -> int:

@@ -274,10 +274,16 @@ class Simulator:
         self._step_switches(0.0, now)
 
     def _step_switches(self, dt: float, now: float) -> None:
-        if self._switches:
-            gpus = self._gpus
-            updates = [u for s in self._switches for u in step_switch(s, [gpus[i].load for i in s.gpu_indexes], dt)]
-            self._engine.inject_entities("switch", updates, now)
+        if not self._switches:
+            return
+        boards: dict[tuple[int, ...], tuple[float, int]] = {}  # a board's GPUs -> their mean load, NVLink bytes/s
+        for switch in self._switches:
+            if switch.gpu_indexes not in boards:
+                gpus = [self._gpus[i] for i in switch.gpu_indexes]
+                mean_load = sum(gpu.load for gpu in gpus) / len(gpus)
+                boards[switch.gpu_indexes] = (mean_load, sum(gpu.nvlink_tx_bps for gpu in gpus))
+        updates = [u for s in self._switches for u in step_switch(s, *boards[s.gpu_indexes], dt)]
+        self._engine.inject_entities("switch", updates, now)
 
     def run(self, stop: threading.Event, interval_s: float) -> None:
         """Step every ``interval_s`` seconds until ``stop`` is set; a failing step is logged, never fatal."""
