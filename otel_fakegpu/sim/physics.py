@@ -49,8 +49,6 @@ class GpuConditions:
     power_brake: bool = False  # HW power brake asserted (a PSU or rack power event)
     thermal_factor: float = 1.0  # multiplies the cooling resistance: > 1 is failing cooling
     load_override: float | None = None  # forces the scalar load (0..1), whatever the workloads do
-    pending_xid: int | None = None  # an XID to raise at the next update (then cleared)
-    pending_counts: dict[int, int] = field(default_factory=dict)  # running totals to add at the next update
 
 
 @dataclass
@@ -95,9 +93,6 @@ class GpuPhysics:
         sm_clock, reasons = self._clocks(load, power)
         self._accumulate(demand, reasons, dt, rng)
         xid = demand.xid
-        if cond.pending_xid is not None or cond.pending_counts:
-            pending_xid = self._apply_pending(cond)
-            xid = pending_xid if pending_xid is not None else xid
         readings = activity(sku, engines)
         tx, rx = readings[1011], readings[1012]
         readings.update(self._fixed)
@@ -125,17 +120,6 @@ class GpuPhysics:
         for fid in demand.blanks:
             readings[fid] = None
         return readings
-
-    def _apply_pending(self, cond: GpuConditions) -> int | None:
-        """Fold in what a scenario or the control API asked for since the last update."""
-        for field_id, count in cond.pending_counts.items():
-            if field_id in self.counters and count > 0:
-                self.counters[field_id] += count
-        cond.pending_counts = {}
-        xid, cond.pending_xid = cond.pending_xid, None
-        if xid is not None:
-            self.last_xid = xid
-        return xid
 
     def step_mig(
         self, instances: Sequence[tuple[MigInstance, DeviceDemand]], dt: float, rng: random.Random

@@ -18,7 +18,7 @@ from otel_fakegpu.sim.gpus import SimulatedGpu, identity_updates, reading_update
 from otel_fakegpu.sim.identity import make_identity
 from otel_fakegpu.sim.mig import MigLayout
 from otel_fakegpu.sim.nvswitch import SimulatedSwitch, build_switches, static_updates, step_switch
-from otel_fakegpu.sim.physics import GpuConditions, GpuPhysics
+from otel_fakegpu.sim.physics import GpuPhysics
 from otel_fakegpu.sim.placement import PlacedWorkload
 from otel_fakegpu.sim.profiles import make_profile
 from otel_fakegpu.sim.scenario import ScheduledEvent, Timeline
@@ -214,34 +214,6 @@ class Simulator:
         """Placed workloads whose stop time has not passed, in the order they were placed."""
         with self._lock:
             return tuple(p.workload for p in self._placed.values())
-
-    def conditions(self, index: int) -> GpuConditions:
-        """GPU ``index``'s external conditions, to read; change them with ``update_conditions``."""
-        return self._gpu(index).physics.conditions
-
-    def update_conditions(self, index: int, **changes: object) -> None:
-        """Set GpuConditions attributes of GPU ``index`` (``power_brake=True``, ``thermal_factor=3.0``,
-        ``pending_xid=79``, ...) between two updates; the next update applies them. Raises IndexError for a
-        GPU that does not exist, AttributeError for an unknown condition."""
-        gpu = self._gpu(index)
-        with self._lock:
-            for name, value in changes.items():
-                if not hasattr(gpu.physics.conditions, name):
-                    raise AttributeError(f"no GPU condition {name!r}")
-                setattr(gpu.physics.conditions, name, value)
-
-    def add_counts(self, index: int, counts: Mapping[int, int]) -> None:
-        """Add to GPU ``index``'s running totals at the next update (ECC errors, replays, remapped rows, ...)."""
-        gpu = self._gpu(index)
-        with self._lock:
-            pending = gpu.physics.conditions.pending_counts
-            for field_id, count in counts.items():
-                pending[field_id] = pending.get(field_id, 0) + count
-
-    def _gpu(self, index: int) -> SimulatedGpu:
-        if not 0 <= index < len(self._gpus):
-            raise IndexError(f"GPU {index} does not exist ({len(self._gpus)} GPUs)")
-        return self._gpus[index]
 
     def _target(self, workload: Workload, index: int, instance_id: int | None) -> SimulatedGpu:
         if not 0 <= index < len(self._gpus):
