@@ -136,10 +136,12 @@ class Simulator:
             gpus = [self._gpus[i] for i in sorted(set(indices))]
             self._engine.inject(reading_updates(gpus, self.clock.t, 0.0), self.clock.now())
 
-    def describe(self, describe: Callable[[int, SimulatedGpu], T]) -> list[T]:
-        """``describe(index, gpu)`` of every GPU, under the lock (a consistent view for the control API)."""
+    def describe(self, describe: Callable[[int, SimulatedGpu], T], indices: Sequence[int] | None = None) -> list[T]:
+        """``describe(index, gpu)`` of GPUs ``indices`` (every GPU by default), under the lock (a consistent
+        view for the control API)."""
         with self._lock:
-            return [describe(i, gpu) for i, gpu in enumerate(self._gpus)]
+            chosen = range(len(self._gpus)) if indices is None else indices
+            return [describe(i, self._gpus[i]) for i in chosen]
 
     def lost_gpus(self) -> list[int]:
         """Indices of the GPUs that are off the bus."""
