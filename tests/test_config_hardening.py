@@ -115,3 +115,17 @@ def test_a_file_name_with_a_line_break_is_still_one_line() -> None:
     assert result.stderr.strip() == (
         "otel-fakegpu: error: web\\r\\nconfig.yml: cannot read web config: No such file or directory"
     )
+
+
+def test_injected_fleet_is_checked_after_the_scenario_sets_it(tmp_path: Path) -> None:
+    big, small = tmp_path / "big.yaml", tmp_path / "small.yaml"
+    big.write_text("gpus:\n  - {count: 40, model: h100-sxm}\n")
+    small.write_text("gpus:\n  - {count: 4, model: h100-sxm}\n")
+    inject = ["--engine", "dcgm", "--inject"]
+    with pytest.raises(ConfigError, match=r"^--inject: a DCGM hostengine holds at most 32 GPUs \(--scenario=.*40\)"):
+        config_from_args([*inject, "--scenario", str(big)], {})
+    assert config_from_args([*inject, "--num-gpus", "40", "--scenario", str(small)], {}).num_gpus == 4
+    mig_scenario = str(Path(__file__).parents[1] / "scenarios" / "mig-inference.yaml")
+    with pytest.raises(ConfigError, match=r"^--scenario=.*: MIG partitions are .* only \(the engine is dcgm\)"):
+        config_from_args([*inject, "--scenario", mig_scenario], {})
+    assert config_from_args(["--scenario", mig_scenario], {}).mig  # the embedded engine simulates them
