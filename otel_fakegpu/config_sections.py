@@ -168,6 +168,10 @@ def engine_settings(values: Mapping[str, OptionValue]) -> EngineSettings:
     if inject and kind != "dcgm":
         raise ConfigError(f"{inject_value.source}: injection needs --engine dcgm (the engine is {kind})")
     remote = (remote_value.text or "").strip() or None
-    if remote is not None and "/" not in remote and not remote.rpartition(":")[2].isdigit():
-        raise ConfigError(f"{remote_value.source}={remote_value.text!r}: expected HOST:PORT or a Unix socket path")
+    if remote is not None and "/" not in remote:
+        try:
+            parse_host_port(remote, remote_value.source)
+        except ConfigError:
+            raise ConfigError(f"{remote_value.source}={remote_value.text!r}: expected HOST:PORT or a Unix socket "
+                              "path (a port from 1 to 65535)") from None  # fmt: skip
     return EngineSettings(kind, remote if kind == "dcgm" else None, devices, inject)

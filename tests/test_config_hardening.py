@@ -129,3 +129,14 @@ def test_injected_fleet_is_checked_after_the_scenario_sets_it(tmp_path: Path) ->
     with pytest.raises(ConfigError, match=r"^--scenario=.*: MIG partitions are .* only \(the engine is dcgm\)"):
         config_from_args([*inject, "--scenario", mig_scenario], {})
     assert config_from_args(["--scenario", mig_scenario], {}).mig  # the embedded engine simulates them
+
+
+@pytest.mark.parametrize("remote", ["host:99999", ":5555", "a b:5555", "host:0", "nohost"])
+def test_bad_remote_hostengine_is_refused(remote: str) -> None:
+    with pytest.raises(ConfigError, match=r"expected HOST:PORT or a Unix socket path \(a port from 1 to 65535\)$"):
+        config_from_args(["--engine", "dcgm", "-r", remote], {})
+
+
+def test_remote_hostengine_takes_host_port_and_socket_paths() -> None:
+    for remote in ("localhost:5555", "[::1]:5555", "/run/nvidia/dcgm.sock"):
+        assert config_from_args(["--engine", "dcgm", "-r", remote], {}).engine.remote == remote
