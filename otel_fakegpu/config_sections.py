@@ -142,7 +142,9 @@ def attribution_settings(values: Mapping[str, OptionValue]) -> AttributionSettin
         style=LabelStyle(
             old_names=parse_bool(*text("use_old_namespace")), pod_uid=parse_bool(*text("kubernetes_enable_pod_uid"))
         ),
-        timeout_s=parse_int(timeout_text, timeout_source, low=1) / 1000.0 if timeout_text else None,
+        timeout_s=parse_int(timeout_text, timeout_source, low=1, high=MAX_TIMEOUT_MS) / 1000.0
+        if timeout_text
+        else None,
         jobstats=parse_bool(*text("jobstats_series")),
     )
 

@@ -40,6 +40,7 @@ OTLP_HTTP = {"OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf"}
         ({"OTEL_FAKEGPU_PUSH_BUFFER_POINTS": "1000000000000"}, "must be between 1 and 100000000"),
         ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://h:4318", "OTEL_EXPORTER_OTLP_TIMEOUT": "99999999999"}, "between 1"),
         ({"DCGM_EXPORTER_XID_COUNT_WINDOW_SIZE": "999999999999"}, "must be between 1 and 604800000"),
+        ({"OTEL_FAKEGPU_ATTRIBUTION_TIMEOUT": "100000000000000000"}, "must be between 1 and 600000"),
     ],
 )
 def test_bad_environment_values_are_refused(env: dict[str, str], message: str) -> None:
