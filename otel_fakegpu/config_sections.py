@@ -78,9 +78,6 @@ def otlp_settings(values: Mapping[str, OptionValue]) -> OtlpSettings | None:
         max_points_per_request=parse_int(
             values["otlp_max_points"].text or "", values["otlp_max_points"].source, low=1, high=MAX_POINTS
         ),
-        buffer_points=parse_int(
-            values["push_buffer_points"].text or "", values["push_buffer_points"].source, low=1, high=MAX_POINTS
-        ),
         naming=naming,
     )
 
