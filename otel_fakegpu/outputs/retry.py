@@ -206,10 +206,14 @@ class RetryQueue(Generic[T]):
                 if stop.is_set():
                     return None
                 self._cond.wait(0.2)
-            taken = self._items.popleft()
-            self._queued_cost -= taken[1]
-            self._in_flight_cost = taken[1]
-            return taken
+            return self._pop_locked()
+
+    def _pop_locked(self) -> tuple[T, int, float]:
+        """The first waiting item, now in flight; the caller holds the lock and knows there is one."""
+        taken = self._items.popleft()
+        self._queued_cost -= taken[1]
+        self._in_flight_cost = taken[1]
+        return taken
 
     def _attempt(self, item: T, cost: int, queued_at: float) -> float | None:
         """One try; None when the item is done with (delivered or dropped), else how long to wait before
@@ -266,8 +270,6 @@ class RetryQueue(Generic[T]):
             with self._cond:
                 if not self._items:
                     return
-                taken = self._items.popleft()
-                self._queued_cost -= taken[1]
-                self._in_flight_cost = taken[1]
+                taken = self._pop_locked()
             if self._attempt(*taken) is not None:
                 return
