@@ -19,7 +19,7 @@ from otel_fakegpu.config_sections import (
     tracing_settings,
     uds_settings,
 )
-from otel_fakegpu.engine.selection import EngineSettings
+from otel_fakegpu.engine.selection import MAX_INJECTED_GPUS, EngineSettings
 from otel_fakegpu.fields import (
     CLOCK_EVENTS_COUNT_FIELD,
     XID_COUNT_FIELD,
@@ -142,15 +142,10 @@ def parse_skus(text: str, source: str) -> tuple[GpuSku, ...]:
         raise ConfigError(f"{source}={text!r}: {exc.args[0]}") from None
 
 
-def parse_mig(
-    text: str, source: str, count: int, skus: tuple[GpuSku, ...], engine_kind: str = "embedded"
-) -> dict[int, MigLayout]:
+def parse_mig(text: str, source: str, count: int, skus: tuple[GpuSku, ...]) -> dict[int, MigLayout]:
     """``--mig`` checked against each GPU's SKU: a profile it lacks or a layout that does not fit is an error."""
     if not text.strip():
         return {}
-    if engine_kind != "embedded":
-        raise ConfigError(f"{source}={text!r}: MIG partitions are simulated by the embedded engine only "
-                          f"(the engine is {engine_kind})")  # fmt: skip
     try:
         spec = parse_mig_spec(text)
         return resolve_mig(spec, count, lambda i: (skus[i % len(skus)].key, skus[i % len(skus)].mig_profiles))
@@ -191,6 +186,22 @@ def _with_scenario(config: Config, seed_given: bool) -> Config:
     return dataclasses.replace(config, **changes)  # type: ignore[arg-type]
 
 
+def _check_fleet(config: Config, values: Mapping[str, OptionValue]) -> None:
+    """The final fleet (the scenario's when it names one) against the engine: injection fits one hostengine, and
+    only the embedded engine simulates MIG partitions."""
+    scenario = values["scenario"] if config.scenario is not None and config.scenario.gpu_count is not None else None
+    fleet = f"{scenario.source}={scenario.text!r}" if scenario is not None else None
+    engine = config.engine
+    if engine.inject and config.num_gpus > MAX_INJECTED_GPUS:
+        asked = f"{fleet} asks for {config.num_gpus}" if fleet else f"asked for {config.num_gpus}"
+        raise ConfigError(f"{values['inject'].source}: a DCGM hostengine holds at most {MAX_INJECTED_GPUS} GPUs "
+                          f"({asked})")  # fmt: skip
+    if config.mig and engine.kind != "embedded":
+        mig = values["mig"]
+        raise ConfigError(f"{fleet or f'{mig.source}={mig.text!r}'}: MIG partitions are simulated by the embedded "
+                          f"engine only (the engine is {engine.kind})")  # fmt: skip
+
+
 def build_config(values: Mapping[str, OptionValue], env: Mapping[str, str]) -> Config:
     """Validate every option's text into a Config; raises ConfigError naming the flag or variable."""
 
@@ -210,7 +221,7 @@ def build_config(values: Mapping[str, OptionValue], env: Mapping[str, str]) -> C
     push_url_text, push_url_source = text("push_prometheus_url")
     num_gpus = parse_int(*text("num_gpus"), low=1, high=MAX_GPUS)
     skus = parse_skus(*text("gpu_model"))
-    engine = engine_settings(values, num_gpus)
+    engine = engine_settings(values)
     label_style, label_source = text("label_style")
     if label_style.strip().lower() not in LABEL_STYLES:
         raise ConfigError(f"{label_source}={label_style!r}: expected one of {', '.join(LABEL_STYLES)}")
@@ -252,7 +263,7 @@ def build_config(values: Mapping[str, OptionValue], env: Mapping[str, str]) -> C
         push_buffer_points=parse_int(*text("push_buffer_points"), low=1, high=MAX_POINTS),
         log_level="DEBUG" if parse_bool(*text("debug")) else "INFO",
         attribution=attribution_settings(values),
-        mig=parse_mig(*text("mig"), num_gpus, skus, engine.kind),
+        mig=parse_mig(*text("mig"), num_gpus, skus),
         engine=engine,
         scenario=_load_scenario(values["scenario"], num_gpus),
         control_token=text("control_token")[0] or None,
@@ -262,7 +273,9 @@ def build_config(values: Mapping[str, OptionValue], env: Mapping[str, str]) -> C
         raise ConfigError(
             f"{values['scenario'].source}: a scenario needs simulated GPUs (--engine embedded, or dcgm with --inject)"
         )
-    return _with_scenario(config, bool(seed_text.strip()))
+    config = _with_scenario(config, bool(seed_text.strip()))
+    _check_fleet(config, values)
+    return config
 
 
 def load_field_set(config: Config) -> CollectorSet:

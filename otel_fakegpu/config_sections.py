@@ -24,7 +24,6 @@ from otel_fakegpu.serve import DEFAULT_MODE, DEFAULT_SOCKET_PATH, UdsSettings
 from otel_fakegpu.settings import ConfigError, OptionValue
 from otel_fakegpu.telemetry.tracing import TRACES_EXPORTERS, TRACES_PROTOCOLS, TracingSettings
 
-MAX_INJECTED_GPUS = 32  # DCGM_MAX_NUM_DEVICES: one hostengine holds at most 32 GPUs, fake ones included
 MAX_TIMEOUT_MS = 600_000  # ten minutes of request timeout
 MAX_POINTS = 100_000_000
 
@@ -78,9 +77,6 @@ def otlp_settings(values: Mapping[str, OptionValue]) -> OtlpSettings | None:
         else None,
         max_points_per_request=parse_int(
             values["otlp_max_points"].text or "", values["otlp_max_points"].source, low=1, high=MAX_POINTS
-        ),
-        buffer_points=parse_int(
-            values["push_buffer_points"].text or "", values["push_buffer_points"].source, low=1, high=MAX_POINTS
         ),
         naming=naming,
     )
@@ -143,13 +139,16 @@ def attribution_settings(values: Mapping[str, OptionValue]) -> AttributionSettin
         style=LabelStyle(
             old_names=parse_bool(*text("use_old_namespace")), pod_uid=parse_bool(*text("kubernetes_enable_pod_uid"))
         ),
-        timeout_s=parse_int(timeout_text, timeout_source, low=1) / 1000.0 if timeout_text else None,
+        timeout_s=parse_int(timeout_text, timeout_source, low=1, high=MAX_TIMEOUT_MS) / 1000.0
+        if timeout_text
+        else None,
         jobstats=parse_bool(*text("jobstats_series")),
     )
 
 
-def engine_settings(values: Mapping[str, OptionValue], num_gpus: int) -> EngineSettings:
-    """--engine, -r, --devices, --inject; -r and --inject belong to the DCGM engine."""
+def engine_settings(values: Mapping[str, OptionValue]) -> EngineSettings:
+    """--engine, -r, --devices, --inject; -r and --inject belong to the DCGM engine. The fleet they must hold is
+    checked once the scenario has set it (``config._check_fleet``)."""
     kind_value, devices_value = values["engine"], values["devices"]
     kind = (kind_value.text or "").strip().lower()
     if kind not in ENGINE_KINDS:
@@ -167,10 +166,11 @@ def engine_settings(values: Mapping[str, OptionValue], num_gpus: int) -> EngineS
         )
     if inject and kind != "dcgm":
         raise ConfigError(f"{inject_value.source}: injection needs --engine dcgm (the engine is {kind})")
-    if inject and num_gpus > MAX_INJECTED_GPUS:
-        raise ConfigError(f"{inject_value.source}: a DCGM hostengine holds at most {MAX_INJECTED_GPUS} GPUs "
-                          f"(asked for {num_gpus})")  # fmt: skip
     remote = (remote_value.text or "").strip() or None
-    if remote is not None and "/" not in remote and not remote.rpartition(":")[2].isdigit():
-        raise ConfigError(f"{remote_value.source}={remote_value.text!r}: expected HOST:PORT or a Unix socket path")
+    if remote is not None and "/" not in remote:
+        try:
+            parse_host_port(remote, remote_value.source)
+        except ConfigError:
+            raise ConfigError(f"{remote_value.source}={remote_value.text!r}: expected HOST:PORT or a Unix socket "
+                              "path (a port from 1 to 65535)") from None  # fmt: skip
     return EngineSettings(kind, remote if kind == "dcgm" else None, devices, inject)

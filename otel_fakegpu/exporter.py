@@ -67,7 +67,7 @@ class Exporter:
         self.cache = ExpositionCache()
         self.pushers: list[OtlpPushOutput | PrometheusPushOutput] = []
         if config.otlp is not None:
-            self.pushers.append(OtlpPushOutput(config.otlp))
+            self.pushers.append(OtlpPushOutput(config.otlp, config.push_buffer_points))
         if config.push_prometheus_url is not None:
             self.pushers.append(PrometheusPushOutput(config.push_prometheus_url, config.push_buffer_points))
         # Without a simulator (real GPUs) there are no simulated workloads: only a configured source attributes.

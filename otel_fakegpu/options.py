@@ -115,11 +115,11 @@ OPTIONS: tuple[Option, ...] = (
        "HPC job mapping directory: a file per GPU index, one job id per line (label hpc_job)", "DIR",
        group="attribution"),
     _o("jobstats_series", "--jobstats-series", "OTEL_FAKEGPU_JOBSTATS_SERIES", "false",
-       "also serve the jobstats GPU exporter's nvidia_gpu_jobId/nvidia_gpu_jobUid for attributed HPC jobs",
+       "also serve the jobstats GPU exporter's nvidia_gpu_jobId for attributed HPC jobs",
        switch=True, group="attribution"),
     _o("attribution_timeout", "--attribution-timeout", "OTEL_FAKEGPU_ATTRIBUTION_TIMEOUT", None,
-       "how long a cycle waits for the attribution source, milliseconds (default a quarter of the cycle, "
-       "at most 2000)", "MS", group="attribution"),
+       "how long a cycle waits for the attribution source, milliseconds, 1-600000 (default a quarter of the "
+       "cycle, at most 2000)", "MS", group="attribution"),
     _o("mig", "--mig", "OTEL_FAKEGPU_MIG", None,
        "MIG partitions, GPUS:PROFILE*N groups, e.g. 0-3:1g.10gb*7,4:3g.40gb*2 ('+' mixes profiles on a GPU)",
        "SPEC", group="simulator"),

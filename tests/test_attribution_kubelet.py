@@ -16,7 +16,7 @@ from otel_fakegpu.attribution import (
     LabelStyle,
     Workload,
 )
-from otel_fakegpu.attribution.source import Done
+from otel_fakegpu.attribution.simulated import SimulatedSource
 from otel_fakegpu.engine import Snapshot
 from otel_fakegpu.telemetry import CycleRunner, CycleStats
 from tests.attribution_helpers import answer, attributed_stack, pod, running_kubelet, series, uuids
@@ -174,8 +174,8 @@ def test_one_list_call_per_cycle() -> None:
 def test_claims_reused_while_the_answer_is_unchanged() -> None:
     with running_kubelet(answer(pod("p", "default", {"c": [(GPU, ["GPU-x"])]}))) as kl:
         source = KubeletSource(str(kl.socket))
-        first = source.start(2.0).result(2.0)
-        assert source.start(2.0).result(2.0) is first  # same bytes: not decoded again
+        first = source.fetch(2.0)
+        assert source.fetch(2.0) is first  # same bytes: not decoded again
         assert first[0].device == DeviceRef(uuid="GPU-x") and first[0].workload == Workload("p", "default", "c")
 
 
@@ -183,4 +183,4 @@ def test_a_source_error_before_any_answer_attributes_nothing() -> None:
     stage = AttributionStage(KubeletSource("/nonexistent/kubelet.sock"), LabelStyle(), 0.5)
     assert stage.assign(Snapshot.build((0,), {}, 0.0)) == ((),)
     assert stage.status.as_dict(time.time())["state"] == "failing"
-    assert Done(lambda: ()).result(0.1) == ()
+    assert SimulatedSource(lambda: ()).fetch(0.1) == ()  # an in-process source answers when asked

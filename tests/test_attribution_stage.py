@@ -7,7 +7,7 @@ import threading
 import time
 
 from otel_fakegpu.attribution import AttributionStage, Claim, DeviceRef, LabelStyle, Source, Workload
-from otel_fakegpu.attribution.source import Claims, Done, Pending, SourceError
+from otel_fakegpu.attribution.source import Claims, SourceError
 from otel_fakegpu.engine import Snapshot
 
 SNAPSHOT = Snapshot.build((0,), {54: ("GPU-0",), 55: (0,)}, 0.0)
@@ -26,16 +26,13 @@ class Scripted(Source):
         self.release = threading.Event()
         self.fail = False
 
-    def _fetch(self) -> Claims:
+    def fetch(self, timeout_s: float) -> Claims:
         self.calls.append(time.monotonic())
         if self.hang.is_set():
             self.release.wait(30)
         if self.fail:
             raise SourceError("scripted failure")
         return CLAIM
-
-    def start(self, timeout_s: float) -> Pending:
-        return Done(self._fetch)
 
 
 def test_a_source_that_ignores_its_timeout_holds_no_cycle_longer_than_the_timeout() -> None:
@@ -61,7 +58,7 @@ def test_exceptions_in_a_source_are_failed_fetches() -> None:
     class Broken(Source):
         name = "broken"
 
-        def start(self, timeout_s: float) -> Pending:
+        def fetch(self, timeout_s: float) -> Claims:
             raise KeyError("boom")
 
     stage = AttributionStage(Broken(), LabelStyle(), 0.5)

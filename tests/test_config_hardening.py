@@ -40,6 +40,7 @@ OTLP_HTTP = {"OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf"}
         ({"OTEL_FAKEGPU_PUSH_BUFFER_POINTS": "1000000000000"}, "must be between 1 and 100000000"),
         ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://h:4318", "OTEL_EXPORTER_OTLP_TIMEOUT": "99999999999"}, "between 1"),
         ({"DCGM_EXPORTER_XID_COUNT_WINDOW_SIZE": "999999999999"}, "must be between 1 and 604800000"),
+        ({"OTEL_FAKEGPU_ATTRIBUTION_TIMEOUT": "100000000000000000"}, "must be between 1 and 600000"),
     ],
 )
 def test_bad_environment_values_are_refused(env: dict[str, str], message: str) -> None:
@@ -115,3 +116,28 @@ def test_a_file_name_with_a_line_break_is_still_one_line() -> None:
     assert result.stderr.strip() == (
         "otel-fakegpu: error: web\\r\\nconfig.yml: cannot read web config: No such file or directory"
     )
+
+
+def test_injected_fleet_is_checked_after_the_scenario_sets_it(tmp_path: Path) -> None:
+    big, small = tmp_path / "big.yaml", tmp_path / "small.yaml"
+    big.write_text("gpus:\n  - {count: 40, model: h100-sxm}\n")
+    small.write_text("gpus:\n  - {count: 4, model: h100-sxm}\n")
+    inject = ["--engine", "dcgm", "--inject"]
+    with pytest.raises(ConfigError, match=r"^--inject: a DCGM hostengine holds at most 32 GPUs \(--scenario=.*40\)"):
+        config_from_args([*inject, "--scenario", str(big)], {})
+    assert config_from_args([*inject, "--num-gpus", "40", "--scenario", str(small)], {}).num_gpus == 4
+    mig_scenario = str(Path(__file__).parents[1] / "scenarios" / "mig-inference.yaml")
+    with pytest.raises(ConfigError, match=r"^--scenario=.*: MIG partitions are .* only \(the engine is dcgm\)"):
+        config_from_args([*inject, "--scenario", mig_scenario], {})
+    assert config_from_args(["--scenario", mig_scenario], {}).mig  # the embedded engine simulates them
+
+
+@pytest.mark.parametrize("remote", ["host:99999", ":5555", "a b:5555", "host:0", "nohost"])
+def test_bad_remote_hostengine_is_refused(remote: str) -> None:
+    with pytest.raises(ConfigError, match=r"expected HOST:PORT or a Unix socket path \(a port from 1 to 65535\)$"):
+        config_from_args(["--engine", "dcgm", "-r", remote], {})
+
+
+def test_remote_hostengine_takes_host_port_and_socket_paths() -> None:
+    for remote in ("localhost:5555", "[::1]:5555", "/run/nvidia/dcgm.sock"):
+        assert config_from_args(["--engine", "dcgm", "-r", remote], {}).engine.remote == remote

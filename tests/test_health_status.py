@@ -6,8 +6,9 @@ from __future__ import annotations
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
+from otel_fakegpu.engine import Column, Snapshot
 from otel_fakegpu.fields import CATALOG, parse_collectors
-from otel_fakegpu.telemetry.health import HEALTH_FIELDS, HEALTH_WATCHES, P2P_FIELDS
+from otel_fakegpu.telemetry.health import HEALTH_WATCHES, health_points, p2p_points
 from tests.conftest import Stack, build_stack
 
 FILE = (
@@ -22,8 +23,28 @@ def _families(stack: Stack) -> dict[str, list[Sample]]:
     return {f.name: f.samples for f in text_string_to_metric_families(stack.cycle().decode())}
 
 
+HEALTHY = {230: 0, 112: 0, 150: 45.0, 155: 300.0, 311: 0, 395: 0, 396: 0}
+FAULTY = {230: 79, 112: 0x40, 150: None, 155: None, 311: 1, 395: 1, 396: 1}  # every verdict drawn
+
+
+class _Recording(Snapshot):
+    """A snapshot that notes every field whose column is read."""
+
+    def column(self, field_id: int) -> Column:
+        self.__dict__.setdefault("read", set()).add(field_id)
+        return super().column(field_id)
+
+
 def test_catalog_reads_what_the_verdicts_use() -> None:
-    assert CATALOG.by_id(9003).derived_from == HEALTH_FIELDS and CATALOG.by_id(9004).derived_from == P2P_FIELDS
+    """The catalog's derived_from is the cycle's read for 9003/9004: the status reads no column beyond it, and
+    GPUs read through it alone pass when healthy and fail when faulty."""
+    for field_id, points in ((9003, health_points), (9004, p2p_points)):
+        derived_from = CATALOG.by_id(field_id).derived_from
+        for values, failing in ((HEALTHY, False), (FAULTY, True)):
+            snapshot = _Recording.build((0, 1), {f: (values[f], values[f]) for f in derived_from}, 0.0)
+            found = [value for _, _, value in points(snapshot)]
+            assert snapshot.__dict__["read"] <= set(derived_from), field_id
+            assert found and any(found) is failing, field_id
 
 
 def test_healthy_gpus_pass_every_watch_and_every_peer_is_ok() -> None:

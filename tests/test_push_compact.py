@@ -17,7 +17,7 @@ def test_backlog_is_held_compact_and_delivered_whole() -> None:
     stack = build_stack(4, ["wave", "spike"], seed=3)
     port = free_port()
     settings = OtlpSettings(f"127.0.0.1:{port}", "grpc", insecure=True, timeout_s=0.5, max_points_per_request=40)
-    push = OtlpPushOutput(settings)
+    push = OtlpPushOutput(settings, buffer_points=100_000)
     stop = threading.Event()
     expected = []
     for number in range(1, 4):

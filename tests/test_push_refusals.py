@@ -18,7 +18,7 @@ from google.rpc import status_pb2  # type: ignore[import-untyped]
 from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2, metrics_service_pb2_grpc
 from prometheus_client.parser import text_string_to_metric_families
 
-from otel_fakegpu.outputs.otlp_outcome import parse_retry_after
+from otel_fakegpu.outputs.otlp_outcome import http_answer, parse_retry_after
 from otel_fakegpu.outputs.retry import DeliveryError, RejectedError, RetryQueue
 from tests.conftest import PEERS, ExporterProcess
 from tests.receivers import VictoriaMetrics, wait_for
@@ -140,6 +140,10 @@ def test_retry_after_forms() -> None:
     assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now=1445412490.0) == 0.0
     for garbage in (None, "", "soon", "-5", "1e9999", "Wed, 99 Foo 2015"):
         assert parse_retry_after(garbage) is None
+    answers = {status: http_answer(status, "7") for status in (400, 404, 408, 429, 500, 503)}
+    assert answers == {
+        400: (True, None), 404: (True, None), 408: (False, None), 429: (False, 7.0), 500: (False, None), 503: (False, 7.0)
+    }  # fmt: skip
 
 
 class _PickyService(metrics_service_pb2_grpc.MetricsServiceServicer):

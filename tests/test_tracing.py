@@ -3,9 +3,18 @@ per cycle with its stages as children, and push requests as children of their cy
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from otel_fakegpu.outputs.push import PushOutput
+from otel_fakegpu.outputs.retry import DeliveryError, RejectedError
+from otel_fakegpu.telemetry import CycleResult
+from otel_fakegpu.telemetry.tracing import CycleTracing
 from tests.conftest import ExporterProcess, free_port, run_cli
 from tests.receivers import OtlpGrpcReceiver
 from tests.trace_receiver import OtlpHttpTraceReceiver, OtlpTraceReceiver, ReceivedSpan
@@ -122,3 +131,45 @@ def test_cycle_spans_over_otlp_http(exporter_factory) -> None:
             )
         finally:
             assert exporter.stop() == 0
+
+
+class _ScriptedPush(PushOutput[str]):
+    """A push target answering by item name: "refused" is rejected for good, "lost" fails once and again."""
+
+    def __init__(self) -> None:
+        super().__init__("scripted", lambda item: 10, 25, timeout_s=1.0)
+
+    def __call__(self, result: CycleResult) -> int:
+        return 0
+
+    def _send(self, item: str) -> int:
+        if item == "refused":
+            raise RejectedError("HTTP 400 bad request")
+        if item == "lost":
+            raise DeliveryError("HTTP 503", retry_after_s=60.0)
+        return 0
+
+
+def test_refused_and_dropped_push_items_end_their_spans() -> None:
+    spans = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(spans))
+    output = _ScriptedPush()
+    output.tracing = CycleTracing(provider)
+    stop = threading.Event()
+    output.start(stop)
+    output.put("refused")
+    output.put("lost")
+    wait_for(lambda: output.queue.view().exports_failed == 2, timeout=30)  # "lost" waits 60 s for its retry
+    output.put("sent-1")
+    output.put("sent-2")  # 30 points over a 25-point buffer: "lost", the oldest, is dropped
+    stop.set()
+    output.close(drain_s=10)  # the last try delivers both
+    ended = []
+    for span in spans.get_finished_spans():
+        attributes = dict(span.attributes or {})
+        dropped = str(attributes.get("otel_fakegpu.push.dropped"))
+        ended.append((dropped, span.status.status_code.name, attributes["otel_fakegpu.push.attempts"]))
+    ended.sort()
+    assert ended == [("None", "UNSET", 1), ("None", "UNSET", 1), ("overflow", "ERROR", 1), ("rejected", "ERROR", 1)]
+    assert dict(output.queue.view().dropped_by_reason) == {"overflow": 10, "rejected": 10}

@@ -7,7 +7,7 @@ from otel_fakegpu.attribution.kubelet import DEFAULT_SOCKET, KubeletSource, clai
 from otel_fakegpu.attribution.model import Claim, LabelStyle, Pairs, Workload, semconv_labels
 from otel_fakegpu.attribution.podlist import DEFAULT_POD_LIST, PodListSource
 from otel_fakegpu.attribution.simulated import SimulatedSource, SimulatedWorkload
-from otel_fakegpu.attribution.source import Claims, Done, Pending, Source, SourceError
+from otel_fakegpu.attribution.source import Claims, Source, SourceError
 from otel_fakegpu.attribution.stage import Assignment, AttributionStage, AttributionStatus
 
 __all__ = [
@@ -21,13 +21,11 @@ __all__ = [
     "Claims",
     "DeviceIndex",
     "DeviceRef",
-    "Done",
     "Entity",
     "HpcJobSource",
     "KubeletSource",
     "LabelStyle",
     "Pairs",
-    "Pending",
     "PodListSource",
     "SimulatedSource",
     "SimulatedWorkload",

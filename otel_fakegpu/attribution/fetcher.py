@@ -81,7 +81,7 @@ class Fetcher:
 
     def _fetch(self) -> Outcome:
         try:
-            return Answer(self._source.start(self._timeout_s).result(self._timeout_s), self._clock())
+            return Answer(self._source.fetch(self._timeout_s), self._clock())
         except SourceError as exc:
             return exc
         except Exception as exc:  # a broken source must not kill the thread: it is one failed fetch

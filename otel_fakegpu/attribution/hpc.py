@@ -11,7 +11,7 @@ from pathlib import Path
 from otel_fakegpu.attribution.devices import DeviceRef
 from otel_fakegpu.attribution.files import Reloading, stamp_of
 from otel_fakegpu.attribution.model import Claim, Workload
-from otel_fakegpu.attribution.source import Claims, Done, Pending, Source
+from otel_fakegpu.attribution.source import Claims, Source
 
 _GPU_FILE = re.compile(r"^(\d+)(?:\.(\d+))?$")  # dcgm-exporter's validGPUFile
 
@@ -54,5 +54,5 @@ class HpcJobSource(Source):
             return ()
         return (("", len(files), 0), *stamp_of(files))
 
-    def start(self, timeout_s: float) -> Pending:
-        return Done(self._dir.get)
+    def fetch(self, timeout_s: float) -> Claims:
+        return self._dir.get()

@@ -16,7 +16,7 @@ import grpc
 from otel_fakegpu.attribution.devices import parse_device
 from otel_fakegpu.attribution.model import Claim, Workload
 from otel_fakegpu.attribution.podresources_v1 import api_pb2
-from otel_fakegpu.attribution.source import Claims, Pending, Source, SourceError
+from otel_fakegpu.attribution.source import Claims, Source, SourceError
 
 DEFAULT_SOCKET = "/var/lib/kubelet/pod-resources/kubelet.sock"
 LIST_METHOD = "/v1.PodResourcesLister/List"
@@ -48,26 +48,6 @@ def _claims(pod: str, namespace: str, container: str, device_ids: Iterable[str],
             yield Claim(ref, Workload(pod, namespace, container, vgpu=vgpu))
 
 
-class _PendingList(Pending):
-    """The List call, made when the answer is wanted (on the attribution thread); its deadline is the timeout."""
-
-    def __init__(self, source: KubeletSource, call: grpc.UnaryUnaryMultiCallable | None, error: str | None) -> None:
-        self._source, self._call, self._error = source, call, error
-
-    def result(self, timeout_s: float) -> Claims:
-        if self._call is None:
-            raise SourceError(self._error or "not started")
-        try:
-            body = self._call(_REQUEST, timeout=timeout_s)
-        except grpc.RpcError as exc:
-            self._source.redial()
-            code = exc.code() if isinstance(exc, grpc.Call) else None
-            details = exc.details() if isinstance(exc, grpc.Call) else str(exc)
-            where = f"List on {self._source.socket_path}"
-            raise SourceError(f"{where}: {code.name if code else 'error'}: {details}") from None
-        return self._source.decode(body)
-
-
 class KubeletSource(Source):
     """``-k``: the kubelet's pod-resources socket (``--pod-resources-kubelet-socket``)."""
 
@@ -82,15 +62,23 @@ class KubeletSource(Source):
         self._last_body: bytes | None = None
         self._last_claims: Claims = ()
 
-    def start(self, timeout_s: float) -> Pending:
+    def fetch(self, timeout_s: float) -> Claims:
+        """One List call, its deadline the timeout."""
         if not os.path.exists(self.socket_path):
             self.redial()
-            return _PendingList(self, None, f"{self.socket_path}: no such socket (is the kubelet running?)")
+            raise SourceError(f"{self.socket_path}: no such socket (is the kubelet running?)")
         if self._list is None:
             self._channel = grpc.insecure_channel(f"unix:{os.path.abspath(self.socket_path)}", _CHANNEL_OPTIONS)
             # No response deserializer: the raw bytes let an unchanged answer skip decoding.
             self._list = self._channel.unary_unary(LIST_METHOD, request_serializer=None, response_deserializer=None)
-        return _PendingList(self, self._list, None)
+        try:
+            body = self._list(_REQUEST, timeout=timeout_s)
+        except grpc.RpcError as exc:
+            self.redial()
+            code = exc.code() if isinstance(exc, grpc.Call) else None
+            details = exc.details() if isinstance(exc, grpc.Call) else str(exc)
+            raise SourceError(f"List on {self.socket_path}: {code.name if code else 'error'}: {details}") from None
+        return self.decode(body)
 
     def decode(self, body: bytes) -> Claims:
         if body != self._last_body:

@@ -10,7 +10,7 @@ from typing import Any
 from otel_fakegpu.attribution.devices import parse_device
 from otel_fakegpu.attribution.files import Reloading, stamp_of
 from otel_fakegpu.attribution.model import Claim, Workload
-from otel_fakegpu.attribution.source import Claims, Done, Pending, Source
+from otel_fakegpu.attribution.source import Claims, Source
 
 DEFAULT_POD_LIST = "/var/lib/kubelet/pod-resources/podlist.json"
 _TEXT_KEYS = ("name", "namespace", "container")
@@ -52,5 +52,5 @@ class PodListSource(Source):
         self.path = Path(path)
         self._file = Reloading(lambda: stamp_of([str(self.path)]), lambda: parse_pod_list(self.path))
 
-    def start(self, timeout_s: float) -> Pending:
-        return Done(self._file.get)
+    def fetch(self, timeout_s: float) -> Claims:
+        return self._file.get()

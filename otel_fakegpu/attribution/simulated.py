@@ -8,7 +8,7 @@ from typing import Protocol
 
 from otel_fakegpu.attribution.devices import DeviceRef
 from otel_fakegpu.attribution.model import Claim, Workload
-from otel_fakegpu.attribution.source import Claims, Done, Pending, Source
+from otel_fakegpu.attribution.source import Claims, Source
 
 
 class SimulatedWorkload(Protocol):
@@ -49,11 +49,8 @@ class SimulatedSource(Source):
         self._last: tuple[SimulatedWorkload, ...] | None = None
         self._claims: Claims = ()
 
-    def _fetch(self) -> Claims:
+    def fetch(self, timeout_s: float) -> Claims:
         workloads = tuple(self._running())
         if workloads != self._last:
             self._last, self._claims = workloads, _claims(workloads)
         return self._claims
-
-    def start(self, timeout_s: float) -> Pending:
-        return Done(self._fetch)

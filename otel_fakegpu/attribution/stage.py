@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from otel_fakegpu.attribution.devices import DeviceIndex, Entity, entities_of
+from otel_fakegpu.attribution.devices import GPU_UUID_FIELD, MINOR_FIELD, DeviceIndex, Entity, entities_of
 from otel_fakegpu.attribution.fetcher import Answer, Fetcher
 from otel_fakegpu.attribution.model import LabelStyle, Pairs, Workload
 from otel_fakegpu.attribution.source import Claims, Source, SourceError
@@ -90,8 +90,8 @@ class AttributionStage:
         self.style = style
         self.timeout_s = timeout_s
         self._claims: Claims = ()
-        self._labels: dict[Workload, Pairs] = {}
         self._resolved: tuple[Claims, tuple[Entity, ...], Assignment] | None = None
+        self._entities: tuple[tuple[object, ...], tuple[Entity, ...]] | None = None  # by identity columns
         self.status = AttributionStatus(source.name)
 
     def begin(self) -> None:
@@ -111,9 +111,9 @@ class AttributionStage:
             if self.status.attributed:
                 self.status = replace(self.status, attributed=0)
             return ((),) * len(snapshot)
-        entities = self._identify(snapshot)
+        entities = self._entities_of(snapshot)
         cached = self._resolved
-        if cached is not None and cached[0] is self._claims and cached[1] == entities:
+        if cached is not None and cached[0] is self._claims and cached[1] is entities:
             assignment = cached[2]
         else:
             assignment = self._resolve(entities)
@@ -122,6 +122,14 @@ class AttributionStage:
         if attributed != self.status.attributed:
             self.status = replace(self.status, attributed=attributed)
         return assignment
+
+    def _entities_of(self, snapshot: Snapshot) -> tuple[Entity, ...]:
+        """The entities' identities; last cycle's very tuple while the columns they come from are unchanged."""
+        uuids, minors = snapshot.column(GPU_UUID_FIELD), snapshot.column(MINOR_FIELD)
+        identity = (snapshot.entity_ids, uuids, minors, snapshot.instances)
+        if self._entities is None or self._entities[0] != identity:
+            self._entities = (identity, self._identify(snapshot))
+        return self._entities[1]
 
     def _finish(self, outcome: Answer | SourceError) -> None:
         status = self.status
@@ -148,16 +156,17 @@ class AttributionStage:
     def _resolve(self, entities: tuple[Entity, ...]) -> Assignment:
         index = DeviceIndex(entities)
         per_entity: list[dict[Pairs, None]] = [{} for _ in entities]
-        labels: dict[Workload, Pairs] = {}  # only the workloads of this map: pods that left are forgotten
+        # A workload on several devices is labelled once. Equal pairs from an earlier map need not be the same
+        # tuple: the pipeline's workload cache compares them by value.
+        labels: dict[Workload, Pairs] = {}
         for claim in self._claims:
             position = index.find(claim.device)
             if position is None:
                 continue
             pairs = labels.get(claim.workload)
             if pairs is None:
-                pairs = labels[claim.workload] = self._labels.get(claim.workload) or self.style.labels(claim.workload)
+                pairs = labels[claim.workload] = self.style.labels(claim.workload)
             per_entity[position][pairs] = None  # ordered, without repeats
-        self._labels = labels
         return tuple(tuple(sets) for sets in per_entity)
 
     def close(self) -> None:

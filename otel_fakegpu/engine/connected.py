@@ -33,15 +33,10 @@ class ConnectedEngine(Engine):
     """
 
     def __init__(
-        self,
-        error_types: tuple[type[BaseException], ...],
-        clock: Callable[[], float] = time.monotonic,
-        backoff_initial_s: float = BACKOFF_INITIAL_S,
-        backoff_max_s: float = BACKOFF_MAX_S,
+        self, error_types: tuple[type[BaseException], ...], clock: Callable[[], float] = time.monotonic
     ) -> None:
         self._error_types: tuple[type[BaseException], ...] = (*error_types, OSError)
         self._clock = clock
-        self._backoff = (backoff_initial_s, backoff_max_s)
         self._lock = threading.RLock()  # one library handle, shared by the cycle and the simulator threads
         self._connected = False
         self._state = EngineState.STARTING
@@ -102,8 +97,7 @@ class ConnectedEngine(Engine):
     def _fail(self, what: str, exc: BaseException) -> None:
         self._errors += 1
         self._failures_in_row += 1
-        initial, most = self._backoff
-        delay = min(most, initial * 2 ** (self._failures_in_row - 1))
+        delay = min(BACKOFF_MAX_S, BACKOFF_INITIAL_S * 2 ** (self._failures_in_row - 1))
         self._retry_at = self._clock() + delay
         self._state = EngineState.FAILED
         self._detail = f"{what} failed: {type(exc).__name__}: {exc}"

@@ -19,14 +19,13 @@ from otel_fakegpu.engine.dcgm_samples import read_samples_since
 from otel_fakegpu.engine.dcgm_values import inject_struct, read_value
 from otel_fakegpu.engine.embedded import INSTANCE_ENTITY_BASE
 from otel_fakegpu.engine.entities import ENTITY_GROUPS
-from otel_fakegpu.engine.selection import EngineSettings
+from otel_fakegpu.engine.selection import MAX_INJECTED_GPUS, EngineSettings
 from otel_fakegpu.engine.snapshot import GpuInstanceEntity, Snapshot
 from otel_fakegpu.fields import Value
 
 log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT_MS = 5000
-MAX_FAKE_GPUS = 32  # DCGM_MAX_NUM_DEVICES: a hostengine holds at most 32 GPUs, fake ones included
 
 
 class DcgmEngine(ConnectedEngine):
@@ -218,8 +217,8 @@ class DcgmEngine(ConnectedEngine):
     def create_gpus(self, count: int) -> tuple[int, ...]:
         if not self._settings.inject:
             raise EngineError("the dcgm engine reads real GPUs; --inject creates simulated ones")
-        if count < 0 or self._fakes_wanted + count > MAX_FAKE_GPUS:
-            raise EngineError(f"cannot create {count} fake GPUs (a hostengine holds at most {MAX_FAKE_GPUS})")
+        if count < 0 or self._fakes_wanted + count > MAX_INJECTED_GPUS:
+            raise EngineError(f"cannot create {count} fake GPUs (a hostengine holds at most {MAX_INJECTED_GPUS})")
         with self._lock:
             first = self._fakes_wanted
             self._fakes_wanted += count

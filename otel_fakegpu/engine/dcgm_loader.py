@@ -36,7 +36,6 @@ class DcgmModules:
     structs: ModuleType
     agent: ModuleType
     fields: ModuleType
-    folder: Path
     agent_internal: ModuleType | None = None
     structs_internal: ModuleType | None = None
 
@@ -74,7 +73,6 @@ def load_dcgm(env: Mapping[str, str], inject: bool) -> DcgmModules:
             structs=importlib.import_module("dcgm_structs"),
             agent=importlib.import_module("dcgm_agent"),
             fields=importlib.import_module("dcgm_fields"),
-            folder=folder,
             agent_internal=importlib.import_module(INJECTION_MODULES[0]) if inject else None,
             structs_internal=importlib.import_module(INJECTION_MODULES[1]) if inject else None,
         )

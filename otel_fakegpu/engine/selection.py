@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 ENGINE_KINDS = ("embedded", "dcgm", "nvml")
-DEFAULT_REMOTE_HOSTENGINE = "localhost:5555"  # nv-hostengine's default, and dcgm-exporter's
+MAX_INJECTED_GPUS = 32  # DCGM_MAX_NUM_DEVICES: one hostengine holds at most 32 GPUs, fake ones included
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,6 @@ from otel_fakegpu.telemetry import SCOPE_NAME, SEMCONV_SCOPE_NAME, CycleResult
 log = logging.getLogger(__name__)
 
 NAMINGS = {"dcgm": (SCOPE_NAME,), "otel": (SEMCONV_SCOPE_NAME,), "both": (SCOPE_NAME, SEMCONV_SCOPE_NAME)}
-DEFAULT_BUFFER_POINTS = 2_000_000
 
 
 @dataclass(frozen=True)
@@ -34,7 +33,6 @@ class OtlpSettings:
     insecure: bool | None = None
     export_interval_s: float | None = None  # None: every cycle
     max_points_per_request: int = DEFAULT_MAX_POINTS
-    buffer_points: int = DEFAULT_BUFFER_POINTS
     naming: str = "dcgm"
 
 
@@ -75,8 +73,8 @@ class OtlpPushOutput(PushOutput[Piece]):
     """Queues each (due) cycle's points in requests of bounded size; the stock exporter sends them. While the
     receiver is away, waiting requests are held encoded and compressed (when the exporter can send those)."""
 
-    def __init__(self, settings: OtlpSettings, exporter: MetricExporter | None = None) -> None:
-        super().__init__("otlp", _points, settings.buffer_points, settings.timeout_s)
+    def __init__(self, settings: OtlpSettings, buffer_points: int, exporter: MetricExporter | None = None) -> None:
+        super().__init__("otlp", _points, buffer_points, settings.timeout_s)
         self._settings = settings
         self._outcome = ExportOutcome()  # stays empty with an exporter from outside: failures are then retried
         self._exporter = exporter if exporter is not None else make_exporter(settings, self._outcome)

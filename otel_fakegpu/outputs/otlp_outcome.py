@@ -21,9 +21,11 @@ PERMANENT_GRPC_CODES = frozenset(
 _MESSAGE_CHARS = 300
 
 
-def is_permanent_http(status: int) -> bool:
-    """A 4xx other than 408 (timeout) and 429 (too many requests)."""
-    return 400 <= status < 500 and status not in (408, 429)
+def http_answer(status: int, retry_after: str | None) -> tuple[bool, float | None]:
+    """What an HTTP status means to push, for every HTTP target: whether it refuses the request for good (a 4xx
+    other than 408 timeout and 429 too many requests), and the Retry-After wait a 429 or 503 asks for."""
+    permanent = 400 <= status < 500 and status not in (408, 429)
+    return permanent, parse_retry_after(retry_after) if status in (429, 503) else None
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
@@ -62,9 +64,9 @@ class ExportOutcome:
         self.rejected_points = 0
 
     def record_http(self, status: int, headers: Mapping[str, str], body: bytes) -> None:
-        self.status, self.permanent = f"HTTP {status}", is_permanent_http(status)
+        self.status = f"HTTP {status}"
+        self.permanent, self.retry_after_s = http_answer(status, headers.get("retry-after"))
         content_type = headers.get("content-type", "")
-        self.retry_after_s = parse_retry_after(headers.get("retry-after")) if status in (429, 503) else None
         if 200 <= status < 300:
             self._record_partial(body if "protobuf" in content_type else b"")
         else:

@@ -7,7 +7,7 @@ DigitalOcean's wrapper pushes them: the exporter's own ``otel_fakegpu_*`` series
 
 from __future__ import annotations
 
-from otel_fakegpu.outputs.otlp_outcome import is_permanent_http, one_line, parse_retry_after
+from otel_fakegpu.outputs.otlp_outcome import http_answer, one_line
 from otel_fakegpu.outputs.prometheus_text import PrometheusTextRenderer, join_prometheus
 from otel_fakegpu.outputs.push import PushOutput
 from otel_fakegpu.outputs.retry import DeliveryError, RejectedError
@@ -49,9 +49,9 @@ class PrometheusPushOutput(PushOutput[Body]):
             return 0
         detail = one_line(response.content[:4096].decode("utf-8", errors="replace"))
         message = f"POST {self.url}: HTTP {status} {detail}".rstrip()
-        if is_permanent_http(status):
+        permanent, retry_after = http_answer(status, response.headers.get("Retry-After"))
+        if permanent:
             raise RejectedError(message)
-        retry_after = parse_retry_after(response.headers.get("Retry-After")) if status in (429, 503) else None
         raise DeliveryError(message, retry_after)
 
     def _release(self) -> None:

@@ -29,6 +29,7 @@ class PushOutput(ABC, Generic[T]):
             lambda traced: cost(traced.item),
             buffer_points,
             compact=self._compact_traced,
+            on_done=self._finish_traced,
         )
         self._thread: threading.Thread | None = None
 
@@ -51,6 +52,9 @@ class PushOutput(ABC, Generic[T]):
 
     def _send_traced(self, traced: TracedItem[T]) -> int:
         return self.tracing.send(traced, self._send, self.target)
+
+    def _finish_traced(self, traced: TracedItem[T], outcome: str) -> None:
+        self.tracing.finish(traced, outcome)
 
     def _compact_traced(self, traced: TracedItem[T]) -> TracedItem[T] | None:
         compact = self._compact(traced.item)

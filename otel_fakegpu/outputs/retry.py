@@ -69,6 +69,9 @@ Send = Callable[[T], int]
 """Delivers one item and returns how many of its points the receiver refused inside an accepted request
 (OTLP partial success; 0 normally); raises DeliveryError (retry) or RejectedError (drop)."""
 DROP_REASONS = ("overflow", "rejected")
+Done = Callable[[T, str], None]
+"""Told once of each item the queue is done with, and how: "ok" (delivered), "rejected" (refused for good) or
+"overflow" (dropped for room). Called outside the queue's lock."""
 
 
 class RetryQueue(Generic[T]):
@@ -83,15 +86,17 @@ class RetryQueue(Generic[T]):
         max_cost: int,
         backoff_s: tuple[float, float] = (0.5, 30.0),
         compact: Callable[[T], T | None] | None = None,
+        on_done: Done[T] | None = None,
     ) -> None:
         """``compact`` turns a waiting item into a smaller equivalent (None: nothing to gain); it runs in the
-        sender's backoff waits, so an outage's backlog is held compact."""
+        sender's backoff waits, so an outage's backlog is held compact. ``on_done``: see ``Done``."""
         self.name = name
         self._send = send
         self._cost = cost
         self._max_cost = max_cost
         self._backoff = backoff_s
         self._compact = compact
+        self._on_done = on_done
         self._items: deque[tuple[T, int, float]] = deque()  # (item, cost, monotonic time queued)
         self._queued_cost = 0
         self._in_flight_cost = 0
@@ -107,16 +112,26 @@ class RetryQueue(Generic[T]):
         with self._cond:
             self._items.append((item, cost, time.monotonic()))
             self._queued_cost += cost
-            self._enforce_bound()
+            dropped = self._enforce_bound()
             self._peak_cost = max(self._peak_cost, self._queued_cost)
             self._cond.notify()
+        self._done(dropped)
 
-    def _enforce_bound(self) -> None:
+    def _enforce_bound(self) -> list[tuple[T, str]]:
+        """Drop the oldest waiting items until the buffer fits; returns them for ``_done`` (after the lock)."""
+        dropped: list[tuple[T, str]] = []
         while self._items and self._queued_cost + self._in_flight_cost > self._max_cost and len(self._items) > 1:
-            _, cost, _ = self._items.popleft()
+            item, cost, _ = self._items.popleft()
             self._queued_cost -= cost
             self._dropped["overflow"] += cost
+            dropped.append((item, "overflow"))
             log.warning("%s: buffer full, dropped the oldest %d points", self.name, cost)
+        return dropped
+
+    def _done(self, finished: list[tuple[T, str]]) -> None:
+        if self._on_done is not None:
+            for item, outcome in finished:
+                self._on_done(item, outcome)
 
     def view(self) -> PushStatsView:
         with self._cond:
@@ -191,10 +206,14 @@ class RetryQueue(Generic[T]):
                 if stop.is_set():
                     return None
                 self._cond.wait(0.2)
-            taken = self._items.popleft()
-            self._queued_cost -= taken[1]
-            self._in_flight_cost = taken[1]
-            return taken
+            return self._pop_locked()
+
+    def _pop_locked(self) -> tuple[T, int, float]:
+        """The first waiting item, now in flight; the caller holds the lock and knows there is one."""
+        taken = self._items.popleft()
+        self._queued_cost -= taken[1]
+        self._in_flight_cost = taken[1]
+        return taken
 
     def _attempt(self, item: T, cost: int, queued_at: float) -> float | None:
         """One try; None when the item is done with (delivered or dropped), else how long to wait before
@@ -213,13 +232,19 @@ class RetryQueue(Generic[T]):
         except Exception:  # a bug in an exporter, not the peer: worth its traceback
             log.exception("%s: export raised", self.name)
             outcome = "retry"
-        self._account(item, cost, queued_at, outcome, min(max(rejected, 0), cost), time.perf_counter() - started)
+        finished = self._account(
+            item, cost, queued_at, outcome, min(max(rejected, 0), cost), time.perf_counter() - started
+        )
+        self._done(finished)
         if outcome != "retry":
             return None
         log.warning("%s: export failed; %d points buffered for retry", self.name, self.view().points_buffered)
         return -1.0 if retry_after is None else max(0.0, retry_after)
 
-    def _account(self, item: T, cost: int, queued_at: float, outcome: str, rejected: int, elapsed: float) -> None:
+    def _account(
+        self, item: T, cost: int, queued_at: float, outcome: str, rejected: int, elapsed: float
+    ) -> list[tuple[T, str]]:
+        """Count one try; returns the items it finished (this one, or those a retry's return pushed out)."""
         with self._cond:
             self._in_flight_cost = 0
             self._last_export = elapsed
@@ -235,7 +260,8 @@ class RetryQueue(Generic[T]):
                 self._failed += 1
                 self._items.appendleft((item, cost, queued_at))  # first in line again: order is kept
                 self._queued_cost += cost
-                self._enforce_bound()
+                return self._enforce_bound()
+        return [(item, outcome)]
 
     def drain(self, deadline_s: float) -> None:
         """At shutdown: one last attempt at everything queued, within ``deadline_s``."""
@@ -244,8 +270,6 @@ class RetryQueue(Generic[T]):
             with self._cond:
                 if not self._items:
                     return
-                taken = self._items.popleft()
-                self._queued_cost -= taken[1]
-                self._in_flight_cost = taken[1]
+                taken = self._pop_locked()
             if self._attempt(*taken) is not None:
                 return

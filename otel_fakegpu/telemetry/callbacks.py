@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable
 from opentelemetry.metrics import CallbackOptions, Observation
 
 from otel_fakegpu.attribution import Assignment
-from otel_fakegpu.engine import EMPTY_SNAPSHOT, Snapshot
+from otel_fakegpu.engine import EMPTY_SNAPSHOT, Column, Snapshot
 from otel_fakegpu.telemetry.health import Point, health_points, p2p_points
 from otel_fakegpu.telemetry.labels import Attributes
 from otel_fakegpu.telemetry.selfmetrics import SelfMetric
@@ -37,26 +37,43 @@ class CurrentCycle:
         self.stats = CycleStatsView(0, 0, None, None, None, 0)
         self.engine_reads = 0
 
+    def bases(self, i: int) -> tuple[Attributes, ...]:
+        """Entity ``i``'s attribute sets: one per workload using it, or just its own."""
+        return (self.attributes[i],) if self.expanded is None else self.expanded[i]
+
+    def semconv_bases(self, i: int) -> tuple[Attributes, ...]:
+        """The same under semantic-convention names."""
+        return (self.semconv_attributes[i],) if self.semconv_expanded is None else self.semconv_expanded[i]
+
 
 Callback = Callable[[CallbackOptions], Iterable[Observation]]
+Label = Callable[[int, int, Attributes], Attributes]
+
+
+def column_points(
+    values: Column,
+    flat: list[Attributes] | None,
+    bases: Callable[[int], tuple[Attributes, ...]],
+    scale: float = 1,
+    label: Label | None = None,
+) -> list[Observation]:
+    """A point per numeric value and attribute set of its entity: ``flat[i]`` when given (one set per entity, the
+    fast path of most cycles), else each ``bases(i)``, as ``label(i, j, set)`` when given, the value times ``scale``."""
+    # bool is an int subclass but never a DCGM reading; text in a numeric field is a bad record.
+    if flat is not None and scale == 1 and label is None:
+        return [Observation(v, flat[i]) for i, v in enumerate(values) if type(v) is int or type(v) is float]
+    points = []
+    for i, value in enumerate(values):
+        if type(value) is int or type(value) is float:
+            for j, base in enumerate(bases(i)):
+                points.append(Observation(value * scale, base if label is None else label(i, j, base)))
+    return points
 
 
 def field_callback(current: CurrentCycle, field_id: int) -> Callback:
     def observe(options: CallbackOptions) -> Iterable[Observation]:
-        attrs, expanded = current.attributes, current.expanded
-        # bool is an int subclass but never a DCGM reading; text in a numeric field is a bad record.
-        if expanded is not None:  # some GPU is used by several workloads: one series per workload
-            return [
-                Observation(value, one)
-                for i, value in enumerate(current.snapshot.column(field_id))
-                if type(value) is int or type(value) is float
-                for one in expanded[i]
-            ]
-        return [
-            Observation(value, attrs[i])
-            for i, value in enumerate(current.snapshot.column(field_id))
-            if type(value) is int or type(value) is float
-        ]
+        flat = current.attributes if current.expanded is None else None
+        return column_points(current.snapshot.column(field_id), flat, current.bases)
 
     return observe
 
@@ -98,16 +115,20 @@ class ExtendedAttributes:
 def semconv_callback(current: CurrentCycle, instrument: SemconvInstrument) -> Callback:
     extended = ExtendedAttributes()
 
+    def labeller(extra: Pairs) -> Label | None:
+        def label(i: int, j: int, base: Attributes) -> Attributes:
+            return extended.get((i, j), base, extra)
+
+        return label if extra else None
+
+    labelled = [(series, labeller(series.extra)) for series in instrument.series]
+
     def observe(options: CallbackOptions) -> Iterable[Observation]:
+        flat = current.semconv_attributes if current.semconv_expanded is None else None
         points = []
-        for series in instrument.series:
-            expanded = current.semconv_expanded
-            for i, value in enumerate(current.snapshot.column(series.field_id)):
-                if type(value) is int or type(value) is float:
-                    bases = (current.semconv_attributes[i],) if expanded is None else expanded[i]
-                    for j, base in enumerate(bases):
-                        attrs = extended.get((i, j), base, series.extra) if series.extra else base
-                        points.append(Observation(value * series.scale, attrs))
+        for series, label in labelled:
+            column = current.snapshot.column(series.field_id)
+            points += column_points(column, flat, current.semconv_bases, series.scale, label)
         return points
 
     return observe
@@ -117,14 +138,16 @@ DERIVED_POINTS: dict[int, Callable[[Snapshot], Iterable[Point]]] = {9003: health
 
 
 def derived_callback(current: CurrentCycle, points: Callable[[Snapshot], Iterable[Point]]) -> Callback:
-    """A status computed from the snapshot (9003, 9004): GPU labels, then its own in dcgm-exporter's sorted order."""
+    """A status computed from the snapshot (9003, 9004): GPU labels (once per workload using the GPU), then its own
+    in dcgm-exporter's sorted order."""
     extended = ExtendedAttributes()
 
     def observe(options: CallbackOptions) -> Iterable[Observation]:
-        snapshot, attrs = current.snapshot, current.attributes
+        snapshot = current.snapshot
         return [
-            Observation(value, extended.get(snapshot.entity_ids[row], attrs[row], extra))
+            Observation(value, extended.get((snapshot.entity_ids[row], j), base, extra))
             for row, extra, value in points(snapshot)
+            for j, base in enumerate(current.bases(row))
         ]
 
     return observe
@@ -138,15 +161,13 @@ def event_count_callback(current: CurrentCycle, window: EventWindow, window_ms: 
     def observe(options: CallbackOptions) -> Iterable[Observation]:
         counts = window.counts()
         points = []
-        expanded = current.expanded
         instances = current.snapshot.instances
         for i, entity_id in enumerate(current.snapshot.entity_ids):
             per_code = counts.get(entity_id)
             if per_code is None and entity_id in instances:
                 # Event samples are stored on the parent GPU; its instances repeat its XID field, so its count too.
                 per_code = counts.get(instances[entity_id].parent)
-            bases = (current.attributes[i],) if expanded is None else expanded[i]
-            for j, base in enumerate(bases):
+            for j, base in enumerate(current.bases(i)):
                 owner = (entity_id, j)
                 if per_code is None:
                     points.append(Observation(0, extended.get(owner, base, (window_pair,))))

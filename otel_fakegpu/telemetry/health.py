@@ -23,9 +23,9 @@ P2P_NAMES = {0: "OK", 1: "ChipsetNotSupported", 2: "GPUNotSupported", 3: "Topolo
              4: "DisabledByRegKey", 5: "NotSupported", 6: "Unknown"}  # fmt: skip
 NVLINK_DOMAIN = 8  # P2P peers: the GPUs of one HGX board
 
+# The fields the verdicts read; the catalog's derived_from of 9003 and 9004 is what the cycle reads for them.
 _XID, _CLOCK_EVENTS, _TEMP, _POWER, _DBE_VOL, _REMAP_FAILED, _REMAP_PENDING = 230, 112, 150, 155, 311, 395, 396
-HEALTH_FIELDS = (_XID, _CLOCK_EVENTS, _TEMP, _POWER, _DBE_VOL, _REMAP_FAILED, _REMAP_PENDING)
-P2P_FIELDS = (_XID,)
+_VERDICT_FIELDS = (_XID, _DBE_VOL, _REMAP_FAILED, _REMAP_PENDING, _CLOCK_EVENTS, _TEMP, _POWER)  # a row's order
 _HW_THERMAL = 0x40
 FALLEN_OFF_BUS_XID = 79
 _XID_VERDICTS = {
@@ -37,46 +37,62 @@ _XID_VERDICTS = {
 
 Pairs = tuple[tuple[str, str], ...]
 Point = tuple[int, Pairs, int]  # (row in the snapshot, extra labels in dcgm-exporter's sorted order, value)
+Row = tuple[object, ...]  # one GPU's values of _VERDICT_FIELDS, in that order
+
+# A healthy GPU's labels: shared by every passing watch of every cycle rather than built per point.
+_PASS_EXTRAS = tuple((("health_error_code", OK_CODE), ("health_watch", watch)) for watch in HEALTH_WATCHES)
 
 
-def _verdicts(snapshot: Snapshot, row: int) -> dict[str, tuple[int, str]]:
+def _all_clear(row: Row) -> bool:
+    """True when no watch can fail on this row (most GPUs, most cycles); False sends it through ``_verdicts``."""
+    xid, dbe, failed, pending, events, temp, power = row
+    return (
+        not xid and not dbe and failed != 1 and pending != 1 and temp is not None and power is not None
+        and not (isinstance(events, int) and events & _HW_THERMAL)
+    )  # fmt: skip
+
+
+def _verdicts(row: Row) -> dict[str, tuple[int, str]]:
     """The failing watches of one GPU: watch -> (result, DCGM failure reason); absent watches pass."""
-
-    def value(field_id: int) -> object:
-        return snapshot.column(field_id)[row]
-
+    xid, dbe, failed, pending, events, temp, power = row
     found: dict[str, tuple[int, str]] = {}
 
     def worse(watch: str, result: int, code: str) -> None:
         if result > found.get(watch, (PASS, OK_CODE))[0]:
             found[watch] = (result, code)
 
-    xid = value(_XID)
     if isinstance(xid, int) and xid > 0:
         worse(*_XID_VERDICTS.get(xid, ("ALL", WARN, "DCGM_FR_XID_ERROR")))
-    if isinstance(value(_DBE_VOL), int) and value(_DBE_VOL) > 0:  # type: ignore[operator]
+    if isinstance(dbe, int) and dbe > 0:
         worse("MEM", FAIL, "DCGM_FR_VOLATILE_DBE_DETECTED")
-    if value(_REMAP_FAILED) == 1:
+    if failed == 1:
         worse("MEM", FAIL, "DCGM_FR_ROW_REMAP_FAILURE")
-    if value(_REMAP_PENDING) == 1:
+    if pending == 1:
         worse("MEM", WARN, "DCGM_FR_PENDING_ROW_REMAP")
-    events = value(_CLOCK_EVENTS)
     if isinstance(events, int) and events & _HW_THERMAL:
         worse("THERMAL", WARN, "DCGM_FR_CLOCK_THROTTLE_THERMAL")
-    if value(_TEMP) is None:
+    if temp is None:
         worse("THERMAL", WARN, "DCGM_FR_FIELD_QUERY")
-    if value(_POWER) is None:
+    if power is None:
         worse("POWER", WARN, "DCGM_FR_POWER_UNREADABLE")
     return found
 
 
 def health_points(snapshot: Snapshot) -> Iterator[Point]:
     """DCGM_EXP_GPU_HEALTH_STATUS: every watch of every GPU, passing ones as 0 with DCGM_FR_OK."""
-    for row in range(len(snapshot.entity_ids)):
-        found = _verdicts(snapshot, row)
-        for watch in HEALTH_WATCHES:
-            result, code = found.get(watch, (PASS, OK_CODE))
-            yield row, (("health_error_code", code), ("health_watch", watch)), result
+    rows = zip(*(snapshot.column(field_id) for field_id in _VERDICT_FIELDS), strict=True)
+    for index, row in enumerate(rows):
+        if _all_clear(row):
+            for extra in _PASS_EXTRAS:
+                yield index, extra, PASS
+            continue
+        found = _verdicts(row)
+        for watch, extra in zip(HEALTH_WATCHES, _PASS_EXTRAS, strict=True):
+            verdict = found.get(watch)
+            if verdict is None:
+                yield index, extra, PASS
+            else:
+                yield index, (("health_error_code", verdict[1]), ("health_watch", watch)), verdict[0]
 
 
 def p2p_points(snapshot: Snapshot) -> Iterator[Point]:

@@ -1,12 +1,12 @@
 """The job-mapping series of the jobstats GPU exporter, for Slurm tools that find a job's GPUs through them.
 
 Matched against plazonic/nvidia_gpu_prometheus_exporter at commit 73b8cc4 (2026-05-14), the exporter
-PrincetonUniversity/jobstats uses: gauges ``nvidia_gpu_jobId`` (value: the job id) and ``nvidia_gpu_jobUid``
-(value: the user's uid) with labels ``ordinal`` (GPU index), ``minor_number``, ``uuid`` (the MIG device's UUID
-on a MIG instance), ``name`` (NVML's device name, ``<model> MIG <profile>`` on an instance), ``GPU_I_ID``
-("" on a whole GPU), ``jobid`` and ``userid``. A GPU without a job has neither; a job id that is not a number
-(an array task such as ``12_3``) is skipped, and ``nvidia_gpu_jobUid`` is left out while the uid is unknown,
-as that exporter does. Jobs come from the attribution map (``hpc_job``)."""
+PrincetonUniversity/jobstats uses: gauge ``nvidia_gpu_jobId`` (value: the job id) with labels ``ordinal`` (GPU
+index), ``minor_number``, ``uuid`` (the MIG device's UUID on a MIG instance), ``name`` (NVML's device name,
+``<model> MIG <profile>`` on an instance), ``GPU_I_ID`` ("" on a whole GPU), ``jobid`` and ``userid``. A GPU
+without a job has none; a job id that is not a number (an array task such as ``12_3``) is skipped. The attribution
+map (``hpc_job``) never knows the user's uid, so ``userid`` is "" and ``nvidia_gpu_jobUid``, which that exporter
+leaves out while the uid is unknown, is never served."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from otel_fakegpu.attribution import Assignment, entities_of
 from otel_fakegpu.engine import Snapshot
 from otel_fakegpu.telemetry.selfmetrics import Reading, SelfMetric
 
-JOB_ID, JOB_UID = "nvidia_gpu_jobId", "nvidia_gpu_jobUid"
+JOB_ID = "nvidia_gpu_jobId"
 _NAME = 50
 
 
@@ -32,11 +32,11 @@ def _as_number(text: str) -> float | int | None:
     return int(value) if value.is_integer() and abs(value) < 2**53 else value
 
 
-def job_readings(snapshot: Snapshot, assignment: Assignment | None) -> list[tuple[float | int, dict[str, str], str]]:
-    """(job id as a number, labels, uid) per job on each entity, in snapshot order."""
+def job_readings(snapshot: Snapshot, assignment: Assignment | None) -> list[Reading]:
+    """(job id as a number, labels) per job on each entity, in snapshot order."""
     if not assignment:
         return []
-    readings = []
+    readings: list[Reading] = []
     names = snapshot.column(_NAME)
     for i, (entity, sets) in enumerate(zip(entities_of(snapshot), assignment, strict=True)):
         jobs = [dict(pairs).get("hpc_job") for pairs in sets]
@@ -54,21 +54,16 @@ def job_readings(snapshot: Snapshot, assignment: Assignment | None) -> list[tupl
         for job in dict.fromkeys(j for j in jobs if j):
             value = _as_number(job)
             if value is not None:
-                readings.append((value, {**base, "jobid": job, "userid": ""}, ""))
+                readings.append((value, {**base, "jobid": job, "userid": ""}))
     return readings
 
 
 def jobstats_metrics(current: Callable[[], tuple[Snapshot, Assignment | None]]) -> tuple[SelfMetric, ...]:
-    """The two gauges, read from the cycle's snapshot and attribution map."""
+    """The job-id gauge, read from the cycle's snapshot and attribution map."""
 
     def job_ids() -> Iterable[Reading]:
-        return [(value, labels) for value, labels, _ in job_readings(*current())]
-
-    def job_uids() -> Iterable[Reading]:
-        uids = [(_as_number(uid), labels) for _, labels, uid in job_readings(*current())]
-        return [(uid, labels) for uid, labels in uids if uid is not None]
+        return job_readings(*current())
 
     return (
         SelfMetric(JOB_ID, False, "", "JobId number of a job currently using this GPU as reported by Slurm", job_ids),
-        SelfMetric(JOB_UID, False, "", "Uid number of user running jobs on this GPU", job_uids),
     )

@@ -48,6 +48,9 @@ class LabelScheme:
         self._cache: dict[tuple[object, ...], Attributes] = {}
         self._semconv_cache: dict[tuple[object, ...], Attributes] = {}
         self._entity_cache: dict[tuple[object, ...], list[Attributes]] = {}
+        # Last cycle's identity columns and result: most cycles find them equal and skip the per-entity keys.
+        self._last: tuple[tuple[object, ...], list[Attributes]] | None = None
+        self._last_semconv: tuple[tuple[object, ...], list[Attributes]] | None = None
 
     @property
     def field_ids(self) -> tuple[int, ...]:
@@ -55,10 +58,14 @@ class LabelScheme:
         return (_NAME, _UUID, _MINOR, _BUSID, *(c.field.id for c in self._label_fields))
 
     def attributes(self, snapshot: Snapshot) -> list[Attributes]:
-        """One attribute dict per entity, in snapshot order."""
+        """One attribute dict per entity, in snapshot order; last cycle's very list while no identity changed
+        (callers must not change it)."""
         names, uuids = snapshot.column(_NAME), snapshot.column(_UUID)
         minors, buses = snapshot.column(_MINOR), snapshot.column(_BUSID)
         extra_columns = [snapshot.column(c.field.id) for c in self._label_fields]
+        identity = (snapshot.entity_ids, names, uuids, minors, buses, *extra_columns, snapshot.instances)
+        if self._last is not None and self._last[0] == identity:
+            return self._last[1]
         result: list[Attributes] = []
         cache: dict[tuple[object, ...], Attributes] = {}
         instances = snapshot.instances
@@ -79,6 +86,7 @@ class LabelScheme:
             cache[key] = attrs
             result.append(attrs)
         self._cache = cache  # forget entities that are gone
+        self._last = (identity, result)
         return result
 
     def _build(self, key: tuple[object, ...]) -> Attributes:
@@ -131,15 +139,19 @@ class LabelScheme:
         return result
 
     def semconv_attributes(self, snapshot: Snapshot) -> list[Attributes]:
-        """OpenTelemetry hardware attributes per entity: ``hw.id`` (UUID), ``hw.type``, ``hw.name``, ``hw.vendor``."""
+        """OpenTelemetry hardware attributes per entity: ``hw.id`` (UUID), ``hw.type``, ``hw.name``, ``hw.vendor``;
+        last cycle's very list while no identity changed."""
         names, uuids = snapshot.column(_NAME), snapshot.column(_UUID)
+        identity = (snapshot.entity_ids, names, uuids, snapshot.instances)
+        if self._last_semconv is not None and self._last_semconv[0] == identity:
+            return self._last_semconv[1]
         result: list[Attributes] = []
         cache: dict[tuple[object, ...], Attributes] = {}
         for i, entity_id in enumerate(snapshot.entity_ids):
-            key = (entity_id, names[i], uuids[i])
+            instance = snapshot.instances.get(entity_id)
+            key = (entity_id, names[i], uuids[i], instance)  # hw.id names the instance
             attrs = self._semconv_cache.get(key)
             if attrs is None:
-                instance = snapshot.instances.get(entity_id)
                 hw_id = _text(uuids[i]) or f"gpu{entity_id}"
                 attrs = {
                     # A MIG instance is hardware of its own: its id must not collide with its siblings'.
@@ -151,4 +163,5 @@ class LabelScheme:
             cache[key] = attrs
             result.append(attrs)
         self._semconv_cache = cache
+        self._last_semconv = (identity, result)
         return result

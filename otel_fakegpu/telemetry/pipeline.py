@@ -97,7 +97,7 @@ class TelemetryPipeline:
         self._semconv_workload_attrs: WorkloadCache = {}
         self._semconv = semconv
         self._collections = previous.collections_total if previous is not None else 0
-        self._kept_windows = previous.windows() if previous is not None else {}
+        kept_windows = previous.windows() if previous is not None else {}
         self._current = CurrentCycle()
         self._reader = CycleReader()
         self._stats, self._engine_reads = stats, engine_reads
@@ -130,7 +130,7 @@ class TelemetryPipeline:
             create = creator(meter, "counter" if collector.kind is MetricKind.COUNTER else "gauge")
             create(
                 collector.name,
-                callbacks=[self._callback_for(collector, count_windows_ms or {})],
+                callbacks=[self._callback_for(collector, count_windows_ms or {}, kept_windows)],
                 unit=collector.field.unit,
                 description=collector.help,
             )
@@ -154,13 +154,15 @@ class TelemetryPipeline:
         self.samples_cursor: int | None = 0 if self.sample_field_ids else None
         if previous is not None and self.sample_field_ids and previous.samples_cursor is not None:
             self.samples_cursor = previous.samples_cursor  # a window new in this pipeline starts empty from here
-        self._kept_windows = {}
 
     def windows(self) -> dict[tuple[int, float], EventWindow]:
         """The event windows, by (event field, window seconds): what a reloaded pipeline takes over."""
         return {(source, window.window_s): window for source, window in self._windows}
 
-    def _callback_for(self, collector: Collector, windows_ms: Mapping[int, int]) -> Callback:
+    def _callback_for(
+        self, collector: Collector, windows_ms: Mapping[int, int], kept: Mapping[tuple[int, float], EventWindow]
+    ) -> Callback:
+        """The collector's callback; a window count takes over ``kept``'s window of the same field and size."""
         source = collector.field.counts_field
         if collector.field.entity != ENTITY_GPU:
             return group_callback(self._current, collector.field.id, collector.field.entity)
@@ -169,7 +171,7 @@ class TelemetryPipeline:
         if source is None:
             return field_callback(self._current, collector.field.id)
         window_ms = windows_ms.get(collector.field.id, DEFAULT_COUNT_WINDOW_MS)
-        window = self._kept_windows.get((source, window_ms / 1000.0))
+        window = kept.get((source, window_ms / 1000.0))
         if window is None:
             window = EventWindow(EVENT_DECODERS[source], window_ms / 1000.0)
         self._windows.append((source, window))

@@ -15,7 +15,7 @@ from opentelemetry import context as otel_context
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
-from opentelemetry.trace import Span, SpanKind, Tracer
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
 
 log = logging.getLogger(__name__)
 
@@ -73,10 +73,6 @@ class CycleTracing:
         log.info("tracing each cycle to %s (%s)", settings.exporter, settings.protocol)
         return cls(provider)
 
-    @property
-    def enabled(self) -> bool:
-        return self._tracer is not None
-
     def cycle(self, number: int) -> AbstractContextManager[object]:
         """The cycle's root span, current for everything the cycle thread does inside it."""
         if self._tracer is None:
@@ -96,8 +92,8 @@ class CycleTracing:
         return TracedItem(item, otel_context.get_current() if self._tracer else None)
 
     def send(self, traced: TracedItem[T], send: Callable[[T], R], target: str) -> R:
-        """One attempt at delivering ``traced``: the first opens its span, a failure (an exception, or False)
-        is an event on it, success ends it. Returns what ``send`` returned."""
+        """One attempt at delivering ``traced``: the first opens its span, a failure is an event on it; the
+        queue ends it (``finish``). Returns what ``send`` returned."""
         if self._tracer is None:
             return send(traced.item)
         traced.attempts += 1
@@ -111,14 +107,19 @@ class CycleTracing:
         else:
             traced.span.add_event("retry", {"attempt": traced.attempts, "previous_error": traced.errors[-1]})
         with _failure_recorded(traced):
-            result = send(traced.item)
-        if result is False:
-            traced.errors.append("export failed")
-            traced.span.add_event("attempt failed", {"attempt": traced.attempts, "error": "export failed"})
-        else:
-            traced.span.set_attribute("otel_fakegpu.push.attempts", traced.attempts)
-            traced.span.end()
-        return result
+            return send(traced.item)
+
+    def finish(self, traced: TracedItem[T], outcome: str) -> None:
+        """End the span of an item the push queue is done with: "ok" (delivered), or dropped as "rejected"
+        (refused for good) or "overflow" (no room left in the retry buffer). An item never tried has none."""
+        span, traced.span = traced.span, None
+        if span is None:
+            return
+        span.set_attribute("otel_fakegpu.push.attempts", traced.attempts)
+        if outcome != "ok":
+            span.set_attribute("otel_fakegpu.push.dropped", outcome)
+            span.set_status(Status(StatusCode.ERROR, f"dropped ({outcome})"))
+        span.end()
 
     def shutdown(self) -> None:
         """Flush queued spans (bounded by the SDK's export timeout)."""
