@@ -1,7 +1,8 @@
 """The simulator's side of the live control API: plain data in, plain data out.
 
-``SimulatorControl`` is the ``ControlPort`` the HTTP routes are given. Its methods take and return
-JSON-able values only, so the simulator can live behind a process boundary; a bad request raises
+``SimulatorControl`` runs in the worker process: its ``handlers()`` answer the ``control.*`` requests that the
+serving side's ``ControlPort`` (runtime/remote_control.py) sends. Its methods take and return JSON-able values
+only, so the simulator lives behind the process boundary; a bad request raises
 ValueError (HTTP 400), an unknown GPU or workload LookupError (HTTP 404).
 """
 
