@@ -15,7 +15,7 @@ import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 import pytest
 
@@ -26,6 +26,9 @@ from otel_fakegpu.fields import CollectorSet, default_collectors_path, load_coll
 from otel_fakegpu.outputs import PrometheusTextRenderer
 from otel_fakegpu.sim import SKUS, FleetSpec, Scenario, ScenarioClock, Simulator
 from otel_fakegpu.telemetry import CycleStats, LabelScheme, TelemetryPipeline, default_resource
+
+if TYPE_CHECKING:
+    from tests.prometheus_server import PrometheusServer
 
 ROOT = Path(__file__).resolve().parent.parent
 PEERS = ROOT / ".peers"
@@ -206,6 +209,23 @@ def exporter_factory() -> Iterator[Callable[..., ExporterProcess]]:
     yield factory
     for exporter in started:
         exporter.close()
+
+
+@pytest.fixture
+def prometheus(tmp_path: Path) -> Iterator[Callable[..., PrometheusServer]]:
+    """Starts real Prometheus servers (PrometheusServer's arguments, less the folder); stops them after the test."""
+    from tests.prometheus_server import PrometheusServer  # here: that module imports this one
+
+    started: list[PrometheusServer] = []
+
+    def factory(scrape: str = "", rule_files: tuple[Path, ...] = (), storage: Path | None = None) -> PrometheusServer:
+        server = PrometheusServer(tmp_path / f"prometheus-{len(started)}", scrape, rule_files, storage)
+        started.append(server)
+        return server
+
+    yield factory
+    for server in started:
+        server.stop()
 
 
 class FakeClock:
