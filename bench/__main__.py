@@ -23,7 +23,6 @@ from bench.procs import Proc, get, start, wait_until
 from bench.scale import measure_scale
 from bench.scenario_cycle import measure_scenario_cycle, report_line
 from bench.sdk_floor import sdk_floor_ms
-from bench.simulation import format_simulation, measure_simulation
 from tests.conftest import free_port
 from tests.receivers import OtlpGrpcReceiver
 
@@ -226,8 +225,6 @@ def main() -> None:
     results["targets"] = evaluate_targets(results)
     _save(args.out, results)
     print_report(results)
-    if "simulation" in results:
-        print(format_simulation(results["simulation"]))
     if "scenario_cycle" in results:
         print(report_line(results["scenario_cycle"]))
     print(f"\nwritten to {args.out}")
@@ -247,8 +244,6 @@ def _classic(
         results["cycle"].append(row)
         _save(out, results)  # a later failure still leaves what was measured
     sections["cycle"], mark = round(time.monotonic() - mark, 1), time.monotonic()
-    results["simulation"] = measure_simulation(quick)
-    sections["simulation"], mark = round(time.monotonic() - mark, 1), time.monotonic()
     results["scenario_cycle"] = measure_scenario_cycle(20 if quick else 300)
     sections["scenario_cycle"], mark = round(time.monotonic() - mark, 1), time.monotonic()
     results["scrape"] = []
