@@ -32,13 +32,6 @@ Factory = Callable[..., ExporterProcess]
 IDENTITY = re.compile(r'^DCGM_FI_DEV_GPU_TEMP\{gpu="(\d+)",UUID="([^"]+)",pci_bus_id="([^"]+)",.*Hostname="([^"]+)"')
 
 
-def _health(exporter: ExporterProcess) -> tuple[int, dict[str, object]]:
-    status, body, _ = exporter.get("/health")
-    result = json.loads(body)
-    assert isinstance(result, dict)
-    return status, result
-
-
 def _identities(exporter: ExporterProcess) -> set[tuple[str, ...]]:
     """(Hostname, gpu, UUID, pci_bus_id) of every GPU of every host the exporter lists in /sd."""
     groups = json.loads(exporter.get("/sd")[1])
@@ -112,31 +105,31 @@ def test_fleet_metrics_page_and_unknown_hosts(exporter_factory: Factory) -> None
     groups = json.loads(exporter.get("/sd")[1])
     assert [g["labels"]["instance"] for g in groups] == ["n-0", "n-1", "n-2"]
     assert all(g["targets"] == [f"127.0.0.1:{exporter.port}"] for g in groups)
-    status, health = _health(exporter)
+    status, health = exporter.health()
     assert status == 200 and health["gpus"] == 6 and health["hosts"] == 3
 
 
 def test_a_killed_worker_is_seen_on_health_and_restarted(exporter_factory: Factory) -> None:
     exporter = exporter_factory("--num-gpus", "4", "-c", "1000")
-    status, health = _health(exporter)
+    status, health = exporter.health()
     assert status == 200
     workers = health["workers"]
     assert isinstance(workers, list) and len(workers) == 1
     old_pid = workers[0]["pid"]
     os.kill(old_pid, signal.SIGKILL)
-    wait_for(lambda: _health(exporter)[1]["status"] == "engine_failed", timeout=20, interval=0.02)
-    status, health = _health(exporter)
+    wait_for(lambda: exporter.health()[1]["status"] == "engine_failed", timeout=20, interval=0.02)
+    status, health = exporter.health()
     assert status == 503 and "exited" in str(health["engine"])
     assert exporter.get("/metrics")[0] == 200  # the last published bytes are still served
 
     def recovered() -> bool:
-        status, health = _health(exporter)
+        status, health = exporter.health()
         workers = health["workers"]
         assert isinstance(workers, list)
         return status == 200 and workers[0]["restarts"] == 1 and workers[0]["pid"] != old_pid
 
     wait_for(recovered, timeout=30)
-    new_pid = _health(exporter)[1]["workers"][0]["pid"]  # type: ignore[index]
+    new_pid = exporter.health()[1]["workers"][0]["pid"]
     assert exporter.stop() == 0
     for pid in (old_pid, new_pid):  # no orphan, no zombie left behind
         assert not Path(f"/proc/{pid}").exists()
