@@ -65,11 +65,12 @@ class UnixHTTPConnection(http.client.HTTPConnection):
 
 
 def uds_get(
-    path: str | Path, url: str, headers: dict[str, str] | None = None, method: str = "GET"
+    path: str | Path, url: str, headers: dict[str, str] | None = None, method: str = "GET", body: bytes | None = None
 ) -> tuple[int, bytes, dict[str, str]]:
+    """A request over the Unix socket at ``path``, returning (status, body, headers) for any status."""
     conn = UnixHTTPConnection(path)
     try:
-        conn.request(method, url, headers=headers or {})
+        conn.request(method, url, body=body, headers=headers or {})
         resp = conn.getresponse()
         return resp.status, resp.read(), dict(resp.getheaders())
     finally:
