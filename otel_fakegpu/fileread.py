@@ -16,21 +16,30 @@ MAX_YAML_DEPTH = 16  # the web config nests three deep
 MAX_YAML_ALIASES = 32
 
 
+class FileReadError(ConfigError):
+    """A file that cannot be read as text: its ``path``, the 1-based ``line`` of the problem (None when it is
+    not on a line) and the ``reason``; its message is ``PATH[:LINE]: reason``."""
+
+    def __init__(self, path: str | Path, line: int | None, reason: str) -> None:
+        super().__init__(f"{path}:{line}: {reason}" if line is not None else f"{path}: {reason}")
+        self.path, self.line, self.reason = path, line, reason
+
+
 def read_config_text(path: str | Path, limit: int = DEFAULT_LIMIT_BYTES, what: str = "file") -> str:
-    """The file's text; raises ConfigError (``PATH: cannot read WHAT: reason``) when it cannot be read,
+    """The file's text; raises FileReadError (``PATH: cannot read WHAT: reason``) when it cannot be read,
     is larger than ``limit`` bytes or is not UTF-8."""
     try:
         with open(path, "rb") as handle:  # a FIFO or device works too, within the limit
             data = handle.read(limit + 1)
     except OSError as exc:
-        raise ConfigError(f"{path}: cannot read {what}: {exc.strerror or exc}") from None
+        raise FileReadError(path, None, f"cannot read {what}: {exc.strerror or exc}") from None
     if len(data) > limit:
-        raise ConfigError(f"{path}: cannot read {what}: larger than {limit} bytes")
+        raise FileReadError(path, None, f"cannot read {what}: larger than {limit} bytes")
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
-        raise ConfigError(f"{path}:{line}: {what} is not UTF-8 text (byte 0x{data[exc.start]:02x})") from None
+        raise FileReadError(path, line, f"{what} is not UTF-8 text (byte 0x{data[exc.start]:02x})") from None
 
 
 class _BoundedLoader(yaml.SafeLoader):

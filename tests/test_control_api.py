@@ -9,6 +9,7 @@ import time
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from tests.conftest import ExporterProcess, uds_get
 
@@ -77,7 +78,8 @@ def test_faults_over_the_unix_socket_show_within_one_cycle(tmp_path: Path, expor
     _shows_within_one_cycle(exporter, lambda text: _value(text, "DCGM_FI_DEV_XID_ERRORS", 0) == "48")
 
     status, answer = _uds_request(sock, "POST", "/control/v1/gpus/1/events", {"fault": "fall_off_bus"})
-    assert status == 200, answer
+    gpu_state: Any = answer["state"]  # the one GPU the event was applied to
+    assert status == 200 and gpu_state["gpu"] == 1 and gpu_state["faults"]["off_bus"] is True, answer
     _shows_within_one_cycle(exporter, lambda text: _value(text, "DCGM_FI_DEV_GPU_TEMP", 1) is None)
     text = exporter.get("/metrics")[1].decode()
     assert _value(text, "DCGM_FI_DEV_GPU_TEMP", 0) is not None and _value(text, "DCGM_FI_DEV_POWER_USAGE", 1) is None

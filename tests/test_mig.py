@@ -13,6 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from otel_fakegpu.fields import load_collectors, parse_collectors
 from otel_fakegpu.settings import ConfigError
 from otel_fakegpu.sim import MigError, MigRef, Workload, parse_mig_spec
+from otel_fakegpu.sim.events import parse_event
 from tests.conftest import Stack, build_stack
 
 GOLDEN = Path(__file__).parent / "golden" / "mig_a100x7_h100x2.prom"
@@ -124,7 +125,7 @@ def test_an_xid_of_a_mig_gpu_is_counted_on_each_of_its_instances() -> None:
         "DCGM_FI_DEV_XID_ERRORS, gauge, last XID\nDCGM_EXP_XID_ERRORS_COUNT, gauge, XIDs in the window\n"
     )
     stack = build_stack(2, ["static"], seed=5, skus=("a100-80gb", "h100-sxm"), collectors=collectors, mig=SPEC)
-    stack.simulator.update_conditions(1, pending_xid=48)
+    stack.simulator.apply_event(1, parse_event({"xid": 48}))
     stack.clock.advance(30)
     stack.simulator.step()
     counts = _families(stack.cycle())["DCGM_EXP_XID_ERRORS_COUNT"]

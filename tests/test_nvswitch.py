@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
+
 from otel_fakegpu.engine import link_entity_id, link_parts
 from otel_fakegpu.sim import SKUS
+from otel_fakegpu.sim.events import parse_event
 from otel_fakegpu.sim.nvswitch import build_switches
-from tests.conftest import build_stack
+from tests.conftest import Stack, build_stack
 
 
 def test_hgx_topologies() -> None:
@@ -34,3 +37,30 @@ def test_switch_entities_are_read_in_the_same_batch_and_move_with_load() -> None
     later = stack.engine.read_latest([858, 861]).groups["switch"]
     assert all(b > a for a, b in zip(switches.column(861), later.column(861), strict=True))  # type: ignore[operator]
     assert all(38 <= t <= 55 for t in later.column(858))  # type: ignore[operator]
+
+
+def _switch_tx_delta(stack: Stack) -> list[int]:
+    before = stack.engine.read_latest([861]).groups["switch"].column(861)
+    stack.clock.advance(30)
+    stack.simulator.step()
+    after = stack.engine.read_latest([861]).groups["switch"].column(861)
+    return [int(b) - int(a) for a, b in zip(before, after, strict=True)]  # type: ignore[arg-type]
+
+
+def test_switch_traffic_is_what_the_board_gpus_send_over_nvlink() -> None:
+    stack = build_stack(8, ["stable"])
+    for index in range(8):
+        stack.simulator.apply_event(index, parse_event({"fault": "fall_off_bus"}))
+    stack.simulator.step()
+    assert _switch_tx_delta(stack) == [0, 0, 0, 0]  # a board off the bus moves nothing through its switches
+    for index in range(8):
+        stack.simulator.apply_event(index, parse_event({"fault": "recover"}))
+        stack.simulator.apply_event(index, parse_event({"load": 0.0}))
+    stack.simulator.step()
+    assert _switch_tx_delta(stack) == [0, 0, 0, 0]  # a load override of 0 idles the links too
+    for index in range(8):
+        stack.simulator.apply_event(index, parse_event({"load": 1.0}))
+    stack.simulator.step()
+    sent = sum(stack.engine.read_latest([1011]).column(1011))  # type: ignore[arg-type]
+    moved = sum(_switch_tx_delta(stack))
+    assert moved == pytest.approx(sent * 30 / 1024, rel=0.01)  # the switches carry what the GPUs report sending

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from otel_fakegpu.fileread import DEFAULT_LIMIT_BYTES as MAX_BYTES
 from otel_fakegpu.sim import ScenarioError, load_scenario
 from otel_fakegpu.sim.scenario_file import parse_scenario
-from otel_fakegpu.sim.scenario_yaml import MAX_BYTES
 from tests.conftest import ROOT, ExporterProcess, build_stack, run_cli
 
 EXAMPLES = sorted((ROOT / "scenarios").glob("*.yaml"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from otel_fakegpu.sim import SHAPE_NAMES, Workload, WorkloadError
+from otel_fakegpu.sim.events import EventError, parse_event
 from tests.conftest import build_stack
 
 FIELDS = (1002, 1004, 1014, 1015, 252, 155, 449, 1011)
@@ -94,22 +95,23 @@ def test_placement_errors_name_the_gpu_and_duplicates() -> None:
     with pytest.raises(WorkloadError, match="already placed"):
         stack.simulator.add_workload(Workload("p", "ns", "c", gpus=(1,)))
     with pytest.raises(IndexError):
-        stack.simulator.conditions(9)
+        stack.simulator.apply_event(9, parse_event({"xid": 79}))
 
 
-def test_conditions_raise_xids_add_errors_and_brake() -> None:
+def test_events_raise_xids_add_errors_and_brake() -> None:
     stack = build_stack(2, ["static"], seed=1)
     sim = stack.simulator
-    sim.update_conditions(1, pending_xid=79, power_brake=True)
-    sim.add_counts(1, {311: 2, 313: 2})
+    sim.apply_event(1, parse_event({"xid": 79}))
+    sim.apply_event(1, parse_event({"fault": "power_brake"}))
+    sim.apply_event(1, parse_event({"ecc": {"dbe": 2}}))
     _step(stack)
     snap = stack.engine.read_latest((230, 311, 313, 112, 155))
     assert snap.column(230) == (0, 79) and snap.column(311)[1] == 2 and snap.column(313)[1] == 2
     assert snap.column(112)[1] == 128 and float(snap.column(155)[1] or 0) > float(snap.column(155)[0] or 0)
     _step(stack)
     assert stack.engine.read_latest((311,)).column(311)[1] == 2  # added once, not every update
-    sim.add_counts(0, {202: 5})  # counts alone, without an XID
+    sim.apply_event(0, parse_event({"pcie_replay": 5}))  # counts alone, without an XID
     _step(stack)
     assert stack.engine.read_latest((202,)).column(202)[0] == 5
-    with pytest.raises(AttributeError, match="no GPU condition 'smoke'"):
-        sim.update_conditions(0, smoke=True)
+    with pytest.raises(EventError, match="unknown event key 'smoke'"):
+        sim.apply_event(0, parse_event({"smoke": True}))

@@ -42,7 +42,7 @@ class SimulatorControl:
             raise ValueError('expected a JSON object with one event, e.g. {"xid": 48}')
         event = parse_event(body)
         self._sim.apply_event(index, event)
-        return {"gpu": index, "applied": event.describe(), "state": self._sim.describe(_gpu_state)[index]}
+        return {"gpu": index, "applied": event.describe(), "state": self._sim.describe(_gpu_state, [index])[0]}
 
     def start_workload(self, body: object) -> dict[str, Any]:
         """Place a workload (the scenario's keys; ``start``/``stop`` count from now); it drives its GPUs from

@@ -32,7 +32,9 @@ class SimulatedGpu:
     placed: list[PlacedWorkload] = field(default_factory=list)
     workload_driven: bool = False  # a workload was placed on it once: no longer follows its profile
     faults: GpuFaults = field(default_factory=GpuFaults)
-    load: float = 0.0  # the load of its last step, which its board's NVSwitches carry
+    # What its board's NVSwitches see of its last step: its scalar load and NVLink bytes/s sent (0 off the bus).
+    load: float = 0.0
+    nvlink_tx_bps: int = 0
 
 
 def identity_updates(gpus: Sequence[SimulatedGpu]) -> Iterator[Update]:
@@ -62,10 +64,10 @@ def reading_updates(gpus: Sequence[SimulatedGpu], t: float, dt: float) -> Iterat
         if gpu.layout is not None:
             readings, instances = _mig_readings(gpu, t, dt)
         else:
-            demand = _demand(gpu, t)
-            gpu.load = demand.load
-            readings, instances = gpu.physics.step(demand, dt, gpu.rng), []
+            readings, instances = gpu.physics.step(_demand(gpu, t), dt, gpu.rng), []
         gpu.faults.shape_readings(readings, gpu.physics)
+        gpu.load = 0.0 if gpu.faults.off_bus else gpu.physics.load
+        gpu.nvlink_tx_bps = int(readings.get(1011) or 0)
         eid = gpu.entity_id
         for field_id, value in readings.items():
             yield eid, field_id, value
@@ -86,7 +88,6 @@ def _mig_readings(gpu: SimulatedGpu, t: float, dt: float) -> tuple[Readings, lis
     assert gpu.layout is not None
     profile = None if gpu.workload_driven else gpu.profile.demand(t, gpu.rng)
     per_instance = instance_demands(gpu.identity.index, gpu.layout, gpu.placed, t, profile)
-    gpu.load = sum(demand.engines.busy * inst.compute_fraction for inst, demand in per_instance)
     readings = gpu.physics.step_mig(per_instance, dt, gpu.rng)
     instances = [
         (gpu.instance_entities[inst.instance_id], instance_readings(gpu.identity.sku, inst, demand))

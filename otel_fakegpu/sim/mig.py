@@ -52,12 +52,6 @@ class MigLayout:
 
     instances: tuple[MigInstance, ...]
 
-    def instance(self, instance_id: int) -> MigInstance:
-        for inst in self.instances:
-            if inst.instance_id == instance_id:
-                return inst
-        raise KeyError(f"no GPU instance {instance_id}")
-
 
 MigSpec = Mapping[int | None, tuple[str, ...]]  # GPU index (None: every GPU) -> profile names, in order
 

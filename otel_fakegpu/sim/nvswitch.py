@@ -13,7 +13,6 @@ from dataclasses import dataclass
 
 from otel_fakegpu.engine import link_entity_id
 from otel_fakegpu.fields import Value
-from otel_fakegpu.sim.physics import sku_nvlink_rate
 from otel_fakegpu.sim.skus import GpuSku
 
 GPUS_PER_BOARD = 8
@@ -69,11 +68,13 @@ def static_updates(switch: SimulatedSwitch) -> Iterator[tuple[str, int, int, Val
         yield "link", link_id, 870, LINK_ACTIVE
 
 
-def step_switch(switch: SimulatedSwitch, loads: Sequence[float], dt: float) -> list[tuple[int, int, Value | None]]:
-    """Advance one switch by ``dt`` seconds given its board's GPU loads (0..1); its new readings."""
-    mean_load = sum(loads) / len(loads) if loads else 0.0
+def step_switch(
+    switch: SimulatedSwitch, mean_load: float, board_nvlink_bps: float, dt: float
+) -> list[tuple[int, int, Value | None]]:
+    """Advance one switch by ``dt`` seconds given its board's mean GPU load (0..1) and the NVLink bytes/s its
+    GPUs send (each direction); its new readings."""
     switch.temp_c = SWITCH_IDLE_C + SWITCH_LOADED_RISE_C * mean_load
-    moved_kib = sum(sku_nvlink_rate(switch.sku, load) for load in loads) * switch.share * dt / 1024
+    moved_kib = board_nvlink_bps * switch.share * dt / 1024
     switch.tx_kib += moved_kib
     switch.rx_kib += moved_kib
     return [

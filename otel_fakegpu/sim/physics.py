@@ -39,7 +39,7 @@ REASON_HW_POWER_BRAKE = 128
 # Running totals (never decrease): violations in ns, ECC/remap/replay/CRC error counts. Energy (156) too.
 RUNNING_TOTALS = (202, 240, 241, 242, 243, 244, 245, 310, 311, 312, 313, 393, 394, 409, 419, 429, 439)
 
-__all__ = ["GpuConditions", "GpuPhysics", "instance_readings", "sku_nvlink_rate"]
+__all__ = ["GpuConditions", "GpuPhysics", "instance_readings"]
 
 
 @dataclass
@@ -49,8 +49,6 @@ class GpuConditions:
     power_brake: bool = False  # HW power brake asserted (a PSU or rack power event)
     thermal_factor: float = 1.0  # multiplies the cooling resistance: > 1 is failing cooling
     load_override: float | None = None  # forces the scalar load (0..1), whatever the workloads do
-    pending_xid: int | None = None  # an XID to raise at the next update (then cleared)
-    pending_counts: dict[int, int] = field(default_factory=dict)  # running totals to add at the next update
 
 
 @dataclass
@@ -64,6 +62,7 @@ class GpuPhysics:
     conditions: GpuConditions = field(default_factory=GpuConditions)
     last_xid: int = 0
     xid_reported: bool = False  # whether field 230 has been stored at all yet
+    load: float = 0.0  # the scalar load of the last step, a load override included
     _fixed: dict[int, Value | None] = field(default_factory=dict, repr=False)  # readings that never change
 
     def __post_init__(self) -> None:
@@ -83,6 +82,7 @@ class GpuPhysics:
         sku, cond = self.sku, self.conditions
         load = clamp(cond.load_override) if cond.load_override is not None else demand.load
         engines = demand.engine_load() if cond.load_override is None else EngineLoad.from_scalar(load)
+        self.load = load
         power = power_w(sku, load)
         if cond.power_brake:
             power *= POWER_BRAKE_OVERSHOOT
@@ -93,9 +93,6 @@ class GpuPhysics:
         sm_clock, reasons = self._clocks(load, power)
         self._accumulate(demand, reasons, dt, rng)
         xid = demand.xid
-        if cond.pending_xid is not None or cond.pending_counts:
-            pending_xid = self._apply_pending(cond)
-            xid = pending_xid if pending_xid is not None else xid
         readings = activity(sku, engines)
         tx, rx = readings[1011], readings[1012]
         readings.update(self._fixed)
@@ -123,17 +120,6 @@ class GpuPhysics:
         for fid in demand.blanks:
             readings[fid] = None
         return readings
-
-    def _apply_pending(self, cond: GpuConditions) -> int | None:
-        """Fold in what a scenario or the control API asked for since the last update."""
-        for field_id, count in cond.pending_counts.items():
-            if field_id in self.counters and count > 0:
-                self.counters[field_id] += count
-        cond.pending_counts = {}
-        xid, cond.pending_xid = cond.pending_xid, None
-        if xid is not None:
-            self.last_xid = xid
-        return xid
 
     def step_mig(
         self, instances: Sequence[tuple[MigInstance, DeviceDemand]], dt: float, rng: random.Random
@@ -198,12 +184,6 @@ class GpuPhysics:
 def power_w(sku: GpuSku, load: float) -> float:
     """Board power at scalar ``load``: idle power plus a slightly concave share of the headroom to the limit."""
     return sku.idle_w + (sku.tdp_w - sku.idle_w) * math.pow(clamp(load), 0.9)
-
-
-def sku_nvlink_rate(sku: GpuSku, load: float) -> int:
-    """NVLink bytes per second in one direction at scalar ``load`` with the profiles' engine mix (what
-    ``EngineLoad.from_scalar`` puts on NVLink); the NVSwitch model uses it for its boards' traffic."""
-    return round(sku.nvlink_bytes_per_s / 2 * EngineLoad.from_scalar(load).nvlink)
 
 
 def _poisson(rng: random.Random, mean: float) -> int:

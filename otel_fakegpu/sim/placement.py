@@ -101,6 +101,7 @@ def instance_demands(
     """Each MIG instance's demand: its own workloads', or, while no workload was ever placed on the GPU
     (``profile`` given), the GPU's profile on every instance."""
     result = []
+    by_instance = _by_instance(gpu_index, placed) if profile is None else {}
     for inst in layout.instances:
         if profile is not None:
             fb = round(profile.memory * inst.profile.fb_mib)
@@ -108,7 +109,15 @@ def instance_demands(
                 profile.engine_load(), fb, profile.errors_per_hour / len(layout.instances), profile.xid
             )
         else:
-            mine = [p for p in placed if (gpu_index, inst.instance_id) in p.workload.devices()]
-            demand = device_demand(mine, t, inst.profile.fb_mib)
+            demand = device_demand(by_instance.get(inst.instance_id, ()), t, inst.profile.fb_mib)
         result.append((inst, demand))
     return result
+
+
+def _by_instance(gpu_index: int, placed: Sequence[PlacedWorkload]) -> dict[int, list[PlacedWorkload]]:
+    """The workloads on each MIG instance of GPU ``gpu_index``, in the order they were placed (one pass)."""
+    groups: dict[int, list[PlacedWorkload]] = {}
+    for item in placed:
+        for instance_id in {m.instance_id for m in item.workload.instances if m.gpu == gpu_index}:
+            groups.setdefault(instance_id, []).append(item)
+    return groups

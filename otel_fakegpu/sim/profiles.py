@@ -12,7 +12,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
 from otel_fakegpu.fields import Value
-from otel_fakegpu.sim.load import EngineLoad
+from otel_fakegpu.sim.load import EngineLoad, clamp
 
 # XID codes a datacenter GPU actually raises: 13 graphics exception, 31 MMU fault, 43 reset channel,
 # 48 double-bit ECC, 63/64 row remap, 74 NVLink error, 79 fallen off the bus, 94/95 contained/uncontained ECC.
@@ -60,10 +60,6 @@ class Demand:
         return self.engines if self.engines is not None else EngineLoad.from_scalar(self.load, self.memory, self.media)
 
 
-def _clamp(value: float, low: float = 0.0, high: float = 1.0) -> float:
-    return min(high, max(low, value))
-
-
 class Profile(ABC):
     name: str = "abstract"
 
@@ -87,7 +83,7 @@ class StableProfile(Profile):
     name = "stable"
 
     def demand(self, t: float, rng: random.Random) -> Demand:
-        return Demand(load=_clamp(0.75 + rng.uniform(-0.05, 0.05)), memory=_clamp(0.6 + rng.uniform(-0.01, 0.01)))
+        return Demand(load=clamp(0.75 + rng.uniform(-0.05, 0.05)), memory=clamp(0.6 + rng.uniform(-0.01, 0.01)))
 
 
 class SpikeProfile(Profile):
@@ -97,8 +93,8 @@ class SpikeProfile(Profile):
 
     def demand(self, t: float, rng: random.Random) -> Demand:
         if rng.random() < 0.15:
-            return Demand(load=_clamp(rng.uniform(0.9, 1.0)), memory=_clamp(rng.uniform(0.7, 0.9)))
-        return Demand(load=_clamp(0.4 + rng.uniform(-0.05, 0.05)), memory=0.35)
+            return Demand(load=clamp(rng.uniform(0.9, 1.0)), memory=clamp(rng.uniform(0.7, 0.9)))
+        return Demand(load=clamp(0.4 + rng.uniform(-0.05, 0.05)), memory=0.35)
 
 
 class WaveProfile(Profile):
@@ -109,9 +105,9 @@ class WaveProfile(Profile):
     def demand(self, t: float, rng: random.Random) -> Demand:
         phase = math.sin(t / 60.0)
         return Demand(
-            load=_clamp(0.5 + 0.4 * phase + rng.uniform(-0.02, 0.02)),
-            memory=_clamp(0.45 + 0.3 * phase),
-            media=_clamp(0.1 * phase),
+            load=clamp(0.5 + 0.4 * phase + rng.uniform(-0.02, 0.02)),
+            memory=clamp(0.45 + 0.3 * phase),
+            media=clamp(0.1 * phase),
         )
 
 
@@ -123,7 +119,7 @@ class DegradingProfile(Profile):
     def demand(self, t: float, rng: random.Random) -> Demand:
         wear = min(1.0, t / 3600.0)
         return Demand(
-            load=_clamp(0.8 + rng.uniform(-0.03, 0.03)),
+            load=clamp(0.8 + rng.uniform(-0.03, 0.03)),
             memory=0.7,
             thermal_factor=1.0 + 0.6 * wear,
             errors_per_hour=0.5 + 60.0 * wear,
@@ -144,7 +140,7 @@ class FaultyProfile(Profile):
             glitches[100] = 0  # SM clock reading 0 MHz under load
         xid = rng.choice(COMMON_XIDS) if rng.random() < 0.05 else None
         return Demand(
-            load=_clamp(0.6 + rng.uniform(-0.2, 0.2)),
+            load=clamp(0.6 + rng.uniform(-0.2, 0.2)),
             memory=0.5,
             errors_per_hour=20.0,
             xid=xid,

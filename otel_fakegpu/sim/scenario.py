@@ -88,7 +88,3 @@ class Timeline:
         while self._next < len(self.events) and self.events[self._next].at_s <= t:
             self._next += 1
         return list(self.events[start : self._next])
-
-    @property
-    def remaining(self) -> int:
-        return len(self.events) - self._next

@@ -10,12 +10,13 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from otel_fakegpu.fileread import DEFAULT_LIMIT_BYTES, FileReadError, read_config_text
 from otel_fakegpu.sim.clock import parse_duration
 from otel_fakegpu.sim.events import EventError, parse_event
 from otel_fakegpu.sim.mig import MigError, MigLayout, build_layout, parse_mig_spec
 from otel_fakegpu.sim.profiles import PROFILE_NAMES
 from otel_fakegpu.sim.scenario import GpuGroup, Scenario, ScenarioError, ScheduledEvent
-from otel_fakegpu.sim.scenario_yaml import LinedData, Path_, YamlError, load_lined, read_bounded
+from otel_fakegpu.sim.scenario_yaml import LinedData, Path_, YamlError, load_lined
 from otel_fakegpu.sim.sku_presets import find_sku
 from otel_fakegpu.sim.skus import GpuSku
 from otel_fakegpu.sim.workloads import SHAPE_NAMES, MigRef, Workload, WorkloadError
@@ -242,9 +243,9 @@ def parse_scenario(text: str, source: str, default_gpu_count: int) -> Scenario:
 
 
 def load_scenario(path: Path, default_gpu_count: int) -> Scenario:
-    """Read (at most 1 MiB) and validate a scenario file; raises ScenarioError."""
+    """Read (at most 1 MiB, UTF-8, a byte-order mark allowed) and validate a scenario file; raises ScenarioError."""
     try:
-        text = read_bounded(path)
-    except YamlError as exc:
-        raise ScenarioError(f"{path}:1: {exc}") from None
+        text = read_config_text(path, DEFAULT_LIMIT_BYTES, "scenario")
+    except FileReadError as exc:
+        raise ScenarioError(f"{path}:{exc.line or 1}: {exc.reason}") from None
     return parse_scenario(text, str(path), default_gpu_count)

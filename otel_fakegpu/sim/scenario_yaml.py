@@ -2,18 +2,16 @@
 
 PyYAML's safe composer gives nodes with positions; the tree is turned into dicts, lists and scalars while
 each path (``("events", 2, "xid")``) remembers its 1-based line. Aliases, duplicate keys, non-scalar keys
-and files beyond ``MAX_BYTES`` are refused, so a hostile file costs at most a bounded parse.
+and too many values are refused, so a hostile file (read within fileread's size bound) costs a bounded parse.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import yaml
 
-MAX_BYTES = 1 << 20
 MAX_NODES = 100_000
 Path_ = tuple[str | int, ...]
 _PLAIN_COLLECTION_TAGS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
@@ -41,20 +39,6 @@ class LinedData:
                 return self.lines[path]
             path = path[:-1]
         return self.lines.get((), 1)
-
-
-def read_bounded(path: Path) -> str:
-    try:
-        with path.open("rb") as handle:
-            raw = handle.read(MAX_BYTES + 1)
-    except OSError as exc:
-        raise YamlError(f"cannot read: {exc.strerror or exc}") from None
-    if len(raw) > MAX_BYTES:
-        raise YamlError(f"larger than {MAX_BYTES} bytes")
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise YamlError(f"not UTF-8 text (byte {exc.start})") from None
 
 
 def load_lined(text: str) -> LinedData:

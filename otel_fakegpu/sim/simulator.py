@@ -18,7 +18,7 @@ from otel_fakegpu.sim.gpus import SimulatedGpu, identity_updates, reading_update
 from otel_fakegpu.sim.identity import make_identity
 from otel_fakegpu.sim.mig import MigLayout
 from otel_fakegpu.sim.nvswitch import SimulatedSwitch, build_switches, static_updates, step_switch
-from otel_fakegpu.sim.physics import GpuConditions, GpuPhysics
+from otel_fakegpu.sim.physics import GpuPhysics
 from otel_fakegpu.sim.placement import PlacedWorkload
 from otel_fakegpu.sim.profiles import make_profile
 from otel_fakegpu.sim.scenario import ScheduledEvent, Timeline
@@ -136,10 +136,12 @@ class Simulator:
             gpus = [self._gpus[i] for i in sorted(set(indices))]
             self._engine.inject(reading_updates(gpus, self.clock.t, 0.0), self.clock.now())
 
-    def describe(self, describe: Callable[[int, SimulatedGpu], T]) -> list[T]:
-        """``describe(index, gpu)`` of every GPU, under the lock (a consistent view for the control API)."""
+    def describe(self, describe: Callable[[int, SimulatedGpu], T], indices: Sequence[int] | None = None) -> list[T]:
+        """``describe(index, gpu)`` of GPUs ``indices`` (every GPU by default), under the lock (a consistent
+        view for the control API)."""
         with self._lock:
-            return [describe(i, gpu) for i, gpu in enumerate(self._gpus)]
+            chosen = range(len(self._gpus)) if indices is None else indices
+            return [describe(i, self._gpus[i]) for i in chosen]
 
     def lost_gpus(self) -> list[int]:
         """Indices of the GPUs that are off the bus."""
@@ -215,34 +217,6 @@ class Simulator:
         with self._lock:
             return tuple(p.workload for p in self._placed.values())
 
-    def conditions(self, index: int) -> GpuConditions:
-        """GPU ``index``'s external conditions, to read; change them with ``update_conditions``."""
-        return self._gpu(index).physics.conditions
-
-    def update_conditions(self, index: int, **changes: object) -> None:
-        """Set GpuConditions attributes of GPU ``index`` (``power_brake=True``, ``thermal_factor=3.0``,
-        ``pending_xid=79``, ...) between two updates; the next update applies them. Raises IndexError for a
-        GPU that does not exist, AttributeError for an unknown condition."""
-        gpu = self._gpu(index)
-        with self._lock:
-            for name, value in changes.items():
-                if not hasattr(gpu.physics.conditions, name):
-                    raise AttributeError(f"no GPU condition {name!r}")
-                setattr(gpu.physics.conditions, name, value)
-
-    def add_counts(self, index: int, counts: Mapping[int, int]) -> None:
-        """Add to GPU ``index``'s running totals at the next update (ECC errors, replays, remapped rows, ...)."""
-        gpu = self._gpu(index)
-        with self._lock:
-            pending = gpu.physics.conditions.pending_counts
-            for field_id, count in counts.items():
-                pending[field_id] = pending.get(field_id, 0) + count
-
-    def _gpu(self, index: int) -> SimulatedGpu:
-        if not 0 <= index < len(self._gpus):
-            raise IndexError(f"GPU {index} does not exist ({len(self._gpus)} GPUs)")
-        return self._gpus[index]
-
     def _target(self, workload: Workload, index: int, instance_id: int | None) -> SimulatedGpu:
         if not 0 <= index < len(self._gpus):
             raise WorkloadError(f"workload {workload.key}: GPU {index} does not exist ({len(self._gpus)} GPUs)")
@@ -274,10 +248,16 @@ class Simulator:
         self._step_switches(0.0, now)
 
     def _step_switches(self, dt: float, now: float) -> None:
-        if self._switches:
-            gpus = self._gpus
-            updates = [u for s in self._switches for u in step_switch(s, [gpus[i].load for i in s.gpu_indexes], dt)]
-            self._engine.inject_entities("switch", updates, now)
+        if not self._switches:
+            return
+        boards: dict[tuple[int, ...], tuple[float, int]] = {}  # a board's GPUs -> their mean load, NVLink bytes/s
+        for switch in self._switches:
+            if switch.gpu_indexes not in boards:
+                gpus = [self._gpus[i] for i in switch.gpu_indexes]
+                mean_load = sum(gpu.load for gpu in gpus) / len(gpus)
+                boards[switch.gpu_indexes] = (mean_load, sum(gpu.nvlink_tx_bps for gpu in gpus))
+        updates = [u for s in self._switches for u in step_switch(s, *boards[s.gpu_indexes], dt)]
+        self._engine.inject_entities("switch", updates, now)
 
     def run(self, stop: threading.Event, interval_s: float) -> None:
         """Step every ``interval_s`` seconds until ``stop`` is set; a failing step is logged, never fatal."""
