@@ -28,9 +28,8 @@ $(TEST_STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $@ $(RUN_STAMP)
 
-$(PEERS_STAMP): tools/install-peers.sh tools/install-bench.sh
+$(PEERS_STAMP): tools/install-peers.sh
 	bash tools/install-peers.sh .peers
-	bash tools/install-bench.sh .peers
 	touch $@
 
 run: $(RUN_STAMP)

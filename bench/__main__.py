@@ -19,11 +19,10 @@ from typing import Any
 
 from bench.attribution import measure_attribution
 from bench.load import LoadResult, Target, run_load
-from bench.procs import Proc, get, start, wait_until
+from bench.procs import Proc, get, health, start, start_exporter, wait_until
 from bench.scale import measure_scale
 from bench.scenario_cycle import measure_scenario_cycle, report_line
 from bench.sdk_floor import sdk_floor_ms
-from bench.simulation import format_simulation, measure_simulation
 from tests.conftest import free_port
 from tests.receivers import OtlpGrpcReceiver
 
@@ -31,17 +30,8 @@ RESULTS = Path(__file__).parent / "results.json"
 
 
 def _exporter(gpus: int, interval_ms: int, sock: Path, extra: tuple[str, ...] = ()) -> tuple[Proc, int, float]:
-    port = free_port()
-    args = ["-a", f"127.0.0.1:{port}", "--uds", str(sock), "--num-gpus", str(gpus), "-c", str(interval_ms)]
-    proc = start("otel_fakegpu", [*args, "--seed", "1", "--gpu-profiles", "stable,wave,spike", *extra])
-    startup = wait_until(proc, f"http://127.0.0.1:{port}/metrics", f'gpu="{gpus - 1}"'.encode())
-    return proc, port, startup
-
-
-def _health(port: int) -> dict[str, Any]:
-    result = json.loads(get(f"http://127.0.0.1:{port}/health"))
-    assert isinstance(result, dict)
-    return result
+    args = ["--uds", str(sock), "--num-gpus", str(gpus), "-c", str(interval_ms), *extra]
+    return start_exporter(args, f'gpu="{gpus - 1}"'.encode())
 
 
 def measure_cycles(gpus: int, cycles: int, tmp: Path) -> dict[str, Any]:
@@ -52,12 +42,12 @@ def measure_cycles(gpus: int, cycles: int, tmp: Path) -> dict[str, Any]:
         # Wait without polling (polling is load too), then read the exporter's last 32 cycle durations.
         time.sleep((cycles + 3) * interval_ms / 1000)
         deadline = time.monotonic() + 120
-        health = _health(port)
-        while health["cycles_total"] < cycles + 2 and time.monotonic() < deadline:
+        last = health(port)
+        while last["cycles_total"] < cycles + 2 and time.monotonic() < deadline:
             time.sleep(interval_ms / 1000)
-            health = _health(port)
-        series = health["last_cycle"]["series"]
-        measured = [d * 1000 for d in health["recent_cycle_durations_seconds"][-cycles:]]
+            last = health(port)
+        series = last["last_cycle"]["series"]
+        measured = [d * 1000 for d in last["recent_cycle_durations_seconds"][-cycles:]]
         cycle_ms = statistics.median(measured)
         return {
             "gpus": gpus,
@@ -151,7 +141,7 @@ def measure_otlp_push(gpus: int, tmp: Path) -> dict[str, Any]:
     extra = ("--otlp-protocol", "grpc", "--otlp-endpoint", f"127.0.0.1:{receiver.port}", "--otlp-insecure")
     proc, port, _ = _exporter(gpus, 10000, tmp / "push.sock", extra)
     try:
-        expected = _health(port)["last_cycle"]["series"]
+        expected = health(port)["last_cycle"]["series"]
         deadline = time.monotonic() + 120
         first: list[Any] = []
         while time.monotonic() < deadline and len(first) < expected:
@@ -226,8 +216,6 @@ def main() -> None:
     results["targets"] = evaluate_targets(results)
     _save(args.out, results)
     print_report(results)
-    if "simulation" in results:
-        print(format_simulation(results["simulation"]))
     if "scenario_cycle" in results:
         print(report_line(results["scenario_cycle"]))
     print(f"\nwritten to {args.out}")
@@ -247,8 +235,6 @@ def _classic(
         results["cycle"].append(row)
         _save(out, results)  # a later failure still leaves what was measured
     sections["cycle"], mark = round(time.monotonic() - mark, 1), time.monotonic()
-    results["simulation"] = measure_simulation(quick)
-    sections["simulation"], mark = round(time.monotonic() - mark, 1), time.monotonic()
     results["scenario_cycle"] = measure_scenario_cycle(20 if quick else 300)
     sections["scenario_cycle"], mark = round(time.monotonic() - mark, 1), time.monotonic()
     results["scrape"] = []

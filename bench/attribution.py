@@ -16,8 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.procs import get, start, wait_until
-from tests.conftest import free_port
+from bench.procs import health, start_exporter
 
 GPUS, PODS = 8, 110
 TARGET_RATIO = 1.10
@@ -39,17 +38,17 @@ def node_pods(gpu_resource: str = "nvidia.com/gpu") -> list[dict[str, Any]]:
     return pods
 
 
-def _cycle_ms(tmp: Path, cycles: int, extra: tuple[str, ...], attributed_gpus: int) -> float:
-    port, interval_ms = free_port(), 250
-    args = ["-a", f"127.0.0.1:{port}", "--num-gpus", str(GPUS), "-c", str(interval_ms), "--seed", "1", *extra]
-    proc = start("otel_fakegpu", [*args, "--gpu-profiles", "stable,wave,spike"])
+def _cycle_ms(cycles: int, extra: tuple[str, ...], attributed_gpus: int) -> float:
+    interval_ms = 250
+    proc, port, _ = start_exporter(
+        ["--num-gpus", str(GPUS), "-c", str(interval_ms), *extra], f'gpu="{GPUS - 1}"'.encode()
+    )
     try:
-        wait_until(proc, f"http://127.0.0.1:{port}/metrics", f'gpu="{GPUS - 1}"'.encode())
         time.sleep((cycles + 3) * interval_ms / 1000)
-        health = json.loads(get(f"http://127.0.0.1:{port}/health"))
+        last = health(port)
         if extra:
-            assert health["attribution"]["attributed_entities"] == attributed_gpus, health["attribution"]
-        return float(statistics.median(d * 1000 for d in health["recent_cycle_durations_seconds"][-cycles:]))
+            assert last["attribution"]["attributed_entities"] == attributed_gpus, last["attribution"]
+        return float(statistics.median(d * 1000 for d in last["recent_cycle_durations_seconds"][-cycles:]))
     finally:
         proc.stop()
 
@@ -79,9 +78,9 @@ def measure_attribution(quick: bool, tmp: Path) -> dict[str, Any]:
     cycles = 5 if quick else 24
     try:
         for _ in range(1 if quick else 3):
-            runs["unattributed"].append(_cycle_ms(tmp, cycles, (), 0))
-            runs["attributed"].append(_cycle_ms(tmp, cycles, _flags(gpu_sock), GPUS))
-            runs["fetch_and_map_only"].append(_cycle_ms(tmp, cycles, _flags(other_sock), 0))
+            runs["unattributed"].append(_cycle_ms(cycles, (), 0))
+            runs["attributed"].append(_cycle_ms(cycles, _flags(gpu_sock), GPUS))
+            runs["fetch_and_map_only"].append(_cycle_ms(cycles, _flags(other_sock), 0))
     finally:
         for kubelet in (gpu_kubelet, other_kubelet):
             kubelet.terminate()

@@ -1,7 +1,9 @@
-"""Processes under test: start, wait until ready, read their RSS and CPU time from /proc."""
+"""Processes under test: start (the exporter on a free port), wait until ready, read their RSS and CPU time
+from /proc, read the exporter's /health."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -11,8 +13,19 @@ import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+from tests.conftest import free_port
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def rss_mb(pid: int | str = "self") -> float:
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024.0
+    return float("nan")
 
 
 @dataclass
@@ -25,11 +38,7 @@ class Proc:
         return self.popen.pid
 
     def rss_mb(self) -> float:
-        with open(f"/proc/{self.pid}/status") as status:
-            for line in status:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024.0
-        return float("nan")
+        return rss_mb(self.pid)
 
     def cpu_seconds(self, pid: int | None = None) -> float:
         with open(f"/proc/{pid or self.pid}/stat") as stat:
@@ -101,3 +110,19 @@ def wait_until(proc: Proc, url: str, needle: bytes, timeout: float = 180.0) -> f
             pass
         time.sleep(0.01)
     raise RuntimeError(f"{url} never showed {needle!r}")
+
+
+def start_exporter(args: Sequence[str], needle: bytes, path: str = "/metrics") -> tuple[Proc, int, float]:
+    """The exporter on a free loopback port, with the benchmark's seed and profiles: (process, port, seconds
+    from its start until ``path`` showed ``needle``)."""
+    port = free_port()
+    proc = start(
+        "otel_fakegpu", ["-a", f"127.0.0.1:{port}", "--seed", "1", "--gpu-profiles", "stable,wave,spike", *args]
+    )
+    return proc, port, wait_until(proc, f"http://127.0.0.1:{port}{path}", needle)
+
+
+def health(port: int) -> dict[str, Any]:
+    result = json.loads(get(f"http://127.0.0.1:{port}/health"))
+    assert isinstance(result, dict)
+    return result

@@ -8,27 +8,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.procs import Proc, get, start, wait_until
+from bench.procs import get, health, start, start_exporter, wait_until
 from bench.wrk import WrkResult, run_wrk
 from tests.conftest import free_port
 
 PROJECTED_GPUS = 100_000
 PROJECTED_INTERVAL_S = 30.0
-
-
-def _health(port: int) -> dict[str, Any]:
-    result = json.loads(get(f"http://127.0.0.1:{port}/health"))
-    assert isinstance(result, dict)
-    return result
-
-
-def _exporter(args: list[str], needle: bytes, path: str = "/metrics") -> tuple[Proc, int, float]:
-    port = free_port()
-    proc = start(
-        "otel_fakegpu", ["-a", f"127.0.0.1:{port}", "--seed", "1", "--gpu-profiles", "stable,wave,spike", *args]
-    )
-    startup = wait_until(proc, f"http://127.0.0.1:{port}{path}", needle)
-    return proc, port, startup
 
 
 def _row(result: WrkResult, cycles: int | None = None) -> dict[str, Any]:
@@ -38,15 +23,17 @@ def _row(result: WrkResult, cycles: int | None = None) -> dict[str, Any]:
 
 
 def _window(port: int, clients: int, seconds: float, gzip: bool, paths: list[str] | None = None) -> dict[str, Any]:
-    before = _health(port)["cycles_total"]
+    before = health(port)["cycles_total"]
     result = run_wrk(f"http://127.0.0.1:{port}/metrics", clients, seconds, gzip, paths)
-    return _row(result, _health(port)["cycles_total"] - before)
+    return _row(result, health(port)["cycles_total"] - before)
 
 
 def measure_wrk_scrapes(gpus: int, seconds: float, clients: int = 8) -> dict[str, Any]:
     """Ours with a cycle short enough for >= 3 cycles per window, then the fixed-body floor, same wrk runs."""
     interval_ms = 1000 if gpus <= 64 else 5000
-    proc, port, startup = _exporter(["--num-gpus", str(gpus), "-c", str(interval_ms)], f'gpu="{gpus - 1}"'.encode())
+    proc, port, startup = start_exporter(
+        ["--num-gpus", str(gpus), "-c", str(interval_ms)], f'gpu="{gpus - 1}"'.encode()
+    )
     rows: dict[str, Any] = {}
     try:
         for gzip in (False, True):
@@ -82,25 +69,25 @@ def measure_wrk_scrapes(gpus: int, seconds: float, clients: int = 8) -> dict[str
 def measure_fleet(hosts: int, gpus: int, workers: int, seconds: float, interval_ms: int) -> dict[str, Any]:
     """A fleet scraped host by host through /sd (as Prometheus would), its cycles, CPU and memory."""
     args = ["--hosts", str(hosts), "--num-gpus", str(gpus), "--workers", str(workers), "-c", str(interval_ms)]
-    proc, port, startup = _exporter(args, f"otel_fakegpu_gpus {hosts * gpus}".encode())
+    proc, port, startup = start_exporter(args, f"otel_fakegpu_gpus {hosts * gpus}".encode())
     try:
         groups = json.loads(get(f"http://127.0.0.1:{port}/sd"))
         paths = [group["labels"]["__metrics_path__"] for group in groups]
         run_wrk(f"http://127.0.0.1:{port}/metrics", 1, 1, True, paths)
-        cpu0, cycles0, t0 = proc.tree_cpu_seconds(workers_only=True), _health(port)["cycles_total"], time.monotonic()
+        cpu0, cycles0, t0 = proc.tree_cpu_seconds(workers_only=True), health(port)["cycles_total"], time.monotonic()
         server0 = proc.cpu_seconds()
         scrapes = _window(port, 8, seconds, True, paths)
         cpu_s = proc.tree_cpu_seconds(workers_only=True) - cpu0
         server_s = proc.cpu_seconds() - server0
-        health = _health(port)
-        host_cycles = health["cycles_total"] - cycles0
+        last = health(port)
+        host_cycles = last["cycles_total"] - cycles0
         memory = proc.tree_memory_mb()
         elapsed = time.monotonic() - t0
     finally:
         proc.stop()
     fleet_gpus = hosts * gpus
     cycles = host_cycles / hosts
-    durations = health["recent_cycle_durations_seconds"]
+    durations = last["recent_cycle_durations_seconds"]
     return {
         "hosts": hosts,
         "gpus": fleet_gpus,

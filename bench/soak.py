@@ -22,6 +22,7 @@ from concurrent import futures
 from pathlib import Path
 from typing import Any
 
+from bench.procs import rss_mb
 from otel_fakegpu.cli import config_from_args
 from otel_fakegpu.exporter import Exporter
 from otel_fakegpu.fields import default_collectors_path, load_collectors
@@ -29,28 +30,20 @@ from otel_fakegpu.runtime.worker import settle_memory
 from tests.conftest import free_port
 
 
-def rss_mb() -> float:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024.0
-    return float("nan")
-
-
 def serve_receiver(port: int) -> None:
-    """A counting OTLP/gRPC receiver (``python -m bench.soak --receiver PORT``); prints its count on SIGTERM."""
+    """An OTLP/gRPC receiver that accepts and drops every export (``python -m bench.soak --receiver PORT``)."""
     import grpc  # noqa: PLC0415
     from opentelemetry.proto.collector.metrics.v1 import (  # noqa: PLC0415
         metrics_service_pb2,
         metrics_service_pb2_grpc,
     )
 
-    class Counting(metrics_service_pb2_grpc.MetricsServiceServicer):
+    class Accepting(metrics_service_pb2_grpc.MetricsServiceServicer):
         def Export(self, request: Any, context: Any) -> Any:  # noqa: N802 - the gRPC method name
             return metrics_service_pb2.ExportMetricsServiceResponse()
 
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
-    metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(Counting(), server)
+    metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(Accepting(), server)
     server.add_insecure_port(f"127.0.0.1:{port}")
     server.start()
     server.wait_for_termination()

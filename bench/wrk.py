@@ -1,4 +1,4 @@
-"""Scrapes measured with wrk (Debian's C HTTP client, unpacked by tools/install-bench.sh): keep-alive
+"""Scrapes measured with wrk (Debian's C HTTP client, unpacked by tools/install-peers.sh): keep-alive
 connections for a fixed window, latency percentiles as wrk reports them."""
 
 from __future__ import annotations

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.client
+import json
 import os
 import signal
 import socket
@@ -15,7 +16,7 @@ import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING, Any
 
 import pytest
 
@@ -26,6 +27,9 @@ from otel_fakegpu.fields import CollectorSet, default_collectors_path, load_coll
 from otel_fakegpu.outputs import PrometheusTextRenderer
 from otel_fakegpu.sim import SKUS, FleetSpec, Scenario, ScenarioClock, Simulator
 from otel_fakegpu.telemetry import CycleStats, LabelScheme, TelemetryPipeline, default_resource
+
+if TYPE_CHECKING:
+    from tests.prometheus_server import PrometheusServer
 
 ROOT = Path(__file__).resolve().parent.parent
 PEERS = ROOT / ".peers"
@@ -61,11 +65,12 @@ class UnixHTTPConnection(http.client.HTTPConnection):
 
 
 def uds_get(
-    path: str | Path, url: str, headers: dict[str, str] | None = None, method: str = "GET"
+    path: str | Path, url: str, headers: dict[str, str] | None = None, method: str = "GET", body: bytes | None = None
 ) -> tuple[int, bytes, dict[str, str]]:
+    """A request over the Unix socket at ``path``, returning (status, body, headers) for any status."""
     conn = UnixHTTPConnection(path)
     try:
-        conn.request(method, url, headers=headers or {})
+        conn.request(method, url, body=body, headers=headers or {})
         resp = conn.getresponse()
         return resp.status, resp.read(), dict(resp.getheaders())
     finally:
@@ -92,6 +97,14 @@ class ExporterProcess:
 
     def get(self, path: str, timeout: float = 10.0) -> tuple[int, bytes, dict[str, str]]:
         return http_get(self.base + path, timeout)
+
+    def health(self) -> tuple[int, dict[str, Any]]:
+        """/health's status and JSON body (a JSON object, whatever the status)."""
+        status, body, headers = self.get("/health")
+        assert headers["Content-Type"].startswith("application/json"), headers
+        result = json.loads(body)
+        assert isinstance(result, dict)
+        return status, result
 
     def stop(self) -> int:
         if self.proc.poll() is None:
@@ -133,14 +146,15 @@ def start_exporter(
     ready_timeout: float = 180.0,  # a 4096-GPU start on a machine busy with other work can take a minute
     address: str | None = None,
     uds: Path | None = None,
+    ready: Callable[[ExporterProcess], bool] | None = None,
 ) -> ExporterProcess:
     """Start ``python -m otel_fakegpu`` (on a free loopback port unless ``address`` is given) and wait
-    until /metrics answers 200 (over ``uds`` when given)."""
+    until /metrics answers 200 (over ``uds`` when given), or until ``ready(exporter)`` holds."""
     # A port found free can be taken by another process (a peer another test started) before the exporter binds
     # it; only then is a fresh port tried. Any other failure is the test's.
     for attempt in range(3):
         try:
-            return _start_once(args, env, ready_timeout, address, uds)
+            return _start_once(args, env, ready_timeout, address, uds, ready or _ready)
         except PortTakenError:
             if address is not None or attempt == 2:
                 raise
@@ -148,7 +162,12 @@ def start_exporter(
 
 
 def _start_once(
-    args: Sequence[str], env: dict[str, str] | None, ready_timeout: float, address: str | None, uds: Path | None
+    args: Sequence[str],
+    env: dict[str, str] | None,
+    ready_timeout: float,
+    address: str | None,
+    uds: Path | None,
+    ready: Callable[[ExporterProcess], bool],
 ) -> ExporterProcess:
     port = free_port()
     listen = f"127.0.0.1:{port}" if address is None else address
@@ -168,7 +187,7 @@ def _start_once(
             error = PortTakenError if taken else RuntimeError
             raise error(f"exporter exited with {proc.returncode}: {stderr}")
         try:
-            if _ready(exporter):
+            if ready(exporter):
                 return exporter
         except OSError:
             pass
@@ -198,14 +217,32 @@ def exporter_factory() -> Iterator[Callable[..., ExporterProcess]]:
         env: dict[str, str] | None = None,
         address: str | None = None,
         uds: Path | None = None,
+        ready: Callable[[ExporterProcess], bool] | None = None,
     ) -> ExporterProcess:
-        exporter = start_exporter(args, env, address=address, uds=uds)
+        exporter = start_exporter(args, env, address=address, uds=uds, ready=ready)
         started.append(exporter)
         return exporter
 
     yield factory
     for exporter in started:
         exporter.close()
+
+
+@pytest.fixture
+def prometheus(tmp_path: Path) -> Iterator[Callable[..., PrometheusServer]]:
+    """Starts real Prometheus servers (PrometheusServer's arguments, less the folder); stops them after the test."""
+    from tests.prometheus_server import PrometheusServer  # here: that module imports this one
+
+    started: list[PrometheusServer] = []
+
+    def factory(scrape: str = "", rule_files: tuple[Path, ...] = (), storage: Path | None = None) -> PrometheusServer:
+        server = PrometheusServer(tmp_path / f"prometheus-{len(started)}", scrape, rule_files, storage)
+        started.append(server)
+        return server
+
+    yield factory
+    for server in started:
+        server.stop()
 
 
 class FakeClock:

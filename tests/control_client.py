@@ -6,15 +6,13 @@ import json
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import UnixHTTPConnection
+from tests.conftest import uds_get
+
+JSON = {"Content-Type": "application/json"}
 
 
 def control_event(sock: Path, gpu: int, event: dict[str, Any]) -> None:
     """POST one event (``{"xid": 79}``, ``{"fault": "fall_off_bus"}``) for GPU ``gpu``; it must be accepted."""
-    conn = UnixHTTPConnection(sock)
-    try:
-        conn.request("POST", f"/control/v1/gpus/{gpu}/events", json.dumps(event), {"Content-Type": "application/json"})
-        response = conn.getresponse()
-        assert response.status == 200, response.read()
-    finally:
-        conn.close()
+    body = json.dumps(event).encode()
+    status, answer, _ = uds_get(sock, f"/control/v1/gpus/{gpu}/events", JSON, "POST", body)
+    assert status == 200, answer

@@ -11,15 +11,14 @@ from typing import Any
 
 import yaml
 
-from tests.conftest import PEERS, start_exporter
+from tests.conftest import start_exporter
 from tests.control_client import control_event
-from tests.prometheus_server import PrometheusServer
+from tests.prometheus_server import JOB, PROMTOOL, PrometheusServer, static_scrape
 
 ROOT = Path(__file__).resolve().parent.parent
 RULES = ROOT / "rules" / "gpu-alerts.yml"
 RULE_TESTS = ROOT / "rules" / "gpu-alerts.test.yml"
 COLLECTORS = ROOT / "deploy" / "collectors" / "dcgm-fleet.csv"
-PROMTOOL = PEERS / "prometheus" / "usr" / "bin" / "promtool"
 
 
 def promtool(*args: str) -> subprocess.CompletedProcess[str]:
@@ -66,7 +65,7 @@ def test_real_prometheus_fires_xid_and_gpu_missing(tmp_path: Path) -> None:
     sock = tmp_path / "metrics.sock"
     args = ["-f", str(COLLECTORS), "-c", "500", "--update-interval", "0.5", "--profile", "stable", "--uds", str(sock)]
     exporter = start_exporter([*args, "--num-gpus", "4"], {"NODE_NAME": "alert-node", "FAKEGPU_SEED": "5"}, uds=sock)
-    prometheus = PrometheusServer(tmp_path / "prometheus", exporter.port, (RULES,))
+    prometheus = PrometheusServer(tmp_path / "prometheus", static_scrape(JOB, exporter.port), (RULES,))
     try:
         prometheus.wait_for('count(DCGM_FI_DEV_GPU_TEMP{gpu="3"})')
         prometheus.wait_for('DCGM_FI_DEV_XID_ERRORS{gpu="1"} == 0')  # stored once as 0 at start, as DCGM does

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from tests.attribution_helpers import answer, pod, running_kubelet
 from tests.conftest import ExporterProcess, run_cli
-from tests.test_prometheus_peer import _query, prometheus  # noqa: F401 - the fixture
+from tests.prometheus_server import PrometheusServer, static_scrape
 
 AUTOSCALER_QUERY = 'avg by (namespace, pod) (DCGM_FI_DEV_GPU_UTIL{namespace="default"})'
 
@@ -75,7 +75,7 @@ def test_list_calls_equal_cycles_in_the_running_exporter(exporter_factory: Calla
 
 def test_prometheus_answers_the_autoscaler_query_with_the_pods(
     tmp_path: Path,
-    prometheus: Callable[[int], str],  # noqa: F811 - the fixture imported above
+    prometheus: Callable[..., PrometheusServer],
     exporter_factory: Callable[..., ExporterProcess],
 ) -> None:
     pods_file, sock = tmp_path / "pods.json", Path(f"/tmp/otel-fakegpu-kl-{time.monotonic_ns()}.sock")
@@ -102,11 +102,11 @@ def test_prometheus_answers_the_autoscaler_query_with_the_pods(
             {"name": "batch", "namespace": "research",
              "containers": [{"name": "job", "devices": [{"resource_name": gpu, "device_ids": [ids[3]]}]}]},
         ]}))  # fmt: skip
-        base = prometheus(exporter.port)
+        server = prometheus(static_scrape("gpu", exporter.port))
         deadline = time.monotonic() + 90
         result: list[dict[str, object]] = []
         while time.monotonic() < deadline and len(result) < 2:
-            result = _query(base, AUTOSCALER_QUERY)
+            result = server.query(AUTOSCALER_QUERY)
             time.sleep(0.5)
         found = sorted((r["metric"]["namespace"], r["metric"]["pod"]) for r in result)  # type: ignore[index]
         assert found == [("default", "infer-0"), ("default", "trainer-0")], result

@@ -13,7 +13,7 @@ from otel_fakegpu.fields import default_collectors_path, load_collectors
 from otel_fakegpu.outputs import PrometheusTextRenderer
 from otel_fakegpu.telemetry import CycleStats, LabelScheme, TelemetryPipeline, default_resource
 from tests.conftest import ExporterProcess, build_stack
-from tests.test_prometheus_peer import _query, prometheus  # noqa: F401 - the fixture
+from tests.prometheus_server import PrometheusServer, static_scrape
 
 
 def _job_lines(body: bytes) -> list[str]:
@@ -60,7 +60,7 @@ def test_the_exporter_serves_job_series_only_when_asked(
 
 def test_prometheus_joins_dcgm_series_to_a_job_through_nvidia_gpu_job_id(
     tmp_path: Path,
-    prometheus: Callable[[int], str],  # noqa: F811 - the fixture imported above
+    prometheus: Callable[..., PrometheusServer],
     exporter_factory: Callable[..., ExporterProcess],
 ) -> None:
     """What Slurm tools do: find the job's GPUs by uuid in nvidia_gpu_jobId, then read their DCGM series."""
@@ -69,7 +69,7 @@ def test_prometheus_joins_dcgm_series_to_a_job_through_nvidia_gpu_job_id(
         "--hpc-job-mapping-dir", str(tmp_path), "--num-gpus", "3", "--jobstats-series", "-c", "1000",
         "--gpu-profiles", "stable",
     )  # fmt: skip
-    base = prometheus(exporter.port)
+    server = prometheus(static_scrape("gpu", exporter.port))
     # nvidia_gpu_jobId names the GPU by lower-case uuid; as a 0/1 mask it carries jobid onto the DCGM series.
     join = (
         "DCGM_FI_DEV_GPU_UTIL * on(UUID) group_left(jobid) "
@@ -78,6 +78,6 @@ def test_prometheus_joins_dcgm_series_to_a_job_through_nvidia_gpu_job_id(
     deadline = time.monotonic() + 90
     result: list[dict[str, object]] = []
     while time.monotonic() < deadline and not result:
-        result = _query(base, join)
+        result = server.query(join)
         time.sleep(0.5)
     assert [(r["metric"]["gpu"], r["metric"]["jobid"]) for r in result] == [("1", "31337")]  # type: ignore[index]

@@ -3,19 +3,17 @@ real Prometheus, which finds the scripted XID at its timestamp."""
 
 from __future__ import annotations
 
-import json
 import subprocess
 import time
-import urllib.parse
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from otel_fakegpu.cli import main
-from tests.conftest import PEERS, free_port, http_get, run_cli
+from tests.conftest import run_cli
+from tests.prometheus_server import PROMTOOL, PrometheusServer
 
-PROMETHEUS = PEERS / "prometheus" / "usr" / "bin" / "prometheus"
-PROMTOOL = PEERS / "prometheus" / "usr" / "bin" / "promtool"
 DAY = 86400
 STEP = 30
 XID_AT = 5 * 3600 + 75  # 5h1m15s into the day: between two steps
@@ -29,29 +27,9 @@ events:
 """
 
 
-def _query(base: str, promql: str, at: float) -> list[dict[str, object]]:
-    url = f"{base}/api/v1/query?query={urllib.parse.quote(promql)}&time={at}"
-    status, body, _ = http_get(url)
-    assert status == 200, body
-    result = json.loads(body)["data"]["result"]
-    assert isinstance(result, list)
-    return result
-
-
-def _wait_ready(base: str, proc: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, log.read_text()
-        try:
-            if http_get(f"{base}/-/ready", timeout=2)[0] == 200:
-                return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError(f"prometheus not ready: {log.read_text()[-2000:]}")
-
-
-def test_backfilled_day_loads_into_prometheus_with_the_xid_at_its_time(tmp_path: Path) -> None:
+def test_backfilled_day_loads_into_prometheus_with_the_xid_at_its_time(
+    tmp_path: Path, prometheus: Callable[..., PrometheusServer]
+) -> None:
     assert PROMTOOL.exists(), f"{PROMTOOL} missing: run `make peers` (tools/install-peers.sh)"
     scenario = tmp_path / "day.yaml"
     scenario.write_text(SCENARIO)
@@ -73,35 +51,23 @@ def test_backfilled_day_loads_into_prometheus_with_the_xid_at_its_time(tmp_path:
     )  # fmt: skip
     assert created.returncode == 0, created.stderr[-2000:]
 
-    port, log = free_port(), tmp_path / "prometheus.log"
-    config = tmp_path / "prometheus.yml"
-    config.write_text("global:\n  scrape_interval: 1m\n")
-    proc = subprocess.Popen(
-        [str(PROMETHEUS), f"--config.file={config}", f"--storage.tsdb.path={blocks}",
-         f"--web.listen-address=127.0.0.1:{port}"],
-        stdout=subprocess.DEVNULL, stderr=log.open("wb"),
-    )  # fmt: skip
-    try:
-        base = f"http://127.0.0.1:{port}"
-        _wait_ready(base, proc, log)
-        xid_time = start + -(-XID_AT // STEP) * STEP  # the first step at or after the event
-        before = _query(base, 'DCGM_FI_DEV_XID_ERRORS{gpu="3"}', xid_time - STEP)
-        at = _query(base, 'DCGM_FI_DEV_XID_ERRORS{gpu="3"}', xid_time)
-        assert [r["value"][1] for r in before] == ["0"]  # type: ignore[index]
-        assert [r["value"][1] for r in at] == ["79"]  # type: ignore[index]
-        series = at[0]["metric"]
-        assert series["Hostname"] == "backfill-host" and series["modelName"] == "NVIDIA A100-SXM4-80GB"  # type: ignore[index]
-        stamp = _query(base, 'timestamp(DCGM_FI_DEV_XID_ERRORS{gpu="3"})', xid_time)
-        assert float(stamp[0]["value"][1]) == xid_time  # type: ignore[index]  # a sample at that very second
-        changes = _query(base, 'changes(DCGM_FI_DEV_XID_ERRORS{gpu="3"}[1d])', start + DAY)
-        assert [r["value"][1] for r in changes] == ["1"]  # type: ignore[index]
-        dbe = _query(base, 'DCGM_FI_DEV_ECC_DBE_VOL_TOTAL{gpu="1"}', start + DAY)
-        count = _query(base, "count(DCGM_FI_DEV_GPU_TEMP)", start + 12 * 3600)
-        assert [r["value"][1] for r in count] == ["4"]  # type: ignore[index]
-        assert dbe == [] or dbe[0]["value"][1] == "2"  # type: ignore[index]
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+    server = prometheus(storage=blocks)
+    server.wait_ready()
+    xid_time = start + -(-XID_AT // STEP) * STEP  # the first step at or after the event
+    before = server.query('DCGM_FI_DEV_XID_ERRORS{gpu="3"}', at=xid_time - STEP)
+    at = server.query('DCGM_FI_DEV_XID_ERRORS{gpu="3"}', at=xid_time)
+    assert [r["value"][1] for r in before] == ["0"]
+    assert [r["value"][1] for r in at] == ["79"]
+    series = at[0]["metric"]
+    assert series["Hostname"] == "backfill-host" and series["modelName"] == "NVIDIA A100-SXM4-80GB"
+    stamp = server.query('timestamp(DCGM_FI_DEV_XID_ERRORS{gpu="3"})', at=xid_time)
+    assert float(stamp[0]["value"][1]) == xid_time  # a sample at that very second
+    changes = server.query('changes(DCGM_FI_DEV_XID_ERRORS{gpu="3"}[1d])', at=start + DAY)
+    assert [r["value"][1] for r in changes] == ["1"]
+    dbe = server.query('DCGM_FI_DEV_ECC_DBE_VOL_TOTAL{gpu="1"}', at=start + DAY)
+    count = server.query("count(DCGM_FI_DEV_GPU_TEMP)", at=start + 12 * 3600)
+    assert [r["value"][1] for r in count] == ["4"]
+    assert dbe == [] or dbe[0]["value"][1] == "2"
 
 
 @pytest.mark.parametrize(

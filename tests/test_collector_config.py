@@ -10,9 +10,8 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import PEERS, ROOT
-
-PROMTOOL = PEERS / "prometheus" / "usr" / "bin" / "promtool"
+from tests.conftest import ROOT
+from tests.prometheus_server import PROMTOOL
 
 
 def test_scrape_config_passes_promtool() -> None:

@@ -15,11 +15,11 @@ from typing import Any
 import yaml
 
 from otel_fakegpu.options import OPTIONS
-from tests.conftest import PEERS, free_port, start_exporter
+from tests.conftest import free_port, start_exporter
+from tests.prometheus_server import PROMTOOL
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = ROOT / "compose.yaml"
-PROMTOOL = PEERS / "prometheus" / "usr" / "bin" / "promtool"
 # Read by the OpenTelemetry SDK itself, or by options that land with scenario files.
 OTHER_ENVS = {"NODE_NAME", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_FAKEGPU_SCENARIO"}
 UNPROBED = {"otel-collector"}  # distroless image: nothing in it can run a probe (see the comment in compose.yaml)

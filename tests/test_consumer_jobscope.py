@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from tests.conftest import ExporterProcess
-from tests.test_prometheus_peer import _query, prometheus  # noqa: F401 - the fixture
+from tests.prometheus_server import PrometheusServer, static_scrape
 
 JOB, JOB_GPUS, OTHER_JOB_GPU = "31337", ("1", "2"), "3"
 # jobscope 0.1.1's catalog (jobscope/dcgm.py, METRICS): column header -> DCGM field. Its 28th column, DUTY%,
@@ -75,7 +75,7 @@ def _jobscope(args: list[str], prometheus_url: str, sacct_dir: Path, home: Path)
 
 def test_jobscope_fills_the_dcgm_columns_of_a_slurm_job(
     tmp_path: Path,
-    prometheus: Callable[[int], str],  # noqa: F811 - the fixture imported above
+    prometheus: Callable[..., PrometheusServer],
     exporter_factory: Callable[..., ExporterProcess],
 ) -> None:
     jobs = tmp_path / "jobs"  # the HPC job mapping directory: a file per GPU index naming its job
@@ -91,13 +91,13 @@ def test_jobscope_fills_the_dcgm_columns_of_a_slurm_job(
         "--num-gpus", "4", "--gpu-profiles", "stable", "--seed", "7", "-c", "1000", "--update-interval", "1",
         "-f", str(collectors), "--hpc-job-mapping-dir", str(jobs), "--jobstats-series",
     )  # fmt: skip
-    base = prometheus(exporter.port)
+    server = prometheus(static_scrape("gpu", exporter.port))
     deadline = time.monotonic() + 90
-    while len(_query(base, f"count_over_time(nvidia_gpu_jobId{{jobid='{JOB}'}}[1m]) >= 3")) < len(JOB_GPUS):
+    while len(server.query(f"count_over_time(nvidia_gpu_jobId{{jobid='{JOB}'}}[1m]) >= 3")) < len(JOB_GPUS):
         assert time.monotonic() < deadline, "Prometheus did not store three scrapes of the job's GPUs in 90 s"
         time.sleep(0.5)
 
-    out = _jobscope(["dcgm", "--ext", "--csv", JOB], base, _sacct_dir(tmp_path, started), tmp_path)
+    out = _jobscope(["dcgm", "--ext", "--csv", JOB], server.base, _sacct_dir(tmp_path, started), tmp_path)
     table = out[out.index("JOBID,") :]  # after the context lines (label, value)
     rows = list(csv.DictReader(io.StringIO(table)))
     assert [row["GPU"] for row in rows] == list(JOB_GPUS), out  # the job's GPUs, found by uuid; not GPU 3

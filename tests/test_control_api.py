@@ -11,22 +11,18 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import ExporterProcess, UnixHTTPConnection, uds_get
+from tests.conftest import ExporterProcess, uds_get
 
 Factory = Callable[..., ExporterProcess]
 TOKEN = "s3cret-token"
+JSON = {"Content-Type": "application/json"}
 CYCLE_MS = 300
 
 
 def _uds_request(path: Path, method: str, url: str, body: object = None) -> tuple[int, dict[str, object]]:
-    conn = UnixHTTPConnection(path)
-    try:
-        data = json.dumps(body).encode() if body is not None else None
-        conn.request(method, url, body=data, headers={"Content-Type": "application/json"})
-        resp = conn.getresponse()
-        return resp.status, json.loads(resp.read() or b"{}")
-    finally:
-        conn.close()
+    data = json.dumps(body).encode() if body is not None else None
+    status, answer, _ = uds_get(path, url, JSON, method, data)
+    return status, json.loads(answer or b"{}")
 
 
 def _tcp_request(
@@ -139,11 +135,8 @@ def test_bad_requests_get_json_errors_and_the_exporter_keeps_going(tmp_path: Pat
         status, answer = _uds_request(sock, method, url, body)
         assert status == expected and isinstance(answer.get("error"), str), (body, status, answer)
     for raw in (b"{not json", b"[" * 30_000, b"\xff\xfe"):
-        conn = UnixHTTPConnection(sock)
-        conn.request("POST", "/control/v1/gpus/0/events", body=raw, headers={"Content-Type": "application/json"})
-        resp = conn.getresponse()
-        assert resp.status == 400 and "error" in json.loads(resp.read()), raw[:10]
-        conn.close()
+        status, reply, _ = uds_get(sock, "/control/v1/gpus/0/events", JSON, "POST", raw)
+        assert status == 400 and "error" in json.loads(reply), raw[:10]
     assert exporter.proc.poll() is None and exporter.get("/metrics")[0] == 200
 
 

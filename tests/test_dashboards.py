@@ -16,7 +16,7 @@ import pytest
 
 from tests.conftest import ExporterProcess, free_port, start_exporter
 from tests.control_client import control_event
-from tests.prometheus_server import PrometheusServer
+from tests.prometheus_server import JOB, PrometheusServer, static_scrape
 
 ROOT = Path(__file__).resolve().parent.parent
 DASHBOARDS = sorted((ROOT / "dashboards").glob("*.json"))
@@ -68,7 +68,7 @@ def scraped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrometheusServ
             "--push-prometheus-url", f"http://127.0.0.1:{closed}/api/v1/import/prometheus"]  # fmt: skip
     env = {"NODE_NAME": "dash-node", "FAKEGPU_SEED": "3"}
     exporter: ExporterProcess = start_exporter(args, env, uds=sock)
-    prometheus = PrometheusServer(folder / "prometheus", exporter.port)
+    prometheus = PrometheusServer(folder / "prometheus", static_scrape(JOB, exporter.port))
     try:
         prometheus.wait_for('DCGM_EXP_CLOCK_EVENTS_COUNT{clock_event!=""}', timeout=90)
         prometheus.wait_for('count(DCGM_FI_DEV_GPU_TEMP{gpu="3"})')

@@ -3,30 +3,21 @@ an NVIDIA GPU): a hostengine that goes away is visible on /health and survived; 
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import ExporterProcess, exporter_env, free_port, http_get, run_cli
+from tests.conftest import ExporterProcess, http_get, run_cli
 
 FAKES = Path(__file__).parent / "fakes"
 CYCLE_MS = 300
 
 
-def _health(exporter: ExporterProcess) -> tuple[int, dict[str, object]]:
-    status, body, _ = exporter.get("/health")
-    return status, json.loads(body)
-
-
 def _wait_health(exporter: ExporterProcess, code: int, timeout: float = 60.0, served: bool = True) -> dict[str, object]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        status, body = _health(exporter)
+        status, body = exporter.health()
         if served:
             _assert_metrics_served(exporter)
         if status == code:
@@ -59,7 +50,7 @@ def test_hostengine_gone_for_three_cycles_then_back(
     assert failed["status"] == "engine_failed" and "ConnectionNotValid" in str(failed["engine"])
     errors_at_failure = int(failed["cycle_errors_total"])  # type: ignore[call-overload]
     deadline = time.monotonic() + 60
-    while int(_health(exporter)[1]["cycle_errors_total"]) < errors_at_failure + 3:  # type: ignore[call-overload]
+    while int(exporter.health()[1]["cycle_errors_total"]) < errors_at_failure + 3:
         _assert_metrics_served(exporter)  # the last good exposition, ageing, never an empty page
         assert exporter.get("/health")[0] == 503
         assert time.monotonic() < deadline
@@ -74,34 +65,25 @@ def test_hostengine_gone_for_three_cycles_then_back(
     assert "reconnecting in" in exporter.stderr_text() and "Traceback" not in exporter.stderr_text()
 
 
-def test_hostengine_absent_at_start_then_arriving(tmp_path: Path) -> None:
+def test_hostengine_absent_at_start_then_arriving(
+    exporter_factory: Callable[..., ExporterProcess], tmp_path: Path
+) -> None:
     control = tmp_path / "hostengine"
     control.write_text("down")
-    port = free_port()
     env = {"DCGM_PYTHON_BINDINGS": str(FAKES / "dcgm"), "FAKE_DCGM_CONTROL": str(control)}
-    with tempfile.TemporaryFile() as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "otel_fakegpu", "-a", f"127.0.0.1:{port}", "--engine", "dcgm", "-r", "localhost:5555",
-             "-c", str(CYCLE_MS)],
-            env=exporter_env(env), stdout=subprocess.DEVNULL, stderr=log,
-        )  # fmt: skip
-        exporter = ExporterProcess(proc, port, None, log)
-        try:
-            deadline = time.monotonic() + 60
-            while True:  # the port opens after a first (failed) cycle
-                assert time.monotonic() < deadline and proc.poll() is None, exporter.stderr_text()
-                try:
-                    status, body = _health(exporter)
-                    break
-                except OSError:
-                    time.sleep(0.05)
-            assert status == 503 and body["status"] == "engine_failed"
-            assert http_get(exporter.base + "/metrics")[0] == 503  # nothing good to serve yet
-            control.write_text("up")
-            _wait_health(exporter, 200, served=False)
-            _assert_metrics_served(exporter)
-        finally:
-            assert exporter.stop() == 0
+    # The port opens after a first (failed) cycle; /health answers then, whatever its status.
+    exporter = exporter_factory(
+        "--engine", "dcgm", "-r", "localhost:5555", "-c", str(CYCLE_MS), env=env, ready=lambda e: e.health()[0] > 0
+    )
+    try:
+        status, body = exporter.health()
+        assert status == 503 and body["status"] == "engine_failed"
+        assert http_get(exporter.base + "/metrics")[0] == 503  # nothing good to serve yet
+        control.write_text("up")
+        _wait_health(exporter, 200, served=False)
+        _assert_metrics_served(exporter)
+    finally:
+        assert exporter.stop() == 0
 
 
 def test_injected_gpus_served_from_the_hostengine(exporter_factory: Callable[..., ExporterProcess]) -> None:
@@ -110,7 +92,7 @@ def test_injected_gpus_served_from_the_hostengine(exporter_factory: Callable[...
     body = exporter.get("/metrics")[1].decode()
     temps = [line for line in body.splitlines() if line.startswith("DCGM_FI_DEV_GPU_TEMP{")]
     assert [line.split('gpu="')[1].split('"')[0] for line in temps] == ["0", "1", "2"]
-    assert _health(exporter)[1]["engine"]["detail"] == "3 fake (injected) GPUs on embedded hostengine"  # type: ignore[index]
+    assert exporter.health()[1]["engine"]["detail"] == "3 fake (injected) GPUs on embedded hostengine"
 
 
 def test_nvml_engine_serves_real_gpu_readings(exporter_factory: Callable[..., ExporterProcess]) -> None:
@@ -119,7 +101,7 @@ def test_nvml_engine_serves_real_gpu_readings(exporter_factory: Callable[..., Ex
     power = [line for line in body.splitlines() if line.startswith("DCGM_FI_DEV_POWER_USAGE{")]
     assert len(power) == 2 and power[0].endswith(" 123.456000") and 'UUID="GPU-nvml-0"' in power[0]
     assert "DCGM_FI_PROF_GR_ENGINE_ACTIVE{" not in body  # profiling fields are blank with NVML: no series
-    assert _health(exporter)[1]["engine"]["detail"] == "2 GPUs through NVML"  # type: ignore[index]
+    assert exporter.health()[1]["engine"]["detail"] == "2 GPUs through NVML"
 
 
 def test_missing_libraries_and_bad_engine_options_exit_2(tmp_path: Path) -> None:

@@ -10,10 +10,8 @@ import os
 import re
 import signal
 import socket
-import subprocess
 import threading
-import urllib.parse
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, cast
 
@@ -28,19 +26,12 @@ from otel_fakegpu.runtime.frames import read_frame, write_frame
 from otel_fakegpu.runtime.pool import demand_keep_s
 from otel_fakegpu.runtime.published import HostExposition
 from otel_fakegpu.runtime.worker import Worker
-from tests.conftest import PEERS, ExporterProcess, free_port, http_get, run_cli
+from tests.conftest import ExporterProcess, run_cli
+from tests.prometheus_server import PrometheusServer, sd_scrape
 from tests.receivers import VictoriaMetrics, wait_for
 
 Factory = Callable[..., ExporterProcess]
-PROMETHEUS = PEERS / "prometheus" / "usr" / "bin" / "prometheus"
 IDENTITY = re.compile(r'^DCGM_FI_DEV_GPU_TEMP\{gpu="(\d+)",UUID="([^"]+)",pci_bus_id="([^"]+)",.*Hostname="([^"]+)"')
-
-
-def _health(exporter: ExporterProcess) -> tuple[int, dict[str, object]]:
-    status, body, _ = exporter.get("/health")
-    result = json.loads(body)
-    assert isinstance(result, dict)
-    return status, result
 
 
 def _identities(exporter: ExporterProcess) -> set[tuple[str, ...]]:
@@ -116,89 +107,46 @@ def test_fleet_metrics_page_and_unknown_hosts(exporter_factory: Factory) -> None
     groups = json.loads(exporter.get("/sd")[1])
     assert [g["labels"]["instance"] for g in groups] == ["n-0", "n-1", "n-2"]
     assert all(g["targets"] == [f"127.0.0.1:{exporter.port}"] for g in groups)
-    status, health = _health(exporter)
+    status, health = exporter.health()
     assert status == 200 and health["gpus"] == 6 and health["hosts"] == 3
 
 
 def test_a_killed_worker_is_seen_on_health_and_restarted(exporter_factory: Factory) -> None:
     exporter = exporter_factory("--num-gpus", "4", "-c", "1000")
-    status, health = _health(exporter)
+    status, health = exporter.health()
     assert status == 200
     workers = health["workers"]
     assert isinstance(workers, list) and len(workers) == 1
     old_pid = workers[0]["pid"]
     os.kill(old_pid, signal.SIGKILL)
-    wait_for(lambda: _health(exporter)[1]["status"] == "engine_failed", timeout=20, interval=0.02)
-    status, health = _health(exporter)
+    wait_for(lambda: exporter.health()[1]["status"] == "engine_failed", timeout=20, interval=0.02)
+    status, health = exporter.health()
     assert status == 503 and "exited" in str(health["engine"])
     assert exporter.get("/metrics")[0] == 200  # the last published bytes are still served
 
     def recovered() -> bool:
-        status, health = _health(exporter)
+        status, health = exporter.health()
         workers = health["workers"]
         assert isinstance(workers, list)
         return status == 200 and workers[0]["restarts"] == 1 and workers[0]["pid"] != old_pid
 
     wait_for(recovered, timeout=30)
-    new_pid = _health(exporter)[1]["workers"][0]["pid"]  # type: ignore[index]
+    new_pid = exporter.health()[1]["workers"][0]["pid"]
     assert exporter.stop() == 0
     for pid in (old_pid, new_pid):  # no orphan, no zombie left behind
         assert not Path(f"/proc/{pid}").exists()
 
 
-@pytest.fixture
-def prometheus_sd(tmp_path: Path) -> Iterator[Callable[[int], str]]:
-    assert PROMETHEUS.exists(), f"{PROMETHEUS} missing: run `make peers` (tools/install-peers.sh)"
-    procs: list[subprocess.Popen[bytes]] = []
-
-    def start(exporter_port: int) -> str:
-        config = tmp_path / "prometheus.yml"
-        config.write_text(
-            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n"
-            "scrape_configs:\n  - job_name: fleet\n    http_sd_configs:\n"
-            f"      - url: http://127.0.0.1:{exporter_port}/sd\n        refresh_interval: 2s\n"
-        )
-        port = free_port()
-        log = (tmp_path / "prometheus.log").open("wb")
-        procs.append(
-            subprocess.Popen(
-                [
-                    str(PROMETHEUS),
-                    f"--config.file={config}",
-                    f"--storage.tsdb.path={tmp_path / 'data'}",
-                    f"--web.listen-address=127.0.0.1:{port}",
-                ],
-                stdout=subprocess.DEVNULL,
-                stderr=log,
-            )
-        )
-        return f"http://127.0.0.1:{port}"
-
-    yield start
-    for proc in procs:
-        proc.terminate()
-        proc.wait(timeout=30)
-
-
-def _scalar(base: str, promql: str) -> float | None:
-    try:
-        status, body, _ = http_get(f"{base}/api/v1/query?query={urllib.parse.quote(promql)}")
-    except OSError:
-        return None
-    result = json.loads(body)["data"]["result"] if status == 200 else []
-    return float(result[0]["value"][1]) if result else None
-
-
 def test_prometheus_discovers_every_host_through_sd(
-    prometheus_sd: Callable[[int], str], exporter_factory: Factory
+    prometheus: Callable[..., PrometheusServer], exporter_factory: Factory
 ) -> None:
     exporter = exporter_factory("--hosts", "64", "--num-gpus", "8", "--workers", "2", "-c", "2000")
-    base = prometheus_sd(exporter.port)
-    wait_for(lambda: _scalar(base, 'count(up{job="fleet"} == 1)') == 64, timeout=90, interval=1)
-    wait_for(lambda: _scalar(base, "count(DCGM_FI_DEV_GPU_TEMP)") == 512, timeout=60, interval=1)
-    assert _scalar(base, "count(count by (Hostname) (DCGM_FI_DEV_GPU_TEMP))") == 64
-    assert _scalar(base, "count(count by (UUID) (DCGM_FI_DEV_GPU_TEMP))") == 512
-    assert _scalar(base, "count(count by (instance, Hostname) (DCGM_FI_DEV_GPU_TEMP))") == 64
+    server = prometheus(sd_scrape("fleet", f"{exporter.base}/sd"))
+    wait_for(lambda: server.scalar('count(up{job="fleet"} == 1)') == 64, timeout=90, interval=1)
+    wait_for(lambda: server.scalar("count(DCGM_FI_DEV_GPU_TEMP)") == 512, timeout=60, interval=1)
+    assert server.scalar("count(count by (Hostname) (DCGM_FI_DEV_GPU_TEMP))") == 64
+    assert server.scalar("count(count by (UUID) (DCGM_FI_DEV_GPU_TEMP))") == 512
+    assert server.scalar("count(count by (instance, Hostname) (DCGM_FI_DEV_GPU_TEMP))") == 64
 
 
 def test_each_host_is_its_own_otlp_resource_in_victoriametrics(tmp_path: Path, exporter_factory: Factory) -> None:

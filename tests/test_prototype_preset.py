@@ -7,31 +7,20 @@ import json
 import re
 import subprocess
 import time
-import urllib.parse
 from collections.abc import Callable
-from pathlib import Path
 
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import PEERS, ROOT, ExporterProcess, free_port, http_get
+from tests.conftest import ROOT, ExporterProcess, http_get
+from tests.prometheus_server import PROMTOOL, PrometheusServer, static_scrape
 
-PROMETHEUS = PEERS / "prometheus" / "usr" / "bin" / "prometheus"
-PROMTOOL = PEERS / "prometheus" / "usr" / "bin" / "promtool"
 RULES = ROOT / "collector-config" / "prototype-alerts.yml"
 PROTOTYPE_NAMES = {
     "dcgm_gpu_temp", "dcgm_power_usage", "dcgm_gpu_utilization", "dcgm_mem_copy_utilization", "dcgm_sm_clock",
     "dcgm_mem_clock", "dcgm_fb_total", "dcgm_fb_used", "dcgm_fb_free",
 }  # fmt: skip
 SELECTOR = re.compile(r"dcgm_[a-z_]+\{[^}]*\}")
-
-
-def _query(base: str, promql: str) -> list[dict[str, object]]:
-    try:
-        status, body, _ = http_get(f"{base}/api/v1/query?query={urllib.parse.quote(promql)}")
-    except OSError:
-        return []
-    return list(json.loads(body)["data"]["result"]) if status == 200 else []
 
 
 def test_exposition_has_the_nine_names_with_gpu_and_device_from_1(
@@ -50,52 +39,32 @@ def test_exposition_has_the_nine_names_with_gpu_and_device_from_1(
 
 
 def test_prototype_alert_rules_find_series_in_prometheus(
-    tmp_path: Path, exporter_factory: Callable[..., ExporterProcess]
+    prometheus: Callable[..., PrometheusServer], exporter_factory: Callable[..., ExporterProcess]
 ) -> None:
-    assert PROMETHEUS.exists(), f"{PROMETHEUS} missing: run `make peers`"
     check = subprocess.run([str(PROMTOOL), "check", "rules", str(RULES)], capture_output=True, text=True, check=False)
     assert check.returncode == 0, check.stdout + check.stderr
     exporter = exporter_factory(
         "--preset", "dcgm-fake-gpu-exporter", "--num-gpus", "4", "-c", "1000", "--update-interval", "0.5",
         "--gpu-profiles", "stable,wave,spike,degrading",
     )  # fmt: skip
-    config = tmp_path / "prometheus.yml"
-    config.write_text(
-        "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n"
-        f"rule_files: ['{RULES}']\n"
-        "scrape_configs:\n  - job_name: gpu\n    honor_labels: true\n"
-        f"    static_configs:\n      - targets: ['127.0.0.1:{exporter.port}']\n"
-    )
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    with (tmp_path / "prometheus.log").open("wb") as log:
-        proc = subprocess.Popen(
-            [str(PROMETHEUS), f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'data'}",
-             f"--web.listen-address=127.0.0.1:{port}"],
-            stdout=subprocess.DEVNULL, stderr=log,
-        )  # fmt: skip
-        try:
-            _check_rules(base)
-        finally:
-            proc.terminate()
-            proc.wait(timeout=30)
+    _check_rules(prometheus(static_scrape("gpu", exporter.port), (RULES,)))
 
 
-def _check_rules(base: str) -> None:
+def _check_rules(server: PrometheusServer) -> None:
     exprs = [rule["expr"] for group in yaml.safe_load(RULES.read_text())["groups"] for rule in group["rules"]]
     selectors = sorted({s for expr in exprs for s in SELECTOR.findall(expr)})
     assert {s.split("{")[0] for s in selectors} == PROTOTYPE_NAMES  # the rules use all nine names
     deadline = time.monotonic() + 90
     missing = selectors
     while time.monotonic() < deadline and missing:
-        missing = [s for s in selectors if len(_query(base, s)) != 4]
+        missing = [s for s in selectors if len(server.query(s)) != 4]
         time.sleep(0.5)
     assert not missing, f"selectors without a series per GPU: {missing}"
-    assert sorted(s["metric"]["gpu"] for s in _query(base, 'dcgm_gpu_temp{gpu!="0"}')) == ["1", "2", "3", "4"]  # type: ignore[index]
-    assert len(_query(base, 'dcgm_gpu_temp{gpu="1"}')) == 1  # the dashboard's per-GPU panels
+    assert sorted(s["metric"]["gpu"] for s in server.query('dcgm_gpu_temp{gpu!="0"}')) == ["1", "2", "3", "4"]
+    assert len(server.query('dcgm_gpu_temp{gpu="1"}')) == 1  # the dashboard's per-GPU panels
     rules: list[dict[str, object]] = []
     while time.monotonic() < deadline:
-        status, body, _ = http_get(f"{base}/api/v1/rules")
+        status, body, _ = http_get(f"{server.base}/api/v1/rules")
         rules = [r for g in json.loads(body)["data"]["groups"] for r in g["rules"]] if status == 200 else []
         if len(rules) == len(exprs) and all(str(r.get("lastEvaluation", "")).startswith("20") for r in rules):
             break

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import http.server
 import itertools
-import json
 import re
 import threading
 import time
@@ -46,13 +45,6 @@ def _scraped(exporter: ExporterProcess) -> dict[tuple[str, str], float]:
         if match:
             values[(match[1], match[2])] = float(match[3])
     return values
-
-
-def _health(exporter: ExporterProcess) -> dict[str, object]:
-    body = exporter.get("/health")[1]
-    result = json.loads(body)
-    assert isinstance(result, dict)
-    return result
 
 
 def test_victoriametrics_receives_otlp_http_and_prometheus_text(
@@ -177,7 +169,7 @@ def test_4096_gpu_cycle_arrives_whole_through_a_4_mib_receiver(
     assert len(dcgm) == expected
     assert len({(p.metric, dict(p.attributes)["gpu"]) for p in dcgm}) == expected
     assert grpc_receiver.requests >= 13  # split: one message could never carry it
-    assert _health(exporter)["cycle_errors_total"] == 0
+    assert exporter.health()[1]["cycle_errors_total"] == 0
 
 
 def test_push_and_scrape_share_one_read_and_one_collection(
@@ -190,7 +182,7 @@ def test_push_and_scrape_share_one_read_and_one_collection(
     deadline = time.monotonic() + 2.5
     while time.monotonic() < deadline:
         assert exporter.get("/metrics")[0] == 200
-    health = _health(exporter)
+    health = exporter.health()[1]
     engine = health["engine"]
     assert isinstance(engine, dict)
     cycles, reads, collections = health["cycles_total"], engine["reads_total"], health["sdk_collections_total"]

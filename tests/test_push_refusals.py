@@ -20,11 +20,11 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from otel_fakegpu.outputs.otlp_outcome import http_answer, parse_retry_after
 from otel_fakegpu.outputs.retry import DeliveryError, RejectedError, RetryQueue
-from tests.conftest import PEERS, ExporterProcess
+from tests.conftest import ExporterProcess
+from tests.prometheus_server import PROMTOOL
 from tests.receivers import VictoriaMetrics, wait_for
 
 Factory = Callable[..., ExporterProcess]
-PROMTOOL = PEERS / "prometheus" / "usr" / "bin" / "promtool"
 
 
 class _Scripted(http.server.BaseHTTPRequestHandler):

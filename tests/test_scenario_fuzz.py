@@ -4,14 +4,12 @@ comes with exactly one line on stderr (never a traceback)."""
 from __future__ import annotations
 
 import random
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from otel_fakegpu.cli import main
-from tests.conftest import ROOT
+from tests.conftest import ROOT, run_cli
 
 SEEDS = range(6)
 MUTATIONS_PER_SEED = 50  # 300 in all
@@ -85,10 +83,7 @@ def test_mutated_scenarios_in_real_processes(tmp_path: Path) -> None:
     for i in range(8):
         path, out = tmp_path / f"fuzz{i}.yaml", tmp_path / f"fuzz{i}.om"
         path.write_text(_mutate(rng.choice(originals), rng))
-        result = subprocess.run(
-            [sys.executable, "-m", "otel_fakegpu", *_backfill_args(path, out)],
-            capture_output=True, text=True, timeout=120, check=False,
-        )  # fmt: skip
+        result = run_cli(*_backfill_args(path, out), timeout=120)
         assert result.returncode in (0, 2), result.stderr
         if result.returncode == 2:
             assert result.stderr.count("\n") == 1 and f"{path}:" in result.stderr, result.stderr

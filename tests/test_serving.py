@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import signal
 import time
 import urllib.request
@@ -16,12 +15,6 @@ from tests.conftest import ExporterProcess
 Factory = Callable[..., ExporterProcess]
 
 
-def _health(exporter: ExporterProcess) -> tuple[int, dict[str, object]]:
-    status, body, headers = exporter.get("/health")
-    assert headers["Content-Type"].startswith("application/json")
-    return status, json.loads(body)
-
-
 def test_metrics_health_and_index(exporter_factory: Factory) -> None:
     exporter = exporter_factory("--num-gpus", "4", "--seed", "1", env={"NODE_NAME": "node-a"})
     status, body, headers = exporter.get("/metrics")
@@ -33,7 +26,7 @@ def test_metrics_health_and_index(exporter_factory: Factory) -> None:
     assert {s.labels["Hostname"] for s in temps} == {"node-a"}
     assert families["otel_fakegpu_gpus"].samples[0].value == 4
 
-    code, health = _health(exporter)
+    code, health = exporter.health()
     assert code == 200 and health["status"] == "healthy" and health["gpus"] == 4
     assert health["engine"] == {"kind": "embedded", "state": "ok", "detail": "4 GPU entities", "reads_total": 1}
     assert status == 200 and b"/metrics" in exporter.get("/")[1]
@@ -59,9 +52,9 @@ def test_100_concurrent_scrapes_cost_no_engine_read(exporter_factory: Factory) -
         bodies = list(pool.map(lambda _: exporter.get("/metrics"), range(100)))
     assert all(status == 200 for status, _, _ in bodies)
     assert len({body for _, body, _ in bodies}) == 1  # every scraper got the same cycle's bytes
-    _, health = _health(exporter)
+    _, health = exporter.health()
     assert health["cycles_total"] == 1
-    assert health["engine"]["reads_total"] == 1  # type: ignore[index]
+    assert health["engine"]["reads_total"] == 1
 
 
 def test_one_engine_read_per_cycle_under_continuous_scraping(exporter_factory: Factory) -> None:
@@ -77,9 +70,9 @@ def test_one_engine_read_per_cycle_under_continuous_scraping(exporter_factory: F
 
     with ThreadPoolExecutor(max_workers=100) as pool:
         scrapes = sum(pool.map(scrape_until_deadline, range(100)))
-    _, health = _health(exporter)
+    _, health = exporter.health()
     cycles = health["cycles_total"]
-    reads = health["engine"]["reads_total"]  # type: ignore[index]
+    reads = health["engine"]["reads_total"]
     assert isinstance(cycles, int) and cycles >= 5
     assert scrapes > cycles
     # A cycle may be between its read and its tally when /health is answered.

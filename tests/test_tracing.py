@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
 
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -16,19 +15,10 @@ from otel_fakegpu.outputs.retry import DeliveryError, RejectedError
 from otel_fakegpu.telemetry import CycleResult
 from otel_fakegpu.telemetry.tracing import CycleTracing
 from tests.conftest import ExporterProcess, free_port, run_cli
-from tests.receivers import OtlpGrpcReceiver
+from tests.receivers import OtlpGrpcReceiver, wait_for
 from tests.trace_receiver import OtlpHttpTraceReceiver, OtlpTraceReceiver, ReceivedSpan
 
 CYCLE_CHILDREN = {"engine read", "sdk collection", "render exposition", "queue otlp push"}
-
-
-def wait_for(check: Callable[[], bool], timeout: float = 90.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.2)
-    raise AssertionError("condition not met in time")
 
 
 def complete_cycles(spans: list[ReceivedSpan], stages: set[str] = CYCLE_CHILDREN) -> list[ReceivedSpan]:
@@ -58,11 +48,11 @@ def test_cycle_and_push_spans_with_retries_reach_a_real_receiver(exporter_factor
             },
         )  # fmt: skip
         try:
-            wait_for(lambda: len(complete_cycles(traces.spans())) >= 2)
+            wait_for(lambda: len(complete_cycles(traces.spans())) >= 2, timeout=90)
             time.sleep(2.0)  # a few failed attempts against the closed port
             receiver.start()
             wait_for(lambda: any(s.name == "push otlp" and s.attributes["otel_fakegpu.push.attempts"] > 1
-                                 for s in traces.spans()))  # fmt: skip
+                                 for s in traces.spans()), timeout=90)  # fmt: skip
             spans = traces.spans()
         finally:
             assert exporter.stop() == 0
@@ -127,7 +117,8 @@ def test_cycle_spans_over_otlp_http(exporter_factory) -> None:
             wait_for(
                 lambda: (
                     len(complete_cycles(traces.spans(), {"engine read", "sdk collection", "render exposition"})) >= 2
-                )
+                ),
+                timeout=90,
             )
         finally:
             assert exporter.stop() == 0
