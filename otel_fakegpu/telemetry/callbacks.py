@@ -13,6 +13,7 @@ from otel_fakegpu.attribution import Assignment
 from otel_fakegpu.engine import EMPTY_SNAPSHOT, Column, Snapshot
 from otel_fakegpu.telemetry.health import Point, health_points, p2p_points
 from otel_fakegpu.telemetry.labels import Attributes
+from otel_fakegpu.telemetry.sdk_fastpath import frozen
 from otel_fakegpu.telemetry.selfmetrics import SelfMetric
 from otel_fakegpu.telemetry.semconv import SemconvInstrument
 from otel_fakegpu.telemetry.stats import CycleStatsView
@@ -108,7 +109,7 @@ class ExtendedAttributes:
     def get(self, owner: object, base: Attributes, extra: Pairs) -> Attributes:
         cached = self._cache.get((owner, extra))
         if cached is None or cached[0] is not base:
-            cached = self._cache[(owner, extra)] = (base, {**base, **dict(extra)})
+            cached = self._cache[(owner, extra)] = (base, frozen({**base, **dict(extra)}))
         return cached[1]
 
 

@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 
 from otel_fakegpu.engine import GpuInstanceEntity, Snapshot, link_parts
 from otel_fakegpu.fields import ENTITY_LINK, Collector, Value
+from otel_fakegpu.telemetry.sdk_fastpath import frozen
 
 Attributes = Mapping[str, str]
 
@@ -96,7 +97,7 @@ class LabelScheme:
         if self._prototype:
             # The prototype hid DCGM's GPU 0 behind a placeholder and numbered the GPUs it showed from 1.
             number = (minor if isinstance(minor, int) else gpu) + 1  # type: ignore[operator]
-            return {"gpu": str(number), "device": f"nvidia{number}"}
+            return frozen({"gpu": str(number), "device": f"nvidia{number}"})
         attrs = {
             "gpu": str(gpu),
             self._uuid_label: _text(uuid),  # type: ignore[arg-type]
@@ -113,7 +114,7 @@ class LabelScheme:
         for collector, value in zip(self._label_fields, extra, strict=True):
             if value is not None:
                 attrs[collector.name] = str(value)
-        return attrs
+        return frozen(attrs)
 
     def entity_attributes(self, group: str, entities: Snapshot, gpus: Snapshot) -> list[Attributes]:
         """Labels of NVSwitch (``nvswitch="0"``) or link (``nvlink="3",nvswitch="nvswitch0"``) series, as
@@ -131,9 +132,9 @@ class LabelScheme:
         result: list[Attributes]
         if group == ENTITY_LINK:
             parts = [link_parts(eid) for eid in entities.entity_ids]
-            result = [{"nvlink": str(port), "nvswitch": f"nvswitch{switch}", **tail} for switch, port in parts]
+            result = [frozen({"nvlink": str(port), "nvswitch": f"nvswitch{switch}", **tail}) for switch, port in parts]
         else:
-            result = [{"nvswitch": str(eid), **tail} for eid in entities.entity_ids]
+            result = [frozen({"nvswitch": str(eid), **tail}) for eid in entities.entity_ids]
         self._entity_cache = {k: v for k, v in self._entity_cache.items() if k[0] != group}
         self._entity_cache[key] = result
         return result
@@ -153,13 +154,15 @@ class LabelScheme:
             attrs = self._semconv_cache.get(key)
             if attrs is None:
                 hw_id = _text(uuids[i]) or f"gpu{entity_id}"
-                attrs = {
-                    # A MIG instance is hardware of its own: its id must not collide with its siblings'.
-                    "hw.id": f"{hw_id}/gi{instance.instance_id}" if instance is not None else hw_id,
-                    "hw.type": "gpu",
-                    "hw.name": _text(names[i]),
-                    "hw.vendor": "NVIDIA",
-                }
+                attrs = frozen(
+                    {
+                        # A MIG instance is hardware of its own: its id must not collide with its siblings'.
+                        "hw.id": f"{hw_id}/gi{instance.instance_id}" if instance is not None else hw_id,
+                        "hw.type": "gpu",
+                        "hw.name": _text(names[i]),
+                        "hw.vendor": "NVIDIA",
+                    }
+                )
             cache[key] = attrs
             result.append(attrs)
         self._semconv_cache = cache

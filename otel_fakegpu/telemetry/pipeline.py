@@ -32,6 +32,7 @@ from otel_fakegpu.telemetry.callbacks import (
 from otel_fakegpu.telemetry.jobstats import jobstats_metrics
 from otel_fakegpu.telemetry.labels import LabelScheme
 from otel_fakegpu.telemetry.reader import CycleReader, creator, no_exemplars
+from otel_fakegpu.telemetry.sdk_fastpath import install as install_sdk_fastpath
 from otel_fakegpu.telemetry.selfmetrics import SelfMetric, merge_by_name, single
 from otel_fakegpu.telemetry.semconv import SEMCONV_FIELD_IDS, SEMCONV_INSTRUMENTS
 from otel_fakegpu.telemetry.stats import CycleStats
@@ -91,6 +92,7 @@ class TelemetryPipeline:
         ``attribution`` adds each cycle's workload labels (pod, namespace, container, hpc_job ...); ``jobstats``
         adds the jobstats GPU exporter's job-mapping series (``nvidia_gpu_jobId``) for the attributed jobs.
         """
+        install_sdk_fastpath()  # once per process; the label sets below are FrozenAttributes
         self._labels = labels
         self._attribution = attribution
         self._workload_attrs: WorkloadCache = {}

@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 
 from otel_fakegpu.attribution import Assignment, AttributionStage, Pairs
 from otel_fakegpu.telemetry.labels import Attributes
+from otel_fakegpu.telemetry.sdk_fastpath import frozen
 from otel_fakegpu.telemetry.selfmetrics import SelfMetric, single
 
 WorkloadCache = dict[tuple[int, Pairs], tuple[Attributes, Attributes]]
@@ -28,7 +29,7 @@ def with_workloads(
         for pairs in sets:
             entry = cache.get((i, pairs))
             if entry is None or entry[0] is not base:
-                entry = (base, {**base, **dict(rename(pairs))})
+                entry = (base, frozen({**base, **dict(rename(pairs))}))
             kept[(i, pairs)] = entry
             merged.append(entry[1])
         expanded.append(tuple(merged))
