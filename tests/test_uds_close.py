@@ -90,6 +90,23 @@ def test_seed_consumer_as_written_returns_within_a_second(socket_exporter: Path)
     assert isinstance(metrics, str) and "DCGM_FI_DEV_GPU_TEMP{" in metrics
 
 
+def test_a_streamed_page_says_it_closes(tmp_path: Path, exporter_factory: Factory) -> None:
+    """Above 1 MiB the body is streamed, its headers sent before the handler returns: they must still announce
+    the close, or an HTTP/1.1 client reading by Content-Length sends its next request into a closed socket."""
+    path = tmp_path / "metrics.sock"
+    exporter_factory("--uds", str(path), "--num-gpus", "256", "-c", "600000", uds=path)
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as raw:
+        raw.settimeout(10)
+        raw.connect(str(path))
+        raw.sendall(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        response = b""
+        while chunk := raw.recv(1 << 20):
+            response += chunk
+    head, _, body = response.partition(b"\r\n\r\n")
+    assert len(body) > 1 << 20 and f"Content-Length: {len(body)}".encode() in head
+    assert b"Connection: close" in head
+
+
 def _two_requests_on_one_socket(path: Path, request: bytes) -> list[bytes]:
     """Send ``request`` twice on one connection; return both heads (raises if the server closed in between)."""
     heads = []
