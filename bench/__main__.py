@@ -85,14 +85,14 @@ def measure_scrapes(gpus: int, concurrency: list[int], tmp: Path) -> dict[str, A
     try:
         for gzip in (False, True):  # warm-up: one scrape of each variant, then the steady-state RSS
             run_load(Target(port=port), 1, 1, 0.0, gzip)
-        rss_warm = proc.tree_memory_mb()["rss"]  # every process of the exporter
+        warm = proc.tree_memory_mb()  # every process of the exporter
         for name, target in (("tcp", Target(port=port)), ("uds", Target(uds=str(sock)))):
             for gzip in (False, True):
                 for clients in concurrency:
                     rows[f"otel-fakegpu/{name}/{'gzip' if gzip else 'plain'}/{clients}"] = _row(
                         _load(target, clients, big, gzip)
                     )
-        rss_after_load = proc.tree_memory_mb()["rss"]
+        after_load = proc.tree_memory_mb()
     finally:
         proc.stop()
     for label, module in (
@@ -117,7 +117,9 @@ def measure_scrapes(gpus: int, concurrency: list[int], tmp: Path) -> dict[str, A
                         rows[key] = _row(_load(Target(port=bport), clients, big, gzip))
         finally:
             baseline.stop()
-    return {"gpus": gpus, "rss_mb": round(rss_warm, 1), "rss_after_load_mb": round(rss_after_load, 1), "rows": rows}
+    memory = {"rss_mb": warm["rss"], "pss_mb": warm["pss"]}
+    memory |= {"rss_after_load_mb": after_load["rss"], "pss_after_load_mb": after_load["pss"]}
+    return {"gpus": gpus, **{k: round(v, 1) for k, v in memory.items()}, "rows": rows}
 
 
 def measure_idle_cpu(seconds: float, tmp: Path) -> float:

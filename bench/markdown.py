@@ -98,8 +98,9 @@ def render(results: dict[str, Any]) -> str:
     for block in results["scrape"]:
         out += [
             "",
-            f"Scrapes, {block['gpus']} GPUs (otel-fakegpu RSS after warm-up: {block['rss_mb']} MB; "
-            f"after all the runs below: {block['rss_after_load_mb']} MB):",
+            f"Scrapes, {block['gpus']} GPUs (otel-fakegpu, every process, RSS/PSS after warm-up: {block['rss_mb']}/"
+            f"{block.get('pss_mb')} MB; after all the runs below: {block['rss_after_load_mb']}/"
+            f"{block.get('pss_after_load_mb')} MB):",
             "",
         ]
         out += _scrape_table(block)

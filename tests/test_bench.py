@@ -40,7 +40,8 @@ def test_quick_benchmark_produces_every_figure(tmp_path: Path) -> None:
     assert results["otlp_push"]["points_received"] == results["otlp_push"]["points_expected"]
     assert {"plain_ms", "scenario_ms", "overhead"} <= set(results["scenario_cycle"])
     assert "scenario cycle (8 GPUs, 4 workloads" in result.stdout
-    assert "targets" in result.stdout and "met" in result.stdout
+    assert result.stdout.count("\ntargets\n") == 1 and "met" in result.stdout
+    assert all(block["pss_mb"] > 0 for block in results["scrape"])
     scale = results["scale"]
     for block in scale["scrapes"]:  # wrk windows spanning cycles, beside the floor
         assert set(block["rows"]) == {"otel-fakegpu/plain", "otel-fakegpu/gzip", "floor/plain", "floor/gzip"}

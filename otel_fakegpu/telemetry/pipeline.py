@@ -33,6 +33,7 @@ from otel_fakegpu.telemetry.jobstats import jobstats_metrics
 from otel_fakegpu.telemetry.labels import LabelScheme
 from otel_fakegpu.telemetry.reader import CycleReader, creator, no_exemplars
 from otel_fakegpu.telemetry.sdk_fastpath import install as install_sdk_fastpath
+from otel_fakegpu.telemetry.sdk_prune import StaleSetPruner
 from otel_fakegpu.telemetry.selfmetrics import SelfMetric, merge_by_name, single
 from otel_fakegpu.telemetry.semconv import SEMCONV_FIELD_IDS, SEMCONV_INSTRUMENTS
 from otel_fakegpu.telemetry.stats import CycleStats
@@ -126,6 +127,7 @@ class TelemetryPipeline:
             views=views,
             exemplar_filter=AlwaysOffExemplarFilter(),
         )
+        self._pruner = StaleSetPruner(self._provider)  # pods come and go: their series must not stay in the SDK
         meter = self._provider.get_meter(SCOPE_NAME, __version__)
         self._windows: list[tuple[int, EventWindow]] = []
         for collector in collectors.metrics:
@@ -255,6 +257,7 @@ class TelemetryPipeline:
         data = self._reader.take()
         if data is None:
             raise RuntimeError("the SDK collection returned nothing")
+        self._pruner.after_collection(data)
         return data
 
     def _expand(self, assignment: Assignment) -> None:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, NoReturn
+from typing import Any, ClassVar, NoReturn
 
 from opentelemetry.attributes import _clean_attribute_value
 from opentelemetry.sdk.metrics._internal import _view_instrument_match as _vim
@@ -45,10 +45,12 @@ class FrozenAttributes(dict[str, str]):
     """An attribute set (our labels: text values) cleaned and hashed once, as the SDK would, and never changed."""
 
     __slots__ = ("key",)
+    made: ClassVar[int] = 0  # sets made so far in this process: when it moves, some old set may be gone (sdk_prune)
 
     def __init__(self, attributes: Mapping[str, str]) -> None:
         super().__init__(_stock_clean(attributes, None))
         self.key: object = _vim._hash_attributes(self)
+        FrozenAttributes.made += 1
 
     def _read_only(self, *args: object, **kwargs: object) -> NoReturn:
         raise TypeError("FrozenAttributes cannot change: build a new set")
