@@ -48,7 +48,6 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 DEFAULT_IDLE_TIMEOUT_S = 60.0
 STREAM_ABOVE_BYTES = 1 << 20
 STREAM_CHUNK_BYTES = 256 << 10
-CLOSE_AFTER_RESPONSE = "otel_fakegpu.close_after_response"  # request key: _stream must say so before its headers
 # aiohttp's default backlog (128) is re-applied to the listening socket when serving starts; a burst of
 # connects beyond it is refused outright on a Unix socket (EAGAIN), so ask for what the kernel allows.
 LISTEN_BACKLOG = 4096
@@ -111,15 +110,17 @@ def _auth_middleware(live: LiveWebConfig) -> Middleware:
 @web.middleware
 async def _close_for_socket_readers(request: web.Request, handler: Handler) -> web.StreamResponse:
     """On the Unix socket, answer hand-written requests with ``Connection: close`` (rule: closes_after_response).
-    A streamed body has sent its headers before the handler returns, so the handler is told first."""
-    closes = over_unix_socket(request) and closes_after_response(
-        (request.version.major, request.version.minor), request.headers.keys(), request.headers.get("Connection")
-    )
-    request[CLOSE_AFTER_RESPONSE] = closes
+    A streamed body has sent its headers before the handler returns: ``_stream`` asks the same question first."""
     response = await handler(request)
-    if closes:
+    if _closes_after_response(request):
         response.force_close()
     return response
+
+
+def _closes_after_response(request: web.Request) -> bool:
+    return over_unix_socket(request) and closes_after_response(
+        (request.version.major, request.version.minor), request.headers.keys(), request.headers.get("Connection")
+    )
 
 
 def _headers_middleware(live: LiveWebConfig) -> Middleware:
@@ -214,7 +215,7 @@ async def _stream(request: web.Request, body: bytes, headers: dict[str, str]) ->
     at once is copied into the connection's buffer: 64 slow scrapers of a 23 MB exposition would hold 1.5 GB."""
     response = web.StreamResponse(headers=headers)
     response.content_length = len(body)
-    if request.get(CLOSE_AFTER_RESPONSE):
+    if _closes_after_response(request):
         response.force_close()  # before prepare: the headers then say ``Connection: close``
     await response.prepare(request)
     view = memoryview(body)
