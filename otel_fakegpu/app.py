@@ -18,6 +18,7 @@ from otel_fakegpu.runtime import (
     WorkerPool,
     WorkerSettings,
     health,
+    pin_mmap_threshold,
     plan_fleet,
     render_summary,
     settle_memory,
@@ -94,6 +95,7 @@ async def serve(pool: WorkerPool, listeners: Listeners, config: Config, started:
 def run(config: Config, collectors: CollectorSet, web_config: WebConfig | None = None) -> int:
     """Fork the workers, serve until told to stop, shut down cleanly. Returns the exit code."""
     started = time.perf_counter()
+    pin_mmap_threshold()  # before any large buffer, and inherited by the workers
     # Until serving starts (seconds for a large fleet) there is nothing to reload; SIGHUP must not end the process.
     signal.signal(signal.SIGHUP, lambda signum, frame: log.info("SIGHUP during start-up: nothing to reload yet"))
     unix: BoundSocket | None = None

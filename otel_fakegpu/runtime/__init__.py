@@ -6,10 +6,11 @@ the boundary).
 
 from otel_fakegpu.runtime.fleet import FleetPlan, HostSpec, plan_fleet
 from otel_fakegpu.runtime.frames import FrameReader, RemoteError, write_frame
+from otel_fakegpu.runtime.memory import pin_mmap_threshold, settle_memory
 from otel_fakegpu.runtime.pool import WorkerPool
 from otel_fakegpu.runtime.published import PublishedFleet
 from otel_fakegpu.runtime.status import health, render_summary
-from otel_fakegpu.runtime.worker import Collection, CollectionFactory, WorkerSettings, settle_memory
+from otel_fakegpu.runtime.worker import Collection, CollectionFactory, WorkerSettings
 
 __all__ = [
     "Collection",
@@ -22,6 +23,7 @@ __all__ = [
     "WorkerPool",
     "WorkerSettings",
     "health",
+    "pin_mmap_threshold",
     "plan_fleet",
     "render_summary",
     "settle_memory",

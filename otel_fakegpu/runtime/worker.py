@@ -7,7 +7,6 @@ worker stops when the server closes the socket (a server that dies leaves no orp
 
 from __future__ import annotations
 
-import gc
 import logging
 import socket
 import threading
@@ -21,26 +20,14 @@ from otel_fakegpu.engine import EngineUnavailable
 from otel_fakegpu.outputs import Exposition, Format, Variant
 from otel_fakegpu.runtime.fleet import HostSpec
 from otel_fakegpu.runtime.frames import Header, read_frame, write_frame
+from otel_fakegpu.runtime.memory import settle_memory
 from otel_fakegpu.telemetry.liveness import Liveness
 from otel_fakegpu.telemetry.stats import RECENT_CYCLES
 
 log = logging.getLogger(__name__)
 
-# A cycle allocates about ten objects per series, nearly all freed by reference counting; the default gen-0
-# threshold (700) still ran ~470 collections per 4096-GPU cycle, and full collections walked every long-lived
-# object (identities, label and encoder caches), stalling for up to 0.2 s.
-GC_THRESHOLDS = (100_000, 20, 20)
-
 Handler = Callable[[dict[str, Any]], Any]
 ALL_VARIANTS: tuple[Variant, ...] = tuple((fmt, gz) for fmt in Format for gz in (False, True))
-
-
-def settle_memory() -> None:
-    """After start-up: move what lives for the whole run out of the collector's sight, collect less often.
-    Before a fork it also keeps the shared pages shared (the collector would otherwise touch them)."""
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(*GC_THRESHOLDS)
 
 
 class Collection(Protocol):

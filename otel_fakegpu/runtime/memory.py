@@ -1,0 +1,46 @@
+"""How the exporter's processes hold memory: the garbage collector's settings after start-up, and glibc's mmap
+threshold for the large buffers every cycle makes (a 23 MB exposition at 4096 GPUs, its gzip form, each frame)."""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import gc
+import logging
+import os
+
+log = logging.getLogger(__name__)
+
+# A cycle allocates about ten objects per series, nearly all freed by reference counting; the default gen-0
+# threshold (700) still ran ~470 collections per 4096-GPU cycle, and full collections walked every long-lived
+# object (identities, label and encoder caches), stalling for up to 0.2 s.
+GC_THRESHOLDS = (100_000, 20, 20)
+
+M_MMAP_THRESHOLD = -3  # mallopt's parameter number (glibc malloc.h)
+MMAP_THRESHOLD_BYTES = 1 << 20
+
+
+def settle_memory() -> None:
+    """After start-up: move what lives for the whole run out of the collector's sight, collect less often.
+    Before a fork it also keeps the shared pages shared (the collector would otherwise touch them)."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
+
+
+def pin_mmap_threshold() -> bool:
+    """Have glibc serve every allocation of 1 MiB or more from its own mapping, returned to the system when freed.
+
+    By default glibc raises its mmap threshold (up to 32 MiB) the first time such a buffer is freed, after which
+    the next ones come from the heap, whose freed fragments it keeps. Measured at 4096 GPUs after 8 plain
+    scrapers for 15 s: the two processes held 493 MB PSS 12 s later with the default and 310 MB with the threshold
+    pinned (236 vs 272 MB before the scrapers). A ``MALLOC_MMAP_THRESHOLD_`` the user set wins; not glibc: no-op.
+    """
+    if "MALLOC_MMAP_THRESHOLD_" in os.environ:
+        return False
+    name = ctypes.util.find_library("c")
+    try:
+        return bool(name) and ctypes.CDLL(name).mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES) == 1
+    except (OSError, AttributeError):  # a libc without mallopt: its own policy stays
+        log.debug("mallopt not available; the C library's mmap threshold stays as it is")
+        return False

@@ -1,0 +1,29 @@
+"""The processes' memory settings (otel_fakegpu/runtime/memory.py): glibc's mmap threshold is pinned unless the
+user set one, and the garbage collector runs at the raised thresholds after start-up."""
+
+from __future__ import annotations
+
+import ctypes.util
+import gc
+
+import pytest
+
+from otel_fakegpu.runtime.memory import GC_THRESHOLDS, pin_mmap_threshold, settle_memory
+
+
+@pytest.mark.skipif(ctypes.util.find_library("c") is None, reason="no C library to ask (not glibc)")
+def test_mmap_threshold_is_pinned_unless_the_user_set_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_", raising=False)
+    assert pin_mmap_threshold() is True
+    monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "4194304")
+    assert pin_mmap_threshold() is False
+
+
+def test_settle_memory_raises_the_collector_thresholds() -> None:
+    before = gc.get_threshold()
+    try:
+        settle_memory()
+        assert gc.get_threshold() == GC_THRESHOLDS
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)
