@@ -111,7 +111,9 @@ async def _client(
 
 
 async def _run(target: Target, clients: int, per_client: int, seconds: float, gzip: bool, cap_s: float) -> LoadResult:
-    headers = f"GET {target.path} HTTP/1.1\r\nHost: bench\r\n"
+    # A User-Agent, as every client library sends: on the Unix socket a request with no header but Host is taken for
+    # a hand-written read-until-close consumer and answered with Connection: close (README, Unix domain socket).
+    headers = f"GET {target.path} HTTP/1.1\r\nHost: bench\r\nUser-Agent: otel-fakegpu-bench\r\n"
     if gzip:
         headers += "Accept-Encoding: gzip\r\n"
     request = (headers + "\r\n").encode()
