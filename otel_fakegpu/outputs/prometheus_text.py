@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from opentelemetry.sdk.metrics.export import Gauge, Metric, MetricsData, Sum
 
 from otel_fakegpu.telemetry import SCOPE_NAME
+from otel_fakegpu.telemetry.sdk_fastpath import FrozenAttributes
 
 LabelKey = tuple[tuple[str, object], ...]
 
@@ -78,10 +79,14 @@ class PrometheusTextRenderer:
         self._skip_prefix = skip_prefix  # families left out (the push leaves out the exporter's own series)
         self._with_timestamps = with_timestamps
         self._label_text: dict[LabelKey, str] = {}
+        # Sets that cannot change, by identity: the entry holds the set, so its id is not reused while cached.
+        self._frozen_text: dict[int, tuple[FrozenAttributes, str]] = {}
+        self._frozen_seen: dict[int, tuple[FrozenAttributes, str]] = {}
 
     def render_families(self, data: MetricsData) -> list[FamilyText]:
         families: list[FamilyText] = []
         seen: dict[LabelKey, str] = {}
+        self._frozen_seen = {}
         for resource_metrics in data.resource_metrics:
             for scope_metrics in resource_metrics.scope_metrics:
                 if scope_metrics.scope.name not in self._scopes:
@@ -93,6 +98,7 @@ class PrometheusTextRenderer:
                     if family is not None:
                         families.append(family)
         self._label_text = seen  # drop label sets that no longer occur
+        self._frozen_text, self._frozen_seen = self._frozen_seen, {}
         return families
 
     def render(self, data: MetricsData) -> tuple[bytes, int]:
@@ -124,7 +130,15 @@ class PrometheusTextRenderer:
         )
 
     def _labels(self, attributes: Mapping[str, object], seen: dict[LabelKey, str]) -> str:
-        key = tuple(attributes.items())
+        if type(attributes) is FrozenAttributes:  # most points: no tuple of items, no hash over them
+            entry = self._frozen_seen.get(id(attributes)) or self._frozen_text.get(id(attributes))
+            if entry is None or entry[0] is not attributes:
+                entry = (attributes, self._text_for(tuple(attributes.items()), seen))
+            self._frozen_seen[id(attributes)] = entry
+            return entry[1]
+        return self._text_for(tuple(attributes.items()), seen)
+
+    def _text_for(self, key: LabelKey, seen: dict[LabelKey, str]) -> str:
         text = seen.get(key)
         if text is None:
             text = self._label_text.get(key)
