@@ -50,7 +50,7 @@ unit: $(TEST_STAMP) $(PEERS_STAMP)
 test: lint typecheck unit
 
 # Measures the exporter against prometheus_client, OpenTelemetry's Prometheus reader and a fixed-body floor;
-# prints a table and writes bench/results.json (about 12 minutes on 2 cores).
+# prints a table and writes bench/results.json (about 13 minutes on 2 cores).
 bench: $(TEST_STAMP) $(PEERS_STAMP)
 	$(BIN)/python -m bench
 
