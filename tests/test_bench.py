@@ -7,22 +7,27 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from tests.conftest import ROOT
 
 
-def test_quick_benchmark_produces_every_figure(tmp_path: Path) -> None:
-    out = tmp_path / "results.json"
+def _run_quick(module: str, out: Path, timeout_s: float) -> tuple[subprocess.CompletedProcess[str], Any]:
+    """``python -m MODULE --quick --out OUT``, which must succeed; its output and the JSON it wrote."""
     result = subprocess.run(
-        [sys.executable, "-m", "bench", "--quick", "--out", str(out)],
+        [sys.executable, "-m", module, "--quick", "--out", str(out)],
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=420,
+        timeout=timeout_s,
         check=False,
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    results = json.loads(out.read_text())
+    return result, json.loads(out.read_text())
+
+
+def test_quick_benchmark_produces_every_figure(tmp_path: Path) -> None:
+    result, results = _run_quick("bench", tmp_path / "results.json", timeout_s=420)
     assert {"machine", "cycle", "scrape", "idle_cpu_pct", "otlp_push", "targets"} <= set(results)
     for row in results["cycle"]:
         assert {"gpus", "cycle_ms", "sdk_floor_ms", "us_per_series", "startup_s", "series"} <= set(row)
@@ -53,17 +58,7 @@ def test_quick_benchmark_produces_every_figure(tmp_path: Path) -> None:
 
 
 def test_quick_soak_runs_and_reports_every_phase(tmp_path: Path) -> None:
-    out = tmp_path / "soak.json"
-    result = subprocess.run(
-        [sys.executable, "-m", "bench.soak", "--quick", "--out", str(out)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    soak = json.loads(out.read_text())
+    _, soak = _run_quick("bench.soak", tmp_path / "soak.json", timeout_s=180)
     for phase in ("before", "at_restart", "drained", "later", "after_malloc_trim"):
         assert soak[phase]["rss_mb"] > 0
     assert soak["at_restart"]["buffered"] > 0 and soak["drained"]["buffered"] <= 8 * 40

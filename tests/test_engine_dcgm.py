@@ -267,14 +267,18 @@ def _every_field_csv(path: Path) -> Path:
     return path
 
 
+def node_pipeline(collectors: Any) -> TelemetryPipeline:
+    """The pipeline both render comparisons use: host ``node-1``, no engine read counter."""
+    return TelemetryPipeline(
+        collectors, LabelScheme("node-1", collectors.labels), default_resource("t", "node-1"), CycleStats(), lambda: 0
+    )
+
+
 def _render_simulated(engine: Any, clock: FakeClock, collectors: Any) -> list[str]:
     simulator = Simulator(
         FleetSpec(3, ("faulty", "chaos", "degrading"), (SKUS["h100-sxm"],), "node-1", 11), engine, clock=clock
     )
-    pipeline = TelemetryPipeline(
-        collectors, LabelScheme("node-1", collectors.labels), default_resource("t", "node-1"), CycleStats(),
-        lambda: 0,
-    )  # fmt: skip
+    pipeline = node_pipeline(collectors)
     pipeline.watch(engine, 3600.0)
     simulator.start()
     for _ in range(40):

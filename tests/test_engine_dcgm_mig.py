@@ -19,9 +19,8 @@ from otel_fakegpu.fields import Value, load_collectors
 from otel_fakegpu.outputs import PrometheusTextRenderer
 from otel_fakegpu.sim import SKUS, FleetSpec, MigRef, Simulator, Workload, parse_mig_spec, resolve_mig
 from otel_fakegpu.sim.events import GpuEvent
-from otel_fakegpu.telemetry import CycleStats, LabelScheme, TelemetryPipeline, default_resource
 from tests.conftest import FakeClock
-from tests.test_engine_dcgm import ENV, _every_field_csv, calls, make_engine
+from tests.test_engine_dcgm import ENV, _every_field_csv, calls, make_engine, node_pipeline
 
 GPU_I = 4  # DCGM_FE_GPU_I
 BASE = INSTANCE_ENTITY_BASE
@@ -129,10 +128,7 @@ def _render_mig(engine: Any, simulator_engine: Any, clock: FakeClock, collectors
                           skus[i % 2].mig_profiles))  # fmt: skip
     spec = FleetSpec(3, ("faulty", "chaos", "degrading"), skus, "node-1", 11, layouts)
     simulator = Simulator(spec, simulator_engine, clock=clock)
-    pipeline = TelemetryPipeline(
-        collectors, LabelScheme("node-1", collectors.labels), default_resource("t", "node-1"), CycleStats(),
-        lambda: 0,
-    )  # fmt: skip
+    pipeline = node_pipeline(collectors)
     pipeline.watch(engine, 3600.0)
     simulator.start()
     simulator.add_workload(Workload("train-0", "ml", "pytorch", instances=(MigRef(1, 1),), shape="training"))
