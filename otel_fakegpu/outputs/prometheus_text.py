@@ -9,7 +9,7 @@ declared ``unknown`` there: the stored series keep dcgm-exporter's exact names e
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from opentelemetry.sdk.metrics.export import Gauge, Metric, MetricsData, Sum
@@ -36,6 +36,11 @@ def _escape_help(text: str) -> str:
 
 def _escape_label(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def _label_text(pairs: Iterable[tuple[str, object]]) -> str:
+    joined = ",".join(f'{k}="{_escape_label(str(v))}"' for k, v in pairs)
+    return f"{{{joined}}}" if joined else ""
 
 
 def format_value(value: float | int) -> str:
@@ -97,8 +102,7 @@ class PrometheusTextRenderer:
                     family = self._render_metric(metric, seen)
                     if family is not None:
                         families.append(family)
-        self._label_text = seen  # drop label sets that no longer occur
-        self._frozen_text, self._frozen_seen = self._frozen_seen, {}
+        self._label_text, self._frozen_text = seen, self._frozen_seen  # drop label sets that no longer occur
         return families
 
     def render(self, data: MetricsData) -> tuple[bytes, int]:
@@ -133,17 +137,14 @@ class PrometheusTextRenderer:
         if type(attributes) is FrozenAttributes:  # most points: no tuple of items, no hash over them
             entry = self._frozen_seen.get(id(attributes)) or self._frozen_text.get(id(attributes))
             if entry is None or entry[0] is not attributes:
-                entry = (attributes, self._text_for(tuple(attributes.items()), seen))
+                entry = (attributes, _label_text(attributes.items()))
             self._frozen_seen[id(attributes)] = entry
             return entry[1]
-        return self._text_for(tuple(attributes.items()), seen)
-
-    def _text_for(self, key: LabelKey, seen: dict[LabelKey, str]) -> str:
+        key = tuple(attributes.items())
         text = seen.get(key)
         if text is None:
             text = self._label_text.get(key)
             if text is None:
-                pairs = ",".join(f'{k}="{_escape_label(str(v))}"' for k, v in key)
-                text = f"{{{pairs}}}" if pairs else ""
+                text = _label_text(key)
             seen[key] = text
         return text
