@@ -19,10 +19,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, NoReturn
 
-from otel_fakegpu.config import resolve_hostname
+from otel_fakegpu.config import parse_release, resolve_hostname
 from otel_fakegpu.engine import EmbeddedEngine
 from otel_fakegpu.fields import (
+    DEFAULT_RELEASE,
+    RELEASES,
     CollectorSet,
+    ExporterRelease,
     default_collectors_path,
     load_collectors,
 )
@@ -64,6 +67,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--step", default="30s", help="time between samples, e.g. 30s (default 30s)")
     parser.add_argument("--out", metavar="FILE", required=True, help="output file ('-' for standard output)")
     parser.add_argument("-f", "--collectors", metavar="FILE", help="collectors CSV (default: the stock set)")
+    parser.add_argument(
+        "--dcgm-exporter-compat",
+        metavar="RELEASE",
+        help="dcgm-exporter release whose labels to write: "
+        + ", ".join(r.version for r in RELEASES)
+        + f" (default {DEFAULT_RELEASE.version}) [env OTEL_FAKEGPU_DCGM_EXPORTER_COMPAT]",
+    )
     return parser
 
 
@@ -153,8 +163,15 @@ def _fleet(scenario: Scenario, host: str) -> FleetSpec:
     return FleetSpec(len(skus), profiles, skus, host, scenario.seed, scenario.mig_layouts())
 
 
-def backfill(scenario: Scenario, collectors: CollectorSet, span: Span, out: IO[str], host: str) -> int:
-    """Simulate the span and write it to ``out``; returns the number of cycles."""
+def backfill(
+    scenario: Scenario,
+    collectors: CollectorSet,
+    span: Span,
+    out: IO[str],
+    host: str,
+    release: ExporterRelease = DEFAULT_RELEASE,
+) -> int:
+    """Simulate the span and write it to ``out`` with ``release``'s labels; returns the number of cycles."""
     clock = _SteppedClock(span.start)
     engine = EmbeddedEngine(clock)
     simulator = Simulator(
@@ -167,7 +184,7 @@ def backfill(scenario: Scenario, collectors: CollectorSet, span: Span, out: IO[s
     )
     pipeline = TelemetryPipeline(
         collectors,
-        LabelScheme(host, collectors.labels),
+        LabelScheme(host, collectors.labels, host_label=release.host_label),
         default_resource("otel-fakegpu", host),
         CycleStats(),
         lambda: engine.reads_total,
@@ -212,17 +229,20 @@ def run_backfill(argv: Sequence[str], env: Mapping[str, str]) -> int:
         raise ConfigError(str(exc)) from None
     collectors = load_collectors(args.collectors or default_collectors_path())
     host = resolve_hostname(env)
+    release_text = args.dcgm_exporter_compat or env.get("OTEL_FAKEGPU_DCGM_EXPORTER_COMPAT", "")
+    source = "--dcgm-exporter-compat" if args.dcgm_exporter_compat else "OTEL_FAKEGPU_DCGM_EXPORTER_COMPAT"
+    release = parse_release(release_text, source) if release_text else DEFAULT_RELEASE
     started = time.perf_counter()
     if args.out == "-":
         import sys  # noqa: PLC0415 - only this path writes to standard output
 
-        cycles = backfill(scenario, collectors, span, sys.stdout, host)
+        cycles = backfill(scenario, collectors, span, sys.stdout, host, release)
     else:
         out_path = Path(args.out)
         partial = out_path.with_name(out_path.name + ".partial")
         try:
             with partial.open("w", encoding="utf-8") as out:
-                cycles = backfill(scenario, collectors, span, out, host)
+                cycles = backfill(scenario, collectors, span, out, host, release)
             os.replace(partial, out_path)
         except OSError as exc:
             raise ConfigError(f"{args.out}: cannot write: {exc.strerror or exc}") from None

@@ -22,10 +22,13 @@ from otel_fakegpu.config_sections import (
 from otel_fakegpu.engine.selection import MAX_INJECTED_GPUS, EngineSettings
 from otel_fakegpu.fields import (
     CLOCK_EVENTS_COUNT_FIELD,
+    DEFAULT_RELEASE,
     XID_COUNT_FIELD,
     CollectorSet,
+    ExporterRelease,
     collectors_preset_path,
     default_collectors_path,
+    find_release,
     load_collectors,
     merge_collectors,
 )
@@ -97,7 +100,7 @@ class Config:
     idle_timeout_s: float
     collect_interval_s: float
     count_windows_ms: dict[int, int]  # computed field id (9001, 9002) -> sliding window
-    hostname: str | None  # None: no Hostname label (--no-hostname)
+    hostname: str | None  # None: no host label (--no-hostname)
     host_identity: str  # the host name used for resource attributes and GPU identities
     num_gpus: int
     profiles: tuple[str, ...]
@@ -120,6 +123,7 @@ class Config:
     engine: EngineSettings = field(default_factory=EngineSettings)
     check_only: bool = False  # --check-config: validate, then exit
     tracing: TracingSettings | None = None  # None: no traces
+    exporter_release: ExporterRelease = DEFAULT_RELEASE  # --dcgm-exporter-compat: the contract served
 
 
 def parse_profiles(text: str, source: str) -> tuple[str, ...]:
@@ -151,6 +155,13 @@ def parse_mig(text: str, source: str, count: int, skus: tuple[GpuSku, ...]) -> d
         return resolve_mig(spec, count, lambda i: (skus[i % len(skus)].key, skus[i % len(skus)].mig_profiles))
     except MigError as exc:
         raise ConfigError(f"{source}={text!r}: {exc}") from None
+
+
+def parse_release(text: str, source: str) -> ExporterRelease:
+    try:
+        return find_release(text)
+    except KeyError as exc:
+        raise ConfigError(f"{source}={text!r}: {exc.args[0]}") from None
 
 
 def resolve_hostname(env: Mapping[str, str]) -> str:
@@ -268,6 +279,7 @@ def build_config(values: Mapping[str, OptionValue], env: Mapping[str, str]) -> C
         scenario=_load_scenario(values["scenario"], num_gpus),
         control_token=text("control_token")[0] or None,
         check_only=parse_bool(*text("check_config")),
+        exporter_release=parse_release(*text("dcgm_exporter_compat")),
     )
     if config.scenario is not None and not config.engine.simulated:
         raise ConfigError(

@@ -121,6 +121,7 @@ class Exporter:
                 collectors.labels,
                 config.label_style,
                 "uuid" if config.attribution.style.old_names else "UUID",
+                config.exporter_release.host_label,
             ),
             default_resource(config.service_name, config.host_identity, config.resource_attributes),
             self.stats,

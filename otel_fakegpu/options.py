@@ -11,6 +11,7 @@ from typing import NoReturn
 
 from otel_fakegpu import __version__
 from otel_fakegpu.attribution import DEFAULT_SOCKET
+from otel_fakegpu.fields import DEFAULT_RELEASE, RELEASES
 from otel_fakegpu.serve import DEFAULT_IDLE_TIMEOUT_S, DEFAULT_MODE, DEFAULT_SOCKET_PATH
 from otel_fakegpu.settings import ConfigError, OptionValue
 from otel_fakegpu.sim import PROFILE_NAMES, SKUS
@@ -47,7 +48,10 @@ OPTIONS: tuple[Option, ...] = (
        "sliding window of DCGM_EXP_XID_ERRORS_COUNT, in milliseconds", "MS"),
     _o("clock_events_window", "--clock-events-count-window-size", "DCGM_EXPORTER_CLOCK_EVENTS_COUNT_WINDOW_SIZE",
        str(DEFAULT_COUNT_WINDOW_MS), "sliding window of DCGM_EXP_CLOCK_EVENTS_COUNT, in milliseconds", "MS"),
-    _o("no_hostname", "-n --no-hostname", "NO_HOSTNAME", "false", "omit the Hostname label", switch=True),
+    _o("no_hostname", "-n --no-hostname", "NO_HOSTNAME", "false", "omit the host label", switch=True),
+    _o("dcgm_exporter_compat", "--dcgm-exporter-compat", "OTEL_FAKEGPU_DCGM_EXPORTER_COMPAT", DEFAULT_RELEASE.version,
+       "serve the output contract of this dcgm-exporter release: "
+       + "; ".join(f"{r.version} ({r.tag}): {r.summary}" for r in RELEASES), "RELEASE"),
     _o("preset", "--preset", "OTEL_FAKEGPU_PRESET", None,
        "defaults of another exporter: digitalocean (port 9401, its field set plus -f, 20 s windows, push to "
        "169.254.169.254) or dcgm-fake-gpu-exporter (the seed prototype's nine names and labels)", "NAME"),

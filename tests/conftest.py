@@ -284,6 +284,7 @@ def build_stack(
     scenario: Scenario | None = None,
     step_s: float = 30.0,
     mig: str | None = None,
+    host_label: str = "Hostname",
 ) -> Stack:
     """With ``scenario``: its fleet, seed and events, its time advancing ``step_s`` wall seconds per update."""
     clock = clock or FakeClock()
@@ -312,7 +313,7 @@ def build_stack(
     collectors = collectors or load_collectors(default_collectors_path())
     pipeline = TelemetryPipeline(
         collectors,
-        LabelScheme(hostname, collectors.labels),
+        LabelScheme(hostname, collectors.labels, host_label=host_label),
         default_resource("otel-fakegpu", "golden-host"),
         CycleStats(),
         lambda: engine.reads_total,

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from tests.conftest import start_exporter
@@ -46,6 +47,17 @@ def test_promtool_unit_tests_pass_and_cover_every_rule() -> None:
     assert alert_names() - quiet == set(), "rules no test keeps quiet"
 
 
+def test_promtool_unit_tests_pass_with_the_4_8_3_host_label(tmp_path: Path) -> None:
+    """The same cases with dcgm-exporter 4.8.3's ``hostname`` in the input series and the expected alerts."""
+    tests = yaml.safe_load(RULE_TESTS.read_text().replace("Hostname", "hostname"))
+    tests["rule_files"] = [str(RULES)]
+    assert "Hostname" not in yaml.safe_dump(tests)
+    renamed = tmp_path / "gpu-alerts-hostname.test.yml"
+    renamed.write_text(yaml.safe_dump(tests, allow_unicode=True))
+    result = promtool("test", "rules", str(renamed))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 def firing(prometheus: PrometheusServer, name: str) -> list[dict[str, Any]]:
     return [a for a in prometheus.alerts() if a["labels"]["alertname"] == name and a["state"] == "firing"]
 
@@ -60,10 +72,13 @@ def wait_firing(prometheus: PrometheusServer, name: str, timeout: float) -> list
     raise AssertionError(f"{name} did not fire within {timeout:.0f} s: {prometheus.alerts()}")
 
 
-def test_real_prometheus_fires_xid_and_gpu_missing(tmp_path: Path) -> None:
-    """Faults sent through the control API while a real Prometheus with the rules loaded scrapes the exporter."""
+@pytest.mark.parametrize(("release", "host_label"), [("4.8.2", "Hostname"), ("4.8.3", "hostname")])
+def test_real_prometheus_fires_xid_and_gpu_missing(tmp_path: Path, release: str, host_label: str) -> None:
+    """Faults sent through the control API while a real Prometheus with the rules loaded scrapes the exporter
+    serving either release's host label."""
     sock = tmp_path / "metrics.sock"
-    args = ["-f", str(COLLECTORS), "-c", "500", "--update-interval", "0.5", "--profile", "stable", "--uds", str(sock)]
+    args = ["-f", str(COLLECTORS), "-c", "500", "--update-interval", "0.5", "--profile", "stable", "--uds", str(sock),
+            "--dcgm-exporter-compat", release]  # fmt: skip
     exporter = start_exporter([*args, "--num-gpus", "4"], {"NODE_NAME": "alert-node", "FAKEGPU_SEED": "5"}, uds=sock)
     prometheus = PrometheusServer(tmp_path / "prometheus", static_scrape(JOB, exporter.port), (RULES,))
     try:
@@ -72,14 +87,15 @@ def test_real_prometheus_fires_xid_and_gpu_missing(tmp_path: Path) -> None:
         assert firing(prometheus, "GpuXidError") == [] and firing(prometheus, "GpuMissing") == []
         control_event(sock, 1, {"xid": 79})
         xid = wait_firing(prometheus, "GpuXidError", 90)
-        assert [(a["labels"]["gpu"], a["labels"]["Hostname"], a["value"]) for a in xid] == [
+        assert [(a["labels"]["gpu"], a["labels"][host_label], a["value"]) for a in xid] == [
             ("1", "alert-node", "7.9e+01")
         ]
         window = wait_firing(prometheus, "GpuXidErrorsInWindow", 60)
         assert [(a["labels"]["gpu"], a["labels"]["xid"]) for a in window] == [("1", "79")]
         control_event(sock, 3, {"fault": "fall_off_bus"})
         missing = wait_firing(prometheus, "GpuMissing", 120)  # for: 1m
-        assert [(a["labels"]["gpu"], a["labels"]["Hostname"]) for a in missing] == [("3", "alert-node")]
+        assert [(a["labels"]["gpu"], a["labels"][host_label]) for a in missing] == [("3", "alert-node")]
+        assert missing[0]["annotations"]["summary"].endswith("on alert-node is missing")
     finally:
         exporter.close()
         prometheus.stop()

@@ -24,20 +24,24 @@ from otel_fakegpu.fields.collectors import (
     parse_collectors,
 )
 from otel_fakegpu.fields.events import CLOCK_EVENTS_COUNT_FIELD, EVENT_DECODERS, XID_COUNT_FIELD, EventDecoder
+from otel_fakegpu.fields.releases import DEFAULT_RELEASE, RELEASES, ExporterRelease, find_release
 
 __all__ = [
     "CATALOG",
     "CLOCK_EVENTS_COUNT_FIELD",
+    "DEFAULT_RELEASE",
     "ENTITY_GPU",
     "ENTITY_LINK",
     "ENTITY_SWITCH",
     "EVENT_DECODERS",
     "IDENTITY_FIELD_IDS",
+    "RELEASES",
     "XID_COUNT_FIELD",
     "Collector",
     "CollectorSet",
     "CollectorsError",
     "EventDecoder",
+    "ExporterRelease",
     "FieldCatalog",
     "FieldSpec",
     "MetricKind",
@@ -47,6 +51,7 @@ __all__ = [
     "blank_for",
     "collectors_preset_path",
     "default_collectors_path",
+    "find_release",
     "is_blank",
     "load_collectors",
     "merge_collectors",

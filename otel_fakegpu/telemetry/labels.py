@@ -1,5 +1,6 @@
 """The label contract of every GPU series (compat §1): gpu, UUID, pci_bus_id, device, modelName, on a MIG
-instance GPU_I_PROFILE and GPU_I_ID, then Hostname, then label-type fields in collectors-file order."""
+instance GPU_I_PROFILE and GPU_I_ID, then the host label (Hostname, or hostname from dcgm-exporter 4.8.3 on), then
+label-type fields in collectors-file order."""
 
 from __future__ import annotations
 
@@ -38,13 +39,16 @@ class LabelScheme:
         label_fields: Sequence[Collector],
         style: str = DCGM_EXPORTER_STYLE,
         uuid_label: str = "UUID",
+        host_label: str = "Hostname",
     ) -> None:
-        """``uuid_label`` is ``uuid`` under dcgm-exporter's ``-o/--use-old-namespace``."""
+        """``uuid_label`` is ``uuid`` under dcgm-exporter's ``-o/--use-old-namespace``; ``host_label`` is the
+        served release's (``ExporterRelease.host_label``)."""
         if style not in LABEL_STYLES:
             raise ValueError(f"unknown label style {style!r}")
         self._prototype = style == PROTOTYPE_STYLE
         self._hostname = hostname
         self._uuid_label = uuid_label
+        self._host_label = host_label
         self._label_fields = tuple(label_fields)
         self._cache: dict[tuple[object, ...], Attributes] = {}
         self._semconv_cache: dict[tuple[object, ...], Attributes] = {}
@@ -110,7 +114,7 @@ class LabelScheme:
             attrs["GPU_I_PROFILE"] = instance.profile
             attrs["GPU_I_ID"] = str(instance.instance_id)
         if self._hostname is not None:
-            attrs["Hostname"] = self._hostname
+            attrs[self._host_label] = self._hostname
         for collector, value in zip(self._label_fields, extra, strict=True):
             if value is not None:
                 attrs[collector.name] = str(value)
@@ -118,8 +122,8 @@ class LabelScheme:
 
     def entity_attributes(self, group: str, entities: Snapshot, gpus: Snapshot) -> list[Attributes]:
         """Labels of NVSwitch (``nvswitch="0"``) or link (``nvlink="3",nvswitch="nvswitch0"``) series, as
-        dcgm-exporter prints them: then Hostname and the entity-less label fields (the driver version)."""
-        tail: dict[str, str] = {} if self._hostname is None else {"Hostname": self._hostname}
+        dcgm-exporter prints them: then the host label and the entity-less label fields (the driver version)."""
+        tail: dict[str, str] = {} if self._hostname is None else {self._host_label: self._hostname}
         for collector in self._label_fields:
             if collector.field.id in _GLOBAL_FIELDS:
                 value = next((v for v in gpus.column(collector.field.id) if v is not None), None)
