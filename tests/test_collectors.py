@@ -68,7 +68,6 @@ def test_format_details_comments_blank_lines_spaces_and_quotes() -> None:
         ("DCGM_FI_DEV_GPU_TEMP, gauge, a, b\n", r"^f\.csv:1: expected 3"),
         ("DCGM_FI_DRIVER_VERSION, gauge, x\n", r"^f\.csv:1: DCGM_FI_DRIVER_VERSION holds text"),
         ("DCGM_FI_DEV_GPU_TEMP, histogram, x\n", r"^f\.csv:1: type 'histogram' is never produced"),
-        ("DCGM_FI_DEV_GPU_TEMP, gauge, x\ndcgm_gpu_temp, gauge, y\n", r"^f\.csv:2: dcgm_gpu_temp is listed twice \(first on line 1\)"),
         ('DCGM_FI_DEV_GPU_TEMP, gauge, "unterminated\n', r"^f\.csv:1: malformed CSV"),
         ("# only comments\n", r"^f\.csv: no gauge or counter fields"),
     ],

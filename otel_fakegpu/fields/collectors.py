@@ -92,7 +92,7 @@ def parse_collectors(text: str, source: str = "<collectors>", catalog: FieldCata
     """Parse collectors CSV text; ``source`` names it in errors."""
     metrics: list[Collector] = []
     labels: list[Collector] = []
-    first_seen: dict[int, int] = {}
+    first_seen: dict[int, tuple[int, str]] = {}  # field id -> the line and name that export it
     first_names: dict[str, int] = {}
     for lineno, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
@@ -108,10 +108,16 @@ def parse_collectors(text: str, source: str = "<collectors>", catalog: FieldCata
                         collector.name, first_names[collector.name])  # fmt: skip
             continue
         if collector.field.id in first_seen:
-            raise CollectorsError(
-                f"{source}:{lineno}: {collector.name} is listed twice (first on line {first_seen[collector.field.id]})"
-            )
-        first_seen[collector.field.id] = first_names[collector.name] = lineno
+            # One field under two names (DCGM_FI_DEV_GPU_TEMP and DCGM_FI_DEV_GPU_TEMP_CELSIUS): dcgm-exporter accepts
+            # the file and files every value of the id under the first line's name (collector.findCounterField), so
+            # the later name never has a series. Same here, said once at load.
+            first_line, first_name = first_seen[collector.field.id]
+            log.warning("%s:%d: %s names field %d, which line %d already exports as %s; only %s is served",
+                        source, lineno, collector.name, collector.field.id, first_line, first_name,
+                        first_name)  # fmt: skip
+            continue
+        first_seen[collector.field.id] = (lineno, collector.name)
+        first_names[collector.name] = lineno
         (labels if collector.kind is MetricKind.LABEL else metrics).append(collector)
     if not metrics:
         raise CollectorsError(f"{source}: no gauge or counter fields: nothing to export")
