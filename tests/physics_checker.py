@@ -8,12 +8,13 @@ totals (never decrease), the split README's field table documents.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import accumulate, pairwise
 from operator import itemgetter
 
 from otel_fakegpu.fields import Value
 from otel_fakegpu.sim import GpuSku
+from otel_fakegpu.sim.board import CYCLE_COUNTERS, FABRIC_READINGS, RAW_SPREAD
 from otel_fakegpu.sim.physics import (
     REASON_HW_POWER_BRAKE,
     REASON_HW_THERMAL,
@@ -29,7 +30,24 @@ UTIL_FIELDS = (203, 204, 206, 207)
 TOTALS = (156, *RUNNING_TOTALS)
 RATES = (200, 201, 1009, 1010, 1011, 1012, 449)
 NS = 1_000_000_000
-CHECKED_FIELDS = (100, 112, 150, 155, 191, 250, 251, 252, 253, *RATIO_FIELDS, *UTIL_FIELDS, *TOTALS, *RATES)
+LIMIT_FIELDS = (160, 162, 163, 164)  # management, maximum, default and enforced power limits
+BOARD_FIELDS = (157, *LIMIT_FIELDS, 174, 175, *CYCLE_COUNTERS)
+CHECKED_FIELDS = (
+    100,
+    112,
+    150,
+    155,
+    191,
+    250,
+    251,
+    252,
+    253,
+    *RATIO_FIELDS,
+    *UTIL_FIELDS,
+    *TOTALS,
+    *RATES,
+    *BOARD_FIELDS,
+)
 VIOLATION_REASONS = {
     240: REASON_SW_POWER_CAP | REASON_HW_POWER_BRAKE,
     241: REASON_SW_THERMAL | REASON_HW_THERMAL,
@@ -56,6 +74,7 @@ class Run:
     target: list[float]
     glitched: list[frozenset[int]]
     brake: list[bool]
+    fabric: list[str] = field(default_factory=list)  # the fabric state of each update; empty: healthy throughout
 
     def column(self, field_id: int) -> list[Value | None]:
         columns = self.__dict__.get("_columns")
@@ -77,6 +96,7 @@ def check_run(run: Run) -> set[int]:
     _framebuffer(run)
     _totals(run)
     _fan(run)
+    _board(run)
     return reasons
 
 
@@ -213,3 +233,46 @@ def _fan(run: Run) -> None:
     ok = [v == fan.percent(t) for v, t in zip(col, run.temp_after, strict=True)]
     if not all(ok):
         raise _fail(run, _first(ok), "FAN_SPEED follows the fan curve of the temperature")
+
+
+def _board(run: Run) -> None:
+    """157 is 155 with bounded zero-mean noise; the limits are the SKU's and hold 155; fabric health is blank without
+    NVSwitches and follows the fabric state; each cycle counter grows by its ratio x SMs x clock x step."""
+    sku, raw, power = run.sku, run.column(157), run.column(155)
+    near = [type(r) is float and abs(r - p) <= RAW_SPREAD * p + 1e-3 for r, p in zip(raw, power, strict=True)]  # type: ignore[operator]
+    if not all(near):
+        raise _fail(run, _first(near), f"raw power within {RAW_SPREAD:.0%} of the averaged power")
+    if len(raw) >= 1000:
+        mean_raw, mean_power = sum(raw) / len(raw), sum(power) / len(power)  # type: ignore[arg-type]
+        if (
+            abs(mean_raw - mean_power) > 0.005 * mean_power
+            or sum(r != p for r, p in zip(raw, power, strict=True)) < len(raw) // 2
+        ):
+            raise _fail(run, 0, "raw power has the averaged power's mean (within 0.5 %) and is noisier")
+    for field_id in LIMIT_FIELDS:
+        if set(run.column(field_id)) != {float(sku.tdp_w)}:
+            raise _fail(run, 0, f"power limit {field_id} is the SKU's {sku.tdp_w} W")
+    states = run.fabric or ["healthy"] * len(run.readings)
+    want = [FABRIC_READINGS[s] if sku.nvswitch_links else (None, None) for s in states]
+    got = list(zip(run.column(174), run.column(175), strict=True))
+    if got != want:
+        raise _fail(run, _first([g == w for g, w in zip(got, want, strict=True)]), "fabric health follows the fabric")
+    for counter, ratio_field in CYCLE_COUNTERS.items():
+        _cycles(run, counter, ratio_field)
+
+
+def _cycles(run: Run, counter: int, ratio_field: int) -> None:
+    col, ratios, clocks = run.column(counter), run.column(ratio_field), run.column(100)
+    if not run.sku.sm_count:
+        if any(v is not None for v in col):
+            raise _fail(run, 0, f"cycle counter {counter} is blank without an SM count")
+        return
+    for index in range(1, len(col)):
+        if {ratio_field, 100} & run.glitched[index]:
+            continue  # a glitch rewrote the reading after the counter had advanced
+        ratio, clock = ratios[index], clocks[index]
+        grew = int(col[index] or 0) - int(col[index - 1] or 0)
+        cycles = run.sku.sm_count * int(clock or 0) * 1_000_000 * run.dt
+        want = round(float(ratio) * cycles) if ratio is not None else 0
+        if grew != want:
+            raise _fail(run, index, f"cycle counter {counter} grows by {ratio_field} x SMs x SM clock x step")

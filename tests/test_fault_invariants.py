@@ -1,5 +1,5 @@
 """Faults bend the physics without breaking its laws: a GPU through ECC bursts, replays, CRC errors, XIDs,
-a thermal runaway and a power brake, each recovered, passes the invariant checker on every SKU."""
+a thermal runaway, a degraded then unhealthy NVSwitch fabric and a power brake, each recovered, passes the invariant checker on every SKU."""
 
 from __future__ import annotations
 
@@ -23,6 +23,8 @@ EVENTS: dict[int, dict[str, object]] = {
     300: {"nvlink_crc": 7},
     400: {"row_remap": "pending"},
     500: {"fault": "thermal_runaway"},
+    600: {"fabric": "degraded"},
+    900: {"fabric": "unhealthy"},
     1500: {"fault": "recover"},
     2000: {"fault": "power_brake"},
     2300: {"fault": "recover"},
@@ -54,6 +56,7 @@ def _faulted_run(sku: GpuSku) -> tuple[Run, list[int]]:
         run.target.append(AMBIENT_C + sku.thermal_c_per_w * factor * readings[155])  # type: ignore[operator]
         run.glitched.append(frozenset())
         run.brake.append(physics.conditions.power_brake)
+        run.fabric.append(physics.conditions.fabric)
         if readings.get(230):
             xids.append(step)
     return run, xids
@@ -69,3 +72,5 @@ def test_faults_keep_the_laws(sku: GpuSku) -> None:
     assert max(hot) >= sku.slowdown_temp_c, (sku.key, max(hot))  # the runaway reaches the slowdown temperature
     assert run.readings[-1][311] == run.readings[99][311] + 1  # type: ignore[operator]
     assert run.readings[-1][390] == 2 and run.readings[-1][392] == 1
+    fabric = [run.readings[step][175] for step in (599, 600, 900, 1500)]
+    assert fabric == ([1, 3, 2, 1] if sku.nvswitch_links else [None] * 4), sku.key  # recover heals the fabric

@@ -1,6 +1,7 @@
 """Which NVML call answers each DCGM field, in DCGM's unit. Fields NVML cannot give by polling are absent
 (blank): the XID (an event), NVLink bandwidth (a rate DCGM computes), the vGPU licence status, and the
-profiling fields 1001+ (DCGM's own profiling module); so are NVSwitch and NVLink-entity fields (GPUs only here)."""
+profiling fields 1001+ (DCGM's own profiling module); so are NVSwitch and NVLink-entity fields (GPUs only here), and
+DCGM 4.6's unaveraged power (157: NVML's instant reading needs a newer field query) and fabric health (174, 175)."""
 
 from __future__ import annotations
 
@@ -99,6 +100,10 @@ READERS: dict[int, Reader] = {
     150: lambda nv, h: int(nv.nvmlDeviceGetTemperature(h, nv.NVML_TEMPERATURE_GPU)),
     155: lambda nv, h: nv.nvmlDeviceGetPowerUsage(h) / 1000.0,  # mW -> W
     156: lambda nv, h: int(nv.nvmlDeviceGetTotalEnergyConsumption(h)),  # mJ, as DCGM
+    160: lambda nv, h: nv.nvmlDeviceGetPowerManagementLimit(h) / 1000.0,  # mW -> W
+    162: lambda nv, h: nv.nvmlDeviceGetPowerManagementLimitConstraints(h)[1] / 1000.0,  # (min, max) in mW
+    163: lambda nv, h: nv.nvmlDeviceGetPowerManagementDefaultLimit(h) / 1000.0,
+    164: lambda nv, h: nv.nvmlDeviceGetEnforcedPowerLimit(h) / 1000.0,
     158: lambda nv, h: int(nv.nvmlDeviceGetTemperatureThreshold(h, nv.NVML_TEMPERATURE_THRESHOLD_SLOWDOWN)),
     159: lambda nv, h: int(nv.nvmlDeviceGetTemperatureThreshold(h, nv.NVML_TEMPERATURE_THRESHOLD_SHUTDOWN)),
     190: lambda nv, h: int(nv.nvmlDeviceGetPerformanceState(h)),

@@ -1,6 +1,7 @@
 """The event vocabulary shared by scenario files and the live control API: one event for one GPU.
 
-``parse_event`` turns ``{"xid": 79}``, ``{"ecc": {"dbe": 1}}``, ``{"fault": "fall_off_bus"}`` ... into a
+``parse_event`` turns ``{"xid": 79}``, ``{"ecc": {"dbe": 1}}``, ``{"fault": "fall_off_bus"}``,
+``{"fabric": "degraded"}`` ... into a
 ``GpuEvent``; a bad one raises ``EventError`` naming the key at fault, so a file loader can point at its line.
 """
 
@@ -9,9 +10,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from otel_fakegpu.sim.board import FABRIC_STATES
+
 FAULTS = ("fall_off_bus", "recover", "thermal_runaway", "power_brake")
 ROW_REMAP_STATES = ("pending", "failure")
-EVENT_KINDS = ("xid", "ecc", "retired_pages", "row_remap", "nvlink_crc", "pcie_replay", "fault", "load")
+EVENT_KINDS = ("xid", "ecc", "retired_pages", "row_remap", "nvlink_crc", "pcie_replay", "fault", "load", "fabric")
 MAX_XID = 1023  # XIDs are small numbers; NVIDIA's table ends well below this
 MAX_BURST = 1_000_000  # errors one event may add: enough for a storm, bounded for a fuzzer
 
@@ -38,7 +41,7 @@ class GpuEvent:
         """The event as the vocabulary writes it (for logs and the control API's answers)."""
         if self.kind == "xid" or self.kind in ("nvlink_crc", "pcie_replay"):
             return {self.kind: self.code}
-        if self.kind in ("fault", "row_remap"):
+        if self.kind in ("fault", "row_remap", "fabric"):
             return {self.kind: self.name}
         if self.kind == "load":
             return {"load": self.load}
@@ -91,6 +94,8 @@ def parse_event(body: Mapping[str, object]) -> GpuEvent:
         return GpuEvent(kind, name=_choice(value, kind, ROW_REMAP_STATES))
     if kind == "fault":
         return GpuEvent(kind, name=_choice(value, kind, FAULTS))
+    if kind == "fabric":
+        return GpuEvent(kind, name=_choice(value, kind, FABRIC_STATES))
     if value is None:
         return GpuEvent(kind, load=None)
     if type(value) not in (int, float) or not 0.0 <= float(value) <= 1.0:  # type: ignore[arg-type]

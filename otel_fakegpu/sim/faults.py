@@ -63,6 +63,8 @@ class GpuFaults:
             physics.counters[393] += 1
         elif kind == "load":
             physics.conditions.load_override = event.load
+        elif kind == "fabric":  # read on boards with NVSwitches only (sim.board)
+            physics.conditions.fabric = event.name
         else:
             self._fault(event.name, physics, t)
 
@@ -80,6 +82,7 @@ class GpuFaults:
             self.off_bus = physics.conditions.power_brake = False
             self.thermal_runaway_since = physics.conditions.load_override = None
             physics.conditions.thermal_factor = 1.0
+            physics.conditions.fabric = "healthy"
             self.remap_pending = False
             self.retired["dbe"] += self.retired["pending"]
             self.retired["pending"] = 0
@@ -122,6 +125,7 @@ class GpuFaults:
             "thermal_runaway": self.thermal_runaway_since is not None,
             "power_brake": physics.conditions.power_brake,
             "load_override": physics.conditions.load_override,
+            "fabric": physics.conditions.fabric,
             "row_remap_pending": self.remap_pending,
             "row_remap_failure": self.remap_failure,
             "retired_pages": dict(self.retired),

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from otel_fakegpu.fields import Value
+from otel_fakegpu.sim.board import BoardState, board_readings
 from otel_fakegpu.sim.load import EngineLoad, clamp, combine
 from otel_fakegpu.sim.mig import MigInstance
 from otel_fakegpu.sim.placement import DeviceDemand
@@ -49,6 +50,7 @@ class GpuConditions:
     power_brake: bool = False  # HW power brake asserted (a PSU or rack power event)
     thermal_factor: float = 1.0  # multiplies the cooling resistance: > 1 is failing cooling
     load_override: float | None = None  # forces the scalar load (0..1), whatever the workloads do
+    fabric: str = "healthy"  # NVSwitch-fabric health (sim.board.FABRIC_STATES), on boards with NVSwitches
 
 
 @dataclass
@@ -64,9 +66,12 @@ class GpuPhysics:
     xid_reported: bool = False  # whether field 230 has been stored at all yet
     load: float = 0.0  # the scalar load of the last step, a load override included
     _fixed: dict[int, Value | None] = field(default_factory=dict, repr=False)  # readings that never change
+    board: BoardState = field(default_factory=lambda: BoardState(0), repr=False)
 
     def __post_init__(self) -> None:
         sku = self.sku
+        # The raw-power noise stream's seed: from the GPU's own starting state, so reproducible under --seed.
+        self.board = BoardState(int(self.energy_mj * 1000) ^ int(self.temp_c * 1e6))
         self._fixed = {101: sku.mem_clock_mhz, 158: sku.slowdown_temp_c, 159: sku.shutdown_c, 390: 0, 391: 0, 392: 0}
         self._fixed[526] = 0
 
@@ -115,6 +120,8 @@ class GpuPhysics:
         readings.update(self.counters)
         usable = sku.fb_total_mib - sku.fb_reserved_mib
         readings.update(framebuffer(sku.fb_total_mib, sku.fb_reserved_mib, round(usable * clamp(demand.memory))))
+        self.board.advance_cycles(readings, sku, sm_clock, dt)
+        readings.update(board_readings(self.board, sku, power, cond.fabric))
         if demand.glitches:
             readings.update(demand.glitches)
         for fid in demand.blanks:

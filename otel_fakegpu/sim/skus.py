@@ -64,6 +64,7 @@ class GpuSku:
     source: str = ""  # where the figures come from
     # An HGX board's NVSwitches: how many NVLinks each of its eight GPUs has to each switch (empty: no switches).
     nvswitch_links: tuple[int, ...] = ()
+    sm_count: int = 0  # streaming multiprocessors: the raw profiling cycle counters count SM cycles
 
     @property
     def tensor_pipes(self) -> frozenset[str]:

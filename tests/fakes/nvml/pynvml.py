@@ -68,7 +68,8 @@ def sample_gpu(index: int) -> dict[str, Any]:
         "name": "NVIDIA H100 80GB HBM3", "brand": 2, "serial": f"165432{index}", "uuid": f"GPU-nvml-{index}",
         "minor": index, "busId": f"00000000:1{index}:00.0", "vbios": "96.00.74.00.01", "persistence": 1,
         "clock/1": 1980, "clock/2": 2619, "events": 4, "temp": 40 + index, "thr/0": 92, "thr/1": 89,
-        "pstate": 0, "fan": Err(NVML_ERROR_NOT_SUPPORTED), "power": 123456, "energy": 5_000_000, "replay": 3,
+        "pstate": 0, "fan": Err(NVML_ERROR_NOT_SUPPORTED), "power": 123456, "power_limit": 700000, "power_default": 700000,
+        "power_enforced": 650000, "power_constraints": (200000, 700000), "energy": 5_000_000, "replay": 3,
         "pcie/0": 12000, "pcie/1": 34000,
         "util": SimpleNamespace(gpu=42, memory=17), "enc": [5, 167000], "dec": [6, 167000],
         "violation": [10 * (p + 1) for p in range(6)],
@@ -159,6 +160,12 @@ nvmlDeviceGetCurrentClocksEventReasons = _simple("nvmlDeviceGetCurrentClocksEven
 nvmlDeviceGetPerformanceState = _simple("nvmlDeviceGetPerformanceState", "pstate")
 nvmlDeviceGetFanSpeed = _simple("nvmlDeviceGetFanSpeed", "fan")
 nvmlDeviceGetPowerUsage = _simple("nvmlDeviceGetPowerUsage", "power")
+nvmlDeviceGetPowerManagementLimit = _simple("nvmlDeviceGetPowerManagementLimit", "power_limit")
+nvmlDeviceGetPowerManagementDefaultLimit = _simple("nvmlDeviceGetPowerManagementDefaultLimit", "power_default")
+nvmlDeviceGetPowerManagementLimitConstraints = _simple(
+    "nvmlDeviceGetPowerManagementLimitConstraints", "power_constraints"
+)
+nvmlDeviceGetEnforcedPowerLimit = _simple("nvmlDeviceGetEnforcedPowerLimit", "power_enforced")
 nvmlDeviceGetTotalEnergyConsumption = _simple("nvmlDeviceGetTotalEnergyConsumption", "energy")
 nvmlDeviceGetPcieReplayCounter = _simple("nvmlDeviceGetPcieReplayCounter", "replay")
 nvmlDeviceGetUtilizationRates = _simple("nvmlDeviceGetUtilizationRates", "util")
