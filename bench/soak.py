@@ -24,8 +24,8 @@ from typing import Any
 
 from bench.procs import rss_mb
 from otel_fakegpu.cli import config_from_args
-from otel_fakegpu.exporter import Exporter
 from otel_fakegpu.fields import default_collectors_path, load_collectors
+from otel_fakegpu.host.collection import Exporter
 from otel_fakegpu.runtime.memory import settle_memory
 from tests.conftest import free_port
 

@@ -21,7 +21,7 @@ from typing import IO, TYPE_CHECKING, Any
 import pytest
 
 from otel_fakegpu.attribution import AttributionStage
-from otel_fakegpu.config import parse_mig
+from otel_fakegpu.config.model import parse_mig
 from otel_fakegpu.engine import EmbeddedEngine
 from otel_fakegpu.fields import CollectorSet, default_collectors_path, load_collectors
 from otel_fakegpu.outputs import PrometheusTextRenderer

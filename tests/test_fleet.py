@@ -18,8 +18,8 @@ from typing import Any, cast
 import pytest
 
 from otel_fakegpu.cli import config_from_args
-from otel_fakegpu.exporter import Exporter, build_collection
 from otel_fakegpu.fields import default_collectors_path, load_collectors
+from otel_fakegpu.host.collection import Exporter, build_collection
 from otel_fakegpu.outputs import Exposition, Format
 from otel_fakegpu.runtime import Collection, PublishedFleet, RemoteError, WorkerPool, WorkerSettings, plan_fleet
 from otel_fakegpu.runtime.frames import read_frame, write_frame

@@ -13,8 +13,8 @@ import pytest
 
 from otel_fakegpu.cli import config_from_args
 from otel_fakegpu.engine import EngineState, EngineStatus
-from otel_fakegpu.exporter import Exporter
 from otel_fakegpu.fields import default_collectors_path, load_collectors
+from otel_fakegpu.host.collection import Exporter
 from otel_fakegpu.serve import evaluate
 from otel_fakegpu.telemetry import CycleStatsView, Liveness
 from tests.conftest import ExporterProcess

@@ -1,4 +1,4 @@
-"""Floor 2b, between the engine read and the SDK collection: which workloads (pod, container, HPC job) use
+"""Floor 4 (beside sim), between the engine read and the SDK collection: which workloads (pod, container, HPC job) use
 each GPU and MIG instance, fetched once per cycle from one source and kept while the source fails."""
 
 from otel_fakegpu.attribution.devices import ID_TYPES, DeviceIndex, DeviceRef, Entity, entities_of, parse_device

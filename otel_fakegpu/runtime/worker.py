@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from otel_fakegpu.engine import EngineUnavailable
+from otel_fakegpu.host.spec import Handler, HostSpec
 from otel_fakegpu.outputs import Exposition, Format, Variant
-from otel_fakegpu.runtime.fleet import HostSpec
 from otel_fakegpu.runtime.frames import Header, read_frame, write_frame
 from otel_fakegpu.runtime.memory import settle_memory
 from otel_fakegpu.telemetry.liveness import Liveness
@@ -26,7 +26,6 @@ from otel_fakegpu.telemetry.stats import RECENT_CYCLES
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[dict[str, Any]], Any]
 ALL_VARIANTS: tuple[Variant, ...] = tuple((fmt, gz) for fmt in Format for gz in (False, True))
 
 

@@ -12,13 +12,12 @@ from typing import Any
 
 from otel_fakegpu.attribution import AttributionStage
 from otel_fakegpu.attribution.settings import build_source
-from otel_fakegpu.config import Config, load_field_set
+from otel_fakegpu.config.model import Config, load_field_set
 from otel_fakegpu.engine import Engine
-from otel_fakegpu.engines import engine_self_metrics, make_engine
 from otel_fakegpu.fields import CollectorsError, CollectorSet
+from otel_fakegpu.host.engine_choice import engine_self_metrics, make_engine
+from otel_fakegpu.host.spec import Handler, HostSpec
 from otel_fakegpu.outputs import Exposition, ExpositionCache, OtlpPushOutput, PrometheusOutput, PrometheusPushOutput
-from otel_fakegpu.runtime import HostSpec
-from otel_fakegpu.runtime.worker import Handler
 from otel_fakegpu.sim import FleetSpec, ScenarioClock, ScenarioReloader, Simulator, SimulatorControl, Workload
 from otel_fakegpu.telemetry import (
     Consumer,

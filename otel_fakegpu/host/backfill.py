@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, NoReturn
 
-from otel_fakegpu.config import resolve_hostname
+from otel_fakegpu.config.errors import ConfigError
+from otel_fakegpu.config.model import resolve_hostname
 from otel_fakegpu.engine import EmbeddedEngine
 from otel_fakegpu.fields import (
     CollectorSet,
@@ -27,7 +28,6 @@ from otel_fakegpu.fields import (
     load_collectors,
 )
 from otel_fakegpu.outputs import PrometheusTextRenderer
-from otel_fakegpu.settings import ConfigError
 from otel_fakegpu.sim import (
     SKUS,
     FleetSpec,

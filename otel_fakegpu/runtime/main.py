@@ -1,4 +1,4 @@
-"""Wires the process together: forks the worker processes that run each host's collection side (exporter.py)
+"""Wires the process together: forks the worker processes that run each host's collection side (host/collection.py)
 and serves what they publish, with SIGHUP, SIGTERM and the control API on the serving side."""
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ import time
 from collections.abc import Awaitable, Callable
 from functools import partial
 
-from otel_fakegpu.config import Config
-from otel_fakegpu.exporter import build_collection
+from otel_fakegpu.config.model import Config
 from otel_fakegpu.fields import CollectorSet
+from otel_fakegpu.host.collection import build_collection
 from otel_fakegpu.runtime import (
     PublishedFleet,
     WorkerPool,

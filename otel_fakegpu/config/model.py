@@ -11,13 +11,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from otel_fakegpu.attribution.settings import SIMULATOR, AttributionSettings
-from otel_fakegpu.config_sections import (
+from otel_fakegpu.config.errors import ConfigError, OptionValue
+from otel_fakegpu.config.sections import (
     MAX_POINTS,
     attribution_settings,
     engine_settings,
     otlp_settings,
     tracing_settings,
     uds_settings,
+)
+from otel_fakegpu.config.values import (
+    MAX_INTERVAL_MS,
+    ListenAddress,
+    parse_bool,
+    parse_float,
+    parse_int,
+    parse_key_values,
+    parse_listen,
+    parse_shard,
+    parse_url,
 )
 from otel_fakegpu.engine.selection import MAX_INJECTED_GPUS, EngineSettings
 from otel_fakegpu.fields import (
@@ -29,20 +41,8 @@ from otel_fakegpu.fields import (
     load_collectors,
     merge_collectors,
 )
-from otel_fakegpu.option_values import (
-    MAX_INTERVAL_MS,
-    ListenAddress,
-    parse_bool,
-    parse_float,
-    parse_int,
-    parse_key_values,
-    parse_listen,
-    parse_shard,
-    parse_url,
-)
 from otel_fakegpu.outputs import OtlpSettings
 from otel_fakegpu.serve import UdsSettings
-from otel_fakegpu.settings import ConfigError, OptionValue
 from otel_fakegpu.sim import (
     DEFAULT_SKU,
     PROFILE_NAMES,

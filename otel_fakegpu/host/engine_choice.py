@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
-from otel_fakegpu.config import Config
+from otel_fakegpu.config.model import Config
 from otel_fakegpu.engine import EmbeddedEngine, Engine
 from otel_fakegpu.telemetry import SelfMetric
 from otel_fakegpu.telemetry.selfmetrics import single
