@@ -4,7 +4,7 @@ each GPU and MIG instance, fetched once per cycle from one source and kept while
 from otel_fakegpu.attribution.devices import ID_TYPES, DeviceIndex, DeviceRef, Entity, entities_of, parse_device
 from otel_fakegpu.attribution.hpc import HpcJobSource
 from otel_fakegpu.attribution.kubelet import DEFAULT_SOCKET, KubeletSource, claims_from_response
-from otel_fakegpu.attribution.model import Claim, LabelStyle, Pairs, Workload, semconv_labels
+from otel_fakegpu.attribution.model import Claim, LabelStyle, Pairs, WorkloadIdentity, semconv_labels
 from otel_fakegpu.attribution.podlist import DEFAULT_POD_LIST, PodListSource
 from otel_fakegpu.attribution.simulated import SimulatedSource, SimulatedWorkload
 from otel_fakegpu.attribution.source import Claims, Source, SourceError
@@ -31,7 +31,7 @@ __all__ = [
     "SimulatedWorkload",
     "Source",
     "SourceError",
-    "Workload",
+    "WorkloadIdentity",
     "claims_from_response",
     "entities_of",
     "parse_device",

@@ -23,7 +23,7 @@ from otel_fakegpu.telemetry.tracing import CycleTracing
 log = logging.getLogger(__name__)
 
 
-class Exporter:
+class HostCollection:
     """One host's collection side: engine, simulator, cycle, outputs. Runs in a worker process."""
 
     def __init__(self, config: Config, collectors: CollectorSet, engine: Engine | None = None) -> None:
@@ -140,7 +140,7 @@ class Exporter:
         self.engine.close()
 
 
-def build_collection(config: Config, collectors: CollectorSet, host: HostSpec) -> Exporter:
+def build_collection(config: Config, collectors: CollectorSet, host: HostSpec) -> HostCollection:
     """The collection side of one host of the fleet: the config with that host's name."""
     hostname = None if config.hostname is None else host.name
-    return Exporter(dataclasses.replace(config, host_identity=host.name, hostname=hostname), collectors)
+    return HostCollection(dataclasses.replace(config, host_identity=host.name, hostname=hostname), collectors)

@@ -9,7 +9,7 @@ from otel_fakegpu.runtime.frames import FrameReader, RemoteError, write_frame
 from otel_fakegpu.runtime.memory import pin_mmap_threshold, settle_memory
 from otel_fakegpu.runtime.pool import WorkerPool
 from otel_fakegpu.runtime.published import PublishedFleet
-from otel_fakegpu.runtime.status import health, render_summary
+from otel_fakegpu.runtime.status import health_report, render_summary
 from otel_fakegpu.runtime.worker import Collection, CollectionFactory, WorkerSettings
 
 __all__ = [
@@ -21,7 +21,7 @@ __all__ = [
     "RemoteError",
     "WorkerPool",
     "WorkerSettings",
-    "health",
+    "health_report",
     "pin_mmap_threshold",
     "plan_fleet",
     "render_summary",

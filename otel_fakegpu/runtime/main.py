@@ -17,7 +17,7 @@ from otel_fakegpu.runtime import (
     PublishedFleet,
     WorkerPool,
     WorkerSettings,
-    health,
+    health_report,
     pin_mmap_threshold,
     plan_fleet,
     render_summary,
@@ -70,7 +70,9 @@ async def serve(pool: WorkerPool, listeners: Listeners, config: Config, started:
         reload = reload_on_sighup(reload_every_host(pool), live_web, config.web_config_path)
         loop.add_signal_handler(signal.SIGHUP, reload)
         control = RemoteControl(pool) if config.engine.simulated else None
-        app = build_app(pool.published, lambda: health(pool, time.time()), live_web, control, config.control_token)
+        app = build_app(
+            pool.published, lambda: health_report(pool, time.time()), live_web, control, config.control_token
+        )
         try:
             runner = await start(app, listeners)
         except OSError as exc:

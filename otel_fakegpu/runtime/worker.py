@@ -36,7 +36,7 @@ class Collection(Protocol):
     def step(self) -> None: ...  # advance the simulated values to now
     def run_cycle(self) -> bool: ...  # one engine read, one SDK collection, every output
     def latest(self) -> Exposition | None: ...
-    def facts(self) -> dict[str, Any]: ...  # JSON-able health facts (see WorkerPool.health)
+    def facts(self) -> dict[str, Any]: ...  # JSON-able health facts (see runtime.status.health_report)
     def handlers(self) -> Mapping[str, Handler]: ...  # request methods: control events, reload hooks
     def stop(self) -> None: ...
 
