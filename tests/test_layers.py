@@ -99,3 +99,11 @@ def test_the_check_sees_a_violation(tmp_path: Path) -> None:
     source = "def f():\n    from otel_fakegpu.sim import Simulator\nfrom otel_fakegpu import cli\n"
     source += "from otel_fakegpu.config import table\nimport otel_fakegpu.config.model\n"
     assert _imported_units(ast.parse(source)) == {"sim", "cli", "config.table", "config.model"}
+
+
+MAX_MODULE_LINES = 300  # the house rule: a module a reader can hold in mind
+
+
+def test_no_module_is_over_300_lines() -> None:
+    lengths = {path.relative_to(PACKAGE): len(path.read_text().splitlines()) for path in PACKAGE.rglob("*.py")}
+    assert {str(path): n for path, n in lengths.items() if n > MAX_MODULE_LINES} == {}
