@@ -30,7 +30,7 @@ def _page(version: str) -> bytes:
         skus=("a100-80gb", "h100-sxm"),
         collectors=load_collectors(COLLECTORS),
         mig="0:1g.10gb*7,1:3g.40gb*2",
-        host_label=find_release(version).host_label,
+        release=version,
     )
     stack.simulator.add_workload(Workload("infer", "serving", "triton", instances=(MigRef(0, 7),), shape="constant"))
     for _ in range(3):

@@ -1,5 +1,6 @@
 """The option groups that validate into one stage's settings each: OTLP push, the Unix socket, attribution, the
-engine. ``config.build_config`` puts them together with the rest into one Config."""
+engine, MIG layouts, the dcgm-exporter release. ``config.build_config`` puts them together with the rest into one
+Config."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ from pathlib import Path
 
 from otel_fakegpu.attribution import ID_TYPES, LabelStyle
 from otel_fakegpu.attribution.settings import HPC, KUBELET, POD_LIST, SIMULATOR, AttributionSettings
-from otel_fakegpu.engine.selection import ENGINE_KINDS, EngineSettings, parse_devices
-from otel_fakegpu.option_values import (
+from otel_fakegpu.config.errors import ConfigError, OptionValue
+from otel_fakegpu.config.values import (
     MAX_INTERVAL_MS,
     parse_bool,
     parse_headers,
@@ -19,9 +20,11 @@ from otel_fakegpu.option_values import (
     parse_mode,
     parse_url,
 )
+from otel_fakegpu.engine.selection import ENGINE_KINDS, EngineSettings, parse_devices
+from otel_fakegpu.fields import ExporterRelease, find_release
 from otel_fakegpu.outputs import NAMINGS, OtlpSettings
 from otel_fakegpu.serve import DEFAULT_MODE, DEFAULT_SOCKET_PATH, UdsSettings
-from otel_fakegpu.settings import ConfigError, OptionValue
+from otel_fakegpu.sim import GpuSku, MigError, MigLayout, parse_mig_spec, resolve_mig
 from otel_fakegpu.telemetry.tracing import TRACES_EXPORTERS, TRACES_PROTOCOLS, TracingSettings
 
 MAX_TIMEOUT_MS = 600_000  # ten minutes of request timeout
@@ -174,3 +177,22 @@ def engine_settings(values: Mapping[str, OptionValue]) -> EngineSettings:
             raise ConfigError(f"{remote_value.source}={remote_value.text!r}: expected HOST:PORT or a Unix socket "
                               "path (a port from 1 to 65535)") from None  # fmt: skip
     return EngineSettings(kind, remote if kind == "dcgm" else None, devices, inject)
+
+
+def parse_mig(text: str, source: str, count: int, skus: tuple[GpuSku, ...]) -> dict[int, MigLayout]:
+    """``--mig`` checked against each GPU's SKU: a profile it lacks or a layout that does not fit is an error."""
+    if not text.strip():
+        return {}
+    try:
+        spec = parse_mig_spec(text)
+        return resolve_mig(spec, count, lambda i: (skus[i % len(skus)].key, skus[i % len(skus)].mig_profiles))
+    except MigError as exc:
+        raise ConfigError(f"{source}={text!r}: {exc}") from None
+
+
+def parse_release(text: str, source: str) -> ExporterRelease:
+    """``--dcgm-exporter-compat``: a known dcgm-exporter release, by version or tag."""
+    try:
+        return find_release(text)
+    except KeyError as exc:
+        raise ConfigError(f"{source}={text!r}: {exc.args[0]}") from None

@@ -6,33 +6,24 @@ from __future__ import annotations
 import dataclasses
 import os
 import socket
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from otel_fakegpu.attribution.settings import SIMULATOR, AttributionSettings
-from otel_fakegpu.config_sections import (
+from otel_fakegpu.config.errors import ConfigError, OptionValue
+from otel_fakegpu.config.sections import (
     MAX_POINTS,
     attribution_settings,
     engine_settings,
     otlp_settings,
+    parse_mig,
+    parse_release,
     tracing_settings,
     uds_settings,
 )
-from otel_fakegpu.engine.selection import MAX_INJECTED_GPUS, EngineSettings
-from otel_fakegpu.fields import (
-    CLOCK_EVENTS_COUNT_FIELD,
-    DEFAULT_RELEASE,
-    XID_COUNT_FIELD,
-    CollectorSet,
-    ExporterRelease,
-    collectors_preset_path,
-    default_collectors_path,
-    find_release,
-    load_collectors,
-    merge_collectors,
-)
-from otel_fakegpu.option_values import (
+from otel_fakegpu.config.table import resolve
+from otel_fakegpu.config.values import (
     MAX_INTERVAL_MS,
     ListenAddress,
     parse_bool,
@@ -43,21 +34,29 @@ from otel_fakegpu.option_values import (
     parse_shard,
     parse_url,
 )
+from otel_fakegpu.engine.selection import MAX_INJECTED_GPUS, EngineSettings
+from otel_fakegpu.fields import (
+    CLOCK_EVENTS_COUNT_FIELD,
+    DEFAULT_RELEASE,
+    XID_COUNT_FIELD,
+    CollectorSet,
+    ExporterRelease,
+    collectors_preset_path,
+    default_collectors_path,
+    load_collectors,
+    merge_collectors,
+)
 from otel_fakegpu.outputs import OtlpSettings
 from otel_fakegpu.serve import UdsSettings
-from otel_fakegpu.settings import ConfigError, OptionValue
 from otel_fakegpu.sim import (
     DEFAULT_SKU,
     PROFILE_NAMES,
     GpuSku,
-    MigError,
     MigLayout,
     Scenario,
     ScenarioError,
     find_sku,
     load_scenario,
-    parse_mig_spec,
-    resolve_mig,
 )
 from otel_fakegpu.telemetry import LABEL_STYLES
 from otel_fakegpu.telemetry.tracing import TracingSettings
@@ -146,24 +145,6 @@ def parse_skus(text: str, source: str) -> tuple[GpuSku, ...]:
         raise ConfigError(f"{source}={text!r}: {exc.args[0]}") from None
 
 
-def parse_mig(text: str, source: str, count: int, skus: tuple[GpuSku, ...]) -> dict[int, MigLayout]:
-    """``--mig`` checked against each GPU's SKU: a profile it lacks or a layout that does not fit is an error."""
-    if not text.strip():
-        return {}
-    try:
-        spec = parse_mig_spec(text)
-        return resolve_mig(spec, count, lambda i: (skus[i % len(skus)].key, skus[i % len(skus)].mig_profiles))
-    except MigError as exc:
-        raise ConfigError(f"{source}={text!r}: {exc}") from None
-
-
-def parse_release(text: str, source: str) -> ExporterRelease:
-    try:
-        return find_release(text)
-    except KeyError as exc:
-        raise ConfigError(f"{source}={text!r}: {exc.args[0]}") from None
-
-
 def resolve_hostname(env: Mapping[str, str]) -> str:
     """dcgm-exporter's rule: NODE_NAME when set (Kubernetes downward API), else the host name."""
     return env.get("NODE_NAME", "").strip() or socket.gethostname()
@@ -183,12 +164,12 @@ def _load_scenario(value: OptionValue, num_gpus: int) -> Scenario | None:
         raise ConfigError(str(exc)) from None
 
 
-def _with_scenario(config: Config, seed_given: bool) -> Config:
-    """The scenario's fleet replaces --num-gpus/--gpu-model/--mig; its seed applies unless --seed is given."""
-    scenario = config.scenario
+def with_scenario(config: Config, scenario: Scenario | None, seed_given: bool) -> Config:
+    """``config`` running ``scenario``: its fleet replaces --num-gpus/--gpu-model/--mig; its seed applies unless
+    --seed is given. The one place a scenario's fleet is worked out: every host is built from the result."""
     if scenario is None:
         return config
-    changes: dict[str, object] = {}
+    changes: dict[str, object] = {"scenario": scenario}
     if scenario.gpu_count is not None:
         skus, profiles = scenario.per_gpu(config.profiles)
         changes.update(num_gpus=scenario.gpu_count, skus=skus, profiles=profiles, mig=scenario.mig_layouts())
@@ -285,9 +266,15 @@ def build_config(values: Mapping[str, OptionValue], env: Mapping[str, str]) -> C
         raise ConfigError(
             f"{values['scenario'].source}: a scenario needs simulated GPUs (--engine embedded, or dcgm with --inject)"
         )
-    config = _with_scenario(config, bool(seed_text.strip()))
+    config = with_scenario(config, config.scenario, bool(seed_text.strip()))
     _check_fleet(config, values)
     return config
+
+
+def config_from(argv: Sequence[str], env: Mapping[str, str]) -> Config:
+    """The Config of these flags and variables alone, as the command line would build it (the backfill command's
+    simulated host and the tests' in-process one); raises ConfigError naming the flag or variable."""
+    return build_config(resolve(argv, env, PRESETS), env)
 
 
 def load_field_set(config: Config) -> CollectorSet:
