@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from otel_fakegpu.attribution.hpc import HpcJobSource
@@ -25,6 +25,7 @@ class AttributionSettings:
     style: LabelStyle = field(default_factory=LabelStyle)
     timeout_s: float | None = None  # None: a quarter of the cycle, at most 2 s
     jobstats: bool = False  # also the jobstats GPU exporter's job-mapping series
+    virtual_gpus: bool = False  # --kubernetes-virtual-gpus: per-pod GPU_UTIL and FB_USED on shared GPUs
 
     def timeout_for(self, collect_interval_s: float) -> float:
         """How long a cycle waits for the source: well under the cycle, so a slow kubelet never stalls it."""
@@ -34,13 +35,16 @@ class AttributionSettings:
 
 
 def build_source(
-    settings: AttributionSettings, simulated: Callable[[], Sequence[SimulatedWorkload]] | None
+    settings: AttributionSettings,
+    simulated: Callable[[], Sequence[SimulatedWorkload]] | None,
+    shared_gpus: Mapping[int, int] | None = None,
 ) -> Source | None:
-    """The configured source; None for the simulator's workloads when there is no simulator."""
+    """The configured source; None for the simulator's workloads when there is no simulator. ``shared_gpus``
+    (GPU index -> replicas) are the simulated GPUs the device plugin shares between pods."""
     if settings.kind == KUBELET:
         return KubeletSource(settings.path, settings.id_type, settings.resource_names)
     if settings.kind == POD_LIST:
         return PodListSource(settings.path)
     if settings.kind == HPC:
         return HpcJobSource(settings.path)
-    return SimulatedSource(simulated) if simulated is not None else None
+    return SimulatedSource(simulated, shared_gpus) if simulated is not None else None

@@ -3,7 +3,7 @@ pod labels with no cluster. Attribution sits below the simulator, so workloads a
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Protocol
 
 from otel_fakegpu.attribution.devices import DeviceRef
@@ -29,14 +29,21 @@ class SimulatedWorkload(Protocol):
         ...
 
 
-def _claims(workloads: Iterable[SimulatedWorkload]) -> Claims:
-    """A workload with a job id is also an HPC job: its series carry ``hpc_job`` beside the pod labels."""
+def _claims(workloads: Iterable[SimulatedWorkload], shared: Mapping[int, int]) -> Claims:
+    """A workload with a job id is also an HPC job: its series carry ``hpc_job`` beside the pod labels. On a shared
+    GPU each workload holds a replica, numbered in placement order as the device plugin's ``<id>::N`` (``vgpu``)."""
     claims: list[Claim] = []
+    slots: dict[int, int] = {}
     for w in workloads:
-        workload = WorkloadIdentity(
-            w.pod, w.namespace, w.container, pod_uid=w.pod_uid or None, hpc_job=w.job_id or None
-        )
-        claims.extend(Claim(DeviceRef(index=gpu, instance=gi), workload) for gpu, gi in w.devices())
+        for gpu, gi in w.devices():
+            vgpu = None
+            if gpu in shared and gi is None:
+                slot = slots[gpu] = slots.get(gpu, -1) + 1
+                vgpu = str(slot % shared[gpu])
+            workload = WorkloadIdentity(
+                w.pod, w.namespace, w.container, pod_uid=w.pod_uid or None, vgpu=vgpu, hpc_job=w.job_id or None
+            )
+            claims.append(Claim(DeviceRef(index=gpu, instance=gi), workload))
     return tuple(claims)
 
 
@@ -46,13 +53,16 @@ class SimulatedSource(Source):
     name = "simulator"
     can_fail = False
 
-    def __init__(self, running: Callable[[], Sequence[SimulatedWorkload]]) -> None:
+    def __init__(
+        self, running: Callable[[], Sequence[SimulatedWorkload]], shared_gpus: Mapping[int, int] | None = None
+    ) -> None:
         self._running = running
+        self._shared = dict(shared_gpus or {})
         self._last: tuple[SimulatedWorkload, ...] | None = None
         self._claims: Claims = ()
 
     def fetch(self, timeout_s: float) -> Claims:
         workloads = tuple(self._running())
         if workloads != self._last:
-            self._last, self._claims = workloads, _claims(workloads)
+            self._last, self._claims = workloads, _claims(workloads, self._shared)
         return self._claims

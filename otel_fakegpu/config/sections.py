@@ -146,6 +146,7 @@ def attribution_settings(values: Mapping[str, OptionValue]) -> AttributionSettin
         if timeout_text
         else None,
         jobstats=parse_bool(*text("jobstats_series")),
+        virtual_gpus=parse_bool(*text("kubernetes_virtual_gpus")),
     )
 
 

@@ -107,7 +107,8 @@ OPTIONS: tuple[Option, ...] = (
     _o("kubernetes_enable_pod_uid", "--kubernetes-enable-pod-uid", "DCGM_EXPORTER_KUBERNETES_ENABLE_POD_UID",
        "false", "add the pod_uid label", switch=True, group="attribution"),
     _o("kubernetes_virtual_gpus", "--kubernetes-virtual-gpus", "KUBERNETES_VIRTUAL_GPUS", "false",
-       "accepted for dcgm-exporter compatibility: shared GPUs always get one series per container here",
+       "on a GPU several pods share (time-slicing, MPS, several workloads): DCGM_FI_DEV_GPU_UTIL and FB_USED also "
+       "once per pod, from its processes, the pods' values adding up to the device's (as dcgm-exporter #594)",
        switch=True, group="attribution"),
     _o("use_old_namespace", "-o --use-old-namespace", "DCGM_EXPORTER_USE_OLD_NAMESPACE", "false",
        "dcgm-exporter 1.x label names: uuid, pod_name, pod_namespace, container_name", switch=True,

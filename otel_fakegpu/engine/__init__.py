@@ -5,7 +5,14 @@ from otel_fakegpu.engine.connected import ConnectedEngine, EngineUnavailable
 from otel_fakegpu.engine.embedded import EmbeddedEngine
 from otel_fakegpu.engine.entities import link_entity_id, link_parts
 from otel_fakegpu.engine.selection import ENGINE_KINDS, DeviceSelection, EngineSettings, parse_devices
-from otel_fakegpu.engine.snapshot import EMPTY_SNAPSHOT, Column, GpuInstanceEntity, SampleBatch, Snapshot
+from otel_fakegpu.engine.snapshot import (
+    EMPTY_SNAPSHOT,
+    Column,
+    GpuInstanceEntity,
+    ProcessUsage,
+    SampleBatch,
+    Snapshot,
+)
 
 __all__ = [
     "EMPTY_SNAPSHOT",
@@ -21,6 +28,7 @@ __all__ = [
     "EngineStatus",
     "EngineUnavailable",
     "GpuInstanceEntity",
+    "ProcessUsage",
     "SampleBatch",
     "Snapshot",
     "link_entity_id",

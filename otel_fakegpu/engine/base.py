@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import enum
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from otel_fakegpu.engine.snapshot import Snapshot
+from otel_fakegpu.engine.snapshot import ProcessUsage, Snapshot
 from otel_fakegpu.fields import Value
 
 
@@ -65,6 +65,10 @@ class Engine(ABC):
     def inject(self, updates: Iterable[tuple[int, int, Value | None]], timestamp: float) -> None:
         """Set the latest value of (entity id, field id) pairs, all stamped ``timestamp`` (seconds); one
         call is one update, and stores one sample batch per watched field it touches."""
+
+    def inject_processes(self, processes: Mapping[int, tuple[ProcessUsage, ...]]) -> None:  # noqa: B027
+        """Replace the compute processes of these entities (the simulator's workloads); engines that read real
+        GPUs learn processes from the driver and ignore this."""
 
     @abstractmethod
     def status(self) -> EngineStatus:

@@ -6,12 +6,12 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from otel_fakegpu.engine.base import Engine, EngineError, EngineState, EngineStatus
 from otel_fakegpu.engine.entities import ENTITY_GROUPS, EntityTable
-from otel_fakegpu.engine.snapshot import Column, GpuInstanceEntity, SampleBatch, Snapshot
+from otel_fakegpu.engine.snapshot import Column, GpuInstanceEntity, ProcessUsage, SampleBatch, Snapshot
 from otel_fakegpu.fields import Value, is_blank
 from otel_fakegpu.fields.blank import DOUBLE_BLANK as _DOUBLE_BLANK
 from otel_fakegpu.fields.blank import INT32_BLANK as _INT32_BLANK
@@ -76,6 +76,7 @@ class EmbeddedEngine(Engine):
         self._exported: list[int] = []  # what reads return: GPUs, MIG-enabled ones replaced by their instances
         self._read_plan: list[tuple[int, int]] = []  # per exported entity: (its slot, parent slot or -1)
         self._tables: dict[str, EntityTable] = {}  # NVSwitches and links, apart from the GPU columns
+        self._processes: dict[int, tuple[ProcessUsage, ...]] = {}  # entity id -> its compute processes
 
     def entity_ids(self) -> tuple[int, ...]:
         with self._lock:
@@ -190,7 +191,14 @@ class EmbeddedEngine(Engine):
             else:
                 samples = self._samples_since(samples_after)
                 snapshot = Snapshot.build(exported, columns, now, samples, self._updates, instances)
-            return snapshot.with_groups(self._read_groups(field_ids, now))
+            processes = {eid: self._processes[eid] for eid in exported if eid in self._processes}
+            return snapshot.with_groups(self._read_groups(field_ids, now)).with_processes(processes)
+
+    def inject_processes(self, processes: Mapping[int, tuple[ProcessUsage, ...]]) -> None:
+        with self._lock:
+            self._processes.update({eid: procs for eid, procs in processes.items() if procs})
+            for eid in [eid for eid, procs in processes.items() if not procs]:
+                self._processes.pop(eid, None)
 
     def _instance_column(self, column: list[Value | None], stamps: list[float]) -> Column:
         """An instance's own value where it has one, else its parent GPU's."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -39,6 +40,17 @@ class GpuInstanceEntity:
 
 
 @dataclass(frozen=True)
+class ProcessUsage:
+    """One compute process on a device, as NVML's per-process accounting reports it (SM utilisation, framebuffer);
+    ``owner`` (namespace, pod, container) stands for what the PID's cgroup says, which dcgm-exporter maps to a pod."""
+
+    pid: int
+    owner: tuple[str, str, str]
+    sm_util: float  # its share of the device's SM time, 0..1
+    fb_used_mib: int
+
+
+@dataclass(frozen=True)
 class Snapshot:
     """Values laid out by field: ``columns[field_id][i]`` is the value of ``entity_ids[i]`` or None if blank.
 
@@ -57,6 +69,8 @@ class Snapshot:
     instances: Mapping[int, GpuInstanceEntity] = field(default_factory=lambda: MappingProxyType({}))
     # Other entity groups read in the same batch (``"switch"``, ``"link"``), each a Snapshot of its own entities.
     groups: Mapping[str, Snapshot] = field(default_factory=lambda: MappingProxyType({}))
+    # The compute processes on each entity (GPU or MIG instance) at the read, where the engine knows them.
+    processes: Mapping[int, tuple[ProcessUsage, ...]] = field(default_factory=lambda: MappingProxyType({}))
 
     @classmethod
     def build(
@@ -81,8 +95,11 @@ class Snapshot:
         """This snapshot plus the entity groups read with it."""
         if not groups:
             return self
-        return Snapshot(self.entity_ids, self.columns, self.taken_at, self.samples, self.samples_cursor,
-                        self.instances, MappingProxyType(dict(groups)))  # fmt: skip
+        return dataclasses.replace(self, groups=MappingProxyType(dict(groups)))
+
+    def with_processes(self, processes: Mapping[int, tuple[ProcessUsage, ...]]) -> Snapshot:
+        """This snapshot plus the processes read with it."""
+        return dataclasses.replace(self, processes=MappingProxyType(dict(processes))) if processes else self
 
     def column(self, field_id: int) -> Column:
         """Values of one field for every entity; all blank when the field was not read."""

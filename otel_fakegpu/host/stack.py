@@ -63,6 +63,7 @@ class HostStack:
             previous,
             self.attribution,
             config.attribution.jobstats,
+            config.attribution.virtual_gpus,
         )
         # Before the simulator's first update, so no event is missed.
         pipeline.watch(self.engine, self.keep_samples_s)
@@ -122,7 +123,8 @@ def _attribution(config: Config, simulator: Simulator | None) -> AttributionStag
         now = simulator.now_s()
         return [w for w in simulator.workloads() if w.active_at(now)]
 
-    source = build_source(config.attribution, running if simulator is not None else None)
+    shared = config.scenario.shared_gpus() if config.scenario is not None else {}
+    source = build_source(config.attribution, running if simulator is not None else None, shared)
     if source is None:
         return None
     return AttributionStage(

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import random
+import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
+from otel_fakegpu.engine import ProcessUsage
 from otel_fakegpu.fields import Value
 from otel_fakegpu.sim.faults import GpuFaults
 from otel_fakegpu.sim.identity import BRAND, DRIVER_VERSION, NVML_VERSION, GpuIdentity
@@ -94,3 +96,31 @@ def _mig_readings(gpu: SimulatedGpu, t: float, dt: float) -> tuple[Readings, lis
         for inst, demand in per_instance
     ]
     return readings, instances
+
+
+def process_table(gpus: Sequence[SimulatedGpu], t: float) -> dict[int, tuple[ProcessUsage, ...]]:
+    """Each device's compute processes at ``t``: one per active workload (its SM share and framebuffer), on a whole
+    GPU's entity or on the MIG instance's it runs on; none on a GPU off the bus or following its profile."""
+    table: dict[int, tuple[ProcessUsage, ...]] = {}
+    for gpu in gpus:
+        sku = gpu.identity.sku
+        if gpu.layout is None:
+            usable = sku.fb_total_mib - sku.fb_reserved_mib
+            devices = [(gpu.entity_id, gpu.placed, usable)]
+        else:
+            devices = [
+                (eid, [p for p in gpu.placed if any(m.instance_id == gi for m in p.workload.instances)],
+                 next(i.profile.fb_mib for i in gpu.layout.instances if i.instance_id == gi))
+                for gi, eid in gpu.instance_entities.items()
+            ]  # fmt: skip
+        for entity_id, placed, usable in devices:
+            active = () if gpu.faults.off_bus else [p for p in placed if p.workload.active_at(t)]
+            table[entity_id] = tuple(_process(p, t, usable) for p in active)
+    return table
+
+
+def _process(placed: PlacedWorkload, t: float, fb_usable_mib: int) -> ProcessUsage:
+    w, demand = placed.workload, placed.demand(t)
+    fb = w.fb_mib if w.fb_mib is not None else round(demand.memory * fb_usable_mib)
+    pid = 1000 + zlib.crc32(w.key.encode()) % 4_000_000  # stable per workload, like a long-running process
+    return ProcessUsage(pid, (w.namespace, w.pod, w.container), demand.engine_load().sm, fb)

@@ -28,6 +28,8 @@ class GpuGroup:
     sku: GpuSku
     profile: str | None = None
     mig: MigLayout | None = None
+    sharing: str | None = None  # time-slicing or mps: several pods share each GPU, as the device plugin's replicas
+    replicas: int = 1
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,17 @@ class Scenario:
                 skus.append(group.sku)
                 profiles.append(group.profile or default_profiles[len(profiles) % len(default_profiles)])
         return tuple(skus), tuple(profiles)
+
+    def shared_gpus(self) -> dict[int, int]:
+        """GPU index -> replicas, for the GPUs a group shares (``sharing:``)."""
+        shared: dict[int, int] = {}
+        index = 0
+        for group in self.groups:
+            for _ in range(group.count):
+                if group.sharing is not None:
+                    shared[index] = group.replicas
+                index += 1
+        return shared
 
     def mig_layouts(self) -> dict[int, MigLayout]:
         """GPU index -> its MIG layout, for the groups that partition their GPUs."""

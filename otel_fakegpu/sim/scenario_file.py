@@ -24,7 +24,8 @@ from otel_fakegpu.sim.workloads import SHAPE_NAMES, MigRef, Workload, WorkloadEr
 MAX_GPUS = 65536
 MAX_TIME_SCALE = 1_000_000.0
 TOP_KEYS = ("seed", "time_scale", "gpus", "workloads", "events", "hosts")
-GROUP_KEYS = ("count", "model", "mig", "profile")
+GROUP_KEYS = ("count", "model", "mig", "profile", "sharing", "replicas")
+SHARING_MODES = ("time-slicing", "mps")  # the NVIDIA device plugin's two ways of advertising replicas of a GPU
 WORKLOAD_KEYS = (
     "pod", "namespace", "container", "gpus", "instances", "shape", "start", "stop", "intensity", "fb_mib", "job_id",
     "pod_uid",
@@ -108,10 +109,25 @@ def _groups(r: _Reader, value: object) -> tuple[GpuGroup, ...]:
         if profile is not None and r.text(profile, (*path, "profile")).lower() not in PROFILE_NAMES:
             raise r.fail((*path, "profile"), f"unknown profile {profile!r} (known: {', '.join(PROFILE_NAMES)})")
         mig = _mig(r, group["mig"], (*path, "mig"), sku) if group.get("mig") is not None else None
-        groups.append(GpuGroup(count, sku, profile.lower() if profile else None, mig))
+        sharing, replicas = _sharing(r, group, path, mig is not None)
+        groups.append(GpuGroup(count, sku, profile.lower() if profile else None, mig, sharing, replicas))
     if sum(g.count for g in groups) > MAX_GPUS:
         raise r.fail(("gpus",), f"more than {MAX_GPUS} GPUs in all")
     return tuple(groups)
+
+
+def _sharing(r: _Reader, group: Mapping[str, Any], path: Path_, mig: bool) -> tuple[str | None, int]:
+    """``sharing: time-slicing|mps`` with ``replicas: N`` (2..1024): the pods the device plugin fits on each GPU."""
+    mode = group.get("sharing")
+    if mode is None:
+        if "replicas" in group:
+            raise r.fail((*path, "replicas"), "replicas needs sharing: time-slicing or mps")
+        return None, 1
+    if mode not in SHARING_MODES:
+        raise r.fail((*path, "sharing"), f"unknown sharing {mode!r} (known: {', '.join(SHARING_MODES)})")
+    if mig:
+        raise r.fail((*path, "sharing"), "a group is either MIG-partitioned or shared, not both")
+    return str(mode), r.integer(group.get("replicas", 2), (*path, "replicas"), 2, 1024)
 
 
 def _mig(r: _Reader, value: object, path: Path_, sku: GpuSku) -> MigLayout:

@@ -14,7 +14,7 @@ from typing import TypeVar
 from otel_fakegpu.engine import Engine
 from otel_fakegpu.sim.clock import ScenarioClock
 from otel_fakegpu.sim.events import GpuEvent
-from otel_fakegpu.sim.gpus import SimulatedGpu, identity_updates, reading_updates
+from otel_fakegpu.sim.gpus import SimulatedGpu, identity_updates, process_table, reading_updates
 from otel_fakegpu.sim.identity import make_identity
 from otel_fakegpu.sim.mig import MigLayout
 from otel_fakegpu.sim.nvswitch import SimulatedSwitch, build_switches, static_updates, step_switch
@@ -108,7 +108,7 @@ class Simulator:
             self.add_workload(workload)
         with self._lock:
             self._fire_due()
-            self._engine.inject(reading_updates(self._gpus, 0.0, 0.0), now)
+            self._inject(self._gpus, 0.0, now)
         self._start_switches(now)
         log.info("simulating %d GPUs (profiles: %s)", spec.count, ",".join(spec.profiles))
 
@@ -118,7 +118,7 @@ class Simulator:
             now, dt = self.clock.advance()
             self._drop_finished(self.clock.t)
             self._fire_due()
-            self._engine.inject(reading_updates(self._gpus, self.clock.t, dt), now)
+            self._inject(self._gpus, dt, now)
             self._step_switches(dt, now)
             self.steps_total += 1
 
@@ -127,14 +127,18 @@ class Simulator:
         with self._lock:
             gpu = self._gpus[index]
             gpu.faults.apply(event, gpu.physics, self.clock.t)
-            self._engine.inject(reading_updates([gpu], self.clock.t, 0.0), self.clock.now())
+            self._inject([gpu], 0.0, self.clock.now())
         log.info("GPU %d: %s", index, event.describe())
 
     def refresh(self, indices: Sequence[int]) -> None:
         """Inject the readings of GPUs ``indices`` now (no time passes): a placed or removed workload shows."""
         with self._lock:
-            gpus = [self._gpus[i] for i in sorted(set(indices))]
-            self._engine.inject(reading_updates(gpus, self.clock.t, 0.0), self.clock.now())
+            self._inject([self._gpus[i] for i in sorted(set(indices))], 0.0, self.clock.now())
+
+    def _inject(self, gpus: Sequence[SimulatedGpu], dt: float, now: float) -> None:
+        """Advance ``gpus`` by ``dt`` and inject their readings and compute processes (under the lock)."""
+        self._engine.inject(reading_updates(gpus, self.clock.t, dt), now)
+        self._engine.inject_processes(process_table(gpus, self.clock.t))
 
     def describe(self, describe: Callable[[int, SimulatedGpu], T], indices: Sequence[int] | None = None) -> list[T]:
         """``describe(index, gpu)`` of GPUs ``indices`` (every GPU by default), under the lock (a consistent

@@ -28,6 +28,7 @@ class CurrentCycle:
     def __init__(self) -> None:
         self.snapshot: Snapshot = EMPTY_SNAPSHOT
         self.attributes: list[Attributes] = []
+        self.own: list[Attributes] = []  # each entity's own set, before workload labels (shared_gpus.py)
         self.semconv_attributes: list[Attributes] = []
         # With attribution: per entity, one attribute set per workload using it (or just its own).
         self.expanded: list[tuple[Attributes, ...]] | None = None

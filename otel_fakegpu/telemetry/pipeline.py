@@ -36,6 +36,7 @@ from otel_fakegpu.telemetry.sdk_fastpath import install as install_sdk_fastpath
 from otel_fakegpu.telemetry.sdk_prune import StaleSetPruner
 from otel_fakegpu.telemetry.selfmetrics import SelfMetric, merge_by_name, single
 from otel_fakegpu.telemetry.semconv import SEMCONV_FIELD_IDS, SEMCONV_INSTRUMENTS
+from otel_fakegpu.telemetry.shared_gpus import PER_POD_FIELDS, per_pod_callback
 from otel_fakegpu.telemetry.stats import CycleStats
 from otel_fakegpu.telemetry.windows import EventWindow
 from otel_fakegpu.telemetry.workload_labels import WorkloadCache, attribution_self_metrics, with_workloads
@@ -85,17 +86,20 @@ class TelemetryPipeline:
         previous: TelemetryPipeline | None = None,
         attribution: AttributionStage | None = None,
         jobstats: bool = False,
+        virtual_gpus: bool = False,
     ) -> None:
         """``count_windows_ms`` maps a computed field id (9001, 9002) to its window; 5 minutes if absent.
 
         ``previous`` (a reload): the pipeline this one replaces; its collection count, its event windows of the same
         field and size, and its place in the engine's samples carry over, so nothing is counted twice or lost.
         ``attribution`` adds each cycle's workload labels (pod, namespace, container, hpc_job ...); ``jobstats``
-        adds the jobstats GPU exporter's job-mapping series (``nvidia_gpu_jobId``) for the attributed jobs.
+        adds the jobstats GPU exporter's job-mapping series (``nvidia_gpu_jobId``) for the attributed jobs;
+        ``virtual_gpus`` serves GPU_UTIL and FB_USED per pod on devices pods use (telemetry/shared_gpus.py).
         """
         install_sdk_fastpath()  # once per process; the label sets below are FrozenAttributes
         self._labels = labels
         self._attribution = attribution
+        self._virtual_gpus = virtual_gpus and attribution is not None
         self._workload_attrs: WorkloadCache = {}
         self._semconv_workload_attrs: WorkloadCache = {}
         self._semconv = semconv
@@ -172,6 +176,8 @@ class TelemetryPipeline:
             return group_callback(self._current, collector.field.id, collector.field.entity)
         if collector.field.derived_from:
             return derived_callback(self._current, DERIVED_POINTS[collector.field.id])
+        if self._virtual_gpus and collector.field.id in PER_POD_FIELDS:
+            return per_pod_callback(self._current, collector.field.id)
         if source is None:
             return field_callback(self._current, collector.field.id)
         window_ms = windows_ms.get(collector.field.id, DEFAULT_COUNT_WINDOW_MS)
@@ -241,7 +247,7 @@ class TelemetryPipeline:
     def collect(self, snapshot: Snapshot) -> MetricsData:
         """Run one SDK collection over ``snapshot``."""
         self._count_events(snapshot)
-        self._current.attributes = self._labels.attributes(snapshot)
+        self._current.attributes = self._current.own = self._labels.attributes(snapshot)
         if self._semconv:
             self._current.semconv_attributes = self._labels.semconv_attributes(snapshot)
         if self._attribution is not None:
