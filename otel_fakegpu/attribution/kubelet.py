@@ -9,11 +9,12 @@ The call is a blocking one with the timeout as its deadline, made on the stage's
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import grpc
 
 from otel_fakegpu.attribution.devices import parse_device
+from otel_fakegpu.attribution.dra import DraDevice, ResourceSlices, dra_claims
 from otel_fakegpu.attribution.model import Claim, WorkloadIdentity
 from otel_fakegpu.attribution.podresources_v1 import api_pb2
 from otel_fakegpu.attribution.source import Claims, Source, SourceError
@@ -27,12 +28,18 @@ _CHANNEL_OPTIONS = (("grpc.max_receive_message_length", 16 * 1024 * 1024), ("grp
 
 
 def claims_from_response(
-    response: api_pb2.ListPodResourcesResponse, id_type: str, resource_names: Sequence[str]
+    response: api_pb2.ListPodResourcesResponse,
+    id_type: str,
+    resource_names: Sequence[str],
+    dra_devices: Mapping[tuple[str, str], DraDevice] | None = None,
 ) -> Claims:
-    """dcgm-exporter's filter and id rules: ``nvidia.com/gpu``, ``nvidia.com/mig-*`` and the configured names."""
+    """dcgm-exporter's filter and id rules: ``nvidia.com/gpu``, ``nvidia.com/mig-*`` and the configured names; with
+    ``dra_devices`` (DRA on) also the containers' DRA claims of GPUs those ResourceSlice devices name."""
     claims: list[Claim] = []
     for pod in response.pod_resources:
         for container in pod.containers:
+            if dra_devices is not None and container.dynamic_resources:
+                claims += dra_claims(pod.name, pod.namespace, container.name, container.dynamic_resources, dra_devices)
             for devices in container.devices:
                 name = devices.resource_name
                 if name != GPU_RESOURCE and name not in resource_names and not name.startswith(MIG_RESOURCE_PREFIX):
@@ -53,8 +60,17 @@ class KubeletSource(Source):
 
     name = "kubelet"
 
-    def __init__(self, socket_path: str, id_type: str = "uid", resource_names: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        socket_path: str,
+        id_type: str = "uid",
+        resource_names: Sequence[str] = (),
+        resource_slices: ResourceSlices | None = None,
+    ) -> None:
+        """``resource_slices``: DRA on (``--kubernetes-enable-dra``), the devices its claims name."""
         self.socket_path = socket_path
+        self.resource_slices = resource_slices
+        self._dra_devices: Mapping[tuple[str, str], DraDevice] | None = None
         self.id_type = id_type
         self.resource_names = tuple(resource_names)
         self._channel: grpc.Channel | None = None
@@ -81,12 +97,16 @@ class KubeletSource(Source):
         return self.decode(body)
 
     def decode(self, body: bytes) -> Claims:
+        if self.resource_slices is not None:
+            devices = self.resource_slices.devices()
+            if devices is not self._dra_devices:  # the slices changed: the same answer means other devices
+                self._dra_devices, self._last_body = devices, None
         if body != self._last_body:
             try:
                 response = api_pb2.ListPodResourcesResponse.FromString(body)
             except Exception as exc:  # a kubelet (or impostor) sending garbage is a failed fetch
                 raise SourceError(f"List on {self.socket_path}: undecodable answer: {exc}") from None
-            self._last_claims = claims_from_response(response, self.id_type, self.resource_names)
+            self._last_claims = claims_from_response(response, self.id_type, self.resource_names, self._dra_devices)
             self._last_body = body
         return self._last_claims
 

@@ -21,6 +21,7 @@ class WorkloadIdentity:
     pod_uid: str | None = None  # None: unknown (the kubelet's List does not carry it)
     vgpu: str | None = None  # time-slicing replica number, from a device id's ``::N`` or ``/vgpuN``
     hpc_job: str | None = None
+    dra: tuple[tuple[str, str], ...] = ()  # dcgm-exporter's dra_* labels of a DRA-allocated device (attribution/dra.py)
 
     @property
     def is_pod(self) -> bool:
@@ -55,6 +56,7 @@ class LabelStyle:
                 pairs["pod_uid"] = workload.pod_uid or ""
             if workload.vgpu is not None:
                 pairs["vgpu"] = workload.vgpu
+            pairs.update(workload.dra)
         if workload.hpc_job is not None:
             pairs["hpc_job"] = workload.hpc_job
         return tuple(sorted(pairs.items()))

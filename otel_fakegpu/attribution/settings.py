@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from otel_fakegpu.attribution.dra import ResourceSlices
 from otel_fakegpu.attribution.hpc import HpcJobSource
 from otel_fakegpu.attribution.kubelet import KubeletSource
 from otel_fakegpu.attribution.model import LabelStyle
@@ -26,6 +27,7 @@ class AttributionSettings:
     timeout_s: float | None = None  # None: a quarter of the cycle, at most 2 s
     jobstats: bool = False  # also the jobstats GPU exporter's job-mapping series
     virtual_gpus: bool = False  # --kubernetes-virtual-gpus: per-pod GPU_UTIL and FB_USED on shared GPUs
+    dra_slices: str | None = None  # --kubernetes-enable-dra: the ResourceSlices file its claims resolve through
 
     def timeout_for(self, collect_interval_s: float) -> float:
         """How long a cycle waits for the source: well under the cycle, so a slow kubelet never stalls it."""
@@ -42,7 +44,8 @@ def build_source(
     """The configured source; None for the simulator's workloads when there is no simulator. ``shared_gpus``
     (GPU index -> replicas) are the simulated GPUs the device plugin shares between pods."""
     if settings.kind == KUBELET:
-        return KubeletSource(settings.path, settings.id_type, settings.resource_names)
+        slices = ResourceSlices(settings.dra_slices) if settings.dra_slices is not None else None
+        return KubeletSource(settings.path, settings.id_type, settings.resource_names, slices)
     if settings.kind == POD_LIST:
         return PodListSource(settings.path)
     if settings.kind == HPC:

@@ -147,7 +147,22 @@ def attribution_settings(values: Mapping[str, OptionValue]) -> AttributionSettin
         else None,
         jobstats=parse_bool(*text("jobstats_series")),
         virtual_gpus=parse_bool(*text("kubernetes_virtual_gpus")),
+        dra_slices=_dra_slices(text("kubernetes_enable_dra"), text("kubernetes_dra_resource_slices"), kind),
     )
+
+
+def _dra_slices(enable: tuple[str, str], slices: tuple[str, str], kind: str) -> str | None:
+    """--kubernetes-enable-dra: the kubelet's claims resolve through a ResourceSlices file (no API server here)."""
+    if not parse_bool(*enable):
+        return None
+    if kind != KUBELET:
+        raise ConfigError(f"{enable[1]}: DRA claims come from the kubelet (add -k)")
+    if not slices[0]:
+        raise ConfigError(f"{enable[1]} needs {slices[1]} FILE (the cluster's ResourceSlices: kubectl get "
+                          "resourceslices -o yaml)")  # fmt: skip
+    if not Path(slices[0]).is_file():
+        raise ConfigError(f"{slices[1]}={slices[0]!r}: no such file")
+    return slices[0]
 
 
 def engine_settings(values: Mapping[str, OptionValue]) -> EngineSettings:

@@ -110,6 +110,13 @@ OPTIONS: tuple[Option, ...] = (
        "on a GPU several pods share (time-slicing, MPS, several workloads): DCGM_FI_DEV_GPU_UTIL and FB_USED also "
        "once per pod, from its processes, the pods' values adding up to the device's (as dcgm-exporter #594)",
        switch=True, group="attribution"),
+    _o("kubernetes_enable_dra", "--kubernetes-enable-dra", "KUBERNETES_ENABLE_DRA", "false",
+       "also label GPUs the kubelet lists as DRA claims (driver gpu.nvidia.com) with dcgm-exporter's dra_* labels",
+       switch=True, group="attribution"),
+    _o("kubernetes_dra_resource_slices", "--kubernetes-dra-resource-slices",
+       "OTEL_FAKEGPU_KUBERNETES_DRA_RESOURCE_SLICES", None,
+       "the ResourceSlices DRA devices resolve through (kubectl get resourceslices -o yaml), re-read when it changes",
+       "FILE", group="attribution"),
     _o("use_old_namespace", "-o --use-old-namespace", "DCGM_EXPORTER_USE_OLD_NAMESPACE", "false",
        "dcgm-exporter 1.x label names: uuid, pod_name, pod_namespace, container_name", switch=True,
        group="attribution"),
