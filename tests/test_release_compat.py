@@ -114,3 +114,21 @@ def test_backfill_writes_the_release_host_label(tmp_path: Path, version: str, la
         "backfill", "--scenario", str(scenario), "--out", str(out), env={"OTEL_FAKEGPU_DCGM_EXPORTER_COMPAT": "9"}
     )
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "4.8.3" in bad.stderr, bad.stderr
+
+
+def test_exporter_metrics_add_the_process_family_and_keep_ours(
+    exporter_factory: Callable[..., ExporterProcess],
+) -> None:
+    plain = exporter_factory("-c", "600000", "--num-gpus", "1")
+    assert "process_cpu_seconds_total" not in plain.get("/metrics")[1].decode()
+    exporter = exporter_factory(
+        "-c", "600000", "--num-gpus", "1", env={"DCGM_EXPORTER_ENABLE_EXPORTER_METRICS": "true"}
+    )
+    families = {f.name: f for f in text_string_to_metric_families(exporter.get("/metrics")[1].decode())}
+    assert families["process_cpu_seconds"].type == "counter"  # the parser drops _total from a counter's name
+    for name in ("process_resident_memory_bytes", "process_virtual_memory_bytes", "process_open_fds",
+                 "process_max_fds", "process_start_time_seconds"):  # fmt: skip
+        assert families[name].type == "gauge" and families[name].samples[0].value > 0, name
+    resident = families["process_resident_memory_bytes"].samples[0].value
+    assert families["process_virtual_memory_bytes"].samples[0].value > resident > 10_000_000
+    assert "otel_fakegpu_cycles" in families and "DCGM_FI_DEV_GPU_TEMP" in families  # ours stay

@@ -121,6 +121,7 @@ class Config:
     control_token: str | None = None  # None: the control API is served on the Unix socket only
     engine: EngineSettings = field(default_factory=EngineSettings)
     check_only: bool = False  # --check-config: validate, then exit
+    exporter_metrics: bool = False  # --enable-exporter-metrics: dcgm-exporter 4.8.4's process_* family
     tracing: TracingSettings | None = None  # None: no traces
     exporter_release: ExporterRelease = DEFAULT_RELEASE  # --dcgm-exporter-compat: the contract served
 
@@ -260,6 +261,7 @@ def build_config(values: Mapping[str, OptionValue], env: Mapping[str, str]) -> C
         scenario=_load_scenario(values["scenario"], num_gpus),
         control_token=text("control_token")[0] or None,
         check_only=parse_bool(*text("check_config")),
+        exporter_metrics=parse_bool(*text("enable_exporter_metrics")),
         exporter_release=parse_release(*text("dcgm_exporter_compat")),
     )
     if config.scenario is not None and not config.engine.simulated:

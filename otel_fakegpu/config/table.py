@@ -62,6 +62,9 @@ OPTIONS: tuple[Option, ...] = (
        "OpenTelemetry service.name resource attribute", "NAME"),
     _o("resource_attributes", "--resource-attributes", "OTEL_RESOURCE_ATTRIBUTES", None,
        "extra resource attributes, k=v,k2=v2", "LIST"),
+    _o("enable_exporter_metrics", "--enable-exporter-metrics", "DCGM_EXPORTER_ENABLE_EXPORTER_METRICS", "false",
+       "also serve the collecting process's process_* metrics, as dcgm-exporter 4.8.4 does with this flag",
+       switch=True),
     _o("debug", "-d --debug", "DCGM_EXPORTER_DEBUG", "false", "log at debug level", switch=True),
     # Engine
     _o("engine", "--engine", "OTEL_FAKEGPU_ENGINE", "embedded",

@@ -24,6 +24,7 @@ from otel_fakegpu.telemetry import (
     default_resource,
     sample_keep_age_s,
 )
+from otel_fakegpu.telemetry.process_metrics import process_metrics
 
 Clock = Callable[[], float]
 FROM_CONFIG: Literal["from config"] = "from config"  # build_host's default attribution: the Config's source
@@ -92,7 +93,10 @@ def build_host(
         engine,
         simulator,
         attribution,
-        self_metrics=list(self_metrics(engine)) if self_metrics else [],
+        self_metrics=[
+            *(self_metrics(engine) if self_metrics else ()),
+            *(process_metrics() if config.exporter_metrics else ()),
+        ],
         keep_samples_s=sample_keep_age_s(config.collect_interval_s) if keep_samples_s is None else keep_samples_s,
     )
     host.pipeline = host.new_pipeline(collectors)
