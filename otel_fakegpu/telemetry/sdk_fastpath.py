@@ -20,11 +20,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, ClassVar, NoReturn
+from typing import Any
 
 from opentelemetry.attributes import _clean_attribute_value
 from opentelemetry.sdk.metrics._internal import _view_instrument_match as _vim
 from opentelemetry.sdk.metrics._internal import measurement as _measurement
+
+from otel_fakegpu.telemetry.label_sets import FixedAttributes
 
 log = logging.getLogger(__name__)
 
@@ -41,29 +43,24 @@ class _Hooks:
 _hooks = _Hooks()
 
 
-class FrozenAttributes(dict[str, str]):
-    """An attribute set (our labels: text values) cleaned and hashed once, as the SDK would, and never changed."""
+class FrozenAttributes(FixedAttributes):
+    """A fixed attribute set cleaned and hashed once, as the SDK would: its ``key`` is the SDK's lookup key."""
 
     __slots__ = ("key",)
-    made: ClassVar[int] = 0  # sets made so far in this process: when it moves, some old set may be gone (sdk_prune)
 
     def __init__(self, attributes: Mapping[str, str]) -> None:
         super().__init__(_stock_clean(attributes, None))
         self.key: object = _vim._hash_attributes(self)
-        FrozenAttributes.made += 1
-
-    def _read_only(self, *args: object, **kwargs: object) -> NoReturn:
-        raise TypeError("FrozenAttributes cannot change: build a new set")
-
-    __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = __ior__ = _read_only
-
-    def __reduce__(self) -> tuple[type[dict[str, str]], tuple[dict[str, str]]]:
-        return dict, (dict(self),)  # pickles (and deep-copies) as the plain dict it equals
 
 
-def frozen(attributes: Mapping[str, str]) -> FrozenAttributes:
-    """``attributes`` as a FrozenAttributes (itself when it already is one)."""
-    return attributes if type(attributes) is FrozenAttributes else FrozenAttributes(attributes)
+def frozen(attributes: Mapping[str, str]) -> FixedAttributes:
+    """``attributes`` as a set that never changes (itself when it already is one): a FrozenAttributes once the
+    hooks are installed, a plain FixedAttributes (which the SDK's own path copies) when they are not."""
+    if isinstance(attributes, FixedAttributes):
+        return attributes
+    if _hooks.status is None:
+        install()
+    return FrozenAttributes(attributes) if _hooks.status == "yes" else FixedAttributes(attributes)
 
 
 def _clean(value: Any, max_string_value_length: int | None) -> Any:
