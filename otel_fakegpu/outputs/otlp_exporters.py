@@ -9,6 +9,7 @@ warning: slower and less precise about refusals, never failing a push that the s
 
 from __future__ import annotations
 
+import functools
 import gzip
 import logging
 import threading
@@ -75,11 +76,12 @@ def status(protocol: str) -> str | None:
     return _checked.get(protocol)
 
 
-def _hooks_fit(protocol: str, probe: Any) -> bool:
-    """Runs ``probe`` (None: the hooks fit, else why not) once per process and protocol; warns once on refusal."""
+def check(protocol: str) -> bool:
+    """Whether ``protocol``'s ("grpc" or "http/protobuf") hooks fit this SDK: probed once per process, with one
+    warning when they do not."""
     if protocol not in _checked:
         try:
-            why = probe()
+            why = probe_grpc(_grpc_class()) if protocol == "grpc" else probe_http(_http_class())
         except Exception as exc:  # any surprise in the exporter's internals: the stock exporter, as it is
             why = f"{type(exc).__name__}: {exc}"
         _checked[protocol] = why or "yes"
@@ -90,6 +92,7 @@ def _hooks_fit(protocol: str, probe: Any) -> bool:
     return _checked[protocol] == "yes"
 
 
+@functools.cache  # one class per process: the one probed is the one used
 def _grpc_class() -> Callable[..., MetricExporter]:
     from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import (  # noqa: PLC0415 - gRPC only when asked
         OTLPMetricExporter,
@@ -123,12 +126,12 @@ def _grpc_class() -> Callable[..., MetricExporter]:
 def grpc_exporter(outcome: ExportOutcome, **settings: Any) -> MetricExporter:
     from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter  # noqa: PLC0415
 
-    caching = _grpc_class()
-    if not _hooks_fit("grpc", lambda: probe_grpc(caching)):
+    if not check("grpc"):
         return OTLPMetricExporter(**settings)
-    return caching(outcome, **settings)
+    return _grpc_class()(outcome, **settings)
 
 
+@functools.cache
 def _http_class() -> Callable[..., MetricExporter]:
     from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter  # noqa: PLC0415
 
@@ -162,10 +165,9 @@ def _http_class() -> Callable[..., MetricExporter]:
 def http_exporter(outcome: ExportOutcome, **settings: Any) -> MetricExporter:
     from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter  # noqa: PLC0415
 
-    caching = _http_class()
-    if not _hooks_fit("http/protobuf", lambda: probe_http(caching)):
+    if not check("http/protobuf"):
         return OTLPMetricExporter(**settings)
-    return caching(outcome, **settings)
+    return _http_class()(outcome, **settings)
 
 
 def _probe_data() -> MetricsData:
