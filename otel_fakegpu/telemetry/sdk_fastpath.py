@@ -12,8 +12,10 @@ uses its precomputed key (the same key the SDK would compute), storing the set i
 change, which is why the SDK copies). Every other attribute set takes the SDK's own path, unchanged.
 
 The hooks depend on SDK internals. ``install`` checks them and runs a small collection through both paths; when
-anything differs (another SDK version), it installs nothing, logs why, and the SDK's own path runs: slower, never
-wrong. tests/test_sdk_fastpath.py fails when the hooks stop installing, so an SDK upgrade cannot slow us silently.
+anything differs (another SDK version), it installs nothing, logs why, ``frozen`` makes plain ``FixedAttributes``
+(label_sets.py) and the SDK's own path runs: slower, never wrong. tests/test_sdk_fastpath.py fails when the hooks
+stop installing, so an SDK upgrade cannot slow us silently; ``make test-sdk-next`` tries the newest SDK
+(docs/sdk-hooks.md).
 """
 
 from __future__ import annotations
