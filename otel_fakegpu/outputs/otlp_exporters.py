@@ -19,6 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry.sdk.metrics.export import (
+    AggregationTemporality,
     Gauge,
     Metric,
     MetricExporter,
@@ -174,7 +175,7 @@ def _probe_data() -> MetricsData:
     """A small collection: a gauge and a counter of one attribute set."""
     attributes = {"gpu": "0", "UUID": "GPU-probe"}
     gauge = Gauge(data_points=[NumberDataPoint(attributes, 0, 2_000, 61.5)])
-    counter = Sum([NumberDataPoint(attributes, 1_000, 2_000, 7)], aggregation_temporality=2, is_monotonic=True)  # type: ignore[arg-type]
+    counter = Sum([NumberDataPoint(attributes, 1_000, 2_000, 7)], AggregationTemporality.CUMULATIVE, is_monotonic=True)
     metrics = [Metric("probe_gauge", "", "", gauge), Metric("probe_total", "", "", counter)]
     scope = ScopeMetrics(InstrumentationScope("otel_fakegpu.selfcheck"), metrics, "")
     return MetricsData([ResourceMetrics(Resource({"service.name": "probe"}), [scope], "")])
@@ -242,10 +243,15 @@ def probe_http(caching: Callable[..., MetricExporter]) -> str | None:
     threading.Thread(target=server.serve_forever, args=(0.02,), name="otlp-http-probe", daemon=True).start()
     outcome = ExportOutcome()
     try:
+        import requests  # noqa: PLC0415 - HTTP push only
         from opentelemetry.exporter.otlp.proto.http import Compression  # noqa: PLC0415
 
         endpoint = f"http://127.0.0.1:{server.server_address[1]}/v1/metrics"
-        exporter: Any = caching(outcome, endpoint=endpoint, timeout=5, compression=Compression.NoCompression)
+        session = requests.Session()
+        session.trust_env = False  # the loopback probe goes direct, whatever proxy the environment names
+        exporter: Any = caching(
+            outcome, endpoint=endpoint, timeout=5, compression=Compression.NoCompression, session=session
+        )
         try:
             return _compare(exporter, sent, outcome, "HTTP 200")
         finally:
