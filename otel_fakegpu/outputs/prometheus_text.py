@@ -14,8 +14,7 @@ from dataclasses import dataclass
 
 from opentelemetry.sdk.metrics.export import Gauge, Metric, MetricsData, Sum
 
-from otel_fakegpu.telemetry import SCOPE_NAME
-from otel_fakegpu.telemetry.label_sets import FixedAttributes
+from otel_fakegpu.telemetry import SCOPE_NAME, FixedAttributes
 
 LabelKey = tuple[tuple[str, object], ...]
 
