@@ -101,3 +101,17 @@ def test_a_self_check_that_differs_leaves_the_sdk_as_it_was(monkeypatch: pytest.
     assert sdk_fastpath.status() == "a self-check collection differed from the SDK's own"
     assert vars(measurement)["_clean_attribute_value"] is sdk_fastpath._stock_clean
     assert vim._ViewInstrumentMatch.consume_measurement is stock_consume
+
+
+def test_an_sdk_without_the_internal_modules_still_imports_and_refuses(monkeypatch: pytest.MonkeyPatch) -> None:
+    """SDK 1.44, for one, has no ``opentelemetry.attributes._clean_attribute_value``: the exporter must still start."""
+    _stock_sdk(monkeypatch)
+    monkeypatch.setattr(sdk_fastpath._hooks, "status", None)
+    monkeypatch.setattr(sdk_fastpath, "_vim", sdk_fastpath._internal("opentelemetry.sdk.metrics._internal._gone"))
+    monkeypatch.setattr(sdk_fastpath, "_stock_clean", None)
+    assert sdk_fastpath._vim is None
+    assert sdk_fastpath.install() is False
+    assert "lacks measurement._clean_attribute_value, _view_instrument_match._hash_attributes" in str(
+        sdk_fastpath.status()
+    )
+    assert type(frozen({"gpu": "0"})) is FixedAttributes

@@ -77,7 +77,10 @@ def hook_states() -> list[tuple[str, str, str | None]]:
 
 def report(newest: bool) -> int:
     for package in SHOWN:
-        line = f"{package} {importlib.metadata.version(package)}"
+        try:
+            line = f"{package} {importlib.metadata.version(package)}"
+        except importlib.metadata.PackageNotFoundError:
+            line = f"{package} not installed"
         print(line + (f" (newest on the registry: {newest_on_registry(package)})" if newest else ""))
     for name, does, state in hook_states():
         print(f"{name} ({does}): {'installed' if state == 'yes' else f'fell back ({state})'}")

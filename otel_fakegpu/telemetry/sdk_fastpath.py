@@ -20,19 +20,29 @@ stop installing, so an SDK upgrade cannot slow us silently; ``make test-sdk-next
 
 from __future__ import annotations
 
+import importlib
 import logging
 from collections.abc import Callable, Iterable, Mapping
+from types import ModuleType
 from typing import Any
-
-from opentelemetry.attributes import _clean_attribute_value
-from opentelemetry.sdk.metrics._internal import _view_instrument_match as _vim
-from opentelemetry.sdk.metrics._internal import measurement as _measurement
 
 from otel_fakegpu.telemetry.label_sets import FixedAttributes
 
 log = logging.getLogger(__name__)
 
-_stock_clean: Callable[..., Any] = _clean_attribute_value
+
+def _internal(module: str) -> ModuleType | None:
+    """One of the SDK's internal modules; None where this SDK has no such module (``install`` then refuses)."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        return None
+
+
+# Imported by name, so that an SDK which moved them costs the fast path, never the import of the exporter.
+_vim: Any = _internal("opentelemetry.sdk.metrics._internal._view_instrument_match")
+_measurement: Any = _internal("opentelemetry.sdk.metrics._internal.measurement")
+_stock_clean: Any = getattr(_internal("opentelemetry.attributes"), "_clean_attribute_value", None)
 
 
 class _Hooks:
@@ -122,12 +132,13 @@ def install() -> bool:
     """Install the hooks once per process; False (and the SDK's own path) if this SDK is not the one they fit."""
     if _hooks.status is not None:
         return _hooks.status == "yes"
-    cls = getattr(_vim, "_ViewInstrumentMatch", None)
-    clean_is_stock = getattr(_measurement, "_clean_attribute_value", None) is _stock_clean
+    cls: Any = getattr(_vim, "_ViewInstrumentMatch", None)
+    clean_is_stock = _stock_clean is not None and getattr(_measurement, "_clean_attribute_value", None) is _stock_clean
     missing = [
         name
         for name, present in (
             ("measurement._clean_attribute_value", clean_is_stock),
+            ("_view_instrument_match._hash_attributes", hasattr(_vim, "_hash_attributes")),
             ("_ViewInstrumentMatch.consume_measurement", hasattr(cls, "consume_measurement")),
             ("_ViewInstrumentMatch._get_or_create_aggregation", hasattr(cls, "_get_or_create_aggregation")),
         )
@@ -136,9 +147,9 @@ def install() -> bool:
     if missing:
         return _refuse(f"this SDK lacks {', '.join(missing)}")
     expected = _points(use_fast=False)
-    _hooks.stock_consume = cls.consume_measurement  # type: ignore[union-attr]
+    _hooks.stock_consume = cls.consume_measurement
     setattr(_measurement, "_clean_attribute_value", _clean)  # noqa: B010 (a module's private name: setattr says so)
-    cls.consume_measurement = _consume_measurement  # type: ignore[union-attr]
+    cls.consume_measurement = _consume_measurement
     try:
         same = _points(use_fast=True) == expected
     except Exception as exc:  # any surprise in the SDK's internals: back to its own path
@@ -147,7 +158,7 @@ def install() -> bool:
         why = "a self-check collection differed from the SDK's own"
     if not same:
         setattr(_measurement, "_clean_attribute_value", _stock_clean)  # noqa: B010
-        cls.consume_measurement = _hooks.stock_consume  # type: ignore[union-attr]
+        cls.consume_measurement = _hooks.stock_consume
         return _refuse(why)
     _hooks.status = "yes"
     return True
