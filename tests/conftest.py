@@ -292,6 +292,7 @@ def build_stack(
     step_s: float = 30.0,
     mig: str | None = None,
     release: str | None = None,
+    flags: Sequence[str] = (),
 ) -> Stack:
     """With ``scenario``: its fleet, seed and events, its time advancing ``step_s`` wall seconds per update;
     ``release``: the dcgm-exporter release whose contract is served (--dcgm-exporter-compat)."""
@@ -299,6 +300,7 @@ def build_stack(
     argv = ["--num-gpus", str(count), "--gpu-profiles", ",".join(profiles), "--gpu-model", ",".join(skus)]
     argv += ["--seed", str(seed), "--update-interval", str(step_s), *(["--mig", mig] if mig else [])]
     argv += ["--dcgm-exporter-compat", release] if release else []
+    argv += list(flags)  # any further option, as the command line gives it
     for field_id, flag in ((XID_COUNT_FIELD, "-x"), (CLOCK_EVENTS_COUNT_FIELD, "--clock-events-count-window-size")):
         if count_windows_ms and field_id in count_windows_ms:
             argv += [flag, str(count_windows_ms[field_id])]

@@ -3,12 +3,14 @@ with three pods, in process and through a real Prometheus; the split's arithmeti
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from otel_fakegpu.attribution import AttributionStage, KubeletSource, LabelStyle
 from otel_fakegpu.config.model import config_from
 from otel_fakegpu.fields import parse_collectors
 from otel_fakegpu.host.stack import build_host
@@ -16,7 +18,8 @@ from otel_fakegpu.outputs import PrometheusTextRenderer
 from otel_fakegpu.sim import ScenarioError
 from otel_fakegpu.sim.scenario_file import parse_scenario
 from otel_fakegpu.telemetry.shared_gpus import split
-from tests.conftest import ExporterProcess, FakeClock
+from tests.attribution_helpers import answer, pod, running_kubelet, series
+from tests.conftest import ExporterProcess, FakeClock, build_stack
 from tests.prometheus_server import JOB, PrometheusServer, static_scrape
 
 SCENARIO = """
@@ -120,3 +123,29 @@ def test_real_prometheus_sums_three_pods_to_the_device(
             assert sorted(r["metric"]["vgpu"] for r in vgpus) == ["0", "1", "2"]
     finally:
         prometheus.stop()
+
+
+def test_kubelet_time_slicing_replicas_get_per_pod_values_from_the_simulated_processes(tmp_path: Path) -> None:
+    """The kubelet lists GPU-<uuid>::N replicas (the device plugin's time-slicing); its pods run as the simulator's
+    workloads of the same names, whose processes give each pod its share."""
+    scenario = parse_scenario(SCENARIO, "s.yaml", 2)
+    with running_kubelet(answer()) as kubelet:
+        stage = AttributionStage(KubeletSource(str(kubelet.socket)), LabelStyle(), 2.0)
+        stack = build_stack(2, ["static"], scenario=scenario, attribution=stage, flags=["--kubernetes-virtual-gpus"])
+        uuid = re.findall(r'UUID="([^"]+)"', stack.cycle().decode())[0]
+        pods = [pod(name, "ml", {container: [("nvidia.com/gpu", [f"{uuid}::{n}"])]})
+                for n, (name, container) in enumerate([("infer-a", "server"), ("infer-b", "server"),
+                                                      ("train-c", "trainer")])]  # fmt: skip
+        kubelet.kubelet.set_pods(answer(*pods))
+        stack.clock.advance(30)
+        stack.simulator.step()
+        lines = series(stack.cycle(), "DCGM_FI_DEV_FB_USED")
+    gpu0 = [line for line in lines if 'gpu="0"' in line]
+    device = [float(line.rsplit(" ", 1)[1]) for line in gpu0 if "pod=" not in line]
+    shares = {re.search(r'pod="([^"]+)"', line).group(1): float(line.rsplit(" ", 1)[1])  # type: ignore[union-attr]
+              for line in gpu0 if "pod=" in line}  # fmt: skip
+    assert len(device) == 1 and sorted(shares) == ["infer-a", "infer-b", "train-c"]
+    assert sum(shares.values()) == device[0] and shares["infer-a"] < shares["infer-b"] < shares["train-c"]
+    vgpus = {re.search(r'pod="([^"]+)"', line).group(1): re.search(r'vgpu="(\d)"', line).group(1)  # type: ignore[union-attr]
+             for line in gpu0 if "pod=" in line}  # fmt: skip
+    assert vgpus == {"infer-a": "0", "infer-b": "1", "train-c": "2"}  # the kubelet's ::N
