@@ -14,7 +14,7 @@ DCGM_EXPORTER_INTERVAL ?= 5000
 METRIC_UPDATE_INTERVAL ?= 5
 export NUM_FAKE_GPUS GPU_PROFILES DCGM_EXPORTER_INTERVAL METRIC_UPDATE_INTERVAL
 
-.PHONY: run test lint typecheck unit peers bench soak stubs clean image-test test-sdk-next
+.PHONY: run test lint typecheck unit peers bench soak stubs clean image-test test-sdk-next dcgm-fields
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -57,6 +57,13 @@ bench: $(TEST_STAMP) $(PEERS_STAMP)
 # Regenerates the kubelet pod-resources stubs (otel_fakegpu/attribution/podresources_v1/) from api.proto.
 stubs: $(TEST_STAMP)
 	PYTHON=$(BIN)/python bash tools/gen-kubelet-stubs.sh
+
+# Regenerates otel_fakegpu/fields/dcgm-fields.csv from a DCGM source tree (NVIDIA/DCGM, Apache-2.0):
+# make dcgm-fields DCGM=../DCGM DCGM_COMMIT=$$(git -C ../DCGM rev-parse HEAD)
+dcgm-fields: $(TEST_STAMP)
+	@test -n "$(DCGM)" || { echo "usage: make dcgm-fields DCGM=path/to/DCGM [DCGM_COMMIT=sha]"; exit 2; }
+	$(BIN)/python tools/gen_dcgm_fields.py $(DCGM)/dcgmlib/dcgm_fields.h --types $(DCGM)/dcgmlib/src/dcgm_fields.cpp \
+		--commit $(or $(DCGM_COMMIT),unknown) -o otel_fakegpu/fields/dcgm-fields.csv
 
 # 512 GPUs, 1 s cycles, the OTLP receiver down for 5 minutes then back (about 11 minutes): RSS before, at the
 # plateau, after the drain; writes bench/soak.json. Not part of `make bench` or `make test`.
