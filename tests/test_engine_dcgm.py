@@ -189,6 +189,18 @@ def test_inject_creates_fake_entities_and_drives_them(hostengine: Any) -> None:
     assert kinds == {150: "i", 155: "d", 50: "s"}  # each blank injected as its field type's sentinel
 
 
+def test_fields_an_older_dcgm_lacks_are_left_out_of_injection(hostengine: Any) -> None:
+    """DCGM 4.6's cycle counters on a hostengine that does not define them: the rest is injected as before."""
+    hostengine.reset((0,))
+    hostengine.STATE.undefined_fields = set(range(1085, 1091))
+    wall = FakeClock()
+    engine = make_engine(EngineSettings("dcgm", "localhost:5555", inject=True), wall=wall)
+    Simulator(FleetSpec(1, ("stable",), (SKUS["h100-sxm"],), "node-1", 7), engine, clock=wall).start()
+    injected = {c[3] for c in calls(hostengine, "dcgmInjectEntityFieldValue")}
+    assert {150, 155, 157, 164} <= injected and not injected & hostengine.STATE.undefined_fields
+    assert engine.read_latest([150]).column(150)[0] is not None  # the update went through
+
+
 def test_injected_gpus_come_back_after_a_hostengine_restart(hostengine: Any) -> None:
     clock, wall = FakeClock(0.0), FakeClock()
     engine = make_engine(EngineSettings("dcgm", "localhost:5555", inject=True), clock, wall)

@@ -16,7 +16,7 @@ from otel_fakegpu.engine.dcgm_entities import FakeEntities, gpu_request
 from otel_fakegpu.engine.dcgm_loader import DcgmModules
 from otel_fakegpu.engine.dcgm_mig import FoundInstance, discover_instances, exported_column
 from otel_fakegpu.engine.dcgm_samples import read_samples_since
-from otel_fakegpu.engine.dcgm_values import inject_struct, read_value
+from otel_fakegpu.engine.dcgm_values import DefinedFields, inject_struct, read_value
 from otel_fakegpu.engine.embedded import INSTANCE_ENTITY_BASE
 from otel_fakegpu.engine.entities import ENTITY_GROUPS
 from otel_fakegpu.engine.selection import MAX_INJECTED_GPUS, EngineSettings
@@ -45,6 +45,7 @@ class DcgmEngine(ConnectedEngine):
     ) -> None:
         super().__init__((modules.structs.DCGMError,), clock)
         self._m = modules
+        self._defined = DefinedFields(modules.fields)  # fields this DCGM knows: only those are injected
         self._settings = settings
         self._update_us = max(1, int(update_interval_s * 1e6))
         self._wall = wall_clock
@@ -253,7 +254,7 @@ class DcgmEngine(ConnectedEngine):
         internal, structs_internal = self._m.agent_internal, self._m.structs_internal
         assert internal is not None and structs_internal is not None
         ts_us, gpu_entity = int(timestamp * 1e6), self._m.fields.DCGM_FE_GPU
-        for (entity_id, field_id), value in batch:
+        for (entity_id, field_id), value in ((key, v) for key, v in batch if self._defined(key[1])):
             fv = inject_struct(structs_internal, field_id, value, ts_us)
             internal.dcgmInjectEntityFieldValue(self._handle, gpu_entity, self._gpu_ids[entity_id], fv)
 

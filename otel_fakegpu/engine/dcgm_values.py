@@ -56,3 +56,19 @@ def inject_struct(structs_internal: Any, field_id: int, value: Value | None, ts_
         fv.fieldType = FT_INT64
         fv.value.i64 = int(value)
     return fv
+
+
+class DefinedFields:
+    """Whether the loaded DCGM library defines a field id (``dcgm_fields.DcgmFieldGetById``), asked once per id. A
+    hostengine refuses to inject a field its DCGM does not know (DCGM 4.6's new ones on an older DCGM), and one
+    refusal would fail the whole update; such a field is left out instead, and reads blank."""
+
+    def __init__(self, fields_module: Any) -> None:
+        self._lookup = getattr(fields_module, "DcgmFieldGetById", None)
+        self._known: dict[int, bool] = {}
+
+    def __call__(self, field_id: int) -> bool:
+        known = self._known.get(field_id)
+        if known is None:
+            known = self._known[field_id] = self._lookup is None or self._lookup(field_id) is not None
+        return known

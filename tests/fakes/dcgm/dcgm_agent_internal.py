@@ -36,6 +36,8 @@ def dcgmInjectEntityFieldValue(dcgmHandle: Any, entityGroupId: int, entityId: in
     stored = value.value.str.decode() if kind == "s" else value.value.dbl if kind == "d" else value.value.i64
     fake.CALLS.append(("dcgmInjectEntityFieldValue", entityGroupId, entityId, value.fieldId, kind, stored, value.ts))
     fake.check(dcgmHandle)
+    if value.fieldId in fake.STATE.undefined_fields:  # DcgmCacheManager::InjectSamples on a field it lacks
+        raise dcgm_structs.DCGMError(dcgm_structs.DCGM_ST_GENERIC_ERROR)
     known = fake.STATE.fakes + fake.STATE.gpus if entityGroupId == 1 else fake.STATE.others.get(entityGroupId, [])
     if entityId not in known:
         raise dcgm_structs.DCGMError(dcgm_structs.DCGM_ST_BADPARAM)

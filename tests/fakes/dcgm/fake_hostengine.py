@@ -52,6 +52,7 @@ class HostEngine:
     was_down: bool = False
     drop_once: bool = False  # the next call fails as a dropped connection would; the hostengine keeps running
     library_missing: bool = False
+    undefined_fields: set[int] = field(default_factory=set)  # fields this DCGM does not define (an older release)
 
 
 STATE = HostEngine()
