@@ -7,7 +7,7 @@ import importlib.util
 from pathlib import Path
 from types import ModuleType
 
-from otel_fakegpu.config.table import OPTIONS
+from otel_fakegpu.config.table import BACKFILL_OPTIONS, OPTIONS
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -28,6 +28,6 @@ def test_the_configuration_document_is_current() -> None:
 
 def test_every_flag_and_variable_of_the_table_is_documented() -> None:
     document = _generator().render()
-    for option in OPTIONS:
+    for option in (*OPTIONS, *BACKFILL_OPTIONS):
         for name in (*option.flags, *option.envs):
             assert f"`{name}" in document, name

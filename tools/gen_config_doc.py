@@ -10,7 +10,8 @@ import sys
 from pathlib import Path
 
 from otel_fakegpu.config.model import BASE_COLLECTORS, PRESETS
-from otel_fakegpu.config.table import GROUPS, OPTIONS, Option
+from otel_fakegpu.config.table import BACKFILL_OPTIONS, BACKFILL_TITLE, GROUPS, OPTIONS, Option
+from otel_fakegpu.host.backfill import MAX_STEPS
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET = ROOT / "docs" / "configuration.md"
@@ -66,16 +67,21 @@ def _presets() -> list[str]:
     return lines
 
 
+def _section(title: str, options: list[Option], note: str = "") -> list[str]:
+    lines = [f"## {title[0].upper()}{title[1:]}", "", *([note, ""] if note else [])]
+    lines += ["| Flag | Environment variables | Default | What it does |", "| --- | --- | --- | --- |"]
+    return [*lines, *(_row(option) for option in options), ""]
+
+
 def render() -> str:
     """The whole document, as it should be on disk."""
     lines = [INTRO]
     for group, title in GROUPS.items():
-        lines += [f"## {title[0].upper()}{title[1:]}", ""]
-        lines += ["| Flag | Environment variables | Default | What it does |", "| --- | --- | --- | --- |"]
-        lines += [_row(option) for option in OPTIONS if option.group == group]
-        lines.append("")
+        lines += _section(title, [option for option in OPTIONS if option.group == group])
     lines += _presets()
-    return "\n".join(lines) + "\n"
+    note = f"`--out` is required; the span runs from `--start` to `--end` in steps of `--step` (at most {MAX_STEPS:,})."
+    lines += ["", *_section(BACKFILL_TITLE, list(BACKFILL_OPTIONS), note)]
+    return "\n".join(lines).rstrip("\n") + "\n"
 
 
 def main(argv: list[str]) -> int:

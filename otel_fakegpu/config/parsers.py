@@ -13,6 +13,7 @@ from otel_fakegpu.attribution import ID_TYPES
 from otel_fakegpu.config.errors import ConfigError, OptionValue
 from otel_fakegpu.config.values import (
     MAX_INTERVAL_MS,
+    ListenAddress,
     parse_bool,
     parse_float,
     parse_headers,
@@ -183,7 +184,7 @@ def remote_hostengine(value: OptionValue) -> str | None:
     return remote
 
 
-def listen(value: OptionValue) -> Any:
+def listen(value: OptionValue) -> ListenAddress | None:
     """``[HOST]:PORT``; None when blank (no TCP listener)."""
     return parse_listen(text(value), value.source) if stripped(value) else None
 

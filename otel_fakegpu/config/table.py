@@ -29,12 +29,15 @@ class Option:
     is_switch: bool = False
     group: str = "exporter"
     parse: P.Parser = P.text  # the resolved text (and where it came from) to the typed value
+    required: bool = False
 
 
 def _o(dest: str, flags: str, envs: str, default: str | None, help_: str, metavar: str | None = None,
-       switch: bool = False, group: str = "exporter", parse: P.Parser | None = None) -> Option:  # fmt: skip
+       switch: bool = False, group: str = "exporter", parse: P.Parser | None = None,
+       required: bool = False) -> Option:  # fmt: skip
     parser = parse or (P.switch if switch else P.text)
-    return Option(dest, tuple(flags.split()), tuple(envs.split()), default, help_, metavar, switch, group, parser)
+    return Option(dest, tuple(flags.split()), tuple(envs.split()), default, help_, metavar, switch, group, parser,
+                  required)  # fmt: skip
 
 
 OPTIONS: tuple[Option, ...] = (
@@ -201,6 +204,18 @@ GROUPS = {  # each group: its title in --help and the configuration document
     "serving": "serving: Unix socket, TLS, basic auth",
     "push": "push: OTLP and Prometheus text",
 }
+BACKFILL_TITLE = "backfill: otel-fakegpu backfill, a scenario's history as OpenMetrics"
+
+# The backfill subcommand's own options (``otel-fakegpu backfill --help``); its span is parsed as a whole.
+BACKFILL_OPTIONS: tuple[Option, ...] = (
+    _o("scenario", "--scenario", "OTEL_FAKEGPU_SCENARIO", None, "scenario file", "FILE", group="backfill"),
+    _o("start", "--start", "", "-1d", "-7d (before now), now, Unix seconds or ISO 8601", group="backfill"),
+    _o("end", "--end", "", "now", "same forms as --start", group="backfill"),
+    _o("step", "--step", "", "30s", "time between samples, e.g. 30s", group="backfill"),
+    _o("out", "--out", "", None, "output file ('-' for standard output)", "FILE", group="backfill", required=True),
+    _o("collectors", "-f --collectors", "", None, "collectors CSV (default: the stock set)", "FILE",
+       group="backfill"),
+)  # fmt: skip
 
 OPTIONS_BY_DEST = {option.dest: option for option in OPTIONS}
 
