@@ -13,6 +13,7 @@ from functools import partial
 from otel_fakegpu.config import Config
 from otel_fakegpu.exporter import build_collection
 from otel_fakegpu.fields import CollectorSet
+from otel_fakegpu.outputs.queue_lock import QueueLockError, lock_queue_dir
 from otel_fakegpu.runtime import (
     PublishedFleet,
     WorkerPool,
@@ -98,6 +99,12 @@ def run(config: Config, collectors: CollectorSet, web_config: WebConfig | None =
     pin_mmap_threshold()  # before any large buffer, and inherited by the workers
     # Until serving starts (seconds for a large fleet) there is nothing to reload; SIGHUP must not end the process.
     signal.signal(signal.SIGHUP, lambda signum, frame: log.info("SIGHUP during start-up: nothing to reload yet"))
+    if config.push_queue is not None:  # before the workers fork: they inherit the lock, held until the last exits
+        try:
+            lock_queue_dir(config.push_queue.directory)
+        except QueueLockError as exc:
+            log.error("%s", exc)
+            return 2
     unix: BoundSocket | None = None
     try:
         unix = bind_unix_socket(config.uds) if config.uds else None

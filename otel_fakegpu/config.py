@@ -16,6 +16,7 @@ from otel_fakegpu.config_sections import (
     attribution_settings,
     engine_settings,
     otlp_settings,
+    push_queue_settings,
     tracing_settings,
     uds_settings,
 )
@@ -40,7 +41,7 @@ from otel_fakegpu.option_values import (
     parse_shard,
     parse_url,
 )
-from otel_fakegpu.outputs import OtlpSettings
+from otel_fakegpu.outputs import OtlpSettings, PushQueueSettings
 from otel_fakegpu.serve import UdsSettings
 from otel_fakegpu.settings import ConfigError, OptionValue
 from otel_fakegpu.sim import (
@@ -120,6 +121,7 @@ class Config:
     engine: EngineSettings = field(default_factory=EngineSettings)
     check_only: bool = False  # --check-config: validate, then exit
     tracing: TracingSettings | None = None  # None: no traces
+    push_queue: PushQueueSettings | None = None  # None: push requests wait in memory only
 
 
 def parse_profiles(text: str, source: str) -> tuple[str, ...]:
@@ -261,6 +263,7 @@ def build_config(values: Mapping[str, OptionValue], env: Mapping[str, str]) -> C
         tracing=tracing_settings(values["traces_exporter"], env),
         push_prometheus_url=parse_url(push_url_text, push_url_source) if push_url_text.strip() else None,
         push_buffer_points=parse_int(*text("push_buffer_points"), low=1, high=MAX_POINTS),
+        push_queue=push_queue_settings(values),
         log_level="DEBUG" if parse_bool(*text("debug")) else "INFO",
         attribution=attribution_settings(values),
         mig=parse_mig(*text("mig"), num_gpus, skus),

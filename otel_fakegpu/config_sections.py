@@ -13,13 +13,14 @@ from otel_fakegpu.engine.selection import ENGINE_KINDS, EngineSettings, parse_de
 from otel_fakegpu.option_values import (
     MAX_INTERVAL_MS,
     parse_bool,
+    parse_bytes,
     parse_headers,
     parse_host_port,
     parse_int,
     parse_mode,
     parse_url,
 )
-from otel_fakegpu.outputs import NAMINGS, OtlpSettings
+from otel_fakegpu.outputs import NAMINGS, OtlpSettings, PushQueueSettings
 from otel_fakegpu.serve import DEFAULT_MODE, DEFAULT_SOCKET_PATH, UdsSettings
 from otel_fakegpu.settings import ConfigError, OptionValue
 from otel_fakegpu.telemetry.tracing import TRACES_EXPORTERS, TRACES_PROTOCOLS, TracingSettings
@@ -79,6 +80,20 @@ def otlp_settings(values: Mapping[str, OptionValue]) -> OtlpSettings | None:
             values["otlp_max_points"].text or "", values["otlp_max_points"].source, low=1, high=MAX_POINTS
         ),
         naming=naming,
+    )
+
+
+def push_queue_settings(values: Mapping[str, OptionValue]) -> PushQueueSettings | None:
+    """``--push-queue-dir`` and its bounds; None when push keeps its requests in memory only."""
+    directory = (values["push_queue_dir"].text or "").strip()
+    if not directory:
+        return None
+    max_bytes = values["push_queue_max_bytes"]
+    floor = values["push_queue_min_free_bytes"]
+    return PushQueueSettings(
+        Path(directory),
+        parse_bytes(max_bytes.text or "", max_bytes.source, low=1) if (max_bytes.text or "").strip() else None,
+        parse_bytes(floor.text or "", floor.source, low=0),
     )
 
 

@@ -17,6 +17,7 @@ from otel_fakegpu.engine import Engine
 from otel_fakegpu.engines import engine_self_metrics, make_engine
 from otel_fakegpu.fields import CollectorsError, CollectorSet
 from otel_fakegpu.outputs import Exposition, ExpositionCache, OtlpPushOutput, PrometheusOutput, PrometheusPushOutput
+from otel_fakegpu.outputs.disk_queue import DiskQueue, PushQueueSettings
 from otel_fakegpu.runtime import HostSpec
 from otel_fakegpu.runtime.worker import Handler
 from otel_fakegpu.sim import FleetSpec, ScenarioClock, ScenarioReloader, Simulator, SimulatorControl, Workload
@@ -70,6 +71,8 @@ class Exporter:
             self.pushers.append(OtlpPushOutput(config.otlp, config.push_buffer_points))
         if config.push_prometheus_url is not None:
             self.pushers.append(PrometheusPushOutput(config.push_prometheus_url, config.push_buffer_points))
+        if config.push_queue is not None:
+            self._keep_on_disk(config.push_queue)
         # Without a simulator (real GPUs) there are no simulated workloads: only a configured source attributes.
         source = build_source(config.attribution, self._running_workloads if self.simulator is not None else None)
         # One stage for the exporter's life: a reload builds a new pipeline around the same stage.
@@ -103,6 +106,16 @@ class Exporter:
             self.reload_hooks.append(ScenarioReloader(self.simulator, scenario, config.num_gpus))
         self._stop = threading.Event()
         self.liveness = Liveness()  # the push senders' threads
+
+    def _keep_on_disk(self, settings: PushQueueSettings) -> None:
+        """Each push target keeps its requests in its own folder of the queue directory, an equal share of it."""
+        share = settings.queue_bytes(self.config.push_buffer_points, len(self.pushers))
+        for pusher in self.pushers:
+            if not pusher.can_keep_on_disk():
+                log.warning("%s push: this OpenTelemetry release cannot send kept requests: memory only", pusher.target)
+                continue
+            folder = settings.directory / pusher.target
+            pusher.use_disk(DiskQueue(folder, pusher.target, share, settings.min_free_bytes))
 
     def _running_workloads(self) -> list[Workload]:
         """The simulator's workloads running now: the default attribution source."""
@@ -194,6 +207,7 @@ class Exporter:
             # Raw fields, not an age: /health computes the map's age when it answers.
             "attribution": None if self.attribution is None else self.attribution.status.facts(),
             "dead_loops": self.liveness.dead(),
+            "push_queue": {p.target: dataclasses.asdict(p.disk.state()) for p in self.pushers if p.disk is not None},
         }
 
     def handlers(self) -> Mapping[str, Handler]:
@@ -217,4 +231,13 @@ class Exporter:
 def build_collection(config: Config, collectors: CollectorSet, host: HostSpec) -> Exporter:
     """The collection side of one host of the fleet: the config with that host's name."""
     hostname = None if config.hostname is None else host.name
-    return Exporter(dataclasses.replace(config, host_identity=host.name, hostname=hostname), collectors)
+    queue = config.push_queue
+    if queue is not None and config.hosts > 1:  # a fleet: one folder per host, an equal share each
+        mine = len(range(config.shard[0], config.hosts, config.shard[1]))
+        queue = dataclasses.replace(
+            queue,
+            directory=queue.directory / f"host-{host.index}",
+            max_bytes=None if queue.max_bytes is None else max(1, queue.max_bytes // mine),
+        )
+    changes = {"host_identity": host.name, "hostname": hostname, "push_queue": queue}
+    return Exporter(dataclasses.replace(config, **changes), collectors)  # type: ignore[arg-type]
