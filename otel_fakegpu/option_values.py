@@ -74,7 +74,7 @@ def parse_bytes(text: str, source: str, *, low: int) -> int:
     stripped = text.strip()
     digits = stripped.rstrip("kKMGTi")
     unit = _BYTE_UNITS.get(stripped[len(digits) :])
-    if unit is None or not _ASCII_INT.fullmatch(digits):
+    if unit is None or not (digits.isascii() and digits.isdigit()):
         raise ConfigError(f"{source}={text!r}: expected a size in bytes, e.g. 500M or 64Mi")
     if int(digits) * unit < low:
         raise ConfigError(f"{source}={text!r}: must be at least {low} bytes")
