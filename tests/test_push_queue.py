@@ -19,6 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import ExporterProcess, free_port, run_cli
 from tests.receivers import OtlpGrpcReceiver, Point, VictoriaMetrics, wait_for
+from tests.test_bench import _run_quick
 
 Factory = Callable[..., ExporterProcess]
 CYCLE_MS = 400
@@ -220,3 +221,13 @@ def grpc_receiver() -> Iterator[OtlpGrpcReceiver]:
     receiver = OtlpGrpcReceiver().start()
     yield receiver
     receiver.stop()
+
+
+def test_quick_soak_with_three_kills_accounts_for_every_cycle(tmp_path: Path) -> None:
+    """``make soak-restarts`` in small: three SIGKILLs during an outage, every published cycle delivered whole."""
+    result, soak = _run_quick("bench.soak_restarts", tmp_path / "soak.json", timeout_s=240)
+    assert len(soak["runs"]) == 4 and soak["lost"] == 0, result.stdout
+    assert soak["twice"] <= soak["kills"]  # at most the one in flight at each kill
+    for run in soak["runs"][:-1]:
+        assert run["published"] >= 1 and run["received"] >= run["published"]
+    assert soak["peak_disk_bytes"] > 0 and soak["peak_rss_mb"] > 0
