@@ -99,7 +99,8 @@ def run(config: Config, collectors: CollectorSet, web_config: WebConfig | None =
     pin_mmap_threshold()  # before any large buffer, and inherited by the workers
     # Until serving starts (seconds for a large fleet) there is nothing to reload; SIGHUP must not end the process.
     signal.signal(signal.SIGHUP, lambda signum, frame: log.info("SIGHUP during start-up: nothing to reload yet"))
-    if config.push_queue is not None:  # before the workers fork: they inherit the lock, held until the last exits
+    pushes = config.otlp is not None or config.push_prometheus_url is not None
+    if config.push_queue is not None and pushes:  # before the workers fork: they inherit the lock until they exit
         try:
             lock_queue_dir(config.push_queue.directory)
         except QueueLockError as exc:

@@ -195,25 +195,39 @@ def test_byte_bound_holds_through_a_long_outage(exporter_factory: Factory, queue
         receiver.stop()
 
 
-def test_disk_below_the_floor_degrades_health_and_push_goes_on(
-    exporter_factory: Factory, queue_dir: Path, grpc_receiver: OtlpGrpcReceiver
+def test_disk_below_the_floor_degrades_health_and_push_goes_on_from_memory(
+    exporter_factory: Factory, queue_dir: Path
 ) -> None:
-    exporter = exporter_factory(*_grpc_args(grpc_receiver.port, queue_dir, "--push-queue-min-free-bytes", "1000T"))
+    receiver = OtlpGrpcReceiver()  # down at first: what waits, waits in memory, none of it dropped
+    exporter = exporter_factory(*_grpc_args(receiver.port, queue_dir, "--push-queue-min-free-bytes", "1000T"))
     wait_for(lambda: exporter.health()[1].get("push_queue", {}).get("state") == "degraded", timeout=20)
+    time.sleep(1.5)
     status, health = exporter.health()
     assert status == 200 and health["status"] == "degraded"
     assert "free disk space" in health["push_queue"]["targets"]["otlp"]["degraded"]
     assert not _records(queue_dir / "otlp")
-    wait_for(lambda: len(_cycles(grpc_receiver.snapshot())) >= 3)  # kept in memory, delivered all the same
+    waiting = health["cycles_total"]
+    assert isinstance(waiting, int) and waiting >= 4
+    receiver.start()
+    try:
+        wait_for(lambda: len(_cycles(receiver.snapshot())) >= waiting + 2, timeout=30)
+    finally:
+        receiver.stop()
+    numbers = sorted(n for n, _ in _cycles(receiver.snapshot()))
+    assert numbers == list(range(1, len(numbers) + 1))  # kept in memory, delivered all the same
 
 
 def test_a_second_exporter_on_the_same_directory_refuses_to_start(exporter_factory: Factory, queue_dir: Path) -> None:
-    first = exporter_factory("--num-gpus", "1", "--push-queue-dir", str(queue_dir))
-    result = run_cli("-a", f"127.0.0.1:{free_port()}", "--num-gpus", "1", "--push-queue-dir", str(queue_dir))
+    push = ("--push-prometheus-url", "http://127.0.0.1:1/api/v1/import/prometheus", "--push-queue-dir", str(queue_dir))
+    first = exporter_factory("--num-gpus", "1", *push)
+    result = run_cli("-a", f"127.0.0.1:{free_port()}", "--num-gpus", "1", *push)
     assert result.returncode == 2
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, result.stderr
     assert f"pid {first.proc.pid} on " in lines[0] and str(queue_dir) in lines[0]
+    # Without a push target there is nothing to keep: the image's default directory is not even created.
+    exporter_factory("--num-gpus", "1", "--push-queue-dir", str(queue_dir / "unused"))
+    assert not (queue_dir / "unused").exists()
 
 
 @pytest.fixture

@@ -87,8 +87,8 @@ class PushOutput(ABC, Generic[T]):
         size = HEADER_BYTES + len(record.payload)
         while (why := disk.room(size)) is not None:
             reason = "queue directory full" if why == FULL else "free disk space below the floor"
-            if not self.queue.drop_oldest(reason):
-                break
+            if not self.queue.drop_oldest(reason, lambda waiting: id(waiting) in self._on_disk):
+                break  # what waits in memory only frees no disk space: it stays
         if why is not None and why != FULL:
             disk.degrade(f"free disk space in {disk.directory} below {disk.min_free_bytes} bytes")
             return

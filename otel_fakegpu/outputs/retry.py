@@ -129,13 +129,15 @@ class RetryQueue(Generic[T]):
             log.warning("%s: buffer full, dropped the oldest %d points", self.name, cost)
         return dropped
 
-    def drop_oldest(self, why: str) -> bool:
-        """Drop the oldest waiting item for room elsewhere (the queue directory), counted as overflow; False
-        when none waits (the one in flight stays)."""
+    def drop_oldest(self, why: str, which: Callable[[T], bool]) -> bool:
+        """Drop the oldest waiting item that ``which`` picks, for room elsewhere (the queue directory), counted
+        as overflow; False when none waits (the one in flight stays)."""
         with self._cond:
-            if not self._items:
+            index = next((i for i, entry in enumerate(self._items) if which(entry[0])), None)
+            if index is None:
                 return False
-            item, cost, _ = self._items.popleft()
+            item, cost, _ = self._items[index]
+            del self._items[index]
             self._queued_cost -= cost
             self._dropped["overflow"] += cost
         log.warning("%s: %s, dropped the oldest %d points", self.name, why, cost)
