@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from otel_fakegpu.option_values import parse_bytes
+from otel_fakegpu.config.errors import ConfigError
+from otel_fakegpu.config.values import parse_bytes
 from otel_fakegpu.outputs import PrometheusPushOutput
 from otel_fakegpu.outputs.disk_queue import FULL, LOW_DISK, MAX_SET_ASIDE, DiskQueue, PushQueueSettings
 from otel_fakegpu.outputs.queue_record import HEADER_BYTES, Record, RecordError, decode, encode, write_atomic
-from otel_fakegpu.settings import ConfigError
 from tests.receivers import wait_for
 from tests.test_push_refusals import _ScriptedServer
 
