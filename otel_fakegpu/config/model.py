@@ -64,8 +64,7 @@ from otel_fakegpu.telemetry.tracing import TracingSettings
 MAX_GPUS = 65536
 MAX_HOSTS = 100_000
 MAX_WORKERS = 1024
-# Bounds that keep every value inside what a timer, a sleep or the memory can take: seven days of window (one of
-# interval: option_values.MAX_INTERVAL_MS; request timeouts and points: config_sections).
+# Within what a timer, a sleep or memory takes: 7 days of window (interval: values.py; timeouts, points: sections.py)
 MAX_WINDOW_MS = 7 * MAX_INTERVAL_MS
 # What `--preset NAME` changes; flags and variables still win over it.
 PRESETS: dict[str, dict[str, str]] = {
