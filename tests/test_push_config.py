@@ -57,6 +57,14 @@ def test_metrics_specific_variables_win_and_are_used_as_given() -> None:
     assert grpc.compression == "gzip"  # on by default
 
 
+def test_push_queue_settings_from_flags_and_variables() -> None:
+    assert config_from_args([], {}).push_queue is None  # off unless asked for
+    queue = config_from_args([], {"OTEL_FAKEGPU_PUSH_QUEUE_DIR": "/q", "OTEL_FAKEGPU_PUSH_QUEUE_MAX_BYTES": "1Gi"})
+    assert queue.push_queue == PushQueueSettings(Path("/q"), 1 << 30, 100_000_000)
+    flags = config_from_args(["--push-queue-dir", "q", "--push-queue-min-free-bytes", "0"], {}).push_queue
+    assert flags == PushQueueSettings(Path("q"), None, 0)
+
+
 @pytest.mark.parametrize(
     ("argv", "env", "message"),
     [
@@ -71,14 +79,6 @@ def test_metrics_specific_variables_win_and_are_used_as_given() -> None:
         ([], {"OTEL_FAKEGPU_PUSH_QUEUE_DIR": "q", "OTEL_FAKEGPU_PUSH_QUEUE_MIN_FREE_BYTES": "-1"}, "MIN_FREE_BYTES='-1'"),
     ],
 )  # fmt: skip
-def test_push_queue_settings_from_flags_and_variables() -> None:
-    assert config_from_args([], {}).push_queue is None  # off unless asked for
-    queue = config_from_args([], {"OTEL_FAKEGPU_PUSH_QUEUE_DIR": "/q", "OTEL_FAKEGPU_PUSH_QUEUE_MAX_BYTES": "1Gi"})
-    assert queue.push_queue == PushQueueSettings(Path("/q"), 1 << 30, 100_000_000)
-    flags = config_from_args(["--push-queue-dir", "q", "--push-queue-min-free-bytes", "0"], {}).push_queue
-    assert flags == PushQueueSettings(Path("q"), None, 0)
-
-
 def test_bad_push_settings(argv: list[str], env: dict[str, str], message: str) -> None:
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
         config_from_args(argv, env)
