@@ -14,7 +14,7 @@ DCGM_EXPORTER_INTERVAL ?= 5000
 METRIC_UPDATE_INTERVAL ?= 5
 export NUM_FAKE_GPUS GPU_PROFILES DCGM_EXPORTER_INTERVAL METRIC_UPDATE_INTERVAL
 
-.PHONY: run test lint typecheck unit peers bench soak soak-restarts stubs clean image-test test-sdk-next
+.PHONY: run test lint typecheck unit peers bench soak soak-restarts soak-bound stubs clean image-test test-sdk-next
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -68,6 +68,11 @@ soak: $(TEST_STAMP)
 # marks; writes bench/soak-restarts.json. Not part of `make bench` or `make test`.
 soak-restarts: $(TEST_STAMP)
 	$(BIN)/python -m bench.soak_restarts
+
+# The byte bound through a 10-minute outage (one SIGKILL in it): the queue directory never holds more than
+# 100 MB, and what is missing at the receiver is the oldest (about 12 minutes). Writes bench/soak-bound.json.
+soak-bound: $(TEST_STAMP)
+	$(BIN)/python -m bench.soak_restarts --outage-s 600 --kills 1 --max-bytes 100000000 --out bench/soak-bound.json
 
 # Builds the Dockerfile with buildah (no Docker engine) on a Debian base made by mmdebstrap, then runs the
 # image's entrypoint and scrapes it (tools/image-build.sh, tests/test_image.py). About a minute when cached.

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import json
 import shutil
 import signal
@@ -173,13 +174,16 @@ class Soak:
         self.watcher.stop()
 
 
-def soak(gpus: int, interval_ms: int, outage_s: float, kills: int, warm_s: float, buffer_points: int) -> dict[str, Any]:
+def soak(
+    gpus: int, interval_ms: int, outage_s: float, kills: int, warm_s: float, buffer_points: int, max_bytes: int | None
+) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="soak-restarts-"))
     grpc_port, http_port = free_port(), free_port()
     args = ["--num-gpus", str(gpus), "-c", str(interval_ms), "--update-interval", str(interval_ms / 1000)]
     args += ["--otlp-protocol", "grpc", "--otlp-endpoint", f"127.0.0.1:{grpc_port}", "--otlp-insecure"]
     args += ["--otlp-timeout", "2000", "--seed", "1", "--push-buffer-points", str(buffer_points)]
     args += ["--push-queue-dir", str(work / "queue"), "--workers", "1"]
+    args += [] if max_bytes is None else ["--push-queue-max-bytes", str(max_bytes)]
     run = Soak(args, grpc_port, http_port, work / "queue", work / "received.jsonl", Watcher(work / "queue", 1.0))
     try:
         run.receiver_up(True)
@@ -206,7 +210,8 @@ def soak(gpus: int, interval_ms: int, outage_s: float, kills: int, warm_s: float
     result = account(run.log_path, run.runs)
     shutil.rmtree(work, ignore_errors=True)
     result.update(
-        gpus=gpus, interval_ms=interval_ms, outage_s=outage_s, kills=kills, drain_s=round(drain_s, 1),
+        gpus=gpus, interval_ms=interval_ms, outage_s=outage_s, kills=kills, max_bytes=max_bytes,
+        drain_s=round(drain_s, 1),
         queued_bytes_at_receiver_return=queued_at_return, peak_rss_mb=round(run.watcher.peak_rss_mb, 1),
         peak_disk_bytes=run.watcher.peak_disk_bytes, start_s=[r["start_s"] for r in run.runs],
     )  # fmt: skip
@@ -238,7 +243,12 @@ def account(log_path: Path, runs: list[dict[str, Any]]) -> dict[str, Any]:
             "twice": sorted(n for n, count in received.items() if count > whole),
         })  # fmt: skip
     lost, twice = sum(len(r["missing"]) for r in per_run), sum(len(r["twice"]) for r in per_run)
-    return {"points_per_cycle": whole, "runs": per_run, "lost": lost, "twice": twice}
+    # In the order they were made, every run after the other: a bound drops the oldest waiting, so what is missing
+    # comes in blocks of consecutive cycles; a request in flight when the bound is met is not waiting and stays
+    # (it is the oldest: it splits a block), so there are at most as many blocks as runs.
+    arrived = [n not in r["missing"] for r in per_run for n in range(1, r["published"] + 1)]
+    blocks = sum(1 for a, b in itertools.pairwise(arrived) if a and not b) + (not arrived[0] if arrived else 0)
+    return {"points_per_cycle": whole, "runs": per_run, "lost": lost, "twice": twice, "missing_blocks": blocks}
 
 
 def main() -> None:
@@ -249,19 +259,25 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "soak-restarts.json")
     parser.add_argument("--gpus", type=int, default=512)
     parser.add_argument("--outage-s", type=float, default=300.0, help="how long the receiver is down")
+    parser.add_argument("--kills", type=int, default=3, help="SIGKILLs during the outage")
+    parser.add_argument("--max-bytes", type=int, help="--push-queue-max-bytes (default: none, nothing is dropped)")
     args = parser.parse_args()
     if args.receiver:
         serve_receiver(args.receiver, args.log)
         return
     if args.quick:
-        result = soak(gpus=8, interval_ms=500, outage_s=12, kills=3, warm_s=2, buffer_points=2_000_000)
+        result = soak(8, 500, outage_s=12, kills=3, warm_s=2, buffer_points=2_000_000, max_bytes=args.max_bytes)
     else:
-        result = soak(args.gpus, 1000, args.outage_s, kills=3, warm_s=30, buffer_points=6_000_000)
+        result = soak(args.gpus, 1000, args.outage_s, args.kills, 30, buffer_points=6_000_000, max_bytes=args.max_bytes)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     for run in result["runs"]:
-        print(f"run: published {run['published']}, received {run['received']}, missing {run['missing']}, "
+        print(f"run: published {run['published']}, received {run['received']}, missing {len(run['missing'])}, "
               f"twice {run['twice']}")  # fmt: skip
-    print(f"lost {result['lost']}, twice {result['twice']}; drain {result['drain_s']} s; starts {result['start_s']} s")
+    print(f"missing {result['lost']} in {result['missing_blocks']} block(s), twice {result['twice']}; "
+          f"drain {result['drain_s']} s; starts {result['start_s']} s")  # fmt: skip
+    if result["max_bytes"] is not None:
+        held = result["peak_disk_bytes"] <= result["max_bytes"] and result["missing_blocks"] <= len(result["runs"])
+        print(f"queue directory bound {result['max_bytes']} bytes, oldest dropped first: {'held' if held else 'NO'}")
     print(
         f"peak RSS {result['peak_rss_mb']} MB (every process); peak queue directory {result['peak_disk_bytes']} bytes"
     )
