@@ -217,6 +217,19 @@ def test_disk_below_the_floor_degrades_health_and_push_goes_on_from_memory(
     assert numbers == list(range(1, len(numbers) + 1))  # kept in memory, delivered all the same
 
 
+def test_a_fleet_keeps_one_folder_per_host_and_health_names_them(exporter_factory: Factory, queue_dir: Path) -> None:
+    receiver = OtlpGrpcReceiver()  # down: every host's requests wait on disk
+    exporter = exporter_factory(
+        *_grpc_args(receiver.port, queue_dir, "--hosts", "2", "--workers", "2"), env={"NODE_NAME": "node"}
+    )
+    wait_for(lambda: all(len(_records(queue_dir / f"host-{i}" / "otlp")) >= 2 for i in (0, 1)), timeout=30)
+    wait_for(
+        lambda: set(exporter.health()[1].get("push_queue", {}).get("targets", {})) == {"node-0/otlp", "node-1/otlp"}
+    )
+    targets = exporter.health()[1]["push_queue"]["targets"]
+    assert all(t["records"] >= 2 and t["degraded"] is None for t in targets.values())
+
+
 def test_a_second_exporter_on_the_same_directory_refuses_to_start(exporter_factory: Factory, queue_dir: Path) -> None:
     push = ("--push-prometheus-url", "http://127.0.0.1:1/api/v1/import/prometheus", "--push-queue-dir", str(queue_dir))
     first = exporter_factory("--num-gpus", "1", *push)

@@ -5,6 +5,7 @@ Prometheus-text target that keeps, restores and removes its records (against a s
 from __future__ import annotations
 
 import os
+import shutil
 import threading
 from pathlib import Path
 
@@ -144,3 +145,11 @@ def test_prometheus_bodies_are_kept_restored_in_order_and_removed_when_done(tmp_
     view = up.queue.view()
     assert dict(view.dropped_by_reason) == {"overflow": 0, "rejected": 1, "corrupt": 0}
     assert view.points_sent == 2 and up.disk is not None and up.disk.state().records == 0
+
+
+def test_a_failing_write_keeps_the_request_in_memory_and_says_why(tmp_path: Path) -> None:
+    queue = _queue(tmp_path / "gone")
+    shutil.rmtree(tmp_path / "gone")  # the directory removed under the running exporter
+    assert queue.append(RECORD) is None
+    degraded = queue.state().degraded
+    assert degraded is not None and degraded.startswith(f"cannot write to {tmp_path / 'gone'}")
