@@ -69,7 +69,7 @@ async def serve(pool: WorkerPool, listeners: Listeners, config: Config, started:
         live_web = LiveWebConfig(listeners.web)
         reload = reload_on_sighup(reload_every_host(pool), live_web, config.web_config_path)
         loop.add_signal_handler(signal.SIGHUP, reload)
-        control = RemoteControl(pool) if config.engine.simulated else None
+        control = RemoteControl(pool, config.num_gpus) if config.engine.simulated else None
         app = build_app(pool.published, lambda: health(pool, time.time()), live_web, control, config.control_token)
         try:
             runner = await start(app, listeners)
@@ -104,8 +104,9 @@ def run(config: Config, collectors: CollectorSet, web_config: WebConfig | None =
     except UdsError as exc:
         log.error("%s", exc)
         return 2
-    plan = plan_fleet(config.host_identity, config.hosts, config.shard, config.workers)
-    published = PublishedFleet([host.name for host in plan.hosts], lambda fmt: render_summary(pool, fmt))
+    plan = plan_fleet(config.host_identity, config.hosts, config.shard, config.workers, config.racks)
+    racks = {host.name: {"rack": host.rack} for host in plan.hosts}
+    published = PublishedFleet([host.name for host in plan.hosts], lambda fmt: render_summary(pool, fmt), racks)
     settings = WorkerSettings(config.collect_interval_s, config.update_interval_s)
     pool = WorkerPool(plan, partial(build_collection, config, collectors), settings, published)
     settle_memory()  # before the fork, so the workers share the start-up pages instead of copying them

@@ -107,6 +107,7 @@ class Config:
     hosts: int  # simulated hosts in the whole fleet, each with num_gpus GPUs
     workers: int  # worker processes this process splits its hosts over
     shard: tuple[int, int]  # (I, N): this process simulates the hosts whose index i has i % N == I
+    racks: int  # the fleet's hosts stand in this many racks (contiguous runs)
     service_name: str
     resource_attributes: dict[str, str]
     otlp: OtlpSettings | None
@@ -230,6 +231,9 @@ def build_config(values: Mapping[str, OptionValue], env: Mapping[str, str]) -> C
     shard = parse_shard(*text("shard"))
     if shard[0] >= hosts:
         raise ConfigError(f"{text('shard')[1]}={text('shard')[0]!r}: shard {shard[0]} of {hosts} hosts has no host")
+    racks = parse_int(*text("racks"), low=1, high=MAX_HOSTS)
+    if racks > hosts:
+        raise ConfigError(f"{text('racks')[1]}={text('racks')[0]!r}: more racks than the {hosts} hosts")
     workers_text, workers_source = text("workers")
     workers = parse_int(workers_text, workers_source, low=1, high=MAX_WORKERS) if workers_text.strip() else None
     config = Config(
@@ -255,6 +259,7 @@ def build_config(values: Mapping[str, OptionValue], env: Mapping[str, str]) -> C
         hosts=hosts,
         workers=workers or os.cpu_count() or 1,
         shard=shard,
+        racks=racks,
         service_name=text("service_name")[0] or "otel-fakegpu",
         resource_attributes=parse_key_values(*text("resource_attributes")),
         otlp=otlp_settings(values),

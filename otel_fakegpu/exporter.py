@@ -40,7 +40,9 @@ log = logging.getLogger(__name__)
 class Exporter:
     """One host's collection side: engine, simulator, cycle, outputs. Runs in a worker process."""
 
-    def __init__(self, config: Config, collectors: CollectorSet, engine: Engine | None = None) -> None:
+    def __init__(
+        self, config: Config, collectors: CollectorSet, engine: Engine | None = None, rack_position: int = 0
+    ) -> None:
         self.config = config
         self.engine: Engine = engine or make_engine(config)
         scenario = config.scenario
@@ -62,7 +64,7 @@ class Exporter:
             else None
         )
         # The control API drives simulated GPUs; real ones offer none.
-        self.control = SimulatorControl(self.simulator) if self.simulator is not None else None
+        self.control = SimulatorControl(self.simulator, rack_position) if self.simulator is not None else None
         self.stats = CycleStats()
         self.cache = ExpositionCache()
         self.pushers: list[OtlpPushOutput | PrometheusPushOutput] = []
@@ -203,6 +205,10 @@ class Exporter:
             hooks.update(self.control.handlers())
         return hooks
 
+    def serving(self) -> tuple[str, float]:
+        """What this host's scrapers meet (a drill's reachability; real GPUs: always "ok")."""
+        return self.control.host.serving() if self.control is not None else ("ok", 0.0)
+
     def stop(self) -> None:
         self._stop.set()
         for pusher in self.pushers:
@@ -217,4 +223,5 @@ class Exporter:
 def build_collection(config: Config, collectors: CollectorSet, host: HostSpec) -> Exporter:
     """The collection side of one host of the fleet: the config with that host's name."""
     hostname = None if config.hostname is None else host.name
-    return Exporter(dataclasses.replace(config, host_identity=host.name, hostname=hostname), collectors)
+    host_config = dataclasses.replace(config, host_identity=host.name, hostname=hostname)
+    return Exporter(host_config, collectors, rack_position=host.rack_position)

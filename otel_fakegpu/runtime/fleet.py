@@ -9,6 +9,8 @@ from dataclasses import dataclass
 class HostSpec:
     index: int  # in the whole fleet, whatever the sharding
     name: str  # Hostname label, host.name and the seed of the host's GPU identities
+    rack: str = "r0"  # the rack it stands in (fleet order, contiguous): /sd's rack label, rack events
+    rack_position: int = 0  # its place in the rack, counted from 0 (a rack's cooling fails host after host)
 
 
 @dataclass(frozen=True)
@@ -22,10 +24,20 @@ def host_name(base: str, index: int, hosts: int) -> str:
     return base if hosts == 1 else f"{base}-{index}"
 
 
-def plan_fleet(base: str, hosts: int, shard: tuple[int, int], workers: int) -> FleetPlan:
+def rack_of(index: int, hosts: int, racks: int) -> tuple[str, int]:
+    """Rack ``r<k>`` of fleet host ``index`` and its place in it: ``racks`` contiguous runs of hosts, as even as
+    they divide (64 hosts in 4 racks: hosts 0-15 in r0, 16-31 in r1, ...)."""
+    rack = index * racks // hosts
+    first = -(-rack * hosts // racks)  # the smallest index whose rack is ``rack``
+    return f"r{rack}", index - first
+
+
+def plan_fleet(base: str, hosts: int, shard: tuple[int, int], workers: int, racks: int = 1) -> FleetPlan:
     """Shard ``(I, N)``'s hosts (fleet index ``i % N == I``) dealt round-robin to at most ``workers`` processes."""
     index, count_of_shards = shard
-    mine = tuple(HostSpec(i, host_name(base, i, hosts)) for i in range(index, hosts, count_of_shards))
+    mine = tuple(
+        HostSpec(i, host_name(base, i, hosts), *rack_of(i, hosts, racks)) for i in range(index, hosts, count_of_shards)
+    )
     if not mine:
         raise ValueError(f"shard {index}/{count_of_shards} of {hosts} hosts has no host")
     count = max(1, min(workers, len(mine)))

@@ -130,6 +130,15 @@ class Simulator:
             self._engine.inject(reading_updates([gpu], self.clock.t, 0.0), self.clock.now())
         log.info("GPU %d: %s", index, event.describe())
 
+    def change(self, indices: Sequence[int], change: Callable[[SimulatedGpu, float], T]) -> list[T]:
+        """``change(gpu, scenario time)`` for GPUs ``indices`` under the lock, all at once, then their readings are
+        injected (no time passes): a host event reaches every GPU it names in the same update."""
+        with self._lock:
+            gpus = [self._gpus[i] for i in indices]
+            results = [change(gpu, self.clock.t) for gpu in gpus]
+            self._engine.inject(reading_updates(gpus, self.clock.t, 0.0), self.clock.now())
+        return results
+
     def refresh(self, indices: Sequence[int]) -> None:
         """Inject the readings of GPUs ``indices`` now (no time passes): a placed or removed workload shows."""
         with self._lock:
