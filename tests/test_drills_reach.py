@@ -96,7 +96,7 @@ def test_one_host_takes_events_on_the_host_less_path_and_rejects_bad_ones(
         ({"reachability": "slow", "delay": "soon"}, "delay: not a duration"),
         ({"reachability": "ok", "delay": "1s"}, "delay: only with"),
         ({"power": "off", "xid": 3}, "unknown host event key 'xid'"),
-        ([1], "expected {\"hosts\""),
+        ([1], 'expected {"hosts"'),
     ]:
         status, answer = control(sock, "POST", "/control/v1/events", bad)
         assert status == 400 and says in answer["error"], (bad, answer)
