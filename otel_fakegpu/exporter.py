@@ -41,7 +41,7 @@ class Exporter:
     """One host's collection side: engine, simulator, cycle, outputs. Runs in a worker process."""
 
     def __init__(
-        self, config: Config, collectors: CollectorSet, engine: Engine | None = None, rack_position: int = 0
+        self, config: Config, collectors: CollectorSet, engine: Engine | None = None, rack: tuple[str, int] = ("r0", 0)
     ) -> None:
         self.config = config
         self.engine: Engine = engine or make_engine(config)
@@ -64,7 +64,9 @@ class Exporter:
             else None
         )
         # The control API drives simulated GPUs; real ones offer none.
-        self.control = SimulatorControl(self.simulator, rack_position) if self.simulator is not None else None
+        self.control = (
+            SimulatorControl(self.simulator, config.host_identity, *rack) if self.simulator is not None else None
+        )
         self.stats = CycleStats()
         self.cache = ExpositionCache()
         self.pushers: list[OtlpPushOutput | PrometheusPushOutput] = []
@@ -172,6 +174,12 @@ class Exporter:
     def step(self) -> None:
         if self.simulator is not None:
             self.simulator.step()
+        if self.control is not None:
+            self.control.host.fire_scripted()
+
+    def take_fired(self) -> list[dict[str, Any]]:
+        """Scripted events applied since the last call (for the serving side's history)."""
+        return self.control.host.take_fired() if self.control is not None else []
 
     def run_cycle(self) -> bool:
         return self.cycle.run_once()
@@ -224,4 +232,4 @@ def build_collection(config: Config, collectors: CollectorSet, host: HostSpec) -
     """The collection side of one host of the fleet: the config with that host's name."""
     hostname = None if config.hostname is None else host.name
     host_config = dataclasses.replace(config, host_identity=host.name, hostname=hostname)
-    return Exporter(host_config, collectors, rack_position=host.rack_position)
+    return Exporter(host_config, collectors, rack=(host.rack, host.rack_position))

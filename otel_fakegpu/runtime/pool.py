@@ -12,7 +12,7 @@ import logging
 import multiprocessing
 import socket
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -83,6 +83,7 @@ class WorkerPool:
         self._ids = itertools.count(1)
         self._tasks: set[asyncio.Task[None]] = set()
         self._closing = False
+        self.on_fired: Callable[[str, list[dict[str, Any]]], None] = lambda host, fired: None  # the history's
         published.builder = self._build_variant
         published.on_new_demand = self._send_demand
 
@@ -157,6 +158,8 @@ class WorkerPool:
             worker.facts = header["hosts"]
             worker.cycle_seconds = header["recent_cycle_seconds"]
             self.published.note_status(time.time())
+            for host, fired in header.get("fired", {}).items():
+                self.on_fired(host, fired)
             self.published.forget_unasked(demand_keep_s(self.settings.collect_interval_s))
         elif kind == "serving":
             self.published.set_serving(str(header["host"]), str(header["mode"]), float(header["delay_s"]))

@@ -44,6 +44,14 @@ class RemoteControl:
         self._facts = [
             HostFacts(h.name, h.rack, {"instance": h.name, "Hostname": h.name, "rack": h.rack}) for h in pool.plan.hosts
         ]
+        pool.on_fired = self._record_scripted
+
+    def _record_scripted(self, host: str, fired: list[dict[str, Any]]) -> None:
+        """Scenario events a worker applied: recorded like the API's (undoable when they last)."""
+        for item in fired:
+            token = item.get("undo")
+            undo = {host: token} if token else {}
+            self.history.add("scenario", item["event"], {host: item["gpus"]}, undo, item["scenario_time_s"])
 
     def hosts(self) -> list[str]:
         return [host.name for host in self._pool.plan.hosts]

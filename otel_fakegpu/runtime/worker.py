@@ -43,6 +43,7 @@ class Collection(Protocol):
     def facts(self) -> dict[str, Any]: ...  # JSON-able health facts (see WorkerPool.health)
     def handlers(self) -> Mapping[str, Handler]: ...  # request methods: control events, reload hooks
     def serving(self) -> tuple[str, float]: ...  # what its scrapers meet: reachability mode and delay (drills)
+    def take_fired(self) -> list[dict[str, Any]]: ...  # scripted events applied since the last call (history)
     def stop(self) -> None: ...
 
 
@@ -223,7 +224,9 @@ class Worker:
             name: {**c.facts(), "dead_loops": {**c.facts().get("dead_loops", {}), **dead}}
             for name, c in self._collections.items()
         }
-        self._send({"kind": "status", "hosts": hosts, "recent_cycle_seconds": list(self._durations)})
+        fired = {name: f for name, c in self._collections.items() if (f := c.take_fired())}
+        status = {"kind": "status", "hosts": hosts, "recent_cycle_seconds": list(self._durations), "fired": fired}
+        self._send(status)
 
     def _cycle(self) -> None:
         interval = self._settings.collect_interval_s

@@ -23,9 +23,11 @@ from otel_fakegpu.sim.workloads import Workload, WorkloadError
 class SimulatorControl:
     """Applies control requests to a running simulator; changes reach the engine before the call returns."""
 
-    def __init__(self, simulator: Simulator, rack_position: int = 0) -> None:
+    def __init__(self, simulator: Simulator, name: str = "", rack: str = "r0", rack_position: int = 0) -> None:
         self._sim = simulator
-        self.host = HostControl(simulator, rack_position)  # the host's drills: reachability, power, fabric, cooling
+        self.host = HostControl(
+            simulator, name, rack, rack_position
+        )  # the host's drills: reachability, power, fabric, cooling
 
     def _index(self, gpu: str) -> int:
         gpus = self._sim.gpus

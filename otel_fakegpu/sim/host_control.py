@@ -7,6 +7,7 @@ LookupError: no such GPU (404); UndoRefusedError: the event cannot be undone (40
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +17,8 @@ from otel_fakegpu.sim.gpus import SimulatedGpu
 from otel_fakegpu.sim.host_events import HostEvent, is_host_event, parse_host_event
 from otel_fakegpu.sim.selectors import select_gpus
 from otel_fakegpu.sim.simulator import Simulator
+
+log = logging.getLogger(__name__)
 
 COOLING_STAGGER_S = 20.0  # a rack's cooling fails GPU after GPU: each one this much later than the one before
 
@@ -48,10 +51,30 @@ def _gpu_fault_kind(event: GpuEvent) -> str | None:
 class HostControl:
     """Applies drills to one host's simulator; ``rack_position`` staggers a rack's cooling failure across hosts."""
 
-    def __init__(self, simulator: Simulator, rack_position: int = 0) -> None:
+    def __init__(self, simulator: Simulator, name: str = "", rack: str = "r0", rack_position: int = 0) -> None:
         self._sim = simulator
         self.drill = HostDrill()
-        self._rack_position = rack_position
+        self._name, self._rack, self._rack_position = name, rack, rack_position
+        self._fired: list[dict[str, Any]] = []  # scripted host events applied, for the history
+
+    def fire_scripted(self) -> None:
+        """Apply the scenario's host events that came due and are for this host (after a simulator step)."""
+        for scheduled in self._sim.take_host_events():
+            event = scheduled.event
+            if isinstance(event, HostEvent) and scheduled.for_host(self._name, self._rack):
+                indices = list(range(len(self._sim.gpus))) if event.kind != "reachability" else []
+                token = self._host(event, indices)
+                log.info("scenario t=%.0fs host %s: %s", self._sim.now_s(), self._name, event.describe())
+                self._fired.append(_fired(event.describe(), indices, self._sim.now_s(), token))
+
+    def take_fired(self) -> list[dict[str, Any]]:
+        """Scripted events (host and GPU) applied since the last call, oldest first."""
+        gpu_events = [
+            _fired(e, [gpu], t, {"kind": "gpus", "tokens": {str(gpu): token}} if token else None)
+            for e, gpu, t, token in self._sim.take_fired()
+        ]
+        fired, self._fired = self._fired, []
+        return sorted(gpu_events + fired, key=lambda f: float(f["scenario_time_s"]))
 
     def apply(self, body: object, gpus: object = None, host: str = "") -> dict[str, Any]:
         """One event (host or GPU vocabulary) now; GPU events reach the GPUs ``gpus`` selects (default all).
@@ -151,6 +174,10 @@ def _set_cooling(fail: bool, rack_position: int, per_host: int) -> Callable[[Sim
         return token
 
     return change
+
+
+def _fired(event: Mapping[str, object], gpus: list[int], t: float, token: object) -> dict[str, Any]:
+    return {"event": dict(event), "gpus": gpus, "scenario_time_s": round(t, 3), "undo": token}
 
 
 def _power_off(gpu: SimulatedGpu, t: float) -> None:
