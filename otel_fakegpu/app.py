@@ -59,6 +59,8 @@ async def serve(pool: WorkerPool, listeners: Listeners, config: Config, started:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stopping.set)
+    # Before the workers report: the scripted events of their first cycle go into the history too.
+    control = RemoteControl(pool, config.num_gpus) if config.engine.simulated else None
     try:
         await pool.attach()
         failure = await pool.wait_ready()
@@ -69,7 +71,6 @@ async def serve(pool: WorkerPool, listeners: Listeners, config: Config, started:
         live_web = LiveWebConfig(listeners.web)
         reload = reload_on_sighup(reload_every_host(pool), live_web, config.web_config_path)
         loop.add_signal_handler(signal.SIGHUP, reload)
-        control = RemoteControl(pool, config.num_gpus) if config.engine.simulated else None
         app = build_app(pool.published, lambda: health(pool, time.time()), live_web, control, config.control_token)
         try:
             runner = await start(app, listeners)
