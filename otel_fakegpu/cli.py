@@ -62,6 +62,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if args and args[0] == "backfill":
         return _backfill(args[1:])
+    if args and args[0] == "ctl":
+        from otel_fakegpu.serve.ctl import run_ctl  # noqa: PLC0415 - the client needs none of the exporter
+
+        return run_ctl(args[1:], environ())
     if "--list-gpu-models" in args:
         from otel_fakegpu.sim import SKUS, format_gpu_models  # noqa: PLC0415 - only this path needs it
 

@@ -201,7 +201,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog=PROG,
         description="dcgm-exporter-compatible GPU metrics from simulated (default) or real GPUs, "
         "through OpenTelemetry. Every option falls back to the environment variable shown. "
-        "Subcommand: otel-fakegpu backfill --help (a scenario's history as OpenMetrics).",
+        "Subcommands: otel-fakegpu backfill --help (a scenario's history as OpenMetrics), "
+        "otel-fakegpu ctl --help (drive a running exporter's control API: drills, faults, history, undo).",
     )
     groups = {key: parser.add_argument_group(title) for key, title in _GROUPS.items()}
     for opt in OPTIONS:

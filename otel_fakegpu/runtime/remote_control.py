@@ -112,6 +112,8 @@ class RemoteControl:
             raise ValueError(f'name the hosts ("hosts": "all" or a selector): this process serves {len(self.hosts())}')
         hosts = select_hosts(body.get("hosts", "all"), self._facts)
         gpus = body.get("gpus")
+        if is_host_event(event) and gpus not in (None, "all"):
+            raise ValueError(f"gpus: a host event reaches every GPU of its hosts, got a GPU selector {gpus!r}")
         check_gpu_selector(gpus)
         select_gpus(gpus, self._gpu_count, hosts[0])  # an index out of range fails here, before any host
         results = await self._fan_out("control.apply", {h: {"body": event, "gpus": gpus} for h in hosts})
