@@ -143,10 +143,10 @@ def request_for(args: argparse.Namespace) -> tuple[str, str, object]:
     if command == "workload":
         if args.action == "rm":
             return "DELETE", f"{_under(args.host)}/workloads/{args.key}", None
-        gpus = [g.strip() for g in args.gpus.split(",")]
-        if not all(g.isdigit() for g in gpus):
+        indices = [g.strip() for g in args.gpus.split(",")]
+        if not all(g.isdigit() for g in indices):
             raise ValueError(f"--gpus: expected GPU indices, comma list, got {args.gpus!r}")
-        body = {"pod": args.pod, "namespace": args.namespace, "gpus": [int(g) for g in gpus], "shape": args.shape}
+        body = {"pod": args.pod, "namespace": args.namespace, "gpus": [int(g) for g in indices], "shape": args.shape}
         body |= {k: v for k, v in (("container", args.container), ("stop", args.stop)) if v is not None}
         return "POST", f"{_under(args.host)}/workloads", body
     hosts, gpus, event = _host_selector(args), _gpu_selector(args.gpu), _event_body(args)
