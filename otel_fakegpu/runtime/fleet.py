@@ -4,13 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-
-@dataclass(frozen=True, order=True)
-class HostSpec:
-    index: int  # in the whole fleet, whatever the sharding
-    name: str  # Hostname label, host.name and the seed of the host's GPU identities
-    rack: str = "r0"  # the rack it stands in (fleet order, contiguous): /sd's rack label, rack events
-    rack_position: int = 0  # its place in the rack, counted from 0 (a rack's cooling fails host after host)
+from otel_fakegpu.host.spec import HostSpec
 
 
 @dataclass(frozen=True)

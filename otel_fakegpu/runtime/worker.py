@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from otel_fakegpu.engine import EngineUnavailable
+from otel_fakegpu.host.spec import Handler, HostSpec
 from otel_fakegpu.outputs import Exposition, Format, Variant
-from otel_fakegpu.runtime.fleet import HostSpec
 from otel_fakegpu.runtime.frames import Header, read_frame, write_frame
 from otel_fakegpu.runtime.memory import settle_memory
 from otel_fakegpu.telemetry.liveness import Liveness
@@ -29,7 +29,6 @@ from otel_fakegpu.telemetry.stats import RECENT_CYCLES
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[dict[str, Any]], Any]
 ALL_VARIANTS: tuple[Variant, ...] = tuple((fmt, gz) for fmt in Format for gz in (False, True))
 
 
@@ -40,7 +39,7 @@ class Collection(Protocol):
     def step(self) -> None: ...  # advance the simulated values to now
     def run_cycle(self) -> bool: ...  # one engine read, one SDK collection, every output
     def latest(self) -> Exposition | None: ...
-    def facts(self) -> dict[str, Any]: ...  # JSON-able health facts (see WorkerPool.health)
+    def facts(self) -> dict[str, Any]: ...  # JSON-able health facts (see runtime.status.health_report)
     def handlers(self) -> Mapping[str, Handler]: ...  # request methods: control events, reload hooks
     def serving(self) -> tuple[str, float]: ...  # what its scrapers meet: reachability mode and delay (drills)
     def take_fired(self) -> list[dict[str, Any]]: ...  # scripted events applied since the last call (history)
