@@ -62,6 +62,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if args and args[0] == "backfill":
         return _backfill(args[1:])
+    if args and args[0] == "record":
+        from otel_fakegpu.runtime.record import run_record  # noqa: PLC0415 - the recorder needs none of the exporter
+
+        return run_record(args[1:], environ())
     if args and args[0] == "ctl":
         from otel_fakegpu.serve.ctl import run_ctl  # noqa: PLC0415 - the client needs none of the exporter
 

@@ -13,13 +13,15 @@ from otel_fakegpu.config.errors import ConfigError, OptionValue
 from otel_fakegpu.config.values import (
     MAX_INTERVAL_MS,
     parse_bool,
+    parse_float,
     parse_headers,
     parse_host_port,
     parse_int,
     parse_mode,
     parse_url,
 )
-from otel_fakegpu.engine.selection import ENGINE_KINDS, EngineSettings, parse_devices
+from otel_fakegpu.engine.recording import RecordingError, read_recording
+from otel_fakegpu.engine.selection import ENGINE_KINDS, EngineSettings, ReplaySettings, parse_devices
 from otel_fakegpu.outputs import NAMINGS, OtlpSettings
 from otel_fakegpu.serve import DEFAULT_MODE, DEFAULT_SOCKET_PATH, UdsSettings
 from otel_fakegpu.telemetry.tracing import TRACES_EXPORTERS, TRACES_PROTOCOLS, TracingSettings
@@ -173,4 +175,36 @@ def engine_settings(values: Mapping[str, OptionValue]) -> EngineSettings:
         except ConfigError:
             raise ConfigError(f"{remote_value.source}={remote_value.text!r}: expected HOST:PORT or a Unix socket "
                               "path (a port from 1 to 65535)") from None  # fmt: skip
-    return EngineSettings(kind, remote if kind == "dcgm" else None, devices, inject)
+    return EngineSettings(kind, remote if kind == "dcgm" else None, devices, inject, replay_settings(values, kind))
+
+
+def replay_settings(values: Mapping[str, OptionValue], kind: str) -> ReplaySettings | None:
+    """--replay-file, --replay-speed, --replay-loop: the capture is read now, so a bad one stops the start."""
+    file_value = values["replay_file"]
+    path_text = (file_value.text or "").strip()
+    if kind != "replay":
+        if path_text:
+            raise ConfigError(f"{file_value.source}: a capture is served by --engine replay (the engine is {kind})")
+        return None
+    if not path_text:
+        raise ConfigError(f"{values['engine'].source}=replay: needs --replay-file (a capture of otel-fakegpu record)")
+    hosts = values["hosts"]
+    if (hosts.text or "1").strip() != "1":
+        raise ConfigError(f"{hosts.source}={hosts.text!r}: a capture is one host's page; replay serves one host")
+    otlp = values["otlp_endpoint"]
+    if (otlp.text or "").strip():
+        raise ConfigError(f"{otlp.source}: --engine replay serves the captured page and pushes nothing")
+    try:
+        recording = read_recording(Path(path_text))
+    except RecordingError as exc:
+        raise ConfigError(str(exc)) from None
+    except OSError as exc:
+        raise ConfigError(f"{file_value.source}={path_text!r}: cannot read: {exc.strerror or exc}") from None
+    if not recording.pages:
+        raise ConfigError(f"{path_text}: no whole page to replay ({recording.stopped or 'no record'})")
+    speed = parse_float(*_text(values, "replay_speed"), minimum=0.001, maximum=10000.0)
+    return ReplaySettings(Path(path_text), speed, parse_bool(*_text(values, "replay_loop")))
+
+
+def _text(values: Mapping[str, OptionValue], dest: str) -> tuple[str, str]:
+    return values[dest].text or "", values[dest].source

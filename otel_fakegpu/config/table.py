@@ -61,8 +61,14 @@ OPTIONS: tuple[Option, ...] = (
     _o("debug", "-d --debug", "DCGM_EXPORTER_DEBUG", "false", "log at debug level", switch=True),
     # Engine
     _o("engine", "--engine", "OTEL_FAKEGPU_ENGINE", "embedded",
-       "where values come from: embedded (simulated GPUs), dcgm (a DCGM hostengine via pydcgm), nvml (nvidia-ml-py)",
-       "KIND", group="engine"),
+       "where values come from: embedded (simulated GPUs), dcgm (a DCGM hostengine via pydcgm), nvml (nvidia-ml-py), "
+       "replay (a capture of otel-fakegpu record, --replay-file)", "KIND", group="engine"),
+    _o("replay_file", "--replay-file", "OTEL_FAKEGPU_REPLAY_FILE", None,
+       "--engine replay: the capture to serve (otel-fakegpu record --help)", "FILE", group="engine"),
+    _o("replay_speed", "--replay-speed", "OTEL_FAKEGPU_REPLAY_SPEED", "1",
+       "--engine replay: capture seconds per second (2: twice as fast)", "X", group="engine"),
+    _o("replay_loop", "--replay-loop", "OTEL_FAKEGPU_REPLAY_LOOP", "false",
+       "--engine replay: start over at the end (default: hold the last page)", switch=True, group="engine"),
     _o("remote_hostengine", "-r --remote-hostengine-info", "DCGM_REMOTE_HOSTENGINE_INFO", None,
        "--engine dcgm: connect to nv-hostengine at HOST:PORT ([::1]:5555) or a Unix socket path "
        "(default: start an embedded hostengine)", "ADDR", group="engine"),
@@ -202,7 +208,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="dcgm-exporter-compatible GPU metrics from simulated (default) or real GPUs, "
         "through OpenTelemetry. Every option falls back to the environment variable shown. "
         "Subcommands: otel-fakegpu backfill --help (a scenario's history as OpenMetrics), "
-        "otel-fakegpu ctl --help (drive a running exporter's control API: drills, faults, history, undo).",
+        "otel-fakegpu ctl --help (drive a running exporter's control API: drills, faults, history, undo), "
+        "otel-fakegpu record --help (capture a dcgm-exporter page sequence for --engine replay).",
     )
     groups = {key: parser.add_argument_group(title) for key, title in _GROUPS.items()}
     for opt in OPTIONS:

@@ -13,6 +13,7 @@ from otel_fakegpu.config.model import Config, load_field_set
 from otel_fakegpu.engine import Engine
 from otel_fakegpu.fields import CollectorsError, CollectorSet
 from otel_fakegpu.host.engine_choice import engine_self_metrics
+from otel_fakegpu.host.replay import ReplayCollection
 from otel_fakegpu.host.spec import Handler, HostSpec
 from otel_fakegpu.host.stack import build_host
 from otel_fakegpu.outputs import Exposition, ExpositionCache, OtlpPushOutput, PrometheusOutput, PrometheusPushOutput
@@ -152,6 +153,14 @@ class HostCollection:
         if self.attribution is not None:
             self.attribution.close()
         self.engine.close()
+
+
+def build_any_collection(config: Config, collectors: CollectorSet, host: HostSpec) -> HostCollection | ReplayCollection:
+    """What a worker runs for one host: its collection, or with ``--engine replay`` the capture served back."""
+    replay = config.engine.replay
+    if replay is not None:
+        return ReplayCollection(replay.path, replay.speed, replay.loop)
+    return build_collection(config, collectors, host)
 
 
 def build_collection(config: Config, collectors: CollectorSet, host: HostSpec) -> HostCollection:

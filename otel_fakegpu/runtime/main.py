@@ -12,7 +12,7 @@ from functools import partial
 
 from otel_fakegpu.config.model import Config
 from otel_fakegpu.fields import CollectorSet
-from otel_fakegpu.host.collection import build_collection
+from otel_fakegpu.host.collection import build_any_collection
 from otel_fakegpu.runtime import (
     PublishedFleet,
     WorkerPool,
@@ -111,7 +111,7 @@ def run(config: Config, collectors: CollectorSet, web_config: WebConfig | None =
     racks = {host.name: {"rack": host.rack} for host in plan.hosts}
     published = PublishedFleet([host.name for host in plan.hosts], lambda fmt: render_summary(pool, fmt), racks)
     settings = WorkerSettings(config.collect_interval_s, config.update_interval_s)
-    pool = WorkerPool(plan, partial(build_collection, config, collectors), settings, published)
+    pool = WorkerPool(plan, partial(build_any_collection, config, collectors), settings, published)
     settle_memory()  # before the fork, so the workers share the start-up pages instead of copying them
     pool.spawn_all()
     tcp = (config.listen.host, config.listen.port) if config.listen else None
