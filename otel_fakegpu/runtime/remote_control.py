@@ -118,7 +118,7 @@ class RemoteControl:
         select_gpus(gpus, self._gpu_count, hosts[0])  # an index out of range fails here, before any host
         results = await self._fan_out("control.apply", {h: {"body": event, "gpus": gpus} for h in hosts})
         undo = {h: r["undo"] for h, r in results.items() if r["undo"] is not None}
-        targets = {h: r["gpus"] for h, r in results.items()}
+        targets = {h: results[h]["gpus"] for h in hosts}  # in fleet order, whichever worker answered first
         first = next(iter(results.values()))
         record = self.history.add("api", first["applied"], targets, undo, first["scenario_time_s"])
         return {**record.view(), "hosts": len(targets), "gpus": sum(len(g) for g in targets.values())}
