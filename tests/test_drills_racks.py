@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.conftest import ExporterProcess
+from tests.conftest import ExporterProcess, run_cli
 from tests.drill_client import applied, control, up_by_instance, wait_until
 from tests.prometheus_server import PrometheusServer
 
@@ -74,3 +74,30 @@ def test_a_racks_power_loss_takes_down_exactly_its_hosts_and_power_on_reboots_th
     assert energy_before is not None and energy_after is not None and energy_after < energy_before
     assert server.scalar('sum(resets(DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION{rack="r2"}[1m]))') >= 16.0  # type: ignore[operator]
     assert server.scalar("sum(resets(DCGM_FI_DEV_ECC_SBE_AGG_TOTAL[1m]))") == 0.0
+
+
+def test_a_scenarios_racks_name_the_hosts_and_its_host_events_follow_them(
+    tmp_path: Path, exporter_factory: Factory
+) -> None:
+    scenario = tmp_path / "racks.yaml"
+    scenario.write_text(
+        "hosts:\n  racks:\n    row-a: [node-0, node-3]\n    row-b: [node-1, node-2]\n"
+        "events:\n  - {at: 0s, reachability: http_500, rack: row-b}\n"
+    )
+    sock = tmp_path / "ctl.sock"
+    args = ("--uds", str(sock), "--hosts", "4", "--num-gpus", "1", "-c", "300", "--update-interval", "0.2")
+    exporter = exporter_factory(*args, "--scenario", str(scenario), env={"NODE_NAME": "node"}, uds=sock)
+    racks = {g["labels"]["instance"]: g["labels"]["rack"] for g in json.loads(exporter.get("/sd")[1])}
+    assert racks == {"node-0": "row-a", "node-1": "row-b", "node-2": "row-b", "node-3": "row-a"}
+    wait_until(lambda: [exporter.get(f"/hosts/node-{i}/metrics")[0] for i in range(4)] == [200, 500, 500, 200])
+    status, listing = control(sock, "GET", "/control/v1/events?kind=reachability")
+    assert status == 200 and sorted(t["host"] for e in listing["events"] for t in e["targets"]) == ["node-1", "node-2"]
+    for racks_text, extra, says in [
+        ("    row-a: [node-0, node-9]\n", (), "names 'node-9', not a host of this fleet"),
+        ("    row-a: [node-0, node-1]\n", (), "host 'node-2' stands in no rack"),
+        ("    row-a: [node-0, node-0]\n", (), "each in one rack only"),
+        ("    row-a: [node-0, node-1, node-2, node-3]\n", ("--racks", "2"), "both set the racks"),
+    ]:
+        scenario.write_text("hosts:\n  racks:\n" + racks_text)
+        done = run_cli("--check-config", "--hosts", "4", "--scenario", str(scenario), *extra, env={"NODE_NAME": "node"})
+        assert done.returncode == 2 and says in done.stderr and done.stderr.count("\n") == 1, done.stderr

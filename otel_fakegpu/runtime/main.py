@@ -23,6 +23,7 @@ from otel_fakegpu.runtime import (
     render_summary,
     settle_memory,
 )
+from otel_fakegpu.runtime.fleet import fleet_racks
 from otel_fakegpu.runtime.remote_control import RemoteControl
 from otel_fakegpu.serve import (
     BoundSocket,
@@ -107,7 +108,7 @@ def run(config: Config, collectors: CollectorSet, web_config: WebConfig | None =
     except UdsError as exc:
         log.error("%s", exc)
         return 2
-    plan = plan_fleet(config.host_identity, config.hosts, config.shard, config.workers, config.racks)
+    plan = plan_fleet(config.host_identity, config.hosts, config.shard, config.workers, fleet_racks(config))
     racks = {host.name: {"rack": host.rack} for host in plan.hosts}
     published = PublishedFleet([host.name for host in plan.hosts], lambda fmt: render_summary(pool, fmt), racks)
     settings = WorkerSettings(config.collect_interval_s, config.update_interval_s)

@@ -54,6 +54,7 @@ class Scenario:
     workloads: tuple[Workload, ...] = ()
     events: tuple[ScheduledEvent, ...] = ()
     hosts: tuple[Any, ...] = ()  # kept for fleet simulation; not used by a single host
+    racks: tuple[tuple[str, tuple[str, ...]], ...] = ()  # hosts.racks: each rack's name and host names
 
     @property
     def gpu_count(self) -> int | None:

@@ -236,6 +236,23 @@ def _host_event(r: _Reader, item: Mapping[str, Any], path: Path_) -> ScheduledEv
     return ScheduledEvent(at, -1, event, r.doc.line(path), hosts, rack)
 
 
+def _racks(r: _Reader, value: object) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """``hosts: {racks: {NAME: [host, ...]}}``: the fleet's racks and their hosts, each host in one rack."""
+    racks = r.mapping(value, ("hosts",), ("racks",)).get("racks")
+    if not isinstance(racks, dict) or not racks:
+        raise r.fail(("hosts", "racks"), f"hosts.racks: expected a mapping of rack names to hosts, got {racks!r}")
+    result: list[tuple[str, tuple[str, ...]]] = []
+    seen: set[str] = set()
+    for name in racks:
+        path: Path_ = ("hosts", "racks", name)
+        members = tuple(r.text(h, (*path, j)) for j, h in enumerate(r.items(racks[name], path)))
+        if not members or seen & set(members) or len(set(members)) != len(members):
+            raise r.fail(path, f"{_name(path)}: expected host names, each in one rack only")
+        seen |= set(members)
+        result.append((r.text(name, path), members))
+    return tuple(result)
+
+
 def parse_scenario(text: str, source: str, default_gpu_count: int) -> Scenario:
     """Validate a scenario's text; ``default_gpu_count`` applies when it has no ``gpus`` key."""
     try:
@@ -248,7 +265,9 @@ def parse_scenario(text: str, source: str, default_gpu_count: int) -> Scenario:
     scale = r.number(top.get("time_scale", 1.0), ("time_scale",), 1e-6, MAX_TIME_SCALE)
     groups = _groups(r, top["gpus"]) if top.get("gpus") is not None else ()
     gpu_count = sum(g.count for g in groups) if groups else default_gpu_count
-    hosts = tuple(r.items(top["hosts"], ("hosts",))) if top.get("hosts") is not None else ()
+    hosts_value = top.get("hosts")
+    racks = _racks(r, hosts_value) if isinstance(hosts_value, dict) else ()
+    hosts = tuple(r.items(hosts_value, ("hosts",))) if hosts_value is not None and not racks else ()
     scenario = Scenario(source=source, groups=groups)
     return Scenario(
         source=source,
@@ -258,6 +277,7 @@ def parse_scenario(text: str, source: str, default_gpu_count: int) -> Scenario:
         workloads=_workloads(r, top.get("workloads") or [], gpu_count, scenario.mig_layouts()),
         events=_events(r, top.get("events") or [], gpu_count),
         hosts=hosts,
+        racks=racks,
     )
 
 
