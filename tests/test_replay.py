@@ -146,6 +146,10 @@ def test_record_refuses_bad_input_and_stays_within_max_bytes(tmp_path: Path, exp
         args = ["--from", "http://127.0.0.1:9/metrics", "--duration", "1s", "--out", str(out), *bad]
         done = run_cli("record", *args)
         assert done.returncode == 2 and says in done.stderr and done.stderr.count("\n") == 1, done.stderr
+    nobody = run_cli(
+        "record", "--from", "http://127.0.0.1:9/metrics", "--every", "0.5s", "--duration", "1s", "--out", str(out)
+    )
+    assert nobody.returncode == 1 and "no page recorded" in nobody.stderr.splitlines()[-1], nobody.stderr
     source = exporter_factory("--num-gpus", "2", "-c", "200")
     done = run_cli(
         "record", "--from", f"{source.base}/metrics", "--every", "0.1s", "--duration", "30s", "--out", str(out),

@@ -68,8 +68,10 @@ def _scrape(url: str) -> bytes:
         return gzip.decompress(body) if response.headers.get("Content-Encoding") == "gzip" else body
 
 
-def record(source: str, every_s: float, duration_s: float, out: Path, max_bytes: int, stop: threading.Event) -> str:
-    """Record until done; returns the line that says what was written and why it ended."""
+def record(
+    source: str, every_s: float, duration_s: float, out: Path, max_bytes: int, stop: threading.Event
+) -> tuple[int, str]:
+    """Record until done; returns the pages written and the line that says what was written and why it ended."""
     started = time.time()
     with out.open("wb") as file:
         writer = RecordingWriter(file, {"source": source, "every_s": every_s, "started_at": started}, max_bytes)
@@ -89,7 +91,8 @@ def record(source: str, every_s: float, duration_s: float, out: Path, max_bytes:
                     why = f"--max-bytes {max_bytes} reached"
                     break
             next_at += every_s
-    return f"{out}: {writer.records} pages, {writer.written} bytes in {time.time() - started:.1f} s ({why})"
+    summary = f"{out}: {writer.records} pages, {writer.written} bytes in {time.time() - started:.1f} s ({why})"
+    return writer.records, summary
 
 
 def run_record(argv: Sequence[str], env: Mapping[str, str]) -> int:
@@ -105,9 +108,12 @@ def run_record(argv: Sequence[str], env: Mapping[str, str]) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda signum, frame: stop.set())
     try:
-        summary = record(args.source, args.every, args.duration, args.out, args.max_bytes, stop)
+        pages, summary = record(args.source, args.every, args.duration, args.out, args.max_bytes, stop)
     except (OSError, ValueError) as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
+    if pages == 0:  # every scrape failed (each logged): a capture with nothing in it is not a success
+        print(f"{PROG}: error: no page recorded from {args.source}: {summary}", file=sys.stderr)
+        return 1
     print(summary)
     return 0
