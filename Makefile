@@ -14,7 +14,7 @@ DCGM_EXPORTER_INTERVAL ?= 5000
 METRIC_UPDATE_INTERVAL ?= 5
 export NUM_FAKE_GPUS GPU_PROFILES DCGM_EXPORTER_INTERVAL METRIC_UPDATE_INTERVAL
 
-.PHONY: run test lint typecheck unit peers bench soak stubs clean image-test test-sdk-next drills
+.PHONY: run test lint typecheck unit peers bench soak stubs clean image-test test-sdk-next docs drills
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -59,6 +59,10 @@ drills: $(TEST_STAMP) $(PEERS_STAMP)
 # prints a table and writes bench/results.json (about 13 minutes on 2 cores).
 bench: $(TEST_STAMP) $(PEERS_STAMP)
 	$(BIN)/python -m bench
+
+# Regenerates docs/configuration.md from the option table (otel_fakegpu/config/table.py); a test fails when stale.
+docs: $(RUN_STAMP)
+	$(BIN)/python tools/gen_config_doc.py
 
 # Regenerates the kubelet pod-resources stubs (otel_fakegpu/attribution/podresources_v1/) from api.proto.
 stubs: $(TEST_STAMP)
