@@ -228,6 +228,21 @@ BACKFILL_OPTIONS: tuple[Option, ...] = (
        group="backfill"),
 )  # fmt: skip
 
+RECORD_TITLE = "record: otel-fakegpu record, a page sequence captured for --engine replay"
+
+# The record subcommand's own options (``otel-fakegpu record --help``).
+RECORD_OPTIONS: tuple[Option, ...] = (
+    _o("source", "--from", "", None, "the page to scrape, e.g. http://gpu-node:9400/metrics", "URL", group="record",
+       parse=P.page_url, required=True),
+    _o("every", "--every", "", "15s", "time between scrapes", "DURATION", group="record", parse=P.duration(0.001)),
+    _o("duration", "--duration", "", None, "how long to record, e.g. 1h", "DURATION", group="record",
+       parse=P.duration(0.0), required=True),
+    _o("out", "--out", "", None, "the capture file to write", "FILE", group="record", parse=P.optional_path,
+       required=True),
+    _o("max_bytes", "--max-bytes", "", str(256 << 20), "the capture file's size limit in bytes", "N",
+       group="record", parse=P.whole(64)),
+)  # fmt: skip
+
 OPTIONS_BY_DEST = {option.dest: option for option in OPTIONS}
 
 

@@ -18,14 +18,14 @@ import urllib.error
 import urllib.request
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
+from otel_fakegpu.config.errors import ConfigError, OptionValue
+from otel_fakegpu.config.table import RECORD_OPTIONS
 from otel_fakegpu.engine.recording import RecordingWriter
-from otel_fakegpu.sim.clock import parse_duration
 
 log = logging.getLogger(__name__)
 PROG = "otel-fakegpu record"
-DEFAULT_MAX_BYTES = 256 << 20
 SCRAPE_TIMEOUT_S = 10.0
 ACCEPT = "text/plain;version=0.0.4;q=1,*/*;q=0.1"  # the page as dcgm-exporter writes it
 
@@ -36,29 +36,27 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
-def _duration(text: str) -> float:
-    try:
-        return parse_duration(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def _positive_int(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number of bytes above 0, got {text!r}")
-    return int(text)
-
-
 def build_parser() -> argparse.ArgumentParser:
+    """The command line from the table's rows (config/table.py RECORD_OPTIONS), their text kept for the parsers."""
     parser = _Parser(prog=PROG, description="Scrape a dcgm-exporter-compatible endpoint into a capture file.")
-    parser.add_argument(
-        "--from", dest="source", required=True, help="the page to scrape, e.g. http://gpu-node:9400/metrics"
-    )
-    parser.add_argument("--every", type=_duration, default=15.0, help="time between scrapes (default 15s)")
-    parser.add_argument("--duration", type=_duration, required=True, help="how long to record, e.g. 1h")
-    parser.add_argument("--out", type=Path, required=True, help="the capture file to write")
-    parser.add_argument("--max-bytes", type=_positive_int, default=DEFAULT_MAX_BYTES, help="the file's size limit")
+    for option in RECORD_OPTIONS:
+        default_note = f" (default {option.default})" if option.default else ""
+        parser.add_argument(
+            *option.flags, dest=option.dest, metavar=option.metavar, required=option.required,
+            help=option.help + default_note,
+        )  # fmt: skip
     return parser
+
+
+def parse_args(argv: Sequence[str]) -> dict[str, Any]:
+    """Each option's typed value by its row's parser; ConfigError naming the flag."""
+    namespace = build_parser().parse_args(list(argv))
+    values = {}
+    for option in RECORD_OPTIONS:
+        given = getattr(namespace, option.dest)
+        text = given if given is not None else option.default
+        values[option.dest] = option.parse(OptionValue(text, option.flags[-1], "flag" if given else "default"))
+    return values
 
 
 def _scrape(url: str) -> bytes:
@@ -96,24 +94,22 @@ def record(
 
 
 def run_record(argv: Sequence[str], env: Mapping[str, str]) -> int:
-    args = build_parser().parse_args(argv)
-    if not args.source.startswith(("http://", "https://")):
-        print(f"{PROG}: error: --from: expected an http:// or https:// URL, got {args.source!r}", file=sys.stderr)
-        return 2
-    if args.every <= 0:
-        print(f"{PROG}: error: --every: must be more than 0", file=sys.stderr)
+    try:
+        args = parse_args(argv)
+    except ConfigError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
     logging.basicConfig(level="INFO", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda signum, frame: stop.set())
     try:
-        pages, summary = record(args.source, args.every, args.duration, args.out, args.max_bytes, stop)
+        pages, summary = record(args["source"], args["every"], args["duration"], args["out"], args["max_bytes"], stop)
     except (OSError, ValueError) as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
     if pages == 0:  # every scrape failed (each logged): a capture with nothing in it is not a success
-        print(f"{PROG}: error: no page recorded from {args.source}: {summary}", file=sys.stderr)
+        print(f"{PROG}: error: no page recorded from {args['source']}: {summary}", file=sys.stderr)
         return 1
     print(summary)
     return 0
