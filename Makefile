@@ -14,7 +14,7 @@ DCGM_EXPORTER_INTERVAL ?= 5000
 METRIC_UPDATE_INTERVAL ?= 5
 export NUM_FAKE_GPUS GPU_PROFILES DCGM_EXPORTER_INTERVAL METRIC_UPDATE_INTERVAL
 
-.PHONY: run test lint typecheck unit peers bench soak soak-restarts soak-bound stubs clean image-test test-sdk-next docs
+.PHONY: run test lint typecheck unit peers bench soak soak-restarts soak-bound stubs clean image-test test-sdk-next docs drills
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +48,12 @@ unit: $(TEST_STAMP) $(PEERS_STAMP)
 	$(BIN)/pytest
 
 test: lint typecheck unit
+
+# The drills (docs/drills.md): reachability, racks, fan-out, history and undo, ctl, record and replay, their
+# alert rules; each judged through a real Prometheus where it can be (about 5 minutes on 2 cores).
+drills: $(TEST_STAMP) $(PEERS_STAMP)
+	$(BIN)/pytest tests/test_drills_sim.py tests/test_drills_reach.py tests/test_drills_racks.py \
+		tests/test_drills_history.py tests/test_drills_alerts.py tests/test_ctl.py tests/test_replay.py
 
 # Measures the exporter against prometheus_client, OpenTelemetry's Prometheus reader and a fixed-body floor;
 # prints a table and writes bench/results.json (about 13 minutes on 2 cores).

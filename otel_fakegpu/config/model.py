@@ -92,6 +92,7 @@ class Config:
     hosts: int  # simulated hosts in the whole fleet, each with num_gpus GPUs
     workers: int  # worker processes this process splits its hosts over
     shard: tuple[int, int]  # (I, N): this process simulates the hosts whose index i has i % N == I
+    racks: int  # the fleet's hosts stand in this many racks (contiguous runs)
     service_name: str
     resource_attributes: dict[str, str]
     otlp: OtlpSettings | None
@@ -190,6 +191,9 @@ def build_config(values: Mapping[str, OptionValue], env: Mapping[str, str]) -> C
     if shard[0] >= hosts:
         raise ConfigError(f"{values['shard'].source}={values['shard'].text or ''!r}: shard {shard[0]} of {hosts} "
                           "hosts has no host")  # fmt: skip
+    racks = value("racks")
+    if racks > hosts:
+        raise ConfigError(f"{values['racks'].source}={values['racks'].text!r}: more racks than the {hosts} hosts")
     workers = value("workers")
     config = Config(
         collectors_path=value("collectors"),
@@ -211,6 +215,7 @@ def build_config(values: Mapping[str, OptionValue], env: Mapping[str, str]) -> C
         hosts=hosts,
         workers=workers or os.cpu_count() or 1,
         shard=shard,
+        racks=racks,
         service_name=value("service_name"),
         resource_attributes=value("resource_attributes"),
         otlp=otlp_settings(values),

@@ -13,6 +13,7 @@ from otel_fakegpu.config.model import Config, load_field_set
 from otel_fakegpu.engine import Engine
 from otel_fakegpu.fields import CollectorsError, CollectorSet
 from otel_fakegpu.host.engine_choice import engine_self_metrics
+from otel_fakegpu.host.replay import ReplayCollection
 from otel_fakegpu.host.spec import Handler, HostSpec
 from otel_fakegpu.host.stack import build_host
 from otel_fakegpu.outputs import Exposition, ExpositionCache, OtlpPushOutput, PrometheusOutput, PrometheusPushOutput
@@ -27,7 +28,9 @@ log = logging.getLogger(__name__)
 class HostCollection:
     """One host's collection side: engine, simulator, cycle, outputs. Runs in a worker process."""
 
-    def __init__(self, config: Config, collectors: CollectorSet, engine: Engine | None = None) -> None:
+    def __init__(
+        self, config: Config, collectors: CollectorSet, engine: Engine | None = None, rack: tuple[str, int] = ("r0", 0)
+    ) -> None:
         self.config = config
         self.cache = ExpositionCache()
         self.pushers: list[OtlpPushOutput | PrometheusPushOutput] = []
@@ -43,7 +46,9 @@ class HostCollection:
         self.engine, self.simulator, self.attribution = self.host.engine, self.host.simulator, self.host.attribution
         self.stats, self.pipeline = self.host.stats, self.host.pipeline
         # The control API drives simulated GPUs; real ones offer none.
-        self.control = SimulatorControl(self.simulator) if self.simulator is not None else None
+        self.control = (
+            SimulatorControl(self.simulator, config.host_identity, *rack) if self.simulator is not None else None
+        )
         # Pushers only queue; first in line, their senders start encoding while the exposition renders.
         consumers: list[Consumer] = [*self.pushers, PrometheusOutput(self.cache)]
         resource = default_resource(config.service_name, config.host_identity, config.resource_attributes)
@@ -109,6 +114,12 @@ class HostCollection:
     def step(self) -> None:
         if self.simulator is not None:
             self.simulator.step()
+        if self.control is not None:
+            self.control.host.fire_scripted()
+
+    def take_fired(self) -> list[dict[str, Any]]:
+        """Scripted events applied since the last call (for the serving side's history)."""
+        return self.control.host.take_fired() if self.control is not None else []
 
     def run_cycle(self) -> bool:
         return self.cycle.run_once()
@@ -143,6 +154,10 @@ class HostCollection:
             hooks.update(self.control.handlers())
         return hooks
 
+    def serving(self) -> tuple[str, float]:
+        """What this host's scrapers meet (a drill's reachability; real GPUs: always "ok")."""
+        return self.control.host.serving() if self.control is not None else ("ok", 0.0)
+
     def stop(self) -> None:
         self._stop.set()
         for pusher in self.pushers:
@@ -152,6 +167,14 @@ class HostCollection:
         if self.attribution is not None:
             self.attribution.close()
         self.engine.close()
+
+
+def build_any_collection(config: Config, collectors: CollectorSet, host: HostSpec) -> HostCollection | ReplayCollection:
+    """What a worker runs for one host: its collection, or with ``--engine replay`` the capture served back."""
+    replay = config.engine.replay
+    if replay is not None:
+        return ReplayCollection(replay.path, replay.speed, replay.loop)
+    return build_collection(config, collectors, host)
 
 
 def build_collection(config: Config, collectors: CollectorSet, host: HostSpec) -> HostCollection:
@@ -166,4 +189,5 @@ def build_collection(config: Config, collectors: CollectorSet, host: HostSpec) -
             max_bytes=None if queue.max_bytes is None else max(1, queue.max_bytes // mine),
         )
     changes = {"host_identity": host.name, "hostname": hostname, "push_queue": queue}
-    return HostCollection(dataclasses.replace(config, **changes), collectors)  # type: ignore[arg-type]
+    host_config = dataclasses.replace(config, **changes)  # type: ignore[arg-type]
+    return HostCollection(host_config, collectors, rack=(host.rack, host.rack_position))
