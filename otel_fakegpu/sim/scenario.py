@@ -6,11 +6,12 @@ seeded scenario plays out the same way update for update.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from otel_fakegpu.sim.events import GpuEvent
+from otel_fakegpu.sim.host_events import HostEvent
 from otel_fakegpu.sim.mig import MigLayout
 from otel_fakegpu.sim.skus import GpuSku
 from otel_fakegpu.sim.workloads import Workload
@@ -18,6 +19,21 @@ from otel_fakegpu.sim.workloads import Workload
 
 class ScenarioError(ValueError):
     """A bad scenario file; the message is ``FILE:LINE: reason``, one line."""
+
+
+SHARING_MODES = ("time-slicing", "mps")  # the NVIDIA device plugin's two ways of advertising replicas of a GPU
+
+
+def sharing_mode(group: Mapping[str, object], mig: bool) -> str | None:
+    """A ``gpus:`` group's ``sharing:`` (time-slicing or mps, with ``replicas: N``); KeyError says what is wrong."""
+    mode = group.get("sharing")
+    if mode is None and "replicas" in group:
+        raise KeyError("replicas needs sharing: time-slicing or mps")
+    if mode is not None and mode not in SHARING_MODES:
+        raise KeyError(f"unknown sharing {mode!r} (known: {', '.join(SHARING_MODES)})")
+    if mode is not None and mig:
+        raise KeyError("a group is either MIG-partitioned or shared, not both")
+    return None if mode is None else str(mode)
 
 
 @dataclass(frozen=True)
@@ -35,9 +51,15 @@ class GpuGroup:
 @dataclass(frozen=True)
 class ScheduledEvent:
     at_s: float
-    gpu: int
-    event: GpuEvent
+    gpu: int  # -1 for a host event
+    event: GpuEvent | HostEvent
     line: int = 0  # where the file says it, for logs
+    hosts: tuple[str, ...] = ()  # a host event: the hosts it is for (none named: every host)
+    rack: str | None = None  # a host event: the rack it is for
+
+    def for_host(self, name: str, rack: str) -> bool:
+        """Whether a host event is for host ``name`` of ``rack`` (every host runs the same scenario)."""
+        return (not self.hosts or name in self.hosts) and (self.rack is None or self.rack == rack)
 
 
 @dataclass(frozen=True)
@@ -49,6 +71,7 @@ class Scenario:
     workloads: tuple[Workload, ...] = ()
     events: tuple[ScheduledEvent, ...] = ()
     hosts: tuple[Any, ...] = ()  # kept for fleet simulation; not used by a single host
+    racks: tuple[tuple[str, tuple[str, ...]], ...] = ()  # hosts.racks: each rack's name and host names
 
     @property
     def gpu_count(self) -> int | None:
