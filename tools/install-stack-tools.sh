@@ -13,6 +13,8 @@ missing=()
 command -v podman >/dev/null 2>&1 || missing+=(podman)
 command -v runc >/dev/null 2>&1 || missing+=(runc)
 command -v catatonit >/dev/null 2>&1 || missing+=(catatonit)
+# Service names resolve on a compose network through the CNI dnsname plugin (it runs dnsmasq).
+[ -x /usr/lib/cni/dnsname ] || missing+=(golang-github-containernetworking-plugin-dnsname)
 if [ ${#missing[@]} -gt 0 ]; then
   apt=(apt-get -o DPkg::Lock::Timeout=600 -qq)
   export DEBIAN_FRONTEND=noninteractive

@@ -21,13 +21,13 @@ if [ ! -s "$rootfs" ]; then
     --dpkgopt='path-exclude=/usr/share/javascript/moment-timezone/data/unpacked/*' \
     --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-exclude=/usr/share/man/*' \
     --dpkgopt='path-exclude=/usr/bin/promtool' --dpkgopt='path-exclude=/usr/bin/amtool' \
-    --include=python3,libpython3.11,wget,prometheus,prometheus-alertmanager \
+    --include=python3,libpython3.11,wget,ca-certificates,prometheus,prometheus-alertmanager \
     bookworm "$cache/partial-peers.tar" ${mirror:+"$mirror"}
   mv "$cache/partial-peers.tar" "$rootfs"
 fi
 vm=.peers/victoria-metrics/usr/bin/victoria-metrics
 [ -x "$vm" ] || bash tools/install-peers.sh .peers >/dev/null
-# rotel's wheel carries the collector as one binary (it links the bookworm rootfs's libpython3.11).
+# rotel's wheel carries the collector as one binary (it links the rootfs's libpython3.11 and wants its CA store).
 wheel=$(ls "$cache"/wheels/rotel-0.0.1a15-*.whl 2>/dev/null | head -n 1 || true)
 if [ -z "$wheel" ]; then
   "$python" -m pip download --quiet --no-deps --only-binary :all: --python-version 3.11 \
