@@ -14,7 +14,7 @@ DCGM_EXPORTER_INTERVAL ?= 5000
 METRIC_UPDATE_INTERVAL ?= 5
 export NUM_FAKE_GPUS GPU_PROFILES DCGM_EXPORTER_INTERVAL METRIC_UPDATE_INTERVAL
 
-.PHONY: run test lint typecheck unit peers bench soak stubs clean image-test
+.PHONY: run test lint typecheck unit peers bench soak stubs clean image-test stack-test
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -69,6 +69,13 @@ IMAGE ?= localhost/otel-fakegpu:test
 image-test: $(TEST_STAMP)
 	bash tools/image-build.sh $(IMAGE)
 	OTEL_FAKEGPU_TEST_IMAGE=$(IMAGE) $(BIN)/pytest -q tests/test_image.py
+
+# Runs the image under the DaemonSet's container spec, the compose demo (compose.yaml + deploy/compose/local.yaml)
+# with failure drills, and `podman kube play` of the DaemonSet pod, in podman (tools/stack/run.sh, docs/docker.md).
+# Builds its images into a private storage and removes everything it made afterwards. About 6 minutes.
+stack-test: $(TEST_STAMP) $(PEERS_STAMP)
+	bash tools/install-stack-tools.sh $(BIN)/python
+	bash tools/stack/run.sh $(BIN)/python
 
 clean:
 	rm -rf $(VENV) .peers .mypy_cache .ruff_cache .pytest_cache

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -183,27 +184,27 @@ def test_exporter_restart_is_one_scrape_at_most(stack: Stack) -> None:
 
 
 def test_killed_worker_is_reported_and_replaced(stack: Stack) -> None:
-    def health() -> tuple[int, dict[str, object]]:
+    def health() -> tuple[int, dict[str, Any]]:
         status, body = stack.exporter("/health")
         return status, json.loads(body)
 
     _, before = health()
-    (worker,) = before["workers"]  # type: ignore[misc]
+    worker: dict[str, Any] = before["workers"][0]  # one host, one worker
     exporter = stack.container("otel-fakegpu")
     killed = time.monotonic()
     podman("exec", exporter, "python3", "-c", f"import os, signal; os.kill({worker['pid']}, signal.SIGKILL)")
 
-    def reported() -> tuple[int, dict[str, object]] | None:
+    def reported() -> tuple[int, dict[str, Any]] | None:
         answer = health()
-        (now,) = answer[1]["workers"]  # type: ignore[misc]
+        now = answer[1]["workers"][0]
         return answer if not now["alive"] or now["pid"] != worker["pid"] else None
 
     said_status, said = wait_for("/health reporting the dead worker", reported, timeout=20, interval=0.05)
     said_s = time.monotonic() - killed
 
-    def recovered() -> dict[str, object] | None:
+    def recovered() -> dict[str, Any] | None:
         status, answer = health()
-        (now,) = answer["workers"]  # type: ignore[misc]
+        now = answer["workers"][0]
         fresh = now["alive"] and now["restarts"] > worker["restarts"] and answer["status"] == "healthy"
         return answer if status == 200 and fresh else None
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import subprocess
 import sys
 import time
@@ -89,6 +88,10 @@ def gpu_series(port: int) -> list[str]:
     return [line for line in body.decode().splitlines() if line.startswith("DCGM_FI_DEV_GPU_TEMP{")]
 
 
+def names(kind: str) -> set[str]:
+    return set(podman(kind, "ls", "--format", "{{.Name}}").stdout.split())
+
+
 def label(line: str, name: str) -> str:
     return line.split(f'{name}="', 1)[1].split('"', 1)[0] if f'{name}="' in line else ""
 
@@ -104,6 +107,7 @@ def test_kube_play_runs_the_daemonset_pod_with_the_fake_kubelet(
     collectors = next(v["configMap"]["name"] for v in pod["spec"]["volumes"] if "configMap" in v)
     (tmp_path / "pod.yaml").write_text(yaml.safe_dump(pod))
     (tmp_path / "configmap.yaml").write_text(yaml.safe_dump(config_map(collectors)))
+    volumes, networks = names("volume"), names("network")
     started = time.monotonic()
     try:
         podman("kube", "play", "--configmap", str(tmp_path / "configmap.yaml"), str(tmp_path / "pod.yaml"), timeout=180)
@@ -125,6 +129,7 @@ def test_kube_play_runs_the_daemonset_pod_with_the_fake_kubelet(
         assert all(f'Hostname="{NODE}"' in line for line in series)
         uid = podman("exec", f"{name}-exporter", "python3", "-c", "import os; print(os.getuid())").stdout.strip()
         assert uid == "10001", uid
+        assert (socket_dir / "metrics.sock").is_socket()  # on the node's socket folder, for node-local readers
         report(
             "podman kube play of the DaemonSet pod",
             f"/metrics in {ready_s:.1f} s; {len(series)} GPUs, 3 attributed to the fake kubelet's 2 pods",
@@ -132,6 +137,7 @@ def test_kube_play_runs_the_daemonset_pod_with_the_fake_kubelet(
     finally:
         podman("kube", "down", str(tmp_path / "pod.yaml"), check=False, timeout=120)
         podman("pod", "rm", "--force", name, check=False)
-        for volume in podman("volume", "ls", "--quiet").stdout.split():
-            podman("volume", "rm", "--force", volume, check=False)  # the emptyDir; the run's storage holds nothing else
-    assert not os.listdir(socket_dir) or all(entry.endswith(".sock") for entry in os.listdir(socket_dir))
+        for volume in names("volume") - volumes:  # the ConfigMap's and the emptyDir's
+            podman("volume", "rm", "--force", volume, check=False)
+        for network in names("network") - networks:  # podman-default-kube-network, made by the first play
+            podman("network", "rm", "--force", network, check=False)

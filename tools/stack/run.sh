@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # `make stack-test`: builds the images into a private podman storage in a folder of its own under .cache/stack/,
-# runs tests/test_stack_*.py against a real container engine, then removes every container, volume, network and
-# image it made with that folder, whether the tests passed or not, and prints what is left behind (0).
+# runs tests/test_stack_*.py against a real container engine, then removes every container, pod, volume,
+# network and image it made with that folder, whether the tests passed or not. What the engine writes outside
+# that folder (CNI's address leases, the image blob cache) is removed too when the run created it; the last
+# line says what is left behind (0) and the run's total time.
 # Usage: tools/stack/run.sh PYTHON [pytest arguments...]
 set -euo pipefail
 python=${1:?usage: run.sh PYTHON [pytest args]}
@@ -17,24 +19,39 @@ export CONTAINERS_CONF=$run/containers.conf CONTAINERS_STORAGE_CONF=$run/storage
 export STORAGE_DRIVER=overlay BUILDAH_ISOLATION=chroot
 export OTEL_FAKEGPU_STACK_RUN=$run OTEL_FAKEGPU_STACK_PREFIX=ofg$(basename "$run" | tr -dc 'a-z0-9' | tail -c 7)
 export OTEL_FAKEGPU_STACK_PYTHON=$python
+# Where podman, buildah and the CNI plugins write outside the run's folder.
+outside=(/var/lib/cni /var/lib/containers /run/containers /etc/cni /etc/containers)
+listing() { { find "${outside[@]}" 2>/dev/null || true; } | sort; }
+before=$(mktemp)
+listing >"$before"
+iptables-save 2>/dev/null | grep '^-A' | sort >"$before.iptables" || true
 
 cleanup() {
   local status=$?
-  podman pod rm --all --force --time 0 >/dev/null 2>&1 || true
-  podman rm --all --force --time 0 >/dev/null 2>&1 || true
-  podman volume rm --all --force >/dev/null 2>&1 || true
-  podman network ls --format '{{.Name}}' 2>/dev/null | grep -v '^podman$' | xargs -r podman network rm -f >/dev/null 2>&1 || true
-  local left
-  left=$(( $(podman ps -aq | wc -l) + $(podman volume ls -q | wc -l) + $(podman network ls -q | grep -vc '^podman$' || true) ))
-  podman rmi --all --force >/dev/null 2>&1 || true
-  buildah rm --all >/dev/null 2>&1 || true
-  # Storage mounts are gone with the containers; unmount anything left before removing the folder.
-  grep -o "$run[^ ]*" /proc/mounts | sort -r | xargs -r umount -l 2>/dev/null || true
+  set +e
+  podman pod rm --all --force --time 0 >/dev/null 2>&1
+  podman rm --all --force --time 0 >/dev/null 2>&1
+  local objects
+  objects=$(( $(podman ps -aq | wc -l) + $(podman pod ls -q | wc -l) + $(podman volume ls -q | wc -l) ))
+  objects=$(( objects + $(podman network ls --format '{{.Name}}' | grep -vc '^podman$') ))
+  podman volume rm --all --force >/dev/null 2>&1
+  podman network ls --format '{{.Name}}' | grep -v '^podman$' | xargs -r podman network rm -f >/dev/null 2>&1
+  podman rmi --all --force >/dev/null 2>&1
+  buildah rm --all >/dev/null 2>&1
+  grep -o "$run[^ ]*" /proc/mounts | sort -r | xargs -r umount -l 2>/dev/null
   rm -rf "$run"
-  local bytes=0
-  [ ! -e "$run" ] || bytes=$(du -sb "$run" | cut -f1)
-  echo "stack: left behind: $left containers/volumes/networks, $bytes bytes of the run's storage; total $(( $(date +%s) - started )) s"
-  if [ "$left" -ne 0 ] || [ "$bytes" -ne 0 ]; then status=1; fi
+  # New entries outside the folder: files first, then the folders that became empty (deepest first).
+  comm -13 "$before" <(listing) | grep -v '^/etc/' | while read -r path; do [ -d "$path" ] || rm -f "$path"; done
+  comm -13 "$before" <(listing) | grep -v '^/etc/' | sort -r | while read -r path; do rmdir "$path" 2>/dev/null; done
+  local new_files bytes=0 rules
+  new_files=$(comm -13 "$before" <(listing))
+  [ -z "$new_files" ] || bytes=$(echo "$new_files" | xargs -r du -cbs 2>/dev/null | tail -n 1 | cut -f1)
+  [ ! -e "$run" ] || bytes=$(( bytes + $(du -sb "$run" | cut -f1) ))
+  rules=$(iptables-save 2>/dev/null | grep '^-A' | sort | comm -13 "$before.iptables" - | wc -l)
+  rm -f "$before" "$before.iptables"
+  echo "stack: left behind: $objects containers/pods/volumes/networks, $bytes bytes of files, $rules firewall rules; whole run $(( $(date +%s) - started )) s"
+  [ -z "$new_files" ] || echo "stack: left behind: $new_files"
+  if [ "$objects" -ne 0 ] || [ "$bytes" -ne 0 ] || [ "$rules" -ne 0 ]; then status=1; fi
   exit "$status"
 }
 trap cleanup EXIT INT TERM
