@@ -1,7 +1,8 @@
 """compose.yaml: valid against the Compose Specification's JSON schema (shipped by check-jsonschema as
 vendor.compose-spec), pinned images, healthchecks and depends_on conditions, every mounted file in the
 repository, no secrets; the Prometheus config it mounts passes promtool with the alert rules; the exporter
-starts with the service's environment. (No container engine runs here: the images themselves are not started.)"""
+starts with the service's environment. The stack itself runs in podman under `make stack-test`
+(tests/test_stack_compose.py)."""
 
 from __future__ import annotations
 

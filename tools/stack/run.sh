@@ -10,21 +10,6 @@ python=${1:?usage: run.sh PYTHON [pytest args]}
 shift
 cd "$(dirname "$0")/../.."
 started=$(date +%s)
-mkdir -p .cache/stack
-run=$(mktemp -d "$PWD/.cache/stack/run-XXXXXX")
-mkdir -p "$run/networks" "$run/tmp"
-sed "s|@RUN@|$run|g" tools/stack/containers.conf >"$run/containers.conf"
-printf '[storage]\ndriver = "overlay"\ngraphroot = "%s/root"\nrunroot = "%s/state"\n' "$run" "$run" >"$run/storage.conf"
-export CONTAINERS_CONF=$run/containers.conf CONTAINERS_STORAGE_CONF=$run/storage.conf
-export STORAGE_DRIVER=overlay BUILDAH_ISOLATION=chroot
-export OTEL_FAKEGPU_STACK_RUN=$run OTEL_FAKEGPU_STACK_PREFIX=ofg$(basename "$run" | tr -dc 'a-z0-9' | tail -c 7)
-export OTEL_FAKEGPU_STACK_PYTHON=$python
-# Where podman, buildah and the CNI plugins write outside the run's folder.
-outside=(/var/lib/cni /var/lib/containers /run/containers /etc/cni /etc/containers)
-listing() { { find "${outside[@]}" 2>/dev/null || true; } | sort; }
-before=$(mktemp)
-listing >"$before"
-iptables-save 2>/dev/null | grep '^-A' | sort >"$before.iptables" || true
 
 cleanup() {
   local status=$?
@@ -47,14 +32,37 @@ cleanup() {
   new_files=$(comm -13 "$before" <(listing))
   [ -z "$new_files" ] || bytes=$(echo "$new_files" | xargs -r du -cbs 2>/dev/null | tail -n 1 | cut -f1)
   [ ! -e "$run" ] || bytes=$(( bytes + $(du -sb "$run" | cut -f1) ))
-  rules=$(iptables-save 2>/dev/null | grep '^-A' | sort | comm -13 "$before.iptables" - | wc -l)
-  rm -f "$before" "$before.iptables"
-  echo "stack: left behind: $objects containers/pods/volumes/networks, $bytes bytes of files, $rules firewall rules; whole run $(( $(date +%s) - started )) s"
+  # The bridge of podman's default network outlives its last container (CNI never deletes it).
+  comm -13 "$before.bridges" <(bridges) | xargs -r -n 1 ip link delete 2>/dev/null
+  objects=$(( objects + $(comm -13 "$before.bridges" <(bridges) | wc -l) ))
+  rules=$(firewall | comm -13 "$before.iptables" - | wc -l)
+  rm -f "$before" "$before.bridges" "$before.iptables"
+  echo "stack: left behind: $objects containers/pods/volumes/networks/bridges, $bytes bytes of files, $rules firewall rules; whole run $(( $(date +%s) - started )) s"
   [ -z "$new_files" ] || echo "stack: left behind: $new_files"
   if [ "$objects" -ne 0 ] || [ "$bytes" -ne 0 ] || [ "$rules" -ne 0 ]; then status=1; fi
   exit "$status"
 }
+
+# Where podman, buildah and the CNI plugins write outside the run's folder, and what they add to the host's
+# network (bridges, firewall rules): noted now, so that what the run adds can be removed and counted.
+outside=(/var/lib/cni /var/lib/containers /run/containers /etc/cni /etc/containers)
+listing() { { find "${outside[@]}" 2>/dev/null || true; } | sort; }
+bridges() { ip -o link show 2>/dev/null | awk -F': ' '{print $2}' | grep '^cni-podman' | sort || true; }
+firewall() { { iptables-save 2>/dev/null || true; } | grep '^-A' | sort || true; }
+before=$(mktemp)
+listing >"$before"
+bridges >"$before.bridges"
+firewall >"$before.iptables"
+mkdir -p .cache/stack
+run=$(mktemp -d "$PWD/.cache/stack/run-XXXXXX")
 trap cleanup EXIT INT TERM
+mkdir -p "$run/networks" "$run/tmp"
+sed "s|@RUN@|$run|g" tools/stack/containers.conf >"$run/containers.conf"
+printf '[storage]\ndriver = "overlay"\ngraphroot = "%s/root"\nrunroot = "%s/state"\n' "$run" "$run" >"$run/storage.conf"
+export CONTAINERS_CONF=$run/containers.conf CONTAINERS_STORAGE_CONF=$run/storage.conf
+export STORAGE_DRIVER=overlay BUILDAH_ISOLATION=chroot
+export OTEL_FAKEGPU_STACK_RUN=$run OTEL_FAKEGPU_STACK_PREFIX=ofg$(basename "$run" | tr -dc 'a-z0-9' | tail -c 7)
+export OTEL_FAKEGPU_STACK_PYTHON=$python
 
 t0=$(date +%s)
 bash tools/image-build.sh localhost/otel-fakegpu:0.1.0 | sed 's/^/stack: /'
