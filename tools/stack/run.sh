@@ -11,18 +11,25 @@ shift
 cd "$(dirname "$0")/../.."
 started=$(date +%s)
 
+engine_objects() {  # containers, pods, volumes, networks but podman's own default, images
+  { podman ps -aq; podman pod ls -q; podman volume ls -q; podman images -q
+    podman network ls --format '{{.Name}}' | grep -v '^podman$'; } 2>/dev/null | wc -l
+}
+
 cleanup() {
   local status=$?
+  trap - EXIT INT TERM
   set +e
   podman pod rm --all --force --time 0 >/dev/null 2>&1
   podman rm --all --force --time 0 >/dev/null 2>&1
-  local objects
-  objects=$(( $(podman ps -aq | wc -l) + $(podman pod ls -q | wc -l) + $(podman volume ls -q | wc -l) ))
-  objects=$(( objects + $(podman network ls --format '{{.Name}}' | grep -vc '^podman$') ))
+  # What the tests did not remove themselves (a killed or failed run), swept here.
+  local swept=$(( $(podman volume ls -q | wc -l) + $(podman network ls --format '{{.Name}}' | grep -vc '^podman$') ))
   podman volume rm --all --force >/dev/null 2>&1
   podman network ls --format '{{.Name}}' | grep -v '^podman$' | xargs -r podman network rm -f >/dev/null 2>&1
   podman rmi --all --force >/dev/null 2>&1
   buildah rm --all >/dev/null 2>&1
+  local objects
+  objects=$(engine_objects)
   grep -o "$run[^ ]*" /proc/mounts | sort -r | xargs -r umount -l 2>/dev/null
   rm -rf "$run"
   # New entries outside the folder: files first, then the folders that became empty (deepest first).
@@ -37,7 +44,7 @@ cleanup() {
   objects=$(( objects + $(comm -13 "$before.bridges" <(bridges) | wc -l) ))
   rules=$(firewall | comm -13 "$before.iptables" - | wc -l)
   rm -f "$before" "$before.bridges" "$before.iptables"
-  echo "stack: left behind: $objects containers/pods/volumes/networks/bridges, $bytes bytes of files, $rules firewall rules; whole run $(( $(date +%s) - started )) s"
+  echo "stack: cleanup swept $swept volumes/networks the tests had not removed; left behind: $objects containers/pods/volumes/networks/images/bridges, $bytes bytes of files, $rules firewall rules; whole run $(( $(date +%s) - started )) s"
   [ -z "$new_files" ] || echo "stack: left behind: $new_files"
   if [ "$objects" -ne 0 ] || [ "$bytes" -ne 0 ] || [ "$rules" -ne 0 ]; then status=1; fi
   exit "$status"
