@@ -14,7 +14,7 @@ DCGM_EXPORTER_INTERVAL ?= 5000
 METRIC_UPDATE_INTERVAL ?= 5
 export NUM_FAKE_GPUS GPU_PROFILES DCGM_EXPORTER_INTERVAL METRIC_UPDATE_INTERVAL
 
-.PHONY: run test lint typecheck unit peers bench soak stubs clean image-test stack-test
+.PHONY: run test lint typecheck unit peers bench soak stubs clean image-test test-sdk-next docs drills stack-test
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -49,10 +49,20 @@ unit: $(TEST_STAMP) $(PEERS_STAMP)
 
 test: lint typecheck unit
 
+# The drills (docs/drills.md): reachability, racks, fan-out, history and undo, ctl, record and replay, their
+# alert rules; each judged through a real Prometheus where it can be (about 5 minutes on 2 cores).
+drills: $(TEST_STAMP) $(PEERS_STAMP)
+	$(BIN)/pytest tests/test_drills_sim.py tests/test_drills_reach.py tests/test_drills_racks.py \
+		tests/test_drills_history.py tests/test_drills_alerts.py tests/test_ctl.py tests/test_replay.py
+
 # Measures the exporter against prometheus_client, OpenTelemetry's Prometheus reader and a fixed-body floor;
 # prints a table and writes bench/results.json (about 13 minutes on 2 cores).
 bench: $(TEST_STAMP) $(PEERS_STAMP)
 	$(BIN)/python -m bench
+
+# Regenerates docs/configuration.md from the option table (otel_fakegpu/config/table.py); a test fails when stale.
+docs: $(RUN_STAMP)
+	$(BIN)/python tools/gen_config_doc.py
 
 # Regenerates the kubelet pod-resources stubs (otel_fakegpu/attribution/podresources_v1/) from api.proto.
 stubs: $(TEST_STAMP)
@@ -70,6 +80,23 @@ image-test: $(TEST_STAMP)
 	bash tools/image-build.sh $(IMAGE)
 	OTEL_FAKEGPU_TEST_IMAGE=$(IMAGE) $(BIN)/pytest -q tests/test_image.py
 
+# The SDK hooks against the newest OpenTelemetry releases on the registry, not the pinned ones (docs/sdk-hooks.md):
+# a fresh venv of its own, the versions and per hook "installed" or "fell back (why)", then the SDK-facing tests.
+SDK_NEXT := .venv-sdk-next
+SDK_TESTS := tests/test_sdk_fastpath.py tests/test_sdk_prune.py tests/test_otlp_exporters.py tests/test_sdk_next.py \
+	tests/test_otlp_encode.py tests/test_push_compact.py tests/test_exposition.py tests/test_scenario_golden.py \
+	tests/test_event_counts.py tests/test_push.py tests/test_push_refusals.py
+test-sdk-next: $(PEERS_STAMP)
+	rm -rf $(SDK_NEXT)
+	$(PYTHON) -m venv $(SDK_NEXT)
+	$(SDK_NEXT)/bin/python -m pip install --quiet --upgrade pip
+	$(SDK_NEXT)/bin/python -m pip install --quiet --no-deps -e .
+	$(SDK_NEXT)/bin/python tools/sdk_next.py requirements > $(SDK_NEXT)/requirements.txt
+	$(SDK_NEXT)/bin/python -m pip install --quiet --upgrade -r $(SDK_NEXT)/requirements.txt
+	$(SDK_NEXT)/bin/python tools/sdk_next.py report --newest | tee $(SDK_NEXT)/hooks.txt
+	$(SDK_NEXT)/bin/pytest -q $(SDK_TESTS); status=$$?; \
+		echo "SDK hooks on the newest releases:"; cat $(SDK_NEXT)/hooks.txt; exit $$status
+
 # Runs the image under the DaemonSet's container spec, the compose demo (compose.yaml + deploy/compose/local.yaml)
 # with failure drills, and `podman kube play` of the DaemonSet pod, in podman (tools/stack/run.sh, docs/docker.md).
 # Builds its images into a private storage and removes everything it made afterwards. About 6 minutes.
@@ -78,4 +105,4 @@ stack-test: $(TEST_STAMP) $(PEERS_STAMP)
 	bash tools/stack/run.sh $(BIN)/python
 
 clean:
-	rm -rf $(VENV) .peers .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(SDK_NEXT) .peers .mypy_cache .ruff_cache .pytest_cache

@@ -6,18 +6,24 @@ from __future__ import annotations
 import dataclasses
 import os
 import socket
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from otel_fakegpu.attribution.settings import SIMULATOR, AttributionSettings
-from otel_fakegpu.config_sections import (
-    MAX_POINTS,
+from otel_fakegpu.config.cmdline import resolve
+from otel_fakegpu.config.errors import ConfigError, OptionValue
+from otel_fakegpu.config.sections import (
     attribution_settings,
     engine_settings,
     otlp_settings,
     tracing_settings,
     uds_settings,
+)
+from otel_fakegpu.config.table import parsed
+from otel_fakegpu.config.values import (
+    ListenAddress,
 )
 from otel_fakegpu.engine.selection import MAX_INJECTED_GPUS, EngineSettings
 from otel_fakegpu.fields import (
@@ -29,42 +35,20 @@ from otel_fakegpu.fields import (
     load_collectors,
     merge_collectors,
 )
-from otel_fakegpu.option_values import (
-    MAX_INTERVAL_MS,
-    ListenAddress,
-    parse_bool,
-    parse_float,
-    parse_int,
-    parse_key_values,
-    parse_listen,
-    parse_shard,
-    parse_url,
-)
 from otel_fakegpu.outputs import OtlpSettings
 from otel_fakegpu.serve import UdsSettings
-from otel_fakegpu.settings import ConfigError, OptionValue
 from otel_fakegpu.sim import (
-    DEFAULT_SKU,
-    PROFILE_NAMES,
     GpuSku,
     MigError,
     MigLayout,
     Scenario,
     ScenarioError,
-    find_sku,
     load_scenario,
     parse_mig_spec,
     resolve_mig,
 )
-from otel_fakegpu.telemetry import LABEL_STYLES
 from otel_fakegpu.telemetry.tracing import TracingSettings
 
-MAX_GPUS = 65536
-MAX_HOSTS = 100_000
-MAX_WORKERS = 1024
-# Bounds that keep every value inside what a timer, a sleep or the memory can take: seven days of window (one of
-# interval: option_values.MAX_INTERVAL_MS; request timeouts and points: config_sections).
-MAX_WINDOW_MS = 7 * MAX_INTERVAL_MS
 # What `--preset NAME` changes; flags and variables still win over it.
 PRESETS: dict[str, dict[str, str]] = {
     # digitalocean/do-dcgm-exporter (pkg/main.go): :9401, a 20 s cycle, both window counts over 20 s, push to the
@@ -107,6 +91,7 @@ class Config:
     hosts: int  # simulated hosts in the whole fleet, each with num_gpus GPUs
     workers: int  # worker processes this process splits its hosts over
     shard: tuple[int, int]  # (I, N): this process simulates the hosts whose index i has i % N == I
+    racks: int  # the fleet's hosts stand in this many racks (contiguous runs)
     service_name: str
     resource_attributes: dict[str, str]
     otlp: OtlpSettings | None
@@ -120,26 +105,6 @@ class Config:
     engine: EngineSettings = field(default_factory=EngineSettings)
     check_only: bool = False  # --check-config: validate, then exit
     tracing: TracingSettings | None = None  # None: no traces
-
-
-def parse_profiles(text: str, source: str) -> tuple[str, ...]:
-    names = tuple(name.strip().lower() for name in text.split(",") if name.strip())
-    if not names:
-        raise ConfigError(f"{source}={text!r}: no profile named (choose from {', '.join(PROFILE_NAMES)})")
-    for name in names:
-        if name not in PROFILE_NAMES:
-            raise ConfigError(f"{source}={text!r}: unknown profile {name!r} (choose from {', '.join(PROFILE_NAMES)})")
-    return names
-
-
-def parse_skus(text: str, source: str) -> tuple[GpuSku, ...]:
-    names = [name for name in (part.strip() for part in text.split(",")) if name]
-    if not names:
-        names = [DEFAULT_SKU]
-    try:
-        return tuple(find_sku(name) for name in names)
-    except KeyError as exc:
-        raise ConfigError(f"{source}={text!r}: {exc.args[0]}") from None
 
 
 def parse_mig(text: str, source: str, count: int, skus: tuple[GpuSku, ...]) -> dict[int, MigLayout]:
@@ -172,12 +137,12 @@ def _load_scenario(value: OptionValue, num_gpus: int) -> Scenario | None:
         raise ConfigError(str(exc)) from None
 
 
-def _with_scenario(config: Config, seed_given: bool) -> Config:
-    """The scenario's fleet replaces --num-gpus/--gpu-model/--mig; its seed applies unless --seed is given."""
-    scenario = config.scenario
+def with_scenario(config: Config, scenario: Scenario | None, seed_given: bool) -> Config:
+    """``config`` running ``scenario``: its fleet replaces --num-gpus/--gpu-model/--mig; its seed applies unless
+    --seed is given. The one place a scenario's fleet is worked out: every host is built from the result."""
     if scenario is None:
         return config
-    changes: dict[str, object] = {}
+    changes: dict[str, object] = {"scenario": scenario}
     if scenario.gpu_count is not None:
         skus, profiles = scenario.per_gpu(config.profiles)
         changes.update(num_gpus=scenario.gpu_count, skus=skus, profiles=profiles, mig=scenario.mig_layouts())
@@ -203,79 +168,79 @@ def _check_fleet(config: Config, values: Mapping[str, OptionValue]) -> None:
 
 
 def build_config(values: Mapping[str, OptionValue], env: Mapping[str, str]) -> Config:
-    """Validate every option's text into a Config; raises ConfigError naming the flag or variable."""
+    """Validate every option's text into a Config (each with its row's parser); raises ConfigError naming the
+    flag or variable."""
 
-    def text(dest: str) -> tuple[str, str]:
-        return values[dest].text or "", values[dest].source
+    def value(dest: str) -> Any:
+        return parsed(values, dest)
 
     profiles_dest = "gpu_profiles" if values["gpu_profiles"].text else "profile"
-    seed_text, seed_source = text("seed")
     host_identity = resolve_hostname(env)
-    address_text, address_source = text("address")
-    listen = parse_listen(address_text, address_source) if address_text.strip() else None
-    uds = uds_settings(values)
+    listen, uds = value("address"), uds_settings(values)
     if listen is None and uds is None:
-        raise ConfigError(f"{address_source} is empty and no Unix socket is enabled: nothing to serve")
-    collectors_text = text("collectors")[0]
-    web_config_text = text("web_config")[0]
-    push_url_text, push_url_source = text("push_prometheus_url")
-    num_gpus = parse_int(*text("num_gpus"), low=1, high=MAX_GPUS)
-    skus = parse_skus(*text("gpu_model"))
-    engine = engine_settings(values)
-    label_style, label_source = text("label_style")
-    if label_style.strip().lower() not in LABEL_STYLES:
-        raise ConfigError(f"{label_source}={label_style!r}: expected one of {', '.join(LABEL_STYLES)}")
-    preset = (values["preset"].text or "").strip().lower()
-    hosts = parse_int(*text("hosts"), low=1, high=MAX_HOSTS)
-    shard = parse_shard(*text("shard"))
+        raise ConfigError(f"{values['address'].source} is empty and no Unix socket is enabled: nothing to serve")
+    num_gpus, skus, engine, label_style = (
+        value("num_gpus"),
+        value("gpu_model"),
+        engine_settings(values),
+        value("label_style"),
+    )
+    hosts, shard = value("hosts"), value("shard")
     if shard[0] >= hosts:
-        raise ConfigError(f"{text('shard')[1]}={text('shard')[0]!r}: shard {shard[0]} of {hosts} hosts has no host")
-    workers_text, workers_source = text("workers")
-    workers = parse_int(workers_text, workers_source, low=1, high=MAX_WORKERS) if workers_text.strip() else None
+        raise ConfigError(f"{values['shard'].source}={values['shard'].text or ''!r}: shard {shard[0]} of {hosts} "
+                          "hosts has no host")  # fmt: skip
+    racks = value("racks")
+    if racks > hosts:
+        raise ConfigError(f"{values['racks'].source}={values['racks'].text!r}: more racks than the {hosts} hosts")
+    workers = value("workers")
     config = Config(
-        collectors_path=Path(collectors_text) if collectors_text else None,
-        base_collectors_path=BASE_COLLECTORS.get(preset),
-        label_style=label_style.strip().lower(),
+        collectors_path=value("collectors"),
+        base_collectors_path=BASE_COLLECTORS.get(value("preset")),
+        label_style=label_style,
         listen=listen,
         uds=uds,
-        web_config_path=Path(web_config_text) if web_config_text else None,
-        idle_timeout_s=parse_float(*text("idle_timeout"), minimum=0.1),
-        collect_interval_s=parse_int(*text("collect_interval"), low=100, high=MAX_INTERVAL_MS) / 1000.0,
-        count_windows_ms={
-            XID_COUNT_FIELD: parse_int(*text("xid_window"), low=1, high=MAX_WINDOW_MS),
-            CLOCK_EVENTS_COUNT_FIELD: parse_int(*text("clock_events_window"), low=1, high=MAX_WINDOW_MS),
-        },
-        hostname=None if parse_bool(*text("no_hostname")) else host_identity,
+        web_config_path=value("web_config"),
+        idle_timeout_s=value("idle_timeout"),
+        collect_interval_s=value("collect_interval"),
+        count_windows_ms={XID_COUNT_FIELD: value("xid_window"), CLOCK_EVENTS_COUNT_FIELD: value("clock_events_window")},
+        hostname=None if value("no_hostname") else host_identity,
         host_identity=host_identity,
         num_gpus=num_gpus,
-        profiles=parse_profiles(*text(profiles_dest)),
+        profiles=value(profiles_dest),
         skus=skus,
-        update_interval_s=parse_float(*text("update_interval"), minimum=0.05),
-        seed=parse_int(seed_text, seed_source, low=0, high=2**64 - 1) if seed_text.strip() else None,
+        update_interval_s=value("update_interval"),
+        seed=value("seed"),
         hosts=hosts,
         workers=workers or os.cpu_count() or 1,
         shard=shard,
-        service_name=text("service_name")[0] or "otel-fakegpu",
-        resource_attributes=parse_key_values(*text("resource_attributes")),
+        racks=racks,
+        service_name=value("service_name"),
+        resource_attributes=value("resource_attributes"),
         otlp=otlp_settings(values),
         tracing=tracing_settings(values["traces_exporter"], env),
-        push_prometheus_url=parse_url(push_url_text, push_url_source) if push_url_text.strip() else None,
-        push_buffer_points=parse_int(*text("push_buffer_points"), low=1, high=MAX_POINTS),
-        log_level="DEBUG" if parse_bool(*text("debug")) else "INFO",
+        push_prometheus_url=value("push_prometheus_url"),
+        push_buffer_points=value("push_buffer_points"),
+        log_level="DEBUG" if value("debug") else "INFO",
         attribution=attribution_settings(values),
-        mig=parse_mig(*text("mig"), num_gpus, skus),
+        mig=parse_mig(values["mig"].text or "", values["mig"].source, num_gpus, skus),
         engine=engine,
         scenario=_load_scenario(values["scenario"], num_gpus),
-        control_token=text("control_token")[0] or None,
-        check_only=parse_bool(*text("check_config")),
+        control_token=value("control_token"),
+        check_only=value("check_config"),
     )
     if config.scenario is not None and not config.engine.simulated:
         raise ConfigError(
             f"{values['scenario'].source}: a scenario needs simulated GPUs (--engine embedded, or dcgm with --inject)"
         )
-    config = _with_scenario(config, bool(seed_text.strip()))
+    config = with_scenario(config, config.scenario, bool((values["seed"].text or "").strip()))
     _check_fleet(config, values)
     return config
+
+
+def config_from(argv: Sequence[str], env: Mapping[str, str]) -> Config:
+    """The Config of these flags and variables alone, as the command line would build it (the backfill command's
+    simulated host and the tests' in-process one); raises ConfigError naming the flag or variable."""
+    return build_config(resolve(argv, env, PRESETS), env)
 
 
 def load_field_set(config: Config) -> CollectorSet:
