@@ -14,7 +14,8 @@ DCGM_EXPORTER_INTERVAL ?= 5000
 METRIC_UPDATE_INTERVAL ?= 5
 export NUM_FAKE_GPUS GPU_PROFILES DCGM_EXPORTER_INTERVAL METRIC_UPDATE_INTERVAL
 
-.PHONY: run test lint typecheck unit peers bench soak stubs clean image-test test-sdk-next docs drills stack-test
+.PHONY: run test lint typecheck unit peers bench soak soak-restarts soak-bound stubs clean image-test test-sdk-next docs drills \
+	stack-test
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -72,6 +73,17 @@ stubs: $(TEST_STAMP)
 # plateau, after the drain; writes bench/soak.json. Not part of `make bench` or `make test`.
 soak: $(TEST_STAMP)
 	$(BIN)/python -m bench.soak
+
+# The same outage with a push queue directory and the exporter killed (SIGKILL) three times during it, then
+# started again (about 7 minutes): every cycle accounted for at the receiver, the memory and disk high-water
+# marks; writes bench/soak-restarts.json. Not part of `make bench` or `make test`.
+soak-restarts: $(TEST_STAMP)
+	$(BIN)/python -m bench.soak_restarts
+
+# The byte bound through a 10-minute outage (one SIGKILL in it): the queue directory never holds more than
+# 100 MB, and what is missing at the receiver is the oldest (about 12 minutes). Writes bench/soak-bound.json.
+soak-bound: $(TEST_STAMP)
+	$(BIN)/python -m bench.soak_restarts --outage-s 600 --kills 1 --max-bytes 100000000 --out bench/soak-bound.json
 
 # Builds the Dockerfile with buildah (no Docker engine) on a Debian base made by mmdebstrap, then runs the
 # image's entrypoint and scrapes it (tools/image-build.sh, tests/test_image.py). About a minute when cached.

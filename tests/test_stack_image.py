@@ -109,7 +109,8 @@ def test_image_runs_under_the_daemonsets_container_spec(socket_volume: str, tmp_
     (container,) = pod["containers"]
     pod_resources = tmp_path / "pod-resources"
     pod_resources.mkdir()
-    sources = {"socket-dir": socket_volume, "pod-resources": str(pod_resources),
+    (tmp_path / "queue").mkdir()  # the push queue's host folder; the init container hands it to the exporter
+    sources = {"socket-dir": socket_volume, "pod-resources": str(pod_resources), "push-queue": str(tmp_path / "queue"),
                "collectors": str(ROOT / "deploy" / "collectors")}  # fmt: skip
     run_init_container(pod, sources, f"{PREFIX}-image-init")
     port = free_port()

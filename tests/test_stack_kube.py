@@ -103,7 +103,9 @@ def test_kube_play_runs_the_daemonset_pod_with_the_fake_kubelet(
     socket_dir = tmp_path / "dcgm"
     socket_dir.mkdir()
     port, name = free_port(), f"{PREFIX}-kube"
-    pod = pod_from_daemonset(name, {"pod-resources": pod_resources, "socket-dir": socket_dir}, port)
+    (tmp_path / "queue").mkdir()
+    host_paths = {"pod-resources": pod_resources, "socket-dir": socket_dir, "push-queue": tmp_path / "queue"}
+    pod = pod_from_daemonset(name, host_paths, port)
     collectors = next(v["configMap"]["name"] for v in pod["spec"]["volumes"] if "configMap" in v)
     (tmp_path / "pod.yaml").write_text(yaml.safe_dump(pod))
     (tmp_path / "configmap.yaml").write_text(yaml.safe_dump(config_map(collectors)))

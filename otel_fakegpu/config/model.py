@@ -18,6 +18,7 @@ from otel_fakegpu.config.sections import (
     attribution_settings,
     engine_settings,
     otlp_settings,
+    push_queue_settings,
     tracing_settings,
     uds_settings,
 )
@@ -35,7 +36,7 @@ from otel_fakegpu.fields import (
     load_collectors,
     merge_collectors,
 )
-from otel_fakegpu.outputs import OtlpSettings
+from otel_fakegpu.outputs import OtlpSettings, PushQueueSettings
 from otel_fakegpu.serve import UdsSettings
 from otel_fakegpu.sim import (
     GpuSku,
@@ -105,6 +106,7 @@ class Config:
     engine: EngineSettings = field(default_factory=EngineSettings)
     check_only: bool = False  # --check-config: validate, then exit
     tracing: TracingSettings | None = None  # None: no traces
+    push_queue: PushQueueSettings | None = None  # None: push requests wait in memory only
 
 
 def parse_mig(text: str, source: str, count: int, skus: tuple[GpuSku, ...]) -> dict[int, MigLayout]:
@@ -220,6 +222,7 @@ def build_config(values: Mapping[str, OptionValue], env: Mapping[str, str]) -> C
         tracing=tracing_settings(values["traces_exporter"], env),
         push_prometheus_url=value("push_prometheus_url"),
         push_buffer_points=value("push_buffer_points"),
+        push_queue=push_queue_settings(values),
         log_level="DEBUG" if value("debug") else "INFO",
         attribution=attribution_settings(values),
         mig=parse_mig(values["mig"].text or "", values["mig"].source, num_gpus, skus),

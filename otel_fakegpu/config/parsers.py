@@ -15,6 +15,7 @@ from otel_fakegpu.config.values import (
     MAX_INTERVAL_MS,
     ListenAddress,
     parse_bool,
+    parse_bytes,
     parse_float,
     parse_headers,
     parse_host_port,
@@ -67,6 +68,17 @@ def switch(value: OptionValue) -> bool:
 
 def whole(low: int, high: int | None = None) -> Parser:
     return lambda value: parse_int(text(value), value.source, low=low, high=high)
+
+
+def byte_size(low: int, optional: bool = False) -> Parser:
+    """A size in bytes (``500M``, ``64Mi``) of at least ``low``; with ``optional``, None when blank."""
+
+    def parse(value: OptionValue) -> int | None:
+        if optional and not stripped(value):
+            return None
+        return parse_bytes(text(value), value.source, low=low)
+
+    return parse
 
 
 def number(minimum: float, maximum: float) -> Parser:

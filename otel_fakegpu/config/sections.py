@@ -17,7 +17,7 @@ from otel_fakegpu.config.values import (
 )
 from otel_fakegpu.engine.recording import RecordingError, read_recording
 from otel_fakegpu.engine.selection import EngineSettings, ReplaySettings
-from otel_fakegpu.outputs import OtlpSettings
+from otel_fakegpu.outputs import OtlpSettings, PushQueueSettings
 from otel_fakegpu.serve import UdsSettings
 from otel_fakegpu.telemetry.tracing import TRACES_PROTOCOLS, TracingSettings
 
@@ -59,6 +59,15 @@ def otlp_settings(values: Mapping[str, OptionValue]) -> OtlpSettings | None:
         max_points_per_request=parsed(values, "otlp_max_points"),
         naming=naming,
     )
+
+
+def push_queue_settings(values: Mapping[str, OptionValue]) -> PushQueueSettings | None:
+    """``--push-queue-dir`` and its bounds; None when push keeps its requests in memory only."""
+    directory = parsed(values, "push_queue_dir")
+    if directory is None:
+        return None
+    max_bytes, floor = parsed(values, "push_queue_max_bytes"), parsed(values, "push_queue_min_free_bytes")
+    return PushQueueSettings(directory, max_bytes, floor)
 
 
 def tracing_settings(exporter: OptionValue, env: Mapping[str, str]) -> TracingSettings | None:

@@ -202,6 +202,15 @@ OPTIONS: tuple[Option, ...] = (
     _o("push_buffer_points", "--push-buffer-points", "OTEL_FAKEGPU_PUSH_BUFFER_POINTS", "2000000",
        "points each push target keeps for retry while its receiver is down", "N", group="push",
        parse=P.whole(1, P.MAX_POINTS)),
+    _o("push_queue_dir", "--push-queue-dir", "OTEL_FAKEGPU_PUSH_QUEUE_DIR", None,
+       "keep every push request in this directory until delivered, so a restart loses none (docs/push-queue.md; "
+       "one exporter per directory)", "DIR", group="push", parse=P.optional_path),
+    _o("push_queue_max_bytes", "--push-queue-max-bytes", "OTEL_FAKEGPU_PUSH_QUEUE_MAX_BYTES", None,
+       "bound of the queue directory, e.g. 500M or 1Gi; the oldest requests go first (default: 48 bytes per "
+       "--push-buffer-points point, per push target)", "SIZE", group="push", parse=P.byte_size(1, optional=True)),
+    _o("push_queue_min_free_bytes", "--push-queue-min-free-bytes", "OTEL_FAKEGPU_PUSH_QUEUE_MIN_FREE_BYTES",
+       "100M", "free disk space the queue directory leaves; below it the oldest requests go first and /health "
+       "says degraded", "SIZE", group="push", parse=P.byte_size(0)),
     _o("traces_exporter", "--traces-exporter", "OTEL_TRACES_EXPORTER", "none",
        "trace each cycle and push request: none, otlp (to OTEL_EXPORTER_OTLP_TRACES_ENDPOINT or "
        "OTEL_EXPORTER_OTLP_ENDPOINT) or console", "NAME", group="push", parse=P.traces_exporter),

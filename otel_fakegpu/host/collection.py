@@ -17,6 +17,7 @@ from otel_fakegpu.host.replay import ReplayCollection
 from otel_fakegpu.host.spec import Handler, HostSpec
 from otel_fakegpu.host.stack import build_host
 from otel_fakegpu.outputs import Exposition, ExpositionCache, OtlpPushOutput, PrometheusOutput, PrometheusPushOutput
+from otel_fakegpu.outputs.disk_queue import DiskQueue, PushQueueSettings
 from otel_fakegpu.sim import ScenarioReloader, SimulatorControl
 from otel_fakegpu.telemetry import Consumer, CycleRunner, Liveness, ResultCounter, SelfMetric, default_resource
 from otel_fakegpu.telemetry.tracing import CycleTracing
@@ -37,6 +38,8 @@ class HostCollection:
             self.pushers.append(OtlpPushOutput(config.otlp, config.push_buffer_points))
         if config.push_prometheus_url is not None:
             self.pushers.append(PrometheusPushOutput(config.push_prometheus_url, config.push_buffer_points))
+        if config.push_queue is not None:
+            self._keep_on_disk(config.push_queue)
         self.reloads = ResultCounter("otel_fakegpu_reloads_total", "Reloads (SIGHUP) by result.")
         # One stage for the host's life: a reload builds a new pipeline around the same stage.
         self.host = build_host(config, collectors, engine=engine, self_metrics=self._self_metrics)
@@ -59,6 +62,16 @@ class HostCollection:
             self.reload_hooks.append(ScenarioReloader(self.simulator, config.scenario, config.num_gpus))
         self._stop = threading.Event()
         self.liveness = Liveness()  # the push senders' threads
+
+    def _keep_on_disk(self, settings: PushQueueSettings) -> None:
+        """Each push target keeps its requests in its own folder of the queue directory, an equal share of it."""
+        share = settings.queue_bytes(self.config.push_buffer_points, len(self.pushers))
+        for pusher in self.pushers:
+            if not pusher.can_keep_on_disk():
+                log.warning("%s push: this OpenTelemetry release cannot send kept requests: memory only", pusher.target)
+                continue
+            folder = settings.directory / pusher.target
+            pusher.use_disk(DiskQueue(folder, pusher.target, share, settings.min_free_bytes))
 
     def _self_metrics(self, engine: Engine) -> list[SelfMetric]:
         """The pushers', the reloads' and the engine's own counters, beside the cycle's on every page."""
@@ -131,6 +144,7 @@ class HostCollection:
             # Raw fields, not an age: /health computes the map's age when it answers.
             "attribution": None if self.attribution is None else self.attribution.status.facts(),
             "dead_loops": self.liveness.dead(),
+            "push_queue": {p.target: dataclasses.asdict(p.disk.state()) for p in self.pushers if p.disk is not None},
         }
 
     def handlers(self) -> Mapping[str, Handler]:
@@ -166,5 +180,14 @@ def build_any_collection(config: Config, collectors: CollectorSet, host: HostSpe
 def build_collection(config: Config, collectors: CollectorSet, host: HostSpec) -> HostCollection:
     """The collection side of one host of the fleet: the config with that host's name."""
     hostname = None if config.hostname is None else host.name
-    host_config = dataclasses.replace(config, host_identity=host.name, hostname=hostname)
+    queue = config.push_queue
+    if queue is not None and config.hosts > 1:  # a fleet: one folder per host, an equal share each
+        mine = len(range(config.shard[0], config.hosts, config.shard[1]))
+        queue = dataclasses.replace(
+            queue,
+            directory=queue.directory / f"host-{host.index}",
+            max_bytes=None if queue.max_bytes is None else max(1, queue.max_bytes // mine),
+        )
+    changes = {"host_identity": host.name, "hostname": hostname, "push_queue": queue}
+    host_config = dataclasses.replace(config, **changes)  # type: ignore[arg-type]
     return HostCollection(host_config, collectors, rack=(host.rack, host.rack_position))

@@ -13,6 +13,7 @@ from functools import partial
 from otel_fakegpu.config.model import Config
 from otel_fakegpu.fields import CollectorSet
 from otel_fakegpu.host.collection import build_any_collection
+from otel_fakegpu.outputs.queue_lock import QueueLockError, lock_queue_dir
 from otel_fakegpu.runtime import (
     PublishedFleet,
     WorkerPool,
@@ -102,6 +103,13 @@ def run(config: Config, collectors: CollectorSet, web_config: WebConfig | None =
     pin_mmap_threshold()  # before any large buffer, and inherited by the workers
     # Until serving starts (seconds for a large fleet) there is nothing to reload; SIGHUP must not end the process.
     signal.signal(signal.SIGHUP, lambda signum, frame: log.info("SIGHUP during start-up: nothing to reload yet"))
+    pushes = config.otlp is not None or config.push_prometheus_url is not None
+    if config.push_queue is not None and pushes:  # before the workers fork: they inherit the lock until they exit
+        try:
+            lock_queue_dir(config.push_queue.directory)
+        except QueueLockError as exc:
+            log.error("%s", exc)
+            return 2
     unix: BoundSocket | None = None
     try:
         unix = bind_unix_socket(config.uds) if config.uds else None
