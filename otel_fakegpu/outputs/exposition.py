@@ -12,12 +12,7 @@ import gzip
 import threading
 from collections.abc import Iterable, Sequence
 
-from otel_fakegpu.outputs.prometheus_text import (
-    FamilyText,
-    PrometheusTextRenderer,
-    join_openmetrics,
-    join_prometheus,
-)
+from otel_fakegpu.outputs.prometheus_text import FamilyText, PrometheusTextRenderer
 from otel_fakegpu.telemetry import CycleResult
 
 # Level 1 compresses dcgm-exporter text about 6:1 at a third of the default level's cost.
@@ -43,9 +38,19 @@ class Exposition:
         self.cycle = cycle
         self.collected_at = collected_at
         self.series = sum(f.series for f in families)
-        self._families = tuple(families)
+        # One copy of the text: the Prometheus body, and where each family's samples lie in it, for the
+        # OpenMetrics form (same samples, other headers). A fleet keeps one of these per host.
+        layout: list[tuple[str, int, int]] = []
+        pieces: list[str] = []
+        offset = 0
+        for family in families:
+            start = offset + len(family.prometheus_header)
+            offset = start + len(family.samples)
+            layout.append((family.openmetrics_header, start, offset))
+            pieces += (family.prometheus_header, family.samples)
+        self._openmetrics_layout = tuple(layout)
         self._lock = threading.Lock()
-        self._variants: dict[Variant, bytes] = {(Format.PROMETHEUS, False): join_prometheus(self._families)}
+        self._variants: dict[Variant, bytes] = {(Format.PROMETHEUS, False): "".join(pieces).encode("utf-8")}
 
     @property
     def body(self) -> bytes:
@@ -63,11 +68,16 @@ class Exposition:
             if built is None:
                 plain = self._variants.get((fmt, False))
                 if plain is None:
-                    plain = join_openmetrics(self._families)
+                    plain = self._openmetrics()
                     self._variants[(fmt, False)] = plain
                 built = gzip.compress(plain, GZIP_LEVEL, mtime=0) if gzipped else plain
                 self._variants[key] = built
             return built
+
+    def _openmetrics(self) -> bytes:
+        text = self.body.decode("utf-8")
+        parts = [header + text[start:end] for header, start, end in self._openmetrics_layout]
+        return ("".join(parts) + "# EOF\n").encode("utf-8")
 
     def prepare(self, variants: Iterable[Variant]) -> None:
         for fmt, gzipped in variants:
