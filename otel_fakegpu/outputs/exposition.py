@@ -55,7 +55,7 @@ class Exposition:
     @property
     def body(self) -> bytes:
         """The Prometheus text body (what dcgm-exporter serves)."""
-        return self._variants[(Format.PROMETHEUS, False)]
+        return self.variant(Format.PROMETHEUS, False)
 
     def variant(self, fmt: Format, gzipped: bool) -> bytes:
         """The variant, building it (once) if needed. May take a while for large fleets."""
@@ -66,16 +66,34 @@ class Exposition:
         with self._lock:
             built = self._variants.get(key)
             if built is None:
-                plain = self._variants.get((fmt, False))
-                if plain is None:
-                    plain = self._openmetrics()
-                    self._variants[(fmt, False)] = plain
+                plain = self._plain(fmt)
                 built = gzip.compress(plain, GZIP_LEVEL, mtime=0) if gzipped else plain
                 self._variants[key] = built
             return built
 
-    def _openmetrics(self) -> bytes:
-        text = self.body.decode("utf-8")
+    def compact(self) -> None:
+        """Drop each plain form whose gzip form is built: the gzip one gives it back on demand, and a fleet's
+        worker then holds about a sixth of the text per host once scrapers ask for gzip."""
+        with self._lock:
+            for fmt in Format:
+                if (fmt, True) in self._variants:
+                    self._variants.pop((fmt, False), None)
+
+    def _plain(self, fmt: Format) -> bytes:
+        """The plain form (lock held): kept, or from its gzip form, or (OpenMetrics) from the Prometheus text."""
+        plain = self._variants.get((fmt, False))
+        if plain is None:
+            zipped = self._variants.get((fmt, True))
+            if zipped is not None:
+                plain = gzip.decompress(zipped)
+            else:
+                assert fmt is Format.OPENMETRICS, "the Prometheus text is kept until its gzip form is built"
+                plain = self._openmetrics(self._plain(Format.PROMETHEUS))
+            self._variants[(fmt, False)] = plain
+        return plain
+
+    def _openmetrics(self, prometheus: bytes) -> bytes:
+        text = prometheus.decode("utf-8")
         parts = [header + text[start:end] for header, start, end in self._openmetrics_layout]
         return ("".join(parts) + "# EOF\n").encode("utf-8")
 

@@ -188,6 +188,7 @@ class Worker:
             "variants": [variant_to_json(v) for v in built],
         }
         self._send(header, tuple(exposition.variant(*v) for v in built))
+        exposition.compact()  # the server holds what it was sent; keep the least here
 
     def _send_status(self) -> None:
         dead = self._liveness.dead()
