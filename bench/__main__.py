@@ -239,7 +239,7 @@ def _classic(
     mark = time.monotonic()
     results["cycle"] = []
     for n in sizes:
-        row = measure_cycles(n, 5 if quick else 20, tmp)
+        row = measure_cycles(n, 5 if quick else (10 if n > 1000 else 20), tmp)
         row["sdk_floor_ms"] = round(sdk_floor_ms(n, 3 if quick else (5 if n > 1000 else 20)), 3)
         row["cycle_over_floor"] = round(row["cycle_ms"] / row["sdk_floor_ms"], 3)
         results["cycle"].append(row)
@@ -252,7 +252,7 @@ def _classic(
         results["scrape"].append(measure_scrapes(n, concurrency, tmp))
         _save(out, results)
         sections[f"scrape_{n}"], mark = round(time.monotonic() - mark, 1), time.monotonic()
-    results["idle_cpu_pct"] = measure_idle_cpu(5.0 if quick else 60.0, tmp)
+    results["idle_cpu_pct"] = measure_idle_cpu(5.0 if quick else 30.0, tmp)
     sections["idle_cpu"], mark = round(time.monotonic() - mark, 1), time.monotonic()
     results["otlp_push"] = measure_otlp_push(64 if quick else 4096, tmp)
     sections["otlp_push"], mark = round(time.monotonic() - mark, 1), time.monotonic()

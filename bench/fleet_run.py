@@ -155,6 +155,7 @@ def main() -> None:
     parser.add_argument("--cycles", type=int, default=5)
     parser.add_argument("--sample-pct", type=int, default=5)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--out", type=Path, default=OUT)
     parser.add_argument("--kb-per-gpu", type=float, default=60.0, help="projected PSS per GPU, all processes")
     args = parser.parse_args()
     available = mem_available_mb()
@@ -165,7 +166,7 @@ def main() -> None:
         hosts = int(HEADROOM * available * 1024 / args.kb_per_gpu / GPUS_PER_HOST)
         verdict["why"] = f"{need:.0f} MB projected > {HEADROOM:g} x {available:.0f} MB available: ran {hosts} hosts"
     result = {**verdict, **run(hosts, args.workers, args.interval, args.cycles, args.sample_pct, args.seed)}
-    OUT.write_text(json.dumps(result, indent=2) + "\n")
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
 
 

@@ -46,9 +46,9 @@ def _scale_checks(results: dict[str, Any]) -> list[tuple[str, float | None, str]
     small_gzip_p99 = small["rows"]["otel-fakegpu/gzip"]["p99_ms"] if small else None
     large_p99 = large["rows"]["otel-fakegpu/gzip"]["p99_ms"] if large else None
     return [
-        ("wrk 30 s over >= 3 cycles: p99, 8 GPUs, 8 clients <= 1 ms", small_p99, "<=1"),
-        ("wrk 30 s over >= 3 cycles: p99, 8 GPUs, gzip, 8 clients <= 1 ms", small_gzip_p99, "<=1"),
-        ("wrk 30 s over >= 3 cycles: p99, 4096 GPUs, gzip, 8 clients <= 50 ms", large_p99, "<=50"),
+        ("wrk 20 s over >= 3 cycles: p99, 8 GPUs, 8 clients <= 1 ms", small_p99, "<=1"),
+        ("wrk 20 s over >= 3 cycles: p99, 8 GPUs, gzip, 8 clients <= 1 ms", small_gzip_p99, "<=1"),
+        ("wrk 20 s over >= 3 cycles: p99, 4096 GPUs, gzip, 8 clients <= 50 ms", large_p99, "<=50"),
         ("start to first full scrape, 8 GPUs <= 0.5 s", small["startup_s"] if small else None, "<=0.5"),
         ("memory, every process (PSS), 8 GPUs <= 80 MB", small_pss, "<=80"),
         ("memory, every process (PSS), 4096 GPUs <= 300 MB", large_pss, "<=300"),
