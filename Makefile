@@ -14,7 +14,7 @@ DCGM_EXPORTER_INTERVAL ?= 5000
 METRIC_UPDATE_INTERVAL ?= 5
 export NUM_FAKE_GPUS GPU_PROFILES DCGM_EXPORTER_INTERVAL METRIC_UPDATE_INTERVAL
 
-.PHONY: run test lint typecheck unit peers bench bench-fleet soak stubs clean image-test test-sdk-next
+.PHONY: run test lint typecheck unit peers bench bench-fleet soak stubs clean image-test test-sdk-next docs
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -59,6 +59,10 @@ bench: $(TEST_STAMP) $(PEERS_STAMP)
 # start time, each worker's cycles, cycles late, PSS of every process, the scraper's p99; writes bench/fleet-run.json.
 bench-fleet: $(TEST_STAMP) $(PEERS_STAMP)
 	$(BIN)/python -m bench.fleet_run $(ARGS)
+
+# Regenerates docs/configuration.md from the option table (otel_fakegpu/config/table.py); a test fails when stale.
+docs: $(RUN_STAMP)
+	$(BIN)/python tools/gen_config_doc.py
 
 # Regenerates the kubelet pod-resources stubs (otel_fakegpu/attribution/podresources_v1/) from api.proto.
 stubs: $(TEST_STAMP)
