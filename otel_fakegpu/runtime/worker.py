@@ -191,10 +191,9 @@ class Worker:
         if exposition is None:
             return
         demand = self._demand
-        exposition.prepare(demand)
         built = tuple(v for v in ALL_VARIANTS if v in demand)
         if self._published.get(name) == (exposition.cycle, frozenset(built)):
-            return
+            return  # before building anything: a compacted exposition would decompress its text for nothing
         self._published[name] = (exposition.cycle, frozenset(built))
         self._send_publication(name, exposition, built)
 
