@@ -163,7 +163,7 @@ def main() -> None:
     hosts = args.hosts
     verdict = {"asked_hosts": args.hosts, "projected_mb": round(need), "available_mb": round(available)}
     if need > HEADROOM * available:
-        hosts = int(HEADROOM * available * 1024 / args.kb_per_gpu / GPUS_PER_HOST)
+        hosts = max(1, int(HEADROOM * available * 1024 / args.kb_per_gpu / GPUS_PER_HOST))
         verdict["why"] = f"{need:.0f} MB projected > {HEADROOM:g} x {available:.0f} MB available: ran {hosts} hosts"
     result = {**verdict, **run(hosts, args.workers, args.interval, args.cycles, args.sample_pct, args.seed)}
     args.out.write_text(json.dumps(result, indent=2) + "\n")
