@@ -1,9 +1,15 @@
-"""Reading a configuration file the user names: bounded in size (``/dev/zero`` is not a config), UTF-8 with
-an optional byte-order mark, YAML through the safe loader with bounds on nesting and aliases, and every failure
-one ConfigError line naming the file."""
+"""Reading a file the user names: the one way the package reads a user's file, at start and at reload.
+
+Opened without blocking (a FIFO with no writer would otherwise hang the caller for ever), checked to be a regular
+file (``/dev/zero``, a FIFO or a directory is refused, also behind a symlink), read up to a size bound, decoded as
+UTF-8 with an optional byte-order mark; YAML through the safe loader with bounds on nesting and aliases. Every
+failure is one ConfigError line naming the file. tests/test_file_access.py fails on any other ``open`` of a file.
+"""
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -25,16 +31,48 @@ class FileReadError(ConfigError):
         self.path, self.line, self.reason = path, line, reason
 
 
-def read_config_text(path: str | Path, limit: int = DEFAULT_LIMIT_BYTES, what: str = "file") -> str:
-    """The file's text; raises FileReadError (``PATH: cannot read WHAT: reason``) when it cannot be read,
-    is larger than ``limit`` bytes or is not UTF-8."""
+_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
+          (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))  # fmt: skip
+_OPEN_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
+
+
+def file_kind(mode: int) -> str:
+    """What a non-regular file is, in words."""
+    return next((word for test, word in _KINDS if test(mode)), "not a regular file")
+
+
+def read_bounded(path: str | Path, limit: int = DEFAULT_LIMIT_BYTES, what: str = "file") -> bytes:
+    """The bytes of the regular file ``path``; raises FileReadError (``PATH: cannot read WHAT: reason``) when it
+    cannot be opened, is not a regular file or is larger than ``limit`` bytes. Never blocks on a FIFO or device."""
     try:
-        with open(path, "rb") as handle:  # a FIFO or device works too, within the limit
-            data = handle.read(limit + 1)
+        fd = os.open(path, _OPEN_FLAGS)  # O_NONBLOCK: opening a FIFO returns at once; fstat then refuses it
+    except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
+        raise FileReadError(path, None, f"cannot read {what}: {getattr(exc, 'strerror', None) or exc}") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise FileReadError(path, None, f"cannot read {what}: {file_kind(info.st_mode)}, not a regular file")
+        if info.st_size > limit:
+            raise FileReadError(path, None, f"cannot read {what}: larger than {limit} bytes")
+        chunks, size = [], 0
+        while size <= limit:  # the file may grow after fstat: the bound holds on what is read
+            chunk = os.read(fd, min(1 << 20, limit + 1 - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
     except OSError as exc:
         raise FileReadError(path, None, f"cannot read {what}: {exc.strerror or exc}") from None
-    if len(data) > limit:
+    finally:
+        os.close(fd)
+    if size > limit:
         raise FileReadError(path, None, f"cannot read {what}: larger than {limit} bytes")
+    return b"".join(chunks)
+
+
+def read_config_text(path: str | Path, limit: int = DEFAULT_LIMIT_BYTES, what: str = "file") -> str:
+    """The text of the regular file ``path`` (see read_bounded); also FileReadError when it is not UTF-8."""
+    data = read_bounded(path, limit, what)
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -43,8 +81,8 @@ def read_config_text(path: str | Path, limit: int = DEFAULT_LIMIT_BYTES, what: s
 
 
 class _BoundedLoader(yaml.SafeLoader):
-    """The safe loader, refusing deep nesting (which would exhaust the stack) and many aliases (an alias
-    bomb: a few lines that expand to billions of nodes)."""
+    """The safe loader, refusing deep nesting (which would exhaust the stack), many aliases (an alias bomb: a
+    few lines that expand to billions of nodes) and ``!!binary`` (bytes, which no setting takes)."""
 
     def __init__(self, stream: str) -> None:
         super().__init__(stream)
@@ -63,6 +101,13 @@ class _BoundedLoader(yaml.SafeLoader):
             return super().compose_node(parent, index)
         finally:
             self._depth -= 1
+
+
+def _refuse_binary(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
+    raise yaml.constructor.ConstructorError(None, None, "!!binary is not accepted", node.start_mark)
+
+
+_BoundedLoader.add_constructor("tag:yaml.org,2002:binary", _refuse_binary)
 
 
 def load_yaml(text: str, source: str) -> Any:

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 import grpc
 
 from otel_fakegpu.attribution.devices import parse_device
+from otel_fakegpu.attribution.limits import check_name
 from otel_fakegpu.attribution.model import Claim, Workload
 from otel_fakegpu.attribution.podresources_v1 import api_pb2
 from otel_fakegpu.attribution.source import Claims, Source, SourceError
@@ -42,6 +43,11 @@ def claims_from_response(
 
 
 def _claims(pod: str, namespace: str, container: str, device_ids: Iterable[str], id_type: str) -> Iterable[Claim]:
+    try:
+        for name, what in ((pod, "pod"), (namespace, "namespace"), (container, "container")):
+            check_name(name, what)
+    except ValueError as exc:
+        raise SourceError(f"List: {exc}") from None
     for device_id in device_ids:
         ref, vgpu = parse_device(device_id, id_type)
         if ref is not None:
