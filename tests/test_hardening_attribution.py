@@ -38,14 +38,21 @@ def _replace(path: Path, make: object) -> None:
 
 
 def _pod_list(gpu: str, pods: int = 1, name: str = "p") -> str:
-    return json.dumps([{"name": f"{name}{i}", "namespace": "n", "container": "c", "gpu_list": [gpu]} for i in range(pods)])
+    return json.dumps(
+        [{"name": f"{name}{i}", "namespace": "n", "container": "c", "gpu_list": [gpu]} for i in range(pods)]
+    )
+
+
+def _sparse(path: Path, size: int) -> None:
+    path.touch()
+    os.truncate(path, size)
 
 
 BAD_POD_LISTS = {
     "dev-zero-symlink": lambda p: os.symlink("/dev/zero", p),
-    "fifo": lambda p: os.mkfifo(p),
+    "fifo": os.mkfifo,
     "oversized": lambda p: p.write_text(" " * (MAX_POD_LIST_BYTES + 1) + "[]"),
-    "sparse-2G": lambda p: os.truncate(p.open("w").name, 2 << 30) if not p.exists() else None,
+    "sparse-2G": lambda p: _sparse(p, 2 << 30),
     "nested": lambda p: p.write_text("[" * 200_000 + "]" * 200_000),
     "too-many-pods-on-a-gpu": lambda p: p.write_text(_pod_list("nvidia0", MAX_WORKLOADS_PER_DEVICE + 1)),
     "long-name": lambda p: p.write_text(_pod_list("nvidia0", 1, "x" * 60_000)),
@@ -90,8 +97,8 @@ def test_a_bad_pod_list_is_reported_once_and_not_answered_again_while_broken(
 
 BAD_JOB_FILES = {
     "dev-zero-symlink": lambda p: os.symlink("/dev/zero", p),
-    "fifo": lambda p: os.mkfifo(p),
-    "sparse-2G": lambda p: os.truncate(p.open("w").name, 2 << 30),
+    "fifo": os.mkfifo,
+    "sparse-2G": lambda p: _sparse(p, 2 << 30),
     "oversized": lambda p: p.write_text("1\n" * (MAX_JOB_FILE_BYTES // 2 + 1)),
     "20000-jobs": lambda p: p.write_text("".join(f"{i}\n" for i in range(20_000))),
     "long-job-id": lambda p: p.write_text("j" * 5000 + "\n"),
