@@ -9,11 +9,13 @@ from collections.abc import Mapping, Sequence
 
 from otel_fakegpu.config import PRESETS, Config, build_config, environ, load_field_set
 from otel_fakegpu.fields import CollectorsError, CollectorSet
+from otel_fakegpu.fileread import OutputError
 from otel_fakegpu.options import PROG, resolve
 from otel_fakegpu.serve import WebConfig, WebConfigError, load_web_config
 from otel_fakegpu.settings import ConfigError
 
 EXIT_USAGE = 2
+EXIT_FAILED = 1  # the input was fine, the work failed (backfill's output could not be written)
 BAD_INPUT = (ConfigError, CollectorsError, WebConfigError)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -35,8 +37,11 @@ def _backfill(args: Sequence[str]) -> int:
     try:
         return run_backfill(args, environ())
     except (ConfigError, CollectorsError) as exc:
-        print(f"{PROG} backfill: error: {exc}", file=sys.stderr)
+        print(f"{PROG} backfill: error: {one_line(exc)}", file=sys.stderr)
         return EXIT_USAGE
+    except OutputError as exc:
+        print(f"{PROG} backfill: error: {one_line(exc)}", file=sys.stderr)
+        return EXIT_FAILED
 
 
 def validate(argv: Sequence[str], env: Mapping[str, str]) -> tuple[Config, CollectorSet, WebConfig | None]:

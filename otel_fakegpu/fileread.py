@@ -4,19 +4,26 @@ Opened without blocking (a FIFO with no writer would otherwise hang the caller f
 file (``/dev/zero``, a FIFO or a directory is refused, also behind a symlink), read up to a size bound, decoded as
 UTF-8 with an optional byte-order mark; YAML through the safe loader with bounds on nesting and aliases. Every
 failure is one ConfigError line naming the file. tests/test_file_access.py fails on any other ``open`` of a file.
+
+Its counterpart for a file the exporter writes where the user says (``backfill --out``): written beside the target
+and renamed over it only while that is absent or a regular file, so a device, FIFO or symlink is never replaced.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, TypeVar
 
 import yaml
 
 from otel_fakegpu.settings import ConfigError
 
+T = TypeVar("T")
 DEFAULT_LIMIT_BYTES = 1 << 20  # far above any real collectors file, web config or scenario
 MAX_YAML_DEPTH = 16  # the web config nests three deep
 MAX_YAML_ALIASES = 32
@@ -124,3 +131,49 @@ def load_yaml(text: str, source: str) -> Any:
     finally:
         if loader is not None:
             loader.dispose()
+
+
+class OutputError(Exception):
+    """The output could not be written (a full disk, a closed pipe): one line and exit 1."""
+
+
+def check_output_path(text: str, what: str) -> Path:
+    """``text`` (the option ``what``) as a path to write a new file at or to replace: absent or a regular file,
+    never a device, FIFO, directory or symlink (a rename would replace it with a file); ConfigError otherwise."""
+    if not text:
+        raise ConfigError(f"{what}: give a file name")
+    path = Path(text)
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        info = None
+    except OSError as exc:
+        raise ConfigError(f"{what}={text!r}: {exc.strerror or exc}") from None
+    if info is not None and not stat.S_ISREG(info.st_mode):
+        kind = "a symlink" if stat.S_ISLNK(info.st_mode) else file_kind(info.st_mode)
+        raise ConfigError(f"{what}={text!r} is {kind}; only a new file or a regular one is written")
+    if not path.parent.is_dir():
+        raise ConfigError(f"{what}={text!r}: no such directory {str(path.parent)!r}")
+    return path
+
+
+def replace_file(path: Path, write: Callable[[IO[str]], T], what: str = "output") -> T:
+    """``write`` (its result returned) into a new file beside ``path``, renamed over it when whole. The partial
+    file is removed on any failure or exit, and never renamed over what stopped being a regular file meanwhile."""
+    partial = None
+    try:
+        fd, partial = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            mask = os.umask(0)
+            os.umask(mask)
+            os.fchmod(fd, 0o666 & ~mask)  # as open() would have made it, not mkstemp's 0600
+            result = write(out)
+        check_output_path(str(path), what)
+        os.replace(partial, path)
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot write: {exc.strerror or exc}") from None
+    finally:
+        if partial is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(partial)  # gone already after the rename
+    return result

@@ -75,7 +75,9 @@ def test_collectors_file_with_a_byte_order_mark_loads(tmp_path: Path) -> None:
 
 
 def test_collectors_file_is_read_with_bounds(tmp_path: Path) -> None:
-    with pytest.raises(CollectorsError, match="/dev/zero: cannot read collectors file: a character device, not a regular file"):
+    with pytest.raises(
+        CollectorsError, match="/dev/zero: cannot read collectors file: a character device, not a regular file"
+    ):
         load_collectors("/dev/zero")
     latin = tmp_path / "latin.csv"
     latin.write_bytes(b"# ok\nDCGM_FI_DEV_GPU_TEMP, gauge, temp\nDCGM_FI_DEV_POWER_USAGE, gauge, \xb0C\n")

@@ -21,7 +21,7 @@ ALLOWED = {
     ("fileread.py", "open"): "the one bounded, non-blocking reader",
     # Writes: the backfill's output file, created by the exporter itself next to the target (never a user's file
     # read), and its spools in the system's temporary folder.
-    ("backfill.py", "open"): "backfill --out: the output file it creates (O_EXCL, then renamed over a regular file)",
+    ("fileread.py", "fdopen"): "replace_file: the new file mkstemp made (O_EXCL), renamed over a regular file only",
     ("backfill.py", "TemporaryFile"): "backfill: per-family spools, anonymous temporary files",
     # OpenSSL opens the certificate and key itself (Python has no in-memory load_cert_chain); the files are first
     # read through the reader (regular, bounded), so a FIFO or /dev/zero is refused before OpenSSL sees it.
