@@ -8,6 +8,7 @@ timeout.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -20,6 +21,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.typedefs import Middleware
 
 from otel_fakegpu.outputs import Format
+from otel_fakegpu.serve.accept import bind_tcp, quiet_accept_pauses
 from otel_fakegpu.serve.control import PREFIX as CONTROL_PREFIX
 from otel_fakegpu.serve.control import ControlPort, add_control_routes, control_guard
 from otel_fakegpu.serve.health import HealthReport
@@ -231,6 +233,7 @@ async def _stream(request: web.Request, body: bytes, headers: dict[str, str]) ->
 async def start(app: web.Application, listeners: Listeners) -> web.AppRunner:
     """Start every configured listener on one runner; raises OSError if a TCP port cannot be bound."""
     _quiet_client_errors()
+    quiet_accept_pauses(asyncio.get_running_loop())
     runner = web.AppRunner(
         app,
         access_log=None,
@@ -243,10 +246,9 @@ async def start(app: web.Application, listeners: Listeners) -> web.AppRunner:
     await runner.setup()
     try:
         if listeners.tcp is not None:
-            host, port = listeners.tcp
             ssl_context = listeners.web.ssl_context
-            site = web.TCPSite(runner, host, port, reuse_address=True, ssl_context=ssl_context, backlog=LISTEN_BACKLOG)
-            await site.start()
+            for sock in bind_tcp(*listeners.tcp):  # PausingListeners: out of descriptors, accepting pauses
+                await web.SockSite(runner, sock, ssl_context=ssl_context, backlog=LISTEN_BACKLOG).start()
         if listeners.unix is not None:
             await web.SockSite(runner, listeners.unix.sock, backlog=LISTEN_BACKLOG).start()
     except OSError:

@@ -18,6 +18,8 @@ from pathlib import Path
 
 from aiohttp import web
 
+from otel_fakegpu.serve.accept import PausingListener
+
 # sun_path holds 108 bytes including the terminating NUL.
 MAX_PATH_BYTES = 107
 DEFAULT_SOCKET_PATH = "/var/run/dcgm/metrics.sock"
@@ -93,7 +95,7 @@ def bind_unix_socket(settings: UdsSettings) -> BoundSocket:
     except OSError as exc:
         raise UdsError(f"{path.parent}: cannot create socket directory: {exc.strerror}") from None
     _clear_stale(path)
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock = PausingListener(socket.AF_UNIX, socket.SOCK_STREAM)  # out of descriptors, accepting pauses
     # Bind under a strict umask so the socket is never, even briefly, more open than 0600.
     old_umask = os.umask(0o177)
     try:
