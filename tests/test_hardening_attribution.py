@@ -73,7 +73,7 @@ def test_a_bad_pod_list_is_a_reported_failure_and_the_map_stays(tmp_path: Path, 
         assert time.monotonic() - started < LIMIT_S, kind
         assert len([line for line in series(body, TEMP) if 'pod="p0"' in line]) == 1  # last good map kept
         assert stage.status.last_error is not None and stage.status.as_dict(time.time())["state"] == "failing"
-    assert len(stage.status.last_error) < 400, stage.status.last_error  # one short line, not the input
+    assert len(stage.status.last_error or "") < 400, stage.status.last_error  # one short line, not the input
     _replace(path, lambda p: p.write_text(_pod_list("nvidia2", name="ok")))
     assert any('pod="ok0"' in line for line in series(stack.cycle(), TEMP))
     assert stage.status.last_error is None

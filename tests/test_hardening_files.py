@@ -48,7 +48,9 @@ START_FLAGS = {
 
 @pytest.mark.parametrize("make", [_fifo, _dev_zero], ids=["fifo", "dev-zero"])
 @pytest.mark.parametrize("target", sorted(START_FLAGS))
-def test_a_fifo_or_device_at_start_is_one_line_and_exit_2(tmp_path: Path, target: str, make: Callable) -> None:
+def test_a_fifo_or_device_at_start_is_one_line_and_exit_2(
+    tmp_path: Path, target: str, make: Callable[[Path], Path]
+) -> None:
     scenario = tmp_path / "good.yaml"
     scenario.write_text(SCENARIO)
     bad = make(tmp_path / "bad")

@@ -31,7 +31,7 @@ from google.protobuf import json_format
 
 from otel_fakegpu.attribution.limits import MAX_PODS_FILE_BYTES
 from otel_fakegpu.attribution.podresources_v1 import api_pb2, api_pb2_grpc
-from otel_fakegpu.fileread import load_yaml, read_config_text
+from otel_fakegpu.config.files import load_yaml, read_config_text
 
 log = logging.getLogger(__name__)
 

@@ -17,9 +17,9 @@ from otel_fakegpu.attribution.limits import (
     check_claims,
     check_name,
 )
-from otel_fakegpu.attribution.model import Claim, Workload
+from otel_fakegpu.attribution.model import Claim, WorkloadIdentity
 from otel_fakegpu.attribution.source import Claims, Source
-from otel_fakegpu.fileread import read_config_text
+from otel_fakegpu.config.files import read_config_text
 
 _GPU_FILE = re.compile(r"^(\d+)(?:\.(\d+))?$")  # dcgm-exporter's validGPUFile
 
@@ -53,7 +53,7 @@ def parse_job_dir(directory: Path) -> Claims:
         if total > MAX_JOB_DIR_BYTES:
             raise ValueError(f"{directory}: job files larger than {MAX_JOB_DIR_BYTES} bytes together")
         jobs = [check_name(job.strip(), f"{path}: job id") for job in text.splitlines() if job.strip()]
-        claims.extend(Claim(ref, Workload(hpc_job=job)) for job in jobs)
+        claims.extend(Claim(ref, WorkloadIdentity(hpc_job=job)) for job in jobs)
         check_claims(claims[-len(jobs) :] if jobs else (), path)  # 20,000 jobs on one GPU: refused at its file
     check_claims(claims, str(directory))
     return tuple(claims)

@@ -10,9 +10,9 @@ from typing import Any
 from otel_fakegpu.attribution.devices import parse_device
 from otel_fakegpu.attribution.files import Reloading, stamp_of
 from otel_fakegpu.attribution.limits import MAX_POD_LIST_BYTES, check_claims, check_name
-from otel_fakegpu.attribution.model import Claim, Workload
+from otel_fakegpu.attribution.model import Claim, WorkloadIdentity
 from otel_fakegpu.attribution.source import Claims, Source
-from otel_fakegpu.fileread import read_config_text
+from otel_fakegpu.config.files import read_config_text
 
 DEFAULT_POD_LIST = "/var/lib/kubelet/pod-resources/podlist.json"
 _TEXT_KEYS = ("name", "namespace", "container")
@@ -45,7 +45,9 @@ def parse_pod_list(path: Path) -> Claims:
         for device_id in gpus:
             ref, vgpu = parse_device(check_name(str(device_id), f"{where}: device id"), None)
             if ref is not None:
-                claims.append(Claim(ref, Workload(entry["name"], entry["namespace"], entry["container"], vgpu=vgpu)))
+                claims.append(
+                    Claim(ref, WorkloadIdentity(entry["name"], entry["namespace"], entry["container"], vgpu=vgpu))
+                )
     check_claims(claims, str(path))
     return tuple(claims)
 

@@ -21,7 +21,7 @@ from typing import IO, Any, TypeVar
 
 import yaml
 
-from otel_fakegpu.settings import ConfigError
+from otel_fakegpu.config.errors import ConfigError
 
 T = TypeVar("T")
 DEFAULT_LIMIT_BYTES = 1 << 20  # far above any real collectors file, web config or scenario
