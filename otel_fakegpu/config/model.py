@@ -30,6 +30,7 @@ from otel_fakegpu.config.values import (
     parse_key_values,
     parse_listen,
     parse_shard,
+    parse_token,
     parse_url,
 )
 from otel_fakegpu.engine.selection import MAX_INJECTED_GPUS, EngineSettings
@@ -267,7 +268,7 @@ def build_config(values: Mapping[str, OptionValue], env: Mapping[str, str]) -> C
         mig=parse_mig(*text("mig"), num_gpus, skus),
         engine=engine,
         scenario=_load_scenario(values["scenario"], num_gpus),
-        control_token=text("control_token")[0] or None,
+        control_token=parse_token(values["control_token"]),
         check_only=parse_bool(*text("check_config")),
     )
     if config.scenario is not None and not config.engine.simulated:

@@ -21,7 +21,7 @@ from otel_fakegpu.config.values import (
 )
 from otel_fakegpu.engine.selection import ENGINE_KINDS, EngineSettings, parse_devices
 from otel_fakegpu.outputs import NAMINGS, OtlpSettings
-from otel_fakegpu.serve import DEFAULT_MODE, DEFAULT_SOCKET_PATH, UdsSettings
+from otel_fakegpu.serve import DEFAULT_MODE, DEFAULT_SOCKET_PATH, UdsError, UdsSettings, check_socket_path
 from otel_fakegpu.telemetry.tracing import TRACES_EXPORTERS, TRACES_PROTOCOLS, TracingSettings
 
 MAX_TIMEOUT_MS = 600_000  # ten minutes of request timeout
@@ -104,9 +104,12 @@ def uds_settings(values: Mapping[str, OptionValue]) -> UdsSettings | None:
         return None
     mode = values["uds_mode"]
     group = (values["uds_group"].text or "").strip() or None
-    return UdsSettings(
-        Path(uds.text or DEFAULT_SOCKET_PATH), parse_mode(mode.text or f"{DEFAULT_MODE:04o}", mode.source), group
-    )
+    path = Path(uds.text or DEFAULT_SOCKET_PATH)
+    try:
+        check_socket_path(path)  # what a start would refuse, --check-config refuses too
+    except UdsError as exc:
+        raise ConfigError(f"{uds.source}: {exc}") from None
+    return UdsSettings(path, parse_mode(mode.text or f"{DEFAULT_MODE:04o}", mode.source), group)
 
 
 def attribution_settings(values: Mapping[str, OptionValue]) -> AttributionSettings:

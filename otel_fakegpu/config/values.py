@@ -9,7 +9,7 @@ import re
 import urllib.parse
 from dataclasses import dataclass
 
-from otel_fakegpu.config.errors import ConfigError
+from otel_fakegpu.config.errors import ConfigError, OptionValue
 
 # One day: the longest interval a timer or a sleep is given.
 MAX_INTERVAL_MS = 86_400_000
@@ -142,3 +142,16 @@ def parse_shard(text: str, source: str) -> tuple[int, int]:
     if not sep or count < 1 or not 0 <= index < count:
         raise ConfigError(f"{source}={text!r}: expected I/N with 0 <= I < N, e.g. 0/2")
     return index, count
+
+
+MAX_TOKEN_CHARS = 4096
+
+
+def parse_token(value: OptionValue) -> str | None:
+    """A bearer token, or None when the option is not given. An empty token would silently turn the API off and
+    one with spaces or control characters could never match a header: both are refused."""
+    if value.text is None:
+        return None
+    if not value.text or len(value.text) > MAX_TOKEN_CHARS or not all("!" <= c <= "~" for c in value.text):
+        raise ConfigError(f"{value.source}: the token must be 1 to {MAX_TOKEN_CHARS} visible ASCII characters")
+    return value.text

@@ -10,6 +10,7 @@ from typing import Any
 
 from otel_fakegpu.runtime.frames import RemoteError
 from otel_fakegpu.runtime.pool import WorkerPool
+from otel_fakegpu.serve.control import ControlUnavailableError
 
 _RAISE = {400: ValueError, 404: LookupError, 501: NotImplementedError}
 
@@ -28,8 +29,8 @@ class RemoteControl:
             raise LookupError(f"no host {host!r} in this process (hosts: {', '.join(self.hosts())})")
         try:
             answer = await self._pool.call(method, args, host)
-        except RemoteError as exc:
-            raise RuntimeError(str(exc)) from None
+        except RemoteError as exc:  # the worker is not running (restarting after a crash) or did not answer
+            raise ControlUnavailableError(str(exc)) from None
         if "error" in answer:
             raise _RAISE.get(int(answer.get("status", 500)), RuntimeError)(str(answer["error"]))
         result = answer["result"]

@@ -22,8 +22,8 @@ from aiohttp.typedefs import Middleware
 
 from otel_fakegpu.outputs import Format
 from otel_fakegpu.serve.accept import bind_tcp, quiet_accept_pauses
+from otel_fakegpu.serve.control import MAX_BODY_BYTES, ControlPort, add_control_routes, control_guard
 from otel_fakegpu.serve.control import PREFIX as CONTROL_PREFIX
-from otel_fakegpu.serve.control import ControlPort, add_control_routes, control_guard
 from otel_fakegpu.serve.health import HealthReport
 from otel_fakegpu.serve.negotiate import accepts_gzip, choose_format
 from otel_fakegpu.serve.protocol import http1_only
@@ -201,14 +201,14 @@ def build_app(
     ]
     if control is not None:
         middlewares.insert(1, control_guard(control_token))  # after http1_only: nothing else speaks first
-    app = web.Application(middlewares=middlewares, client_max_size=64 * 1024)
+    app = web.Application(middlewares=middlewares, client_max_size=MAX_BODY_BYTES)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/hosts/{host}/metrics", host_metrics)
     app.router.add_get("/sd", service_discovery)
     app.router.add_get("/health", health_handler)
     app.router.add_get("/", index)
     if control is not None:
-        add_control_routes(app, control)
+        add_control_routes(app, control, control_token)
     return app
 
 
@@ -242,6 +242,7 @@ async def start(app: web.Application, listeners: Listeners) -> web.AppRunner:
         max_line_size=8190,
         max_field_size=8190,
         max_headers=64,
+        lingering_time=0,  # a body no handler reads (POST /metrics) closes the connection instead of being drained
     )
     await runner.setup()
     try:

@@ -55,6 +55,18 @@ def check_path_length(path: Path) -> None:
         raise UdsError(f"{path}: socket path longer than {MAX_PATH_BYTES} bytes")
 
 
+def check_socket_path(path: Path) -> None:
+    """What can be told before binding (``--check-config`` applies it too): a path that fits ``sun_path`` and is
+    absent or a socket; UdsError otherwise."""
+    check_path_length(path)
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return
+    if not stat.S_ISSOCK(info.st_mode):
+        raise UdsError(f"{path}: exists and is not a socket; refusing to remove it")
+
+
 def _clear_stale(path: Path) -> None:
     try:
         info = os.lstat(path)
