@@ -12,6 +12,7 @@ from collections.abc import Iterable
 
 from otel_fakegpu.attribution.model import Claim
 from otel_fakegpu.attribution.source import SourceError
+from otel_fakegpu.config.values import MAX_NAME_CHARS, clip
 
 MAX_POD_LIST_BYTES = 4 << 20  # about 20,000 pods of koordinator's list; a node runs a few hundred
 MAX_JOB_FILE_BYTES = 64 << 10  # one GPU's HPC job ids
@@ -20,13 +21,6 @@ MAX_JOB_FILES = 4096  # GPU and MIG instance files read from the HPC directory
 MAX_PODS_FILE_BYTES = 4 << 20  # the fake kubelet's pods file
 MAX_WORKLOADS_PER_DEVICE = 64  # distinct workloads on one device (time-slicing allows 48 clients)
 MAX_CLAIMS = 65_536  # workload-device pairs in one answer
-MAX_NAME_CHARS = 253  # a Kubernetes object name (DNS subdomain); also containers and HPC job ids
-ECHO_CHARS = 80  # how much of a refused name an error line quotes
-
-
-def clip(text: str, limit: int = ECHO_CHARS) -> str:
-    """``text`` for an error line: at most ``limit`` characters and a note of how long it was."""
-    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
 
 
 def check_name(value: str, what: str) -> str:

@@ -26,6 +26,7 @@ from otel_fakegpu.config.values import (
     ListenAddress,
     parse_bool,
     parse_float,
+    parse_host_name,
     parse_int,
     parse_key_values,
     parse_listen,
@@ -157,7 +158,7 @@ def parse_mig(text: str, source: str, count: int, skus: tuple[GpuSku, ...]) -> d
 
 def resolve_hostname(env: Mapping[str, str]) -> str:
     """dcgm-exporter's rule: NODE_NAME when set (Kubernetes downward API), else the host name."""
-    return env.get("NODE_NAME", "").strip() or socket.gethostname()
+    return parse_host_name(env.get("NODE_NAME", "").strip(), "NODE_NAME") or socket.gethostname()
 
 
 def environ() -> Mapping[str, str]:

@@ -155,3 +155,32 @@ def parse_token(value: OptionValue) -> str | None:
     if not value.text or len(value.text) > MAX_TOKEN_CHARS or not all("!" <= c <= "~" for c in value.text):
         raise ConfigError(f"{value.source}: the token must be 1 to {MAX_TOKEN_CHARS} visible ASCII characters")
     return value.text
+
+
+MAX_NAME_CHARS = 253  # a Kubernetes object name (a DNS subdomain); pods, namespaces, containers, nodes, jobs
+
+
+def name_problem(value: str) -> str | None:
+    """Why ``value`` cannot name a pod, namespace, container or node (None when it can): longer than MAX_NAME_CHARS,
+    or holding ``/`` (control API paths are ``namespace/pod/container``), spaces or control characters."""
+    if len(value) > MAX_NAME_CHARS:
+        return f"longer than {MAX_NAME_CHARS} characters"
+    if any(c == "/" or c <= " " or c == "\x7f" for c in value):
+        return "holds '/', a space or a control character"
+    return None
+
+
+MAX_ERROR_CHARS = 1000  # an error line: a file name, a line number, the reason and a short quote of the input
+
+
+def clip(text: str, limit: int = 80) -> str:
+    """``text`` for an error line: at most ``limit`` characters and a note of how long it was."""
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
+def parse_host_name(text: str, source: str) -> str:
+    """A host (node) name: a label on every series and a path segment of /hosts/HOST/metrics."""
+    problem = name_problem(text)
+    if problem is not None:
+        raise ConfigError(f"{source}={clip(text)!r}: {problem}")
+    return text

@@ -102,6 +102,7 @@ class RetryQueue(Generic[T]):
         self._in_flight_cost = 0
         self._cond = threading.Condition()
         self._ok = self._failed = self._sent = 0
+        self._refused_in_a_row = 0  # a receiver refusing every push is logged once, then counted
         self._dropped = dict.fromkeys(DROP_REASONS, 0)
         self._last_export: float | None = None
         self._last_delivery: float | None = None
@@ -224,7 +225,10 @@ class RetryQueue(Generic[T]):
             rejected = self._send(item)
             outcome = "ok"
         except RejectedError as exc:
-            log.error("%s: receiver refused %d points for good, dropped: %s", self.name, cost, exc)
+            self._refused_in_a_row += 1
+            level = logging.ERROR if self._refused_in_a_row == 1 else logging.DEBUG
+            log.log(level, "%s: receiver refused %d points for good, dropped: %s (logged once until it accepts)",
+                    self.name, cost, exc)  # fmt: skip
             outcome = "rejected"
         except DeliveryError as exc:
             log.warning("%s: %s", self.name, exc)
@@ -232,6 +236,9 @@ class RetryQueue(Generic[T]):
         except Exception:  # a bug in an exporter, not the peer: worth its traceback
             log.exception("%s: export raised", self.name)
             outcome = "retry"
+        if outcome == "ok" and self._refused_in_a_row:
+            log.warning("%s: receiver accepts again after refusing %d pushes", self.name, self._refused_in_a_row)
+            self._refused_in_a_row = 0
         finished = self._account(
             item, cost, queued_at, outcome, min(max(rejected, 0), cost), time.perf_counter() - started
         )

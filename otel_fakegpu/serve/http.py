@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -175,7 +176,7 @@ def build_app(
         scheme = "https" if live.config.ssl_context else "http"
         groups = [
             {
-                "targets": [request.host],
+                "targets": [_sd_target(request)],
                 "labels": {"__metrics_path__": f"/hosts/{host}/metrics", "__scheme__": scheme, "instance": host},
             }
             for host in source.hosts()
@@ -210,6 +211,22 @@ def build_app(
     if control is not None:
         add_control_routes(app, control, control_token)
     return app
+
+
+_HOST_HEADER = re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9._-]{0,252})|\[[0-9A-Fa-f:.]{2,45}\])(?::([0-9]{1,5}))?")
+
+
+def _sd_target(request: web.Request) -> str:
+    """The address Prometheus should scrape: the Host header the client used when it is a host name or address with
+    a port in range, else the address the connection came in on (a Host header is the client's to write)."""
+    match = _HOST_HEADER.fullmatch(request.host or "")
+    if match is not None and (match.group(1) is None or 0 < int(match.group(1)) < 65536):
+        return request.host
+    local = request.transport.get_extra_info("sockname") if request.transport else None
+    if isinstance(local, tuple) and len(local) >= 2:
+        host = str(local[0])
+        return f"[{host}]:{local[1]}" if ":" in host else f"{host}:{local[1]}"
+    return "localhost"  # the Unix socket has no address to give
 
 
 async def _stream(request: web.Request, body: bytes, headers: dict[str, str]) -> web.StreamResponse:
