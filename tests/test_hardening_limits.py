@@ -9,6 +9,7 @@ import io
 import json
 import logging
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -96,3 +97,13 @@ def test_a_receiver_refusing_everything_is_logged_once_then_counted(caplog: pyte
     assert len(errors) == 1 and "HTTP 413" in errors[0].getMessage()
     assert any("accepts again after refusing 6" in r.getMessage() for r in caplog.records)
     assert dict(queue.view().dropped_by_reason)["rejected"] == 60  # every refusal still counted
+
+
+def test_a_large_scenario_is_refused_before_parsing(tmp_path: Path) -> None:
+    """The YAML is parsed whole before its values are checked: an 888 KB scenario took 9.5 s and 224 MB to refuse."""
+    events = "".join(f"  - {{at: {i}s, gpu: 0, xid: 13}}\n" for i in range(27_000))
+    scenario = tmp_path / "big.yaml"
+    scenario.write_text("gpus:\n  - {count: 2, model: h100-sxm}\nevents:\n" + events)
+    started = time.monotonic()
+    error = _check_error(["--scenario", str(scenario)])
+    assert "larger than" in error and time.monotonic() - started < 2.0, error
