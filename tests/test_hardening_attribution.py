@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from otel_fakegpu.attribution import HpcJobSource, PodListSource
+from otel_fakegpu.attribution import HpcJobSource, KubeletSource, PodListSource
 from otel_fakegpu.attribution.limits import MAX_JOB_FILE_BYTES, MAX_POD_LIST_BYTES, MAX_WORKLOADS_PER_DEVICE
 from otel_fakegpu.attribution.stage import AttributionStage
-from tests.attribution_helpers import attributed_stack, series, uuids
+from tests.attribution_helpers import answer, attributed_stack, pod, running_kubelet, series, uuids
 from tests.conftest import Stack
 
 TEMP = "DCGM_FI_DEV_GPU_TEMP"
@@ -136,3 +136,19 @@ def test_workloads_per_device_bound_holds_when_one_gpu_is_named_several_ways(tmp
     _replace(path, lambda p: p.write_text(json.dumps(entries)))
     lines = [line for line in series(stack.cycle(), TEMP) if 'gpu="0"' in line]
     assert len(lines) == MAX_WORKLOADS_PER_DEVICE
+
+
+@pytest.mark.parametrize("where", ["pod", "device"])
+def test_a_kubelet_answer_with_a_huge_name_is_a_failed_fetch(where: str) -> None:
+    long = "x" * 60_000
+    with running_kubelet(answer()) as kubelet:
+        stack = attributed_stack(KubeletSource(str(kubelet.socket), "device-name"))
+        stage = _stage(stack)
+        kubelet.kubelet.set_pods(answer(pod("p", "n", {"c": [("nvidia.com/gpu", ["nvidia1"])]})))
+        assert any('pod="p"' in line for line in series(stack.cycle(), TEMP))
+        pods = {"pod": pod(long, "n", {"c": [("nvidia.com/gpu", ["nvidia1"])]}),
+                "device": pod("q", "n", {"c": [("nvidia.com/gpu", ["nvidia1::" + long])]})}  # fmt: skip
+        kubelet.kubelet.set_pods(answer(pods[where]))
+        lines = series(stack.cycle(), TEMP)
+        assert any('pod="p"' in line for line in lines) and not any(long in line for line in lines)
+        assert stage.status.last_error is not None and len(stage.status.last_error) < 400

@@ -43,9 +43,12 @@ def claims_from_response(
 
 
 def _claims(pod: str, namespace: str, container: str, device_ids: Iterable[str], id_type: str) -> Iterable[Claim]:
+    device_ids = list(device_ids)
     try:
         for name, what in ((pod, "pod"), (namespace, "namespace"), (container, "container")):
             check_name(name, what)
+        for device_id in device_ids:
+            check_name(device_id, "device id")
     except ValueError as exc:
         raise SourceError(f"List: {exc}") from None
     for device_id in device_ids:
