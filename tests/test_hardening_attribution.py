@@ -152,3 +152,18 @@ def test_a_kubelet_answer_with_a_huge_name_is_a_failed_fetch(where: str) -> None
         lines = series(stack.cycle(), TEMP)
         assert any('pod="p"' in line for line in lines) and not any(long in line for line in lines)
         assert stage.status.last_error is not None and len(stage.status.last_error) < 400
+
+
+def test_a_kubelet_answer_with_too_many_workloads_on_a_gpu_is_refused_whole() -> None:
+    """The stage applies the bound to every source: the kubelet's answer is refused, the last good map kept."""
+    with running_kubelet(answer(pod("p", "n", {"c": [("nvidia.com/gpu", ["nvidia1"])]}))) as kubelet:
+        stack = attributed_stack(KubeletSource(str(kubelet.socket), "device-name"))
+        stage = _stage(stack)
+        assert any('pod="p"' in line for line in series(stack.cycle(), TEMP))
+        crowd = [
+            pod(f"q{i}", "n", {"c": [("nvidia.com/gpu", ["nvidia2"])]}) for i in range(MAX_WORKLOADS_PER_DEVICE + 1)
+        ]
+        kubelet.kubelet.set_pods(answer(*crowd))
+        lines = series(stack.cycle(), TEMP)
+        assert len(lines) == 4 and any('pod="p"' in line for line in lines), len(lines)
+        assert "at most 64 per device" in (stage.status.last_error or "")
