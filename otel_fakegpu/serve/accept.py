@@ -93,7 +93,10 @@ def bind_tcp(host: str | None, port: int) -> list[socket.socket]:
     sockets: list[socket.socket] = []
     try:
         for family, kind, proto, _, address in dict.fromkeys(infos):
-            sock = PausingListener(family, kind, proto)
+            try:
+                sock = PausingListener(family, kind, proto)
+            except OSError:  # a family this kernel lacks (IPv6 switched off): skipped, as asyncio does
+                continue
             sockets.append(sock)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             if family == socket.AF_INET6 and hasattr(socket, "IPPROTO_IPV6"):
