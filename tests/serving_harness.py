@@ -8,7 +8,7 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,6 +25,12 @@ class PageSource:
 
     def hosts(self) -> Sequence[str]:
         return ["node-1"]
+
+    def host_labels(self, host: str) -> Mapping[str, str]:
+        return {}
+
+    def serving(self, host: str | None) -> tuple[str, float]:
+        return "ok", 0.0
 
     async def exposition(self, host: str | None, fmt: Format, gzipped: bool) -> tuple[bytes, float] | None:
         return b"# HELP x x\n# TYPE x gauge\nx 1\n", time.time()
@@ -57,6 +63,18 @@ class RecordingPort:
 
     async def state(self, host: str | None = None) -> dict[str, Any]:
         return await self._answer("state", None)
+
+    async def host_event(self, body: object, host: str | None = None) -> dict[str, Any]:
+        return await self._answer("host_event", body)
+
+    async def fan_out(self, body: object) -> dict[str, Any]:
+        return await self._answer("fan_out", body)
+
+    async def events(self, host: str | None = None, gpu: int | None = None, kind: str | None = None) -> dict[str, Any]:
+        return await self._answer("events", None)
+
+    async def undo(self, record_id: int) -> dict[str, Any]:
+        return await self._answer("undo", record_id)
 
 
 class _Records(logging.Handler):

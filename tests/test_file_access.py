@@ -23,6 +23,14 @@ ALLOWED = {
     # read), and its spools in the system's temporary folder.
     ("config/files.py", "fdopen"): "replace_file: the new file mkstemp made (O_EXCL), renamed over a regular file only",
     ("host/backfill.py", "TemporaryFile"): "backfill: per-family spools, anonymous temporary files",
+    # The push queue's own files (written by the exporter in its queue directory, never a user's file): the directory
+    # and its set-aside folder opened O_DIRECTORY, the lock file created O_NOFOLLOW, records read O_NOFOLLOW |
+    # O_NONBLOCK with fstat and a bound, written atomically; /proc/PID/stat of a lock holder.
+    ("outputs/disk_queue.py", "open"): "the queue directory and its set-aside folder (O_DIRECTORY)",
+    ("outputs/queue_lock.py", "open"): "the queue's lock file (O_NOFOLLOW) and /proc/PID/stat",
+    ("outputs/queue_record.py", "open"): "queue records: O_NOFOLLOW | O_NONBLOCK, fstat, bounded; atomic writes",
+    # record --out: checked by check_output_path first (absent or a regular file), then written as it records.
+    ("runtime/record.py", "open"): "record --out, after check_output_path",
     # OpenSSL opens the certificate and key itself (Python has no in-memory load_cert_chain); the files are first
     # read through the reader (regular, bounded), so a FIFO or /dev/zero is refused before OpenSSL sees it.
     ("serve/webconfig.py", "load_cert_chain"): "TLS cert/key, checked by the reader first",
