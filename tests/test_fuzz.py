@@ -228,11 +228,11 @@ def _special(folder: Path, kind: str, name: str) -> Path:
     return path
 
 
-def _exporter_check(flag: str) -> Callable[[Path, Path], str]:
+def _exporter_check(*flags: str) -> Callable[[Path, Path], str]:
     def run(path: Path, folder: Path) -> str:
         stderr = io.StringIO()
         with contextlib.redirect_stderr(stderr):
-            code = check(["-a", "127.0.0.1:0", flag, str(path)], {})
+            code = check(["-a", "127.0.0.1:0", *flags, str(path)], {})
         assert code == 2, stderr.getvalue()
         return stderr.getvalue()
 
@@ -295,6 +295,7 @@ READERS: dict[str, Callable[[Path, Path], str]] = {
     "collectors": _exporter_check("-f"),
     "web-config": _exporter_check("--web-config-file"),
     "scenario": _exporter_check("--scenario"),
+    "replay-capture": _exporter_check("--engine", "replay", "--replay-file"),
     **{f"tls-{key}": _tls_file(key) for key in _TLS_NAMES},
     "backfill-scenario": _backfill("--scenario"),
     "backfill-collectors": _backfill("-f"),

@@ -132,3 +132,17 @@ def test_backfill_work_is_bounded(tmp_path: Path, args: tuple[str, ...], needle:
     result = run_cli("backfill", "--scenario", str(_scenario(tmp_path)), *args, "--out", str(tmp_path / "o"))
     assert result.returncode == 2 and needle in _one_line(result.stderr)
     assert time.monotonic() - started < 30
+
+
+@pytest.mark.parametrize(
+    "make", [_make_fifo, _make_symlink_to_dev_null, _make_directory], ids=["fifo", "symlink", "directory"]
+)
+def test_record_out_that_is_not_a_regular_file_is_refused(tmp_path: Path, make: object) -> None:
+    out = tmp_path / "capture"
+    make(out)  # type: ignore[operator]
+    before = os.lstat(out)
+    result = run_cli(
+        "record", "--from", "http://127.0.0.1:9/metrics", "--duration", "1s", "--out", str(out), timeout=30
+    )
+    assert result.returncode == 2 and "--out=" in _one_line(result.stderr)
+    assert (os.lstat(out).st_mode, os.lstat(out).st_ino) == (before.st_mode, before.st_ino)
