@@ -95,7 +95,13 @@ def health_report(pool: WorkerPool, now: float) -> HealthReport:
         if queues["state"] == "degraded" and report.body["status"] == "healthy":
             report.body["status"] = "degraded"  # push works; a restart now could lose what is in memory only
     report.body["workers"] = [
-        {"pid": w.process.pid if w.process else None, "hosts": len(w.hosts), "alive": w.alive, "restarts": w.restarts}
+        {
+            "pid": w.process.pid if w.process else None,
+            "hosts": len(w.hosts),
+            "alive": w.alive,
+            "restarts": w.restarts,
+            "recent_cycle_seconds": w.cycle_seconds,  # this worker's own, oldest first (the fleet's are the slowest's)
+        }
         for w in pool.workers
     ]
     return report
