@@ -107,3 +107,10 @@ def test_a_large_scenario_is_refused_before_parsing(tmp_path: Path) -> None:
     started = time.monotonic()
     error = _check_error(["--scenario", str(scenario)])
     assert "larger than" in error and time.monotonic() - started < 2.0, error
+
+
+def test_binary_yaml_tags_are_refused(tmp_path: Path) -> None:
+    web = tmp_path / "web.yml"
+    web.write_text("http_server_config:\n  headers:\n    X-A: !!binary aGVsbG8=\n")
+    error = _check_error(["--web-config-file", str(web)])
+    assert "!!binary is not accepted" in error and f"{web}:3" in error, error
