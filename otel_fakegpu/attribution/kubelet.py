@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 from otel_fakegpu.attribution.devices import parse_device
+from otel_fakegpu.attribution.limits import check_name
 from otel_fakegpu.attribution.model import Claim, WorkloadIdentity
 from otel_fakegpu.attribution.source import Claims, Source, SourceError
 
@@ -45,6 +46,14 @@ def claims_from_response(
 
 
 def _claims(pod: str, namespace: str, container: str, device_ids: Iterable[str], id_type: str) -> Iterable[Claim]:
+    device_ids = list(device_ids)
+    try:
+        for name, what in ((pod, "pod"), (namespace, "namespace"), (container, "container")):
+            check_name(name, what)
+        for device_id in device_ids:
+            check_name(device_id, "device id")
+    except ValueError as exc:
+        raise SourceError(f"List: {exc}") from None
     for device_id in device_ids:
         ref, vgpu = parse_device(device_id, id_type)
         if ref is not None:

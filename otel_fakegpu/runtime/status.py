@@ -11,6 +11,7 @@ from otel_fakegpu.engine import EngineState, EngineStatus
 from otel_fakegpu.outputs import Format
 from otel_fakegpu.runtime.pool import WorkerHandle, WorkerPool
 from otel_fakegpu.serve import HealthReport, evaluate
+from otel_fakegpu.serve.accept import PAUSES
 from otel_fakegpu.telemetry import CycleStatsView
 
 
@@ -87,6 +88,7 @@ def health_report(pool: WorkerPool, now: float) -> HealthReport:
     maps = [health_entry(h["attribution"], now) for w in pool.workers for h in w.facts.values() if h.get("attribution")]
     if maps:
         report.body["attribution"] = maps[0] if len(maps) == 1 else maps
+    report.body["accept_pauses"] = PAUSES.facts()  # out of descriptors: new connections waited, open ones served
     queues = _push_queues(pool, now)
     if queues is not None:
         report.body["push_queue"] = queues
