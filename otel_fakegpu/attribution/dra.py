@@ -20,9 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from otel_fakegpu.attribution.devices import DeviceRef
+from otel_fakegpu.attribution.limits import check_name
 from otel_fakegpu.attribution.model import Claim, WorkloadIdentity
 from otel_fakegpu.attribution.source import SourceError
 
@@ -80,11 +79,31 @@ class ResourceSlices:
             if (stat.st_mtime_ns, stat.st_size) != self._stamp:
                 if stat.st_size > MAX_SLICES_BYTES:
                     raise SourceError(f"{self.path}: over {MAX_SLICES_BYTES} bytes")
-                self._devices = parse_slices(yaml.safe_load(Path(self.path).read_text(encoding="utf-8")))
+                self._devices = parse_slices(_load_yaml(Path(self.path).read_text(encoding="utf-8")))
                 self._stamp = (stat.st_mtime_ns, stat.st_size)
-        except (OSError, yaml.YAMLError, AttributeError, TypeError) as exc:
+        except (OSError, ValueError, AttributeError, TypeError) as exc:
             raise SourceError(f"{self.path}: cannot read ResourceSlices: {exc}") from None
         return self._devices
+
+
+def _load_yaml(text: str) -> Any:
+    import yaml  # noqa: PLC0415 - only DRA reads YAML here: the exporter's start does not pay for it
+
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ValueError(str(exc)) from None
+
+
+def _check_names(*names: Any) -> None:
+    """Every name that becomes a label value, as the kubelet's other names are checked (attribution/limits.py)."""
+    claimed = names[-1]
+    values = (*names[:-1], claimed.pool_name, claimed.device_name)
+    try:
+        for value in values:
+            check_name(value, "DRA name")
+    except ValueError as exc:
+        raise SourceError(f"List: {exc}") from None
 
 
 def dra_claims(
@@ -96,6 +115,7 @@ def dra_claims(
         for claimed in resource.claim_resources:
             if claimed.driver_name != DRA_GPU_DRIVER:
                 continue
+            _check_names(pod, namespace, container, resource.claim_name, resource.claim_namespace, claimed)
             device = devices.get((claimed.pool_name, claimed.device_name))
             if device is None or device.ref in claims:
                 continue

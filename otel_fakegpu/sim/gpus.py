@@ -7,7 +7,7 @@ import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
-from otel_fakegpu.engine import ProcessUsage
+from otel_fakegpu.engine import Engine, ProcessUsage
 from otel_fakegpu.fields import Value
 from otel_fakegpu.sim.faults import GpuFaults
 from otel_fakegpu.sim.identity import BRAND, DRIVER_VERSION, NVML_VERSION, GpuIdentity
@@ -96,6 +96,12 @@ def _mig_readings(gpu: SimulatedGpu, t: float, dt: float) -> tuple[Readings, lis
         for inst, demand in per_instance
     ]
     return readings, instances
+
+
+def inject_gpus(engine: Engine, gpus: Sequence[SimulatedGpu], t: float, dt: float, now: float) -> None:
+    """Advance ``gpus`` by ``dt`` to scenario time ``t``; inject their readings and compute processes at ``now``."""
+    engine.inject(reading_updates(gpus, t, dt), now)
+    engine.inject_processes(process_table(gpus, t))
 
 
 def process_table(gpus: Sequence[SimulatedGpu], t: float) -> dict[int, tuple[ProcessUsage, ...]]:

@@ -7,6 +7,7 @@ import logging
 import random
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -14,7 +15,7 @@ from typing import TypeVar
 from otel_fakegpu.engine import Engine
 from otel_fakegpu.sim.clock import ScenarioClock
 from otel_fakegpu.sim.events import GpuEvent
-from otel_fakegpu.sim.gpus import SimulatedGpu, identity_updates, process_table, reading_updates
+from otel_fakegpu.sim.gpus import SimulatedGpu, identity_updates, inject_gpus
 from otel_fakegpu.sim.host_events import HostEvent
 from otel_fakegpu.sim.identity import make_identity
 from otel_fakegpu.sim.mig import MigLayout
@@ -111,9 +112,9 @@ class Simulator:
             self.add_workload(workload)
         with self._lock:
             self._fire_due()
-            self._inject(self._gpus, 0.0, now)
+            inject_gpus(self._engine, self._gpus, self.clock.t, 0.0, now)
         self._start_switches(now)
-        log.info("simulating %d GPUs (profiles: %s)", spec.count, ",".join(spec.profiles))
+        log.info("simulating %d GPUs (profiles: %s)", spec.count, _tally(spec.profiles))
 
     def step(self) -> None:
         """Advance every GPU to now and inject the new readings."""
@@ -121,7 +122,7 @@ class Simulator:
             now, dt = self.clock.advance()
             self._drop_finished(self.clock.t)
             self._fire_due()
-            self._inject(self._gpus, dt, now)
+            inject_gpus(self._engine, self._gpus, self.clock.t, dt, now)
             self._step_switches(dt, now)
             self.steps_total += 1
 
@@ -130,7 +131,7 @@ class Simulator:
         with self._lock:
             gpu = self._gpus[index]
             gpu.faults.apply(event, gpu.physics, self.clock.t)
-            self._inject([gpu], 0.0, self.clock.now())
+            inject_gpus(self._engine, [gpu], self.clock.t, 0.0, self.clock.now())
         log.info("GPU %d: %s", index, event.describe())
 
     def change(self, indices: Sequence[int], change: Callable[[SimulatedGpu, float], T]) -> list[T]:
@@ -139,18 +140,15 @@ class Simulator:
         with self._lock:
             gpus = [self._gpus[i] for i in indices]
             results = [change(gpu, self.clock.t) for gpu in gpus]
-            self._inject(gpus, 0.0, self.clock.now())
+            inject_gpus(self._engine, gpus, self.clock.t, 0.0, self.clock.now())
         return results
 
     def refresh(self, indices: Sequence[int]) -> None:
         """Inject the readings of GPUs ``indices`` now (no time passes): a placed or removed workload shows."""
         with self._lock:
-            self._inject([self._gpus[i] for i in sorted(set(indices))], 0.0, self.clock.now())
-
-    def _inject(self, gpus: Sequence[SimulatedGpu], dt: float, now: float) -> None:
-        """Advance ``gpus`` by ``dt`` and inject their readings and compute processes (under the lock)."""
-        self._engine.inject(reading_updates(gpus, self.clock.t, dt), now)
-        self._engine.inject_processes(process_table(gpus, self.clock.t))
+            inject_gpus(
+                self._engine, [self._gpus[i] for i in sorted(set(indices))], self.clock.t, 0.0, self.clock.now()
+            )
 
     def describe(self, describe: Callable[[int, SimulatedGpu], T], indices: Sequence[int] | None = None) -> list[T]:
         """``describe(index, gpu)`` of GPUs ``indices`` (every GPU by default), under the lock (a consistent
@@ -293,3 +291,8 @@ class Simulator:
                 boards[switch.gpu_indexes] = (mean_load, sum(gpu.nvlink_tx_bps for gpu in gpus))
         updates = [u for s in self._switches for u in step_switch(s, *boards[s.gpu_indexes], dt)]
         self._engine.inject_entities("switch", updates, now)
+
+
+def _tally(names: Sequence[str]) -> str:
+    """``static x60000, bursty x5536``: one word per name, not per GPU (65,536 GPUs made a 460 KB log line)."""
+    return ", ".join(f"{name} x{count}" if count > 1 else name for name, count in Counter(names).items())
