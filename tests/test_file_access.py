@@ -31,6 +31,9 @@ ALLOWED = {
     ("outputs/queue_record.py", "open"): "queue records: O_NOFOLLOW | O_NONBLOCK, fstat, bounded; atomic writes",
     # record --out: checked by check_output_path first (absent or a regular file), then written as it records.
     ("runtime/record.py", "open"): "record --out, after check_output_path",
+    # dcgm-exporter 4.8.4's process_* family (--enable-exporter-metrics): the kernel's pseudo-files of the exporter's
+    # own process (/proc/self/stat, statm; /proc/stat for the boot time), never a user's file.
+    ("telemetry/process_metrics.py", "read_text"): "/proc/self/stat, /proc/self/statm and /proc/stat",
     # OpenSSL opens the certificate and key itself (Python has no in-memory load_cert_chain); the files are first
     # read through the reader (regular, bounded), so a FIFO or /dev/zero is refused before OpenSSL sees it.
     ("serve/webconfig.py", "load_cert_chain"): "TLS cert/key, checked by the reader first",

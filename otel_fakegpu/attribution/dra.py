@@ -17,13 +17,13 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from otel_fakegpu.attribution.devices import DeviceRef
 from otel_fakegpu.attribution.limits import check_name
 from otel_fakegpu.attribution.model import Claim, WorkloadIdentity
 from otel_fakegpu.attribution.source import SourceError
+from otel_fakegpu.config.files import load_yaml, read_config_text
 
 DRA_GPU_DRIVER = "gpu.nvidia.com"
 MAX_SLICES_BYTES = 16 << 20
@@ -77,22 +77,12 @@ class ResourceSlices:
         try:
             stat = os.stat(self.path)
             if (stat.st_mtime_ns, stat.st_size) != self._stamp:
-                if stat.st_size > MAX_SLICES_BYTES:
-                    raise SourceError(f"{self.path}: over {MAX_SLICES_BYTES} bytes")
-                self._devices = parse_slices(_load_yaml(Path(self.path).read_text(encoding="utf-8")))
+                text = read_config_text(self.path, MAX_SLICES_BYTES, "ResourceSlices")  # a ConfigError is a ValueError
+                self._devices = parse_slices(load_yaml(text, self.path))
                 self._stamp = (stat.st_mtime_ns, stat.st_size)
         except (OSError, ValueError, AttributeError, TypeError) as exc:
             raise SourceError(f"{self.path}: cannot read ResourceSlices: {exc}") from None
         return self._devices
-
-
-def _load_yaml(text: str) -> Any:
-    import yaml  # noqa: PLC0415 - only DRA reads YAML here: the exporter's start does not pay for it
-
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ValueError(str(exc)) from None
 
 
 def _check_names(*names: Any) -> None:

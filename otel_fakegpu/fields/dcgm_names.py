@@ -12,6 +12,9 @@ import csv
 import re
 from dataclasses import dataclass
 from importlib import resources
+from pathlib import Path
+
+from otel_fakegpu.config.files import read_config_text
 
 TABLE_FILE = "dcgm-fields.csv"
 _COUNTS = re.compile(r"^# Counts the generator saw: (.*)$")
@@ -58,7 +61,9 @@ def parse_table(text: str) -> DcgmNameTable:
 
 
 def load_table() -> DcgmNameTable:
-    return parse_table(resources.files("otel_fakegpu.fields").joinpath(TABLE_FILE).read_text(encoding="utf-8"))
+    """The table shipped in the package, read through the one bounded reader like every file."""
+    path = Path(str(resources.files("otel_fakegpu.fields").joinpath(TABLE_FILE)))
+    return parse_table(read_config_text(path, 1 << 20, "DCGM field table"))
 
 
 DCGM_NAMES = load_table()
