@@ -1,0 +1,39 @@
+"""The one way tests wait: poll a condition until it holds or a deadline passes, never sleep a fixed time and hope.
+
+A fixed sleep is either too short on a loaded machine (a flaky failure) or too long everywhere else (a slow suite);
+polling returns as soon as the condition holds and fails with what it was waiting for.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+def wait_until(
+    condition: Callable[[], T],
+    timeout: float = 30.0,
+    what: str = "the condition",
+    interval: float = 0.1,
+    ignore: tuple[type[BaseException], ...] = (),
+) -> T:
+    """Call ``condition()`` every ``interval`` seconds until it returns something truthy, and return that.
+
+    Raises AssertionError naming ``what`` once ``timeout`` seconds have passed. Exceptions of the ``ignore`` types
+    (a server not listening yet: ``OSError``) count as "not yet"; any other propagates at once.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            result = condition()
+        except ignore:
+            pass  # not yet
+        else:
+            if result:
+                return result
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"waited {timeout:g} s for {what}")
+        time.sleep(interval)
