@@ -14,7 +14,7 @@ DCGM_EXPORTER_INTERVAL ?= 5000
 METRIC_UPDATE_INTERVAL ?= 5
 export NUM_FAKE_GPUS GPU_PROFILES DCGM_EXPORTER_INTERVAL METRIC_UPDATE_INTERVAL
 
-.PHONY: run test lint typecheck unit peers bench soak stubs clean image-test
+.PHONY: run test test-fast lint typecheck unit peers bench soak stubs clean image-test
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +48,10 @@ unit: $(TEST_STAMP) $(PEERS_STAMP)
 	$(BIN)/pytest
 
 test: lint typecheck unit
+
+# The in-process loop: no exporter process, no real peer, nothing over 10 s (tests/markers.py applies the marks).
+test-fast: $(TEST_STAMP)
+	$(BIN)/pytest -q -m "not process and not peer and not slow"
 
 # Measures the exporter against prometheus_client, OpenTelemetry's Prometheus reader and a fixed-body floor;
 # prints a table and writes bench/results.json (about 13 minutes on 2 cores).

@@ -27,6 +27,11 @@ from otel_fakegpu.fields import CollectorSet, default_collectors_path, load_coll
 from otel_fakegpu.outputs import PrometheusTextRenderer
 from otel_fakegpu.sim import SKUS, FleetSpec, Scenario, ScenarioClock, Simulator
 from otel_fakegpu.telemetry import CycleStats, LabelScheme, TelemetryPipeline, default_resource
+from tests.markers import (  # noqa: F401 - hooks and a fixture, registered by being in this module
+    _processes_only_where_marked,
+    pytest_collection_modifyitems,
+    pytest_terminal_summary,
+)
 
 if TYPE_CHECKING:
     from tests.prometheus_server import PrometheusServer

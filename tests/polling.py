@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, Protocol, TypeVar
 
 T = TypeVar("T")
 
@@ -37,3 +37,19 @@ def wait_until(
         if time.monotonic() >= deadline:
             raise AssertionError(f"waited {timeout:g} s for {what}")
         time.sleep(interval)
+
+
+class HasHealth(Protocol):
+    def health(self) -> tuple[int, dict[str, Any]]: ...
+
+
+def cycles_total(exporter: HasHealth) -> int:
+    """The cycles a running exporter has published (its /health's ``cycles_total``)."""
+    return int(exporter.health()[1]["cycles_total"])
+
+
+def wait_cycles(exporter: HasHealth, count: int, timeout: float = 60.0) -> int:
+    """Wait until ``count`` more cycles than now have been published, instead of sleeping their length; returns
+    the new total."""
+    target = cycles_total(exporter) + count
+    return wait_until(lambda: (total := cycles_total(exporter)) >= target and total, timeout, f"{count} more cycles")

@@ -17,7 +17,12 @@ HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
 
 
 def documents() -> list[Path]:
-    return [ROOT / "README.md", ROOT / "BENCHMARKS.md", ROOT / "collector-config" / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    return [
+        ROOT / "README.md",
+        ROOT / "BENCHMARKS.md",
+        ROOT / "collector-config" / "README.md",
+        *sorted((ROOT / "docs").glob("*.md")),
+    ]
 
 
 def prose_lines(text: str) -> list[tuple[int, str]]:

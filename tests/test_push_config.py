@@ -12,7 +12,8 @@ from otel_fakegpu.fields import collectors_preset_path, load_collectors
 from otel_fakegpu.outputs.batching import count_points, split
 from otel_fakegpu.settings import ConfigError
 from tests.conftest import ExporterProcess, build_stack
-from tests.receivers import VictoriaMetrics, wait_for
+from tests.polling import wait_until
+from tests.receivers import VictoriaMetrics
 
 
 def test_no_endpoint_no_push() -> None:
@@ -121,7 +122,7 @@ def test_digitalocean_preset_pushes_its_field_set(
         "--preset", "digitalocean", "--num-gpus", "2", "-c", "600000",
         "--push-prometheus-url", f"{victoria.base}/api/v1/import/prometheus",
     )  # fmt: skip
-    wait_for(lambda: len(victoria.export("DCGM_FI_DEV_SLOWDOWN_TEMP")) == 2)
+    wait_until(lambda: len(victoria.export("DCGM_FI_DEV_SLOWDOWN_TEMP")) == 2)
     assert {s["values"][0] for s in victoria.export("DCGM_FI_DEV_SLOWDOWN_TEMP")} == {87}
     assert len(victoria.export("DCGM_FI_PROF_NVLINK_TX_BYTES")) == 2
     assert victoria.export("DCGM_FI_DEV_FAN_SPEED") == []  # fanless SXM: blank, so no series

@@ -19,7 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from otel_fakegpu.fields import parse_collectors
 from otel_fakegpu.telemetry import CycleStats, LabelScheme, TelemetryPipeline, default_resource
 from tests.conftest import ExporterProcess, build_stack, http_get
-from tests.receivers import wait_for
+from tests.polling import wait_until
 
 Factory = Callable[..., ExporterProcess]
 OLD = {"DCGM_FI_DEV_GPU_TEMP", "DCGM_FI_DEV_POWER_USAGE"}
@@ -97,7 +97,7 @@ def test_sighup_with_a_broken_file_keeps_serving_the_running_set(tmp_path: Path,
     exporter = exporter_factory("-f", str(collectors), "--num-gpus", str(GPUS), "-c", "200")
     collectors.write_text("DCGM_FI_DEV_GPU_TEMP, gauge, ok\nDCGM_FI_DEV_NOPE, gauge, broken\n")
     exporter.proc.send_signal(signal.SIGHUP)
-    wait_for(lambda: _reloads(exporter.get("/metrics")[1].decode()).get("failed") == 1)
+    wait_until(lambda: _reloads(exporter.get("/metrics")[1].decode()).get("failed") == 1)
     assert exporter.proc.poll() is None
     body = exporter.get("/metrics")[1].decode()
     assert set(_gpu_families(body)) == OLD
@@ -106,7 +106,7 @@ def test_sighup_with_a_broken_file_keeps_serving_the_running_set(tmp_path: Path,
     assert "Traceback" not in exporter.stderr_text()
     _write(collectors, NEW)  # fixed: the next SIGHUP takes it
     exporter.proc.send_signal(signal.SIGHUP)
-    wait_for(lambda: set(_gpu_families(exporter.get("/metrics")[1].decode())) == NEW)
+    wait_until(lambda: set(_gpu_families(exporter.get("/metrics")[1].decode())) == NEW)
     assert _reloads(exporter.get("/metrics")[1].decode()) == {"ok": 1, "failed": 1}
 
 
@@ -141,11 +141,11 @@ def test_sighup_reloads_the_web_config_users(tmp_path: Path, exporter_factory: F
     assert _status(url, _basic("prometheus", "first")) == 200
     users("second")
     exporter.proc.send_signal(signal.SIGHUP)
-    wait_for(lambda: _status(url, _basic("prometheus", "second")) == 200)
+    wait_until(lambda: _status(url, _basic("prometheus", "second")) == 200)
     assert _status(url, _basic("prometheus", "first")) == 401
     web.write_text("tls_server_config:\n  cert_file: x.crt\n")  # broken: the running users stay
     exporter.proc.send_signal(signal.SIGHUP)
-    wait_for(lambda: "reload of the web config failed" in exporter.stderr_text())
+    wait_until(lambda: "reload of the web config failed" in exporter.stderr_text())
     assert _status(url, _basic("prometheus", "second")) == 200
     assert http_get(url)[0] == 401
 
