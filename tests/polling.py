@@ -14,7 +14,7 @@ T = TypeVar("T")
 
 
 def wait_until(
-    condition: Callable[[], T],
+    condition: Callable[[], T | None],
     timeout: float = 30.0,
     what: str = "the condition",
     interval: float = 0.1,

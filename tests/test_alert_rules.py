@@ -5,7 +5,6 @@ control API."""
 from __future__ import annotations
 
 import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +12,7 @@ import yaml
 
 from tests.conftest import start_exporter
 from tests.control_client import control_event
+from tests.polling import wait_until
 from tests.prometheus_server import JOB, PROMTOOL, PrometheusServer, static_scrape
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -51,13 +51,7 @@ def firing(prometheus: PrometheusServer, name: str) -> list[dict[str, Any]]:
 
 
 def wait_firing(prometheus: PrometheusServer, name: str, timeout: float) -> list[dict[str, Any]]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        alerts = firing(prometheus, name)
-        if alerts:
-            return alerts
-        time.sleep(0.5)
-    raise AssertionError(f"{name} did not fire within {timeout:.0f} s: {prometheus.alerts()}")
+    return wait_until(lambda: firing(prometheus, name), timeout, f"{name} to fire", interval=0.5)
 
 
 def test_real_prometheus_fires_xid_and_gpu_missing(tmp_path: Path) -> None:

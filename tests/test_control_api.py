@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import json
 import re
-import time
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from tests.conftest import ExporterProcess, uds_get
+from tests.polling import wait_until
 
 Factory = Callable[..., ExporterProcess]
 TOKEN = "s3cret-token"
@@ -54,15 +54,16 @@ def _shows_within_one_cycle(exporter: ExporterProcess, check: Callable[[str], bo
     """After a request returned: at most the cycle already under way may miss the change (on ``page``)."""
     _, body, _ = exporter.get(page)
     published = _cycles(body.decode())
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
+
+    def shown() -> bool:
         text = exporter.get(page)[1].decode()
         if check(text):
             assert _cycles(text) <= published + 2, "the change took more than one cycle to show"
-            return
+            return True
         assert _cycles(text) < published + 2, "a cycle that started after the request does not show it"
-        time.sleep(CYCLE_MS / 4000)
-    raise AssertionError("the change never showed on /metrics")
+        return False
+
+    wait_until(shown, 60, f"the change to show on {page}", interval=CYCLE_MS / 4000)
 
 
 def _start(factory: Factory, tmp_path: Path, *extra: str) -> tuple[ExporterProcess, Path]:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ import pytest
 
 from tests.conftest import ExporterProcess, free_port, start_exporter
 from tests.control_client import control_event
+from tests.polling import wait_until
 from tests.prometheus_server import JOB, PrometheusServer, static_scrape
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -111,7 +111,4 @@ def test_variable_queries_find_values(scraped: PrometheusServer) -> None:
 
 @pytest.mark.parametrize(("dashboard", "panel", "expr"), panel_queries(), ids=lambda v: str(v)[:60])
 def test_every_panel_query_returns_data(scraped: PrometheusServer, dashboard: str, panel: str, expr: str) -> None:
-    deadline = time.monotonic() + 30
-    while not (result := scraped.query(expr)) and time.monotonic() < deadline:
-        time.sleep(0.5)
-    assert result, f"{dashboard} / {panel}: no data for {expr}"
+    wait_until(lambda: scraped.query(expr), 30, f"data for {dashboard} / {panel}: {expr}", interval=0.5)

@@ -152,10 +152,11 @@ def test_full_buffer_drops_the_oldest_and_counts_them(exporter_factory: Factory)
             if s.labels.get("target") == "otlp" and "result" not in s.labels and s.labels.get("reason") != "rejected"
         }
 
-    metrics = wait_until(
-        lambda: (counts := otlp_counts()).get("otel_fakegpu_push_points_dropped_total", 0) > 0 and counts,
-        what="the full buffer to drop points",
-    )
+    def dropping() -> dict[str, float] | None:
+        counts = otlp_counts()
+        return counts if counts.get("otel_fakegpu_push_points_dropped_total", 0) > 0 else None
+
+    metrics = wait_until(dropping, what="the full buffer to drop points")
     assert metrics["otel_fakegpu_push_points_buffered"] <= 200 + 60  # the bound, plus the newest cycle kept whole
     receiver.start()
     try:
