@@ -8,6 +8,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from tests.conftest import start_exporter
@@ -54,6 +55,7 @@ def wait_firing(prometheus: PrometheusServer, name: str, timeout: float) -> list
     return wait_until(lambda: firing(prometheus, name), timeout, f"{name} to fire", interval=0.5)
 
 
+@pytest.mark.slow
 def test_real_prometheus_fires_xid_and_gpu_missing(tmp_path: Path) -> None:
     """Faults sent through the control API while a real Prometheus with the rules loaded scrapes the exporter."""
     sock = tmp_path / "metrics.sock"

@@ -13,6 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.attribution_helpers import answer, pod, running_kubelet
 from tests.conftest import ExporterProcess, run_cli
 from tests.polling import wait_until
@@ -78,6 +80,7 @@ def test_list_calls_equal_cycles_in_the_running_exporter(exporter_factory: Calla
         wait_until(agreed_three_times, 60, "List calls = cycles = fetches, three times", interval=0.37)
 
 
+@pytest.mark.slow
 def test_prometheus_answers_the_autoscaler_query_with_the_pods(
     tmp_path: Path,
     prometheus: Callable[..., PrometheusServer],

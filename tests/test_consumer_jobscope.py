@@ -16,6 +16,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import ExporterProcess
 from tests.polling import wait_until
 from tests.prometheus_server import PrometheusServer, static_scrape
@@ -74,6 +76,7 @@ def _jobscope(args: list[str], prometheus_url: str, sacct_dir: Path, home: Path)
     return result.stdout
 
 
+@pytest.mark.slow
 def test_jobscope_fills_the_dcgm_columns_of_a_slurm_job(
     tmp_path: Path,
     prometheus: Callable[..., PrometheusServer],

@@ -7,6 +7,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.conftest import ExporterProcess, http_get, run_cli
 from tests.polling import wait_until
 
@@ -105,6 +107,7 @@ def test_nvml_engine_serves_real_gpu_readings(exporter_factory: Callable[..., Ex
     assert exporter.health()[1]["engine"]["detail"] == "2 GPUs through NVML"
 
 
+@pytest.mark.slow
 def test_missing_libraries_and_bad_engine_options_exit_2(tmp_path: Path) -> None:
     cases = [
         (["--engine", "dcgm"], {"DCGM_PYTHON_BINDINGS": str(tmp_path)}, "pydcgm"),

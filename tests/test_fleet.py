@@ -138,6 +138,7 @@ def test_a_killed_worker_is_seen_on_health_and_restarted(exporter_factory: Facto
         assert not Path(f"/proc/{pid}").exists()
 
 
+@pytest.mark.slow
 def test_prometheus_discovers_every_host_through_sd(
     prometheus: Callable[..., PrometheusServer], exporter_factory: Factory
 ) -> None:
@@ -150,6 +151,7 @@ def test_prometheus_discovers_every_host_through_sd(
     assert server.scalar("count(count by (instance, Hostname) (DCGM_FI_DEV_GPU_TEMP))") == 64
 
 
+@pytest.mark.slow
 def test_each_host_is_its_own_otlp_resource_in_victoriametrics(tmp_path: Path, exporter_factory: Factory) -> None:
     victoria = VictoriaMetrics(tmp_path)
     try:

@@ -179,6 +179,7 @@ def _limit_memory() -> None:
     resource.setrlimit(resource.RLIMIT_AS, (SUBPROCESS_ADDRESS_SPACE, SUBPROCESS_ADDRESS_SPACE))
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_fuzzed_inputs_as_real_processes(tmp_path: Path) -> None:
     all_cases = list(cases(tmp_path))

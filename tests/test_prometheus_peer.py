@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import ExporterProcess
 from tests.polling import wait_until
 from tests.prometheus_server import PrometheusServer, static_scrape
@@ -21,6 +23,7 @@ QUERIED = (
 )
 
 
+@pytest.mark.slow
 def test_prometheus_scrapes_one_series_per_gpu(
     prometheus: Callable[..., PrometheusServer], exporter_factory: Callable[..., ExporterProcess]
 ) -> None:
@@ -59,6 +62,7 @@ def test_prometheus_scrapes_one_series_per_gpu(
     assert up and up[0]["value"][1] == "1"
 
 
+@pytest.mark.slow
 def test_prometheus_stores_window_counts_for_xid_alerts(
     tmp_path: Path, prometheus: Callable[..., PrometheusServer], exporter_factory: Callable[..., ExporterProcess]
 ) -> None:

@@ -48,6 +48,7 @@ def _scraped(exporter: ExporterProcess) -> dict[tuple[str, str], float]:
     return values
 
 
+@pytest.mark.slow
 def test_victoriametrics_receives_otlp_http_and_prometheus_text(
     victoria: VictoriaMetrics, exporter_factory: Factory
 ) -> None:
@@ -166,6 +167,7 @@ def test_full_buffer_drops_the_oldest_and_counts_them(exporter_factory: Factory)
         receiver.stop()
 
 
+@pytest.mark.slow
 def test_4096_gpu_cycle_arrives_whole_through_a_4_mib_receiver(
     grpc_receiver: OtlpGrpcReceiver, exporter_factory: Factory
 ) -> None:

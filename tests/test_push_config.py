@@ -114,6 +114,7 @@ def victoria(tmp_path: Path) -> Iterator[VictoriaMetrics]:
     vm.stop()
 
 
+@pytest.mark.slow
 def test_digitalocean_preset_pushes_its_field_set(
     victoria: VictoriaMetrics, exporter_factory: Callable[..., ExporterProcess]
 ) -> None:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import aiohttp
 import bcrypt
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from otel_fakegpu.fields import parse_collectors
@@ -61,6 +62,7 @@ async def _scrape_while(url: str, clients: int, done: Callable[[], bool]) -> lis
     return pages
 
 
+@pytest.mark.slow
 def test_sighup_under_100_concurrent_scrapes_never_serves_an_empty_or_partial_page(
     tmp_path: Path, exporter_factory: Factory
 ) -> None:
