@@ -24,8 +24,8 @@ from typing import Any
 
 from bench.procs import rss_mb
 from otel_fakegpu.cli import config_from_args
-from otel_fakegpu.exporter import Exporter
 from otel_fakegpu.fields import default_collectors_path, load_collectors
+from otel_fakegpu.host.collection import HostCollection
 from otel_fakegpu.runtime.memory import settle_memory
 from tests.conftest import free_port
 
@@ -56,7 +56,7 @@ def start_receiver(port: int) -> subprocess.Popen[bytes]:
 class Sampler:
     """RSS, live blocks and buffered points every ``every_s`` seconds, with the phase they belong to."""
 
-    def __init__(self, exporter: Exporter, every_s: float) -> None:
+    def __init__(self, exporter: HostCollection, every_s: float) -> None:
         self.rows: list[dict[str, Any]] = []
         self.phase = "baseline"
         self._exporter, self._every = exporter, every_s
@@ -94,7 +94,7 @@ def soak(gpus: int, interval_ms: int, outage_s: float, after_s: float, warm_s: f
     args += ["--otlp-protocol", "grpc", "--otlp-endpoint", f"127.0.0.1:{port}", "--otlp-insecure"]
     args += ["--otlp-timeout", "2000", "--seed", "1", "-a", ""]
     config = config_from_args([*args, "--uds", str(Path("/tmp") / f"soak-{port}.sock")], {})
-    exporter = Exporter(config, load_collectors(default_collectors_path()))
+    exporter = HostCollection(config, load_collectors(default_collectors_path()))
     exporter.start()
     settle_memory()
     driving = threading.Event()
@@ -149,7 +149,7 @@ def soak(gpus: int, interval_ms: int, outage_s: float, after_s: float, warm_s: f
     }
 
 
-def drive(exporter: Exporter, interval_s: float, stop: threading.Event) -> None:
+def drive(exporter: HostCollection, interval_s: float, stop: threading.Event) -> None:
     """What a worker process does for its hosts: step the simulator and run a cycle, at a fixed rate."""
     next_at = time.monotonic() + interval_s
     while not stop.wait(max(0.0, next_at - time.monotonic())):

@@ -7,11 +7,11 @@ import re
 import sys
 from collections.abc import Mapping, Sequence
 
-from otel_fakegpu.config import PRESETS, Config, build_config, environ, load_field_set
+from otel_fakegpu.config.errors import ConfigError
+from otel_fakegpu.config.model import PRESETS, Config, build_config, environ, load_field_set
+from otel_fakegpu.config.table import PROG, resolve
 from otel_fakegpu.fields import CollectorsError, CollectorSet
-from otel_fakegpu.options import PROG, resolve
 from otel_fakegpu.serve import WebConfig, WebConfigError, load_web_config
-from otel_fakegpu.settings import ConfigError
 
 EXIT_USAGE = 2
 BAD_INPUT = (ConfigError, CollectorsError, WebConfigError)
@@ -29,7 +29,7 @@ def config_from_args(argv: Sequence[str], env: Mapping[str, str]) -> Config:
 
 
 def _backfill(args: Sequence[str]) -> int:
-    from otel_fakegpu.backfill import run_backfill  # noqa: PLC0415 - the exporter's path need not load it
+    from otel_fakegpu.host.backfill import run_backfill  # noqa: PLC0415 - the exporter's path need not load it
 
     logging.basicConfig(level="INFO", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
@@ -75,6 +75,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     if config.check_only:
         return 0
     logging.basicConfig(level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    from otel_fakegpu.app import run  # noqa: PLC0415 - keep --help and bad-flag paths free of heavy imports
+    from otel_fakegpu.runtime.main import run  # noqa: PLC0415 - keep --help and bad-flag paths free of heavy imports
 
     return run(config, collectors, web_config)

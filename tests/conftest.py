@@ -14,19 +14,26 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 import pytest
 
 from otel_fakegpu.attribution import AttributionStage
-from otel_fakegpu.config import parse_mig
+from otel_fakegpu.config.model import config_from, with_scenario
 from otel_fakegpu.engine import EmbeddedEngine
-from otel_fakegpu.fields import CollectorSet, default_collectors_path, load_collectors
+from otel_fakegpu.fields import (
+    CLOCK_EVENTS_COUNT_FIELD,
+    XID_COUNT_FIELD,
+    CollectorSet,
+    default_collectors_path,
+    load_collectors,
+)
+from otel_fakegpu.host.stack import build_host
 from otel_fakegpu.outputs import PrometheusTextRenderer
-from otel_fakegpu.sim import SKUS, FleetSpec, Scenario, ScenarioClock, Simulator
-from otel_fakegpu.telemetry import CycleStats, LabelScheme, TelemetryPipeline, default_resource
+from otel_fakegpu.sim import Scenario, Simulator
+from otel_fakegpu.telemetry import TelemetryPipeline
 from tests.markers import (  # noqa: F401 - hooks and a fixture, registered by being in this module
     _processes_only_where_marked,
     pytest_collection_modifyitems,
@@ -292,38 +299,16 @@ def build_stack(
 ) -> Stack:
     """With ``scenario``: its fleet, seed and events, its time advancing ``step_s`` wall seconds per update."""
     clock = clock or FakeClock()
-    engine = EmbeddedEngine(clock)
-    fleet_skus = tuple(SKUS[s] for s in skus)
-    layouts = parse_mig(mig or "", "--mig", count, fleet_skus)
-    spec = FleetSpec(count, tuple(profiles), fleet_skus, "golden-host", seed, mig=layouts)
-    scenario_clock = None
-    if scenario is not None:
-        scenario_skus, scenario_profiles = scenario.per_gpu(profiles)
-        if scenario.gpu_count is not None:
-            spec = FleetSpec(
-                scenario.gpu_count, scenario_profiles, scenario_skus, "golden-host", spec.seed, scenario.mig_layouts()
-            )
-        if scenario.seed is not None:
-            spec = FleetSpec(spec.count, spec.profiles, spec.skus, spec.host, scenario.seed, spec.mig)
-        scenario_clock = ScenarioClock(clock, scenario.time_scale, step_s)
-    simulator = Simulator(
-        spec,
-        engine,
-        clock=clock,
-        scenario_clock=scenario_clock,
-        events=scenario.events if scenario else (),
-        workloads=scenario.workloads if scenario else (),
-    )
+    argv = ["--num-gpus", str(count), "--gpu-profiles", ",".join(profiles), "--gpu-model", ",".join(skus)]
+    argv += ["--seed", str(seed), "--update-interval", str(step_s), *(["--mig", mig] if mig else [])]
+    for field_id, flag in ((XID_COUNT_FIELD, "-x"), (CLOCK_EVENTS_COUNT_FIELD, "--clock-events-count-window-size")):
+        if count_windows_ms and field_id in count_windows_ms:
+            argv += [flag, str(count_windows_ms[field_id])]
+    config = replace(config_from(argv, {"NODE_NAME": "golden-host"}), hostname=hostname)
+    config = with_scenario(config, scenario, seed_given=False)  # the scenario's seed wins over the default 42
     collectors = collectors or load_collectors(default_collectors_path())
-    pipeline = TelemetryPipeline(
-        collectors,
-        LabelScheme(hostname, collectors.labels),
-        default_resource("otel-fakegpu", "golden-host"),
-        CycleStats(),
-        lambda: engine.reads_total,
-        count_windows_ms=count_windows_ms,
-        attribution=attribution,
-    )
-    pipeline.watch(engine, 3600.0)
-    simulator.start()
-    return Stack(engine, simulator, pipeline, PrometheusTextRenderer(), clock)
+    engine = EmbeddedEngine(clock)  # typed as the embedded one: tests read its store
+    host = build_host(config, collectors, engine=engine, clock=clock, attribution=attribution, keep_samples_s=3600.0)
+    assert host.simulator is not None
+    host.simulator.start()
+    return Stack(engine, host.simulator, host.pipeline, PrometheusTextRenderer(), clock)

@@ -14,7 +14,7 @@ from otel_fakegpu.attribution import (
     Entity,
     KubeletSource,
     LabelStyle,
-    Workload,
+    WorkloadIdentity,
 )
 from otel_fakegpu.attribution.simulated import SimulatedSource
 from otel_fakegpu.engine import Snapshot
@@ -176,7 +176,7 @@ def test_claims_reused_while_the_answer_is_unchanged() -> None:
         source = KubeletSource(str(kl.socket))
         first = source.fetch(2.0)
         assert source.fetch(2.0) is first  # same bytes: not decoded again
-        assert first[0].device == DeviceRef(uuid="GPU-x") and first[0].workload == Workload("p", "default", "c")
+        assert first[0].device == DeviceRef(uuid="GPU-x") and first[0].workload == WorkloadIdentity("p", "default", "c")
 
 
 def test_a_source_error_before_any_answer_attributes_nothing() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from otel_fakegpu.attribution import AttributionStage, Claim, DeviceRef, LabelStyle, Source, Workload
+from otel_fakegpu.attribution import AttributionStage, Claim, DeviceRef, LabelStyle, Source, WorkloadIdentity
 from otel_fakegpu.attribution.source import Claims
 from otel_fakegpu.engine import Column, EmbeddedEngine, GpuInstanceEntity, Snapshot
 from otel_fakegpu.fields import default_collectors_path, load_collectors
@@ -56,8 +56,8 @@ def _points(semconv: bool, claims: Claims, collectors_path: Path | None = None) 
 
 def test_otlp_points_carry_pod_attributes_and_k8s_names_under_semconv() -> None:
     claims = (
-        Claim(DeviceRef(index=0), Workload("trainer-0", "ml", "pytorch", pod_uid="uid-1")),
-        Claim(DeviceRef(index=0), Workload("trainer-1", "ml", "pytorch", pod_uid="uid-2")),
+        Claim(DeviceRef(index=0), WorkloadIdentity("trainer-0", "ml", "pytorch", pod_uid="uid-1")),
+        Claim(DeviceRef(index=0), WorkloadIdentity("trainer-1", "ml", "pytorch", pod_uid="uid-2")),
     )
     points = _points(True, claims)
     temps = points["DCGM_FI_DEV_GPU_TEMP"]
@@ -81,7 +81,10 @@ def test_otlp_points_carry_pod_attributes_and_k8s_names_under_semconv() -> None:
 def test_series_per_workload_on_window_counts_too(tmp_path: Path) -> None:
     csv = tmp_path / "c.csv"
     csv.write_text("DCGM_FI_DEV_GPU_TEMP, gauge, t\nDCGM_EXP_XID_ERRORS_COUNT, gauge, x\n")
-    claims = (Claim(DeviceRef(index=1), Workload(hpc_job="42")), Claim(DeviceRef(index=1), Workload(hpc_job="43")))
+    claims = (
+        Claim(DeviceRef(index=1), WorkloadIdentity(hpc_job="42")),
+        Claim(DeviceRef(index=1), WorkloadIdentity(hpc_job="43")),
+    )
     points = _points(False, claims, csv)
     for name in ("DCGM_FI_DEV_GPU_TEMP", "DCGM_EXP_XID_ERRORS_COUNT"):
         assert sorted(str(p.get("hpc_job")) for p in points[name]) == ["42", "43", "None"], name
@@ -93,8 +96,11 @@ def test_health_and_p2p_series_keep_workload_labels_when_a_gpu_has_two_workloads
     csv.write_text(
         "DCGM_FI_DEV_GPU_TEMP, gauge, t\nDCGM_EXP_GPU_HEALTH_STATUS, gauge, h\nDCGM_EXP_P2P_STATUS, gauge, p\n"
     )
-    one = (Claim(DeviceRef(index=0), Workload("a", "ml", "c")), Claim(DeviceRef(index=1), Workload("c", "ml", "c")))
-    two = (*one, Claim(DeviceRef(index=0), Workload("b", "ml", "c")))
+    one = (
+        Claim(DeviceRef(index=0), WorkloadIdentity("a", "ml", "c")),
+        Claim(DeviceRef(index=1), WorkloadIdentity("c", "ml", "c")),
+    )
+    two = (*one, Claim(DeviceRef(index=0), WorkloadIdentity("b", "ml", "c")))
     for claims, gpu0_pods in ((one, ["a"]), (two, ["a", "b"])):
         points = _points(False, claims, csv)
         for name, per_gpu in (("DCGM_EXP_GPU_HEALTH_STATUS", 11), ("DCGM_EXP_P2P_STATUS", 1)):
@@ -115,7 +121,9 @@ def test_semconv_hw_id_follows_the_mig_instance_an_entity_now_is() -> None:
 
 def test_labels_and_matches_are_reused_while_identities_hold_and_redone_when_one_changes() -> None:
     scheme = LabelScheme("h", ())
-    stage = AttributionStage(Fixed((Claim(DeviceRef(uuid="GPU-b"), Workload("p", "ns", "c")),)), LabelStyle(), 1.0)
+    stage = AttributionStage(
+        Fixed((Claim(DeviceRef(uuid="GPU-b"), WorkloadIdentity("p", "ns", "c")),)), LabelStyle(), 1.0
+    )
     first, same, moved = (Snapshot.build((0,), {54: (uuid,)}, t) for t, uuid in enumerate(("GPU-a", "GPU-a", "GPU-b")))
     assert scheme.attributes(first) is scheme.attributes(same)
     assert scheme.semconv_attributes(first) is scheme.semconv_attributes(same)

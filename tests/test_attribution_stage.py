@@ -6,12 +6,12 @@ from __future__ import annotations
 import threading
 import time
 
-from otel_fakegpu.attribution import AttributionStage, Claim, DeviceRef, LabelStyle, Source, Workload
+from otel_fakegpu.attribution import AttributionStage, Claim, DeviceRef, LabelStyle, Source, WorkloadIdentity
 from otel_fakegpu.attribution.source import Claims, SourceError
 from otel_fakegpu.engine import Snapshot
 
 SNAPSHOT = Snapshot.build((0,), {54: ("GPU-0",), 55: (0,)}, 0.0)
-CLAIM = (Claim(DeviceRef(index=0), Workload("p", "default", "c")),)
+CLAIM = (Claim(DeviceRef(index=0), WorkloadIdentity("p", "default", "c")),)
 
 
 class Scripted(Source):

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from otel_fakegpu.cli import config_from_args
-from otel_fakegpu.settings import ConfigError
+from otel_fakegpu.config.errors import ConfigError
 from tests.conftest import run_cli
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from otel_fakegpu.options import OPTIONS
+from otel_fakegpu.config.table import OPTIONS
 from tests.conftest import free_port, start_exporter
 from tests.prometheus_server import PROMTOOL
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from otel_fakegpu.cli import config_from_args
+from otel_fakegpu.config.errors import ConfigError
+from otel_fakegpu.config.files import load_yaml, read_config_text
 from otel_fakegpu.fields import CollectorsError, default_collectors_path, load_collectors
-from otel_fakegpu.fileread import load_yaml, read_config_text
-from otel_fakegpu.settings import ConfigError
 from tests.conftest import run_cli
 
 OTLP_HTTP = {"OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf"}

@@ -18,8 +18,8 @@ from typing import Any, cast
 import pytest
 
 from otel_fakegpu.cli import config_from_args
-from otel_fakegpu.exporter import Exporter, build_collection
 from otel_fakegpu.fields import default_collectors_path, load_collectors
+from otel_fakegpu.host.collection import HostCollection, build_collection
 from otel_fakegpu.outputs import Exposition, Format
 from otel_fakegpu.runtime import Collection, PublishedFleet, RemoteError, WorkerPool, WorkerSettings, plan_fleet
 from otel_fakegpu.runtime.frames import read_frame, write_frame
@@ -173,7 +173,7 @@ def test_each_host_is_its_own_otlp_resource_in_victoriametrics(tmp_path: Path, e
 class _EchoCollection:
     """A real host collection plus one request method, as a control API would add one."""
 
-    def __init__(self, inner: Exporter) -> None:
+    def __init__(self, inner: HostCollection) -> None:
         self.inner = inner
 
     def __getattr__(self, name: str) -> Any:

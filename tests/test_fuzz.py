@@ -23,8 +23,8 @@ import pytest
 import trustme
 
 from otel_fakegpu.cli import check
+from otel_fakegpu.config.table import OPTIONS
 from otel_fakegpu.fields import default_collectors_path
-from otel_fakegpu.options import OPTIONS
 from tests.conftest import ROOT, exporter_env
 
 SEED = 20240611

@@ -8,7 +8,7 @@ from prometheus_client.samples import Sample
 
 from otel_fakegpu.engine import Column, Snapshot
 from otel_fakegpu.fields import CATALOG, parse_collectors
-from otel_fakegpu.telemetry.health import HEALTH_WATCHES, health_points, p2p_points
+from otel_fakegpu.telemetry.dcgm_health import HEALTH_WATCHES, dcgm_health_points, p2p_points
 from tests.conftest import Stack, build_stack
 
 FILE = (
@@ -38,7 +38,7 @@ class _Recording(Snapshot):
 def test_catalog_reads_what_the_verdicts_use() -> None:
     """The catalog's derived_from is the cycle's read for 9003/9004: the status reads no column beyond it, and
     GPUs read through it alone pass when healthy and fail when faulty."""
-    for field_id, points in ((9003, health_points), (9004, p2p_points)):
+    for field_id, points in ((9003, dcgm_health_points), (9004, p2p_points)):
         derived_from = CATALOG.by_id(field_id).derived_from
         for values, failing in ((HEALTHY, False), (FAULTY, True)):
             snapshot = _Recording.build((0, 1), {f: (values[f], values[f]) for f in derived_from}, 0.0)

@@ -17,7 +17,7 @@ import jsonschema
 import pytest
 import yaml
 
-from otel_fakegpu.options import OPTIONS
+from otel_fakegpu.config.table import OPTIONS
 from tests.conftest import start_exporter
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -8,13 +8,16 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "otel_fakegpu"
 
-# Each top-level module or folder of the package and its floor. Equal floors are siblings and import neither way:
-# sim and attribution both stand on the engine; telemetry reads attribution's labels but never the simulator.
+# Each top-level module or folder of the package and its floor, the one numbering the package docstrings use. Equal
+# floors are siblings and import neither way: sim and attribution both stand on the engine; telemetry reads
+# attribution's labels but never the simulator. The config folder's modules stand on two floors: its errors, file
+# reads and value parsers under every stage, its option table and typed model above the stages they configure.
 FLOORS = {
     "__init__": 0,  # the version only
-    "settings": 0,  # ConfigError and OptionValue, for options and config
-    "fileread": 1,  # bounded reads of the files a user names (collectors, web config)
-    "option_values": 1,  # parsers of one option value each (numbers, addresses, URLs, headers)
+    "config.__init__": 0,  # a docstring: importing config.errors must not load the stages
+    "config.errors": 0,  # ConfigError and OptionValue, for every reader of a value or a file
+    "config.files": 1,  # bounded reads of the files a user names (collectors, web config, scenarios)
+    "config.values": 1,  # parsers of one option value each (numbers, addresses, URLs, headers)
     "fields": 2,
     "engine": 3,
     "sim": 4,
@@ -22,22 +25,29 @@ FLOORS = {
     "telemetry": 5,
     "outputs": 6,
     "serve": 7,
-    "runtime": 8,
-    "options": 9,  # the command line's table (its help names presets, profiles, styles of the floors below)
-    "config_sections": 9,  # option groups into one stage's settings (OTLP, socket, attribution, engine)
-    "config": 10,  # validates the options into a Config of the floors below
-    "engines": 11,  # picks an engine from a Config
-    "backfill": 11,
-    "exporter": 12,  # one host's collection side, built from a Config
-    "app": 13,
-    "cli": 14,
-    "__main__": 15,
+    "config.table": 8,  # the command line's table (its help names presets, profiles, styles of the floors below)
+    "config.sections": 8,  # option groups into one stage's settings (OTLP, socket, attribution, engine)
+    "config.model": 9,  # validates the options into a Config of the floors below
+    "host": 10,  # one host's stack: engine choice, collection, backfill
+    "runtime": 11,  # workers, frames and the serving process's main
+    "cli": 12,
+    "__main__": 13,
 }
 
 
 def _unit(path: Path) -> str:
-    """The top-level module or folder ``path`` belongs to."""
-    return path.relative_to(PACKAGE).parts[0].removesuffix(".py")
+    """The top-level module or folder ``path`` belongs to (a module of the config folder is its own unit)."""
+    parts = path.relative_to(PACKAGE).parts
+    if parts[0] == "config" and len(parts) > 1:
+        return f"config.{parts[1].removesuffix('.py')}"
+    return parts[0].removesuffix(".py")
+
+
+def _name_unit(parts: list[str]) -> str:
+    """The unit a dotted name's parts after ``otel_fakegpu`` belong to."""
+    if parts[0] == "config":
+        return f"config.{parts[1]}" if len(parts) > 1 else "config.__init__"
+    return parts[0]
 
 
 def _imported_units(tree: ast.AST) -> set[str]:
@@ -47,13 +57,14 @@ def _imported_units(tree: ast.AST) -> set[str]:
         if isinstance(node, ast.ImportFrom) and node.level > 0:
             units.add("a relative import")  # the package imports absolutely, so the floors stay visible
         elif isinstance(node, ast.ImportFrom) and node.module:
-            names = [node.module] if node.module != "otel_fakegpu" else [f"otel_fakegpu.{a.name}" for a in node.names]
+            modules_of_names = node.module in ("otel_fakegpu", "otel_fakegpu.config")  # the name is a module
+            names = [f"{node.module}.{a.name}" for a in node.names] if modules_of_names else [node.module]
         elif isinstance(node, ast.Import):
             names = [alias.name for alias in node.names]
         for name in names:
             parts = name.split(".")
             if parts[0] == "otel_fakegpu":
-                units.add(parts[1] if len(parts) > 1 else "__init__")
+                units.add(_name_unit(parts[1:]) if len(parts) > 1 else "__init__")
     return units
 
 
@@ -85,5 +96,14 @@ def test_no_floor_imports_a_higher_one_or_a_sibling() -> None:
 
 def test_the_check_sees_a_violation(tmp_path: Path) -> None:
     """The parser finds imports inside functions and ``from otel_fakegpu import x`` forms."""
-    source = "def f():\n    from otel_fakegpu.sim import Simulator\nfrom otel_fakegpu import app\n"
-    assert _imported_units(ast.parse(source)) == {"sim", "app"}
+    source = "def f():\n    from otel_fakegpu.sim import Simulator\nfrom otel_fakegpu import cli\n"
+    source += "from otel_fakegpu.config import table\nimport otel_fakegpu.config.model\n"
+    assert _imported_units(ast.parse(source)) == {"sim", "cli", "config.table", "config.model"}
+
+
+MAX_MODULE_LINES = 300  # the house rule: a module a reader can hold in mind
+
+
+def test_no_module_is_over_300_lines() -> None:
+    lengths = {path.relative_to(PACKAGE): len(path.read_text().splitlines()) for path in PACKAGE.rglob("*.py")}
+    assert {str(path): n for path, n in lengths.items() if n > MAX_MODULE_LINES} == {}

@@ -13,8 +13,8 @@ import pytest
 
 from otel_fakegpu.cli import config_from_args
 from otel_fakegpu.engine import EngineState, EngineStatus
-from otel_fakegpu.exporter import Exporter
 from otel_fakegpu.fields import default_collectors_path, load_collectors
+from otel_fakegpu.host.collection import HostCollection
 from otel_fakegpu.serve import evaluate
 from otel_fakegpu.telemetry import CycleStatsView, Liveness
 from tests.conftest import ExporterProcess
@@ -56,7 +56,7 @@ def test_a_dead_loop_fails_health() -> None:
 
 def test_a_dead_push_sender_is_in_the_collection_facts() -> None:
     config = config_from_args(["--num-gpus", "1", "--otlp-endpoint", "http://127.0.0.1:1/v1/metrics"], {})
-    exporter = Exporter(config, load_collectors(default_collectors_path()))
+    exporter = HostCollection(config, load_collectors(default_collectors_path()))
 
     def dying(stop: threading.Event) -> None:
         raise RuntimeError("simulated crash")

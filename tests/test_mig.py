@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from otel_fakegpu.config.errors import ConfigError
 from otel_fakegpu.fields import load_collectors, parse_collectors
-from otel_fakegpu.settings import ConfigError
 from otel_fakegpu.sim import MigError, MigRef, Workload, parse_mig_spec
 from otel_fakegpu.sim.events import parse_event
 from tests.conftest import Stack, build_stack

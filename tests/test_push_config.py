@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from otel_fakegpu.cli import config_from_args
+from otel_fakegpu.config.errors import ConfigError
 from otel_fakegpu.fields import collectors_preset_path, load_collectors
 from otel_fakegpu.outputs.batching import count_points, split
-from otel_fakegpu.settings import ConfigError
 from tests.conftest import ExporterProcess, build_stack
 from tests.polling import wait_until
 from tests.receivers import VictoriaMetrics

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from otel_fakegpu.fileread import DEFAULT_LIMIT_BYTES as MAX_BYTES
+from otel_fakegpu.config.files import DEFAULT_LIMIT_BYTES as MAX_BYTES
 from otel_fakegpu.sim import ScenarioError, load_scenario
 from otel_fakegpu.sim.scenario_file import parse_scenario
 from tests.conftest import ROOT, ExporterProcess, build_stack, run_cli

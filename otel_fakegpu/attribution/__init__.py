@@ -1,10 +1,10 @@
-"""Floor 2b, between the engine read and the SDK collection: which workloads (pod, container, HPC job) use
+"""Floor 4 (beside sim), between the engine read and the SDK collection: which workloads (pod, container, HPC job) use
 each GPU and MIG instance, fetched once per cycle from one source and kept while the source fails."""
 
 from otel_fakegpu.attribution.devices import ID_TYPES, DeviceIndex, DeviceRef, Entity, entities_of, parse_device
 from otel_fakegpu.attribution.hpc import HpcJobSource
 from otel_fakegpu.attribution.kubelet import DEFAULT_SOCKET, KubeletSource, claims_from_response
-from otel_fakegpu.attribution.model import Claim, LabelStyle, Pairs, Workload, semconv_labels
+from otel_fakegpu.attribution.model import Claim, LabelStyle, Pairs, WorkloadIdentity, semconv_labels
 from otel_fakegpu.attribution.podlist import DEFAULT_POD_LIST, PodListSource
 from otel_fakegpu.attribution.simulated import SimulatedSource, SimulatedWorkload
 from otel_fakegpu.attribution.source import Claims, Source, SourceError
@@ -31,7 +31,7 @@ __all__ = [
     "SimulatedWorkload",
     "Source",
     "SourceError",
-    "Workload",
+    "WorkloadIdentity",
     "claims_from_response",
     "entities_of",
     "parse_device",

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from otel_fakegpu.attribution.devices import DeviceRef
 from otel_fakegpu.attribution.files import Reloading, stamp_of
-from otel_fakegpu.attribution.model import Claim, Workload
+from otel_fakegpu.attribution.model import Claim, WorkloadIdentity
 from otel_fakegpu.attribution.source import Claims, Source
 
 _GPU_FILE = re.compile(r"^(\d+)(?:\.(\d+))?$")  # dcgm-exporter's validGPUFile
@@ -36,7 +36,7 @@ def parse_job_dir(directory: Path) -> Claims:
             lines = Path(path).read_text().splitlines()
         except (OSError, UnicodeDecodeError) as exc:
             raise ValueError(f"{path}: {exc}") from None
-        claims.extend(Claim(ref, Workload(hpc_job=job.strip())) for job in lines if job.strip())
+        claims.extend(Claim(ref, WorkloadIdentity(hpc_job=job.strip())) for job in lines if job.strip())
     return tuple(claims)
 
 

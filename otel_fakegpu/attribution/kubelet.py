@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 import grpc
 
 from otel_fakegpu.attribution.devices import parse_device
-from otel_fakegpu.attribution.model import Claim, Workload
+from otel_fakegpu.attribution.model import Claim, WorkloadIdentity
 from otel_fakegpu.attribution.podresources_v1 import api_pb2
 from otel_fakegpu.attribution.source import Claims, Source, SourceError
 
@@ -45,7 +45,7 @@ def _claims(pod: str, namespace: str, container: str, device_ids: Iterable[str],
     for device_id in device_ids:
         ref, vgpu = parse_device(device_id, id_type)
         if ref is not None:
-            yield Claim(ref, Workload(pod, namespace, container, vgpu=vgpu))
+            yield Claim(ref, WorkloadIdentity(pod, namespace, container, vgpu=vgpu))
 
 
 class KubeletSource(Source):

@@ -12,7 +12,7 @@ Pairs = tuple[tuple[str, str], ...]
 
 
 @dataclass(frozen=True)
-class Workload:
+class WorkloadIdentity:
     """Who uses a device: a Kubernetes container, an HPC job, or both (the simulator's workloads)."""
 
     pod: str = ""
@@ -32,7 +32,7 @@ class Claim:
     """One workload on one device."""
 
     device: DeviceRef
-    workload: Workload
+    workload: WorkloadIdentity
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,7 @@ class LabelStyle:
     old_names: bool = False
     pod_uid: bool = False
 
-    def labels(self, workload: Workload) -> Pairs:
+    def labels(self, workload: WorkloadIdentity) -> Pairs:
         """The workload's labels, sorted by name as dcgm-exporter's template prints its attribute map."""
         pairs: dict[str, str] = {}
         if workload.is_pod:

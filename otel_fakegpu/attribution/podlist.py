@@ -9,7 +9,7 @@ from typing import Any
 
 from otel_fakegpu.attribution.devices import parse_device
 from otel_fakegpu.attribution.files import Reloading, stamp_of
-from otel_fakegpu.attribution.model import Claim, Workload
+from otel_fakegpu.attribution.model import Claim, WorkloadIdentity
 from otel_fakegpu.attribution.source import Claims, Source
 
 DEFAULT_POD_LIST = "/var/lib/kubelet/pod-resources/podlist.json"
@@ -39,7 +39,9 @@ def parse_pod_list(path: Path) -> Claims:
         for device_id in gpus:
             ref, vgpu = parse_device(str(device_id), None)
             if ref is not None:
-                claims.append(Claim(ref, Workload(entry["name"], entry["namespace"], entry["container"], vgpu=vgpu)))
+                claims.append(
+                    Claim(ref, WorkloadIdentity(entry["name"], entry["namespace"], entry["container"], vgpu=vgpu))
+                )
     return tuple(claims)
 
 

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Protocol
 
 from otel_fakegpu.attribution.devices import DeviceRef
-from otel_fakegpu.attribution.model import Claim, Workload
+from otel_fakegpu.attribution.model import Claim, WorkloadIdentity
 from otel_fakegpu.attribution.source import Claims, Source
 
 
@@ -33,7 +33,9 @@ def _claims(workloads: Iterable[SimulatedWorkload]) -> Claims:
     """A workload with a job id is also an HPC job: its series carry ``hpc_job`` beside the pod labels."""
     claims: list[Claim] = []
     for w in workloads:
-        workload = Workload(w.pod, w.namespace, w.container, pod_uid=w.pod_uid or None, hpc_job=w.job_id or None)
+        workload = WorkloadIdentity(
+            w.pod, w.namespace, w.container, pod_uid=w.pod_uid or None, hpc_job=w.job_id or None
+        )
         claims.extend(Claim(DeviceRef(index=gpu, instance=gi), workload) for gpu, gi in w.devices())
     return tuple(claims)
 

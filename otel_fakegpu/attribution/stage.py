@@ -18,7 +18,7 @@ from typing import Any
 
 from otel_fakegpu.attribution.devices import GPU_UUID_FIELD, MINOR_FIELD, DeviceIndex, Entity, entities_of
 from otel_fakegpu.attribution.fetcher import Answer, Fetcher
-from otel_fakegpu.attribution.model import LabelStyle, Pairs, Workload
+from otel_fakegpu.attribution.model import LabelStyle, Pairs, WorkloadIdentity
 from otel_fakegpu.attribution.source import Claims, Source, SourceError
 from otel_fakegpu.engine import Snapshot
 
@@ -158,7 +158,7 @@ class AttributionStage:
         per_entity: list[dict[Pairs, None]] = [{} for _ in entities]
         # A workload on several devices is labelled once. Equal pairs from an earlier map need not be the same
         # tuple: the pipeline's workload cache compares them by value.
-        labels: dict[Workload, Pairs] = {}
+        labels: dict[WorkloadIdentity, Pairs] = {}
         for claim in self._claims:
             position = index.find(claim.device)
             if position is None:

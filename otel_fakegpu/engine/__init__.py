@@ -1,4 +1,4 @@
-"""Floor 1: engines, where field values come from (embedded simulator store; DCGM and NVML on GPU hosts)."""
+"""Floor 3: engines, where field values come from (embedded simulator store; DCGM and NVML on GPU hosts)."""
 
 from otel_fakegpu.engine.base import Engine, EngineError, EngineState, EngineStatus
 from otel_fakegpu.engine.connected import ConnectedEngine, EngineUnavailable

@@ -90,7 +90,7 @@ class DcgmEngine(ConnectedEngine):
             self._discover()
         self._group = agent.dcgmGroupCreate(self._handle, structs.DCGM_GROUP_EMPTY, f"otel-fakegpu-{os.getpid()}")
         for group in ENTITY_GROUPS:
-            self._create_missing(group)
+            self._entities.create_missing(self._m, self._handle, group)
         for gpu_id in self._read_gpus:
             agent.dcgmGroupAddEntity(self._handle, self._group, self._m.fields.DCGM_FE_GPU, gpu_id)
         for instance in self._instances:
@@ -272,19 +272,8 @@ class DcgmEngine(ConnectedEngine):
                 self._call(f"create fake {group}es", lambda: self._add_entities(group))
         return tuple(entity_ids)
 
-    def _create_missing(self, group: str) -> list[int]:
-        """Create the wanted entities of ``group`` the hostengine lacks; their DCGM ids."""
-        missing = self._entities.missing(group)
-        if not missing:
-            return []
-        assert self._m.agent_internal is not None and self._m.structs_internal is not None
-        request = self._entities.request(self._m.fields, self._m.structs_internal, group, missing)
-        return self._entities.record(
-            group, missing, self._m.agent_internal.dcgmCreateFakeEntities(self._handle, request)
-        )
-
     def _add_entities(self, group: str) -> None:
-        for dcgm_id in self._create_missing(group):
+        for dcgm_id in self._entities.create_missing(self._m, self._handle, group):
             self._m.agent.dcgmGroupAddEntity(self._handle, self._group, self._entity_kind(group), dcgm_id)
         self._field_groups, self._sample_group = {}, None  # watch again, over the new entities too
 
@@ -300,9 +289,4 @@ class DcgmEngine(ConnectedEngine):
                 log.debug("injection kept for replay: %s", exc)
 
     def _push_entities(self, batch: Sequence[tuple[tuple[str, int, int], Value | None]], timestamp: float) -> None:
-        assert self._m.agent_internal is not None and self._m.structs_internal is not None
-        ts_us = int(timestamp * 1e6)
-        for (group, entity_id, field_id), value in batch:
-            fv = inject_struct(self._m.structs_internal, field_id, value, ts_us)
-            dcgm_id = self._entities.dcgm_ids[group][entity_id]
-            self._m.agent_internal.dcgmInjectEntityFieldValue(self._handle, self._entity_kind(group), dcgm_id, fv)
+        self._entities.inject(self._m, self._handle, batch, timestamp, self._entity_kind)

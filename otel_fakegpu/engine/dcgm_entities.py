@@ -7,6 +7,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from otel_fakegpu.engine.dcgm_loader import DcgmModules
+from otel_fakegpu.engine.dcgm_values import inject_struct
 from otel_fakegpu.engine.entities import ENTITY_GROUPS, link_parts
 from otel_fakegpu.engine.snapshot import Snapshot
 from otel_fakegpu.fields import CATALOG, ENTITY_GPU, UnknownFieldError, Value
@@ -59,6 +61,27 @@ class FakeEntities:
         new_ids = [created.entityList[i].entity.entityId for i in range(created.numToCreate)]
         self.dcgm_ids[group].update(zip(seam_ids, new_ids, strict=True))
         return new_ids
+
+    def create_missing(self, modules: DcgmModules, handle: Any, group: str) -> list[int]:
+        """Create the wanted entities of ``group`` the hostengine lacks; their DCGM ids."""
+        missing = self.missing(group)
+        if not missing:
+            return []
+        assert modules.agent_internal is not None and modules.structs_internal is not None
+        request = self.request(modules.fields, modules.structs_internal, group, missing)
+        return self.record(group, missing, modules.agent_internal.dcgmCreateFakeEntities(handle, request))
+
+    def inject(
+        self, modules: DcgmModules, handle: Any, batch: Sequence[tuple[tuple[str, int, int], Value | None]],
+        timestamp: float, kind_of: Callable[[str], int],
+    ) -> None:  # fmt: skip
+        """Inject ``batch`` (keyed by group, seam id, field) into the created entities."""
+        internal, structs_internal = modules.agent_internal, modules.structs_internal
+        assert internal is not None and structs_internal is not None
+        ts_us = int(timestamp * 1e6)
+        for (group, entity_id, field_id), value in batch:
+            fv = inject_struct(structs_internal, field_id, value, ts_us)
+            internal.dcgmInjectEntityFieldValue(handle, kind_of(group), self.dcgm_ids[group][entity_id], fv)
 
     def pairs(self) -> list[tuple[str, int, int]]:
         """(group, seam id, DCGM id) of every created entity, switches first."""

@@ -1,4 +1,4 @@
-"""Floor 0: what DCGM fields exist (catalog), which ones to export (collectors CSV), and blank values."""
+"""Floor 2: what DCGM fields exist (catalog), which ones to export (collectors CSV), and blank values."""
 
 from otel_fakegpu.fields.blank import Value, blank_for, is_blank
 from otel_fakegpu.fields.catalog import (

@@ -219,7 +219,7 @@ FIELDS: tuple[FieldSpec, ...] = (
         counts_field=112,
     ),
     # dcgm-exporter's health pseudo-fields (9003, 9004), computed each cycle from these fields of every GPU: the one
-    # list of what telemetry/health.py reads (test_health_status checks it reads no other).
+    # list of what telemetry/dcgm_health.py reads (test_health_status checks it reads no other).
     FieldSpec(
         9003, "DCGM_EXP_GPU_HEALTH_STATUS", _I, "1", _G,
         "Health of each DCGM health watch (0 pass, 10 warn, 20 fail).",

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from otel_fakegpu.config.errors import ConfigError
+from otel_fakegpu.config.files import read_config_text
 from otel_fakegpu.fields.catalog import (
     CATALOG,
     FieldCatalog,
@@ -21,8 +23,6 @@ from otel_fakegpu.fields.catalog import (
     ValueType,
 )
 from otel_fakegpu.fields.legacy import legacy_field_id
-from otel_fakegpu.fileread import read_config_text
-from otel_fakegpu.settings import ConfigError
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""Floor 4: outputs that consume each cycle's collection (Prometheus text and OpenMetrics; OTLP push next)."""
+"""Floor 6: outputs that consume each cycle's collection (Prometheus text and OpenMetrics; OTLP push next)."""
 
 from otel_fakegpu.outputs.exposition import Exposition, ExpositionCache, Format, PrometheusOutput, Variant
 from otel_fakegpu.outputs.otlp import NAMINGS, OtlpPushOutput, OtlpSettings, make_exporter

@@ -4,11 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-
-@dataclass(frozen=True, order=True)
-class HostSpec:
-    index: int  # in the whole fleet, whatever the sharding
-    name: str  # Hostname label, host.name and the seed of the host's GPU identities
+from otel_fakegpu.host.spec import HostSpec
 
 
 @dataclass(frozen=True)

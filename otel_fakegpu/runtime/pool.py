@@ -19,8 +19,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from otel_fakegpu.host.spec import HostSpec
 from otel_fakegpu.outputs import Format
-from otel_fakegpu.runtime.fleet import FleetPlan, HostSpec
+from otel_fakegpu.runtime.fleet import FleetPlan
 from otel_fakegpu.runtime.frames import FrameReader, Header, RemoteError, encode_frame, write_frame
 from otel_fakegpu.runtime.published import HostExposition, PublishedFleet
 from otel_fakegpu.runtime.worker import (

@@ -67,7 +67,7 @@ def _host_facts(pool: WorkerPool) -> list[tuple[str, dict[str, Any]]]:
     return [(name, facts) for w in pool.workers for name, facts in w.facts.items()]
 
 
-def health(pool: WorkerPool, now: float) -> HealthReport:
+def health_report(pool: WorkerPool, now: float) -> HealthReport:
     facts = gather(pool)
     report = evaluate(
         facts.engine,

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from otel_fakegpu.engine import EngineUnavailable
+from otel_fakegpu.host.spec import Handler, HostSpec
 from otel_fakegpu.outputs import Exposition, Format, Variant
-from otel_fakegpu.runtime.fleet import HostSpec
 from otel_fakegpu.runtime.frames import Header, read_frame, write_frame
 from otel_fakegpu.runtime.memory import settle_memory
 from otel_fakegpu.telemetry.liveness import Liveness
@@ -26,7 +26,6 @@ from otel_fakegpu.telemetry.stats import RECENT_CYCLES
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[dict[str, Any]], Any]
 ALL_VARIANTS: tuple[Variant, ...] = tuple((fmt, gz) for fmt in Format for gz in (False, True))
 
 
@@ -37,7 +36,7 @@ class Collection(Protocol):
     def step(self) -> None: ...  # advance the simulated values to now
     def run_cycle(self) -> bool: ...  # one engine read, one SDK collection, every output
     def latest(self) -> Exposition | None: ...
-    def facts(self) -> dict[str, Any]: ...  # JSON-able health facts (see WorkerPool.health)
+    def facts(self) -> dict[str, Any]: ...  # JSON-able health facts (see runtime.status.health_report)
     def handlers(self) -> Mapping[str, Handler]: ...  # request methods: control events, reload hooks
     def stop(self) -> None: ...
 

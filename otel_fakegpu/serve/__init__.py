@@ -1,4 +1,4 @@
-"""Floor 5: serving the outputs over HTTP: TCP :9400 (TLS, basic auth) and a Unix domain socket."""
+"""Floor 7: serving the outputs over HTTP: TCP :9400 (TLS, basic auth) and a Unix domain socket."""
 
 from otel_fakegpu.serve.control import ControlPort
 from otel_fakegpu.serve.health import HealthReport, evaluate

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from otel_fakegpu.fileread import load_yaml, read_config_text
+from otel_fakegpu.config.errors import ConfigError
+from otel_fakegpu.config.files import load_yaml, read_config_text
 from otel_fakegpu.serve.auth import BasicAuth, HashError, check_hash
-from otel_fakegpu.settings import ConfigError
 
 _TLS_KEYS = {"cert_file", "key_file", "client_ca_file", "client_auth_type", "min_version", "max_version"}
 _CLIENT_AUTH = {

@@ -1,4 +1,5 @@
-"""Floor 2: the GPU simulator (SKUs, identities, profiles, workloads, MIG, physics) that drives an engine."""
+"""Floor 4 (beside attribution): the GPU simulator (SKUs, identities, profiles, workloads, MIG, physics) that
+drives an engine."""
 
 from otel_fakegpu.sim.clock import ScenarioClock, parse_duration
 from otel_fakegpu.sim.control import SimulatorControl

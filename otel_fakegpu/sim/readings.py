@@ -14,8 +14,6 @@ from otel_fakegpu.sim.mig import MigInstance
 from otel_fakegpu.sim.placement import DeviceDemand
 from otel_fakegpu.sim.skus import GpuSku
 
-TENSOR_PIPE_FIELDS = {"imma": 1013, "hmma": 1014, "dfma": 1015}
-
 
 def nvlink_bandwidth_total(tx_bytes_per_s: float, rx_bytes_per_s: float) -> int:
     """Field 449 as DCGM computes it: KiB moved (TX+RX, all links) per second, divided by 1000."""

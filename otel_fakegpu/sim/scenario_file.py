@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from otel_fakegpu.fileread import DEFAULT_LIMIT_BYTES, FileReadError, read_config_text
+from otel_fakegpu.config.files import DEFAULT_LIMIT_BYTES, FileReadError, read_config_text
 from otel_fakegpu.sim.clock import parse_duration
 from otel_fakegpu.sim.events import EventError, parse_event
 from otel_fakegpu.sim.mig import MigError, MigLayout, build_layout, parse_mig_spec

@@ -258,11 +258,3 @@ class Simulator:
                 boards[switch.gpu_indexes] = (mean_load, sum(gpu.nvlink_tx_bps for gpu in gpus))
         updates = [u for s in self._switches for u in step_switch(s, *boards[s.gpu_indexes], dt)]
         self._engine.inject_entities("switch", updates, now)
-
-    def run(self, stop: threading.Event, interval_s: float) -> None:
-        """Step every ``interval_s`` seconds until ``stop`` is set; a failing step is logged, never fatal."""
-        while not stop.wait(interval_s):
-            try:
-                self.step()
-            except Exception:
-                log.exception("simulator step failed; retrying next interval")

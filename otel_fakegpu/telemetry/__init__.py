@@ -1,4 +1,4 @@
-"""Floor 3: the OpenTelemetry SDK pipeline and the per-cycle collection that feeds every output."""
+"""Floor 5: the OpenTelemetry SDK pipeline and the per-cycle collection that feeds every output."""
 
 from otel_fakegpu.telemetry.cycle import Consumer, CycleResult, CycleRunner
 from otel_fakegpu.telemetry.labels import LABEL_STYLES, Attributes, LabelScheme

@@ -11,7 +11,7 @@ from opentelemetry.metrics import CallbackOptions, Observation
 
 from otel_fakegpu.attribution import Assignment
 from otel_fakegpu.engine import EMPTY_SNAPSHOT, Column, Snapshot
-from otel_fakegpu.telemetry.health import Point, health_points, p2p_points
+from otel_fakegpu.telemetry.dcgm_health import Point, dcgm_health_points, p2p_points
 from otel_fakegpu.telemetry.labels import Attributes
 from otel_fakegpu.telemetry.sdk_fastpath import frozen
 from otel_fakegpu.telemetry.selfmetrics import SelfMetric
@@ -135,7 +135,7 @@ def semconv_callback(current: CurrentCycle, instrument: SemconvInstrument) -> Ca
     return observe
 
 
-DERIVED_POINTS: dict[int, Callable[[Snapshot], Iterable[Point]]] = {9003: health_points, 9004: p2p_points}
+DERIVED_POINTS: dict[int, Callable[[Snapshot], Iterable[Point]]] = {9003: dcgm_health_points, 9004: p2p_points}
 
 
 def derived_callback(current: CurrentCycle, points: Callable[[Snapshot], Iterable[Point]]) -> Callback:

@@ -90,17 +90,3 @@ class CycleRunner:
             return False
         self._stats.record_ok(time.time(), time.perf_counter() - started, series, len(snapshot))
         return True
-
-    def run(self, stop: threading.Event, interval_s: float) -> None:
-        """Cycle every ``interval_s`` on a fixed rate (no drift) until ``stop`` is set."""
-        next_at = time.monotonic() + interval_s
-        while not stop.wait(max(0.0, next_at - time.monotonic())):
-            try:
-                self.run_once()
-            except Exception as exc:  # run_once guards its stages; this is the loop's own last line
-                log.exception("collection cycle %d failed outside its stages", self._number)
-                self._stats.record_error(f"{type(exc).__name__}: {exc}")
-            next_at += interval_s
-            behind = time.monotonic() - next_at
-            if behind > 0:  # a cycle longer than the interval: skip missed slots rather than burst
-                next_at += interval_s * (int(behind / interval_s) + 1)

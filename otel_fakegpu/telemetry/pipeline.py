@@ -38,7 +38,7 @@ from otel_fakegpu.telemetry.selfmetrics import SelfMetric, merge_by_name, single
 from otel_fakegpu.telemetry.semconv import SEMCONV_FIELD_IDS, SEMCONV_INSTRUMENTS
 from otel_fakegpu.telemetry.stats import CycleStats
 from otel_fakegpu.telemetry.windows import EventWindow
-from otel_fakegpu.telemetry.workloads import WorkloadCache, attribution_self_metrics, with_workloads
+from otel_fakegpu.telemetry.workload_labels import WorkloadCache, attribution_self_metrics, with_workloads
 
 SCOPE_NAME = "otel_fakegpu"
 SEMCONV_SCOPE_NAME = "otel_fakegpu.semconv"

@@ -1,4 +1,4 @@
-"""Wires the process together: forks the worker processes that run each host's collection side (exporter.py)
+"""Wires the process together: forks the worker processes that run each host's collection side (host/collection.py)
 and serves what they publish, with SIGHUP, SIGTERM and the control API on the serving side."""
 
 from __future__ import annotations
@@ -10,14 +10,14 @@ import time
 from collections.abc import Awaitable, Callable
 from functools import partial
 
-from otel_fakegpu.config import Config
-from otel_fakegpu.exporter import build_collection
+from otel_fakegpu.config.model import Config
 from otel_fakegpu.fields import CollectorSet
+from otel_fakegpu.host.collection import build_collection
 from otel_fakegpu.runtime import (
     PublishedFleet,
     WorkerPool,
     WorkerSettings,
-    health,
+    health_report,
     pin_mmap_threshold,
     plan_fleet,
     render_summary,
@@ -70,7 +70,9 @@ async def serve(pool: WorkerPool, listeners: Listeners, config: Config, started:
         reload = reload_on_sighup(reload_every_host(pool), live_web, config.web_config_path)
         loop.add_signal_handler(signal.SIGHUP, reload)
         control = RemoteControl(pool) if config.engine.simulated else None
-        app = build_app(pool.published, lambda: health(pool, time.time()), live_web, control, config.control_token)
+        app = build_app(
+            pool.published, lambda: health_report(pool, time.time()), live_web, control, config.control_token
+        )
         try:
             runner = await start(app, listeners)
         except OSError as exc:

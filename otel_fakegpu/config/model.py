@@ -6,18 +6,31 @@ from __future__ import annotations
 import dataclasses
 import os
 import socket
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from otel_fakegpu.attribution.settings import SIMULATOR, AttributionSettings
-from otel_fakegpu.config_sections import (
+from otel_fakegpu.config.errors import ConfigError, OptionValue
+from otel_fakegpu.config.sections import (
     MAX_POINTS,
     attribution_settings,
     engine_settings,
     otlp_settings,
     tracing_settings,
     uds_settings,
+)
+from otel_fakegpu.config.table import resolve
+from otel_fakegpu.config.values import (
+    MAX_INTERVAL_MS,
+    ListenAddress,
+    parse_bool,
+    parse_float,
+    parse_int,
+    parse_key_values,
+    parse_listen,
+    parse_shard,
+    parse_url,
 )
 from otel_fakegpu.engine.selection import MAX_INJECTED_GPUS, EngineSettings
 from otel_fakegpu.fields import (
@@ -29,20 +42,8 @@ from otel_fakegpu.fields import (
     load_collectors,
     merge_collectors,
 )
-from otel_fakegpu.option_values import (
-    MAX_INTERVAL_MS,
-    ListenAddress,
-    parse_bool,
-    parse_float,
-    parse_int,
-    parse_key_values,
-    parse_listen,
-    parse_shard,
-    parse_url,
-)
 from otel_fakegpu.outputs import OtlpSettings
 from otel_fakegpu.serve import UdsSettings
-from otel_fakegpu.settings import ConfigError, OptionValue
 from otel_fakegpu.sim import (
     DEFAULT_SKU,
     PROFILE_NAMES,
@@ -172,12 +173,12 @@ def _load_scenario(value: OptionValue, num_gpus: int) -> Scenario | None:
         raise ConfigError(str(exc)) from None
 
 
-def _with_scenario(config: Config, seed_given: bool) -> Config:
-    """The scenario's fleet replaces --num-gpus/--gpu-model/--mig; its seed applies unless --seed is given."""
-    scenario = config.scenario
+def with_scenario(config: Config, scenario: Scenario | None, seed_given: bool) -> Config:
+    """``config`` running ``scenario``: its fleet replaces --num-gpus/--gpu-model/--mig; its seed applies unless
+    --seed is given. The one place a scenario's fleet is worked out: every host is built from the result."""
     if scenario is None:
         return config
-    changes: dict[str, object] = {}
+    changes: dict[str, object] = {"scenario": scenario}
     if scenario.gpu_count is not None:
         skus, profiles = scenario.per_gpu(config.profiles)
         changes.update(num_gpus=scenario.gpu_count, skus=skus, profiles=profiles, mig=scenario.mig_layouts())
@@ -273,9 +274,15 @@ def build_config(values: Mapping[str, OptionValue], env: Mapping[str, str]) -> C
         raise ConfigError(
             f"{values['scenario'].source}: a scenario needs simulated GPUs (--engine embedded, or dcgm with --inject)"
         )
-    config = _with_scenario(config, bool(seed_text.strip()))
+    config = with_scenario(config, config.scenario, bool(seed_text.strip()))
     _check_fleet(config, values)
     return config
+
+
+def config_from(argv: Sequence[str], env: Mapping[str, str]) -> Config:
+    """The Config of these flags and variables alone, as the command line would build it (the backfill command's
+    simulated host and the tests' in-process one); raises ConfigError naming the flag or variable."""
+    return build_config(resolve(argv, env, PRESETS), env)
 
 
 def load_field_set(config: Config) -> CollectorSet:

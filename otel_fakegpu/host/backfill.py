@@ -9,6 +9,7 @@ per family and joined at the end.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime
 import logging
 import os
@@ -19,32 +20,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, NoReturn
 
-from otel_fakegpu.config import resolve_hostname
-from otel_fakegpu.engine import EmbeddedEngine
-from otel_fakegpu.fields import (
-    CollectorSet,
-    default_collectors_path,
-    load_collectors,
-)
+from otel_fakegpu.config.errors import ConfigError
+from otel_fakegpu.config.model import Config, config_from
+from otel_fakegpu.fields import CollectorSet, default_collectors_path, load_collectors
+from otel_fakegpu.host.stack import build_host
 from otel_fakegpu.outputs import PrometheusTextRenderer
-from otel_fakegpu.settings import ConfigError
-from otel_fakegpu.sim import (
-    SKUS,
-    FleetSpec,
-    Scenario,
-    ScenarioClock,
-    ScenarioError,
-    Simulator,
-    load_scenario,
-    parse_duration,
-)
-from otel_fakegpu.telemetry import CycleStats, LabelScheme, TelemetryPipeline, default_resource, sample_keep_age_s
+from otel_fakegpu.sim import parse_duration
 
 log = logging.getLogger(__name__)
 
 MAX_STEPS = 2_000_000
 SELF_METRIC_PREFIX = "otel_fakegpu_"  # the exporter's own health has no meaning in a backfill
-DEFAULT_GPUS = 4
 
 
 class _Parser(argparse.ArgumentParser):
@@ -146,33 +132,14 @@ def _stamp(t: float) -> str:
     return f"{t:.3f}".rstrip("0").rstrip(".")
 
 
-def _fleet(scenario: Scenario, host: str) -> FleetSpec:
-    if scenario.gpu_count is None:
-        return FleetSpec(DEFAULT_GPUS, ("static",), (SKUS["h100-sxm"],), host, scenario.seed)
-    skus, profiles = scenario.per_gpu(("static",))
-    return FleetSpec(len(skus), profiles, skus, host, scenario.seed, scenario.mig_layouts())
-
-
-def backfill(scenario: Scenario, collectors: CollectorSet, span: Span, out: IO[str], host: str) -> int:
-    """Simulate the span and write it to ``out``; returns the number of cycles."""
+def backfill(config: Config, collectors: CollectorSet, span: Span, out: IO[str]) -> int:
+    """Simulate the span of ``config``'s host and write it to ``out``; returns the number of cycles."""
     clock = _SteppedClock(span.start)
-    engine = EmbeddedEngine(clock)
-    simulator = Simulator(
-        _fleet(scenario, host),
-        engine,
-        clock=clock,
-        scenario_clock=ScenarioClock(clock, scenario.time_scale, span.step_s),
-        events=scenario.events,
-        workloads=scenario.workloads,
-    )
-    pipeline = TelemetryPipeline(
-        collectors,
-        LabelScheme(host, collectors.labels),
-        default_resource("otel-fakegpu", host),
-        CycleStats(),
-        lambda: engine.reads_total,
-    )
-    pipeline.watch(engine, sample_keep_age_s(span.step_s))
+    # The scenario's time advances one step per update and the engine keeps the samples of one late step.
+    stepped = dataclasses.replace(config, update_interval_s=span.step_s, collect_interval_s=span.step_s)
+    host = build_host(stepped, collectors, clock=clock, attribution=None)
+    simulator, pipeline, engine = host.simulator, host.pipeline, host.engine
+    assert simulator is not None  # the backfill's engine is always the embedded one
     renderer, spool = PrometheusTextRenderer(), FamilySpool()
     simulator.start()
     for index in range(span.steps):
@@ -206,23 +173,20 @@ def run_backfill(argv: Sequence[str], env: Mapping[str, str]) -> int:
     if not scenario_path:
         raise ConfigError("backfill needs --scenario FILE (or OTEL_FAKEGPU_SCENARIO)")
     span = parse_span(args.start, args.end, args.step, time.time())
-    try:
-        scenario = load_scenario(Path(scenario_path), DEFAULT_GPUS)
-    except ScenarioError as exc:
-        raise ConfigError(str(exc)) from None
+    # The exporter's defaults (4 static H100s) and NODE_NAME's host name; none of its other variables.
+    config = config_from([f"--scenario={scenario_path}"], {k: v for k, v in env.items() if k == "NODE_NAME"})
     collectors = load_collectors(args.collectors or default_collectors_path())
-    host = resolve_hostname(env)
     started = time.perf_counter()
     if args.out == "-":
         import sys  # noqa: PLC0415 - only this path writes to standard output
 
-        cycles = backfill(scenario, collectors, span, sys.stdout, host)
+        cycles = backfill(config, collectors, span, sys.stdout)
     else:
         out_path = Path(args.out)
         partial = out_path.with_name(out_path.name + ".partial")
         try:
             with partial.open("w", encoding="utf-8") as out:
-                cycles = backfill(scenario, collectors, span, out, host)
+                cycles = backfill(config, collectors, span, out)
             os.replace(partial, out_path)
         except OSError as exc:
             raise ConfigError(f"{args.out}: cannot write: {exc.strerror or exc}") from None

@@ -6,16 +6,18 @@ The libraries of the real engines are imported only here, and only for the engin
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 
-from otel_fakegpu.config import Config
+from otel_fakegpu.config.model import Config
 from otel_fakegpu.engine import EmbeddedEngine, Engine
 from otel_fakegpu.telemetry import SelfMetric
 from otel_fakegpu.telemetry.selfmetrics import single
 
 
-def make_engine(config: Config, env: Mapping[str, str] | None = None) -> Engine:
-    """The engine ``config`` asks for; raises EngineUnavailable (one line, exit 2) when its library is missing."""
+def make_engine(config: Config, env: Mapping[str, str] | None = None, clock: Callable[[], float] = time.time) -> Engine:
+    """The engine ``config`` asks for; raises EngineUnavailable (one line, exit 2) when its library is missing.
+    ``clock`` stamps the embedded engine's reads (the simulator's clock, so both agree on "now")."""
     settings = config.engine
     if settings.kind == "dcgm":
         from otel_fakegpu.engine.dcgm import DcgmEngine  # noqa: PLC0415 - only when asked for
@@ -27,7 +29,7 @@ def make_engine(config: Config, env: Mapping[str, str] | None = None) -> Engine:
         from otel_fakegpu.engine.nvml import NvmlEngine, load_pynvml  # noqa: PLC0415
 
         return NvmlEngine(load_pynvml(), settings)
-    return EmbeddedEngine()
+    return EmbeddedEngine(clock)
 
 
 def engine_self_metrics(engine: Engine) -> list[SelfMetric]:

@@ -1,5 +1,6 @@
 """The vocabulary configuration code shares: the error a bad value raises and a resolved option's text with
-where it came from. Both ``options`` (parsing) and ``config`` (validation) import it, so neither imports the other."""
+where it came from. The option table (parsing) and the model (validation) both import it, so neither imports the
+other; the stages that read a file the user names raise its error too."""
 
 from __future__ import annotations
 

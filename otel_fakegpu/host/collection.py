@@ -6,90 +6,41 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
-import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from otel_fakegpu.attribution import AttributionStage
-from otel_fakegpu.attribution.settings import build_source
-from otel_fakegpu.config import Config, load_field_set
+from otel_fakegpu.config.model import Config, load_field_set
 from otel_fakegpu.engine import Engine
-from otel_fakegpu.engines import engine_self_metrics, make_engine
 from otel_fakegpu.fields import CollectorsError, CollectorSet
+from otel_fakegpu.host.engine_choice import engine_self_metrics
+from otel_fakegpu.host.spec import Handler, HostSpec
+from otel_fakegpu.host.stack import build_host
 from otel_fakegpu.outputs import Exposition, ExpositionCache, OtlpPushOutput, PrometheusOutput, PrometheusPushOutput
-from otel_fakegpu.runtime import HostSpec
-from otel_fakegpu.runtime.worker import Handler
-from otel_fakegpu.sim import FleetSpec, ScenarioClock, ScenarioReloader, Simulator, SimulatorControl, Workload
-from otel_fakegpu.telemetry import (
-    Consumer,
-    CycleRunner,
-    CycleStats,
-    LabelScheme,
-    Liveness,
-    ResultCounter,
-    SelfMetric,
-    TelemetryPipeline,
-    default_resource,
-    sample_keep_age_s,
-)
+from otel_fakegpu.sim import ScenarioReloader, SimulatorControl
+from otel_fakegpu.telemetry import Consumer, CycleRunner, Liveness, ResultCounter, SelfMetric, default_resource
 from otel_fakegpu.telemetry.tracing import CycleTracing
 
 log = logging.getLogger(__name__)
 
 
-class Exporter:
+class HostCollection:
     """One host's collection side: engine, simulator, cycle, outputs. Runs in a worker process."""
 
     def __init__(self, config: Config, collectors: CollectorSet, engine: Engine | None = None) -> None:
         self.config = config
-        self.engine: Engine = engine or make_engine(config)
-        scenario = config.scenario
-        # A scenario's time advances by a fixed amount per update, so it plays out the same every run.
-        clock = ScenarioClock(time.time, scenario.time_scale, config.update_interval_s) if scenario else None
-        fleet = FleetSpec(
-            config.num_gpus, config.profiles, config.skus, config.host_identity, config.seed, mig=config.mig
-        )
-        # Real GPUs need no simulator; the embedded engine and DCGM injection are driven by one.
-        self.simulator = (
-            Simulator(
-                fleet,
-                self.engine,
-                scenario_clock=clock,
-                events=scenario.events if scenario else (),
-                workloads=scenario.workloads if scenario else (),
-            )
-            if config.engine.simulated
-            else None
-        )
-        # The control API drives simulated GPUs; real ones offer none.
-        self.control = SimulatorControl(self.simulator) if self.simulator is not None else None
-        self.stats = CycleStats()
         self.cache = ExpositionCache()
         self.pushers: list[OtlpPushOutput | PrometheusPushOutput] = []
         if config.otlp is not None:
             self.pushers.append(OtlpPushOutput(config.otlp, config.push_buffer_points))
         if config.push_prometheus_url is not None:
             self.pushers.append(PrometheusPushOutput(config.push_prometheus_url, config.push_buffer_points))
-        # Without a simulator (real GPUs) there are no simulated workloads: only a configured source attributes.
-        source = build_source(config.attribution, self._running_workloads if self.simulator is not None else None)
-        # One stage for the exporter's life: a reload builds a new pipeline around the same stage.
-        self.attribution = (
-            AttributionStage(
-                source,
-                config.attribution.style,
-                config.attribution.timeout_for(config.collect_interval_s),
-                interval_s=config.collect_interval_s,
-            )
-            if source is not None
-            else None
-        )
         self.reloads = ResultCounter("otel_fakegpu_reloads_total", "Reloads (SIGHUP) by result.")
-        self._extra_metrics: list[SelfMetric] = [m for pusher in self.pushers for m in pusher.self_metrics()]
-        self._extra_metrics.append(self.reloads.metric)
-        self._extra_metrics += engine_self_metrics(self.engine)
-        self.pipeline = self._build_pipeline(collectors)
-        # Before the simulator's first update, so no event is missed.
-        self.pipeline.watch(self.engine, sample_keep_age_s(config.collect_interval_s))
+        # One stage for the host's life: a reload builds a new pipeline around the same stage.
+        self.host = build_host(config, collectors, engine=engine, self_metrics=self._self_metrics)
+        self.engine, self.simulator, self.attribution = self.host.engine, self.host.simulator, self.host.attribution
+        self.stats, self.pipeline = self.host.stats, self.host.pipeline
+        # The control API drives simulated GPUs; real ones offer none.
+        self.control = SimulatorControl(self.simulator) if self.simulator is not None else None
         # Pushers only queue; first in line, their senders start encoding while the exposition renders.
         consumers: list[Consumer] = [*self.pushers, PrometheusOutput(self.cache)]
         resource = default_resource(config.service_name, config.host_identity, config.resource_attributes)
@@ -99,39 +50,15 @@ class Exporter:
         self.cycle = CycleRunner(self.engine, self.pipeline, consumers, self.stats, self.tracing)
         # Further things a reload re-reads (the scenario file registers here): each raises to refuse the reload.
         self.reload_hooks: list[Callable[[], None]] = []
-        if scenario is not None and self.simulator is not None:
-            self.reload_hooks.append(ScenarioReloader(self.simulator, scenario, config.num_gpus))
+        if config.scenario is not None and self.simulator is not None:
+            self.reload_hooks.append(ScenarioReloader(self.simulator, config.scenario, config.num_gpus))
         self._stop = threading.Event()
         self.liveness = Liveness()  # the push senders' threads
 
-    def _running_workloads(self) -> list[Workload]:
-        """The simulator's workloads running now: the default attribution source."""
-        simulator = self.simulator
-        if simulator is None:
-            return []
-        now = simulator.now_s()
-        return [w for w in simulator.workloads() if w.active_at(now)]
-
-    def _build_pipeline(self, collectors: CollectorSet, previous: TelemetryPipeline | None = None) -> TelemetryPipeline:
-        config = self.config
-        return TelemetryPipeline(
-            collectors,
-            LabelScheme(
-                config.hostname,
-                collectors.labels,
-                config.label_style,
-                "uuid" if config.attribution.style.old_names else "UUID",
-            ),
-            default_resource(config.service_name, config.host_identity, config.resource_attributes),
-            self.stats,
-            lambda: self.engine.reads_total,
-            self._extra_metrics,
-            config.otlp is not None and config.otlp.naming != "dcgm",
-            config.count_windows_ms,
-            previous,
-            self.attribution,
-            config.attribution.jobstats,
-        )
+    def _self_metrics(self, engine: Engine) -> list[SelfMetric]:
+        """The pushers', the reloads' and the engine's own counters, beside the cycle's on every page."""
+        metrics: list[SelfMetric] = [m for pusher in self.pushers for m in pusher.self_metrics()]
+        return [*metrics, self.reloads.metric, *engine_self_metrics(engine)]
 
     def reload(self, serving_error: str | None = None) -> dict[str, object]:
         """SIGHUP, collection side: re-read the collectors file (and run the reload hooks), swap the pipeline between
@@ -149,8 +76,7 @@ class Exporter:
             log.debug("reload failed, keeping the running configuration: %s", exc)
             errors.append(str(exc))
         else:
-            pipeline = self._build_pipeline(collectors, self.pipeline)
-            pipeline.watch(self.engine, sample_keep_age_s(self.config.collect_interval_s))
+            pipeline = self.host.new_pipeline(collectors, self.pipeline)
             previous = self.cycle.replace_pipeline(pipeline)
             self.pipeline = pipeline
             previous.shutdown()
@@ -214,7 +140,7 @@ class Exporter:
         self.engine.close()
 
 
-def build_collection(config: Config, collectors: CollectorSet, host: HostSpec) -> Exporter:
+def build_collection(config: Config, collectors: CollectorSet, host: HostSpec) -> HostCollection:
     """The collection side of one host of the fleet: the config with that host's name."""
     hostname = None if config.hostname is None else host.name
-    return Exporter(dataclasses.replace(config, host_identity=host.name, hostname=hostname), collectors)
+    return HostCollection(dataclasses.replace(config, host_identity=host.name, hostname=hostname), collectors)

@@ -9,7 +9,7 @@ import re
 import urllib.parse
 from dataclasses import dataclass
 
-from otel_fakegpu.settings import ConfigError
+from otel_fakegpu.config.errors import ConfigError
 
 # One day: the longest interval a timer or a sleep is given.
 MAX_INTERVAL_MS = 86_400_000

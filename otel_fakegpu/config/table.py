@@ -11,8 +11,8 @@ from typing import NoReturn
 
 from otel_fakegpu import __version__
 from otel_fakegpu.attribution import DEFAULT_SOCKET
+from otel_fakegpu.config.errors import ConfigError, OptionValue
 from otel_fakegpu.serve import DEFAULT_IDLE_TIMEOUT_S, DEFAULT_MODE, DEFAULT_SOCKET_PATH
-from otel_fakegpu.settings import ConfigError, OptionValue
 from otel_fakegpu.sim import PROFILE_NAMES, SKUS
 from otel_fakegpu.telemetry import DEFAULT_COUNT_WINDOW_MS
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from otel_fakegpu.attribution import ID_TYPES, LabelStyle
 from otel_fakegpu.attribution.settings import HPC, KUBELET, POD_LIST, SIMULATOR, AttributionSettings
-from otel_fakegpu.engine.selection import ENGINE_KINDS, EngineSettings, parse_devices
-from otel_fakegpu.option_values import (
+from otel_fakegpu.config.errors import ConfigError, OptionValue
+from otel_fakegpu.config.values import (
     MAX_INTERVAL_MS,
     parse_bool,
     parse_headers,
@@ -19,9 +19,9 @@ from otel_fakegpu.option_values import (
     parse_mode,
     parse_url,
 )
+from otel_fakegpu.engine.selection import ENGINE_KINDS, EngineSettings, parse_devices
 from otel_fakegpu.outputs import NAMINGS, OtlpSettings
 from otel_fakegpu.serve import DEFAULT_MODE, DEFAULT_SOCKET_PATH, UdsSettings
-from otel_fakegpu.settings import ConfigError, OptionValue
 from otel_fakegpu.telemetry.tracing import TRACES_EXPORTERS, TRACES_PROTOCOLS, TracingSettings
 
 MAX_TIMEOUT_MS = 600_000  # ten minutes of request timeout

@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-from otel_fakegpu.settings import ConfigError
+from otel_fakegpu.config.errors import ConfigError
 
 DEFAULT_LIMIT_BYTES = 1 << 20  # far above any real collectors file, web config or scenario
 MAX_YAML_DEPTH = 16  # the web config nests three deep

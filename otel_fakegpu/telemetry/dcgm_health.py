@@ -78,7 +78,7 @@ def _verdicts(row: Row) -> dict[str, tuple[int, str]]:
     return found
 
 
-def health_points(snapshot: Snapshot) -> Iterator[Point]:
+def dcgm_health_points(snapshot: Snapshot) -> Iterator[Point]:
     """DCGM_EXP_GPU_HEALTH_STATUS: every watch of every GPU, passing ones as 0 with DCGM_FR_OK."""
     rows = zip(*(snapshot.column(field_id) for field_id in _VERDICT_FIELDS), strict=True)
     for index, row in enumerate(rows):
