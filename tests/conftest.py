@@ -42,6 +42,7 @@ from tests.markers import (  # noqa: F401 - hooks and a fixture, registered by b
 
 if TYPE_CHECKING:
     from tests.prometheus_server import PrometheusServer
+    from tests.receivers import VictoriaMetrics
 
 ROOT = Path(__file__).resolve().parent.parent
 PEERS = ROOT / ".peers"
@@ -255,6 +256,16 @@ def prometheus(tmp_path: Path) -> Iterator[Callable[..., PrometheusServer]]:
     yield factory
     for server in started:
         server.stop()
+
+
+@pytest.fixture
+def victoria(tmp_path: Path) -> Iterator[VictoriaMetrics]:
+    """A real VictoriaMetrics (from .peers/) for the test, stopped after it."""
+    from tests.receivers import VictoriaMetrics  # here: that module imports this one
+
+    server = VictoriaMetrics(tmp_path)
+    yield server
+    server.stop()
 
 
 class FakeClock:

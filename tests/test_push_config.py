@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
 
@@ -105,13 +104,6 @@ def test_split_keeps_every_point_once_and_respects_the_limit() -> None:
     assert sum(count_points(p) for p in pieces) == count_points(data)
     names = [m.name for p in pieces for rm in p.resource_metrics for sm in rm.scope_metrics for m in sm.metrics]
     assert set(names) == {m.name for rm in data.resource_metrics for sm in rm.scope_metrics for m in sm.metrics}
-
-
-@pytest.fixture
-def victoria(tmp_path: Path) -> Iterator[VictoriaMetrics]:
-    vm = VictoriaMetrics(tmp_path)
-    yield vm
-    vm.stop()
 
 
 @pytest.mark.slow
