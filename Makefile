@@ -14,7 +14,7 @@ DCGM_EXPORTER_INTERVAL ?= 5000
 METRIC_UPDATE_INTERVAL ?= 5
 export NUM_FAKE_GPUS GPU_PROFILES DCGM_EXPORTER_INTERVAL METRIC_UPDATE_INTERVAL
 
-.PHONY: run test test-fast lint typecheck unit peers bench soak stubs clean image-test
+.PHONY: run test test-fast lint typecheck unit peers bench soak stubs clean image-test test-sdk-next docs
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -58,6 +58,10 @@ test-fast: $(TEST_STAMP)
 bench: $(TEST_STAMP) $(PEERS_STAMP)
 	$(BIN)/python -m bench
 
+# Regenerates docs/configuration.md from the option table (otel_fakegpu/config/table.py); a test fails when stale.
+docs: $(RUN_STAMP)
+	$(BIN)/python tools/gen_config_doc.py
+
 # Regenerates the kubelet pod-resources stubs (otel_fakegpu/attribution/podresources_v1/) from api.proto.
 stubs: $(TEST_STAMP)
 	PYTHON=$(BIN)/python bash tools/gen-kubelet-stubs.sh
@@ -74,5 +78,22 @@ image-test: $(TEST_STAMP)
 	bash tools/image-build.sh $(IMAGE)
 	OTEL_FAKEGPU_TEST_IMAGE=$(IMAGE) $(BIN)/pytest -q tests/test_image.py
 
+# The SDK hooks against the newest OpenTelemetry releases on the registry, not the pinned ones (docs/sdk-hooks.md):
+# a fresh venv of its own, the versions and per hook "installed" or "fell back (why)", then the SDK-facing tests.
+SDK_NEXT := .venv-sdk-next
+SDK_TESTS := tests/test_sdk_fastpath.py tests/test_sdk_prune.py tests/test_otlp_exporters.py tests/test_sdk_next.py \
+	tests/test_otlp_encode.py tests/test_push_compact.py tests/test_exposition.py tests/test_scenario_golden.py \
+	tests/test_event_counts.py tests/test_push.py tests/test_push_refusals.py
+test-sdk-next: $(PEERS_STAMP)
+	rm -rf $(SDK_NEXT)
+	$(PYTHON) -m venv $(SDK_NEXT)
+	$(SDK_NEXT)/bin/python -m pip install --quiet --upgrade pip
+	$(SDK_NEXT)/bin/python -m pip install --quiet --no-deps -e .
+	$(SDK_NEXT)/bin/python tools/sdk_next.py requirements > $(SDK_NEXT)/requirements.txt
+	$(SDK_NEXT)/bin/python -m pip install --quiet --upgrade -r $(SDK_NEXT)/requirements.txt
+	$(SDK_NEXT)/bin/python tools/sdk_next.py report --newest | tee $(SDK_NEXT)/hooks.txt
+	$(SDK_NEXT)/bin/pytest -q $(SDK_TESTS); status=$$?; \
+		echo "SDK hooks on the newest releases:"; cat $(SDK_NEXT)/hooks.txt; exit $$status
+
 clean:
-	rm -rf $(VENV) .peers .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(SDK_NEXT) .peers .mypy_cache .ruff_cache .pytest_cache

@@ -7,9 +7,9 @@ import re
 import sys
 from collections.abc import Mapping, Sequence
 
+from otel_fakegpu.config.cmdline import PROG, resolve
 from otel_fakegpu.config.errors import ConfigError
 from otel_fakegpu.config.model import PRESETS, Config, build_config, environ, load_field_set
-from otel_fakegpu.config.table import PROG, resolve
 from otel_fakegpu.fields import CollectorsError, CollectorSet
 from otel_fakegpu.serve import WebConfig, WebConfigError, load_web_config
 

@@ -25,13 +25,15 @@ FLOORS = {
     "telemetry": 5,
     "outputs": 6,
     "serve": 7,
-    "config.table": 8,  # the command line's table (its help names presets, profiles, styles of the floors below)
-    "config.sections": 8,  # option groups into one stage's settings (OTLP, socket, attribution, engine)
-    "config.model": 9,  # validates the options into a Config of the floors below
-    "host": 10,  # one host's stack: engine choice, collection, backfill
-    "runtime": 11,  # workers, frames and the serving process's main
-    "cli": 12,
-    "__main__": 13,
+    "config.parsers": 8,  # each option row's parser: a value to its type (names of profiles, models, engines)
+    "config.table": 9,  # the option table, the only place an option is declared
+    "config.cmdline": 10,  # the table as argparse (--help) and the resolution of flags, variables and presets
+    "config.sections": 10,  # option groups into one stage's settings (OTLP, socket, attribution, engine)
+    "config.model": 11,  # validates the options into a Config of the floors below
+    "host": 12,  # one host's stack: engine choice, build_host, collection, backfill
+    "runtime": 13,  # workers, frames and the serving process's main
+    "cli": 14,
+    "__main__": 15,
 }
 
 

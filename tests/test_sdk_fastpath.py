@@ -15,6 +15,7 @@ from opentelemetry.sdk.metrics._internal import measurement
 
 from otel_fakegpu.attribution import HpcJobSource
 from otel_fakegpu.telemetry import sdk_fastpath
+from otel_fakegpu.telemetry.label_sets import FixedAttributes
 from otel_fakegpu.telemetry.sdk_fastpath import FrozenAttributes, frozen
 from tests.attribution_helpers import attributed_stack
 
@@ -60,7 +61,10 @@ def test_collections_equal_the_sdks_own_path(tmp_path: Path, monkeypatch: pytest
     with monkeypatch.context() as stock:
         _stock_sdk(stock)
         slow = _bodies(tmp_path / "slow")
-    assert fast == slow
+        stock.setattr(sdk_fastpath._hooks, "status", "refused for this test")  # what a refused install leaves
+        assert type(frozen({"gpu": "0"})) is FixedAttributes
+        fell_back = _bodies(tmp_path / "fell-back")
+    assert fast == slow == fell_back
     assert b'hpc_job="1001"' in fast[0] and b'hpc_job="1003"' in fast[2] and b'hpc_job="1001"' not in fast[2]
     assert b'GPU_I_PROFILE="3g.40gb"' in fast[0]
 
@@ -69,7 +73,7 @@ def test_frozen_attributes_hash_like_the_sdk_and_never_change() -> None:
     attrs = FrozenAttributes({"gpu": "0", "UUID": "GPU-a"})
     assert attrs == {"gpu": "0", "UUID": "GPU-a"} and list(attrs) == ["gpu", "UUID"]
     assert attrs.key == vim._hash_attributes({"UUID": "GPU-a", "gpu": "0"})
-    assert frozen(attrs) is attrs
+    assert frozen(attrs) is attrs and type(frozen({"gpu": "0"})) is FrozenAttributes
     for change in (lambda: attrs.update(pod="p"), lambda: attrs.__setitem__("pod", "p"), lambda: attrs.pop("gpu")):
         with pytest.raises(TypeError, match="cannot change"):
             change()
@@ -85,6 +89,7 @@ def test_refuses_an_sdk_it_does_not_fit(monkeypatch: pytest.MonkeyPatch, caplog:
     assert "lacks _ViewInstrumentMatch._get_or_create_aggregation" in str(sdk_fastpath.status())
     assert vars(measurement)["_clean_attribute_value"] is sdk_fastpath._stock_clean
     assert "fast path not installed" in caplog.text
+    assert type(frozen({"gpu": "0"})) is FixedAttributes  # a plain fixed set: the SDK's own path copies it
 
 
 def test_a_self_check_that_differs_leaves_the_sdk_as_it_was(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -96,3 +101,17 @@ def test_a_self_check_that_differs_leaves_the_sdk_as_it_was(monkeypatch: pytest.
     assert sdk_fastpath.status() == "a self-check collection differed from the SDK's own"
     assert vars(measurement)["_clean_attribute_value"] is sdk_fastpath._stock_clean
     assert vim._ViewInstrumentMatch.consume_measurement is stock_consume
+
+
+def test_an_sdk_without_the_internal_modules_still_imports_and_refuses(monkeypatch: pytest.MonkeyPatch) -> None:
+    """SDK 1.44, for one, has no ``opentelemetry.attributes._clean_attribute_value``: the exporter must still start."""
+    _stock_sdk(monkeypatch)
+    monkeypatch.setattr(sdk_fastpath._hooks, "status", None)
+    monkeypatch.setattr(sdk_fastpath, "_vim", sdk_fastpath._internal("opentelemetry.sdk.metrics._internal._gone"))
+    monkeypatch.setattr(sdk_fastpath, "_stock_clean", None)
+    assert sdk_fastpath._vim is None
+    assert sdk_fastpath.install() is False
+    assert "lacks measurement._clean_attribute_value, _view_instrument_match._hash_attributes" in str(
+        sdk_fastpath.status()
+    )
+    assert type(frozen({"gpu": "0"})) is FixedAttributes

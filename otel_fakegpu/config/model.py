@@ -9,28 +9,21 @@ import socket
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from otel_fakegpu.attribution.settings import SIMULATOR, AttributionSettings
+from otel_fakegpu.config.cmdline import resolve
 from otel_fakegpu.config.errors import ConfigError, OptionValue
 from otel_fakegpu.config.sections import (
-    MAX_POINTS,
     attribution_settings,
     engine_settings,
     otlp_settings,
     tracing_settings,
     uds_settings,
 )
-from otel_fakegpu.config.table import resolve
+from otel_fakegpu.config.table import parsed
 from otel_fakegpu.config.values import (
-    MAX_INTERVAL_MS,
     ListenAddress,
-    parse_bool,
-    parse_float,
-    parse_int,
-    parse_key_values,
-    parse_listen,
-    parse_shard,
-    parse_url,
 )
 from otel_fakegpu.engine.selection import MAX_INJECTED_GPUS, EngineSettings
 from otel_fakegpu.fields import (
@@ -45,27 +38,17 @@ from otel_fakegpu.fields import (
 from otel_fakegpu.outputs import OtlpSettings
 from otel_fakegpu.serve import UdsSettings
 from otel_fakegpu.sim import (
-    DEFAULT_SKU,
-    PROFILE_NAMES,
     GpuSku,
     MigError,
     MigLayout,
     Scenario,
     ScenarioError,
-    find_sku,
     load_scenario,
     parse_mig_spec,
     resolve_mig,
 )
-from otel_fakegpu.telemetry import LABEL_STYLES
 from otel_fakegpu.telemetry.tracing import TracingSettings
 
-MAX_GPUS = 65536
-MAX_HOSTS = 100_000
-MAX_WORKERS = 1024
-# Bounds that keep every value inside what a timer, a sleep or the memory can take: seven days of window (one of
-# interval: option_values.MAX_INTERVAL_MS; request timeouts and points: config_sections).
-MAX_WINDOW_MS = 7 * MAX_INTERVAL_MS
 # What `--preset NAME` changes; flags and variables still win over it.
 PRESETS: dict[str, dict[str, str]] = {
     # digitalocean/do-dcgm-exporter (pkg/main.go): :9401, a 20 s cycle, both window counts over 20 s, push to the
@@ -121,26 +104,6 @@ class Config:
     engine: EngineSettings = field(default_factory=EngineSettings)
     check_only: bool = False  # --check-config: validate, then exit
     tracing: TracingSettings | None = None  # None: no traces
-
-
-def parse_profiles(text: str, source: str) -> tuple[str, ...]:
-    names = tuple(name.strip().lower() for name in text.split(",") if name.strip())
-    if not names:
-        raise ConfigError(f"{source}={text!r}: no profile named (choose from {', '.join(PROFILE_NAMES)})")
-    for name in names:
-        if name not in PROFILE_NAMES:
-            raise ConfigError(f"{source}={text!r}: unknown profile {name!r} (choose from {', '.join(PROFILE_NAMES)})")
-    return names
-
-
-def parse_skus(text: str, source: str) -> tuple[GpuSku, ...]:
-    names = [name for name in (part.strip() for part in text.split(",")) if name]
-    if not names:
-        names = [DEFAULT_SKU]
-    try:
-        return tuple(find_sku(name) for name in names)
-    except KeyError as exc:
-        raise ConfigError(f"{source}={text!r}: {exc.args[0]}") from None
 
 
 def parse_mig(text: str, source: str, count: int, skus: tuple[GpuSku, ...]) -> dict[int, MigLayout]:
@@ -204,77 +167,67 @@ def _check_fleet(config: Config, values: Mapping[str, OptionValue]) -> None:
 
 
 def build_config(values: Mapping[str, OptionValue], env: Mapping[str, str]) -> Config:
-    """Validate every option's text into a Config; raises ConfigError naming the flag or variable."""
+    """Validate every option's text into a Config (each with its row's parser); raises ConfigError naming the
+    flag or variable."""
 
-    def text(dest: str) -> tuple[str, str]:
-        return values[dest].text or "", values[dest].source
+    def value(dest: str) -> Any:
+        return parsed(values, dest)
 
     profiles_dest = "gpu_profiles" if values["gpu_profiles"].text else "profile"
-    seed_text, seed_source = text("seed")
     host_identity = resolve_hostname(env)
-    address_text, address_source = text("address")
-    listen = parse_listen(address_text, address_source) if address_text.strip() else None
-    uds = uds_settings(values)
+    listen, uds = value("address"), uds_settings(values)
     if listen is None and uds is None:
-        raise ConfigError(f"{address_source} is empty and no Unix socket is enabled: nothing to serve")
-    collectors_text = text("collectors")[0]
-    web_config_text = text("web_config")[0]
-    push_url_text, push_url_source = text("push_prometheus_url")
-    num_gpus = parse_int(*text("num_gpus"), low=1, high=MAX_GPUS)
-    skus = parse_skus(*text("gpu_model"))
-    engine = engine_settings(values)
-    label_style, label_source = text("label_style")
-    if label_style.strip().lower() not in LABEL_STYLES:
-        raise ConfigError(f"{label_source}={label_style!r}: expected one of {', '.join(LABEL_STYLES)}")
-    preset = (values["preset"].text or "").strip().lower()
-    hosts = parse_int(*text("hosts"), low=1, high=MAX_HOSTS)
-    shard = parse_shard(*text("shard"))
+        raise ConfigError(f"{values['address'].source} is empty and no Unix socket is enabled: nothing to serve")
+    num_gpus, skus, engine, label_style = (
+        value("num_gpus"),
+        value("gpu_model"),
+        engine_settings(values),
+        value("label_style"),
+    )
+    hosts, shard = value("hosts"), value("shard")
     if shard[0] >= hosts:
-        raise ConfigError(f"{text('shard')[1]}={text('shard')[0]!r}: shard {shard[0]} of {hosts} hosts has no host")
-    workers_text, workers_source = text("workers")
-    workers = parse_int(workers_text, workers_source, low=1, high=MAX_WORKERS) if workers_text.strip() else None
+        raise ConfigError(f"{values['shard'].source}={values['shard'].text or ''!r}: shard {shard[0]} of {hosts} "
+                          "hosts has no host")  # fmt: skip
+    workers = value("workers")
     config = Config(
-        collectors_path=Path(collectors_text) if collectors_text else None,
-        base_collectors_path=BASE_COLLECTORS.get(preset),
-        label_style=label_style.strip().lower(),
+        collectors_path=value("collectors"),
+        base_collectors_path=BASE_COLLECTORS.get(value("preset")),
+        label_style=label_style,
         listen=listen,
         uds=uds,
-        web_config_path=Path(web_config_text) if web_config_text else None,
-        idle_timeout_s=parse_float(*text("idle_timeout"), minimum=0.1),
-        collect_interval_s=parse_int(*text("collect_interval"), low=100, high=MAX_INTERVAL_MS) / 1000.0,
-        count_windows_ms={
-            XID_COUNT_FIELD: parse_int(*text("xid_window"), low=1, high=MAX_WINDOW_MS),
-            CLOCK_EVENTS_COUNT_FIELD: parse_int(*text("clock_events_window"), low=1, high=MAX_WINDOW_MS),
-        },
-        hostname=None if parse_bool(*text("no_hostname")) else host_identity,
+        web_config_path=value("web_config"),
+        idle_timeout_s=value("idle_timeout"),
+        collect_interval_s=value("collect_interval"),
+        count_windows_ms={XID_COUNT_FIELD: value("xid_window"), CLOCK_EVENTS_COUNT_FIELD: value("clock_events_window")},
+        hostname=None if value("no_hostname") else host_identity,
         host_identity=host_identity,
         num_gpus=num_gpus,
-        profiles=parse_profiles(*text(profiles_dest)),
+        profiles=value(profiles_dest),
         skus=skus,
-        update_interval_s=parse_float(*text("update_interval"), minimum=0.05),
-        seed=parse_int(seed_text, seed_source, low=0, high=2**64 - 1) if seed_text.strip() else None,
+        update_interval_s=value("update_interval"),
+        seed=value("seed"),
         hosts=hosts,
         workers=workers or os.cpu_count() or 1,
         shard=shard,
-        service_name=text("service_name")[0] or "otel-fakegpu",
-        resource_attributes=parse_key_values(*text("resource_attributes")),
+        service_name=value("service_name"),
+        resource_attributes=value("resource_attributes"),
         otlp=otlp_settings(values),
         tracing=tracing_settings(values["traces_exporter"], env),
-        push_prometheus_url=parse_url(push_url_text, push_url_source) if push_url_text.strip() else None,
-        push_buffer_points=parse_int(*text("push_buffer_points"), low=1, high=MAX_POINTS),
-        log_level="DEBUG" if parse_bool(*text("debug")) else "INFO",
+        push_prometheus_url=value("push_prometheus_url"),
+        push_buffer_points=value("push_buffer_points"),
+        log_level="DEBUG" if value("debug") else "INFO",
         attribution=attribution_settings(values),
-        mig=parse_mig(*text("mig"), num_gpus, skus),
+        mig=parse_mig(values["mig"].text or "", values["mig"].source, num_gpus, skus),
         engine=engine,
         scenario=_load_scenario(values["scenario"], num_gpus),
-        control_token=text("control_token")[0] or None,
-        check_only=parse_bool(*text("check_config")),
+        control_token=value("control_token"),
+        check_only=value("check_config"),
     )
     if config.scenario is not None and not config.engine.simulated:
         raise ConfigError(
             f"{values['scenario'].source}: a scenario needs simulated GPUs (--engine embedded, or dcgm with --inject)"
         )
-    config = with_scenario(config, config.scenario, bool(seed_text.strip()))
+    config = with_scenario(config, config.scenario, bool((values["seed"].text or "").strip()))
     _check_fleet(config, values)
     return config
 

@@ -22,12 +22,15 @@ from typing import IO, NoReturn
 
 from otel_fakegpu.config.errors import ConfigError
 from otel_fakegpu.config.model import Config, config_from
+from otel_fakegpu.config.table import BACKFILL_OPTIONS
 from otel_fakegpu.fields import CollectorSet, default_collectors_path, load_collectors
 from otel_fakegpu.host.stack import build_host
 from otel_fakegpu.outputs import PrometheusTextRenderer
 from otel_fakegpu.sim import parse_duration
 
 log = logging.getLogger(__name__)
+
+SCENARIO = next(option for option in BACKFILL_OPTIONS if option.dest == "scenario")
 
 MAX_STEPS = 2_000_000
 SELF_METRIC_PREFIX = "otel_fakegpu_"  # the exporter's own health has no meaning in a backfill
@@ -44,12 +47,17 @@ def build_parser() -> argparse.ArgumentParser:
         description="Write a scenario's metrics over a past span as OpenMetrics with timestamps "
         "(load with: promtool tsdb create-blocks-from openmetrics FILE DIR).",
     )
-    parser.add_argument("--scenario", metavar="FILE", help="scenario file [env OTEL_FAKEGPU_SCENARIO]")
-    parser.add_argument("--start", default="-1d", help="-7d (before now), now, Unix seconds or ISO 8601 (default -1d)")
-    parser.add_argument("--end", default="now", help="same forms as --start (default now)")
-    parser.add_argument("--step", default="30s", help="time between samples, e.g. 30s (default 30s)")
-    parser.add_argument("--out", metavar="FILE", required=True, help="output file ('-' for standard output)")
-    parser.add_argument("-f", "--collectors", metavar="FILE", help="collectors CSV (default: the stock set)")
+    for option in BACKFILL_OPTIONS:
+        default_note = f" (default {option.default})" if option.default else ""
+        env_note = f" [env {', '.join(option.envs)}]" if option.envs else ""
+        parser.add_argument(
+            *option.flags,
+            dest=option.dest,
+            default=option.default,
+            metavar=option.metavar,
+            required=option.required,
+            help=option.help + default_note + env_note,
+        )
     return parser
 
 
@@ -169,7 +177,7 @@ def _join_relative_times(argv: Sequence[str]) -> list[str]:
 def run_backfill(argv: Sequence[str], env: Mapping[str, str]) -> int:
     """The subcommand; raises ConfigError (exit 2) for bad input."""
     args = build_parser().parse_args(_join_relative_times(argv))
-    scenario_path = args.scenario or env.get("OTEL_FAKEGPU_SCENARIO", "")
+    scenario_path = args.scenario or next((env[name] for name in SCENARIO.envs if name in env), "")
     if not scenario_path:
         raise ConfigError("backfill needs --scenario FILE (or OTEL_FAKEGPU_SCENARIO)")
     span = parse_span(args.start, args.end, args.step, time.time())

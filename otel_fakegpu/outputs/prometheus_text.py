@@ -14,8 +14,7 @@ from dataclasses import dataclass
 
 from opentelemetry.sdk.metrics.export import Gauge, Metric, MetricsData, Sum
 
-from otel_fakegpu.telemetry import SCOPE_NAME
-from otel_fakegpu.telemetry.sdk_fastpath import FrozenAttributes
+from otel_fakegpu.telemetry import SCOPE_NAME, FixedAttributes
 
 LabelKey = tuple[tuple[str, object], ...]
 
@@ -85,8 +84,10 @@ class PrometheusTextRenderer:
         self._with_timestamps = with_timestamps
         self._label_text: dict[LabelKey, str] = {}
         # Sets that cannot change, by identity: the entry holds the set, so its id is not reused while cached.
-        self._frozen_text: dict[int, tuple[FrozenAttributes, str]] = {}
-        self._frozen_seen: dict[int, tuple[FrozenAttributes, str]] = {}
+        # The SDK hands our sets to the points as they are only when its fast path is installed (sdk_fastpath);
+        # otherwise points carry the SDK's own copies, plain dicts, and take the tuple-keyed cache.
+        self._frozen_text: dict[int, tuple[FixedAttributes, str]] = {}
+        self._frozen_seen: dict[int, tuple[FixedAttributes, str]] = {}
 
     def render_families(self, data: MetricsData) -> list[FamilyText]:
         families: list[FamilyText] = []
@@ -134,7 +135,7 @@ class PrometheusTextRenderer:
         )
 
     def _labels(self, attributes: Mapping[str, object], seen: dict[LabelKey, str]) -> str:
-        if type(attributes) is FrozenAttributes:  # most points: no tuple of items, no hash over them
+        if isinstance(attributes, FixedAttributes):  # most points: no tuple of items, no hash over them
             entry = self._frozen_seen.get(id(attributes)) or self._frozen_text.get(id(attributes))
             if entry is None or entry[0] is not attributes:
                 entry = (attributes, _label_text(attributes.items()))

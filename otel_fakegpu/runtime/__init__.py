@@ -1,4 +1,4 @@
-"""Floor 11, the process shape: worker processes collect and render; the serving process (main.py) holds their
+"""Floor 13, the process shape: worker processes collect and render; the serving process (main.py) holds their
 bytes and serves them.
 
 Lower floors never import this one (see frames.py for the contract across the process boundary).

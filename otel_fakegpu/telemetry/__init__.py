@@ -1,6 +1,7 @@
 """Floor 5: the OpenTelemetry SDK pipeline and the per-cycle collection that feeds every output."""
 
 from otel_fakegpu.telemetry.cycle import Consumer, CycleResult, CycleRunner
+from otel_fakegpu.telemetry.label_sets import FixedAttributes
 from otel_fakegpu.telemetry.labels import LABEL_STYLES, Attributes, LabelScheme
 from otel_fakegpu.telemetry.liveness import Liveness
 from otel_fakegpu.telemetry.pipeline import (
@@ -29,6 +30,7 @@ __all__ = [
     "CycleStats",
     "CycleStatsView",
     "EventWindow",
+    "FixedAttributes",
     "LabelScheme",
     "Liveness",
     "Reading",

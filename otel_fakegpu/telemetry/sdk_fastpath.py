@@ -12,23 +12,37 @@ uses its precomputed key (the same key the SDK would compute), storing the set i
 change, which is why the SDK copies). Every other attribute set takes the SDK's own path, unchanged.
 
 The hooks depend on SDK internals. ``install`` checks them and runs a small collection through both paths; when
-anything differs (another SDK version), it installs nothing, logs why, and the SDK's own path runs: slower, never
-wrong. tests/test_sdk_fastpath.py fails when the hooks stop installing, so an SDK upgrade cannot slow us silently.
+anything differs (another SDK version), it installs nothing, logs why, ``frozen`` makes plain ``FixedAttributes``
+(label_sets.py) and the SDK's own path runs: slower, never wrong. tests/test_sdk_fastpath.py fails when the hooks
+stop installing, so an SDK upgrade cannot slow us silently; ``make test-sdk-next`` tries the newest SDK
+(docs/sdk-hooks.md).
 """
 
 from __future__ import annotations
 
+import importlib
 import logging
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, ClassVar, NoReturn
+from types import ModuleType
+from typing import Any
 
-from opentelemetry.attributes import _clean_attribute_value
-from opentelemetry.sdk.metrics._internal import _view_instrument_match as _vim
-from opentelemetry.sdk.metrics._internal import measurement as _measurement
+from otel_fakegpu.telemetry.label_sets import FixedAttributes
 
 log = logging.getLogger(__name__)
 
-_stock_clean: Callable[..., Any] = _clean_attribute_value
+
+def _internal(module: str) -> ModuleType | None:
+    """One of the SDK's internal modules; None where this SDK has no such module (``install`` then refuses)."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        return None
+
+
+# Imported by name, so that an SDK which moved them costs the fast path, never the import of the exporter.
+_vim: Any = _internal("opentelemetry.sdk.metrics._internal._view_instrument_match")
+_measurement: Any = _internal("opentelemetry.sdk.metrics._internal.measurement")
+_stock_clean: Any = getattr(_internal("opentelemetry.attributes"), "_clean_attribute_value", None)
 
 
 class _Hooks:
@@ -41,29 +55,24 @@ class _Hooks:
 _hooks = _Hooks()
 
 
-class FrozenAttributes(dict[str, str]):
-    """An attribute set (our labels: text values) cleaned and hashed once, as the SDK would, and never changed."""
+class FrozenAttributes(FixedAttributes):
+    """A fixed attribute set cleaned and hashed once, as the SDK would: its ``key`` is the SDK's lookup key."""
 
     __slots__ = ("key",)
-    made: ClassVar[int] = 0  # sets made so far in this process: when it moves, some old set may be gone (sdk_prune)
 
     def __init__(self, attributes: Mapping[str, str]) -> None:
         super().__init__(_stock_clean(attributes, None))
         self.key: object = _vim._hash_attributes(self)
-        FrozenAttributes.made += 1
-
-    def _read_only(self, *args: object, **kwargs: object) -> NoReturn:
-        raise TypeError("FrozenAttributes cannot change: build a new set")
-
-    __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = __ior__ = _read_only
-
-    def __reduce__(self) -> tuple[type[dict[str, str]], tuple[dict[str, str]]]:
-        return dict, (dict(self),)  # pickles (and deep-copies) as the plain dict it equals
 
 
-def frozen(attributes: Mapping[str, str]) -> FrozenAttributes:
-    """``attributes`` as a FrozenAttributes (itself when it already is one)."""
-    return attributes if type(attributes) is FrozenAttributes else FrozenAttributes(attributes)
+def frozen(attributes: Mapping[str, str]) -> FixedAttributes:
+    """``attributes`` as a set that never changes (itself when it already is one): a FrozenAttributes once the
+    hooks are installed, a plain FixedAttributes (which the SDK's own path copies) when they are not."""
+    if isinstance(attributes, FixedAttributes):
+        return attributes
+    if _hooks.status is None:
+        install()
+    return FrozenAttributes(attributes) if _hooks.status == "yes" else FixedAttributes(attributes)
 
 
 def _clean(value: Any, max_string_value_length: int | None) -> Any:
@@ -123,12 +132,13 @@ def install() -> bool:
     """Install the hooks once per process; False (and the SDK's own path) if this SDK is not the one they fit."""
     if _hooks.status is not None:
         return _hooks.status == "yes"
-    cls = getattr(_vim, "_ViewInstrumentMatch", None)
-    clean_is_stock = getattr(_measurement, "_clean_attribute_value", None) is _stock_clean
+    cls: Any = getattr(_vim, "_ViewInstrumentMatch", None)
+    clean_is_stock = _stock_clean is not None and getattr(_measurement, "_clean_attribute_value", None) is _stock_clean
     missing = [
         name
         for name, present in (
             ("measurement._clean_attribute_value", clean_is_stock),
+            ("_view_instrument_match._hash_attributes", hasattr(_vim, "_hash_attributes")),
             ("_ViewInstrumentMatch.consume_measurement", hasattr(cls, "consume_measurement")),
             ("_ViewInstrumentMatch._get_or_create_aggregation", hasattr(cls, "_get_or_create_aggregation")),
         )
@@ -137,9 +147,9 @@ def install() -> bool:
     if missing:
         return _refuse(f"this SDK lacks {', '.join(missing)}")
     expected = _points(use_fast=False)
-    _hooks.stock_consume = cls.consume_measurement  # type: ignore[union-attr]
+    _hooks.stock_consume = cls.consume_measurement
     setattr(_measurement, "_clean_attribute_value", _clean)  # noqa: B010 (a module's private name: setattr says so)
-    cls.consume_measurement = _consume_measurement  # type: ignore[union-attr]
+    cls.consume_measurement = _consume_measurement
     try:
         same = _points(use_fast=True) == expected
     except Exception as exc:  # any surprise in the SDK's internals: back to its own path
@@ -148,7 +158,7 @@ def install() -> bool:
         why = "a self-check collection differed from the SDK's own"
     if not same:
         setattr(_measurement, "_clean_attribute_value", _stock_clean)  # noqa: B010
-        cls.consume_measurement = _hooks.stock_consume  # type: ignore[union-attr]
+        cls.consume_measurement = _hooks.stock_consume
         return _refuse(why)
     _hooks.status = "yes"
     return True

@@ -5,25 +5,40 @@ an observable instrument's set that stops being observed just stops producing po
 every pod that comes and goes leaves one aggregation per exported field behind: measured, 200 job changes on 8 GPUs
 left 40,212 aggregations (200 per change, none freed), so a node with steady job churn grew without bound.
 
-After a collection in which new attribute sets were made (``FrozenAttributes.made`` moved: nothing changes
+After a collection in which new attribute sets were made (``FixedAttributes.made`` moved: nothing changes
 otherwise, and nothing is done), every aggregation whose attribute set produced no point anywhere in that
-collection is dropped. A set that comes back later gets a fresh aggregation, as a new series would. This reaches
-into SDK internals; they are checked on first use, and when they differ the pruning is switched off with one
-warning (the SDK's own behaviour then stays, growth included).
+collection is dropped. A set that comes back later gets a fresh aggregation, as a new series would.
+
+This reaches into SDK internals and rests on one fact of 1.45: a point's attributes are its aggregation's own
+object. Were they a copy, every aggregation would be dropped after each change and every counter would restart.
+``install`` checks it once per process against the SDK actually installed (a counter that stays must keep its
+value and start time across a prune, one that left must go); when it does not hold, pruning stays off with one
+warning and the SDK's own behaviour (growth included) stays.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
+from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import MetricsData
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader, MetricsData
 
-from otel_fakegpu.telemetry.sdk_fastpath import FrozenAttributes
+from otel_fakegpu.telemetry.label_sets import FixedAttributes
+from otel_fakegpu.telemetry.sdk_fastpath import frozen
 
 log = logging.getLogger(__name__)
+
+
+class _Install:
+    """What ``install`` found in this process."""
+
+    status: str | None = None  # None before install, then "yes" or why not
+
+
+_install = _Install()
 
 
 def _view_matches(provider: MeterProvider) -> Iterator[Any]:
@@ -44,38 +59,97 @@ def observed_sets(data: MetricsData) -> set[int]:
     }
 
 
+def prune(provider: MeterProvider, observed: set[int]) -> int:
+    """Drops ``provider``'s aggregations whose attribute set is not in ``observed``; returns how many went."""
+    pruned = 0
+    for match in _view_matches(provider):
+        with match._lock:
+            kept = {
+                key: aggregation
+                for key, aggregation in match._attributes_aggregation.items()
+                if id(aggregation._attributes) in observed
+            }
+            pruned += len(match._attributes_aggregation) - len(kept)
+            match._attributes_aggregation = kept
+    return pruned
+
+
+def _counter_across_a_prune() -> tuple[int, list[dict[str, tuple[int, float]]]]:
+    """A counter over three collections: pod ``a`` stays, ``b`` leaves and ``c`` comes after the first; pruned
+    after the second. Returns how many aggregations went and, per collection, pod -> (start time, value)."""
+    stays, leaves, comes = (frozen({"pod": pod}) for pod in "abc")
+    rounds = [[(stays, 10), (leaves, 5)], [(stays, 20), (comes, 1)], [(stays, 30), (comes, 2)]]
+    now = [0]
+
+    def observe(_: CallbackOptions) -> Iterable[Observation]:
+        return [Observation(value, attributes) for attributes, value in rounds[now[0]]]
+
+    reader = InMemoryMetricReader()
+    provider = MeterProvider(metric_readers=[reader])
+    provider.get_meter("otel_fakegpu.selfcheck").create_observable_counter("c", callbacks=[observe])
+    pruned, seen = 0, []
+    try:
+        for now[0] in range(len(rounds)):
+            data = reader.get_metrics_data()
+            assert data is not None
+            if now[0] == 1:
+                pruned = prune(provider, observed_sets(data))
+            points = data.resource_metrics[0].scope_metrics[0].metrics[0].data.data_points
+            seen.append(
+                {str((p.attributes or {})["pod"]): (p.start_time_unix_nano, getattr(p, "value", 0)) for p in points}
+            )
+    finally:
+        provider.shutdown()
+    return pruned, seen
+
+
+def _check() -> str | None:
+    """None when pruning does what it must on this SDK, else what went wrong."""
+    pruned, seen = _counter_across_a_prune()
+    if pruned != 1:
+        return f"a prune that should drop 1 aggregation dropped {pruned}"
+    if seen[2].get("a") != (seen[0]["a"][0], 30) or set(seen[2]) != {"a", "c"}:
+        return "a counter that stayed did not keep its start time and value across a prune"
+    return None
+
+
+def install() -> bool:
+    """Check the SDK once per process; False (pruning off, one warning) when it is not as pruning needs."""
+    if _install.status is None:
+        try:
+            why = _check()
+        except Exception as exc:  # any surprise in the SDK's internals: leave them alone
+            why = f"{type(exc).__name__}: {exc}"
+        _install.status = why or "yes"
+        if why:
+            log.warning("stale attribute sets are not pruned on this OpenTelemetry SDK (%s): series stay", why)
+    return _install.status == "yes"
+
+
+def status() -> str | None:
+    """``"yes"`` once checked and on, the reason when off, None before ``install``."""
+    return _install.status
+
+
 class StaleSetPruner:
     """Drops a provider's aggregations whose attribute set was not observed, after collections that made sets."""
 
     def __init__(self, provider: MeterProvider) -> None:
         self._provider = provider
-        self._made_at_last_prune = FrozenAttributes.made
-        self.enabled = True
+        self.enabled = install()
+        self._made_at_last_prune = FixedAttributes.made
         self.pruned_total = 0
 
     def after_collection(self, data: MetricsData) -> int:
         """Prune if attribute sets were made since the last time; returns how many aggregations went."""
-        if not self.enabled or FrozenAttributes.made == self._made_at_last_prune:
+        if not self.enabled or FixedAttributes.made == self._made_at_last_prune:
             return 0
-        self._made_at_last_prune = FrozenAttributes.made
+        self._made_at_last_prune = FixedAttributes.made
         try:
-            pruned = self._prune(observed_sets(data))
-        except AttributeError as exc:  # another SDK's internals: keep its behaviour, say so once
+            pruned = prune(self._provider, observed_sets(data))
+        except AttributeError as exc:  # passed the check, then differed: keep the SDK's behaviour, say so once
             self.enabled = False
-            log.warning("stale attribute sets are not pruned on this OpenTelemetry SDK (%s)", exc)
+            log.warning("stale attribute sets are no longer pruned on this OpenTelemetry SDK (%s)", exc)
             return 0
         self.pruned_total += pruned
-        return pruned
-
-    def _prune(self, observed: set[int]) -> int:
-        pruned = 0
-        for match in _view_matches(self._provider):
-            with match._lock:
-                kept = {
-                    key: aggregation
-                    for key, aggregation in match._attributes_aggregation.items()
-                    if id(aggregation._attributes) in observed
-                }
-                pruned += len(match._attributes_aggregation) - len(kept)
-                match._attributes_aggregation = kept
         return pruned
