@@ -21,7 +21,8 @@ from opentelemetry.sdk.metrics.export import MetricExportResult
 from otel_fakegpu.outputs import OtlpPushOutput, OtlpSettings, make_exporter, otlp_exporters
 from otel_fakegpu.telemetry import CycleResult
 from tests.conftest import build_stack
-from tests.receivers import OtlpGrpcReceiver, VictoriaMetrics, wait_for
+from tests.polling import wait_until
+from tests.receivers import OtlpGrpcReceiver, VictoriaMetrics
 
 
 @pytest.fixture
@@ -40,7 +41,7 @@ def _push_one_cycle(settings: OtlpSettings, arrived: Any) -> OtlpPushOutput:
     push(CycleResult(1, stack.clock(), data))
     push.start(stop)
     try:
-        wait_for(lambda: arrived(points), timeout=30)
+        wait_until(lambda: arrived(points), timeout=30)
     finally:
         stop.set()
         push.close(drain_s=1.0)
