@@ -93,6 +93,7 @@ def victoria(tmp_path: Path) -> Iterator[VictoriaMetrics]:
 
 
 @pytest.mark.peer
+@pytest.mark.slow
 def test_http_falls_back_to_the_stock_exporter_and_still_pushes(
     unchecked: None, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, victoria: VictoriaMetrics
 ) -> None:
