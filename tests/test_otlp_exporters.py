@@ -6,8 +6,6 @@ VictoriaMetrics over OTLP/HTTP)."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -83,13 +81,6 @@ def test_grpc_falls_back_to_the_stock_exporter_and_still_pushes(
     assert str(otlp_exporters.status("grpc")).startswith("AttributeError")  # an EncodedRequest reached encode_metrics
     OtlpPushOutput(settings, buffer_points=10)._release()  # a second exporter: no second warning
     assert caplog.text.count("OTLP grpc push uses the stock exporter") == 1
-
-
-@pytest.fixture
-def victoria(tmp_path: Path) -> Iterator[VictoriaMetrics]:
-    vm = VictoriaMetrics(tmp_path)
-    yield vm
-    vm.stop()
 
 
 @pytest.mark.peer
