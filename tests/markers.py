@@ -16,6 +16,7 @@ from __future__ import annotations
 import inspect
 import os
 import subprocess
+import sys
 import types
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -83,11 +84,16 @@ class Usage:
     def _visit_function(self, func: types.FunctionType) -> None:
         globals_ = func.__globals__
         for code in _codes(func.__code__):
+            # A function-level import (``from tests.receivers import X``) names its module among the code's names.
+            imported = [sys.modules[n] for n in code.co_names if n.startswith("tests.") and n in sys.modules]
             for name in code.co_names:
                 self.process |= name in PROCESS_NAMES
                 self.peer |= name in PEER_NAMES
                 if name in globals_:
                     self._resolve(globals_[name])
+                for module in imported:
+                    if name in vars(module):
+                        self._resolve(vars(module)[name])
             for const in code.co_consts:
                 if isinstance(const, str) and os.path.basename(const) in PEER_PROGRAMS:
                     self.peer = True

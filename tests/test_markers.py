@@ -45,6 +45,12 @@ def _starts_victoria(folder: Path) -> None:
     VictoriaMetrics(folder).stop()
 
 
+def _imports_inside(folder: Path) -> None:
+    from tests.receivers import VictoriaMetrics as Victoria  # as conftest's fixtures import what imports them
+
+    Victoria(folder).stop()
+
+
 def _runs_hadolint() -> None:
     subprocess.run(["hadolint", "Dockerfile"], check=True)
 
@@ -61,6 +67,7 @@ PROBES: dict[str, Callable[..., object]] = {
         _runs_the_cli,
         _runs_promtool,
         _starts_victoria,
+        _imports_inside,
         _runs_hadolint,
         _in_process,
     )
@@ -82,6 +89,7 @@ def test_a_process_is_seen_through_helpers_and_the_subprocess_module() -> None:
 def test_peers_are_seen_by_their_folder_their_class_and_their_program() -> None:
     assert _uses("_runs_promtool") == (True, True)
     assert _uses("_starts_victoria") == (True, True)
+    assert _uses("_imports_inside") == (True, True)  # a function-level import is followed into its module
     assert _uses("_runs_hadolint") == (True, True)
 
 
