@@ -32,8 +32,11 @@ LABEL org.opencontainers.image.title="otel-fakegpu" \
       org.opencontainers.image.source="https://github.com/otel-fakegpu/otel-fakegpu" \
       org.opencontainers.image.documentation="https://github.com/otel-fakegpu/otel-fakegpu#readme"
 COPY --from=venv /opt/otel-fakegpu /opt/otel-fakegpu
-# A fixed numeric user, so Kubernetes' runAsNonRoot can verify it; it owns only the socket directory.
-RUN mkdir -p /var/run/dcgm && chown 10001:10001 /var/run/dcgm && chmod 0750 /var/run/dcgm
+# A fixed numeric user, so Kubernetes' runAsNonRoot can verify it; it owns only the socket directory and the
+# push queue directory (push requests kept there until delivered survive a restart: docs/push-queue.md).
+RUN mkdir -p /var/run/dcgm /var/lib/otel-fakegpu/queue \
+    && chown 10001:10001 /var/run/dcgm /var/lib/otel-fakegpu/queue \
+    && chmod 0750 /var/run/dcgm /var/lib/otel-fakegpu/queue
 ENV PATH=/opt/otel-fakegpu/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
@@ -41,10 +44,12 @@ ENV PATH=/opt/otel-fakegpu/bin:$PATH \
     DCGM_EXPORTER_INTERVAL=30000 \
     NUM_FAKE_GPUS=4 \
     ENABLE_UDS=true \
-    UDS_SOCKET_PATH=/var/run/dcgm/metrics.sock
+    UDS_SOCKET_PATH=/var/run/dcgm/metrics.sock \
+    OTEL_FAKEGPU_PUSH_QUEUE_DIR=/var/lib/otel-fakegpu/queue
 USER 10001:10001
 EXPOSE 9400
 VOLUME ["/var/run/dcgm"]
+VOLUME ["/var/lib/otel-fakegpu/queue"]
 # No curl in the image: the venv's Python asks /health (non-2xx, refused or slow = unhealthy).
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
     CMD ["python3", "-c", "import os, urllib.request; port = os.environ.get('DCGM_EXPORTER_LISTEN', ':9400').rsplit(':', 1)[1]; urllib.request.urlopen(f'http://127.0.0.1:{port}/health', timeout=4)"]

@@ -11,6 +11,7 @@ from otel_fakegpu.config.cmdline import PROG, resolve
 from otel_fakegpu.config.errors import ConfigError
 from otel_fakegpu.config.model import PRESETS, Config, build_config, environ, load_field_set
 from otel_fakegpu.fields import CollectorsError, CollectorSet
+from otel_fakegpu.runtime.fleet import fleet_racks
 from otel_fakegpu.serve import WebConfig, WebConfigError, load_web_config
 
 EXIT_USAGE = 2
@@ -43,6 +44,10 @@ def validate(argv: Sequence[str], env: Mapping[str, str]) -> tuple[Config, Colle
     """Everything the exporter checks before it starts (flags, variables, every file it reads); raises one of
     BAD_INPUT with the one line the user sees. ``--check-config`` stops here."""
     config = config_from_args(argv, env)
+    try:
+        fleet_racks(config)  # a scenario's racks against the fleet's hosts
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
     collectors = load_field_set(config)
     web_config = load_web_config(config.web_config_path) if config.web_config_path else None
     return config, collectors, web_config
@@ -62,6 +67,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if args and args[0] == "backfill":
         return _backfill(args[1:])
+    if args and args[0] == "record":
+        from otel_fakegpu.runtime.record import run_record  # noqa: PLC0415 - the recorder needs none of the exporter
+
+        return run_record(args[1:], environ())
+    if args and args[0] == "ctl":
+        from otel_fakegpu.serve.ctl import run_ctl  # noqa: PLC0415 - the client needs none of the exporter
+
+        return run_ctl(args[1:], environ())
     if "--list-gpu-models" in args:
         from otel_fakegpu.sim import SKUS, format_gpu_models  # noqa: PLC0415 - only this path needs it
 

@@ -86,11 +86,12 @@ class OtlpGrpcReceiver:
 
 
 class VictoriaMetrics:
-    """A single-node VictoriaMetrics on a free loopback port with its data in ``folder``."""
+    """A single-node VictoriaMetrics on a loopback port (a free one unless ``port`` is given) with its data in
+    ``folder``."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, port: int | None = None) -> None:
         assert VICTORIA.exists(), f"{VICTORIA} missing: run `make peers` (tools/install-peers.sh)"
-        self.port = free_port()
+        self.port = port or free_port()
         self._log = (folder / "victoria.log").open("wb")
         self._proc = subprocess.Popen(
             [

@@ -127,6 +127,8 @@ def test_daemonset_for_gpu_nodes() -> None:
     assert pod_resources["readOnly"] is True
     assert volumes[pod_resources["name"]]["hostPath"]["path"] == "/var/lib/kubelet/pod-resources"
     assert volumes[mounts["/var/run/dcgm"]["name"]]["hostPath"]["path"] == "/var/run/dcgm"
+    queue = volumes[mounts["/var/lib/otel-fakegpu/queue"]["name"]]["hostPath"]  # survives the pod: a rollout
+    assert queue == {"path": "/var/lib/otel-fakegpu/queue", "type": "DirectoryOrCreate"}
     env = container_env(by_kind(objects, "DaemonSet"))
     assert env["NODE_NAME"] == {"fieldRef": {"fieldPath": "spec.nodeName"}}
     for probe in ("livenessProbe", "readinessProbe"):
@@ -164,6 +166,8 @@ def test_container_environment_is_the_exporters_own(name: str, tmp_path: Path) -
     plain.update(NODE_NAME="node-a", DCGM_EXPORTER_COLLECTORS=str(DEPLOY / "collectors" / "dcgm-fleet.csv"))
     plain.update(DCGM_EXPORTER_INTERVAL="1000")
     plain["UDS_SOCKET_PATH"] = str(tmp_path / "metrics.sock")
+    if "OTEL_FAKEGPU_PUSH_QUEUE_DIR" in plain:  # the node's host path, here a folder of the test's own
+        plain["OTEL_FAKEGPU_PUSH_QUEUE_DIR"] = str(tmp_path / "queue")
     if workload["kind"] == "StatefulSet":  # replica 1's share of a small fleet; the sizes are not the point here
         plain.update(OTEL_FAKEGPU_HOSTS="8", OTEL_FAKEGPU_SHARD=f"1/{workload['spec']['replicas']}")
     exporter = start_exporter([], plain)  # on a free port: its -a wins over DCGM_EXPORTER_LISTEN

@@ -9,6 +9,7 @@ import pytest
 from otel_fakegpu.cli import config_from_args
 from otel_fakegpu.config.errors import ConfigError
 from otel_fakegpu.fields import collectors_preset_path, load_collectors
+from otel_fakegpu.outputs import PushQueueSettings
 from otel_fakegpu.outputs.batching import count_points, split
 from tests.conftest import ExporterProcess, build_stack
 from tests.polling import wait_until
@@ -56,6 +57,14 @@ def test_metrics_specific_variables_win_and_are_used_as_given() -> None:
     assert grpc.compression == "gzip"  # on by default
 
 
+def test_push_queue_settings_from_flags_and_variables() -> None:
+    assert config_from_args([], {}).push_queue is None  # off unless asked for
+    queue = config_from_args([], {"OTEL_FAKEGPU_PUSH_QUEUE_DIR": "/q", "OTEL_FAKEGPU_PUSH_QUEUE_MAX_BYTES": "1Gi"})
+    assert queue.push_queue == PushQueueSettings(Path("/q"), 1 << 30, 100_000_000)
+    flags = config_from_args(["--push-queue-dir", "q", "--push-queue-min-free-bytes", "0"], {}).push_queue
+    assert flags == PushQueueSettings(Path("q"), None, 0)
+
+
 @pytest.mark.parametrize(
     ("argv", "env", "message"),
     [
@@ -66,6 +75,8 @@ def test_metrics_specific_variables_win_and_are_used_as_given() -> None:
         ([], {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c", "OTEL_EXPORTER_OTLP_COMPRESSION": "zstd"}, "expected gzip or none"),
         (["--push-prometheus-url", "169.254.169.254/v1"], {}, "expected an http:// or https:// URL"),
         (["--preset", "aws"], {}, "unknown preset (known: digitalocean, dcgm-fake-gpu-exporter)"),
+        (["--push-queue-dir", "q", "--push-queue-max-bytes", "5x"], {}, "--push-queue-max-bytes='5x': expected a size"),
+        ([], {"OTEL_FAKEGPU_PUSH_QUEUE_DIR": "q", "OTEL_FAKEGPU_PUSH_QUEUE_MIN_FREE_BYTES": "-1"}, "MIN_FREE_BYTES='-1'"),
     ],
 )  # fmt: skip
 def test_bad_push_settings(argv: list[str], env: dict[str, str], message: str) -> None:

@@ -34,8 +34,8 @@ class _Scripted(http.server.BaseHTTPRequestHandler):
     server: _ScriptedServer
 
     def do_POST(self) -> None:
-        self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        status, headers, body = self.server.next_answer()
+        received = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        status, headers, body = self.server.next_answer(received)
         self.send_response(status)
         for key, value in headers.items():
             self.send_header(key, value)
@@ -52,10 +52,12 @@ class _ScriptedServer(http.server.ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), _Scripted)
         self.script = list(script)
         self.answers: list[tuple[float, int]] = []  # (monotonic time, status)
+        self.bodies: list[bytes] = []  # every request body, in arrival order
         self.lock = threading.Lock()
 
-    def next_answer(self) -> tuple[int, dict[str, str], bytes]:
+    def next_answer(self, received: bytes = b"") -> tuple[int, dict[str, str], bytes]:
         with self.lock:
+            self.bodies.append(received)
             answer = self.script.pop(0) if self.script else (200, {}, b"")
             self.answers.append((time.monotonic(), answer[0]))
             return answer

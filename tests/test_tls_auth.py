@@ -143,6 +143,12 @@ class _OneHost:
     def hosts(self) -> list[str]:
         return ["h"]
 
+    def host_labels(self, host: str) -> dict[str, str]:
+        return {}
+
+    def serving(self, host: str | None) -> tuple[str, float]:
+        return ("ok", 0.0)
+
     async def exposition(self, host: str | None, fmt: Format, gzipped: bool) -> tuple[bytes, float]:
         return b"x 1\n", 0.0
 

@@ -10,7 +10,15 @@ import sys
 from pathlib import Path
 
 from otel_fakegpu.config.model import BASE_COLLECTORS, PRESETS
-from otel_fakegpu.config.table import BACKFILL_OPTIONS, BACKFILL_TITLE, GROUPS, OPTIONS, Option
+from otel_fakegpu.config.table import (
+    BACKFILL_OPTIONS,
+    BACKFILL_TITLE,
+    GROUPS,
+    OPTIONS,
+    RECORD_OPTIONS,
+    RECORD_TITLE,
+    Option,
+)
 from otel_fakegpu.host.backfill import MAX_STEPS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -81,6 +89,7 @@ def render() -> str:
     lines += _presets()
     note = f"`--out` is required; the span runs from `--start` to `--end` in steps of `--step` (at most {MAX_STEPS:,})."
     lines += ["", *_section(BACKFILL_TITLE, list(BACKFILL_OPTIONS), note)]
+    lines += _section(RECORD_TITLE, list(RECORD_OPTIONS), "`--from`, `--duration` and `--out` are required.")
     return "\n".join(lines).rstrip("\n") + "\n"
 
 

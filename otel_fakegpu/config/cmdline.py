@@ -24,7 +24,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog=PROG,
         description="dcgm-exporter-compatible GPU metrics from simulated (default) or real GPUs, "
         "through OpenTelemetry. Every option falls back to the environment variable shown. "
-        "Subcommand: otel-fakegpu backfill --help (a scenario's history as OpenMetrics).",
+        "Subcommands: otel-fakegpu backfill --help (a scenario's history as OpenMetrics), "
+        "otel-fakegpu ctl --help (drive a running exporter's control API: drills, faults, history, undo), "
+        "otel-fakegpu record --help (capture a dcgm-exporter page sequence for --engine replay).",
     )
     groups = {key: parser.add_argument_group(title) for key, title in GROUPS.items()}
     for opt in OPTIONS:

@@ -18,6 +18,7 @@ from otel_fakegpu.config.sections import (
     attribution_settings,
     engine_settings,
     otlp_settings,
+    push_queue_settings,
     tracing_settings,
     uds_settings,
 )
@@ -35,7 +36,7 @@ from otel_fakegpu.fields import (
     load_collectors,
     merge_collectors,
 )
-from otel_fakegpu.outputs import OtlpSettings
+from otel_fakegpu.outputs import OtlpSettings, PushQueueSettings
 from otel_fakegpu.serve import UdsSettings
 from otel_fakegpu.sim import (
     GpuSku,
@@ -91,6 +92,7 @@ class Config:
     hosts: int  # simulated hosts in the whole fleet, each with num_gpus GPUs
     workers: int  # worker processes this process splits its hosts over
     shard: tuple[int, int]  # (I, N): this process simulates the hosts whose index i has i % N == I
+    racks: int  # the fleet's hosts stand in this many racks (contiguous runs)
     service_name: str
     resource_attributes: dict[str, str]
     otlp: OtlpSettings | None
@@ -104,6 +106,7 @@ class Config:
     engine: EngineSettings = field(default_factory=EngineSettings)
     check_only: bool = False  # --check-config: validate, then exit
     tracing: TracingSettings | None = None  # None: no traces
+    push_queue: PushQueueSettings | None = None  # None: push requests wait in memory only
 
 
 def parse_mig(text: str, source: str, count: int, skus: tuple[GpuSku, ...]) -> dict[int, MigLayout]:
@@ -188,6 +191,9 @@ def build_config(values: Mapping[str, OptionValue], env: Mapping[str, str]) -> C
     if shard[0] >= hosts:
         raise ConfigError(f"{values['shard'].source}={values['shard'].text or ''!r}: shard {shard[0]} of {hosts} "
                           "hosts has no host")  # fmt: skip
+    racks = value("racks")
+    if racks > hosts:
+        raise ConfigError(f"{values['racks'].source}={values['racks'].text!r}: more racks than the {hosts} hosts")
     workers = value("workers")
     config = Config(
         collectors_path=value("collectors"),
@@ -209,12 +215,14 @@ def build_config(values: Mapping[str, OptionValue], env: Mapping[str, str]) -> C
         hosts=hosts,
         workers=workers or os.cpu_count() or 1,
         shard=shard,
+        racks=racks,
         service_name=value("service_name"),
         resource_attributes=value("resource_attributes"),
         otlp=otlp_settings(values),
         tracing=tracing_settings(values["traces_exporter"], env),
         push_prometheus_url=value("push_prometheus_url"),
         push_buffer_points=value("push_buffer_points"),
+        push_queue=push_queue_settings(values),
         log_level="DEBUG" if value("debug") else "INFO",
         attribution=attribution_settings(values),
         mig=parse_mig(values["mig"].text or "", values["mig"].source, num_gpus, skus),

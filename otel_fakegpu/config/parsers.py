@@ -15,6 +15,7 @@ from otel_fakegpu.config.values import (
     MAX_INTERVAL_MS,
     ListenAddress,
     parse_bool,
+    parse_bytes,
     parse_float,
     parse_headers,
     parse_host_port,
@@ -28,7 +29,7 @@ from otel_fakegpu.config.values import (
 from otel_fakegpu.engine.selection import ENGINE_KINDS, DeviceSelection, parse_devices
 from otel_fakegpu.outputs import NAMINGS
 from otel_fakegpu.serve import DEFAULT_MODE, DEFAULT_SOCKET_PATH
-from otel_fakegpu.sim import PROFILE_NAMES, GpuSku
+from otel_fakegpu.sim import PROFILE_NAMES, GpuSku, parse_duration
 from otel_fakegpu.sim.sku_presets import DEFAULT_SKU, find_sku
 from otel_fakegpu.telemetry import LABEL_STYLES
 from otel_fakegpu.telemetry.tracing import TRACES_EXPORTERS
@@ -67,6 +68,44 @@ def switch(value: OptionValue) -> bool:
 
 def whole(low: int, high: int | None = None) -> Parser:
     return lambda value: parse_int(text(value), value.source, low=low, high=high)
+
+
+def byte_size(low: int, optional: bool = False) -> Parser:
+    """A size in bytes (``500M``, ``64Mi``) of at least ``low``; with ``optional``, None when blank."""
+
+    def parse(value: OptionValue) -> int | None:
+        if optional and not stripped(value):
+            return None
+        return parse_bytes(text(value), value.source, low=low)
+
+    return parse
+
+
+def number(minimum: float, maximum: float) -> Parser:
+    return lambda value: parse_float(text(value), value.source, minimum=minimum, maximum=maximum)
+
+
+def duration(minimum_s: float) -> Parser:
+    """``90s``, ``2m``, ``1h30m`` or plain seconds, at least ``minimum_s``."""
+
+    def parse(value: OptionValue) -> float:
+        try:
+            seconds_ = parse_duration(text(value))
+        except ValueError as exc:
+            raise ConfigError(f"{value.source}={text(value)!r}: {exc}") from None
+        if seconds_ < minimum_s or (minimum_s > 0 and seconds_ == 0):
+            raise ConfigError(f"{value.source}={text(value)!r}: must be more than 0")
+        return seconds_
+
+    return parse
+
+
+def page_url(value: OptionValue) -> str:
+    """An http:// or https:// URL of a page to scrape."""
+    url = stripped(value)
+    if not url.startswith(("http://", "https://")) or len(url.split("://", 1)[1]) == 0:
+        raise ConfigError(f"{value.source}={text(value)!r}: expected an http:// or https:// URL")
+    return url
 
 
 def seconds(minimum: float) -> Parser:

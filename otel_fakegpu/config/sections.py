@@ -15,8 +15,9 @@ from otel_fakegpu.config.values import (
     parse_host_port,
     parse_url,
 )
-from otel_fakegpu.engine.selection import EngineSettings
-from otel_fakegpu.outputs import OtlpSettings
+from otel_fakegpu.engine.recording import RecordingError, read_recording
+from otel_fakegpu.engine.selection import EngineSettings, ReplaySettings
+from otel_fakegpu.outputs import OtlpSettings, PushQueueSettings
 from otel_fakegpu.serve import UdsSettings
 from otel_fakegpu.telemetry.tracing import TRACES_PROTOCOLS, TracingSettings
 
@@ -58,6 +59,15 @@ def otlp_settings(values: Mapping[str, OptionValue]) -> OtlpSettings | None:
         max_points_per_request=parsed(values, "otlp_max_points"),
         naming=naming,
     )
+
+
+def push_queue_settings(values: Mapping[str, OptionValue]) -> PushQueueSettings | None:
+    """``--push-queue-dir`` and its bounds; None when push keeps its requests in memory only."""
+    directory = parsed(values, "push_queue_dir")
+    if directory is None:
+        return None
+    max_bytes, floor = parsed(values, "push_queue_max_bytes"), parsed(values, "push_queue_min_free_bytes")
+    return PushQueueSettings(directory, max_bytes, floor)
 
 
 def tracing_settings(exporter: OptionValue, env: Mapping[str, str]) -> TracingSettings | None:
@@ -124,4 +134,28 @@ def engine_settings(values: Mapping[str, OptionValue]) -> EngineSettings:
     if inject and kind != "dcgm":
         raise ConfigError(f"{inject_value.source}: injection needs --engine dcgm (the engine is {kind})")
     remote = parsed(values, "remote_hostengine")
-    return EngineSettings(kind, remote if kind == "dcgm" else None, devices, inject)
+    return EngineSettings(kind, remote if kind == "dcgm" else None, devices, inject, replay_settings(values, kind))
+
+
+def replay_settings(values: Mapping[str, OptionValue], kind: str) -> ReplaySettings | None:
+    """--replay-file, --replay-speed, --replay-loop: the capture is read now, so a bad one stops the start."""
+    file_value, path = values["replay_file"], parsed(values, "replay_file")
+    if kind != "replay":
+        if path is not None:
+            raise ConfigError(f"{file_value.source}: a capture is served by --engine replay (the engine is {kind})")
+        return None
+    if path is None:
+        raise ConfigError(f"{values['engine'].source}=replay: needs --replay-file (a capture of otel-fakegpu record)")
+    if parsed(values, "hosts") != 1:
+        raise ConfigError(f"{values['hosts'].source}: a capture is one host's page; replay serves one host")
+    if parsed(values, "otlp_endpoint"):
+        raise ConfigError(f"{values['otlp_endpoint'].source}: --engine replay serves the captured page, pushes nothing")
+    try:
+        recording = read_recording(path)
+    except RecordingError as exc:
+        raise ConfigError(str(exc)) from None
+    except OSError as exc:
+        raise ConfigError(f"{file_value.source}={str(path)!r}: cannot read: {exc.strerror or exc}") from None
+    if not recording.pages:
+        raise ConfigError(f"{path}: no whole page to replay ({recording.stopped or 'no record'})")
+    return ReplaySettings(path, parsed(values, "replay_speed"), parsed(values, "replay_loop"))

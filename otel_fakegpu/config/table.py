@@ -67,8 +67,16 @@ OPTIONS: tuple[Option, ...] = (
     _o("debug", "-d --debug", "DCGM_EXPORTER_DEBUG", "false", "log at debug level", switch=True),
     # Engine
     _o("engine", "--engine", "OTEL_FAKEGPU_ENGINE", "embedded",
-       "where values come from: embedded (simulated GPUs), dcgm (a DCGM hostengine via pydcgm), nvml (nvidia-ml-py)",
-       "KIND", group="engine", parse=P.engine_kind),
+       "where values come from: embedded (simulated GPUs), dcgm (a DCGM hostengine via pydcgm), nvml (nvidia-ml-py), "
+       "replay (a capture of otel-fakegpu record, --replay-file)", "KIND", group="engine", parse=P.engine_kind),
+    _o("replay_file", "--replay-file", "OTEL_FAKEGPU_REPLAY_FILE", None,
+       "--engine replay: the capture to serve (otel-fakegpu record --help)", "FILE", group="engine",
+       parse=P.optional_path),
+    _o("replay_speed", "--replay-speed", "OTEL_FAKEGPU_REPLAY_SPEED", "1",
+       "--engine replay: capture seconds per second (2: twice as fast)", "X", group="engine",
+       parse=P.number(0.001, 10000.0)),
+    _o("replay_loop", "--replay-loop", "OTEL_FAKEGPU_REPLAY_LOOP", "false",
+       "--engine replay: start over at the end (default: hold the last page)", switch=True, group="engine"),
     _o("remote_hostengine", "-r --remote-hostengine-info", "DCGM_REMOTE_HOSTENGINE_INFO", None,
        "--engine dcgm: connect to nv-hostengine at HOST:PORT ([::1]:5555) or a Unix socket path "
        "(default: start an embedded hostengine)", "ADDR", group="engine", parse=P.remote_hostengine),
@@ -138,6 +146,9 @@ OPTIONS: tuple[Option, ...] = (
     _o("hosts", "--hosts", "OTEL_FAKEGPU_HOSTS", "1",
        "simulated hosts, each with --num-gpus GPUs, its own Hostname (NAME-0, NAME-1, ...) and /hosts/NAME/metrics",
        "N", group="simulator", parse=P.whole(1, P.MAX_HOSTS)),
+    _o("racks", "--racks", "OTEL_FAKEGPU_RACKS", "1",
+       "racks the hosts stand in, contiguous runs r0, r1, ... (/sd's rack label; rack events of the control API)",
+       "N", group="simulator", parse=P.whole(1, P.MAX_HOSTS)),
     _o("workers", "--workers", "OTEL_FAKEGPU_WORKERS", None,
        "worker processes the hosts are split over (default: the number of cores, at most one per host)", "N",
        group="simulator", parse=P.optional_whole(1, P.MAX_WORKERS)),
@@ -191,6 +202,15 @@ OPTIONS: tuple[Option, ...] = (
     _o("push_buffer_points", "--push-buffer-points", "OTEL_FAKEGPU_PUSH_BUFFER_POINTS", "2000000",
        "points each push target keeps for retry while its receiver is down", "N", group="push",
        parse=P.whole(1, P.MAX_POINTS)),
+    _o("push_queue_dir", "--push-queue-dir", "OTEL_FAKEGPU_PUSH_QUEUE_DIR", None,
+       "keep every push request in this directory until delivered, so a restart loses none (docs/push-queue.md; "
+       "one exporter per directory)", "DIR", group="push", parse=P.optional_path),
+    _o("push_queue_max_bytes", "--push-queue-max-bytes", "OTEL_FAKEGPU_PUSH_QUEUE_MAX_BYTES", None,
+       "bound of the queue directory, e.g. 500M or 1Gi; the oldest requests go first (default: 48 bytes per "
+       "--push-buffer-points point, per push target)", "SIZE", group="push", parse=P.byte_size(1, optional=True)),
+    _o("push_queue_min_free_bytes", "--push-queue-min-free-bytes", "OTEL_FAKEGPU_PUSH_QUEUE_MIN_FREE_BYTES",
+       "100M", "free disk space the queue directory leaves; below it the oldest requests go first and /health "
+       "says degraded", "SIZE", group="push", parse=P.byte_size(0)),
     _o("traces_exporter", "--traces-exporter", "OTEL_TRACES_EXPORTER", "none",
        "trace each cycle and push request: none, otlp (to OTEL_EXPORTER_OTLP_TRACES_ENDPOINT or "
        "OTEL_EXPORTER_OTLP_ENDPOINT) or console", "NAME", group="push", parse=P.traces_exporter),
@@ -215,6 +235,21 @@ BACKFILL_OPTIONS: tuple[Option, ...] = (
     _o("out", "--out", "", None, "output file ('-' for standard output)", "FILE", group="backfill", required=True),
     _o("collectors", "-f --collectors", "", None, "collectors CSV (default: the stock set)", "FILE",
        group="backfill"),
+)  # fmt: skip
+
+RECORD_TITLE = "record: otel-fakegpu record, a page sequence captured for --engine replay"
+
+# The record subcommand's own options (``otel-fakegpu record --help``).
+RECORD_OPTIONS: tuple[Option, ...] = (
+    _o("source", "--from", "", None, "the page to scrape, e.g. http://gpu-node:9400/metrics", "URL", group="record",
+       parse=P.page_url, required=True),
+    _o("every", "--every", "", "15s", "time between scrapes", "DURATION", group="record", parse=P.duration(0.001)),
+    _o("duration", "--duration", "", None, "how long to record, e.g. 1h", "DURATION", group="record",
+       parse=P.duration(0.0), required=True),
+    _o("out", "--out", "", None, "the capture file to write", "FILE", group="record", parse=P.optional_path,
+       required=True),
+    _o("max_bytes", "--max-bytes", "", str(256 << 20), "the capture file's size limit in bytes", "N",
+       group="record", parse=P.whole(64)),
 )  # fmt: skip
 
 OPTIONS_BY_DEST = {option.dest: option for option in OPTIONS}

@@ -65,6 +65,22 @@ def parse_int(text: str, source: str, *, low: int, high: int | None = None, show
     return number
 
 
+_BYTE_UNITS = {"": 1, "k": 10**3, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12,
+               "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}  # fmt: skip
+
+
+def parse_bytes(text: str, source: str, *, low: int) -> int:
+    """A size in bytes with Kubernetes' suffixes: ``500M`` (10^6), ``64Mi`` (2^20), ``1G``, ``2Gi``."""
+    stripped = text.strip()
+    digits = stripped.rstrip("kKMGTi")
+    unit = _BYTE_UNITS.get(stripped[len(digits) :])
+    if unit is None or not (digits.isascii() and digits.isdigit()):
+        raise ConfigError(f"{source}={text!r}: expected a size in bytes, e.g. 500M or 64Mi")
+    if int(digits) * unit < low:
+        raise ConfigError(f"{source}={text!r}: must be at least {low} bytes")
+    return int(digits) * unit
+
+
 def parse_float(text: str, source: str, *, minimum: float, maximum: float = MAX_INTERVAL_MS / 1000) -> float:
     try:
         number = float(text.strip())

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
-ENGINE_KINDS = ("embedded", "dcgm", "nvml")
+ENGINE_KINDS = ("embedded", "dcgm", "nvml", "replay")
 MAX_INJECTED_GPUS = 32  # DCGM_MAX_NUM_DEVICES: one hostengine holds at most 32 GPUs, fake ones included
 
 
@@ -54,6 +55,15 @@ def parse_devices(text: str) -> DeviceSelection:
 
 
 @dataclass(frozen=True)
+class ReplaySettings:
+    """``--engine replay``: the capture file, its pace multiplier, and whether it starts over at the end."""
+
+    path: Path
+    speed: float = 1.0
+    loop: bool = False
+
+
+@dataclass(frozen=True)
 class EngineSettings:
     """``remote``: HOST:PORT or a Unix socket path of an nv-hostengine (None: start an embedded one).
     ``inject``: create the simulated GPUs as fake entities inside that hostengine and drive them."""
@@ -62,6 +72,7 @@ class EngineSettings:
     remote: str | None = None
     devices: DeviceSelection = field(default_factory=DeviceSelection)
     inject: bool = False
+    replay: ReplaySettings | None = None  # --engine replay: the capture to serve back
 
     @property
     def simulated(self) -> bool:

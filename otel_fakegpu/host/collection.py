@@ -13,9 +13,11 @@ from otel_fakegpu.config.model import Config, load_field_set
 from otel_fakegpu.engine import Engine
 from otel_fakegpu.fields import CollectorsError, CollectorSet
 from otel_fakegpu.host.engine_choice import engine_self_metrics
+from otel_fakegpu.host.replay import ReplayCollection
 from otel_fakegpu.host.spec import Handler, HostSpec
 from otel_fakegpu.host.stack import build_host
 from otel_fakegpu.outputs import Exposition, ExpositionCache, OtlpPushOutput, PrometheusOutput, PrometheusPushOutput
+from otel_fakegpu.outputs.disk_queue import DiskQueue, PushQueueSettings
 from otel_fakegpu.sim import ScenarioReloader, SimulatorControl
 from otel_fakegpu.telemetry import Consumer, CycleRunner, Liveness, ResultCounter, SelfMetric, default_resource
 from otel_fakegpu.telemetry.tracing import CycleTracing
@@ -26,7 +28,9 @@ log = logging.getLogger(__name__)
 class HostCollection:
     """One host's collection side: engine, simulator, cycle, outputs. Runs in a worker process."""
 
-    def __init__(self, config: Config, collectors: CollectorSet, engine: Engine | None = None) -> None:
+    def __init__(
+        self, config: Config, collectors: CollectorSet, engine: Engine | None = None, rack: tuple[str, int] = ("r0", 0)
+    ) -> None:
         self.config = config
         self.cache = ExpositionCache()
         self.pushers: list[OtlpPushOutput | PrometheusPushOutput] = []
@@ -34,13 +38,17 @@ class HostCollection:
             self.pushers.append(OtlpPushOutput(config.otlp, config.push_buffer_points))
         if config.push_prometheus_url is not None:
             self.pushers.append(PrometheusPushOutput(config.push_prometheus_url, config.push_buffer_points))
+        if config.push_queue is not None:
+            self._keep_on_disk(config.push_queue)
         self.reloads = ResultCounter("otel_fakegpu_reloads_total", "Reloads (SIGHUP) by result.")
         # One stage for the host's life: a reload builds a new pipeline around the same stage.
         self.host = build_host(config, collectors, engine=engine, self_metrics=self._self_metrics)
         self.engine, self.simulator, self.attribution = self.host.engine, self.host.simulator, self.host.attribution
         self.stats, self.pipeline = self.host.stats, self.host.pipeline
         # The control API drives simulated GPUs; real ones offer none.
-        self.control = SimulatorControl(self.simulator) if self.simulator is not None else None
+        self.control = (
+            SimulatorControl(self.simulator, config.host_identity, *rack) if self.simulator is not None else None
+        )
         # Pushers only queue; first in line, their senders start encoding while the exposition renders.
         consumers: list[Consumer] = [*self.pushers, PrometheusOutput(self.cache)]
         resource = default_resource(config.service_name, config.host_identity, config.resource_attributes)
@@ -54,6 +62,16 @@ class HostCollection:
             self.reload_hooks.append(ScenarioReloader(self.simulator, config.scenario, config.num_gpus))
         self._stop = threading.Event()
         self.liveness = Liveness()  # the push senders' threads
+
+    def _keep_on_disk(self, settings: PushQueueSettings) -> None:
+        """Each push target keeps its requests in its own folder of the queue directory, an equal share of it."""
+        share = settings.queue_bytes(self.config.push_buffer_points, len(self.pushers))
+        for pusher in self.pushers:
+            if not pusher.can_keep_on_disk():
+                log.warning("%s push: this OpenTelemetry release cannot send kept requests: memory only", pusher.target)
+                continue
+            folder = settings.directory / pusher.target
+            pusher.use_disk(DiskQueue(folder, pusher.target, share, settings.min_free_bytes))
 
     def _self_metrics(self, engine: Engine) -> list[SelfMetric]:
         """The pushers', the reloads' and the engine's own counters, beside the cycle's on every page."""
@@ -96,6 +114,12 @@ class HostCollection:
     def step(self) -> None:
         if self.simulator is not None:
             self.simulator.step()
+        if self.control is not None:
+            self.control.host.fire_scripted()
+
+    def take_fired(self) -> list[dict[str, Any]]:
+        """Scripted events applied since the last call (for the serving side's history)."""
+        return self.control.host.take_fired() if self.control is not None else []
 
     def run_cycle(self) -> bool:
         return self.cycle.run_once()
@@ -120,6 +144,7 @@ class HostCollection:
             # Raw fields, not an age: /health computes the map's age when it answers.
             "attribution": None if self.attribution is None else self.attribution.status.facts(),
             "dead_loops": self.liveness.dead(),
+            "push_queue": {p.target: dataclasses.asdict(p.disk.state()) for p in self.pushers if p.disk is not None},
         }
 
     def handlers(self) -> Mapping[str, Handler]:
@@ -128,6 +153,10 @@ class HostCollection:
         if self.control is not None:
             hooks.update(self.control.handlers())
         return hooks
+
+    def serving(self) -> tuple[str, float]:
+        """What this host's scrapers meet (a drill's reachability; real GPUs: always "ok")."""
+        return self.control.host.serving() if self.control is not None else ("ok", 0.0)
 
     def stop(self) -> None:
         self._stop.set()
@@ -140,7 +169,25 @@ class HostCollection:
         self.engine.close()
 
 
+def build_any_collection(config: Config, collectors: CollectorSet, host: HostSpec) -> HostCollection | ReplayCollection:
+    """What a worker runs for one host: its collection, or with ``--engine replay`` the capture served back."""
+    replay = config.engine.replay
+    if replay is not None:
+        return ReplayCollection(replay.path, replay.speed, replay.loop)
+    return build_collection(config, collectors, host)
+
+
 def build_collection(config: Config, collectors: CollectorSet, host: HostSpec) -> HostCollection:
     """The collection side of one host of the fleet: the config with that host's name."""
     hostname = None if config.hostname is None else host.name
-    return HostCollection(dataclasses.replace(config, host_identity=host.name, hostname=hostname), collectors)
+    queue = config.push_queue
+    if queue is not None and config.hosts > 1:  # a fleet: one folder per host, an equal share each
+        mine = len(range(config.shard[0], config.hosts, config.shard[1]))
+        queue = dataclasses.replace(
+            queue,
+            directory=queue.directory / f"host-{host.index}",
+            max_bytes=None if queue.max_bytes is None else max(1, queue.max_bytes // mine),
+        )
+    changes = {"host_identity": host.name, "hostname": hostname, "push_queue": queue}
+    host_config = dataclasses.replace(config, **changes)  # type: ignore[arg-type]
+    return HostCollection(host_config, collectors, rack=(host.rack, host.rack_position))

@@ -14,3 +14,5 @@ Handler = Callable[[dict[str, Any]], Any]  # one request's arguments to its JSON
 class HostSpec:
     index: int  # in the whole fleet, whatever the sharding
     name: str  # Hostname label, host.name and the seed of the host's GPU identities
+    rack: str = "r0"  # the rack it stands in (fleet order, contiguous): /sd's rack label, rack events
+    rack_position: int = 0  # its place in the rack, counted from 0 (a rack's cooling fails host after host)

@@ -1,5 +1,6 @@
 """Floor 6: outputs that consume each cycle's collection (Prometheus text and OpenMetrics; OTLP push next)."""
 
+from otel_fakegpu.outputs.disk_queue import PushQueueSettings
 from otel_fakegpu.outputs.exposition import Exposition, ExpositionCache, Format, PrometheusOutput, Variant
 from otel_fakegpu.outputs.otlp import NAMINGS, OtlpPushOutput, OtlpSettings, make_exporter
 from otel_fakegpu.outputs.prometheus_push import PrometheusPushOutput
@@ -16,6 +17,7 @@ __all__ = [
     "PrometheusOutput",
     "PrometheusPushOutput",
     "PrometheusTextRenderer",
+    "PushQueueSettings",
     "Variant",
     "format_value",
     "make_exporter",

@@ -101,6 +101,19 @@ class OtlpPushOutput(PushOutput[Piece]):
             return None
         return self._encode(piece)
 
+    def can_keep_on_disk(self) -> bool:
+        """Whether requests can be kept as bytes: only an exporter with the encoding hook sends those."""
+        return self._encode is not None
+
+    def _stored(self, piece: Piece) -> tuple[Piece, bytes]:
+        encoded = piece if isinstance(piece, EncodedRequest) or self._encode is None else self._encode(piece)
+        if not isinstance(encoded, EncodedRequest):
+            raise TypeError("this exporter cannot keep requests as bytes")
+        return encoded, encoded.gz
+
+    def _restored(self, payload: bytes, points: int) -> Piece:
+        return EncodedRequest(payload, points)
+
     def _send(self, piece: Piece) -> int:
         outcome = self._outcome
         outcome.reset()

@@ -7,6 +7,8 @@ DigitalOcean's wrapper pushes them: the exporter's own ``otel_fakegpu_*`` series
 
 from __future__ import annotations
 
+import gzip
+
 from otel_fakegpu.outputs.otlp_outcome import http_answer, one_line
 from otel_fakegpu.outputs.prometheus_text import PrometheusTextRenderer, join_prometheus
 from otel_fakegpu.outputs.push import PushOutput
@@ -31,6 +33,15 @@ class PrometheusPushOutput(PushOutput[Body]):
         families = self._renderer.render_families(result.metrics)
         self.put((join_prometheus(families), sum(f.series for f in families)))
         return 0
+
+    def can_keep_on_disk(self) -> bool:
+        return True
+
+    def _stored(self, body: Body) -> tuple[Body, bytes]:
+        return body, gzip.compress(body[0], compresslevel=1)
+
+    def _restored(self, payload: bytes, points: int) -> Body:
+        return gzip.decompress(payload), points
 
     def _send(self, body: Body) -> int:
         import requests  # noqa: PLC0415 - imported by __init__ already: a dictionary lookup

@@ -107,10 +107,11 @@ class RetryQueue(Generic[T]):
         self._last_delivery: float | None = None
         self._peak_cost = 0  # the largest backlog since memory was last released
 
-    def put(self, item: T) -> None:
+    def put(self, item: T, queued_at: float | None = None) -> None:
+        """Queue ``item`` as the newest; ``queued_at`` (monotonic) when it waited elsewhere first (on disk)."""
         cost = self._cost(item)
         with self._cond:
-            self._items.append((item, cost, time.monotonic()))
+            self._items.append((item, cost, time.monotonic() if queued_at is None else queued_at))
             self._queued_cost += cost
             dropped = self._enforce_bound()
             self._peak_cost = max(self._peak_cost, self._queued_cost)
@@ -127,6 +128,26 @@ class RetryQueue(Generic[T]):
             dropped.append((item, "overflow"))
             log.warning("%s: buffer full, dropped the oldest %d points", self.name, cost)
         return dropped
+
+    def drop_oldest(self, why: str, which: Callable[[T], bool]) -> bool:
+        """Drop the oldest waiting item that ``which`` picks, for room elsewhere (the queue directory), counted
+        as overflow; False when none waits (the one in flight stays)."""
+        with self._cond:
+            index = next((i for i, entry in enumerate(self._items) if which(entry[0])), None)
+            if index is None:
+                return False
+            item, cost, _ = self._items[index]
+            del self._items[index]
+            self._queued_cost -= cost
+            self._dropped["overflow"] += cost
+        log.warning("%s: %s, dropped the oldest %d points", self.name, why, cost)
+        self._done([(item, "overflow")])
+        return True
+
+    def count_dropped(self, reason: str, points: int) -> None:
+        """Points lost before they reached the buffer (a corrupt queue record): counted with the others."""
+        with self._cond:
+            self._dropped[reason] = self._dropped.get(reason, 0) + points
 
     def _done(self, finished: list[tuple[T, str]]) -> None:
         if self._on_done is not None:

@@ -12,7 +12,8 @@ from functools import partial
 
 from otel_fakegpu.config.model import Config
 from otel_fakegpu.fields import CollectorSet
-from otel_fakegpu.host.collection import build_collection
+from otel_fakegpu.host.collection import build_any_collection
+from otel_fakegpu.outputs.queue_lock import QueueLockError, lock_queue_dir
 from otel_fakegpu.runtime import (
     PublishedFleet,
     WorkerPool,
@@ -23,6 +24,7 @@ from otel_fakegpu.runtime import (
     render_summary,
     settle_memory,
 )
+from otel_fakegpu.runtime.fleet import fleet_racks
 from otel_fakegpu.runtime.remote_control import RemoteControl
 from otel_fakegpu.serve import (
     BoundSocket,
@@ -59,6 +61,8 @@ async def serve(pool: WorkerPool, listeners: Listeners, config: Config, started:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stopping.set)
+    # Before the workers report: the scripted events of their first cycle go into the history too.
+    control = RemoteControl(pool, config.num_gpus) if config.engine.simulated else None
     try:
         await pool.attach()
         failure = await pool.wait_ready()
@@ -69,7 +73,6 @@ async def serve(pool: WorkerPool, listeners: Listeners, config: Config, started:
         live_web = LiveWebConfig(listeners.web)
         reload = reload_on_sighup(reload_every_host(pool), live_web, config.web_config_path)
         loop.add_signal_handler(signal.SIGHUP, reload)
-        control = RemoteControl(pool) if config.engine.simulated else None
         app = build_app(
             pool.published, lambda: health_report(pool, time.time()), live_web, control, config.control_token
         )
@@ -100,16 +103,24 @@ def run(config: Config, collectors: CollectorSet, web_config: WebConfig | None =
     pin_mmap_threshold()  # before any large buffer, and inherited by the workers
     # Until serving starts (seconds for a large fleet) there is nothing to reload; SIGHUP must not end the process.
     signal.signal(signal.SIGHUP, lambda signum, frame: log.info("SIGHUP during start-up: nothing to reload yet"))
+    pushes = config.otlp is not None or config.push_prometheus_url is not None
+    if config.push_queue is not None and pushes:  # before the workers fork: they inherit the lock until they exit
+        try:
+            lock_queue_dir(config.push_queue.directory)
+        except QueueLockError as exc:
+            log.error("%s", exc)
+            return 2
     unix: BoundSocket | None = None
     try:
         unix = bind_unix_socket(config.uds) if config.uds else None
     except UdsError as exc:
         log.error("%s", exc)
         return 2
-    plan = plan_fleet(config.host_identity, config.hosts, config.shard, config.workers)
-    published = PublishedFleet([host.name for host in plan.hosts], lambda fmt: render_summary(pool, fmt))
+    plan = plan_fleet(config.host_identity, config.hosts, config.shard, config.workers, fleet_racks(config))
+    racks = {host.name: {"rack": host.rack} for host in plan.hosts}
+    published = PublishedFleet([host.name for host in plan.hosts], lambda fmt: render_summary(pool, fmt), racks)
     settings = WorkerSettings(config.collect_interval_s, config.update_interval_s)
-    pool = WorkerPool(plan, partial(build_collection, config, collectors), settings, published)
+    pool = WorkerPool(plan, partial(build_any_collection, config, collectors), settings, published)
     settle_memory()  # before the fork, so the workers share the start-up pages instead of copying them
     pool.spawn_all()
     tcp = (config.listen.host, config.listen.port) if config.listen else None

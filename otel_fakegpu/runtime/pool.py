@@ -7,15 +7,12 @@ on the serving side is a thin proxy over them (the message contract is in frames
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import logging
 import multiprocessing
-import os
-import signal
 import socket
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,8 +23,8 @@ from otel_fakegpu.runtime.frames import FrameReader, Header, RemoteError, encode
 from otel_fakegpu.runtime.published import HostExposition, PublishedFleet
 from otel_fakegpu.runtime.worker import (
     CollectionFactory,
-    Worker,
     WorkerSettings,
+    child_main,
     variant_from_json,
     variant_to_json,
 )
@@ -45,21 +42,6 @@ DEMAND_KEEP_MIN_S = 300.0  # nor in this long: a 15 s scrape of a 1 s cycle must
 def demand_keep_s(collect_interval_s: float) -> float:
     """How long a variant nobody asks for is still built every cycle."""
     return max(DEMAND_KEEP_INTERVALS * collect_interval_s, DEMAND_KEEP_MIN_S)
-
-
-def _child_main(
-    sock: socket.socket, inherited: list[int], hosts: tuple[HostSpec, ...], factory: CollectionFactory,
-    settings: WorkerSettings,
-) -> None:  # fmt: skip
-    """The worker's entry after fork: drop what belongs to the server, then run."""
-    signal.set_wakeup_fd(-1)  # else a signal to the worker would wake the server's event loop
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the group: the server decides when we stop
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    signal.signal(signal.SIGHUP, signal.SIG_IGN)
-    for fd in inherited:  # the server's ends: holding one would hide the server's death from a worker
-        with contextlib.suppress(OSError):
-            os.close(fd)
-    Worker(sock, hosts, factory, settings).run()
 
 
 @dataclass(frozen=True)
@@ -102,6 +84,7 @@ class WorkerPool:
         self._ids = itertools.count(1)
         self._tasks: set[asyncio.Task[None]] = set()
         self._closing = False
+        self.on_fired: Callable[[str, list[dict[str, Any]]], None] = lambda host, fired: None  # the history's
         published.builder = self._build_variant
         published.on_new_demand = self._send_demand
 
@@ -119,7 +102,7 @@ class WorkerPool:
         inherited = [w.sock.fileno() for w in self._workers if w.sock is not None] + [server_end.fileno()]
         context = multiprocessing.get_context("fork")
         process = context.Process(
-            target=_child_main,
+            target=child_main,
             args=(worker_end, inherited, worker.hosts, self._factory, self.settings),
             name=f"otel-fakegpu-worker-{worker.slot}",
             daemon=True,
@@ -131,6 +114,8 @@ class WorkerPool:
         worker.process, worker.sock, worker.started_at = process, server_end, time.monotonic()
         worker.alive, worker.ready, worker.detail = True, False, ""
         worker.facts, worker.cycle_seconds = {}, []  # its hosts are "starting" until it reports
+        for host in worker.hosts:  # a new worker starts without drills: its hosts answer again
+            self.published.set_serving(host.name, "ok", 0.0)
         log.debug("worker %d (pid %d) serves %d hosts", worker.slot, process.pid, len(worker.hosts))
 
     async def attach(self) -> None:
@@ -174,7 +159,11 @@ class WorkerPool:
             worker.facts = header["hosts"]
             worker.cycle_seconds = header["recent_cycle_seconds"]
             self.published.note_status(time.time())
+            for host, fired in header.get("fired", {}).items():
+                self.on_fired(host, fired)
             self.published.forget_unasked(demand_keep_s(self.settings.collect_interval_s))
+        elif kind == "serving":
+            self.published.set_serving(str(header["host"]), str(header["mode"]), float(header["delay_s"]))
         elif kind == "fatal":
             worker.fatal = StartupFailure(str(header["error"]), int(header["exit_code"]))
         elif kind == "ready":
@@ -254,6 +243,24 @@ class WorkerPool:
         results: dict[str, Any] = {}
         for worker, reply in zip(self._workers, replies, strict=True):
             results.update(reply if len(worker.hosts) > 1 else {worker.hosts[0].name: reply})
+        return results
+
+    async def fan_out(self, method: str, calls: dict[str, dict[str, Any]]) -> dict[str, Any]:
+        """``method`` on each host of ``calls`` with its args: one request per worker, all workers at once, each
+        applying to all its hosts between two cycles. Results by host; RemoteError if a worker fails."""
+        by_worker: dict[int, dict[str, dict[str, Any]]] = {}
+        for host, args in calls.items():
+            worker = self._owner.get(host)
+            if worker is None:
+                raise RemoteError(f"{method}: no host {host!r} here")
+            by_worker.setdefault(worker.slot, {})[host] = args
+        requests = [
+            self._request(self._workers[slot], "fanout", {"method": method, "calls": mine}, None)
+            for slot, mine in by_worker.items()
+        ]
+        results: dict[str, Any] = {}
+        for reply in await asyncio.gather(*requests):
+            results.update(reply)
         return results
 
     async def _request(self, worker: WorkerHandle, method: str, args: dict[str, Any], host: str | None) -> Any:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from otel_fakegpu.outputs import Format, Variant
@@ -29,8 +29,13 @@ class PublishedFleet:
     summary (``summary``): each host's GPUs are at /hosts/<host>/metrics, listed by /sd.
     """
 
-    def __init__(self, hosts: Sequence[str], summary: SummaryRenderer) -> None:
+    def __init__(
+        self, hosts: Sequence[str], summary: SummaryRenderer, labels: Mapping[str, Mapping[str, str]] | None = None
+    ) -> None:
         self._hosts = tuple(hosts)
+        self._labels = labels or {}  # /sd's extra labels of each host's target (its rack)
+        self._serving: dict[str, tuple[str, float]] = {}  # hosts in a drill: what their scrapers meet
+        self._frozen: dict[str, HostExposition] = {}  # hosts serving a stale page: the page they repeat
         self._latest: dict[str, HostExposition] = {}
         self._summary = summary
         # Variants the workers build and send every cycle: those asked for recently (text at first).
@@ -44,6 +49,28 @@ class PublishedFleet:
 
     def hosts(self) -> Sequence[str]:
         return self._hosts
+
+    def host_labels(self, host: str) -> Mapping[str, str]:
+        return self._labels.get(host, {})
+
+    def serving(self, host: str | None) -> tuple[str, float]:
+        """The drill mode and delay of ``host`` (None: the only host; the fleet's summary is never drilled)."""
+        if host is None:
+            if len(self._hosts) > 1:
+                return ("ok", 0.0)
+            host = self._hosts[0]
+        return self._serving.get(host, ("ok", 0.0))
+
+    def set_serving(self, host: str, mode: str, delay_s: float) -> None:
+        """A worker says what ``host``'s scrapers meet now; "stale" freezes the page held at this moment."""
+        if mode == "stale" and host not in self._frozen and host in self._latest:
+            self._frozen[host] = self._latest[host]
+        elif mode != "stale":
+            self._frozen.pop(host, None)
+        if mode == "ok":
+            self._serving.pop(host, None)
+        else:
+            self._serving[host] = (mode, delay_s)
 
     def store(self, host: str, exposition: HostExposition) -> None:
         """A publication; one of the same cycle adds variants to what is already held, one of an older cycle (a
@@ -91,6 +118,9 @@ class PublishedFleet:
         name = self._hosts[0] if host is None else host
         if name not in self._hosts:
             raise KeyError(name)
+        frozen = self._frozen.get(name)
+        if frozen is not None:  # a stale host repeats its page: the variant asked for, else its text
+            return _variant_of(frozen, fmt, gzipped), frozen.collected_at
         self._asked[(fmt, gzipped)] = time.monotonic()
         if (fmt, gzipped) not in self.demand:
             self.demand.add((fmt, gzipped))
@@ -117,3 +147,12 @@ class PublishedFleet:
             self._builds[key] = task
             task.add_done_callback(lambda _: self._builds.pop(key, None))
         await asyncio.shield(task)  # a client that leaves cancels its wait, not the others' build
+
+
+def _variant_of(exposition: HostExposition, fmt: Format, gzipped: bool) -> bytes:
+    """A variant of a held cycle without asking the worker (which has moved on): built from the plain text."""
+    body = exposition.variants.get((fmt, gzipped))
+    if body is not None:
+        return body
+    plain = exposition.variants.get((fmt, False)) or next(iter(exposition.variants.values()), b"")
+    return gzip.compress(plain, GZIP_LEVEL, mtime=0) if gzipped else plain

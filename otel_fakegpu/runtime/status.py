@@ -87,11 +87,37 @@ def health_report(pool: WorkerPool, now: float) -> HealthReport:
     maps = [health_entry(h["attribution"], now) for w in pool.workers for h in w.facts.values() if h.get("attribution")]
     if maps:
         report.body["attribution"] = maps[0] if len(maps) == 1 else maps
+    queues = _push_queues(pool, now)
+    if queues is not None:
+        report.body["push_queue"] = queues
+        if queues["state"] == "degraded" and report.body["status"] == "healthy":
+            report.body["status"] = "degraded"  # push works; a restart now could lose what is in memory only
     report.body["workers"] = [
         {"pid": w.process.pid if w.process else None, "hosts": len(w.hosts), "alive": w.alive, "restarts": w.restarts}
         for w in pool.workers
     ]
     return report
+
+
+def _push_queues(pool: WorkerPool, now: float) -> dict[str, Any] | None:
+    """The queue directory's state: ``degraded`` while any queue keeps requests in memory only (a disk
+    below its free-space floor, a failing write); per target, ``host/target`` in a fleet. None: no queue."""
+    fleet = len(pool.plan.hosts) > 1
+    targets: dict[str, Any] = {}
+    for host, facts in _host_facts(pool):
+        for target, state in facts.get("push_queue", {}).items():
+            oldest = state["oldest_created_at"]
+            targets[f"{host}/{target}" if fleet else target] = {
+                "records": state["records"],
+                "bytes": state["bytes"],
+                "oldest_age_seconds": None if oldest is None else round(max(0.0, now - oldest), 3),
+                "corrupt_records": state["corrupt"],
+                "degraded": state["degraded"],
+            }
+    if not targets:
+        return None
+    degraded = any(t["degraded"] for t in targets.values())
+    return {"state": "degraded" if degraded else "ok", "targets": targets}
 
 
 def _gpus_missing(pool: WorkerPool) -> list[int | str]:

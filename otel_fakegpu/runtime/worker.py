@@ -7,7 +7,10 @@ worker stops when the server closes the socket (a server that dies leaves no orp
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import signal
 import socket
 import threading
 import time
@@ -38,6 +41,8 @@ class Collection(Protocol):
     def latest(self) -> Exposition | None: ...
     def facts(self) -> dict[str, Any]: ...  # JSON-able health facts (see runtime.status.health_report)
     def handlers(self) -> Mapping[str, Handler]: ...  # request methods: control events, reload hooks
+    def serving(self) -> tuple[str, float]: ...  # what its scrapers meet: reachability mode and delay (drills)
+    def take_fired(self) -> list[dict[str, Any]]: ...  # scripted events applied since the last call (history)
     def stop(self) -> None: ...
 
 
@@ -75,6 +80,10 @@ class Worker:
         self._durations: deque[float] = deque(maxlen=RECENT_CYCLES)
         self._stop = threading.Event()
         self._liveness = Liveness()  # a loop that dies is reported in every host's facts: /health fails
+        # Held by a cycle over every host and by a fan-out over several: a scraper sees a fan-out on all of this
+        # worker's hosts from the same pass, never on some hosts a pass before the others.
+        self._pass_lock = threading.Lock()
+        self._serving: dict[str, tuple[str, float]] = {}  # what the server was last told of each host's drill
 
     def run(self) -> None:
         """Start every host, publish its first cycle, then serve requests until the server goes away."""
@@ -146,15 +155,34 @@ class Worker:
         if method == "variant":
             name = host or next(iter(self._collections))
             return self._publish_variant(name, (Format[str(args["format"])], bool(args["gzipped"])))
+        if method == "fanout":  # one method on several hosts of this worker, between two passes of the cycle
+            with self._pass_lock:
+                return self._run_on(
+                    str(args["method"]), {str(h): {**a, "host": h} for h, a in dict(args["calls"]).items()}
+                )
         targets = [host] if host is not None else list(self._collections)
+        results = self._run_on(method, dict.fromkeys(targets, args))
+        return results[targets[0]] if host is not None or len(targets) == 1 else results
+
+    def _run_on(self, method: str, calls: dict[str, dict[str, Any]]) -> dict[str, Any]:
+        """``method`` on each host of ``calls`` with its args; every host's drill and page go out after all ran."""
         results = {}
-        for name in targets:
+        for name, args in calls.items():
             handler = self._collections[name].handlers().get(method)
             if handler is None:
                 raise KeyError(f"no method {method!r}")
             results[name] = handler(args)
+        for name in calls:
+            self._tell_serving(name)  # before the reply: the server knows the drill when the request returns
             self._publish(name)  # a handler may have run a cycle (a reload does): scrapers see it at once
-        return results[targets[0]] if host is not None or len(targets) == 1 else results
+        return results
+
+    def _tell_serving(self, name: str) -> None:
+        """Tell the server what the host's scrapers meet now, when it changed (a drill or a scripted event)."""
+        mode, delay_s = self._collections[name].serving()
+        if self._serving.get(name, ("ok", 0.0)) != (mode, delay_s):
+            self._serving[name] = (mode, delay_s)
+            self._send({"kind": "serving", "host": name, "mode": mode, "delay_s": delay_s})
 
     def _publish(self, name: str) -> None:
         """Send the host's current exposition with the variants in demand (skipped if already sent). A cycle with
@@ -195,7 +223,9 @@ class Worker:
             name: {**c.facts(), "dead_loops": {**c.facts().get("dead_loops", {}), **dead}}
             for name, c in self._collections.items()
         }
-        self._send({"kind": "status", "hosts": hosts, "recent_cycle_seconds": list(self._durations)})
+        fired = {name: f for name, c in self._collections.items() if (f := c.take_fired())}
+        status = {"kind": "status", "hosts": hosts, "recent_cycle_seconds": list(self._durations), "fired": fired}
+        self._send(status)
 
     def _cycle(self) -> None:
         interval = self._settings.collect_interval_s
@@ -203,9 +233,11 @@ class Worker:
         while not self._stop.wait(max(0.0, next_at - time.monotonic())):
             started = time.perf_counter()
             try:
-                for name, collection in self._collections.items():
-                    if collection.run_cycle():
-                        self._publish(name)
+                with self._pass_lock:
+                    for name, collection in self._collections.items():
+                        if collection.run_cycle():
+                            self._tell_serving(name)
+                            self._publish(name)
                 self._durations.append(time.perf_counter() - started)
                 self._send_status()
             except OSError:  # the server has gone; the main thread sees it too and stops the worker
@@ -224,3 +256,18 @@ class Worker:
                     collection.step()
                 except Exception:
                     log.exception("simulator step failed; retrying next interval")
+
+
+def child_main(
+    sock: socket.socket, inherited: list[int], hosts: tuple[HostSpec, ...], factory: CollectionFactory,
+    settings: WorkerSettings,
+) -> None:  # fmt: skip
+    """The worker's entry after fork: drop what belongs to the server, then run."""
+    signal.set_wakeup_fd(-1)  # else a signal to the worker would wake the server's event loop
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the group: the server decides when we stop
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    for fd in inherited:  # the server's ends: holding one would hide the server's death from a worker
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    Worker(sock, hosts, factory, settings).run()

@@ -25,10 +25,14 @@ log = logging.getLogger(__name__)
 PREFIX = "/control/"
 
 
+class ConflictError(Exception):
+    """The request cannot be done in the present state (an event that cannot be undone): 409."""
+
+
 class ControlPort(Protocol):
     """What the control API may ask of the simulation. ``host``: the fleet host addressed (None: the only one).
-    ValueError: bad request (400); LookupError: no such host, GPU or workload (404); NotImplementedError: not
-    offered by this engine (501)."""
+    ValueError: bad request (400); LookupError: no such host, GPU, workload or event (404); ConflictError: not
+    possible now (409); NotImplementedError: not offered by this engine (501)."""
 
     def hosts(self) -> list[str]: ...
 
@@ -39,6 +43,16 @@ class ControlPort(Protocol):
     async def stop_workload(self, key: str, host: str | None = None) -> dict[str, Any]: ...
 
     async def state(self, host: str | None = None) -> dict[str, Any]: ...
+
+    async def host_event(self, body: object, host: str | None = None) -> dict[str, Any]: ...
+
+    async def fan_out(self, body: object) -> dict[str, Any]: ...
+
+    async def events(
+        self, host: str | None = None, gpu: int | None = None, kind: str | None = None
+    ) -> dict[str, Any]: ...
+
+    async def undo(self, record_id: int) -> dict[str, Any]: ...
 
 
 def _json(status: int, body: object, headers: dict[str, str] | None = None) -> web.Response:
@@ -75,6 +89,8 @@ async def _call(call: Awaitable[dict[str, Any]], status: int = 200) -> web.Respo
         result = await call
     except LookupError as exc:
         return _json(404, {"error": str(exc.args[0]) if exc.args else "not found"})
+    except ConflictError as exc:
+        return _json(409, {"error": str(exc)})
     except ValueError as exc:
         return _json(400, {"error": str(exc)})
     except NotImplementedError as exc:
@@ -130,7 +146,35 @@ def add_control_routes(app: web.Application, port: ControlPort) -> None:
     async def hosts(request: web.Request) -> web.Response:
         return _json(200, {"hosts": port.hosts()})
 
+    async def host_event(request: web.Request) -> web.Response:
+        return await _call(port.host_event(await _body(request), request.match_info["host"]))
+
+    async def events_post(request: web.Request) -> web.Response:
+        body = await _body(request)
+        if isinstance(body, dict) and "event" not in body:  # a bare event: the only host's
+            return await _call(port.host_event(body, _host(request, port)))
+        return await _call(port.fan_out(body))
+
+    async def events_get(request: web.Request) -> web.Response:
+        query = request.query
+        host = request.match_info.get("host", query.get("host"))
+        gpu = query.get("gpu")
+        if gpu is not None and not gpu.isdigit():
+            return _json(400, {"error": f"gpu: expected a GPU index, got {gpu!r}"})
+        return await _call(port.events(host, None if gpu is None else int(gpu), query.get("kind")))
+
+    async def undo(request: web.Request) -> web.Response:
+        text = request.match_info["id"]
+        if not text.isdigit():
+            return _json(400, {"error": f"event id: expected a whole number, got {text!r}"})
+        return await _call(port.undo(int(text)))
+
     app.router.add_get("/control/v1/hosts", hosts)
+    app.router.add_post("/control/v1/events", events_post)
+    app.router.add_get("/control/v1/events", events_get)
+    app.router.add_delete("/control/v1/events/{id}", undo)
+    app.router.add_post("/control/v1/hosts/{host}/events", host_event)
+    app.router.add_get("/control/v1/hosts/{host}/events", events_get)
     for prefix in ("/control/v1", "/control/v1/hosts/{host}"):
         app.router.add_post(f"{prefix}/gpus/{{gpu}}/events", gpu_event)
         app.router.add_post(f"{prefix}/workloads", start_workload)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -25,6 +25,7 @@ from otel_fakegpu.serve.control import ControlPort, add_control_routes, control_
 from otel_fakegpu.serve.health import HealthReport
 from otel_fakegpu.serve.negotiate import accepts_gzip, choose_format
 from otel_fakegpu.serve.protocol import http1_only
+from otel_fakegpu.serve.reach import drill_answer, truncate
 from otel_fakegpu.serve.uds import BoundSocket, closes_after_response, over_unix_socket
 from otel_fakegpu.serve.webconfig import LiveWebConfig, WebConfig
 
@@ -37,6 +38,14 @@ class MetricsSource(Protocol):
     """Where the bytes come from (the serving process's copy of what the collection side published)."""
 
     def hosts(self) -> Sequence[str]: ...
+
+    def host_labels(self, host: str) -> Mapping[str, str]:
+        """Labels /sd adds to the host's target (its rack)."""
+        ...
+
+    def serving(self, host: str | None) -> tuple[str, float]:
+        """The drill mode and delay of ``host``'s page (serve/reach.py); ("ok", 0) when not drilled."""
+        ...
 
     async def exposition(self, host: str | None, fmt: Format, gzipped: bool) -> tuple[bytes, float] | None:
         """The body for ``host`` (None: /metrics) and the wall-clock start of its cycle; None before the first cycle;
@@ -147,6 +156,11 @@ def build_app(
     async def serve_exposition(request: web.Request, host: str | None) -> web.StreamResponse:
         fmt = choose_format(request.headers.get("Accept"))
         gzipped = accepts_gzip(request.headers.get("Accept-Encoding"))
+        if host is not None and host not in source.hosts():
+            return web.Response(status=404, text=f"no host {host!r} here; see /sd\n")
+        drill, delay_s = source.serving(host)
+        if drill != "ok" and (answer := await drill_answer(request, drill, delay_s)) is not None:
+            return answer
         try:
             published = await source.exposition(host, fmt, gzipped)
         except KeyError:
@@ -154,6 +168,8 @@ def build_app(
         if published is None:
             return web.Response(status=503, text="no collection cycle has completed yet\n")
         body, collected_at = published
+        if drill == "truncated":
+            body = truncate(body, gzipped)
         headers = {"Content-Type": fmt.content_type, "Vary": "Accept, Accept-Encoding"}
         # How old the served cycle is: while an engine fails, /metrics keeps the last good cycle, ageing.
         headers["Age"] = str(max(0, int(time.time() - collected_at)))
@@ -174,7 +190,12 @@ def build_app(
         groups = [
             {
                 "targets": [request.host],
-                "labels": {"__metrics_path__": f"/hosts/{host}/metrics", "__scheme__": scheme, "instance": host},
+                "labels": {
+                    "__metrics_path__": f"/hosts/{host}/metrics",
+                    "__scheme__": scheme,
+                    "instance": host,
+                    **source.host_labels(host),
+                },
             }
             for host in source.hosts()
         ]

@@ -14,6 +14,7 @@ from typing import Any
 
 from otel_fakegpu.sim.events import parse_event
 from otel_fakegpu.sim.gpus import SimulatedGpu
+from otel_fakegpu.sim.host_control import HostControl, UndoRefusedError
 from otel_fakegpu.sim.scenario_file import parse_workload
 from otel_fakegpu.sim.simulator import Simulator
 from otel_fakegpu.sim.workloads import Workload, WorkloadError
@@ -22,8 +23,11 @@ from otel_fakegpu.sim.workloads import Workload, WorkloadError
 class SimulatorControl:
     """Applies control requests to a running simulator; changes reach the engine before the call returns."""
 
-    def __init__(self, simulator: Simulator) -> None:
+    def __init__(self, simulator: Simulator, name: str = "", rack: str = "r0", rack_position: int = 0) -> None:
         self._sim = simulator
+        self.host = HostControl(
+            simulator, name, rack, rack_position
+        )  # the host's drills: reachability, power, fabric, cooling
 
     def _index(self, gpu: str) -> int:
         gpus = self._sim.gpus
@@ -41,9 +45,16 @@ class SimulatorControl:
         index = self._index(gpu)
         if not isinstance(body, Mapping):
             raise ValueError('expected a JSON object with one event, e.g. {"xid": 48}')
-        event = parse_event(body)
-        self._sim.apply_event(index, event)
-        return {"gpu": index, "applied": event.describe(), "state": self._sim.describe(_gpu_state, [index])[0]}
+        parse_event(body)  # a host event is not for one GPU
+        applied = self.host.apply(body, [index])
+        state = self._sim.describe(_gpu_state, [index])[0]
+        return {
+            "gpu": index,
+            "applied": applied["applied"],
+            "state": state,
+            "undo": applied["undo"],
+            "t": applied["scenario_time_s"],
+        }
 
     def start_workload(self, body: object) -> dict[str, Any]:
         """Place a workload (the scenario's keys; ``start``/``stop`` count from now); it drives its GPUs from
@@ -80,6 +91,7 @@ class SimulatorControl:
             "gpus": self._sim.describe(_gpu_state),
             "gpus_missing": self._sim.lost_gpus(),
             "workloads": [_workload_state(w) for w in self._sim.workloads()],
+            "host": self.host.state(),
         }
 
     def gpus_missing(self) -> list[int]:
@@ -87,12 +99,14 @@ class SimulatorControl:
 
     def handlers(self) -> dict[str, Callable[[dict[str, Any]], dict[str, Any]]]:
         """The port as request methods for a worker process: each takes the JSON args and answers
-        ``{"result": ...}`` or ``{"error": message, "status": 400 | 404 | 501}`` (exceptions do not cross)."""
+        ``{"result": ...}`` or ``{"error": message, "status": 400 | 404 | 409 | 501}`` (exceptions do not cross)."""
         methods: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
             "control.gpu_event": lambda args: self.gpu_event(str(args["gpu"]), args["body"]),
             "control.start_workload": lambda args: self.start_workload(args["body"]),
             "control.stop_workload": lambda args: self.stop_workload(str(args["key"])),
             "control.state": lambda args: self.state(),
+            "control.apply": lambda args: self.host.apply(args["body"], args.get("gpus"), str(args.get("host", ""))),
+            "control.undo": lambda args: self.host.undo(args["token"]),
         }
         return {name: _answering(method) for name, method in methods.items()}
 
@@ -101,6 +115,8 @@ def _answering(method: Callable[[dict[str, Any]], dict[str, Any]]) -> Callable[[
     def answer(args: dict[str, Any]) -> dict[str, Any]:
         try:
             return {"result": method(args)}
+        except UndoRefusedError as exc:
+            return {"error": str(exc), "status": 409}
         except LookupError as exc:  # before ValueError: KeyError is a LookupError too
             return {"error": str(exc.args[0]) if exc.args else "not found", "status": 404}
         except ValueError as exc:

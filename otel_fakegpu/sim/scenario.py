@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from otel_fakegpu.sim.events import GpuEvent
+from otel_fakegpu.sim.host_events import HostEvent
 from otel_fakegpu.sim.mig import MigLayout
 from otel_fakegpu.sim.skus import GpuSku
 from otel_fakegpu.sim.workloads import Workload
@@ -33,9 +34,15 @@ class GpuGroup:
 @dataclass(frozen=True)
 class ScheduledEvent:
     at_s: float
-    gpu: int
-    event: GpuEvent
+    gpu: int  # -1 for a host event
+    event: GpuEvent | HostEvent
     line: int = 0  # where the file says it, for logs
+    hosts: tuple[str, ...] = ()  # a host event: the hosts it is for (none named: every host)
+    rack: str | None = None  # a host event: the rack it is for
+
+    def for_host(self, name: str, rack: str) -> bool:
+        """Whether a host event is for host ``name`` of ``rack`` (every host runs the same scenario)."""
+        return (not self.hosts or name in self.hosts) and (self.rack is None or self.rack == rack)
 
 
 @dataclass(frozen=True)
@@ -47,6 +54,7 @@ class Scenario:
     workloads: tuple[Workload, ...] = ()
     events: tuple[ScheduledEvent, ...] = ()
     hosts: tuple[Any, ...] = ()  # kept for fleet simulation; not used by a single host
+    racks: tuple[tuple[str, tuple[str, ...]], ...] = ()  # hosts.racks: each rack's name and host names
 
     @property
     def gpu_count(self) -> int | None:

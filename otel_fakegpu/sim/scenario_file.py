@@ -13,6 +13,7 @@ from typing import Any
 from otel_fakegpu.config.files import DEFAULT_LIMIT_BYTES, FileReadError, read_config_text
 from otel_fakegpu.sim.clock import parse_duration
 from otel_fakegpu.sim.events import EventError, parse_event
+from otel_fakegpu.sim.host_events import is_host_event, parse_host_event
 from otel_fakegpu.sim.mig import MigError, MigLayout, build_layout, parse_mig_spec
 from otel_fakegpu.sim.profiles import PROFILE_NAMES
 from otel_fakegpu.sim.scenario import GpuGroup, Scenario, ScenarioError, ScheduledEvent
@@ -203,8 +204,11 @@ def _events(r: _Reader, value: object, gpu_count: int) -> tuple[ScheduledEvent, 
         path: Path_ = ("events", i)
         if not isinstance(item, dict):
             raise r.fail(path, f"events[{i}]: expected a mapping, got {_kind(item)}")
+        if "at" in item and "gpu" not in item and is_host_event(item):
+            events.append(_host_event(r, item, path))
+            continue
         if "at" not in item or "gpu" not in item:
-            raise r.fail(path, f"events[{i}]: needs at, gpu and one event")
+            raise r.fail(path, f"events[{i}]: needs at, gpu and one event (or at and a host event)")
         at = r.duration(item["at"], (*path, "at"))
         body = {k: v for k, v in item.items() if k not in ("at", "gpu")}
         try:
@@ -215,6 +219,38 @@ def _events(r: _Reader, value: object, gpu_count: int) -> tuple[ScheduledEvent, 
         for gpu in _gpu_list(r, item["gpu"], (*path, "gpu"), gpu_count):
             events.append(ScheduledEvent(at, gpu, event, r.doc.line(path)))
     return tuple(events)
+
+
+def _host_event(r: _Reader, item: Mapping[str, Any], path: Path_) -> ScheduledEvent:
+    """``{at, reachability|power|fabric|cooling, [delay], [hosts], [rack]}``: for every host, or those named."""
+    at = r.duration(item["at"], (*path, "at"))
+    hosts = tuple(r.text(h, (*path, "hosts", j)) for j, h in enumerate(r.items(item["hosts"], (*path, "hosts")))) \
+        if "hosts" in item else ()  # fmt: skip
+    rack = r.text(item["rack"], (*path, "rack")) if "rack" in item else None
+    body = {k: v for k, v in item.items() if k not in ("at", "hosts", "rack")}
+    try:
+        event = parse_host_event(body)
+    except EventError as exc:
+        key = exc.key if exc.key in body else None
+        raise r.fail((*path, key) if key else path, f"{_name(path)}: {exc}") from None
+    return ScheduledEvent(at, -1, event, r.doc.line(path), hosts, rack)
+
+
+def _racks(r: _Reader, value: object) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """``hosts: {racks: {NAME: [host, ...]}}``: the fleet's racks and their hosts, each host in one rack."""
+    racks = r.mapping(value, ("hosts",), ("racks",)).get("racks")
+    if not isinstance(racks, dict) or not racks:
+        raise r.fail(("hosts", "racks"), f"hosts.racks: expected a mapping of rack names to hosts, got {racks!r}")
+    result: list[tuple[str, tuple[str, ...]]] = []
+    seen: set[str] = set()
+    for name in racks:
+        path: Path_ = ("hosts", "racks", name)
+        members = tuple(r.text(h, (*path, j)) for j, h in enumerate(r.items(racks[name], path)))
+        if not members or seen & set(members) or len(set(members)) != len(members):
+            raise r.fail(path, f"{_name(path)}: expected host names, each in one rack only")
+        seen |= set(members)
+        result.append((r.text(name, path), members))
+    return tuple(result)
 
 
 def parse_scenario(text: str, source: str, default_gpu_count: int) -> Scenario:
@@ -229,7 +265,9 @@ def parse_scenario(text: str, source: str, default_gpu_count: int) -> Scenario:
     scale = r.number(top.get("time_scale", 1.0), ("time_scale",), 1e-6, MAX_TIME_SCALE)
     groups = _groups(r, top["gpus"]) if top.get("gpus") is not None else ()
     gpu_count = sum(g.count for g in groups) if groups else default_gpu_count
-    hosts = tuple(r.items(top["hosts"], ("hosts",))) if top.get("hosts") is not None else ()
+    hosts_value = top.get("hosts")
+    racks = _racks(r, hosts_value) if isinstance(hosts_value, dict) else ()
+    hosts = tuple(r.items(hosts_value, ("hosts",))) if hosts_value is not None and not racks else ()
     scenario = Scenario(source=source, groups=groups)
     return Scenario(
         source=source,
@@ -239,6 +277,7 @@ def parse_scenario(text: str, source: str, default_gpu_count: int) -> Scenario:
         workloads=_workloads(r, top.get("workloads") or [], gpu_count, scenario.mig_layouts()),
         events=_events(r, top.get("events") or [], gpu_count),
         hosts=hosts,
+        racks=racks,
     )
 
 

@@ -15,6 +15,7 @@ from otel_fakegpu.engine import Engine
 from otel_fakegpu.sim.clock import ScenarioClock
 from otel_fakegpu.sim.events import GpuEvent
 from otel_fakegpu.sim.gpus import SimulatedGpu, identity_updates, reading_updates
+from otel_fakegpu.sim.host_events import HostEvent
 from otel_fakegpu.sim.identity import make_identity
 from otel_fakegpu.sim.mig import MigLayout
 from otel_fakegpu.sim.nvswitch import SimulatedSwitch, build_switches, static_updates, step_switch
@@ -75,6 +76,8 @@ class Simulator:
         self._placed: dict[str, PlacedWorkload] = {}
         self._scripted = {w.key for w in workloads}  # placed by the scenario file, replaced when it is reloaded
         self.steps_total = 0
+        self._host_events: list[ScheduledEvent] = []  # scripted host events due, for the host's control
+        self.fired: list[tuple[dict[str, object], int, float, dict[str, object] | None]] = []
 
     @property
     def gpus(self) -> tuple[SimulatedGpu, ...]:
@@ -130,6 +133,15 @@ class Simulator:
             self._engine.inject(reading_updates([gpu], self.clock.t, 0.0), self.clock.now())
         log.info("GPU %d: %s", index, event.describe())
 
+    def change(self, indices: Sequence[int], change: Callable[[SimulatedGpu, float], T]) -> list[T]:
+        """``change(gpu, scenario time)`` for GPUs ``indices`` under the lock, all at once, then their readings are
+        injected (no time passes): a host event reaches every GPU it names in the same update."""
+        with self._lock:
+            gpus = [self._gpus[i] for i in indices]
+            results = [change(gpu, self.clock.t) for gpu in gpus]
+            self._engine.inject(reading_updates(gpus, self.clock.t, 0.0), self.clock.now())
+        return results
+
     def refresh(self, indices: Sequence[int]) -> None:
         """Inject the readings of GPUs ``indices`` now (no time passes): a placed or removed workload shows."""
         with self._lock:
@@ -149,9 +161,28 @@ class Simulator:
 
     def _fire_due(self) -> None:
         for scheduled in self._timeline.due(self.clock.t):
+            event = scheduled.event
+            if isinstance(event, HostEvent):  # applied by the host's control once the lock is released
+                self._host_events.append(scheduled)
+                continue
             gpu = self._gpus[scheduled.gpu]
-            gpu.faults.apply(scheduled.event, gpu.physics, self.clock.t)
-            log.info("scenario t=%.0fs GPU %d: %s", self.clock.t, scheduled.gpu, scheduled.event.describe())
+            kind = "load" if event.kind == "load" else event.name if event.kind == "fault" else ""
+            token = gpu.faults.undo_token(kind, gpu.physics)
+            gpu.faults.apply(event, gpu.physics, self.clock.t)
+            self.fired.append((event.describe(), scheduled.gpu, self.clock.t, token))
+            log.info("scenario t=%.0fs GPU %d: %s", self.clock.t, scheduled.gpu, event.describe())
+
+    def take_host_events(self) -> list[ScheduledEvent]:
+        """The scripted host events that came due (each handed out once)."""
+        with self._lock:
+            due, self._host_events = self._host_events, []
+        return due
+
+    def take_fired(self) -> list[tuple[dict[str, object], int, float, dict[str, object] | None]]:
+        """Scripted GPU events applied since the last call: (event, GPU, scenario time, undo token), for history."""
+        with self._lock:
+            fired, self.fired = self.fired, []
+        return fired
 
     def now_s(self) -> float:
         """Simulation (scenario) time: seconds since ``start``."""
