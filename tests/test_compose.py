@@ -77,7 +77,7 @@ def test_prometheus_config_loads_the_alert_rules(tmp_path: Path) -> None:
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS: 15 rules found" in result.stdout + result.stderr
+    assert "SUCCESS: 18 rules found" in result.stdout + result.stderr
 
 
 def test_grafana_is_provisioned_with_three_sources_and_the_dashboards() -> None:

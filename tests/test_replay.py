@@ -76,6 +76,7 @@ def test_a_capture_cut_short_or_corrupt_keeps_its_whole_records(tmp_path: Path) 
     assert len(whole) < 5 * len(VENDOR_PAGE) // 2  # each page after the first costs a small delta
 
 
+@pytest.mark.slow
 def test_record_then_replay_a_scenario_byte_identical_per_cycle(tmp_path: Path, exporter_factory: Factory) -> None:
     scenario = tmp_path / "five-minutes.yaml"
     scenario.write_text("seed: 4\ntime_scale: 20\nevents:\n  - {at: 2m, gpu: 1, xid: 31}\n")
