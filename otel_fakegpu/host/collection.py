@@ -11,9 +11,10 @@ from typing import Any
 
 from otel_fakegpu.config.model import Config, load_field_set
 from otel_fakegpu.engine import Engine
+from otel_fakegpu.engine.replay import ReplayEngine
 from otel_fakegpu.fields import CollectorsError, CollectorSet
 from otel_fakegpu.host.engine_choice import engine_self_metrics
-from otel_fakegpu.host.replay import ReplayCollection
+from otel_fakegpu.host.replay import ReplayPage, replay_collectors
 from otel_fakegpu.host.spec import Handler, HostSpec
 from otel_fakegpu.host.stack import build_host
 from otel_fakegpu.outputs import Exposition, ExpositionCache, OtlpPushOutput, PrometheusOutput, PrometheusPushOutput
@@ -50,7 +51,9 @@ class HostCollection:
             SimulatorControl(self.simulator, config.host_identity, *rack) if self.simulator is not None else None
         )
         # Pushers only queue; first in line, their senders start encoding while the exposition renders.
-        consumers: list[Consumer] = [*self.pushers, PrometheusOutput(self.cache)]
+        # A replay puts the captured page's families back in their order, the captured text where it must.
+        arrange = ReplayPage(self.engine) if isinstance(self.engine, ReplayEngine) else None
+        consumers: list[Consumer] = [*self.pushers, PrometheusOutput(self.cache, arrange)]
         resource = default_resource(config.service_name, config.host_identity, config.resource_attributes)
         self.tracing = CycleTracing.build(config.tracing, resource)
         for pusher in self.pushers:
@@ -169,12 +172,16 @@ class HostCollection:
         self.engine.close()
 
 
-def build_any_collection(config: Config, collectors: CollectorSet, host: HostSpec) -> HostCollection | ReplayCollection:
-    """What a worker runs for one host: its collection, or with ``--engine replay`` the capture served back."""
+def build_any_collection(config: Config, collectors: CollectorSet, host: HostSpec) -> HostCollection:
+    """What a worker runs for one host: its collection, or with ``--engine replay`` the capture's host, its
+    recorded Hostname and the fields its pages carry, through the same pipeline."""
     replay = config.engine.replay
-    if replay is not None:
-        return ReplayCollection(replay.path, replay.speed, replay.loop)
-    return build_collection(config, collectors, host)
+    if replay is None:
+        return build_collection(config, collectors, host)
+    engine = ReplayEngine(replay.path, replay.speed, replay.loop)
+    hostname = engine.current.hostname
+    host_config = dataclasses.replace(config, hostname=hostname, host_identity=hostname or config.host_identity)
+    return HostCollection(host_config, replay_collectors(engine), engine=engine)
 
 
 def build_collection(config: Config, collectors: CollectorSet, host: HostSpec) -> HostCollection:
