@@ -53,7 +53,8 @@ test: lint typecheck unit
 # alert rules; each judged through a real Prometheus where it can be (about 5 minutes on 2 cores).
 drills: $(TEST_STAMP) $(PEERS_STAMP)
 	$(BIN)/pytest tests/test_drills_sim.py tests/test_drills_reach.py tests/test_drills_racks.py \
-		tests/test_drills_history.py tests/test_drills_alerts.py tests/test_ctl.py tests/test_replay.py
+		tests/test_drills_history.py tests/test_drills_alerts.py tests/test_ctl.py tests/test_replay.py \
+		tests/test_replay_pipeline.py
 
 # Measures the exporter against prometheus_client, OpenTelemetry's Prometheus reader and a fixed-body floor;
 # prints a table and writes bench/results.json (about 13 minutes on 2 cores).

@@ -6,6 +6,7 @@ recorded identities."""
 from __future__ import annotations
 
 import io
+import signal
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -51,11 +52,11 @@ MAPPED = {"DCGM_FI_DEV_GPU_TEMP": True, "ACME_FABRIC_RETRIES": False, "DCGM_FI_D
           "DCGM_FI_DEV_NVSWITCH_TEMPERATURE_CURRENT": False}  # fmt: skip
 
 
-def _capture(path: Path, temperatures: list[int], every_s: float = 1.0) -> None:
+def _capture(path: Path, temperatures: list[int], every_s: float = 1.0, page: str = CAPTURED) -> None:
     buffer = io.BytesIO()
     writer = RecordingWriter(buffer, {"source": "test", "every_s": every_s, "started_at": 1000.0}, 1 << 20)
     for i, temperature in enumerate(temperatures):
-        assert writer.append(1000.0 + i * every_s, (CAPTURED % temperature).encode())
+        assert writer.append(1000.0 + i * every_s, (page % temperature).encode())
     path.write_bytes(buffer.getvalue())
 
 
@@ -80,6 +81,13 @@ def test_a_gpu_whose_identity_changes_within_the_page_keeps_the_family_as_captur
     page = parse_page(other % 40)
     assert {f.name: f.mapped for f in page.families}["DCGM_FI_DEV_POWER_USAGE"] is False
     assert page.entities[0][0] == "GPU-aaaa" and 155 not in page.values
+
+
+def test_escaped_label_values_are_read_as_the_renderer_will_escape_them_again() -> None:
+    page = parse_page(
+        (CAPTURED % 40).replace('modelName="NVIDIA H100 80GB HBM3"', r'modelName="A \"quoted\" \\ model"')
+    )
+    assert page.entities[0][3] == 'A "quoted" \\ model' and page.families[0].mapped
 
 
 def test_the_engine_steps_at_the_recorded_pace_times_the_speed_then_holds_or_loops(tmp_path: Path) -> None:
@@ -118,12 +126,13 @@ def test_a_replay_serves_the_page_as_captured_and_pushes_the_recorded_identities
     tmp_path: Path, exporter_factory: Factory, grpc_receiver: OtlpGrpcReceiver
 ) -> None:
     capture = tmp_path / "dgx.bin"
-    _capture(capture, [40])
+    captured = CAPTURED.replace('UUID="GPU-aaaa"', r'UUID="GPU-\"a\\aaa"')  # escaped as the renderer escapes
+    _capture(capture, [40], page=captured)
     replay = exporter_factory(
         "--engine", "replay", "--replay-file", str(capture), "-c", "200", "--otlp-protocol", "grpc",
         "--otlp-endpoint", f"127.0.0.1:{grpc_receiver.port}", "--otlp-insecure", env={"NODE_NAME": "elsewhere"},
     )  # fmt: skip
-    expected = (CAPTURED % 40).split("# HELP otel_fakegpu_gpus")[0].encode()
+    expected = (captured % 40).split("# HELP otel_fakegpu_gpus")[0].encode()
     assert dcgm_part(replay.get("/metrics")[1]) == expected  # mapped, kept and all, in the captured order
     assert b"otel_fakegpu_gpus 3\n" in replay.get("/metrics")[1]  # the replay's own: GPU 0 and two instances
     wait_for(lambda: any(p.metric == "DCGM_FI_DEV_POWER_USAGE" for p in grpc_receiver.snapshot()))
@@ -135,4 +144,8 @@ def test_a_replay_serves_the_page_as_captured_and_pushes_the_recorded_identities
         "DCGM_FI_DRIVER_VERSION": "550.54.15",
     }  # fmt: skip
     assert power.value == 402.5 and pushed[("DCGM_FI_DEV_GPU_TEMP", "-")].value == 40
+    assert dict(pushed[("DCGM_FI_DEV_GPU_TEMP", "-")].attributes)["UUID"] == 'GPU-"a\\aaa'  # mapped, unescaped
     assert grpc_receiver.resources[0]["host.name"] == "dgx-b7"  # the recorded host, not the replaying one
+    replay.proc.send_signal(signal.SIGHUP)  # a reload keeps the capture's fields, not the collectors file's
+    wait_for(lambda: b'otel_fakegpu_reloads_total{result="ok"} 1' in replay.get("/metrics")[1])
+    assert dcgm_part(replay.get("/metrics")[1]) == expected

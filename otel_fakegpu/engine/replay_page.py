@@ -33,6 +33,7 @@ _HEADER = re.compile(r"# HELP (\S+) (.*)\n# TYPE (\S+) (counter|gauge)\n$")
 Labels = tuple[tuple[str, str], ...]
 # UUID, pci_bus_id, minor, modelName, GPU_I_PROFILE, then the label-type fields (driver version ...) as printed
 Identity = tuple[str, str, int, str, str | None, Labels]
+Entity = tuple[int, Identity, str | None, GpuInstanceEntity | None]  # entity id, identity, Hostname, MIG instance
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,8 @@ def split_families(page: str) -> list[tuple[str, str, int]]:
     return families
 
 
-def _unescape_help(text: str) -> str:
+def _unescape(text: str) -> str:
+    """A HELP text or label value as it was before the exposition format escaped it."""
     return re.sub(r"\\(.)", lambda m: "\n" if m.group(1) == "n" else m.group(1), text)
 
 
@@ -94,7 +96,7 @@ def _value(text: str, value_type: ValueType) -> int | float | None:
     return None
 
 
-def _entity(labels: Labels) -> tuple[int, Identity, str | None, GpuInstanceEntity | None] | None:
+def _entity(labels: Labels) -> Entity | None:
     """(entity id, identity, Hostname, MIG instance) of a series labelled exactly as the pipeline labels a GPU."""
     names = tuple(k for k, _ in labels)
     values = dict(labels)
@@ -141,10 +143,10 @@ def _spec(header: str) -> tuple[FieldSpec, MetricKind, str] | None:
         return None
     if spec.kind is MetricKind.LABEL or spec.is_computed or spec.entity != ENTITY_GPU:
         return None
-    return spec, MetricKind(match.group(4)), _unescape_help(match.group(2))
+    return spec, MetricKind(match.group(4)), _unescape(match.group(2))
 
 
-def _map_family(page: ParsedPage, name: str, header: str, samples: str) -> bool:
+def _map_family(page: ParsedPage, name: str, header: str, samples: str, seen: dict[str, Entity | None]) -> bool:
     """Adds a family's values to the page's entities; False (and nothing added) when it must be kept as captured."""
     found = _spec(header)
     if found is None or found[1].value != header.rsplit(" ", 1)[1].strip():
@@ -160,8 +162,14 @@ def _map_family(page: ParsedPage, name: str, header: str, samples: str) -> bool:
         match = _SAMPLE.match(line)
         if match is None or match.group(1) != name:
             return False
-        labels = tuple((k, v) for k, v in _LABEL.findall(match.group(2) or ""))
-        entity = _entity(labels)
+        label_text = match.group(2) or ""
+        if label_text in seen:  # every family repeats each GPU's labels: read them once per page
+            entity = seen[label_text]
+        else:
+            labels = tuple((k, v) for k, v in _LABEL.findall(label_text))
+            whole = ",".join(f'{k}="{v}"' for k, v in labels) == label_text  # nothing the pattern skipped
+            unescaped = tuple((k, _unescape(v)) for k, v in labels)  # the renderer escapes them again
+            entity = seen[label_text] = _entity(unescaped) if whole else None
         value = _value(match.group(3), spec.value_type)
         if entity is None or value is None:
             return False
@@ -186,6 +194,7 @@ def _map_family(page: ParsedPage, name: str, header: str, samples: str) -> bool:
 def parse_page(text: str) -> ParsedPage:
     """The page read back; mapped families fill the entities and values, the others are kept as text."""
     page = ParsedPage()
+    seen: dict[str, Entity | None] = {}
     for header, samples, count in split_families(text):
         head = _HEADER.match(header)
         if head is not None:
@@ -195,7 +204,7 @@ def parse_page(text: str) -> ParsedPage:
             name = match.group(1) if match else ""
         if name.startswith(SELF_PREFIX):
             continue
-        mapped = name not in page.specs and _map_family(page, name, header, samples)
+        mapped = name not in page.specs and _map_family(page, name, header, samples, seen)
         page.families.append(CapturedFamily(name, header, samples, count, mapped))
     page.hostname = next(iter(page.hostnames)) if page.hostnames else None
     for name in next(iter(page.label_names), ()):

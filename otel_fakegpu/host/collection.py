@@ -89,7 +89,9 @@ class HostCollection:
         returns plain data: it is the ``reload`` request the serving process sends to every worker."""
         errors = [serving_error] if serving_error else []
         try:
-            collectors = load_field_set(self.config)
+            # A replay's fields are its capture's, whatever the collectors file says.
+            replay = isinstance(self.engine, ReplayEngine)
+            collectors = replay_collectors(self.engine) if replay else load_field_set(self.config)  # type: ignore[arg-type]
             for hook in self.reload_hooks:
                 hook()
         except (CollectorsError, OSError, ValueError) as exc:
