@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.attribution import measure_attribution
+from bench.fleet_scale import measure_marginal
 from bench.load import LoadResult, Target, run_load
 from bench.procs import Proc, get, health, start, start_exporter, wait_until
 from bench.scale import measure_scale
@@ -190,11 +191,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="bench")
     parser.add_argument("--quick", action="store_true", help="small sizes and short runs (smoke test)")
     parser.add_argument("--out", type=Path, default=RESULTS)
-    parser.add_argument("--sections", default="all", help="comma list of: classic (cycles, scrapes, idle, push), scale")
+    parser.add_argument(
+        "--sections", default="all", help="comma list of: classic (cycles, scrapes, idle, push), scale, fleet"
+    )
     args = parser.parse_args()
-    wanted = {"classic", "scale"} if args.sections == "all" else set(args.sections.split(","))
-    if not wanted <= {"classic", "scale"}:
-        parser.error(f"--sections {args.sections}: expected classic, scale or all")
+    every = {"classic", "scale", "fleet"}
+    wanted = every if args.sections == "all" else set(args.sections.split(","))
+    if not wanted <= every:
+        parser.error(f"--sections {args.sections}: expected classic, scale, fleet or all")
     quick = args.quick
     sizes = [8, 64] if quick else [8, 64, 512, 4096]
     scrape_sizes = [8] if quick else [8, 4096]
@@ -210,6 +214,10 @@ def main() -> None:
             results["scale"] = measure_scale(tmp, quick)
             _save(args.out, results)
             sections["scale"], mark = round(time.monotonic() - mark, 1), time.monotonic()
+        if "fleet" in wanted:
+            results["fleet"] = measure_marginal(quick)
+            _save(args.out, results)
+            sections["fleet"], mark = round(time.monotonic() - mark, 1), time.monotonic()
         if "classic" in wanted:
             _classic(results, sections, sizes, scrape_sizes, concurrency, quick, tmp, args.out)
     results["elapsed_s"] = round(time.monotonic() - started, 1)
@@ -231,7 +239,7 @@ def _classic(
     mark = time.monotonic()
     results["cycle"] = []
     for n in sizes:
-        row = measure_cycles(n, 5 if quick else 20, tmp)
+        row = measure_cycles(n, 5 if quick else (10 if n > 1000 else 20), tmp)
         row["sdk_floor_ms"] = round(sdk_floor_ms(n, 3 if quick else (5 if n > 1000 else 20)), 3)
         row["cycle_over_floor"] = round(row["cycle_ms"] / row["sdk_floor_ms"], 3)
         results["cycle"].append(row)
@@ -244,7 +252,7 @@ def _classic(
         results["scrape"].append(measure_scrapes(n, concurrency, tmp))
         _save(out, results)
         sections[f"scrape_{n}"], mark = round(time.monotonic() - mark, 1), time.monotonic()
-    results["idle_cpu_pct"] = measure_idle_cpu(5.0 if quick else 60.0, tmp)
+    results["idle_cpu_pct"] = measure_idle_cpu(5.0 if quick else 30.0, tmp)
     sections["idle_cpu"], mark = round(time.monotonic() - mark, 1), time.monotonic()
     results["otlp_push"] = measure_otlp_push(64 if quick else 4096, tmp)
     sections["otlp_push"], mark = round(time.monotonic() - mark, 1), time.monotonic()

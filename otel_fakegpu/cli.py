@@ -9,19 +9,23 @@ from collections.abc import Mapping, Sequence
 
 from otel_fakegpu.config.cmdline import PROG, resolve
 from otel_fakegpu.config.errors import ConfigError
+from otel_fakegpu.config.files import OutputError
 from otel_fakegpu.config.model import PRESETS, Config, build_config, environ, load_field_set
+from otel_fakegpu.config.values import MAX_ERROR_CHARS, clip
 from otel_fakegpu.fields import CollectorsError, CollectorSet
 from otel_fakegpu.runtime.fleet import fleet_racks
 from otel_fakegpu.serve import WebConfig, WebConfigError, load_web_config
 
 EXIT_USAGE = 2
+EXIT_FAILED = 1  # the input was fine, the work failed (backfill's output could not be written)
 BAD_INPUT = (ConfigError, CollectorsError, WebConfigError)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def one_line(error: Exception) -> str:
-    """The error as one line whatever it quotes: a CR or LF in a file name or value is shown escaped."""
-    return _CONTROL.sub(lambda match: repr(match.group())[1:-1], str(error))
+    """The error as one line whatever it quotes: a CR or LF in a file name or value is shown escaped, and a line
+    quoting a huge input is cut (a 500 KB scenario value once made a 500 KB "line")."""
+    return clip(_CONTROL.sub(lambda match: repr(match.group())[1:-1], str(error)), MAX_ERROR_CHARS)
 
 
 def config_from_args(argv: Sequence[str], env: Mapping[str, str]) -> Config:
@@ -36,8 +40,11 @@ def _backfill(args: Sequence[str]) -> int:
     try:
         return run_backfill(args, environ())
     except (ConfigError, CollectorsError) as exc:
-        print(f"{PROG} backfill: error: {exc}", file=sys.stderr)
+        print(f"{PROG} backfill: error: {one_line(exc)}", file=sys.stderr)
         return EXIT_USAGE
+    except OutputError as exc:
+        print(f"{PROG} backfill: error: {one_line(exc)}", file=sys.stderr)
+        return EXIT_FAILED
 
 
 def validate(argv: Sequence[str], env: Mapping[str, str]) -> tuple[Config, CollectorSet, WebConfig | None]:

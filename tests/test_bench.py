@@ -27,7 +27,7 @@ def _run_quick(module: str, out: Path, timeout_s: float) -> tuple[subprocess.Com
 
 
 def test_quick_benchmark_produces_every_figure(tmp_path: Path) -> None:
-    result, results = _run_quick("bench", tmp_path / "results.json", timeout_s=420)
+    result, results = _run_quick("bench", tmp_path / "results.json", timeout_s=600)
     assert {"machine", "cycle", "scrape", "idle_cpu_pct", "otlp_push", "targets"} <= set(results)
     for row in results["cycle"]:
         assert {"gpus", "cycle_ms", "sdk_floor_ms", "us_per_series", "startup_s", "series"} <= set(row)
@@ -52,9 +52,47 @@ def test_quick_benchmark_produces_every_figure(tmp_path: Path) -> None:
         assert set(block["rows"]) == {"otel-fakegpu/plain", "otel-fakegpu/gzip", "floor/plain", "floor/gzip"}
         assert all(row["errors"] == 0 and row["requests"] > 0 for row in block["rows"].values())
         assert block["processes"] == 2 and block["memory_warm_mb"]["pss"] > 0
-    assert [f["workers"] for f in scale["fleet"]] == [1, 2]
+    assert [f["workers"] for f in scale["fleet"]] == [2]
     assert all(f["targets_in_sd"] == f["hosts"] and f["scrape_via_sd"]["errors"] == 0 for f in scale["fleet"])
     assert scale["projection"]["cores"] > 0
+    fleet = results["fleet"]  # what each GPU of a fleet costs, between two fleet sizes
+    assert [f["hosts"] for f in fleet["fleets"]] == [16, 64]
+    assert all(f["pss_mb"] > 0 and len(f["processes"]) == 2 for f in fleet["fleets"])
+    assert fleet["marginal_pss_kb_per_gpu"] is not None
+    assert any(t["target"].startswith("fleet: marginal PSS") for t in results["targets"])
+
+
+def test_fleet_run_scraped_by_victoriametrics_through_sd(tmp_path: Path) -> None:
+    """A small bench-fleet: VictoriaMetrics discovers the hosts through /sd, keeps its sample and scrapes them."""
+    out = tmp_path / "fleet-run.json"
+    args = [
+        "--hosts",
+        "8",
+        "--workers",
+        "2",
+        "--interval",
+        "2",
+        "--cycles",
+        "3",
+        "--sample-pct",
+        "50",
+        "--out",
+        str(out),
+    ]
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.fleet_run", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    run = json.loads(out.read_text())
+    assert run["hosts"] == run["sd_targets"] == 8 and run["start_to_first_complete_cycle_s"] > 0
+    assert len(run["cycle_seconds_per_worker"]) == 2 and run["memory"][0]["pss_mb"] > 0
+    scraper = run["scraper"]
+    assert 0 < scraper["targets"] < 8 and scraper["scrapes"] > 0 and scraper["samples_ingested"] > 0
 
 
 def test_quick_soak_runs_and_reports_every_phase(tmp_path: Path) -> None:

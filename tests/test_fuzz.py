@@ -1,5 +1,6 @@
 """Seeded, time-bounded fuzzing of every input read at start: the collectors CSV, the web config and the
-environment. Each case must end in exit 0 or exit 2 with one error line on stderr (never a traceback),
+environment; and every file the exporter, backfill and the fake kubelet read meeting a FIFO, a device, a directory,
+an oversized or deeply nested file. Each case must end in exit 0 or exit 2 with one error line on stderr (never a traceback),
 within a time limit and a memory limit. Most cases run in this process through ``cli.check`` (the path
 ``--check-config`` takes); a sample runs as real ``otel-fakegpu --check-config`` processes to prove the exit
 codes. A new input file joins with one line in FILE_TARGETS (a scenario: its seeds and its flag).
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import random
 import resource
 import subprocess
@@ -22,6 +24,8 @@ import bcrypt
 import pytest
 import trustme
 
+from otel_fakegpu.attribution import HpcJobSource, PodListSource, Source, SourceError
+from otel_fakegpu.attribution.fakekubelet import load_pods
 from otel_fakegpu.cli import check
 from otel_fakegpu.config.table import OPTIONS
 from otel_fakegpu.fields import default_collectors_path
@@ -199,3 +203,125 @@ def test_fuzzed_inputs_as_real_processes(tmp_path: Path) -> None:
             expected = check(case.argv, case.env)
         assert_verdict(case, result.returncode, result.stderr.decode(errors="replace"))
         assert result.returncode == expected, f"{case.label}: {result.stderr.decode(errors='replace')}"
+
+
+# Files that are not what they claim: every file the exporter, backfill and the fake kubelet read meets a FIFO (no
+# writer: a blocking open would hang for ever), a character device behind a symlink (/dev/zero: endless), a
+# directory, a file over its size bound and one nested past any sane depth. Each must end in one short error line,
+# at once, without reading more than the bound.
+SPECIAL_LIMIT_S = 10.0
+OVERSIZED_BYTES = 5 << 20  # over every bound (1 MiB configs, 4 MiB pod lists and pods files, 64 KiB job files)
+
+
+def _special(folder: Path, kind: str, name: str) -> Path:
+    path = folder / name
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "dev-zero":
+        path.symlink_to("/dev/zero")
+    elif kind == "directory":
+        path.mkdir()
+    elif kind == "oversized":
+        path.write_bytes(b"#" * OVERSIZED_BYTES)
+    else:
+        path.write_text("[" * 100_000 + "]" * 100_000)
+    return path
+
+
+def _exporter_check(*flags: str) -> Callable[[Path, Path], str]:
+    def run(path: Path, folder: Path) -> str:
+        stderr = io.StringIO()
+        with contextlib.redirect_stderr(stderr):
+            code = check(["-a", "127.0.0.1:0", *flags, str(path)], {})
+        assert code == 2, stderr.getvalue()
+        return stderr.getvalue()
+
+    return run
+
+
+def _tls_file(key: str) -> Callable[[Path, Path], str]:
+    def run(path: Path, folder: Path) -> str:
+        seeds = _web_config_seeds(folder)  # writes server.crt, server.key, ca.crt
+        web = folder / "web.yml"
+        web.write_bytes(seeds[1].replace(f"{key}: {_TLS_NAMES[key]}".encode(), f"{key}: {path}".encode()))
+        return _exporter_check("--web-config-file")(web, folder)
+
+    return run
+
+
+_TLS_NAMES = {"cert_file": "server.crt", "key_file": "server.key", "client_ca_file": "ca.crt"}
+
+
+def _backfill(flag: str) -> Callable[[Path, Path], str]:
+    def run(path: Path, folder: Path) -> str:
+        scenario = folder / "good.yaml"
+        scenario.write_text("seed: 1\n")
+        args = ["--scenario", str(path)] if flag == "--scenario" else ["--scenario", str(scenario), flag, str(path)]
+        result = subprocess.run(
+            [sys.executable, "-m", "otel_fakegpu", "backfill", "--start", "-1m", "--out", "-", *args],
+            env=exporter_env(), capture_output=True, text=True, timeout=SPECIAL_LIMIT_S * 3, check=False,
+        )  # fmt: skip
+        assert result.returncode == 2, result.stderr
+        return result.stderr
+
+    return run
+
+
+def _source(make: Callable[[Path], Source]) -> Callable[[Path, Path], str]:
+    def run(path: Path, folder: Path) -> str:
+        source = make(path)
+        with pytest.raises(SourceError) as info:
+            source.fetch(1.0)
+        return str(info.value) + "\n"
+
+    return run
+
+
+def _job_dir(path: Path) -> Source:
+    directory = path.parent / "jobs"
+    directory.mkdir()
+    path.rename(directory / "0")  # a GPU's job file
+    (directory / "1").write_bytes(b"7\n")
+    return HpcJobSource(directory)
+
+
+def _kubelet_pods(path: Path, folder: Path) -> str:
+    with pytest.raises(ValueError) as info:
+        load_pods(path)
+    return str(info.value) + "\n"
+
+
+READERS: dict[str, Callable[[Path, Path], str]] = {
+    "collectors": _exporter_check("-f"),
+    "web-config": _exporter_check("--web-config-file"),
+    "scenario": _exporter_check("--scenario"),
+    "replay-capture": _exporter_check("--engine", "replay", "--replay-file"),
+    **{f"tls-{key}": _tls_file(key) for key in _TLS_NAMES},
+    "backfill-scenario": _backfill("--scenario"),
+    "backfill-collectors": _backfill("-f"),
+    "pod-list": _source(PodListSource),
+    "fake-kubelet-pods": _kubelet_pods,
+}
+KINDS = ["fifo", "dev-zero", "directory", "oversized", "nested"]
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("reader", sorted(READERS))
+def test_special_files_are_one_line_errors_at_once(tmp_path: Path, reader: str, kind: str) -> None:
+    path = _special(tmp_path, kind, "input")
+    started = time.monotonic()
+    stderr = READERS[reader](path, tmp_path)
+    assert time.monotonic() - started < SPECIAL_LIMIT_S * (3 if reader.startswith("backfill") else 1)
+    lines = [line for line in stderr.splitlines() if "INFO" not in line]
+    assert len(lines) == 1 and "Traceback" not in stderr and len(lines[0]) < 1000, stderr[-2000:]
+
+
+@pytest.mark.parametrize("kind", ["oversized", "nested"])
+def test_hpc_job_files_past_their_bounds_fail_the_fetch(tmp_path: Path, kind: str) -> None:
+    """A job file that is a FIFO, device or directory is no GPU file at all (as in dcgm-exporter); too large or
+    holding too many jobs, it fails the fetch with one line."""
+    path = _special(tmp_path, "oversized", "input") if kind == "oversized" else tmp_path / "input"
+    if kind == "nested":
+        path.write_text("".join(f"{i}\n" for i in range(20_000)))
+    assert len(_source(_job_dir)(path, tmp_path).splitlines()) == 1

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from otel_fakegpu.config.files import DEFAULT_LIMIT_BYTES as MAX_BYTES
 from otel_fakegpu.sim import ScenarioError, load_scenario
+from otel_fakegpu.sim.scenario_file import MAX_SCENARIO_BYTES as MAX_BYTES
 from otel_fakegpu.sim.scenario_file import parse_scenario
 from tests.conftest import ROOT, ExporterProcess, build_stack, run_cli
 

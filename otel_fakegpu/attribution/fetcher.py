@@ -32,6 +32,9 @@ class Fetcher:
         self._done: Outcome | None = None
         self._closed = False
         self._thread: threading.Thread | None = None
+        # An in-process source (the simulator's) answers at once: it is fetched on the taker's thread, so a fleet
+        # of thousands of hosts in one process does not run a thread per host.
+        self._inline = not source.can_fail
 
     def request(self, at: float | None = None) -> None:
         """Ask for a fetch at monotonic time ``at`` (now when None); a no-op while one is pending."""
@@ -40,6 +43,8 @@ class Fetcher:
                 return
             due = time.monotonic() if at is None else at
             self._due = due if self._due is None else min(self._due, due)
+            if self._inline:
+                return
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="attribution", daemon=True)
                 self._thread.start()
@@ -50,6 +55,9 @@ class Fetcher:
         with self._cond:
             if self._done is None and self._started is None and self._due is None:
                 return None
+            if self._inline:
+                self._due = None
+                return self._fetch()
             if self._started is not None and not self._abandoned:
                 deadline = self._started + self._timeout_s
             else:  # not started yet, or behind a fetch given up on: the requested one has the whole timeout

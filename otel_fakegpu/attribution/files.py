@@ -27,7 +27,7 @@ def stamp_of(paths: list[str]) -> Stamp:
 class Reloading(Generic[T]):
     """Parses again only when ``stamp()`` differs. While the newest version is bad (or missing) it raises
     SourceError with the reason, without parsing again: the stage keeps the last good map and logs the
-    outage once."""
+    outage once. Every exception counts as the version being bad, so the error stays until the file changes."""
 
     def __init__(self, stamp: Callable[[], Stamp], parse: Callable[[], T]) -> None:
         self._stamp, self._parse = stamp, parse
@@ -41,8 +41,8 @@ class Reloading(Generic[T]):
             self._seen = stamp
             try:
                 self._value, self._error = self._parse(), None
-            except (OSError, ValueError) as exc:
-                self._error = str(exc)
+            except Exception as exc:
+                self._error = str(exc) or type(exc).__name__
         if self._error is not None:
             raise SourceError(self._error)
         assert self._value is not None

@@ -10,19 +10,23 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Sequence
-
-import grpc
+from typing import TYPE_CHECKING
 
 from otel_fakegpu.attribution.devices import parse_device
+from otel_fakegpu.attribution.limits import check_name
 from otel_fakegpu.attribution.model import Claim, WorkloadIdentity
-from otel_fakegpu.attribution.podresources_v1 import api_pb2
 from otel_fakegpu.attribution.source import Claims, Source, SourceError
+
+if TYPE_CHECKING:  # imported where used: gRPC and protobuf cost every start a tenth of a second, and only -k needs them
+    import grpc
+
+    from otel_fakegpu.attribution.podresources_v1 import api_pb2
 
 DEFAULT_SOCKET = "/var/lib/kubelet/pod-resources/kubelet.sock"
 LIST_METHOD = "/v1.PodResourcesLister/List"
 GPU_RESOURCE = "nvidia.com/gpu"
 MIG_RESOURCE_PREFIX = "nvidia.com/mig-"
-_REQUEST = api_pb2.ListPodResourcesRequest().SerializeToString()
+_REQUEST = b""  # ListPodResourcesRequest has no fields: its encoding is empty
 _CHANNEL_OPTIONS = (("grpc.max_receive_message_length", 16 * 1024 * 1024), ("grpc.enable_retries", 0))
 
 
@@ -42,6 +46,14 @@ def claims_from_response(
 
 
 def _claims(pod: str, namespace: str, container: str, device_ids: Iterable[str], id_type: str) -> Iterable[Claim]:
+    device_ids = list(device_ids)
+    try:
+        for name, what in ((pod, "pod"), (namespace, "namespace"), (container, "container")):
+            check_name(name, what)
+        for device_id in device_ids:
+            check_name(device_id, "device id")
+    except ValueError as exc:
+        raise SourceError(f"List: {exc}") from None
     for device_id in device_ids:
         ref, vgpu = parse_device(device_id, id_type)
         if ref is not None:
@@ -64,6 +76,8 @@ class KubeletSource(Source):
 
     def fetch(self, timeout_s: float) -> Claims:
         """One List call, its deadline the timeout."""
+        import grpc  # noqa: PLC0415 - see the imports
+
         if not os.path.exists(self.socket_path):
             self.redial()
             raise SourceError(f"{self.socket_path}: no such socket (is the kubelet running?)")
@@ -82,6 +96,8 @@ class KubeletSource(Source):
 
     def decode(self, body: bytes) -> Claims:
         if body != self._last_body:
+            from otel_fakegpu.attribution.podresources_v1 import api_pb2  # noqa: PLC0415 - see the imports
+
             try:
                 response = api_pb2.ListPodResourcesResponse.FromString(body)
             except Exception as exc:  # a kubelet (or impostor) sending garbage is a failed fetch

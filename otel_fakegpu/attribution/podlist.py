@@ -9,20 +9,25 @@ from typing import Any
 
 from otel_fakegpu.attribution.devices import parse_device
 from otel_fakegpu.attribution.files import Reloading, stamp_of
+from otel_fakegpu.attribution.limits import MAX_POD_LIST_BYTES, check_claims, check_name
 from otel_fakegpu.attribution.model import Claim, WorkloadIdentity
 from otel_fakegpu.attribution.source import Claims, Source
+from otel_fakegpu.config.files import read_config_text
 
 DEFAULT_POD_LIST = "/var/lib/kubelet/pod-resources/podlist.json"
 _TEXT_KEYS = ("name", "namespace", "container")
 
 
 def parse_pod_list(path: Path) -> Claims:
-    """Claims of one file; ValueError ``FILE[:LINE]: reason`` for anything malformed."""
-    text = path.read_text()
+    """Claims of one file; ValueError ``FILE[:LINE]: reason`` for anything malformed or past a bound
+    (attribution.limits), SourceError for too many workloads on a device."""
+    text = read_config_text(path, MAX_POD_LIST_BYTES, "pod list")  # a ConfigError is a ValueError
     try:
         data: Any = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ValueError(f"{path}:{exc.lineno}: {exc.msg}") from None
+    except RecursionError:  # json's parser recurses per level; a pod list nests three deep
+        raise ValueError(f"{path}: nested too deeply") from None
     if not isinstance(data, list):
         raise ValueError(f"{path}: expected a JSON array of pods")
     claims: list[Claim] = []
@@ -33,15 +38,17 @@ def parse_pod_list(path: Path) -> Claims:
         for key in _TEXT_KEYS:
             if not isinstance(entry.get(key), str):
                 raise ValueError(f"{where}: {key!r} must be a string")
+            check_name(entry[key], f"{where}: {key}")
         gpus = entry.get("gpu_list")
         if not isinstance(gpus, list) or not all(isinstance(g, str | int) and not isinstance(g, bool) for g in gpus):
             raise ValueError(f"{where}: 'gpu_list' must be a list of device ids")
         for device_id in gpus:
-            ref, vgpu = parse_device(str(device_id), None)
+            ref, vgpu = parse_device(check_name(str(device_id), f"{where}: device id"), None)
             if ref is not None:
                 claims.append(
                     Claim(ref, WorkloadIdentity(entry["name"], entry["namespace"], entry["container"], vgpu=vgpu))
                 )
+    check_claims(claims, str(path))
     return tuple(claims)
 
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from otel_fakegpu.attribution.devices import GPU_UUID_FIELD, MINOR_FIELD, DeviceIndex, Entity, entities_of
 from otel_fakegpu.attribution.fetcher import Answer, Fetcher
+from otel_fakegpu.attribution.limits import MAX_WORKLOADS_PER_DEVICE, check_claims
 from otel_fakegpu.attribution.model import LabelStyle, Pairs, WorkloadIdentity
 from otel_fakegpu.attribution.source import Claims, Source, SourceError
 from otel_fakegpu.engine import Snapshot
@@ -145,6 +146,11 @@ class AttributionStage:
             )  # fmt: skip
             return
         claims = outcome.claims
+        try:
+            check_claims(claims, self.source.name)  # a bound the source did not apply itself
+        except SourceError as exc:
+            self._finish(exc)
+            return
         if status.last_error is not None:
             log.warning("workload attribution: %s answers again (%d workloads)", self.source.name, len(claims))
         self._claims = claims
@@ -166,7 +172,9 @@ class AttributionStage:
             pairs = labels.get(claim.workload)
             if pairs is None:
                 pairs = labels[claim.workload] = self.style.labels(claim.workload)
-            per_entity[position][pairs] = None  # ordered, without repeats
+            sets = per_entity[position]
+            if len(sets) < MAX_WORKLOADS_PER_DEVICE:  # one device named several ways: the bound still holds
+                sets[pairs] = None  # ordered, without repeats
         return tuple(tuple(sets) for sets in per_entity)
 
     def close(self) -> None:

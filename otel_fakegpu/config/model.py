@@ -25,6 +25,7 @@ from otel_fakegpu.config.sections import (
 from otel_fakegpu.config.table import parsed
 from otel_fakegpu.config.values import (
     ListenAddress,
+    parse_host_name,
 )
 from otel_fakegpu.engine.selection import MAX_INJECTED_GPUS, EngineSettings
 from otel_fakegpu.fields import (
@@ -122,7 +123,7 @@ def parse_mig(text: str, source: str, count: int, skus: tuple[GpuSku, ...]) -> d
 
 def resolve_hostname(env: Mapping[str, str]) -> str:
     """dcgm-exporter's rule: NODE_NAME when set (Kubernetes downward API), else the host name."""
-    return env.get("NODE_NAME", "").strip() or socket.gethostname()
+    return parse_host_name(env.get("NODE_NAME", "").strip(), "NODE_NAME") or socket.gethostname()
 
 
 def environ() -> Mapping[str, str]:

@@ -24,6 +24,7 @@ from otel_fakegpu.config.values import (
     parse_listen,
     parse_mode,
     parse_shard,
+    parse_token,
     parse_url,
 )
 from otel_fakegpu.engine.selection import ENGINE_KINDS, DeviceSelection, parse_devices
@@ -192,6 +193,10 @@ def mode(value: OptionValue) -> int:
 
 def socket_path(value: OptionValue) -> Path:
     return Path(value.text or DEFAULT_SOCKET_PATH)
+
+
+def token(value: OptionValue) -> str | None:
+    return parse_token(value)
 
 
 def optional_switch(value: OptionValue) -> bool | None:

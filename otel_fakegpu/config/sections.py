@@ -18,7 +18,7 @@ from otel_fakegpu.config.values import (
 from otel_fakegpu.engine.recording import RecordingError, read_recording
 from otel_fakegpu.engine.selection import EngineSettings, ReplaySettings
 from otel_fakegpu.outputs import OtlpSettings, PushQueueSettings
-from otel_fakegpu.serve import UdsSettings
+from otel_fakegpu.serve import UdsError, UdsSettings, check_socket_path
 from otel_fakegpu.telemetry.tracing import TRACES_PROTOCOLS, TracingSettings
 
 
@@ -88,7 +88,12 @@ def uds_settings(values: Mapping[str, OptionValue]) -> UdsSettings | None:
     """--uds PATH enables the socket; the seed's UDS_SOCKET_PATH does so only with ENABLE_UDS=true."""
     if values["uds"].origin != "flag" and not parsed(values, "enable_uds"):
         return None
-    return UdsSettings(parsed(values, "uds"), parsed(values, "uds_mode"), parsed(values, "uds_group"))
+    path = parsed(values, "uds")
+    try:
+        check_socket_path(path)  # what a start would refuse, --check-config refuses too
+    except UdsError as exc:
+        raise ConfigError(f"{values['uds'].source}: {exc}") from None
+    return UdsSettings(path, parsed(values, "uds_mode"), parsed(values, "uds_group"))
 
 
 def attribution_settings(values: Mapping[str, OptionValue]) -> AttributionSettings:

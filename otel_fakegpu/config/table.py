@@ -171,7 +171,7 @@ OPTIONS: tuple[Option, ...] = (
        "exporter-toolkit web config: TLS and basic auth for TCP", "FILE", group="serving", parse=P.optional_path),
     _o("control_token", "--control-token", "OTEL_FAKEGPU_CONTROL_TOKEN", None,
        "also serve the control API on TCP, to requests with Authorization: Bearer TOKEN", "TOKEN", group="serving",
-       parse=P.given_or_none),
+       parse=P.token),
     _o("idle_timeout", "--idle-timeout", "OTEL_FAKEGPU_IDLE_TIMEOUT", f"{DEFAULT_IDLE_TIMEOUT_S:g}",
        "seconds before closing a connection that sends no complete request", "SECONDS", group="serving",
        parse=P.seconds(0.1)),

@@ -9,7 +9,7 @@ import re
 import urllib.parse
 from dataclasses import dataclass
 
-from otel_fakegpu.config.errors import ConfigError
+from otel_fakegpu.config.errors import ConfigError, OptionValue
 
 # One day: the longest interval a timer or a sleep is given.
 MAX_INTERVAL_MS = 86_400_000
@@ -158,3 +158,45 @@ def parse_shard(text: str, source: str) -> tuple[int, int]:
     if not sep or count < 1 or not 0 <= index < count:
         raise ConfigError(f"{source}={text!r}: expected I/N with 0 <= I < N, e.g. 0/2")
     return index, count
+
+
+MAX_TOKEN_CHARS = 4096
+
+
+def parse_token(value: OptionValue) -> str | None:
+    """A bearer token, or None when the option is not given. An empty token would silently turn the API off and
+    one with spaces or control characters could never match a header: both are refused."""
+    if value.text is None:
+        return None
+    if not value.text or len(value.text) > MAX_TOKEN_CHARS or not all("!" <= c <= "~" for c in value.text):
+        raise ConfigError(f"{value.source}: the token must be 1 to {MAX_TOKEN_CHARS} visible ASCII characters")
+    return value.text
+
+
+MAX_NAME_CHARS = 253  # a Kubernetes object name (a DNS subdomain); pods, namespaces, containers, nodes, jobs
+
+
+def name_problem(value: str) -> str | None:
+    """Why ``value`` cannot name a pod, namespace, container or node (None when it can): longer than MAX_NAME_CHARS,
+    or holding ``/`` (control API paths are ``namespace/pod/container``), spaces or control characters."""
+    if len(value) > MAX_NAME_CHARS:
+        return f"longer than {MAX_NAME_CHARS} characters"
+    if any(c == "/" or c <= " " or c == "\x7f" for c in value):
+        return "holds '/', a space or a control character"
+    return None
+
+
+MAX_ERROR_CHARS = 1000  # an error line: a file name, a line number, the reason and a short quote of the input
+
+
+def clip(text: str, limit: int = 80) -> str:
+    """``text`` for an error line: at most ``limit`` characters and a note of how long it was."""
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
+def parse_host_name(text: str, source: str) -> str:
+    """A host (node) name: a label on every series and a path segment of /hosts/HOST/metrics."""
+    problem = name_problem(text)
+    if problem is not None:
+        raise ConfigError(f"{source}={clip(text)!r}: {problem}")
+    return text

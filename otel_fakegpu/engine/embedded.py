@@ -150,25 +150,40 @@ class EmbeddedEngine(Engine):
         with self._lock:
             width = len(self._entity_ids)
             watched = self._histories
+            slots = self._slot
             samples: dict[int, tuple[list[int], list[Value | None]]] = {}
+            # Per field: its value column, its stamp column and its sample lists (None when not watched), looked
+            # up once per call rather than once per reading: a fleet's worker injects millions of readings.
+            columns: dict[int, tuple[list[Value | None], list[float], tuple[list[int], list[Value | None]] | None]]
+            columns = {}
             for entity_id, field_id, value in updates:
-                slot = self._slot.get(entity_id)
+                slot = slots.get(entity_id)
                 if slot is None:
                     raise EngineError(f"no GPU entity {entity_id}")
-                column = self._values.get(field_id)
-                if column is None:
-                    column = self._values[field_id] = [None] * width
-                    self._stamps[field_id] = [0.0] * width
+                entry = columns.get(field_id)
+                if entry is None:
+                    entry = columns[field_id] = self._columns_of(field_id, width, samples)
+                column, stamps, sample = entry
                 stored = column[slot] = value if _plain_number(value) or not is_blank(value) else None
-                self._stamps[field_id][slot] = timestamp
-                if field_id in watched:
-                    ids, values = samples.setdefault(field_id, ([], []))
-                    ids.append(entity_id)
-                    values.append(stored)
+                stamps[slot] = timestamp
+                if sample is not None:
+                    sample[0].append(entity_id)
+                    sample[1].append(stored)
             if samples:
                 self._updates += 1
                 for field_id, (ids, values) in samples.items():
                     watched[field_id].append(self._updates, SampleBatch(timestamp, tuple(ids), tuple(values)))
+
+    def _columns_of(
+        self, field_id: int, width: int, samples: dict[int, tuple[list[int], list[Value | None]]]
+    ) -> tuple[list[Value | None], list[float], tuple[list[int], list[Value | None]] | None]:
+        """``field_id``'s value and stamp columns (created on first use) and, if watched, its sample lists."""
+        column = self._values.get(field_id)
+        if column is None:
+            column = self._values[field_id] = [None] * width
+            self._stamps[field_id] = [0.0] * width
+        sample = samples.setdefault(field_id, ([], [])) if field_id in self._histories else None
+        return column, self._stamps[field_id], sample
 
     def read_latest(self, field_ids: Sequence[int], samples_after: int | None = None) -> Snapshot:
         with self._lock:

@@ -21,12 +21,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from otel_fakegpu.config.errors import ConfigError
+from otel_fakegpu.config.files import read_bounded
+
 MAGIC = b"OTFGREC1\n"
 _U32 = struct.Struct(">I")
 _RECORD_HEAD = struct.Struct(">II")
 _OFFSET = struct.Struct(">Q")
 MAX_HEADER_BYTES = 64 << 10
 MAX_PAGE_BYTES = 256 << 20
+MAX_CAPTURE_BYTES = 1 << 30  # read whole into memory; record's --max-bytes default is 256 MiB
 
 
 class RecordingError(ValueError):
@@ -75,7 +79,10 @@ class RecordingWriter:
 
 def read_recording(path: Path) -> Recording:
     """Every whole record of the capture at ``path``; RecordingError when it is not a capture; OSError."""
-    data = path.read_bytes()
+    try:
+        data = read_bounded(path, MAX_CAPTURE_BYTES, "capture")  # a FIFO or /dev/zero is refused at once
+    except ConfigError as exc:
+        raise RecordingError(str(exc)) from None
     if not data.startswith(MAGIC):
         raise RecordingError(f"{path}: not an otel-fakegpu capture (no {MAGIC[:-1].decode()} magic)")
     at = len(MAGIC)

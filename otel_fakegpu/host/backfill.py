@@ -9,18 +9,21 @@ per family and joined at the end.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import datetime
 import logging
-import os
+import signal
+import sys
 import tempfile
+import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import IO, NoReturn
 
 from otel_fakegpu.config.errors import ConfigError
+from otel_fakegpu.config.files import OutputError, check_output_path, replace_file
 from otel_fakegpu.config.model import Config, config_from
 from otel_fakegpu.config.table import BACKFILL_OPTIONS
 from otel_fakegpu.fields import CollectorSet, default_collectors_path, load_collectors
@@ -33,6 +36,8 @@ log = logging.getLogger(__name__)
 SCENARIO = next(option for option in BACKFILL_OPTIONS if option.dest == "scenario")
 
 MAX_STEPS = 2_000_000
+MAX_GPU_CYCLES = 1_000_000  # steps x GPUs: each is a full render; 7 days at 1 s on 4 GPUs would spool ~20 GB
+FUTURE_SLACK_S = 60.0  # --end may be this far after now (clocks of two machines)
 SELF_METRIC_PREFIX = "otel_fakegpu_"  # the exporter's own health has no meaning in a backfill
 
 
@@ -97,6 +102,8 @@ def parse_span(start: str, end: str, step: str, now: float) -> Span:
         raise ConfigError(f"--step={step!r}: must be at least 1ms")
     if last < first:
         raise ConfigError(f"--end={end!r} is before --start={start!r}")
+    if last > now + FUTURE_SLACK_S:
+        raise ConfigError(f"--end={end!r} is in the future; backfill writes the past")
     steps = int((last - first) // step_s) + 1
     if steps > MAX_STEPS:
         raise ConfigError(f"{steps} steps from --start to --end; at most {MAX_STEPS} (use a larger --step)")
@@ -174,6 +181,25 @@ def _join_relative_times(argv: Sequence[str]) -> list[str]:
     return joined
 
 
+def write_stdout(write: Callable[[IO[str]], int]) -> int:
+    try:
+        cycles = write(sys.stdout)
+        sys.stdout.flush()
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            sys.stdout.close()  # nothing left for the interpreter to flush (and fail on) at exit
+        raise OutputError(f"standard output: cannot write: {exc.strerror or exc}") from None
+    return cycles
+
+
+def _check_work(span: Span, gpus: int) -> None:
+    if span.steps * gpus > MAX_GPU_CYCLES:
+        raise ConfigError(
+            f"{span.steps} steps x {gpus} GPUs = {span.steps * gpus} GPU-cycles; at most {MAX_GPU_CYCLES} "
+            "(use a larger --step or a shorter span)"
+        )
+
+
 def run_backfill(argv: Sequence[str], env: Mapping[str, str]) -> int:
     """The subcommand; raises ConfigError (exit 2) for bad input."""
     args = build_parser().parse_args(_join_relative_times(argv))
@@ -181,22 +207,18 @@ def run_backfill(argv: Sequence[str], env: Mapping[str, str]) -> int:
     if not scenario_path:
         raise ConfigError("backfill needs --scenario FILE (or OTEL_FAKEGPU_SCENARIO)")
     span = parse_span(args.start, args.end, args.step, time.time())
+    out_path = None if args.out == "-" else check_output_path(args.out, "--out")  # before any work
     # The exporter's defaults (4 static H100s) and NODE_NAME's host name; none of its other variables.
     config = config_from([f"--scenario={scenario_path}"], {k: v for k, v in env.items() if k == "NODE_NAME"})
+    _check_work(span, config.num_gpus)
     collectors = load_collectors(args.collectors or default_collectors_path())
     started = time.perf_counter()
-    if args.out == "-":
-        import sys  # noqa: PLC0415 - only this path writes to standard output
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))  # the partial file is removed
 
-        cycles = backfill(config, collectors, span, sys.stdout)
-    else:
-        out_path = Path(args.out)
-        partial = out_path.with_name(out_path.name + ".partial")
-        try:
-            with partial.open("w", encoding="utf-8") as out:
-                cycles = backfill(config, collectors, span, out)
-            os.replace(partial, out_path)
-        except OSError as exc:
-            raise ConfigError(f"{args.out}: cannot write: {exc.strerror or exc}") from None
+    def write(out: IO[str]) -> int:
+        return backfill(config, collectors, span, out)
+
+    cycles = write_stdout(write) if out_path is None else replace_file(out_path, write, "--out")
     log.info("backfilled %d cycles in %.1f s", cycles, time.perf_counter() - started)
     return 0

@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from otel_fakegpu.config.model import Config, load_field_set
+from otel_fakegpu.config.values import MAX_ERROR_CHARS, clip
 from otel_fakegpu.engine import Engine
 from otel_fakegpu.engine.replay import ReplayEngine
 from otel_fakegpu.fields import CollectorsError, CollectorSet
@@ -97,7 +98,7 @@ class HostCollection:
         except (CollectorsError, OSError, ValueError) as exc:
             # Every host of a fleet meets the same bad file: the serving side logs it once (app.reload_every_host).
             log.debug("reload failed, keeping the running configuration: %s", exc)
-            errors.append(str(exc))
+            errors.append(clip(str(exc), MAX_ERROR_CHARS))  # logged by the serving side: a line, not the input
         else:
             pipeline = self.host.new_pipeline(collectors, self.pipeline)
             previous = self.cycle.replace_pipeline(pipeline)

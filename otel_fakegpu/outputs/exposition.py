@@ -12,12 +12,7 @@ import gzip
 import threading
 from collections.abc import Callable, Iterable, Sequence
 
-from otel_fakegpu.outputs.prometheus_text import (
-    FamilyText,
-    PrometheusTextRenderer,
-    join_openmetrics,
-    join_prometheus,
-)
+from otel_fakegpu.outputs.prometheus_text import FamilyText, PrometheusTextRenderer
 from otel_fakegpu.telemetry import CycleResult
 
 Arrange = Callable[[list[FamilyText]], list[FamilyText]]
@@ -46,14 +41,24 @@ class Exposition:
         self.cycle = cycle
         self.collected_at = collected_at
         self.series = sum(f.series for f in families)
-        self._families = tuple(families)
+        # One copy of the text: the Prometheus body, and where each family's samples lie in it, for the
+        # OpenMetrics form (same samples, other headers). A fleet keeps one of these per host.
+        layout: list[tuple[str, int, int]] = []
+        pieces: list[str] = []
+        offset = 0
+        for family in families:
+            start = offset + len(family.prometheus_header)
+            offset = start + len(family.samples)
+            layout.append((family.openmetrics_header, start, offset))
+            pieces += (family.prometheus_header, family.samples)
+        self._openmetrics_layout = tuple(layout)
         self._lock = threading.Lock()
-        self._variants: dict[Variant, bytes] = {(Format.PROMETHEUS, False): join_prometheus(self._families)}
+        self._variants: dict[Variant, bytes] = {(Format.PROMETHEUS, False): "".join(pieces).encode("utf-8")}
 
     @property
     def body(self) -> bytes:
         """The Prometheus text body (what dcgm-exporter serves)."""
-        return self._variants[(Format.PROMETHEUS, False)]
+        return self.variant(Format.PROMETHEUS, False)
 
     def variant(self, fmt: Format, gzipped: bool) -> bytes:
         """The variant, building it (once) if needed. May take a while for large fleets."""
@@ -64,13 +69,36 @@ class Exposition:
         with self._lock:
             built = self._variants.get(key)
             if built is None:
-                plain = self._variants.get((fmt, False))
-                if plain is None:
-                    plain = join_openmetrics(self._families)
-                    self._variants[(fmt, False)] = plain
+                plain = self._plain(fmt)
                 built = gzip.compress(plain, GZIP_LEVEL, mtime=0) if gzipped else plain
                 self._variants[key] = built
             return built
+
+    def compact(self) -> None:
+        """Drop each plain form whose gzip form is built: the gzip one gives it back on demand, and a fleet's
+        worker then holds about a sixth of the text per host once scrapers ask for gzip."""
+        with self._lock:
+            for fmt in Format:
+                if (fmt, True) in self._variants:
+                    self._variants.pop((fmt, False), None)
+
+    def _plain(self, fmt: Format) -> bytes:
+        """The plain form (lock held): kept, or from its gzip form, or (OpenMetrics) from the Prometheus text."""
+        plain = self._variants.get((fmt, False))
+        if plain is None:
+            zipped = self._variants.get((fmt, True))
+            if zipped is not None:
+                plain = gzip.decompress(zipped)
+            else:
+                assert fmt is Format.OPENMETRICS, "the Prometheus text is kept until its gzip form is built"
+                plain = self._openmetrics(self._plain(Format.PROMETHEUS))
+            self._variants[(fmt, False)] = plain
+        return plain
+
+    def _openmetrics(self, prometheus: bytes) -> bytes:
+        text = prometheus.decode("utf-8")
+        parts = [header + text[start:end] for header, start, end in self._openmetrics_layout]
+        return ("".join(parts) + "# EOF\n").encode("utf-8")
 
     def prepare(self, variants: Iterable[Variant]) -> None:
         for fmt, gzipped in variants:

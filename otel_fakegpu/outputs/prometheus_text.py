@@ -9,6 +9,7 @@ declared ``unknown`` there: the stored series keep dcgm-exporter's exact names e
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -62,6 +63,17 @@ def _type_of(metric: Metric) -> str | None:
     return None  # histograms are never produced by this pipeline
 
 
+def _headers(name: str, description: str, kind: str) -> tuple[str, str]:
+    """A family's HELP and TYPE lines in Prometheus text and in OpenMetrics. Interned: every host of a fleet
+    holds the same strings, not a copy each."""
+    help_text = _escape_help(description or name)
+    om_kind = "unknown" if kind == "counter" and not name.endswith("_total") else kind
+    om_name = name.removesuffix("_total") if om_kind == "counter" else name
+    prometheus = f"# HELP {name} {help_text}\n# TYPE {name} {kind}\n"
+    openmetrics = f"# HELP {om_name} {help_text}\n# TYPE {om_name} {om_kind}\n"
+    return sys.intern(prometheus), sys.intern(openmetrics)
+
+
 def join_prometheus(families: Sequence[FamilyText]) -> bytes:
     return "".join(f.prometheus_header + f.samples for f in families).encode("utf-8")
 
@@ -88,6 +100,7 @@ class PrometheusTextRenderer:
         # otherwise points carry the SDK's own copies, plain dicts, and take the tuple-keyed cache.
         self._frozen_text: dict[int, tuple[FixedAttributes, str]] = {}
         self._frozen_seen: dict[int, tuple[FixedAttributes, str]] = {}
+        self._headers: dict[tuple[str, str, str], tuple[str, str]] = {}  # (name, help, type): both formats' headers
 
     def render_families(self, data: MetricsData) -> list[FamilyText]:
         families: list[FamilyText] = []
@@ -116,9 +129,10 @@ class PrometheusTextRenderer:
         if kind is None:
             return None
         name = metric.name
-        help_line = f"# HELP {name} {_escape_help(metric.description or name)}\n"
-        om_kind = "unknown" if kind == "counter" and not name.endswith("_total") else kind
-        om_name = name.removesuffix("_total") if om_kind == "counter" else name
+        key = (name, metric.description or "", kind)
+        headers = self._headers.get(key)
+        if headers is None:
+            headers = self._headers[key] = _headers(*key)
         points = metric.data.data_points
         stamped = self._with_timestamps
         samples = "".join(
@@ -126,10 +140,9 @@ class PrometheusTextRenderer:
             + (f" {p.time_unix_nano // 1_000_000}\n" if stamped else "\n")
             for p in points
         )
-        om_help = f"# HELP {om_name} {_escape_help(metric.description or name)}\n"
         return FamilyText(
-            prometheus_header=f"{help_line}# TYPE {name} {kind}\n",
-            openmetrics_header=f"{om_help}# TYPE {om_name} {om_kind}\n",
+            prometheus_header=headers[0],
+            openmetrics_header=headers[1],
             samples=samples,
             series=len(points),
         )

@@ -101,7 +101,7 @@ class RetryQueue(Generic[T]):
         self._queued_cost = 0
         self._in_flight_cost = 0
         self._cond = threading.Condition()
-        self._ok = self._failed = self._sent = 0
+        self._ok = self._failed = self._sent = self._refused_in_a_row = 0
         self._dropped = dict.fromkeys(DROP_REASONS, 0)
         self._last_export: float | None = None
         self._last_delivery: float | None = None
@@ -245,14 +245,18 @@ class RetryQueue(Generic[T]):
             rejected = self._send(item)
             outcome = "ok"
         except RejectedError as exc:
-            log.error("%s: receiver refused %d points for good, dropped: %s", self.name, cost, exc)
-            outcome = "rejected"
+            self._refused_in_a_row, outcome = self._refused_in_a_row + 1, "rejected"  # logged once, then counted
+            log.log(logging.ERROR if self._refused_in_a_row == 1 else logging.DEBUG, "%s: receiver refused %d points "
+                    "for good, dropped: %s (logged once until it accepts)", self.name, cost, exc)  # fmt: skip
         except DeliveryError as exc:
             log.warning("%s: %s", self.name, exc)
             outcome, retry_after = "retry", exc.retry_after_s
         except Exception:  # a bug in an exporter, not the peer: worth its traceback
             log.exception("%s: export raised", self.name)
             outcome = "retry"
+        if outcome == "ok" and self._refused_in_a_row:
+            log.warning("%s: receiver accepts again after refusing %d pushes", self.name, self._refused_in_a_row)
+        self._refused_in_a_row *= outcome == "rejected"  # a run of refusals ends with any other outcome
         finished = self._account(
             item, cost, queued_at, outcome, min(max(rejected, 0), cost), time.perf_counter() - started
         )

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from otel_fakegpu.config.errors import ConfigError, OptionValue
+from otel_fakegpu.config.files import check_output_path
 from otel_fakegpu.config.table import RECORD_OPTIONS
 from otel_fakegpu.engine.recording import RecordingWriter
 
@@ -71,6 +72,7 @@ def record(
 ) -> tuple[int, str]:
     """Record until done; returns the pages written and the line that says what was written and why it ended."""
     started = time.time()
+    check_output_path(str(out), "--out")  # a device, FIFO, directory or symlink is not the capture's to write
     with out.open("wb") as file:
         writer = RecordingWriter(file, {"source": source, "every_s": every_s, "started_at": started}, max_bytes)
         next_at, why = time.monotonic(), "duration reached"

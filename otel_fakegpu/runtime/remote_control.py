@@ -14,7 +14,7 @@ from typing import Any
 from otel_fakegpu.runtime.frames import RemoteError
 from otel_fakegpu.runtime.history import EventHistory
 from otel_fakegpu.runtime.pool import WorkerPool
-from otel_fakegpu.serve.control import ConflictError
+from otel_fakegpu.serve.control import ConflictError, ControlUnavailableError
 from otel_fakegpu.sim.events import EventError, parse_event
 from otel_fakegpu.sim.host_events import is_host_event, parse_host_event
 from otel_fakegpu.sim.selectors import HostFacts, check_gpu_selector, select_gpus, select_hosts
@@ -72,14 +72,14 @@ class RemoteControl:
         self._check_host(host)
         try:
             return self._result(await self._pool.call(method, args, host))
-        except RemoteError as exc:
-            raise RuntimeError(str(exc)) from None
+        except RemoteError as exc:  # the worker is not running (restarting after a crash) or did not answer
+            raise ControlUnavailableError(str(exc)) from None
 
     async def _fan_out(self, method: str, calls: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
         try:
             answers = await self._pool.fan_out(method, calls)
-        except RemoteError as exc:
-            raise RuntimeError(str(exc)) from None
+        except RemoteError as exc:  # the worker is not running (restarting after a crash) or did not answer
+            raise ControlUnavailableError(str(exc)) from None
         return {host: self._result(answer) for host, answer in answers.items()}
 
     async def gpu_event(self, gpu: str, body: object, host: str | None = None) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from otel_fakegpu.engine import EngineState, EngineStatus
 from otel_fakegpu.outputs import Format
 from otel_fakegpu.runtime.pool import WorkerHandle, WorkerPool
 from otel_fakegpu.serve import HealthReport, evaluate
+from otel_fakegpu.serve.accept import PAUSES
 from otel_fakegpu.telemetry import CycleStatsView
 
 
@@ -87,13 +88,20 @@ def health_report(pool: WorkerPool, now: float) -> HealthReport:
     maps = [health_entry(h["attribution"], now) for w in pool.workers for h in w.facts.values() if h.get("attribution")]
     if maps:
         report.body["attribution"] = maps[0] if len(maps) == 1 else maps
+    report.body["accept_pauses"] = PAUSES.facts()  # out of descriptors: new connections waited, open ones served
     queues = _push_queues(pool, now)
     if queues is not None:
         report.body["push_queue"] = queues
         if queues["state"] == "degraded" and report.body["status"] == "healthy":
             report.body["status"] = "degraded"  # push works; a restart now could lose what is in memory only
     report.body["workers"] = [
-        {"pid": w.process.pid if w.process else None, "hosts": len(w.hosts), "alive": w.alive, "restarts": w.restarts}
+        {
+            "pid": w.process.pid if w.process else None,
+            "hosts": len(w.hosts),
+            "alive": w.alive,
+            "restarts": w.restarts,
+            "recent_cycle_seconds": w.cycle_seconds,  # this worker's own, oldest first (the fleet's are the slowest's)
+        }
         for w in pool.workers
     ]
     return report

@@ -191,10 +191,9 @@ class Worker:
         if exposition is None:
             return
         demand = self._demand
-        exposition.prepare(demand)
         built = tuple(v for v in ALL_VARIANTS if v in demand)
         if self._published.get(name) == (exposition.cycle, frozenset(built)):
-            return
+            return  # before building anything: a compacted exposition would decompress its text for nothing
         self._published[name] = (exposition.cycle, frozenset(built))
         self._send_publication(name, exposition, built)
 
@@ -216,6 +215,7 @@ class Worker:
             "variants": [variant_to_json(v) for v in built],
         }
         self._send(header, tuple(exposition.variant(*v) for v in built))
+        exposition.compact()  # the server holds what it was sent; keep the least here
 
     def _send_status(self) -> None:
         dead = self._liveness.dead()

@@ -11,6 +11,7 @@ from otel_fakegpu.serve.uds import (
     UdsError,
     UdsSettings,
     bind_unix_socket,
+    check_socket_path,
 )
 from otel_fakegpu.serve.webconfig import LiveWebConfig, WebConfig, WebConfigError, load_web_config
 
@@ -30,6 +31,7 @@ __all__ = [
     "WebConfigError",
     "bind_unix_socket",
     "build_app",
+    "check_socket_path",
     "evaluate",
     "load_web_config",
     "reload_on_sighup",

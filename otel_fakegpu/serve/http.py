@@ -8,8 +8,10 @@ timeout.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -20,8 +22,9 @@ from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.typedefs import Middleware
 
 from otel_fakegpu.outputs import Format
+from otel_fakegpu.serve.accept import bind_tcp, quiet_accept_pauses
+from otel_fakegpu.serve.control import MAX_BODY_BYTES, ControlPort, add_control_routes, control_guard
 from otel_fakegpu.serve.control import PREFIX as CONTROL_PREFIX
-from otel_fakegpu.serve.control import ControlPort, add_control_routes, control_guard
 from otel_fakegpu.serve.health import HealthReport
 from otel_fakegpu.serve.negotiate import accepts_gzip, choose_format
 from otel_fakegpu.serve.protocol import http1_only
@@ -189,7 +192,7 @@ def build_app(
         scheme = "https" if live.config.ssl_context else "http"
         groups = [
             {
-                "targets": [request.host],
+                "targets": [_sd_target(request)],
                 "labels": {
                     "__metrics_path__": f"/hosts/{host}/metrics",
                     "__scheme__": scheme,
@@ -220,15 +223,31 @@ def build_app(
     ]
     if control is not None:
         middlewares.insert(1, control_guard(control_token))  # after http1_only: nothing else speaks first
-    app = web.Application(middlewares=middlewares, client_max_size=64 * 1024)
+    app = web.Application(middlewares=middlewares, client_max_size=MAX_BODY_BYTES)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/hosts/{host}/metrics", host_metrics)
     app.router.add_get("/sd", service_discovery)
     app.router.add_get("/health", health_handler)
     app.router.add_get("/", index)
     if control is not None:
-        add_control_routes(app, control)
+        add_control_routes(app, control, control_token)
     return app
+
+
+_HOST_HEADER = re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9._-]{0,252})|\[[0-9A-Fa-f:.]{2,45}\])(?::([0-9]{1,5}))?")
+
+
+def _sd_target(request: web.Request) -> str:
+    """The address Prometheus should scrape: the Host header the client used when it is a host name or address with
+    a port in range, else the address the connection came in on (a Host header is the client's to write)."""
+    match = _HOST_HEADER.fullmatch(request.host or "")
+    if match is not None and (match.group(1) is None or 0 < int(match.group(1)) < 65536):
+        return request.host
+    local = request.transport.get_extra_info("sockname") if request.transport else None
+    if isinstance(local, tuple) and len(local) >= 2:
+        host = str(local[0])
+        return f"[{host}]:{local[1]}" if ":" in host else f"{host}:{local[1]}"
+    return "localhost"  # the Unix socket has no address to give
 
 
 async def _stream(request: web.Request, body: bytes, headers: dict[str, str]) -> web.StreamResponse:
@@ -252,6 +271,7 @@ async def _stream(request: web.Request, body: bytes, headers: dict[str, str]) ->
 async def start(app: web.Application, listeners: Listeners) -> web.AppRunner:
     """Start every configured listener on one runner; raises OSError if a TCP port cannot be bound."""
     _quiet_client_errors()
+    quiet_accept_pauses(asyncio.get_running_loop())
     runner = web.AppRunner(
         app,
         access_log=None,
@@ -260,14 +280,14 @@ async def start(app: web.Application, listeners: Listeners) -> web.AppRunner:
         max_line_size=8190,
         max_field_size=8190,
         max_headers=64,
+        lingering_time=0,  # a body no handler reads (POST /metrics) closes the connection instead of being drained
     )
     await runner.setup()
     try:
         if listeners.tcp is not None:
-            host, port = listeners.tcp
             ssl_context = listeners.web.ssl_context
-            site = web.TCPSite(runner, host, port, reuse_address=True, ssl_context=ssl_context, backlog=LISTEN_BACKLOG)
-            await site.start()
+            for sock in bind_tcp(*listeners.tcp):  # PausingListeners: out of descriptors, accepting pauses
+                await web.SockSite(runner, sock, ssl_context=ssl_context, backlog=LISTEN_BACKLOG).start()
         if listeners.unix is not None:
             await web.SockSite(runner, listeners.unix.sock, backlog=LISTEN_BACKLOG).start()
     except OSError:

@@ -18,6 +18,8 @@ from pathlib import Path
 
 from aiohttp import web
 
+from otel_fakegpu.serve.accept import PausingListener
+
 # sun_path holds 108 bytes including the terminating NUL.
 MAX_PATH_BYTES = 107
 DEFAULT_SOCKET_PATH = "/var/run/dcgm/metrics.sock"
@@ -51,6 +53,18 @@ class BoundSocket:
 def check_path_length(path: Path) -> None:
     if len(os.fsencode(path)) > MAX_PATH_BYTES:
         raise UdsError(f"{path}: socket path longer than {MAX_PATH_BYTES} bytes")
+
+
+def check_socket_path(path: Path) -> None:
+    """What can be told before binding (``--check-config`` applies it too): a path that fits ``sun_path`` and is
+    absent or a socket; UdsError otherwise."""
+    check_path_length(path)
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return
+    if not stat.S_ISSOCK(info.st_mode):
+        raise UdsError(f"{path}: exists and is not a socket; refusing to remove it")
 
 
 def _clear_stale(path: Path) -> None:
@@ -93,7 +107,7 @@ def bind_unix_socket(settings: UdsSettings) -> BoundSocket:
     except OSError as exc:
         raise UdsError(f"{path.parent}: cannot create socket directory: {exc.strerror}") from None
     _clear_stale(path)
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock = PausingListener(socket.AF_UNIX, socket.SOCK_STREAM)  # out of descriptors, accepting pauses
     # Bind under a strict umask so the socket is never, even briefly, more open than 0600.
     old_umask = os.umask(0o177)
     try:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from otel_fakegpu.config.errors import ConfigError
-from otel_fakegpu.config.files import load_yaml, read_config_text
+from otel_fakegpu.config.files import load_yaml, read_bounded, read_config_text
 from otel_fakegpu.serve.auth import BasicAuth, HashError, check_hash
 
 _TLS_KEYS = {"cert_file", "key_file", "client_ca_file", "client_auth_type", "min_version", "max_version"}
@@ -106,9 +106,9 @@ def _tls(section: Any, base: Path, path: Path) -> ssl.SSLContext | None:
     client_ca = section.get("client_ca_file")
     if client_ca:
         try:
-            _check_pem(base / str(client_ca), "client_ca_file", path)
-            context.load_verify_locations(base / str(client_ca))
-        except (OSError, ssl.SSLError) as exc:
+            pem = _check_pem(base / str(client_ca), "client_ca_file", path)
+            context.load_verify_locations(cadata=pem.decode("ascii"))
+        except (OSError, ssl.SSLError, UnicodeDecodeError) as exc:
             raise WebConfigError(f"{path}: cannot load client_ca_file: {exc}") from None
     elif auth_type in ("VerifyClientCertIfGiven", "RequireAndVerifyClientCert"):
         raise WebConfigError(f"{path}: client_auth_type {auth_type} needs client_ca_file")
@@ -172,14 +172,12 @@ def _no_passphrase() -> bytes:
     raise _EncryptedKeyError
 
 
-def _check_pem(file: Path, key: str, path: Path) -> None:
-    """A regular file of sane size: OpenSSL would read a device such as /dev/zero for ever."""
+def _check_pem(file: Path, key: str, path: Path) -> bytes:
+    """The file's bytes, read by the bounded reader: OpenSSL would read /dev/zero for ever and wait on a FIFO."""
     try:
-        info = file.stat()
-    except OSError as exc:
-        raise WebConfigError(f"{path}: {key} {file}: {exc.strerror or exc}") from None
-    if not file.is_file() or info.st_size > MAX_PEM_BYTES:
-        raise WebConfigError(f"{path}: {key} {file}: not a regular file under {MAX_PEM_BYTES} bytes")
+        return read_bounded(file, MAX_PEM_BYTES, key)
+    except ConfigError as exc:
+        raise WebConfigError(f"{path}: {exc}") from None
 
 
 class LiveWebConfig:
@@ -198,8 +196,10 @@ class LiveWebConfig:
             raise WebConfigError("turning TLS on or off needs a restart")
         if live_context is not None and new.tls_files is not None:
             try:
+                for file in new.tls_files:  # checked in load_web_config; again just before OpenSSL opens them
+                    read_bounded(file, MAX_PEM_BYTES, "cert_file/key_file")
                 live_context.load_cert_chain(*new.tls_files, password=_no_passphrase)
-            except (OSError, ssl.SSLError, _EncryptedKeyError) as exc:
+            except (OSError, ssl.SSLError, _EncryptedKeyError, ConfigError) as exc:
                 raise WebConfigError(f"cannot load cert_file/key_file: {exc}") from None
         config = WebConfig(live_context, new.users, new.headers, new.tls_files)
         self.config, self.auth = config, BasicAuth(config.users)

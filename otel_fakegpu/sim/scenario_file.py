@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from otel_fakegpu.config.files import DEFAULT_LIMIT_BYTES, FileReadError, read_config_text
+from otel_fakegpu.config.files import FileReadError, read_config_text
 from otel_fakegpu.sim.clock import parse_duration
 from otel_fakegpu.sim.events import EventError, parse_event
 from otel_fakegpu.sim.host_events import is_host_event, parse_host_event
@@ -24,6 +24,9 @@ from otel_fakegpu.sim.workloads import SHAPE_NAMES, MigRef, Workload, WorkloadEr
 
 MAX_GPUS = 65536
 MAX_TIME_SCALE = 1_000_000.0
+# The YAML is parsed whole before its values are checked, a few seconds per MiB: the bound keeps refusing a
+# hostile file (or a start and every SIGHUP) cheap. The shipped scenarios are about 1 KB; ~3,000 events fit.
+MAX_SCENARIO_BYTES = 128 << 10
 TOP_KEYS = ("seed", "time_scale", "gpus", "workloads", "events", "hosts")
 GROUP_KEYS = ("count", "model", "mig", "profile")
 WORKLOAD_KEYS = (
@@ -282,9 +285,10 @@ def parse_scenario(text: str, source: str, default_gpu_count: int) -> Scenario:
 
 
 def load_scenario(path: Path, default_gpu_count: int) -> Scenario:
-    """Read (at most 1 MiB, UTF-8, a byte-order mark allowed) and validate a scenario file; raises ScenarioError."""
+    """Read (at most MAX_SCENARIO_BYTES, UTF-8, a byte-order mark allowed) and validate a scenario file; raises
+    ScenarioError."""
     try:
-        text = read_config_text(path, DEFAULT_LIMIT_BYTES, "scenario")
+        text = read_config_text(path, MAX_SCENARIO_BYTES, "scenario")
     except FileReadError as exc:
         raise ScenarioError(f"{path}:{exc.line or 1}: {exc.reason}") from None
     return parse_scenario(text, str(path), default_gpu_count)

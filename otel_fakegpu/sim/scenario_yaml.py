@@ -2,7 +2,7 @@
 
 PyYAML's safe composer gives nodes with positions; the tree is turned into dicts, lists and scalars while
 each path (``("events", 2, "xid")``) remembers its 1-based line. Aliases, duplicate keys, non-scalar keys
-and too many values are refused, so a hostile file (read within fileread's size bound) costs a bounded parse.
+and too many values are refused, so a hostile file (read within config.files' size bound) costs a bounded parse.
 """
 
 from __future__ import annotations

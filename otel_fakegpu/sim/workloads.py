@@ -25,6 +25,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from otel_fakegpu.config.values import clip, name_problem
 from otel_fakegpu.sim.profiles import PROFILES, Profile
 from otel_fakegpu.sim.shapes import ConstantShape, IdleShape, InferenceShape, TrainingShape
 
@@ -60,8 +61,15 @@ class Workload:
 
     def __post_init__(self) -> None:
         for name in ("pod", "namespace", "container"):
-            if not getattr(self, name):
+            value = getattr(self, name)
+            if not value:
                 raise WorkloadError(f"workload {name} must not be empty")
+            if (problem := name_problem(value)) is not None:
+                raise WorkloadError(f"workload {name} {clip(value)!r}: {problem}")
+        for name in ("job_id", "pod_uid"):  # labels too
+            value = getattr(self, name)
+            if value is not None and (problem := name_problem(value)) is not None:
+                raise WorkloadError(f"workload {name} {clip(value)!r}: {problem}")
         if self.shape not in SHAPES:
             raise WorkloadError(f"unknown shape {self.shape!r} (known: {', '.join(SHAPE_NAMES)})")
         if not self.gpus and not self.instances:

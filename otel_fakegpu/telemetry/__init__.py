@@ -9,10 +9,10 @@ from otel_fakegpu.telemetry.pipeline import (
     SCOPE_NAME,
     SEMCONV_SCOPE_NAME,
     TelemetryPipeline,
-    default_resource,
     sample_keep_age_s,
 )
 from otel_fakegpu.telemetry.reader import CARDINALITY_LIMIT
+from otel_fakegpu.telemetry.resource import default_resource
 from otel_fakegpu.telemetry.selfmetrics import Reading, ResultCounter, SelfMetric, single
 from otel_fakegpu.telemetry.stats import CycleStats, CycleStatsView
 from otel_fakegpu.telemetry.windows import EventWindow

@@ -6,7 +6,6 @@ text, OTLP push) consumes that one ``MetricsData``.
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Callable, Mapping, Sequence
 
 from opentelemetry.sdk.metrics import AlwaysOffExemplarFilter, MeterProvider
@@ -51,18 +50,6 @@ COLLECT_TIMEOUT_MS = 120_000
 def sample_keep_age_s(collect_interval_s: float) -> float:
     """How long the engine keeps event samples (``watch``): enough for a cycle that runs late or fails once."""
     return max(60.0, 4 * collect_interval_s)
-
-
-def default_resource(service_name: str, host_name: str | None, extra: Mapping[str, str] | None = None) -> Resource:
-    """``service.*`` and ``host.name``, plus ``extra`` (OTEL_RESOURCE_ATTRIBUTES).
-
-    ``service.instance.id`` defaults to the host name rather than the SDK's random per-process id: every
-    restart would otherwise start new series in the receiving TSDB.
-    """
-    host = host_name or socket.gethostname()
-    attributes: dict[str, str] = {"service.instance.id": host, **(extra or {})}
-    attributes.update({"service.name": service_name, "service.version": __version__, "host.name": host})
-    return Resource.create(attributes)
 
 
 class TelemetryPipeline:

@@ -64,13 +64,12 @@ def prune(provider: MeterProvider, observed: set[int]) -> int:
     pruned = 0
     for match in _view_matches(provider):
         with match._lock:
-            kept = {
-                key: aggregation
-                for key, aggregation in match._attributes_aggregation.items()
-                if id(aggregation._attributes) in observed
-            }
-            pruned += len(match._attributes_aggregation) - len(kept)
-            match._attributes_aggregation = kept
+            aggregations = match._attributes_aggregation
+            # Most cycles prune nothing: look before building a new dict (a fleet runs thousands per cycle).
+            stale = [key for key, aggregation in aggregations.items() if id(aggregation._attributes) not in observed]
+            if stale:
+                match._attributes_aggregation = {k: a for k, a in aggregations.items() if id(a._attributes) in observed}
+                pruned += len(stale)
     return pruned
 
 

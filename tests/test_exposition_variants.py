@@ -1,0 +1,39 @@
+"""An exposition keeps one copy of its text, or only its gzip form once that is built (a fleet's worker holds one
+per host): every variant it gives back is byte-identical to the one rendered straight from the families."""
+
+from __future__ import annotations
+
+import gzip
+
+from otel_fakegpu.outputs import Exposition, FamilyText, Format
+from otel_fakegpu.outputs.prometheus_text import join_openmetrics, join_prometheus
+from tests.conftest import build_stack
+
+
+def _families() -> list[FamilyText]:
+    stack = build_stack(4, ("stable", "wave", "spike", "degrading"))
+    return stack.renderer.render_families(stack.pipeline.collect(stack.pipeline.read(stack.engine)))
+
+
+def test_every_variant_matches_the_families_text_before_and_after_compacting() -> None:
+    families = _families()
+    expected = {Format.PROMETHEUS: join_prometheus(families), Format.OPENMETRICS: join_openmetrics(families)}
+    exposition = Exposition(1, 0.0, families)
+    assert exposition.body == expected[Format.PROMETHEUS]
+    assert exposition.variant(Format.OPENMETRICS, False) == expected[Format.OPENMETRICS]
+    for fmt in Format:
+        assert gzip.decompress(exposition.variant(fmt, True)) == expected[fmt]
+    exposition.compact()
+    assert set(exposition._variants) == {(Format.PROMETHEUS, True), (Format.OPENMETRICS, True)}
+    for fmt in Format:
+        assert exposition.variant(fmt, False) == expected[fmt]
+
+
+def test_openmetrics_from_the_gzip_form_alone() -> None:
+    families = _families()
+    exposition = Exposition(1, 0.0, families)
+    exposition.variant(Format.PROMETHEUS, True)
+    exposition.compact()
+    assert (Format.PROMETHEUS, False) not in exposition._variants
+    assert exposition.variant(Format.OPENMETRICS, True) == gzip.compress(join_openmetrics(families), 1, mtime=0)
+    assert exposition.body == join_prometheus(families)
