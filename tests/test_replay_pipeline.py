@@ -130,7 +130,9 @@ def test_a_replay_serves_the_page_as_captured_and_pushes_the_recorded_identities
     _capture(capture, [40], page=captured)
     replay = exporter_factory(
         "--engine", "replay", "--replay-file", str(capture), "-c", "200", "--otlp-protocol", "grpc",
-        "--otlp-endpoint", f"127.0.0.1:{grpc_receiver.port}", "--otlp-insecure", env={"NODE_NAME": "elsewhere"},
+        "--otlp-endpoint", f"127.0.0.1:{grpc_receiver.port}", "--otlp-insecure",
+        "--label-style", "dcgm-fake-gpu-exporter", "--use-old-namespace",  # the capture's labels win over these
+        env={"NODE_NAME": "elsewhere"},
     )  # fmt: skip
     expected = (captured % 40).split("# HELP otel_fakegpu_gpus")[0].encode()
     assert dcgm_part(replay.get("/metrics")[1]) == expected  # mapped, kept and all, in the captured order

@@ -9,6 +9,7 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from otel_fakegpu.attribution.model import LabelStyle
 from otel_fakegpu.config.model import Config, load_field_set
 from otel_fakegpu.config.values import MAX_ERROR_CHARS, clip
 from otel_fakegpu.engine import Engine
@@ -17,11 +18,12 @@ from otel_fakegpu.fields import CollectorsError, CollectorSet
 from otel_fakegpu.host.engine_choice import engine_self_metrics
 from otel_fakegpu.host.replay import ReplayPage, replay_collectors
 from otel_fakegpu.host.spec import Handler, HostSpec
-from otel_fakegpu.host.stack import build_host
+from otel_fakegpu.host.stack import FROM_CONFIG, build_host
 from otel_fakegpu.outputs import Exposition, ExpositionCache, OtlpPushOutput, PrometheusOutput, PrometheusPushOutput
 from otel_fakegpu.outputs.disk_queue import DiskQueue, PushQueueSettings
 from otel_fakegpu.sim import ScenarioReloader, SimulatorControl
 from otel_fakegpu.telemetry import Consumer, CycleRunner, Liveness, ResultCounter, SelfMetric, default_resource
+from otel_fakegpu.telemetry.labels import DCGM_EXPORTER_STYLE
 from otel_fakegpu.telemetry.tracing import CycleTracing
 
 log = logging.getLogger(__name__)
@@ -44,7 +46,11 @@ class HostCollection:
             self._keep_on_disk(config.push_queue)
         self.reloads = ResultCounter("otel_fakegpu_reloads_total", "Reloads (SIGHUP) by result.")
         # One stage for the host's life: a reload builds a new pipeline around the same stage.
-        self.host = build_host(config, collectors, engine=engine, self_metrics=self._self_metrics)
+        # A replay's workload labels are the capture's: no attribution source adds its own.
+        attribution = None if isinstance(engine, ReplayEngine) else FROM_CONFIG
+        self.host = build_host(
+            config, collectors, engine=engine, self_metrics=self._self_metrics, attribution=attribution
+        )
         self.engine, self.simulator, self.attribution = self.host.engine, self.host.simulator, self.host.attribution
         self.stats, self.pipeline = self.host.stats, self.host.pipeline
         # The control API drives simulated GPUs; real ones offer none.
@@ -183,7 +189,14 @@ def build_any_collection(config: Config, collectors: CollectorSet, host: HostSpe
         return build_collection(config, collectors, host)
     engine = ReplayEngine(replay.path, replay.speed, replay.loop)
     hostname = engine.current.hostname
-    host_config = dataclasses.replace(config, hostname=hostname, host_identity=hostname or config.host_identity)
+    # Labels as recorded: dcgm-exporter's style and names, whatever --label-style or -o say.
+    host_config = dataclasses.replace(
+        config,
+        hostname=hostname,
+        host_identity=hostname or config.host_identity,
+        label_style=DCGM_EXPORTER_STYLE,
+        attribution=dataclasses.replace(config.attribution, style=LabelStyle()),
+    )
     return HostCollection(host_config, replay_collectors(engine), engine=engine)
 
 
