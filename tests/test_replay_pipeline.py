@@ -1,7 +1,7 @@
 """--engine replay through the pipeline: a captured page is read back into GPUs, MIG instances, identities and
 values; what the pipeline cannot print back exactly is kept as captured, in its place; the capture steps at its
-pace times --replay-speed, holds or loops; and a replay pushes over OTLP (to a real gRPC MetricsService) with the
-recorded identities."""
+pace times --replay-speed, holds or loops; a replay pushes over OTLP (to a real gRPC MetricsService) with the
+recorded identities; and a replayed incident fires the alert rule in a real Prometheus."""
 
 from __future__ import annotations
 
@@ -16,7 +16,9 @@ from otel_fakegpu.engine.recording import RecordingWriter
 from otel_fakegpu.engine.replay import ReplayEngine
 from otel_fakegpu.engine.replay_page import INSTANCE_BASE, INSTANCE_BLOCK, parse_page
 from tests.conftest import ExporterProcess
+from tests.prometheus_server import JOB, PrometheusServer, static_scrape
 from tests.receivers import OtlpGrpcReceiver, wait_for
+from tests.test_alert_rules import RULES, wait_firing
 from tests.test_replay import dcgm_part
 
 Factory = Callable[..., ExporterProcess]
@@ -151,3 +153,24 @@ def test_a_replay_serves_the_page_as_captured_and_pushes_the_recorded_identities
     replay.proc.send_signal(signal.SIGHUP)  # a reload keeps the capture's fields, not the collectors file's
     wait_for(lambda: b'otel_fakegpu_reloads_total{result="ok"} 1' in replay.get("/metrics")[1])
     assert dcgm_part(replay.get("/metrics")[1]) == expected
+
+
+XID_PAGE = (
+    "# HELP DCGM_FI_DEV_XID_ERRORS Value of the last XID error encountered.\n"
+    "# TYPE DCGM_FI_DEV_XID_ERRORS gauge\n"
+    f"DCGM_FI_DEV_XID_ERRORS{{{_GPU0}{_TAIL}}} %d\n"
+)
+
+
+def test_a_replayed_incident_fires_the_alert_rule_for_the_recorded_gpu(
+    tmp_path: Path, exporter_factory: Factory, prometheus: Callable[..., PrometheusServer]
+) -> None:
+    capture = tmp_path / "incident.bin"
+    _capture(capture, [0, 0, 0, 79], every_s=2.0, page=XID_PAGE)  # an XID 79 six seconds into the capture
+    replay = exporter_factory("--engine", "replay", "--replay-file", str(capture), "-c", "200")
+    server = prometheus(static_scrape(JOB, replay.port), (RULES,))
+    server.wait_ready()
+    alerts = wait_firing(server, "GpuXidError", timeout=90)
+    labels = alerts[0]["labels"]
+    assert (labels["Hostname"], labels["UUID"], labels["gpu"]) == ("dgx-b7", "GPU-aaaa", "0")
+    assert float(alerts[0]["value"]) == 79
