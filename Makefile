@@ -14,7 +14,8 @@ DCGM_EXPORTER_INTERVAL ?= 5000
 METRIC_UPDATE_INTERVAL ?= 5
 export NUM_FAKE_GPUS GPU_PROFILES DCGM_EXPORTER_INTERVAL METRIC_UPDATE_INTERVAL
 
-.PHONY: run test lint typecheck unit peers bench bench-fleet soak soak-restarts soak-bound stubs clean image-test test-sdk-next docs drills
+.PHONY: run test lint typecheck unit peers bench bench-fleet soak soak-restarts soak-bound stubs clean image-test test-sdk-next \
+	docs drills stack-test
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -58,7 +59,8 @@ test-fast: $(TEST_STAMP)
 # alert rules; each judged through a real Prometheus where it can be (about 5 minutes on 2 cores).
 drills: $(TEST_STAMP) $(PEERS_STAMP)
 	$(BIN)/pytest tests/test_drills_sim.py tests/test_drills_reach.py tests/test_drills_racks.py \
-		tests/test_drills_history.py tests/test_drills_alerts.py tests/test_ctl.py tests/test_replay.py
+		tests/test_drills_history.py tests/test_drills_alerts.py tests/test_ctl.py tests/test_replay.py \
+		tests/test_replay_pipeline.py
 
 # Measures the exporter against prometheus_client, OpenTelemetry's Prometheus reader and a fixed-body floor;
 # prints a table and writes bench/results.json (about 13 minutes on 2 cores).
@@ -118,6 +120,13 @@ test-sdk-next: $(PEERS_STAMP)
 	$(SDK_NEXT)/bin/python tools/sdk_next.py report --newest | tee $(SDK_NEXT)/hooks.txt
 	$(SDK_NEXT)/bin/pytest -q $(SDK_TESTS); status=$$?; \
 		echo "SDK hooks on the newest releases:"; cat $(SDK_NEXT)/hooks.txt; exit $$status
+
+# Runs the image under the DaemonSet's container spec, the compose demo (compose.yaml + deploy/compose/local.yaml)
+# with failure drills, and `podman kube play` of the DaemonSet pod, in podman (tools/stack/run.sh, docs/docker.md).
+# Builds its images into a private storage and removes everything it made afterwards. About 6 minutes.
+stack-test: $(TEST_STAMP) $(PEERS_STAMP)
+	bash tools/install-stack-tools.sh $(BIN)/python
+	bash tools/stack/run.sh $(BIN)/python
 
 clean:
 	rm -rf $(VENV) $(SDK_NEXT) .peers .mypy_cache .ruff_cache .pytest_cache
