@@ -65,6 +65,7 @@ def test_quick_benchmark_produces_every_figure(tmp_path: Path) -> None:
     assert any(t["target"].startswith("fleet: marginal PSS") for t in results["targets"])
 
 
+@pytest.mark.slow
 def test_fleet_run_scraped_by_victoriametrics_through_sd(tmp_path: Path) -> None:
     """A small bench-fleet: VictoriaMetrics discovers the hosts through /sd, keeps its sample and scrapes them."""
     out = tmp_path / "fleet-run.json"
