@@ -112,7 +112,7 @@ async def _client(
 
 async def _run(target: Target, clients: int, per_client: int, seconds: float, gzip: bool, cap_s: float) -> LoadResult:
     # A User-Agent, as every client library sends: on the Unix socket a request with no header but Host is taken for
-    # a hand-written read-until-close consumer and answered with Connection: close (README, Unix domain socket).
+    # a hand-written read-until-close consumer and answered with Connection: close (docs/serving.md, Unix socket).
     headers = f"GET {target.path} HTTP/1.1\r\nHost: bench\r\nUser-Agent: otel-fakegpu-bench\r\n"
     if gzip:
         headers += "Accept-Encoding: gzip\r\n"

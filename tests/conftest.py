@@ -34,9 +34,15 @@ from otel_fakegpu.host.stack import build_host
 from otel_fakegpu.outputs import PrometheusTextRenderer
 from otel_fakegpu.sim import Scenario, Simulator
 from otel_fakegpu.telemetry import TelemetryPipeline
+from tests.markers import (  # noqa: F401 - hooks and a fixture, registered by being in this module
+    _processes_only_where_marked,
+    pytest_collection_modifyitems,
+    pytest_terminal_summary,
+)
 
 if TYPE_CHECKING:
     from tests.prometheus_server import PrometheusServer
+    from tests.receivers import VictoriaMetrics
 
 ROOT = Path(__file__).resolve().parent.parent
 PEERS = ROOT / ".peers"
@@ -250,6 +256,16 @@ def prometheus(tmp_path: Path) -> Iterator[Callable[..., PrometheusServer]]:
     yield factory
     for server in started:
         server.stop()
+
+
+@pytest.fixture
+def victoria(tmp_path: Path) -> Iterator[VictoriaMetrics]:
+    """A real VictoriaMetrics (from .peers/) for the test, stopped after it."""
+    from tests.receivers import VictoriaMetrics  # here: that module imports this one
+
+    server = VictoriaMetrics(tmp_path)
+    yield server
+    server.stop()
 
 
 class FakeClock:

@@ -2,7 +2,7 @@
 checks each law over whole columns (C-speed min/max/sorted/zip) and fails naming the law and the update.
 
 It knows which fields are rates (bounded by the SKU's physics, never required to grow) and which are running
-totals (never decrease), the split README's field table documents.
+totals (never decrease), docs/metrics.md's field table documents.
 """
 
 from __future__ import annotations

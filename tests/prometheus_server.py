@@ -6,12 +6,12 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import time
 import urllib.parse
 from pathlib import Path
 from typing import Any
 
 from tests.conftest import PEERS, free_port, http_get
+from tests.polling import wait_until
 
 PROMETHEUS = PEERS / "prometheus" / "usr" / "bin" / "prometheus"
 PROMTOOL = PEERS / "prometheus" / "usr" / "bin" / "promtool"
@@ -93,25 +93,14 @@ class PrometheusServer:
         return list(json.loads(body)["data"]["alerts"]) if status == 200 else []
 
     def wait_ready(self, timeout: float = 90.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def ready() -> bool:
             assert self._proc.poll() is None, self._log_path.read_text()
-            try:
-                if http_get(f"{self.base}/-/ready", timeout=2)[0] == 200:
-                    return
-            except OSError:
-                pass
-            time.sleep(0.2)
-        raise AssertionError(f"prometheus not ready: {self._log_path.read_text()[-2000:]}")
+            return http_get(f"{self.base}/-/ready", timeout=2)[0] == 200
+
+        wait_until(ready, timeout, "Prometheus to be ready", interval=0.2, ignore=(OSError,))
 
     def wait_for(self, promql: str, timeout: float = 60.0) -> list[dict[str, Any]]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            result = self.query(promql)
-            if result:
-                return result
-            time.sleep(0.5)
-        raise AssertionError(f"no data for {promql} within {timeout:.0f} s")
+        return wait_until(lambda: self.query(promql), timeout, f"data for {promql}", interval=0.5)
 
     def stop(self) -> None:
         self._proc.terminate()

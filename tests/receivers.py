@@ -17,6 +17,7 @@ import grpc
 from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2, metrics_service_pb2_grpc
 
 from tests.conftest import PEERS, free_port, http_get
+from tests.polling import wait_until
 
 VICTORIA = PEERS / "victoria-metrics" / "usr" / "bin" / "victoria-metrics"
 
@@ -103,14 +104,12 @@ class VictoriaMetrics:
             stdout=self._log,
             stderr=subprocess.STDOUT,
         )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if http_get(self.base + "/health", timeout=1)[0] == 200:
-                    return
-            except OSError:
-                time.sleep(0.1)
-        raise RuntimeError("VictoriaMetrics did not start")
+        wait_until(
+            lambda: http_get(self.base + "/health", timeout=1)[0] == 200,
+            30,
+            "VictoriaMetrics to start",
+            ignore=(OSError,),
+        )
 
     @property
     def base(self) -> str:
@@ -135,11 +134,5 @@ class VictoriaMetrics:
         self._log.close()
 
 
-def wait_for(condition: Any, timeout: float = 30.0, interval: float = 0.2) -> None:
-    """Poll ``condition()`` until true; raises AssertionError on timeout."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(interval)
-    raise AssertionError("condition not met in time")
+# The name tests written before tests/polling.py import; new tests import wait_until from there.
+wait_for = wait_until

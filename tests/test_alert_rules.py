@@ -5,7 +5,6 @@ control API."""
 from __future__ import annotations
 
 import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +13,7 @@ import yaml
 
 from tests.conftest import start_exporter
 from tests.control_client import control_event
+from tests.polling import wait_until
 from tests.prometheus_server import JOB, PROMTOOL, PrometheusServer, static_scrape
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -63,15 +63,10 @@ def firing(prometheus: PrometheusServer, name: str) -> list[dict[str, Any]]:
 
 
 def wait_firing(prometheus: PrometheusServer, name: str, timeout: float) -> list[dict[str, Any]]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        alerts = firing(prometheus, name)
-        if alerts:
-            return alerts
-        time.sleep(0.5)
-    raise AssertionError(f"{name} did not fire within {timeout:.0f} s: {prometheus.alerts()}")
+    return wait_until(lambda: firing(prometheus, name), timeout, f"{name} to fire", interval=0.5)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("release", "host_label"), [("4.8.2", "Hostname"), ("4.8.3", "hostname")])
 def test_real_prometheus_fires_xid_and_gpu_missing(tmp_path: Path, release: str, host_label: str) -> None:
     """Faults sent through the control API while a real Prometheus with the rules loaded scrapes the exporter

@@ -11,9 +11,13 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from tests.attribution_helpers import answer, pod, running_kubelet
 from tests.conftest import ExporterProcess, run_cli
+from tests.polling import wait_until
 from tests.prometheus_server import PrometheusServer, static_scrape
 
 AUTOSCALER_QUERY = 'avg by (namespace, pod) (DCGM_FI_DEV_GPU_UTIL{namespace="default"})'
@@ -62,17 +66,21 @@ def test_list_calls_equal_cycles_in_the_running_exporter(exporter_factory: Calla
     cycles the kubelet has seen the cycles so far, plus at most the next one's call; never more."""
     with running_kubelet(answer()) as kl:
         exporter = exporter_factory("-k", "--pod-resources-kubelet-socket", str(kl.socket), "-c", "1000")
-        deadline, agreed = time.monotonic() + 60, 0
-        while time.monotonic() < deadline and agreed < 3:
+        agreed = 0
+
+        def agreed_three_times() -> bool:
+            nonlocal agreed
             health = json.loads(exporter.get("/health")[1])
             cycles, calls = health["cycles_total"], kl.kubelet.list_calls
             assert cycles <= calls <= cycles + 2, (cycles, calls)  # +2: a cycle may finish between the two reads
             if cycles >= 2 and calls == cycles == health["attribution"]["fetches_total"]:
                 agreed += 1
-            time.sleep(0.37)
-        assert agreed == 3, (health, kl.kubelet.list_calls)
+            return agreed == 3
+
+        wait_until(agreed_three_times, 60, "List calls = cycles = fetches, three times", interval=0.37)
 
 
+@pytest.mark.slow
 def test_prometheus_answers_the_autoscaler_query_with_the_pods(
     tmp_path: Path,
     prometheus: Callable[..., PrometheusServer],
@@ -85,9 +93,7 @@ def test_prometheus_answers_the_autoscaler_query_with_the_pods(
         stderr=subprocess.PIPE,
     )
     try:
-        deadline = time.monotonic() + 30
-        while not sock.exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_until(sock.exists, 30, "the stand-in kubelet's socket", interval=0.05)
         exporter = exporter_factory(
             "-k", "--pod-resources-kubelet-socket", str(sock), "--num-gpus", "4", "-c", "1000",
             "--gpu-profiles", "stable,wave",
@@ -103,11 +109,12 @@ def test_prometheus_answers_the_autoscaler_query_with_the_pods(
              "containers": [{"name": "job", "devices": [{"resource_name": gpu, "device_ids": [ids[3]]}]}]},
         ]}))  # fmt: skip
         server = prometheus(static_scrape("gpu", exporter.port))
-        deadline = time.monotonic() + 90
-        result: list[dict[str, object]] = []
-        while time.monotonic() < deadline and len(result) < 2:
-            result = server.query(AUTOSCALER_QUERY)
-            time.sleep(0.5)
+
+        def two_pods() -> list[dict[str, object]] | None:
+            found = server.query(AUTOSCALER_QUERY)
+            return found if len(found) >= 2 else None
+
+        result = wait_until(two_pods, 90, "the autoscaler query to find two pods", interval=0.5)
         found = sorted((r["metric"]["namespace"], r["metric"]["pod"]) for r in result)  # type: ignore[index]
         assert found == [("default", "infer-0"), ("default", "trainer-0")], result
         assert all(0 <= float(r["value"][1]) <= 100 for r in result)  # type: ignore[index]
@@ -158,12 +165,12 @@ def test_a_kubelet_slower_than_the_timeout_never_stretches_the_running_exporters
             "-k", "--pod-resources-kubelet-socket", str(kl.socket), "--kubernetes-gpu-id-type", "device-name",
             "-c", "500", "--attribution-timeout", "100",
         )  # fmt: skip
-        deadline, health = time.monotonic() + 60, {}
-        while time.monotonic() < deadline:
-            health = json.loads(exporter.get("/health")[1])
-            if health["cycles_total"] >= 6:
-                break
-            time.sleep(0.2)
+
+        def six_cycles() -> dict[str, Any] | None:
+            health: dict[str, Any] = json.loads(exporter.get("/health")[1])
+            return health if health["cycles_total"] >= 6 else None
+
+        health = wait_until(six_cycles, 60, "six cycles", interval=0.2)
         assert health["status"] == "healthy" and health["attribution"]["state"] == "failing"
         assert health["attribution"]["errors_total"] >= 5
         assert max(health["recent_cycle_durations_seconds"]) < 0.4  # the 100 ms timeout plus slack, never 2 s

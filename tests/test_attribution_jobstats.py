@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,6 +12,7 @@ from otel_fakegpu.fields import default_collectors_path, load_collectors
 from otel_fakegpu.outputs import PrometheusTextRenderer
 from otel_fakegpu.telemetry import CycleStats, LabelScheme, TelemetryPipeline, default_resource
 from tests.conftest import ExporterProcess, build_stack
+from tests.polling import wait_until
 from tests.prometheus_server import PrometheusServer, static_scrape
 
 
@@ -75,9 +75,5 @@ def test_prometheus_joins_dcgm_series_to_a_job_through_nvidia_gpu_job_id(
         "DCGM_FI_DEV_GPU_UTIL * on(UUID) group_left(jobid) "
         '(label_replace(nvidia_gpu_jobId == 31337, "UUID", "$1", "uuid", "(.*)") * 0 + 1)'
     )
-    deadline = time.monotonic() + 90
-    result: list[dict[str, object]] = []
-    while time.monotonic() < deadline and not result:
-        result = server.query(join)
-        time.sleep(0.5)
-    assert [(r["metric"]["gpu"], r["metric"]["jobid"]) for r in result] == [("1", "31337")]  # type: ignore[index]
+    result = wait_until(lambda: server.query(join), 90, "the job's GPUs in Prometheus", interval=0.5)
+    assert [(r["metric"]["gpu"], r["metric"]["jobid"]) for r in result] == [("1", "31337")]

@@ -27,6 +27,7 @@ events:
 """
 
 
+@pytest.mark.slow
 def test_backfilled_day_loads_into_prometheus_with_the_xid_at_its_time(
     tmp_path: Path, prometheus: Callable[..., PrometheusServer]
 ) -> None:

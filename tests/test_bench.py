@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.conftest import ROOT
 
 
@@ -26,6 +28,7 @@ def _run_quick(module: str, out: Path, timeout_s: float) -> tuple[subprocess.Com
     return result, json.loads(out.read_text())
 
 
+@pytest.mark.slow
 def test_quick_benchmark_produces_every_figure(tmp_path: Path) -> None:
     result, results = _run_quick("bench", tmp_path / "results.json", timeout_s=600)
     assert {"machine", "cycle", "scrape", "idle_cpu_pct", "otlp_push", "targets"} <= set(results)
@@ -62,6 +65,7 @@ def test_quick_benchmark_produces_every_figure(tmp_path: Path) -> None:
     assert any(t["target"].startswith("fleet: marginal PSS") for t in results["targets"])
 
 
+@pytest.mark.slow
 def test_fleet_run_scraped_by_victoriametrics_through_sd(tmp_path: Path) -> None:
     """A small bench-fleet: VictoriaMetrics discovers the hosts through /sd, keeps its sample and scrapes them."""
     out = tmp_path / "fleet-run.json"
@@ -95,6 +99,7 @@ def test_fleet_run_scraped_by_victoriametrics_through_sd(tmp_path: Path) -> None
     assert 0 < scraper["targets"] < 8 and scraper["scrapes"] > 0 and scraper["samples_ingested"] > 0
 
 
+@pytest.mark.slow
 def test_quick_soak_runs_and_reports_every_phase(tmp_path: Path) -> None:
     _, soak = _run_quick("bench.soak", tmp_path / "soak.json", timeout_s=180)
     for phase in ("before", "at_restart", "drained", "later", "after_malloc_trim"):

@@ -16,7 +16,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import ExporterProcess
+from tests.polling import wait_until
 from tests.prometheus_server import PrometheusServer, static_scrape
 
 JOB, JOB_GPUS, OTHER_JOB_GPU = "31337", ("1", "2"), "3"
@@ -73,6 +76,7 @@ def _jobscope(args: list[str], prometheus_url: str, sacct_dir: Path, home: Path)
     return result.stdout
 
 
+@pytest.mark.slow
 def test_jobscope_fills_the_dcgm_columns_of_a_slurm_job(
     tmp_path: Path,
     prometheus: Callable[..., PrometheusServer],
@@ -92,10 +96,10 @@ def test_jobscope_fills_the_dcgm_columns_of_a_slurm_job(
         "-f", str(collectors), "--hpc-job-mapping-dir", str(jobs), "--jobstats-series",
     )  # fmt: skip
     server = prometheus(static_scrape("gpu", exporter.port))
-    deadline = time.monotonic() + 90
-    while len(server.query(f"count_over_time(nvidia_gpu_jobId{{jobid='{JOB}'}}[1m]) >= 3")) < len(JOB_GPUS):
-        assert time.monotonic() < deadline, "Prometheus did not store three scrapes of the job's GPUs in 90 s"
-        time.sleep(0.5)
+    stored = f"count_over_time(nvidia_gpu_jobId{{jobid='{JOB}'}}[1m]) >= 3"
+    wait_until(
+        lambda: len(server.query(stored)) >= len(JOB_GPUS), 90, "three scrapes of the job's GPUs stored", interval=0.5
+    )
 
     out = _jobscope(["dcgm", "--ext", "--csv", JOB], server.base, _sacct_dir(tmp_path, started), tmp_path)
     table = out[out.index("JOBID,") :]  # after the context lines (label, value)

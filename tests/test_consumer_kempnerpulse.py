@@ -13,7 +13,6 @@ import csv
 import io
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -25,6 +24,7 @@ from kempnerpulse.translate.mapping import SOURCE_FIELD_MAP
 
 from otel_fakegpu.sim import SKUS
 from tests.conftest import ExporterProcess, run_cli
+from tests.polling import cycles_total, wait_until
 
 # The 32 source fields kempnerpulse 0.5.0 reads (kempnerpulse/translate/mapping.py, SOURCE_FIELD_MAP).
 KEMPNERPULSE_FIELDS = (
@@ -59,13 +59,6 @@ def _collectors(path: Path, fields: tuple[str, ...]) -> Path:
     return path
 
 
-def _cycles(exporter: ExporterProcess) -> int:
-    for line in exporter.get("/metrics")[1].decode().splitlines():
-        if line.startswith("otel_fakegpu_cycles_total"):
-            return int(float(line.split()[-1]))
-    return 0
-
-
 def _training_exporter(factory: Callable[..., ExporterProcess], sku: str, collectors: Path) -> ExporterProcess:
     """Three GPUs of ``sku``: a training job on 0 and 1, an idle workload on 2, from a scenario file."""
     scenario = collectors.with_name(f"{sku}-training.yaml")
@@ -78,10 +71,8 @@ def _training_exporter(factory: Callable[..., ExporterProcess], sku: str, collec
         "--num-gpus", "3", "--gpu-model", sku, "--seed", "7", "-c", "1000", "--update-interval", "1",
         "-f", str(collectors), "--scenario", str(scenario),
     )  # fmt: skip
-    deadline = time.monotonic() + 60
-    while _cycles(exporter) < 3:  # a few updates, so the training job's rates and averages have moved
-        assert time.monotonic() < deadline, "the exporter did not run three cycles in 60 s"
-        time.sleep(0.2)
+    # a few updates, so the training job's rates and averages have moved
+    wait_until(lambda: cycles_total(exporter) >= 3, 60, "three cycles", interval=0.2)
     return exporter
 
 

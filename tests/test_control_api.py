@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import json
 import re
-import time
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from tests.conftest import ExporterProcess, uds_get
+from tests.pages import gpu_value
+from tests.polling import wait_until
 
 Factory = Callable[..., ExporterProcess]
 TOKEN = "s3cret-token"
@@ -45,24 +46,20 @@ def _cycles(body: str) -> int:
     return int(match.group(1))
 
 
-def _value(body: str, name: str, gpu: int) -> str | None:
-    match = re.search(rf'^{name}{{gpu="{gpu}",[^}}]*}} (\S+)$', body, re.M)
-    return match.group(1) if match else None
-
-
 def _shows_within_one_cycle(exporter: ExporterProcess, check: Callable[[str], bool], page: str = "/metrics") -> None:
     """After a request returned: at most the cycle already under way may miss the change (on ``page``)."""
     _, body, _ = exporter.get(page)
     published = _cycles(body.decode())
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
+
+    def shown() -> bool:
         text = exporter.get(page)[1].decode()
         if check(text):
             assert _cycles(text) <= published + 2, "the change took more than one cycle to show"
-            return
+            return True
         assert _cycles(text) < published + 2, "a cycle that started after the request does not show it"
-        time.sleep(CYCLE_MS / 4000)
-    raise AssertionError("the change never showed on /metrics")
+        return False
+
+    wait_until(shown, 60, f"the change to show on {page}", interval=CYCLE_MS / 4000)
 
 
 def _start(factory: Factory, tmp_path: Path, *extra: str) -> tuple[ExporterProcess, Path]:
@@ -75,14 +72,16 @@ def test_faults_over_the_unix_socket_show_within_one_cycle(tmp_path: Path, expor
     exporter, sock = _start(exporter_factory, tmp_path)
     status, answer = _uds_request(sock, "POST", "/control/v1/gpus/0/events", {"xid": 48})
     assert status == 200 and answer["applied"] == {"xid": 48}, answer
-    _shows_within_one_cycle(exporter, lambda text: _value(text, "DCGM_FI_DEV_XID_ERRORS", 0) == "48")
+    _shows_within_one_cycle(exporter, lambda text: gpu_value(text, "DCGM_FI_DEV_XID_ERRORS", 0) == "48")
 
     status, answer = _uds_request(sock, "POST", "/control/v1/gpus/1/events", {"fault": "fall_off_bus"})
     gpu_state: Any = answer["state"]  # the one GPU the event was applied to
     assert status == 200 and gpu_state["gpu"] == 1 and gpu_state["faults"]["off_bus"] is True, answer
-    _shows_within_one_cycle(exporter, lambda text: _value(text, "DCGM_FI_DEV_GPU_TEMP", 1) is None)
+    _shows_within_one_cycle(exporter, lambda text: gpu_value(text, "DCGM_FI_DEV_GPU_TEMP", 1) is None)
     text = exporter.get("/metrics")[1].decode()
-    assert _value(text, "DCGM_FI_DEV_GPU_TEMP", 0) is not None and _value(text, "DCGM_FI_DEV_POWER_USAGE", 1) is None
+    assert (
+        gpu_value(text, "DCGM_FI_DEV_GPU_TEMP", 0) is not None and gpu_value(text, "DCGM_FI_DEV_POWER_USAGE", 1) is None
+    )
     code, health, _ = uds_get(sock, "/health")
     report = json.loads(health)
     assert code == 200 and report["gpus_missing"] == [1] and report["status"] == "degraded", report
@@ -91,22 +90,22 @@ def test_faults_over_the_unix_socket_show_within_one_cycle(tmp_path: Path, expor
 
     status, _ = _uds_request(sock, "POST", "/control/v1/gpus/1/events", {"fault": "recover"})
     assert status == 200
-    _shows_within_one_cycle(exporter, lambda text: _value(text, "DCGM_FI_DEV_GPU_TEMP", 1) is not None)
+    _shows_within_one_cycle(exporter, lambda text: gpu_value(text, "DCGM_FI_DEV_GPU_TEMP", 1) is not None)
     assert json.loads(uds_get(sock, "/health")[1])["gpus_missing"] == []
 
     status, answer = _uds_request(sock, "POST", "/control/v1/gpus/2/events", {"load": 0.0})
     assert status == 200, answer
-    _shows_within_one_cycle(exporter, lambda text: _value(text, "DCGM_FI_DEV_GPU_UTIL", 2) == "0")
+    _shows_within_one_cycle(exporter, lambda text: gpu_value(text, "DCGM_FI_DEV_GPU_UTIL", 2) == "0")
 
 
 def test_workloads_start_and_stop_over_the_socket(tmp_path: Path, exporter_factory: Factory) -> None:
     exporter, sock = _start(exporter_factory, tmp_path)
-    before = _value(exporter.get("/metrics")[1].decode(), "DCGM_FI_DEV_GPU_UTIL", 3)
+    before = gpu_value(exporter.get("/metrics")[1].decode(), "DCGM_FI_DEV_GPU_UTIL", 3)
     assert before not in (None, "0")  # the static profile keeps it half busy
     spec = {"pod": "warmup", "namespace": "ml", "container": "torch", "gpus": [3], "shape": "idle"}
     status, answer = _uds_request(sock, "POST", "/control/v1/workloads", spec)
     assert status == 201 and answer["key"] == "ml/warmup/torch", answer
-    _shows_within_one_cycle(exporter, lambda text: _value(text, "DCGM_FI_DEV_GPU_UTIL", 3) == "0")
+    _shows_within_one_cycle(exporter, lambda text: gpu_value(text, "DCGM_FI_DEV_GPU_UTIL", 3) == "0")
     assert _uds_request(sock, "POST", "/control/v1/workloads", spec)[0] == 400  # already placed
     state = _uds_request(sock, "GET", "/control/v1/state")[1]
     assert [w["key"] for w in state["workloads"]] == ["ml/warmup/torch"]  # type: ignore[attr-defined]
@@ -147,17 +146,17 @@ def test_tcp_needs_the_token(tmp_path: Path, exporter_factory: Factory) -> None:
     assert _tcp_request(exporter, "GET", "/control/v1/state", token="wrong")[0] == 401
     assert _tcp_request(exporter, "GET", "/control/v1/state", token=TOKEN + "x")[0] == 401
 
-    before = _value(exporter.get("/metrics")[1].decode(), "DCGM_FI_DEV_PCIE_REPLAY_COUNTER", 3)
+    before = gpu_value(exporter.get("/metrics")[1].decode(), "DCGM_FI_DEV_PCIE_REPLAY_COUNTER", 3)
     state = json.loads(_tcp_request(exporter, "GET", "/control/v1/state", token=TOKEN)[2])
     uuid = state["gpus"][3]["uuid"]
     status, _, body = _tcp_request(exporter, "POST", f"/control/v1/gpus/{uuid}/events", {"pcie_replay": 500}, TOKEN)
     assert status == 200, body
     _shows_within_one_cycle(
-        exporter, lambda text: int(_value(text, "DCGM_FI_DEV_PCIE_REPLAY_COUNTER", 3) or 0) >= int(before or 0) + 500
+        exporter, lambda text: int(gpu_value(text, "DCGM_FI_DEV_PCIE_REPLAY_COUNTER", 3) or 0) >= int(before or 0) + 500
     )
     status, _, body = _tcp_request(exporter, "POST", "/control/v1/gpus/0/events", {"xid": 13}, TOKEN)
     assert status == 200, body
-    _shows_within_one_cycle(exporter, lambda text: _value(text, "DCGM_FI_DEV_XID_ERRORS", 0) == "13")
+    _shows_within_one_cycle(exporter, lambda text: gpu_value(text, "DCGM_FI_DEV_XID_ERRORS", 0) == "13")
     assert _tcp_request(exporter, "POST", "/control/v1/gpus/0/events", raw=b"[", token=TOKEN)[0] == 400
 
 
@@ -183,9 +182,9 @@ def test_a_fleet_is_addressed_by_host_over_the_socket(tmp_path: Path, exporter_f
     assert status == 200 and answer["gpu"] == 1, answer
 
     page = f"/hosts/{target}/metrics"
-    _shows_within_one_cycle(exporter, lambda text: _value(text, "DCGM_FI_DEV_XID_ERRORS", 1) == "48", page)
+    _shows_within_one_cycle(exporter, lambda text: gpu_value(text, "DCGM_FI_DEV_XID_ERRORS", 1) == "48", page)
     for host in hosts[0], hosts[2]:  # the other hosts' GPU 1 never saw it
-        assert _value(exporter.get(f"/hosts/{host}/metrics")[1].decode(), "DCGM_FI_DEV_XID_ERRORS", 1) == "0"
+        assert gpu_value(exporter.get(f"/hosts/{host}/metrics")[1].decode(), "DCGM_FI_DEV_XID_ERRORS", 1) == "0"
     spec = {"pod": "warmup", "namespace": "ml", "container": "torch", "gpus": [3], "shape": "idle"}
     other = hosts[2]
     assert _uds_request(sock, "POST", f"/control/v1/hosts/{other}/workloads", spec)[0] == 201
@@ -205,4 +204,4 @@ def test_a_single_host_answers_both_forms(tmp_path: Path, exporter_factory: Fact
     assert _uds_request(sock, "GET", "/control/v1/state")[0] == 200
     status, answer = _uds_request(sock, "POST", f"/control/v1/hosts/{hosts[0]}/gpus/0/events", {"xid": 31})
     assert status == 200, answer
-    _shows_within_one_cycle(exporter, lambda text: _value(text, "DCGM_FI_DEV_XID_ERRORS", 0) == "31")
+    _shows_within_one_cycle(exporter, lambda text: gpu_value(text, "DCGM_FI_DEV_XID_ERRORS", 0) == "31")

@@ -7,6 +7,8 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import ExporterProcess, run_cli
 
 Factory = Callable[..., ExporterProcess]
@@ -24,6 +26,7 @@ def _json(sock: Path, *args: str) -> object:
     return json.loads(out)
 
 
+@pytest.mark.slow
 def test_ctl_drives_every_endpoint_of_a_fleet(tmp_path: Path, exporter_factory: Factory) -> None:
     sock = tmp_path / "ctl.sock"
     args = ("--uds", str(sock), "--hosts", "4", "--racks", "2", "--workers", "2", "--num-gpus", "2", "-c", "500")

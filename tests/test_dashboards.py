@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +17,7 @@ import pytest
 
 from tests.conftest import ExporterProcess, free_port, start_exporter
 from tests.control_client import control_event
+from tests.polling import wait_until
 from tests.prometheus_server import JOB, PrometheusServer, static_scrape
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -129,10 +129,8 @@ def test_variable_queries_find_values(scraped: Scraped) -> None:
 @pytest.mark.parametrize(("dashboard", "panel", "expr"), panel_queries(), ids=lambda v: str(v)[:60])
 def test_every_panel_query_returns_data(scraped: Scraped, dashboard: str, panel: str, expr: str) -> None:
     expr = substitute(expr, load(ROOT / "dashboards" / dashboard), scraped.host_label)
-    deadline = time.monotonic() + 30
-    while not (result := scraped.prometheus.query(expr)) and time.monotonic() < deadline:
-        time.sleep(0.5)
-    assert result, f"{dashboard} / {panel}: no data for {expr}"
+    result = wait_until(lambda: scraped.prometheus.query(expr), 30, f"data for {dashboard} / {panel}: {expr}",
+                        interval=0.5)  # fmt: skip
     grouped = re.match(r"\w+ by \(([^)]*)\)", expr)  # the outermost aggregation keeps the host
     if grouped and "hostname" in grouped.group(1).lower():
         assert all(scraped.host_label in r["metric"] for r in result), f"{dashboard} / {panel}: no host in {expr}"

@@ -12,7 +12,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import ExporterProcess
-from tests.receivers import wait_for
+from tests.polling import wait_until
 
 # pkg/types.go: defaultCounters (by name, as it prints them) and defaultExporterAddedCounters.
 WRAPPER_GPU_FIELDS = {
@@ -79,7 +79,7 @@ def test_push_body_is_the_wrapper_field_list_plus_f(
     exporter = exporter_factory(
         "--preset", "digitalocean", "-f", str(extra), "--num-gpus", "8", "-c", "600000", "--push-prometheus-url", url
     )  # fmt: skip
-    wait_for(lambda: len(bodies) >= 1)
+    wait_until(lambda: len(bodies) >= 1)
     families = {f.name: f for f in text_string_to_metric_families(bodies[0].decode())}
     expected = (WRAPPER_GPU_FIELDS - BLANK_ON_SXM) | WRAPPER_SWITCH_FIELDS | WRAPPER_LINK_FIELDS | WRAPPER_COUNTS
     assert set(families) == expected | {"DCGM_FI_DEV_GPU_UTIL"}  # -f added its new field, nothing else

@@ -7,6 +7,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import ExporterProcess
 from tests.drill_client import applied, up_by_instance, wait_until
 from tests.prometheus_server import JOB, PrometheusServer
@@ -15,6 +17,7 @@ from tests.test_alert_rules import RULES, firing
 Factory = Callable[..., ExporterProcess]
 
 
+@pytest.mark.slow
 def test_node_unreachable_rack_down_and_empty_page_fire_for_their_targets(
     tmp_path: Path, exporter_factory: Factory, prometheus: Callable[..., PrometheusServer]
 ) -> None:

@@ -8,6 +8,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import ExporterProcess, run_cli
 from tests.drill_client import applied, control, up_by_instance, wait_until
 from tests.prometheus_server import PrometheusServer
@@ -30,6 +32,7 @@ def _scrape(sd_url: str) -> str:
     )
 
 
+@pytest.mark.slow
 def test_a_racks_power_loss_takes_down_exactly_its_hosts_and_power_on_reboots_them(
     tmp_path: Path, exporter_factory: Factory, prometheus: Callable[..., PrometheusServer]
 ) -> None:

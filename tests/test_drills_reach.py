@@ -8,6 +8,8 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import ExporterProcess, uds_get
 from tests.drill_client import applied, control, targets, up_by_instance, wait_until
 from tests.prometheus_server import PrometheusServer
@@ -38,6 +40,7 @@ def _start(factory: Factory, tmp_path: Path, *extra: str) -> tuple[ExporterProce
     return factory(*args, *extra, env={"NODE_NAME": "node"}, uds=sock), sock
 
 
+@pytest.mark.slow
 def test_every_reachability_mode_looks_to_prometheus_like_a_real_node(
     tmp_path: Path, exporter_factory: Factory, prometheus: Callable[..., PrometheusServer]
 ) -> None:

@@ -3,27 +3,27 @@ an NVIDIA GPU): a hostengine that goes away is visible on /health and survived; 
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.conftest import ExporterProcess, http_get, run_cli
+from tests.polling import wait_until
 
 FAKES = Path(__file__).parent / "fakes"
 CYCLE_MS = 300
 
 
 def _wait_health(exporter: ExporterProcess, code: int, timeout: float = 60.0, served: bool = True) -> dict[str, object]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def answered() -> dict[str, object] | None:
         status, body = exporter.health()
         if served:
             _assert_metrics_served(exporter)
-        if status == code:
-            return body
-        time.sleep(0.05)
-    raise AssertionError(f"/health never answered {code}: {body}")
+        return body if status == code else None
+
+    return wait_until(answered, timeout, f"/health to answer {code}", interval=0.05)
 
 
 def _assert_metrics_served(exporter: ExporterProcess) -> None:
@@ -49,12 +49,15 @@ def test_hostengine_gone_for_three_cycles_then_back(
     failed = _wait_health(exporter, 503, timeout=10 * CYCLE_MS / 1000)  # within a cycle or so, even on a busy box
     assert failed["status"] == "engine_failed" and "ConnectionNotValid" in str(failed["engine"])
     errors_at_failure = int(failed["cycle_errors_total"])  # type: ignore[call-overload]
-    deadline = time.monotonic() + 60
-    while int(exporter.health()[1]["cycle_errors_total"]) < errors_at_failure + 3:
+
+    def three_failed_cycles() -> bool:
+        if int(exporter.health()[1]["cycle_errors_total"]) >= errors_at_failure + 3:
+            return True
         _assert_metrics_served(exporter)  # the last good exposition, ageing, never an empty page
         assert exporter.get("/health")[0] == 503
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+        return False
+
+    wait_until(three_failed_cycles, 60, "three failed cycles", interval=0.05)
 
     control.write_text("up")
     recovered = _wait_health(exporter, 200, timeout=60)  # the backoff is at most a few seconds by now
@@ -104,6 +107,7 @@ def test_nvml_engine_serves_real_gpu_readings(exporter_factory: Callable[..., Ex
     assert exporter.health()[1]["engine"]["detail"] == "2 GPUs through NVML"
 
 
+@pytest.mark.slow
 def test_missing_libraries_and_bad_engine_options_exit_2(tmp_path: Path) -> None:
     cases = [
         (["--engine", "dcgm"], {"DCGM_PYTHON_BINDINGS": str(tmp_path)}, "pydcgm"),

@@ -27,8 +27,9 @@ from otel_fakegpu.runtime.pool import demand_keep_s
 from otel_fakegpu.runtime.published import HostExposition
 from otel_fakegpu.runtime.worker import Worker
 from tests.conftest import ExporterProcess, run_cli
+from tests.polling import wait_until
 from tests.prometheus_server import PrometheusServer, sd_scrape
-from tests.receivers import VictoriaMetrics, wait_for
+from tests.receivers import VictoriaMetrics
 
 Factory = Callable[..., ExporterProcess]
 IDENTITY = re.compile(r'^DCGM_FI_DEV_GPU_TEMP\{gpu="(\d+)",UUID="([^"]+)",pci_bus_id="([^"]+)",.*Hostname="([^"]+)"')
@@ -119,7 +120,7 @@ def test_a_killed_worker_is_seen_on_health_and_restarted(exporter_factory: Facto
     assert isinstance(workers, list) and len(workers) == 1
     old_pid = workers[0]["pid"]
     os.kill(old_pid, signal.SIGKILL)
-    wait_for(lambda: exporter.health()[1]["status"] == "engine_failed", timeout=20, interval=0.02)
+    wait_until(lambda: exporter.health()[1]["status"] == "engine_failed", timeout=20, interval=0.02)
     status, health = exporter.health()
     assert status == 503 and "exited" in str(health["engine"])
     assert exporter.get("/metrics")[0] == 200  # the last published bytes are still served
@@ -130,25 +131,27 @@ def test_a_killed_worker_is_seen_on_health_and_restarted(exporter_factory: Facto
         assert isinstance(workers, list)
         return status == 200 and workers[0]["restarts"] == 1 and workers[0]["pid"] != old_pid
 
-    wait_for(recovered, timeout=30)
+    wait_until(recovered, timeout=30)
     new_pid = exporter.health()[1]["workers"][0]["pid"]
     assert exporter.stop() == 0
     for pid in (old_pid, new_pid):  # no orphan, no zombie left behind
         assert not Path(f"/proc/{pid}").exists()
 
 
+@pytest.mark.slow
 def test_prometheus_discovers_every_host_through_sd(
     prometheus: Callable[..., PrometheusServer], exporter_factory: Factory
 ) -> None:
     exporter = exporter_factory("--hosts", "64", "--num-gpus", "8", "--workers", "2", "-c", "2000")
     server = prometheus(sd_scrape("fleet", f"{exporter.base}/sd"))
-    wait_for(lambda: server.scalar('count(up{job="fleet"} == 1)') == 64, timeout=90, interval=1)
-    wait_for(lambda: server.scalar("count(DCGM_FI_DEV_GPU_TEMP)") == 512, timeout=60, interval=1)
+    wait_until(lambda: server.scalar('count(up{job="fleet"} == 1)') == 64, timeout=90, interval=1)
+    wait_until(lambda: server.scalar("count(DCGM_FI_DEV_GPU_TEMP)") == 512, timeout=60, interval=1)
     assert server.scalar("count(count by (Hostname) (DCGM_FI_DEV_GPU_TEMP))") == 64
     assert server.scalar("count(count by (UUID) (DCGM_FI_DEV_GPU_TEMP))") == 512
     assert server.scalar("count(count by (instance, Hostname) (DCGM_FI_DEV_GPU_TEMP))") == 64
 
 
+@pytest.mark.slow
 def test_each_host_is_its_own_otlp_resource_in_victoriametrics(tmp_path: Path, exporter_factory: Factory) -> None:
     victoria = VictoriaMetrics(tmp_path)
     try:
@@ -156,7 +159,7 @@ def test_each_host_is_its_own_otlp_resource_in_victoriametrics(tmp_path: Path, e
             "--hosts", "3", "--num-gpus", "2", "--workers", "2", "-c", "600000",
             "--otlp-endpoint", f"{victoria.base}/opentelemetry/v1/metrics", env={"NODE_NAME": "pod"},
         )  # fmt: skip
-        wait_for(lambda: len(victoria.export("DCGM_FI_DEV_GPU_TEMP")) == 6, timeout=30)
+        wait_until(lambda: len(victoria.export("DCGM_FI_DEV_GPU_TEMP")) == 6, timeout=30)
         resources = set()
         for series in victoria.export("DCGM_FI_DEV_GPU_TEMP"):
             labels = series["metric"]

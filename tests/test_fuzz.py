@@ -183,6 +183,7 @@ def _limit_memory() -> None:
     resource.setrlimit(resource.RLIMIT_AS, (SUBPROCESS_ADDRESS_SPACE, SUBPROCESS_ADDRESS_SPACE))
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_fuzzed_inputs_as_real_processes(tmp_path: Path) -> None:
     all_cases = list(cases(tmp_path))
@@ -307,7 +308,11 @@ KINDS = ["fifo", "dev-zero", "directory", "oversized", "nested"]
 
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize("kind", KINDS)
-@pytest.mark.parametrize("reader", sorted(READERS))
+@pytest.mark.parametrize(
+    "reader",
+    # the backfill readers run the command as a process; the reading of tests/markers.py cannot see into READERS
+    [pytest.param(r, marks=pytest.mark.process) if r.startswith("backfill") else r for r in sorted(READERS)],
+)
 def test_special_files_are_one_line_errors_at_once(tmp_path: Path, reader: str, kind: str) -> None:
     path = _special(tmp_path, kind, "input")
     started = time.monotonic()

@@ -8,12 +8,12 @@ import json
 import os
 import signal
 import subprocess
-import time
 from collections.abc import Iterator
 
 import pytest
 
 from tests.conftest import free_port, http_get
+from tests.polling import wait_until
 
 IMAGE = os.environ.get("OTEL_FAKEGPU_TEST_IMAGE", "")
 pytestmark = pytest.mark.skipif(not IMAGE, reason="the image is built and run by `make image-test`")
@@ -47,17 +47,12 @@ def run_in(container: str, env: dict[str, str], *command: str) -> subprocess.Com
 
 
 def wait_for_metrics(port: int, proc: subprocess.Popen[bytes]) -> bytes:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
+    def served() -> bytes | None:
         assert proc.poll() is None, f"the container exited with {proc.returncode}"
-        try:
-            status, body, _ = http_get(f"http://127.0.0.1:{port}/metrics", timeout=2)
-            if status == 200:
-                return body
-        except OSError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError("the container did not serve /metrics in time")
+        status, body, _ = http_get(f"http://127.0.0.1:{port}/metrics", timeout=2)
+        return body if status == 200 else None
+
+    return wait_until(served, 120, "the container to serve /metrics", interval=0.2, ignore=(OSError,))
 
 
 def descendants(pid: int) -> list[int]:

@@ -18,7 +18,7 @@ from otel_fakegpu.host.collection import HostCollection
 from otel_fakegpu.serve import evaluate
 from otel_fakegpu.telemetry import CycleStatsView, Liveness
 from tests.conftest import ExporterProcess
-from tests.receivers import wait_for
+from tests.polling import wait_until
 
 
 def test_a_loop_that_dies_is_recorded_and_logged(caplog: pytest.LogCaptureFixture) -> None:
@@ -64,7 +64,7 @@ def test_a_dead_push_sender_is_in_the_collection_facts() -> None:
     exporter.pushers[0].queue.run = dying  # type: ignore[method-assign]
     exporter.start()
     try:
-        wait_for(lambda: bool(exporter.facts()["dead_loops"]), timeout=10)
+        wait_until(lambda: bool(exporter.facts()["dead_loops"]), timeout=10)
         assert exporter.facts()["dead_loops"] == {"otlp push": "RuntimeError: simulated crash"}
     finally:
         exporter.stop()

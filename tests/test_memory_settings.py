@@ -11,6 +11,7 @@ import pytest
 from otel_fakegpu.runtime.memory import GC_THRESHOLDS, pin_mmap_threshold, settle_memory
 
 
+@pytest.mark.process  # ctypes.util.find_library runs ldconfig
 @pytest.mark.skipif(ctypes.util.find_library("c") is None, reason="no C library to ask (not glibc)")
 def test_mmap_threshold_is_pinned_unless_the_user_set_one(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_", raising=False)

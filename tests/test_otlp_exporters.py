@@ -6,8 +6,6 @@ VictoriaMetrics over OTLP/HTTP)."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,7 +19,8 @@ from opentelemetry.sdk.metrics.export import MetricExportResult
 from otel_fakegpu.outputs import OtlpPushOutput, OtlpSettings, make_exporter, otlp_exporters
 from otel_fakegpu.telemetry import CycleResult
 from tests.conftest import build_stack
-from tests.receivers import OtlpGrpcReceiver, VictoriaMetrics, wait_for
+from tests.polling import wait_until
+from tests.receivers import OtlpGrpcReceiver, VictoriaMetrics
 
 
 @pytest.fixture
@@ -40,7 +39,7 @@ def _push_one_cycle(settings: OtlpSettings, arrived: Any) -> OtlpPushOutput:
     push(CycleResult(1, stack.clock(), data))
     push.start(stop)
     try:
-        wait_for(lambda: arrived(points), timeout=30)
+        wait_until(lambda: arrived(points), timeout=30)
     finally:
         stop.set()
         push.close(drain_s=1.0)
@@ -84,14 +83,8 @@ def test_grpc_falls_back_to_the_stock_exporter_and_still_pushes(
     assert caplog.text.count("OTLP grpc push uses the stock exporter") == 1
 
 
-@pytest.fixture
-def victoria(tmp_path: Path) -> Iterator[VictoriaMetrics]:
-    vm = VictoriaMetrics(tmp_path)
-    yield vm
-    vm.stop()
-
-
 @pytest.mark.peer
+@pytest.mark.slow
 def test_http_falls_back_to_the_stock_exporter_and_still_pushes(
     unchecked: None, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, victoria: VictoriaMetrics
 ) -> None:

@@ -3,11 +3,13 @@ PromQL over what it stored returns one series per GPU with dcgm-exporter's label
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import ExporterProcess
+from tests.polling import wait_until
 from tests.prometheus_server import PrometheusServer, static_scrape
 
 GPU_LABELS = {"gpu", "UUID", "pci_bus_id", "device", "modelName", "Hostname", "DCGM_FI_DRIVER_VERSION"}
@@ -21,6 +23,7 @@ QUERIED = (
 )
 
 
+@pytest.mark.slow
 def test_prometheus_scrapes_one_series_per_gpu(
     prometheus: Callable[..., PrometheusServer], exporter_factory: Callable[..., ExporterProcess]
 ) -> None:
@@ -36,9 +39,7 @@ def test_prometheus_scrapes_one_series_per_gpu(
         env={"NODE_NAME": "gpu-node-1"},
     )
     server = prometheus(static_scrape("gpu", exporter.port))
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and len(server.query("DCGM_FI_DEV_GPU_TEMP")) < 4:
-        time.sleep(0.5)
+    wait_until(lambda: len(server.query("DCGM_FI_DEV_GPU_TEMP")) >= 4, 60, "four GPUs in Prometheus", interval=0.5)
     for name in QUERIED:
         series = server.query(name)
         assert len(series) == 4, f"{name}: {series}"
@@ -48,18 +49,20 @@ def test_prometheus_scrapes_one_series_per_gpu(
         assert {m["Hostname"] for m in metrics} == {"gpu-node-1"}
         assert {m["device"] for m in metrics} == {"nvidia0", "nvidia1", "nvidia2", "nvidia3"}
         assert len({m["UUID"] for m in metrics}) == 4
+
     # The counter behaves as a counter for PromQL: rate() over energy is the mean power, in mJ/s.
-    energy_deadline = time.monotonic() + 30
-    rates: list[dict[str, object]] = []
-    while time.monotonic() < energy_deadline and len(rates) < 4:
+    def energy_rates() -> list[dict[str, object]]:
         rates = server.query("rate(DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION[5s])")
-        time.sleep(0.5)
+        return rates if len(rates) >= 4 else []
+
+    rates = wait_until(energy_rates, 30, "an energy rate for every GPU", interval=0.5)
     assert len(rates) == 4
     assert all(float(r["value"][1]) > 0 for r in rates)  # type: ignore[index]
     up = server.query('up{job="gpu"}')
     assert up and up[0]["value"][1] == "1"
 
 
+@pytest.mark.slow
 def test_prometheus_stores_window_counts_for_xid_alerts(
     tmp_path: Path, prometheus: Callable[..., PrometheusServer], exporter_factory: Callable[..., ExporterProcess]
 ) -> None:
@@ -85,12 +88,9 @@ def test_prometheus_stores_window_counts_for_xid_alerts(
     )
     exporter = exporter_factory(*args, "-x", "600000")
     server = prometheus(static_scrape("gpu", exporter.port))
-    deadline = time.monotonic() + 60
-    fired: list[dict[str, object]] = []
-    while time.monotonic() < deadline and not fired:
-        fired = server.query('DCGM_EXP_XID_ERRORS_COUNT{xid!=""} > 0')
-        time.sleep(0.5)
-    assert fired, "no XID counted within a minute"
+    fired = wait_until(
+        lambda: server.query('DCGM_EXP_XID_ERRORS_COUNT{xid!=""} > 0'), 60, "an XID counted", interval=0.5
+    )
     labels = [s["metric"] for s in fired]
     assert all(isinstance(m, dict) and m["window_size_in_ms"] == "600000" and m["xid"].isdigit() for m in labels)
     assert all(set(m) >= GPU_LABELS - {"DCGM_FI_DRIVER_VERSION"} for m in labels if isinstance(m, dict))

@@ -13,6 +13,7 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import ROOT, ExporterProcess, http_get
+from tests.polling import wait_until
 from tests.prometheus_server import PROMTOOL, PrometheusServer, static_scrape
 
 RULES = ROOT / "collector-config" / "prototype-alerts.yml"
@@ -55,19 +56,20 @@ def _check_rules(server: PrometheusServer) -> None:
     selectors = sorted({s for expr in exprs for s in SELECTOR.findall(expr)})
     assert {s.split("{")[0] for s in selectors} == PROTOTYPE_NAMES  # the rules use all nine names
     deadline = time.monotonic() + 90
-    missing = selectors
-    while time.monotonic() < deadline and missing:
-        missing = [s for s in selectors if len(server.query(s)) != 4]
-        time.sleep(0.5)
-    assert not missing, f"selectors without a series per GPU: {missing}"
+
+    def missing() -> list[str]:
+        return [s for s in selectors if len(server.query(s)) != 4]
+
+    wait_until(lambda: not missing(), 90, "a series per GPU for every selector of the rules", interval=0.5)
     assert sorted(s["metric"]["gpu"] for s in server.query('dcgm_gpu_temp{gpu!="0"}')) == ["1", "2", "3", "4"]
     assert len(server.query('dcgm_gpu_temp{gpu="1"}')) == 1  # the dashboard's per-GPU panels
-    rules: list[dict[str, object]] = []
-    while time.monotonic() < deadline:
+
+    def evaluated_rules() -> list[dict[str, object]]:
         status, body, _ = http_get(f"{server.base}/api/v1/rules")
         rules = [r for g in json.loads(body)["data"]["groups"] for r in g["rules"]] if status == 200 else []
-        if len(rules) == len(exprs) and all(str(r.get("lastEvaluation", "")).startswith("20") for r in rules):
-            break
-        time.sleep(0.5)
+        everyone = len(rules) == len(exprs) and all(str(r.get("lastEvaluation", "")).startswith("20") for r in rules)
+        return rules if everyone else []
+
+    rules = wait_until(evaluated_rules, deadline - time.monotonic(), "every rule evaluated", interval=0.5)
     assert len(rules) == len(exprs)
     assert all(r["health"] == "ok" and not r.get("lastError") for r in rules), rules

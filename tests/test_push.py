@@ -9,23 +9,16 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import ExporterProcess, free_port
-from tests.receivers import OtlpGrpcReceiver, Point, VictoriaMetrics, wait_for
+from tests.polling import wait_cycles, wait_until
+from tests.receivers import OtlpGrpcReceiver, Point, VictoriaMetrics
 
 Factory = Callable[..., ExporterProcess]
 GPU_LABELS = ("gpu", "UUID", "pci_bus_id", "device", "modelName", "Hostname", "DCGM_FI_DRIVER_VERSION")
-
-
-@pytest.fixture
-def victoria(tmp_path: Path) -> Iterator[VictoriaMetrics]:
-    vm = VictoriaMetrics(tmp_path)
-    yield vm
-    vm.stop()
 
 
 @pytest.fixture
@@ -47,6 +40,7 @@ def _scraped(exporter: ExporterProcess) -> dict[tuple[str, str], float]:
     return values
 
 
+@pytest.mark.slow
 def test_victoriametrics_receives_otlp_http_and_prometheus_text(
     victoria: VictoriaMetrics, exporter_factory: Factory
 ) -> None:
@@ -63,7 +57,7 @@ def test_victoriametrics_receives_otlp_http_and_prometheus_text(
         series = victoria.export('{__name__=~"DCGM_.*"}')
         return len(series) == 2 * len(truth)
 
-    wait_for(both_arrived, timeout=30)
+    wait_until(both_arrived, timeout=30)
     for series in victoria.export('{__name__=~"DCGM_.*"}'):
         labels = series["metric"]
         via_otlp = "service.name" in labels
@@ -86,7 +80,7 @@ def test_grpc_push_carries_the_same_content(grpc_receiver: OtlpGrpcReceiver, exp
         env={"NODE_NAME": "gpu-node-8", "OTEL_RESOURCE_ATTRIBUTES": "deployment.environment=test"},
     )  # fmt: skip
     truth = _scraped(exporter)
-    wait_for(lambda: len([p for p in grpc_receiver.snapshot() if p.metric.startswith("DCGM_")]) == len(truth))
+    wait_until(lambda: len([p for p in grpc_receiver.snapshot() if p.metric.startswith("DCGM_")]) == len(truth))
     for point in grpc_receiver.snapshot():
         if not point.metric.startswith("DCGM_"):
             continue
@@ -109,17 +103,20 @@ def test_outage_loses_nothing_and_sends_nothing_twice(exporter_factory: Factory)
         "--otlp-endpoint", f"127.0.0.1:{receiver.port}", "--otlp-insecure", "--otlp-timeout", "1000",
     )  # fmt: skip
     try:
-        wait_for(lambda: len(_cycles_seen(receiver.snapshot())) >= 2)
+        wait_until(lambda: len(_cycles_seen(receiver.snapshot())) >= 2)
         receiver.stop()
-        time.sleep(2.0)  # five cycles with nobody listening
-        buffered = [
-            line
-            for line in exporter.get("/metrics")[1].decode().splitlines()
-            if line.startswith("otel_fakegpu_push_points_buffered")
-        ]
-        assert buffered and float(buffered[0].split()[-1]) > 0
+        wait_cycles(exporter, 5)  # five cycles with nobody listening
+
+        def buffered() -> list[str]:
+            return [
+                line
+                for line in exporter.get("/metrics")[1].decode().splitlines()
+                if line.startswith("otel_fakegpu_push_points_buffered") and float(line.split()[-1]) > 0
+            ]
+
+        wait_until(buffered, what="points buffered while the receiver is down")
         restarted = OtlpGrpcReceiver(receiver.port).start()
-        wait_for(lambda: len(_cycles_seen(restarted.snapshot())) >= 8, timeout=40)
+        wait_until(lambda: len(_cycles_seen(restarted.snapshot())) >= 8, timeout=40)
     finally:
         exporter.stop()
     points = receiver.snapshot() + restarted.snapshot()
@@ -139,23 +136,30 @@ def test_full_buffer_drops_the_oldest_and_counts_them(exporter_factory: Factory)
         "--num-gpus", "2", "-c", "300", "--otlp-protocol", "grpc", "--otlp-endpoint", f"127.0.0.1:{receiver.port}",
         "--otlp-insecure", "--otlp-timeout", "500", "--push-buffer-points", "200",
     )  # fmt: skip
-    time.sleep(3.0)
-    metrics = {
-        s.name: s.value
-        for f in text_string_to_metric_families(exporter.get("/metrics")[1].decode())
-        for s in f.samples
-        if s.labels.get("target") == "otlp" and "result" not in s.labels and s.labels.get("reason") != "rejected"
-    }
-    assert metrics["otel_fakegpu_push_points_dropped_total"] > 0
+
+    def otlp_counts() -> dict[str, float]:
+        return {
+            s.name: s.value
+            for f in text_string_to_metric_families(exporter.get("/metrics")[1].decode())
+            for s in f.samples
+            if s.labels.get("target") == "otlp" and "result" not in s.labels and s.labels.get("reason") != "rejected"
+        }
+
+    def dropping() -> dict[str, float] | None:
+        counts = otlp_counts()
+        return counts if counts.get("otel_fakegpu_push_points_dropped_total", 0) > 0 else None
+
+    metrics = wait_until(dropping, what="the full buffer to drop points")
     assert metrics["otel_fakegpu_push_points_buffered"] <= 200 + 60  # the bound, plus the newest cycle kept whole
     receiver.start()
     try:
-        wait_for(lambda: len(_cycles_seen(receiver.snapshot())) >= 2, timeout=40)
+        wait_until(lambda: len(_cycles_seen(receiver.snapshot())) >= 2, timeout=40)
         assert min(_cycles_seen(receiver.snapshot())) > 1  # the oldest were the ones dropped
     finally:
         receiver.stop()
 
 
+@pytest.mark.slow
 def test_4096_gpu_cycle_arrives_whole_through_a_4_mib_receiver(
     grpc_receiver: OtlpGrpcReceiver, exporter_factory: Factory
 ) -> None:
@@ -164,7 +168,7 @@ def test_4096_gpu_cycle_arrives_whole_through_a_4_mib_receiver(
         "--otlp-endpoint", f"127.0.0.1:{grpc_receiver.port}", "--otlp-insecure",
     )  # fmt: skip
     expected = 4096 * 25
-    wait_for(lambda: sum(p.metric.startswith("DCGM_") for p in grpc_receiver.snapshot()) >= expected, timeout=120)
+    wait_until(lambda: sum(p.metric.startswith("DCGM_") for p in grpc_receiver.snapshot()) >= expected, timeout=120)
     dcgm = [p for p in grpc_receiver.snapshot() if p.metric.startswith("DCGM_")]
     assert len(dcgm) == expected
     assert len({(p.metric, dict(p.attributes)["gpu"]) for p in dcgm}) == expected
@@ -188,7 +192,7 @@ def test_push_and_scrape_share_one_read_and_one_collection(
     cycles, reads, collections = health["cycles_total"], engine["reads_total"], health["sdk_collections_total"]
     assert isinstance(cycles, int) and cycles >= 5
     assert reads in (cycles, cycles + 1) and collections in (cycles, cycles + 1)
-    wait_for(lambda: len(_cycles_seen(grpc_receiver.snapshot())) >= 5)
+    wait_until(lambda: len(_cycles_seen(grpc_receiver.snapshot())) >= 5)
     cycles_pushed = _cycles_seen(grpc_receiver.snapshot())
     assert len(cycles_pushed) == len(set(cycles_pushed))  # each cycle pushed once
     names = {p.metric for p in grpc_receiver.snapshot()}
@@ -217,7 +221,7 @@ def test_push_failures_are_one_line_warnings_not_tracebacks(exporter_factory: Fa
                                 f"http://127.0.0.1:{refused_port}/import")  # fmt: skip
         full = exporter_factory("--num-gpus", "1", "-c", "300", "--push-prometheus-url",
                                 f"http://127.0.0.1:{server.server_address[1]}/import")  # fmt: skip
-        wait_for(lambda: "Connection refused" in down.stderr_text() and "HTTP 507" in full.stderr_text())
+        wait_until(lambda: "Connection refused" in down.stderr_text() and "HTTP 507" in full.stderr_text())
     finally:
         server.shutdown()
     assert f"prometheus push: POST http://127.0.0.1:{refused_port}/import: Connection refused" in down.stderr_text()

@@ -10,7 +10,8 @@ from otel_fakegpu.outputs.batching import count_points
 from otel_fakegpu.outputs.otlp_exporters import EncodedRequest
 from otel_fakegpu.telemetry import CycleResult
 from tests.conftest import build_stack, free_port
-from tests.receivers import OtlpGrpcReceiver, wait_for
+from tests.polling import wait_until
+from tests.receivers import OtlpGrpcReceiver
 
 
 def test_backlog_is_held_compact_and_delivered_whole() -> None:
@@ -28,13 +29,13 @@ def test_backlog_is_held_compact_and_delivered_whole() -> None:
         stack.simulator.step()
     push.start(stop)
     try:
-        wait_for(lambda: push.queue.view().exports_failed >= 2, timeout=30)
+        wait_until(lambda: push.queue.view().exports_failed >= 2, timeout=30)
         # Queued items are the requests wrapped with their trace context (telemetry/tracing.py).
         waiting = lambda: [traced.item for traced, _, _ in list(push.queue._items)]  # noqa: E731
-        wait_for(lambda: all(isinstance(item, EncodedRequest) for item in waiting()), timeout=30)
+        wait_until(lambda: all(isinstance(item, EncodedRequest) for item in waiting()), timeout=30)
         receiver = OtlpGrpcReceiver(port).start()
         try:
-            wait_for(lambda: push.queue.view().points_buffered == 0, timeout=60)
+            wait_until(lambda: push.queue.view().points_buffered == 0, timeout=60)
             points = receiver.snapshot()
         finally:
             receiver.stop()

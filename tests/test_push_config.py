@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -13,7 +13,8 @@ from otel_fakegpu.fields import collectors_preset_path, load_collectors
 from otel_fakegpu.outputs import PushQueueSettings
 from otel_fakegpu.outputs.batching import count_points, split
 from tests.conftest import ExporterProcess, build_stack
-from tests.receivers import VictoriaMetrics, wait_for
+from tests.polling import wait_until
+from tests.receivers import VictoriaMetrics
 
 
 def test_no_endpoint_no_push() -> None:
@@ -117,13 +118,7 @@ def test_split_keeps_every_point_once_and_respects_the_limit() -> None:
     assert set(names) == {m.name for rm in data.resource_metrics for sm in rm.scope_metrics for m in sm.metrics}
 
 
-@pytest.fixture
-def victoria(tmp_path: Path) -> Iterator[VictoriaMetrics]:
-    vm = VictoriaMetrics(tmp_path)
-    yield vm
-    vm.stop()
-
-
+@pytest.mark.slow
 def test_digitalocean_preset_pushes_its_field_set(
     victoria: VictoriaMetrics, exporter_factory: Callable[..., ExporterProcess]
 ) -> None:
@@ -132,7 +127,7 @@ def test_digitalocean_preset_pushes_its_field_set(
         "--preset", "digitalocean", "--num-gpus", "2", "-c", "600000",
         "--push-prometheus-url", f"{victoria.base}/api/v1/import/prometheus",
     )  # fmt: skip
-    wait_for(lambda: len(victoria.export("DCGM_FI_DEV_SLOWDOWN_TEMP")) == 2)
+    wait_until(lambda: len(victoria.export("DCGM_FI_DEV_SLOWDOWN_TEMP")) == 2)
     assert {s["values"][0] for s in victoria.export("DCGM_FI_DEV_SLOWDOWN_TEMP")} == {87}
     assert len(victoria.export("DCGM_FI_PROF_NVLINK_TX_BYTES")) == 2
     assert victoria.export("DCGM_FI_DEV_FAN_SPEED") == []  # fanless SXM: blank, so no series

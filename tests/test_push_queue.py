@@ -101,6 +101,7 @@ def test_kill_9_during_an_outage_loses_no_cycle_grpc(exporter_factory: Factory, 
     assert replayed == sorted(replayed)
 
 
+@pytest.mark.slow
 def test_kill_9_during_an_outage_loses_no_cycle_victoriametrics_otlp_http(
     exporter_factory: Factory, queue_dir: Path, tmp_path: Path
 ) -> None:
@@ -250,6 +251,7 @@ def grpc_receiver() -> Iterator[OtlpGrpcReceiver]:
     receiver.stop()
 
 
+@pytest.mark.slow
 def test_quick_soak_with_three_kills_accounts_for_every_cycle(tmp_path: Path) -> None:
     """``make soak-restarts`` in small: three SIGKILLs during an outage, every published cycle delivered whole."""
     result, soak = _run_quick("bench.soak_restarts", tmp_path / "soak.json", timeout_s=240)

@@ -21,8 +21,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from otel_fakegpu.outputs.otlp_outcome import http_answer, parse_retry_after
 from otel_fakegpu.outputs.retry import DeliveryError, RejectedError, RetryQueue
 from tests.conftest import ExporterProcess
+from tests.polling import wait_cycles, wait_until
 from tests.prometheus_server import PROMTOOL
-from tests.receivers import VictoriaMetrics, wait_for
+from tests.receivers import VictoriaMetrics
 
 Factory = Callable[..., ExporterProcess]
 
@@ -110,7 +111,7 @@ def test_otlp_http_400_drops_that_request_and_delivery_goes_on(scripted: Any, ex
     exporter = exporter_factory(
         "--num-gpus", "1", "-c", "300", "--otlp-endpoint", f"{server.url}/v1/metrics", "--otlp-timeout", "2000"
     )  # fmt: skip
-    wait_for(lambda: server.ok_count() >= 3, timeout=30)
+    wait_until(lambda: server.ok_count() >= 3, timeout=30)
     assert _dropped(exporter, "otlp", "rejected") > 0
     assert _dropped(exporter, "otlp", "overflow") == 0
     log = exporter.stderr_text()
@@ -121,7 +122,7 @@ def test_otlp_http_400_drops_that_request_and_delivery_goes_on(scripted: Any, ex
 def test_prometheus_push_400_drops_that_body_and_delivery_goes_on(scripted: Any, exporter_factory: Factory) -> None:
     server = scripted([(400, {}, b"cannot parse line 3: unexpected token\n")])
     exporter = exporter_factory("--num-gpus", "1", "-c", "300", "--push-prometheus-url", f"{server.url}/import")
-    wait_for(lambda: server.ok_count() >= 3, timeout=30)
+    wait_until(lambda: server.ok_count() >= 3, timeout=30)
     assert _dropped(exporter, "prometheus", "rejected") > 0
     log = exporter.stderr_text()
     assert log.count("refused") == 1 and "HTTP 400 cannot parse line 3: unexpected token" in log
@@ -131,7 +132,7 @@ def test_retry_after_is_honoured(scripted: Any, exporter_factory: Factory) -> No
     # The queue's own first backoff is 0.5 s; the receiver asks for 3.
     server = scripted([(503, {"Retry-After": "3"}, b"overloaded")])
     exporter_factory("--num-gpus", "1", "-c", "600000", "--push-prometheus-url", f"{server.url}/import")
-    wait_for(lambda: server.ok_count() >= 1, timeout=30)
+    wait_until(lambda: server.ok_count() >= 1, timeout=30)
     (refused_at, _), (accepted_at, _) = server.answers[:2]
     assert accepted_at - refused_at >= 2.8
 
@@ -175,8 +176,8 @@ def test_otlp_grpc_refusal_and_partial_success_are_counted(exporter_factory: Fac
             "--num-gpus", "1", "-c", "300", "--otlp-protocol", "grpc",
             "--otlp-endpoint", f"127.0.0.1:{port}", "--otlp-insecure",
         )  # fmt: skip
-        wait_for(lambda: service.calls >= 4, timeout=30)
-        time.sleep(0.5)  # a cycle for the counters to reach the page
+        wait_until(lambda: service.calls >= 4, timeout=30)
+        wait_cycles(exporter, 2)  # a cycle for the counters to reach the page
         metrics = _push_metrics(exporter)
         rejected = _dropped(exporter, "otlp", "rejected")
         ok = metrics[("otel_fakegpu_push_exports_total", (("result", "ok"), ("target", "otlp")))]
@@ -208,7 +209,7 @@ def test_queue_goes_on_after_a_refusal_and_retries_transient_errors() -> None:
     stop = threading.Event()
     thread = threading.Thread(target=queue.run, args=(stop,))
     thread.start()
-    wait_for(lambda: len(delivered) == 2, timeout=10)
+    wait_until(lambda: len(delivered) == 2, timeout=10)
     stop.set()
     thread.join()
     view = queue.view()
@@ -225,7 +226,7 @@ def test_both_targets_make_one_family_each_and_promtool_accepts_the_page(
         "--num-gpus", "2", "-c", "300", "--otlp-endpoint", f"{otlp.url}/v1/metrics",
         "--push-prometheus-url", f"{prom.url}/import",
     )  # fmt: skip
-    wait_for(lambda: otlp.ok_count() >= 2 and prom.ok_count() >= 2, timeout=30)
+    wait_until(lambda: otlp.ok_count() >= 2 and prom.ok_count() >= 2, timeout=30)
     page = exporter.get("/metrics")[1]
     helps = [line for line in page.decode().splitlines() if line.startswith("# HELP otel_fakegpu_push")]
     assert len(helps) == len(set(helps)) == 6
@@ -256,10 +257,10 @@ def test_victoriametrics_refusing_every_request_never_blocks_the_queue(
             "--otlp-endpoint", f"{victoria.base}/opentelemetry/v1/metrics?extra_label=bad",
             "--push-prometheus-url", f"{victoria.base}/api/v1/import/prometheus?extra_label=bad",
         )  # fmt: skip
-        wait_for(
+        wait_until(
             lambda: _dropped(exporter, "otlp", "rejected") > 0 and _dropped(exporter, "prometheus", "rejected") > 0
         )
-        time.sleep(1.5)  # five more cycles
+        wait_cycles(exporter, 5)  # five more cycles
         metrics = _push_metrics(exporter)
         for target in ("otlp", "prometheus"):
             buffered = metrics[("otel_fakegpu_push_points_buffered", (("target", target),))]

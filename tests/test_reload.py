@@ -4,7 +4,6 @@ running configuration, and each reload is counted."""
 from __future__ import annotations
 
 import asyncio
-import base64
 import signal
 import time
 import urllib.error
@@ -14,12 +13,14 @@ from pathlib import Path
 
 import aiohttp
 import bcrypt
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from otel_fakegpu.fields import parse_collectors
 from otel_fakegpu.telemetry import CycleStats, LabelScheme, TelemetryPipeline, default_resource
 from tests.conftest import ExporterProcess, build_stack, http_get
-from tests.receivers import wait_for
+from tests.pages import basic_auth, reloads
+from tests.polling import wait_until
 
 Factory = Callable[..., ExporterProcess]
 OLD = {"DCGM_FI_DEV_GPU_TEMP", "DCGM_FI_DEV_POWER_USAGE"}
@@ -37,16 +38,6 @@ def _gpu_families(body: str) -> dict[str, int]:
     }
 
 
-def _reloads(body: str) -> dict[str, float]:
-    return {
-        s.labels["result"]: s.value
-        for f in text_string_to_metric_families(body)
-        if f.name == "otel_fakegpu_reloads"
-        for s in f.samples
-        if s.name == "otel_fakegpu_reloads_total"
-    }
-
-
 async def _scrape_while(url: str, clients: int, done: Callable[[], bool]) -> list[tuple[int, str]]:
     pages: list[tuple[int, str]] = []
 
@@ -61,6 +52,7 @@ async def _scrape_while(url: str, clients: int, done: Callable[[], bool]) -> lis
     return pages
 
 
+@pytest.mark.slow
 def test_sighup_under_100_concurrent_scrapes_never_serves_an_empty_or_partial_page(
     tmp_path: Path, exporter_factory: Factory
 ) -> None:
@@ -88,7 +80,7 @@ def test_sighup_under_100_concurrent_scrapes_never_serves_an_empty_or_partial_pa
         seen.add(frozenset(families))
     assert seen == {frozenset(OLD), frozenset(NEW)}, "the reload was not seen under load"
     assert len(pages) >= 200
-    assert _reloads(exporter.get("/metrics")[1].decode()) == {"ok": 1, "failed": 0}
+    assert reloads(exporter.get("/metrics")[1].decode()) == {"ok": 1, "failed": 0}
 
 
 def test_sighup_with_a_broken_file_keeps_serving_the_running_set(tmp_path: Path, exporter_factory: Factory) -> None:
@@ -97,7 +89,7 @@ def test_sighup_with_a_broken_file_keeps_serving_the_running_set(tmp_path: Path,
     exporter = exporter_factory("-f", str(collectors), "--num-gpus", str(GPUS), "-c", "200")
     collectors.write_text("DCGM_FI_DEV_GPU_TEMP, gauge, ok\nDCGM_FI_DEV_NOPE, gauge, broken\n")
     exporter.proc.send_signal(signal.SIGHUP)
-    wait_for(lambda: _reloads(exporter.get("/metrics")[1].decode()).get("failed") == 1)
+    wait_until(lambda: reloads(exporter.get("/metrics")[1].decode()).get("failed") == 1)
     assert exporter.proc.poll() is None
     body = exporter.get("/metrics")[1].decode()
     assert set(_gpu_families(body)) == OLD
@@ -106,12 +98,8 @@ def test_sighup_with_a_broken_file_keeps_serving_the_running_set(tmp_path: Path,
     assert "Traceback" not in exporter.stderr_text()
     _write(collectors, NEW)  # fixed: the next SIGHUP takes it
     exporter.proc.send_signal(signal.SIGHUP)
-    wait_for(lambda: set(_gpu_families(exporter.get("/metrics")[1].decode())) == NEW)
-    assert _reloads(exporter.get("/metrics")[1].decode()) == {"ok": 1, "failed": 1}
-
-
-def _basic(user: str, password: str) -> dict[str, str]:
-    return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
+    wait_until(lambda: set(_gpu_families(exporter.get("/metrics")[1].decode())) == NEW)
+    assert reloads(exporter.get("/metrics")[1].decode()) == {"ok": 1, "failed": 1}
 
 
 def _status(url: str, headers: dict[str, str]) -> int:
@@ -138,15 +126,15 @@ def test_sighup_reloads_the_web_config_users(tmp_path: Path, exporter_factory: F
         "-f", str(collectors), "--web-config-file", str(web), "-c", "600000", "--uds", str(sock), uds=sock
     )  # fmt: skip
     url = f"{exporter.base}/metrics"
-    assert _status(url, _basic("prometheus", "first")) == 200
+    assert _status(url, {"Authorization": basic_auth("prometheus", b"first")}) == 200
     users("second")
     exporter.proc.send_signal(signal.SIGHUP)
-    wait_for(lambda: _status(url, _basic("prometheus", "second")) == 200)
-    assert _status(url, _basic("prometheus", "first")) == 401
+    wait_until(lambda: _status(url, {"Authorization": basic_auth("prometheus", b"second")}) == 200)
+    assert _status(url, {"Authorization": basic_auth("prometheus", b"first")}) == 401
     web.write_text("tls_server_config:\n  cert_file: x.crt\n")  # broken: the running users stay
     exporter.proc.send_signal(signal.SIGHUP)
-    wait_for(lambda: "reload of the web config failed" in exporter.stderr_text())
-    assert _status(url, _basic("prometheus", "second")) == 200
+    wait_until(lambda: "reload of the web config failed" in exporter.stderr_text())
+    assert _status(url, {"Authorization": basic_auth("prometheus", b"second")}) == 200
     assert http_get(url)[0] == 401
 
 

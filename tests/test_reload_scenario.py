@@ -13,7 +13,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from otel_fakegpu.engine import EmbeddedEngine
 from otel_fakegpu.sim import SKUS, FleetSpec, ScenarioClock, Simulator, Workload, WorkloadError
 from tests.conftest import ExporterProcess, FakeClock
-from tests.receivers import wait_for
+from tests.pages import reloads
+from tests.polling import wait_until
 
 Factory = Callable[..., ExporterProcess]
 COLLECTORS = "DCGM_FI_DEV_XID_ERRORS, gauge, last xid.\nDCGM_FI_DEV_GPU_UTIL, gauge, util.\n"
@@ -27,15 +28,6 @@ def _values(body: str, name: str) -> dict[str, float]:
         for f in text_string_to_metric_families(body)
         for s in f.samples
         if s.name == name and "gpu" in s.labels
-    }
-
-
-def _reloads(body: str) -> dict[str, float]:
-    return {
-        s.labels["result"]: s.value
-        for f in text_string_to_metric_families(body)
-        for s in f.samples
-        if s.name == "otel_fakegpu_reloads_total"
     }
 
 
@@ -58,8 +50,8 @@ def test_sighup_with_a_changed_scenario_plays_its_events_from_the_reload(
     assert _values(_metrics(exporter), "DCGM_FI_DEV_XID_ERRORS") == {"0": 0, "1": 0}
     scenario.write_text(XID_NOW)
     exporter.proc.send_signal(signal.SIGHUP)
-    wait_for(lambda: _values(_metrics(exporter), "DCGM_FI_DEV_XID_ERRORS").get("1") == 48, timeout=30)
-    assert _reloads(_metrics(exporter)) == {"ok": 1, "failed": 0}
+    wait_until(lambda: _values(_metrics(exporter), "DCGM_FI_DEV_XID_ERRORS").get("1") == 48, timeout=30)
+    assert reloads(_metrics(exporter)) == {"ok": 1, "failed": 0}
     assert "scenario" in exporter.stderr_text() and "reloaded" in exporter.stderr_text()
 
 
@@ -69,7 +61,7 @@ def test_sighup_with_a_broken_scenario_keeps_serving_and_logs_one_line(
     exporter, scenario = _start(tmp_path, exporter_factory)
     scenario.write_text(QUIET + "  - {at: 1m, gpu: 7, xid: 48}\n")  # line 5: GPU 7 of 2
     exporter.proc.send_signal(signal.SIGHUP)
-    wait_for(lambda: _reloads(_metrics(exporter)).get("failed") == 1, timeout=30)
+    wait_until(lambda: reloads(_metrics(exporter)).get("failed") == 1, timeout=30)
     assert exporter.proc.poll() is None
     errors = [line for line in exporter.stderr_text().splitlines() if "reload failed" in line]
     assert len(errors) == 1 and f"{scenario}:5:" in errors[0], errors
@@ -77,12 +69,12 @@ def test_sighup_with_a_broken_scenario_keeps_serving_and_logs_one_line(
     assert _values(_metrics(exporter), "DCGM_FI_DEV_GPU_UTIL").keys() == {"0", "1"}
     scenario.write_text(QUIET.replace("gpus:\n  - {count: 2", "gpus:\n  - {count: 3"))  # a new fleet: refused
     exporter.proc.send_signal(signal.SIGHUP)
-    wait_for(lambda: _reloads(_metrics(exporter)).get("failed") == 2, timeout=30)
+    wait_until(lambda: reloads(_metrics(exporter)).get("failed") == 2, timeout=30)
     assert "a new fleet needs a restart" in exporter.stderr_text()
     scenario.write_text(XID_NOW)  # fixed: the next SIGHUP takes it
     exporter.proc.send_signal(signal.SIGHUP)
-    wait_for(lambda: _values(_metrics(exporter), "DCGM_FI_DEV_XID_ERRORS").get("1") == 48, timeout=30)
-    assert _reloads(_metrics(exporter)) == {"ok": 1, "failed": 2}
+    wait_until(lambda: _values(_metrics(exporter), "DCGM_FI_DEV_XID_ERRORS").get("1") == 48, timeout=30)
+    assert reloads(_metrics(exporter)) == {"ok": 1, "failed": 2}
 
 
 def test_a_reloaded_script_replaces_the_files_workloads_and_keeps_the_control_apis() -> None:
@@ -134,9 +126,9 @@ def test_a_fleet_logs_a_broken_scenario_once(tmp_path: Path, exporter_factory: F
     exporter.proc.send_signal(signal.SIGHUP)
 
     def failed(host: str) -> float | None:
-        return _reloads(exporter.get(f"/hosts/{host}/metrics")[1].decode()).get("failed")
+        return reloads(exporter.get(f"/hosts/{host}/metrics")[1].decode()).get("failed")
 
-    wait_for(lambda: [failed(f"node-{i}") for i in range(3)] == [1, 1, 1], timeout=30)  # each host counts its own
+    wait_until(lambda: [failed(f"node-{i}") for i in range(3)] == [1, 1, 1], timeout=30)  # each host counts its own
     assert exporter.proc.poll() is None
     errors = [line for line in exporter.stderr_text().splitlines() if "reload failed" in line]
     assert len(errors) == 1 and f"{scenario}:" in errors[0], errors

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from otel_fakegpu.fields import default_collectors_path, load_collectors
@@ -13,6 +14,7 @@ from tests.conftest import ExporterProcess
 GPUS = 4096
 
 
+@pytest.mark.slow
 def test_4096_gpus_all_present_without_overflow(exporter_factory: Callable[..., ExporterProcess]) -> None:
     exporter = exporter_factory("--num-gpus", str(GPUS), "-c", "600000", "--gpu-profiles", "stable,wave,spike")
     status, body, _ = exporter.get("/metrics", timeout=60)

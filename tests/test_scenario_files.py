@@ -113,6 +113,7 @@ def test_empty_scenario_and_hosts_are_accepted() -> None:
     assert parse_scenario("hosts:\n  - {name: node-1}\n", "h.yaml", 4).hosts == ({"name": "node-1"},)
 
 
+@pytest.mark.slow
 def test_cli_rejects_a_bad_scenario_with_one_line_and_exit_2(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("seed: 1\nevents:\n  - {at: 1m, gpu: 7, xid: 79}\n")

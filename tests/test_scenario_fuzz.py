@@ -77,6 +77,7 @@ def test_mutated_scenarios_exit_0_or_2_with_one_line(
     assert outcomes[2] > 0  # the mutations do reach the error paths
 
 
+@pytest.mark.slow
 def test_mutated_scenarios_in_real_processes(tmp_path: Path) -> None:
     rng = random.Random(99)
     originals = _originals()

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 
 from otel_fakegpu.fields import parse_collectors
 from otel_fakegpu.sim.scenario_file import parse_scenario
 from tests.conftest import build_stack
+from tests.pages import gpu_value
 
 GOLDEN = Path(__file__).parent / "golden" / "scenario_faults.prom"
 STEP_S = 30.0
@@ -48,11 +48,6 @@ def _run() -> list[bytes]:
     return bodies
 
 
-def _value(body: bytes, name: str, gpu: int) -> str | None:
-    match = re.search(rf'^{name}{{gpu="{gpu}",[^}}]*}} (\S+)$', body.decode(), re.M)
-    return match.group(1) if match else None
-
-
 def test_same_bytes_every_run_and_matches_golden() -> None:
     first, second = _run(), _run()
     assert first == second
@@ -64,18 +59,18 @@ def test_same_bytes_every_run_and_matches_golden() -> None:
 
 def test_each_event_shows_at_its_scripted_cycle() -> None:
     bodies = _run()  # cycle i is scenario minute i (time_scale 2, 30 s updates)
-    xids = [_value(b, "DCGM_FI_DEV_XID_ERRORS", 0) for b in bodies]
+    xids = [gpu_value(b, "DCGM_FI_DEV_XID_ERRORS", 0) for b in bodies]
     assert xids[:2] == ["0", "0"] and xids[2] == "48"
     assert 'xid="48"' in bodies[2].decode() and 'xid="48"' not in bodies[1].decode()
-    dbe = [_value(b, "DCGM_FI_DEV_ECC_DBE_VOL_TOTAL", 1) for b in bodies]
+    dbe = [gpu_value(b, "DCGM_FI_DEV_ECC_DBE_VOL_TOTAL", 1) for b in bodies]
     assert dbe[2] == "0" and dbe[3] == "1"
-    temps = [int(_value(b, "DCGM_FI_DEV_GPU_TEMP", 2) or 0) for b in bodies]
+    temps = [int(gpu_value(b, "DCGM_FI_DEV_GPU_TEMP", 2) or 0) for b in bodies]
     assert temps[4] - temps[3] < 3 and temps[10] - temps[4] >= 6, temps  # heats up once cooling fails at minute 4
-    reasons = [int(_value(b, "DCGM_FI_DEV_CLOCK_THROTTLE_REASONS", 2) or 0) for b in bodies]
+    reasons = [int(gpu_value(b, "DCGM_FI_DEV_CLOCK_THROTTLE_REASONS", 2) or 0) for b in bodies]
     assert not reasons[3] & 0x20 and reasons[-1] & 0x20, reasons  # sw thermal slowdown by the end
-    lost = [_value(b, "DCGM_FI_DEV_GPU_TEMP", 3) for b in bodies]
+    lost = [gpu_value(b, "DCGM_FI_DEV_GPU_TEMP", 3) for b in bodies]
     assert lost[4] is not None and lost[5] is None and lost[7] is None and lost[8] is not None
-    assert _value(bodies[5], "DCGM_FI_DEV_XID_ERRORS", 3) == "79"
-    assert _value(bodies[6], "DCGM_FI_DEV_XID_ERRORS", 3) is None
-    assert _value(bodies[8], "DCGM_FI_DEV_XID_ERRORS", 3) == "0"  # a reset GPU reports no XID
+    assert gpu_value(bodies[5], "DCGM_FI_DEV_XID_ERRORS", 3) == "79"
+    assert gpu_value(bodies[6], "DCGM_FI_DEV_XID_ERRORS", 3) is None
+    assert gpu_value(bodies[8], "DCGM_FI_DEV_XID_ERRORS", 3) == "0"  # a reset GPU reports no XID
     assert 'gpu="3"' in bodies[6].decode().split("DCGM_EXP_XID_ERRORS_COUNT")[-1]  # the XID 79 stays counted

@@ -47,6 +47,7 @@ def _run(sku: GpuSku, demands: list[Demand], seed: int) -> Run:
 _NONE: frozenset[int] = frozenset()
 
 
+@pytest.mark.slow  # 10,000 updates on every SKU: 12-40 s a shape on the shared 2-core machine
 @pytest.mark.parametrize("shape", SHAPE_NAMES)
 def test_every_shape_keeps_the_laws_on_every_sku_for_10000_updates(shape: str) -> None:
     seed = SHAPE_NAMES.index(shape)

@@ -9,7 +9,6 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-import bcrypt
 import pytest
 import trustme
 from aiohttp.test_utils import TestClient, TestServer
@@ -17,6 +16,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from otel_fakegpu.outputs import Format
 from otel_fakegpu.serve import HealthReport, LiveWebConfig, WebConfig, WebConfigError, build_app, load_web_config
 from tests.conftest import free_port, run_cli, start_exporter, uds_get
+from tests.pages import bcrypt_hash
 
 PASSWORD = b"correct horse"
 
@@ -31,10 +31,6 @@ def _write_tls(tmp_path: Path, ca: trustme.CA) -> None:
     server.cert_chain_pems[0].write_to_path(str(tmp_path / "server.crt"))
     server.private_key_pem.write_to_path(str(tmp_path / "server.key"))
     ca.cert_pem.write_to_path(str(tmp_path / "ca.crt"))
-
-
-def _hash(password: bytes) -> str:
-    return bcrypt.hashpw(password, bcrypt.gensalt(rounds=4)).decode()
 
 
 def _get(url: str, context: ssl.SSLContext, auth: tuple[str, bytes] | None = None) -> tuple[int, dict[str, str]]:
@@ -55,7 +51,7 @@ def test_tls_and_basic_auth(tmp_path: Path, ca: trustme.CA) -> None:
     config = tmp_path / "web.yml"
     config.write_text(
         "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n"  # relative to the file
-        f"basic_auth_users:\n  prometheus: '{_hash(PASSWORD)}'\n"
+        f"basic_auth_users:\n  prometheus: '{bcrypt_hash(PASSWORD)}'\n"
         "http_server_config:\n  headers:\n    X-Frame-Options: deny\n"
     )
     sock = tmp_path / "m.sock"  # readiness is checked over the socket: TCP needs TLS and a password
@@ -166,7 +162,7 @@ def test_reloaded_passwords_replace_the_old_ones(tmp_path: Path) -> None:
 
     def load(password: str) -> WebConfig:
         seen.append(password)
-        path.write_text(f"basic_auth_users:\n  alice: '{_hash(password.encode())}'\n")
+        path.write_text(f"basic_auth_users:\n  alice: '{bcrypt_hash(password.encode())}'\n")
         return load_web_config(path)
 
     def header(password: str) -> dict[str, str]:

@@ -4,7 +4,6 @@ per cycle with its stages as children, and push requests as children of their cy
 from __future__ import annotations
 
 import threading
-import time
 
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -15,7 +14,8 @@ from otel_fakegpu.outputs.retry import DeliveryError, RejectedError
 from otel_fakegpu.telemetry import CycleResult
 from otel_fakegpu.telemetry.tracing import CycleTracing
 from tests.conftest import ExporterProcess, free_port, run_cli
-from tests.receivers import OtlpGrpcReceiver, wait_for
+from tests.polling import wait_cycles, wait_until
+from tests.receivers import OtlpGrpcReceiver
 from tests.trace_receiver import OtlpHttpTraceReceiver, OtlpTraceReceiver, ReceivedSpan
 
 CYCLE_CHILDREN = {"engine read", "sdk collection", "render exposition", "queue otlp push"}
@@ -29,6 +29,14 @@ def complete_cycles(spans: list[ReceivedSpan], stages: set[str] = CYCLE_CHILDREN
         if children >= stages:
             done.append(cycle)
     return done
+
+
+def _failed_exports(exporter: ExporterProcess) -> float:
+    """``otel_fakegpu_push_exports_total{result="failed",target="otlp"}`` on the page (0 before the first failure)."""
+    for line in exporter.get("/metrics")[1].decode().splitlines():
+        if line.startswith("otel_fakegpu_push_exports_total{") and 'result="failed"' in line and '"otlp"' in line:
+            return float(line.split()[-1])
+    return 0.0
 
 
 def test_cycle_and_push_spans_with_retries_reach_a_real_receiver(exporter_factory) -> None:
@@ -48,10 +56,10 @@ def test_cycle_and_push_spans_with_retries_reach_a_real_receiver(exporter_factor
             },
         )  # fmt: skip
         try:
-            wait_for(lambda: len(complete_cycles(traces.spans())) >= 2, timeout=90)
-            time.sleep(2.0)  # a few failed attempts against the closed port
+            wait_until(lambda: len(complete_cycles(traces.spans())) >= 2, timeout=90)
+            wait_until(lambda: _failed_exports(exporter) >= 3, what="a few failed attempts against the closed port")
             receiver.start()
-            wait_for(lambda: any(s.name == "push otlp" and s.attributes["otel_fakegpu.push.attempts"] > 1
+            wait_until(lambda: any(s.name == "push otlp" and s.attributes["otel_fakegpu.push.attempts"] > 1
                                  for s in traces.spans()), timeout=90)  # fmt: skip
             spans = traces.spans()
         finally:
@@ -88,7 +96,7 @@ def test_no_traces_unless_asked(exporter_factory) -> None:
             "--num-gpus", "1", "-c", "200",
             env={"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": f"http://127.0.0.1:{traces.port}", "OTEL_BSP_SCHEDULE_DELAY": "100"},
         )  # fmt: skip
-        time.sleep(2.0)
+        wait_cycles(exporter, 10)  # ten cycles, each of which would have sent its spans within 0.1 s
         assert exporter.stop() == 0
         assert traces.spans() == []
 
@@ -114,7 +122,7 @@ def test_cycle_spans_over_otlp_http(exporter_factory) -> None:
             },
         )  # fmt: skip
         try:
-            wait_for(
+            wait_until(
                 lambda: (
                     len(complete_cycles(traces.spans(), {"engine read", "sdk collection", "render exposition"})) >= 2
                 ),
@@ -151,7 +159,7 @@ def test_refused_and_dropped_push_items_end_their_spans() -> None:
     output.start(stop)
     output.put("refused")
     output.put("lost")
-    wait_for(lambda: output.queue.view().exports_failed == 2, timeout=30)  # "lost" waits 60 s for its retry
+    wait_until(lambda: output.queue.view().exports_failed == 2, timeout=30)  # "lost" waits 60 s for its retry
     output.put("sent-1")
     output.put("sent-2")  # 30 points over a 25-point buffer: "lost", the oldest, is dropped
     stop.set()

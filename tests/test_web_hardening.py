@@ -5,13 +5,11 @@ and every bad value is one line naming the file."""
 from __future__ import annotations
 
 import asyncio
-import base64
 import http.client
 import statistics
 import time
 from pathlib import Path
 
-import bcrypt
 import pytest
 import trustme
 from cryptography.hazmat.primitives import serialization
@@ -19,21 +17,14 @@ from cryptography.hazmat.primitives import serialization
 from otel_fakegpu.serve import WebConfigError, load_web_config
 from otel_fakegpu.serve.auth import BasicAuth, HashError
 from tests.conftest import free_port, run_cli, start_exporter
+from tests.pages import basic_auth, bcrypt_hash
 
 PASSWORD = b"correct horse"
 
 
-def _basic(user: str, password: bytes) -> str:
-    return "Basic " + base64.b64encode(user.encode() + b":" + password).decode()
-
-
-def _hash(password: bytes, cost: int = 4) -> str:
-    return bcrypt.hashpw(password, bcrypt.gensalt(rounds=cost)).decode()
-
-
 def test_long_password_and_unknown_users_are_401_not_500(tmp_path: Path) -> None:
     config = tmp_path / "web.yml"
-    config.write_text(f"basic_auth_users:\n  alice: '{_hash(PASSWORD)}'\n")
+    config.write_text(f"basic_auth_users:\n  alice: '{bcrypt_hash(PASSWORD)}'\n")
     port = free_port()
     exporter = start_exporter(
         ["--num-gpus", "1", "--web-config-file", str(config), "--uds", str(tmp_path / "m.sock")],
@@ -43,11 +34,11 @@ def test_long_password_and_unknown_users_are_401_not_500(tmp_path: Path) -> None
     try:
         for user, password in (("alice", b"x" * 73), ("alice", b"y" * 5000), ("nobody", b"z" * 100)):
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-            conn.request("GET", "/metrics", headers={"Authorization": _basic(user, password)})
+            conn.request("GET", "/metrics", headers={"Authorization": basic_auth(user, password)})
             assert conn.getresponse().status == 401
             conn.close()
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-        conn.request("GET", "/metrics", headers={"Authorization": _basic("alice", PASSWORD)})
+        conn.request("GET", "/metrics", headers={"Authorization": basic_auth("alice", PASSWORD)})
         assert conn.getresponse().status == 200
         conn.close()
     finally:
@@ -68,16 +59,16 @@ def _median_check_s(auth: BasicAuth, header: str, rounds: int = 5) -> float:
 
 
 def test_refusals_take_as_long_for_unknown_users_as_for_known_ones() -> None:
-    auth = BasicAuth({"alice": _hash(PASSWORD, cost=8).encode()})
-    known = _median_check_s(auth, _basic("alice", b"wrong"))
-    unknown = _median_check_s(auth, _basic("mallory", b"wrong"))
-    too_long = _median_check_s(auth, _basic("alice", b"w" * 100))
+    auth = BasicAuth({"alice": bcrypt_hash(PASSWORD, cost=8).encode()})
+    known = _median_check_s(auth, basic_auth("alice", b"wrong"))
+    unknown = _median_check_s(auth, basic_auth("mallory", b"wrong"))
+    too_long = _median_check_s(auth, basic_auth("alice", b"w" * 100))
     assert known > 0.002  # a real bcrypt check of cost 8
     assert unknown > known / 2 and too_long > known / 2, (known, unknown, too_long)
 
 
 def test_hashes_are_checked_when_loaded() -> None:
-    good = _hash(PASSWORD).encode()
+    good = bcrypt_hash(PASSWORD).encode()
     for bad in (b"$2b$04$short", good[:-1] + b"!", b"$2b$31$" + good[7:], b"$2b$03$" + good[7:], b"plain"):
         with pytest.raises(HashError):
             BasicAuth({"alice": bad})

@@ -172,8 +172,6 @@ def replay_settings(values: Mapping[str, OptionValue], kind: str) -> ReplaySetti
         raise ConfigError(f"{values['engine'].source}=replay: needs --replay-file (a capture of otel-fakegpu record)")
     if parsed(values, "hosts") != 1:
         raise ConfigError(f"{values['hosts'].source}: a capture is one host's page; replay serves one host")
-    if parsed(values, "otlp_endpoint"):
-        raise ConfigError(f"{values['otlp_endpoint'].source}: --engine replay serves the captured page, pushes nothing")
     try:
         recording = read_recording(path)
     except RecordingError as exc:

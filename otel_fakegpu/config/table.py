@@ -77,7 +77,9 @@ OPTIONS: tuple[Option, ...] = (
        "where values come from: embedded (simulated GPUs), dcgm (a DCGM hostengine via pydcgm), nvml (nvidia-ml-py), "
        "replay (a capture of otel-fakegpu record, --replay-file)", "KIND", group="engine", parse=P.engine_kind),
     _o("replay_file", "--replay-file", "OTEL_FAKEGPU_REPLAY_FILE", None,
-       "--engine replay: the capture to serve (otel-fakegpu record --help)", "FILE", group="engine",
+       "--engine replay: the capture to serve through the pipeline, its GPUs, identities, Hostname and values as "
+       "recorded, fields no catalog knows as captured; one host, pushable (otel-fakegpu record --help)", "FILE",
+       group="engine",
        parse=P.optional_path),
     _o("replay_speed", "--replay-speed", "OTEL_FAKEGPU_REPLAY_SPEED", "1",
        "--engine replay: capture seconds per second (2: twice as fast)", "X", group="engine",

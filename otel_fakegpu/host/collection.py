@@ -9,18 +9,21 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from otel_fakegpu.attribution.model import LabelStyle
 from otel_fakegpu.config.model import Config, load_field_set
 from otel_fakegpu.config.values import MAX_ERROR_CHARS, clip
 from otel_fakegpu.engine import Engine
+from otel_fakegpu.engine.replay import ReplayEngine
 from otel_fakegpu.fields import CollectorsError, CollectorSet
 from otel_fakegpu.host.engine_choice import engine_self_metrics
-from otel_fakegpu.host.replay import ReplayCollection
+from otel_fakegpu.host.replay import ReplayPage, replay_collectors
 from otel_fakegpu.host.spec import Handler, HostSpec
-from otel_fakegpu.host.stack import build_host
+from otel_fakegpu.host.stack import FROM_CONFIG, build_host
 from otel_fakegpu.outputs import Exposition, ExpositionCache, OtlpPushOutput, PrometheusOutput, PrometheusPushOutput
 from otel_fakegpu.outputs.disk_queue import DiskQueue, PushQueueSettings
 from otel_fakegpu.sim import ScenarioReloader, SimulatorControl
 from otel_fakegpu.telemetry import Consumer, CycleRunner, Liveness, ResultCounter, SelfMetric, default_resource
+from otel_fakegpu.telemetry.labels import DCGM_EXPORTER_STYLE
 from otel_fakegpu.telemetry.tracing import CycleTracing
 
 log = logging.getLogger(__name__)
@@ -43,7 +46,11 @@ class HostCollection:
             self._keep_on_disk(config.push_queue)
         self.reloads = ResultCounter("otel_fakegpu_reloads_total", "Reloads (SIGHUP) by result.")
         # One stage for the host's life: a reload builds a new pipeline around the same stage.
-        self.host = build_host(config, collectors, engine=engine, self_metrics=self._self_metrics)
+        # A replay's workload labels are the capture's: no attribution source adds its own.
+        attribution = None if isinstance(engine, ReplayEngine) else FROM_CONFIG
+        self.host = build_host(
+            config, collectors, engine=engine, self_metrics=self._self_metrics, attribution=attribution
+        )
         self.engine, self.simulator, self.attribution = self.host.engine, self.host.simulator, self.host.attribution
         self.stats, self.pipeline = self.host.stats, self.host.pipeline
         # The control API drives simulated GPUs; real ones offer none.
@@ -51,7 +58,9 @@ class HostCollection:
             SimulatorControl(self.simulator, config.host_identity, *rack) if self.simulator is not None else None
         )
         # Pushers only queue; first in line, their senders start encoding while the exposition renders.
-        consumers: list[Consumer] = [*self.pushers, PrometheusOutput(self.cache)]
+        # A replay puts the captured page's families back in their order, the captured text where it must.
+        arrange = ReplayPage(self.engine) if isinstance(self.engine, ReplayEngine) else None
+        consumers: list[Consumer] = [*self.pushers, PrometheusOutput(self.cache, arrange)]
         resource = default_resource(config.service_name, config.host_identity, config.resource_attributes)
         self.tracing = CycleTracing.build(config.tracing, resource)
         for pusher in self.pushers:
@@ -87,7 +96,9 @@ class HostCollection:
         returns plain data: it is the ``reload`` request the serving process sends to every worker."""
         errors = [serving_error] if serving_error else []
         try:
-            collectors = load_field_set(self.config)
+            # A replay's fields are its capture's, whatever the collectors file says.
+            replay = isinstance(self.engine, ReplayEngine)
+            collectors = replay_collectors(self.engine) if replay else load_field_set(self.config)  # type: ignore[arg-type]
             for hook in self.reload_hooks:
                 hook()
         except (CollectorsError, OSError, ValueError) as exc:
@@ -170,12 +181,23 @@ class HostCollection:
         self.engine.close()
 
 
-def build_any_collection(config: Config, collectors: CollectorSet, host: HostSpec) -> HostCollection | ReplayCollection:
-    """What a worker runs for one host: its collection, or with ``--engine replay`` the capture served back."""
+def build_any_collection(config: Config, collectors: CollectorSet, host: HostSpec) -> HostCollection:
+    """What a worker runs for one host: its collection, or with ``--engine replay`` the capture's host, its
+    recorded Hostname and the fields its pages carry, through the same pipeline."""
     replay = config.engine.replay
-    if replay is not None:
-        return ReplayCollection(replay.path, replay.speed, replay.loop)
-    return build_collection(config, collectors, host)
+    if replay is None:
+        return build_collection(config, collectors, host)
+    engine = ReplayEngine(replay.path, replay.speed, replay.loop)
+    hostname = engine.current.hostname
+    # Labels as recorded: dcgm-exporter's style and names, whatever --label-style or -o say.
+    host_config = dataclasses.replace(
+        config,
+        hostname=hostname,
+        host_identity=hostname or config.host_identity,
+        label_style=DCGM_EXPORTER_STYLE,
+        attribution=dataclasses.replace(config.attribution, style=LabelStyle()),
+    )
+    return HostCollection(host_config, replay_collectors(engine), engine=engine)
 
 
 def build_collection(config: Config, collectors: CollectorSet, host: HostSpec) -> HostCollection:

@@ -10,10 +10,13 @@ from __future__ import annotations
 import enum
 import gzip
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from otel_fakegpu.outputs.prometheus_text import FamilyText, PrometheusTextRenderer
 from otel_fakegpu.telemetry import CycleResult
+
+Arrange = Callable[[list[FamilyText]], list[FamilyText]]
+"""Rearranges a cycle's rendered families before they are published (a replay's captured page order)."""
 
 # Level 1 compresses dcgm-exporter text about 6:1 at a third of the default level's cost.
 GZIP_LEVEL = 1
@@ -120,12 +123,16 @@ class PrometheusOutput:
 
     span_name = "render exposition"
 
-    def __init__(self, cache: ExpositionCache) -> None:
+    def __init__(self, cache: ExpositionCache, arrange: Arrange | None = None) -> None:
         self._cache = cache
         self._renderer = PrometheusTextRenderer()
+        self._arrange = arrange  # --engine replay: the captured page's order and its kept families
 
     def __call__(self, result: CycleResult) -> int:
-        exposition = Exposition(result.number, result.started_at, self._renderer.render_families(result.metrics))
+        families = self._renderer.render_families(result.metrics)
+        if self._arrange is not None:
+            families = self._arrange(families)
+        exposition = Exposition(result.number, result.started_at, families)
         self._cache.publish(exposition)
         return exposition.series
 
