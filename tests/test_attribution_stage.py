@@ -73,7 +73,7 @@ def test_with_a_cadence_the_answer_is_fetched_before_the_cycle() -> None:
     stage.begin()
     stage.assign(SNAPSHOT)  # the first cycle fetches with its engine read
     for cycle in range(3):
-        time.sleep(0.6)
+        time.sleep(0.6)  # deliberate: the next cycle comes one cadence (interval_s) later
         before = len(source.calls)
         started = time.monotonic()
         assert stage.assign(SNAPSHOT)[0]

@@ -7,9 +7,9 @@ from __future__ import annotations
 import functools
 import re
 import signal
-import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from tests.conftest import ExporterProcess, uds_get
 from tests.drill_client import applied, control, wait_until
@@ -99,9 +99,14 @@ def test_undo_history_and_what_cannot_be_undone(tmp_path: Path, exporter_factory
     assert control(sock, "GET", "/control/v1/events?gpu=x")[0] == 400
 
     exporter.proc.send_signal(signal.SIGHUP)
-    time.sleep(1.0)
-    status, listing = control(sock, "GET", "/control/v1/events")
-    assert status == 200 and listing["dropped"] == 0
+
+    def reloaded() -> Any:
+        status, listing = control(sock, "GET", "/control/v1/events")
+        assert status == 200, listing
+        return listing if sum(e["source"] == "scenario" for e in listing["events"]) >= 4 else None
+
+    listing = wait_until(reloaded, what="the scenario's events fired again by the reload")
+    assert listing["dropped"] == 0
     events = listing["events"]
     scripted = [e for e in events if e["source"] == "scenario"]
     # The reload re-reads the scenario, whose times count from the reload: its events fired once more.

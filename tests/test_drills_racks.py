@@ -59,8 +59,10 @@ def test_a_racks_power_loss_takes_down_exactly_its_hosts_and_power_on_reboots_th
     off = applied(sock, "/control/v1/events", {"hosts": {"rack": "r2"}, "event": {"power": "off"}})
     returned = time.time()
     assert sorted(t["host"] for t in off["targets"]) == sorted(rack2) and off["undoable"], off
-    time.sleep(2.5)  # one scrape interval, plus a scrape under way when the request returned
-    at = returned + 2.2
+    at = returned + 2.2  # one scrape interval, plus a scrape under way when the request returned
+    # Every host scraped after `at`: Prometheus's answer for that moment is then final.
+    newest = f'min(timestamp(up{{job="{JOB}"}}))'
+    wait_until(lambda: (server.scalar(newest) or 0.0) > at, what="a scrape of every host after the power-off")
     down = {r["metric"]["instance"] for r in server.query(f'up{{job="{JOB}"}} == 0', at)}
     assert down == rack2, sorted(down ^ rack2)
     assert server.scalar(f'count(up{{job="{JOB}"}} == 1)') == 48.0

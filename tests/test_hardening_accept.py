@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from tests.conftest import exporter_env, free_port
+from tests.polling import wait_until
 
 DESCRIPTORS = 160  # the serving process needs about 40 at idle (workers, listeners, pipes)
 IDLE_CONNECTIONS = 300
@@ -41,16 +42,13 @@ def test_running_out_of_descriptors_pauses_accepting_and_serves_open_connections
     resource.prlimit(proc.pid, resource.RLIMIT_NOFILE, (DESCRIPTORS, DESCRIPTORS))  # as prlimit(1) would
     idle: list[socket.socket] = []
     try:
-        deadline = time.monotonic() + 60
-        kept = None
-        while kept is None:
-            assert proc.poll() is None and time.monotonic() < deadline, "exporter did not start"
-            try:
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-                if _get(conn, "/metrics")[0] == 200:
-                    kept = conn
-            except OSError:
-                time.sleep(0.1)
+
+        def serving() -> http.client.HTTPConnection | None:
+            assert proc.poll() is None, "the exporter exited"
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            return conn if _get(conn, "/metrics")[0] == 200 else None
+
+        kept = wait_until(serving, 60, "the exporter serving /metrics", ignore=(OSError,))
         for _ in range(IDLE_CONNECTIONS):  # more than the exporter can hold: the backlog keeps the rest
             idle.append(socket.create_connection(("127.0.0.1", port), timeout=5))
         cpu_before = _cpu_seconds(proc.pid)
@@ -60,7 +58,7 @@ def test_running_out_of_descriptors_pauses_accepting_and_serves_open_connections
             asked = time.monotonic()
             assert _get(kept, "/metrics")[0] == 200
             slowest = max(slowest, time.monotonic() - asked)
-            time.sleep(0.2)
+            time.sleep(0.2)  # pacing a scraper: the watch lasts WATCH_S whatever happens
         cpu = _cpu_seconds(proc.pid) - cpu_before
         assert slowest < 1.0, slowest  # before: 1.6-2.0 s per scrape while the loop spun
         assert cpu < WATCH_S * 0.5, cpu  # before: a core spinning on accept
@@ -69,10 +67,15 @@ def test_running_out_of_descriptors_pauses_accepting_and_serves_open_connections
         for sock in idle:
             sock.close()
         idle.clear()
-        time.sleep(1.5)  # the paused listener tries again after a second: new connections are accepted
-        fresh = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-        assert _get(fresh, "/metrics")[0] == 200
-        fresh.close()
+
+        def fresh_answered() -> bool:  # the paused listener tries again after a second: new connections are accepted
+            fresh = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            try:
+                return _get(fresh, "/metrics")[0] == 200
+            finally:
+                fresh.close()
+
+        wait_until(fresh_answered, 30, "a new connection answered once the descriptors are free", ignore=(OSError,))
         kept.close()
     finally:
         for sock in idle:

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import exporter_env, run_cli
+from tests.polling import wait_until
 
 SCENARIO = "gpus:\n  - {count: 2, model: h100-sxm, profile: static}\n"
 SHORT = ("--start", "-10m", "--step", "30s")
@@ -111,10 +112,12 @@ def test_sigterm_leaves_no_partial_file(tmp_path: Path) -> None:
          "--start", "-6d", "--step", "1s", "--end", "-1d", "--out", str(out)],
         stderr=subprocess.PIPE, env=exporter_env(),
     )  # fmt: skip
-    deadline = time.monotonic() + 60
-    while not any(p.name.endswith(".partial") for p in tmp_path.iterdir()) and time.monotonic() < deadline:
+
+    def writing() -> bool:
         assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-        time.sleep(0.05)
+        return any(p.name.endswith(".partial") for p in tmp_path.iterdir())
+
+    wait_until(writing, 60, "the backfill writing its .partial file", interval=0.05)
     proc.send_signal(signal.SIGTERM)
     proc.wait(timeout=30)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s.yaml"]

@@ -93,7 +93,7 @@ def test_a_fifo_at_reload_fails_that_reload_and_serving_goes_on(
             break
         if swapped != "web" and _reloads(exporter.get("/metrics")[1].decode()).get("failed") == 1:
             break
-        time.sleep(0.1)
+        time.sleep(0.1)  # the poll's interval: each round checks that serving never stopped
     else:
         raise AssertionError(f"the FIFO reload was not reported: {exporter.stderr_text()[-2000:]}")
     assert exporter.get("/health", timeout=3)[0] == 200

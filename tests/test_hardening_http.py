@@ -58,8 +58,8 @@ def test_a_body_announced_and_never_sent_costs_no_error_log(auth: bytes) -> None
         for _ in range(20):
             with server.connect() as sock:
                 sock.sendall(EVENT + auth + b"Content-Length: 10485760\r\n\r\n" + b'{"xid"')
-                time.sleep(0.02)
-        time.sleep(0.5)
+                time.sleep(0.02)  # the client goes away mid-body, after the server has read the headers
+        time.sleep(0.5)  # deliberate: nothing must be logged, and no event says the server is done (it logs nothing)
         assert not _tracebacks(server) and not server.control.calls
 
 
@@ -165,7 +165,7 @@ def test_a_killed_worker_makes_control_requests_503_not_500(
                 reply += chunk
             conn.close()
             statuses.add(_status(reply))
-        time.sleep(0.02)
+        time.sleep(0.02)  # deliberate: the 30 rounds span the worker's death and restart
     assert 500 not in statuses and 503 in statuses, statuses
     assert "Traceback" not in exporter.stderr_text()
     wait_for(lambda: all(w["alive"] for w in json.loads(uds_get(sock, "/health")[1])["workers"]), timeout=60)

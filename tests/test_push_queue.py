@@ -18,6 +18,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import ExporterProcess, free_port, run_cli
+from tests.polling import cycles_total, wait_cycles, wait_until
 from tests.receivers import OtlpGrpcReceiver, Point, VictoriaMetrics, wait_for
 from tests.test_bench import _run_quick
 
@@ -76,7 +77,7 @@ def test_kill_9_during_an_outage_loses_no_cycle_grpc(exporter_factory: Factory, 
     _kill(first)
     restarted_at = time.time()
     second = exporter_factory(*_grpc_args(receiver.port, queue_dir))
-    time.sleep(1.0)  # the new process queues cycles of its own behind the backlog
+    wait_cycles(second, 2)  # the new process queues cycles of its own behind the backlog
     back = OtlpGrpcReceiver(receiver.port).start()
     try:
         wait_for(lambda: any(t > restarted_at * 1e9 for _, t in _cycles(back.snapshot())), timeout=40)
@@ -183,7 +184,7 @@ def test_byte_bound_holds_through_a_long_outage(exporter_factory: Factory, queue
     deadline = time.monotonic() + 6.0  # 40 cycles
     while time.monotonic() < deadline:
         peak = max(peak, sum(p.stat().st_size for p in _records(queue_dir / "otlp") if p.exists()))
-        time.sleep(0.05)
+        time.sleep(0.05)  # deliberate: sampling the folder's size through the whole outage
     metrics = _self_metrics(exporter)
     assert 0 < peak <= bound
     assert metrics[("otel_fakegpu_push_queue_bytes", (("target", "otlp"),))] <= bound
@@ -202,7 +203,7 @@ def test_disk_below_the_floor_degrades_health_and_push_goes_on_from_memory(
     receiver = OtlpGrpcReceiver()  # down at first: what waits, waits in memory, none of it dropped
     exporter = exporter_factory(*_grpc_args(receiver.port, queue_dir, "--push-queue-min-free-bytes", "1000T"))
     wait_for(lambda: exporter.health()[1].get("push_queue", {}).get("state") == "degraded", timeout=20)
-    time.sleep(1.5)
+    wait_until(lambda: cycles_total(exporter) >= 4, 30, "4 cycles made while degraded")
     status, health = exporter.health()
     assert status == 200 and health["status"] == "degraded"
     assert "free disk space" in health["push_queue"]["targets"]["otlp"]["degraded"]

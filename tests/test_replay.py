@@ -57,7 +57,7 @@ def _served_sequence(exporter: ExporterProcess, count: int, timeout: float = 60)
         body = dcgm_part(exporter.get("/metrics")[1])
         if not seen or seen[-1] != body:
             seen.append(body)
-        time.sleep(0.02)
+        time.sleep(0.02)  # deliberate: sampling fast enough to see every page the replay serves
     return seen
 
 
@@ -122,7 +122,8 @@ def test_fields_no_catalog_knows_are_served_as_captured_and_a_cut_capture_says_w
     capture.write_bytes(capture.read_bytes()[:-5])  # the last record cut short
     replay = exporter_factory("--engine", "replay", "--replay-file", str(capture), "--replay-loop", "-c", "100")
     assert _served_sequence(replay, 2, timeout=10) == pages[:2]
-    time.sleep(1.0)  # looping over the two whole pages, never the cut one
+    looped = _served_sequence(replay, 4, timeout=10)  # looping over the two whole pages, never the cut one
+    assert len(looped) == 4 and all(page in pages[:2] for page in looped), looped
     assert dcgm_part(replay.get("/metrics")[1]) in pages[:2]
     detail = replay.health()[1]["engine"]["detail"]
     assert "record 3 at byte" in detail and "cut short" in detail, detail

@@ -12,6 +12,7 @@ from otel_fakegpu.sim import ScenarioError, load_scenario
 from otel_fakegpu.sim.scenario_file import MAX_SCENARIO_BYTES as MAX_BYTES
 from otel_fakegpu.sim.scenario_file import parse_scenario
 from tests.conftest import ROOT, ExporterProcess, build_stack, run_cli
+from tests.polling import wait_until
 
 EXAMPLES = sorted((ROOT / "scenarios").glob("*.yaml"))
 
@@ -130,11 +131,10 @@ def test_the_exporter_plays_a_scenario(tmp_path: Path, exporter_factory: Callabl
         "events:\n  - {at: 1m, gpu: 1, xid: 94}\n  - {at: 30m, gpu: 2, fault: fall_off_bus}\n"
     )
     exporter = exporter_factory("--scenario", str(scenario), "-c", "200", "--update-interval", "1")
-    body = ""
-    for _ in range(200):
+
+    def xid_shown() -> str | None:
         body = exporter.get("/metrics")[1].decode()
-        if re.search(r'^DCGM_FI_DEV_XID_ERRORS\{gpu="1",.*\} 94$', body, re.M):
-            break
-        __import__("time").sleep(0.1)
-    assert re.search(r'^DCGM_FI_DEV_XID_ERRORS\{gpu="1",.*\} 94$', body, re.M), body[:2000]
+        return body if re.search(r'^DCGM_FI_DEV_XID_ERRORS\{gpu="1",.*\} 94$', body, re.M) else None
+
+    body = wait_until(xid_shown, 30, "the scenario's XID 94 on GPU 1 (at 1 min, 1 s at time scale 60)")
     assert 'modelName="NVIDIA H200"' in body and 'gpu="2"' in body

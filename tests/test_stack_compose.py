@@ -145,11 +145,18 @@ def test_dashboard_queries_run_against_prometheus(stack: Stack) -> None:
 # Failure drills on the running stack.
 
 
+def _cycles_made(stack: Stack) -> int:
+    """The cycles the exporter has made (its /health's ``cycles_total``)."""
+    return int(json.loads(stack.exporter("/health")[1])["cycles_total"])
+
+
 def test_collector_outage_loses_and_repeats_no_cycle(stack: Stack) -> None:
     collector = stack.container("otel-collector")
     podman("stop", "--time", "10", collector)
     stopped_at = time.time()
-    time.sleep(3 * CYCLE_S)
+    # An outage of 3 cycles made after the stop: 4 published, the first may have been collected before it.
+    made = _cycles_made(stack)
+    wait_for("3 cycles made during the outage", lambda: _cycles_made(stack) >= made + 4, timeout=30 * CYCLE_S)
     podman("start", collector)
     restarted_at = time.time()
 
@@ -174,11 +181,17 @@ def test_exporter_restart_is_one_scrape_at_most(stack: Stack) -> None:
     before = time.time()
     podman("restart", "--time", "10", stack.container("otel-fakegpu"))
     wait_for("the exporter back", lambda: stack.exporter("/health")[0] == 200, timeout=60, interval=0.5)
-    time.sleep(4 * CYCLE_S)  # four more scrapes
-    span = int(time.time() - before) + 5
-    (up,) = stack.query(f'up{{job="gpu-metrics"}}[{span}s]')
-    down_scrapes = sum(1 for ts, value in up["values"] if float(ts) >= before and value == "0")
-    assert down_scrapes <= 1, up["values"]
+    back = time.time()
+
+    def four_more_scrapes() -> list[list[Any]] | None:
+        span = int(time.time() - before) + 5
+        (up,) = stack.query(f'up{{job="gpu-metrics"}}[{span}s]')
+        values: list[list[Any]] = up["values"]
+        return values if sum(1 for ts, _ in values if float(ts) >= back) >= 4 else None
+
+    values = wait_for("four scrapes after the restart", four_more_scrapes, timeout=30 * CYCLE_S)
+    down_scrapes = sum(1 for ts, value in values if float(ts) >= before and value == "0")
+    assert down_scrapes <= 1, values
     assert not stack.query('ALERTS{alertname=~"GpuExporterStale|GpuExporterDown"}')
     report("drill: exporter container restarted", f"up == 0 for {down_scrapes} scrape(s); GpuExporterStale not firing")
 
