@@ -26,6 +26,17 @@ def reloads(body: str) -> dict[str, float]:
     }
 
 
+def push_metrics(body: str | bytes) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Every ``otel_fakegpu_push*`` sample on a page, by name and sorted labels."""
+    text = body.decode() if isinstance(body, bytes) else body
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for f in text_string_to_metric_families(text)
+        for s in f.samples
+        if s.name.startswith("otel_fakegpu_push")
+    }
+
+
 def bcrypt_hash(password: bytes, cost: int = 4) -> str:
     """A bcrypt hash for a web config's ``basic_auth_users`` (cost 4: the cheapest bcrypt allows, for speed)."""
     return bcrypt.hashpw(password, bcrypt.gensalt(rounds=cost)).decode()

@@ -173,7 +173,8 @@ def test_a_kubelet_slower_than_the_timeout_never_stretches_the_running_exporters
         health = wait_until(six_cycles, 60, "six cycles", interval=0.2)
         assert health["status"] == "healthy" and health["attribution"]["state"] == "failing"
         assert health["attribution"]["errors_total"] >= 5
-        assert max(health["recent_cycle_durations_seconds"]) < 0.4  # the 100 ms timeout plus slack, never 2 s
+        # The 100 ms timeout plus slack for a loaded machine, never the kubelet's 2 s (a cycle waiting for it is >= 2 s).
+        assert max(health["recent_cycle_durations_seconds"]) < 1.2
         status, body, _ = exporter.get("/metrics")
         assert status == 200 and b"otel_fakegpu_attribution_errors_total" in body
         warnings = [line for line in exporter.stderr_text().splitlines() if "workload attribution" in line]

@@ -15,9 +15,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import ExporterProcess, free_port, run_cli
+from tests.pages import push_metrics
 from tests.polling import cycles_total, wait_cycles, wait_until
 from tests.receivers import OtlpGrpcReceiver, Point, VictoriaMetrics, wait_for
 from tests.test_bench import _run_quick
@@ -37,16 +37,6 @@ def _grpc_args(port: int, queue: Path, *extra: str) -> tuple[str, ...]:
         "--otlp-endpoint", f"127.0.0.1:{port}", "--otlp-insecure", "--otlp-timeout", "500",
         "--push-queue-dir", str(queue), *extra,
     )  # fmt: skip
-
-
-def _self_metrics(exporter: ExporterProcess) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    page = exporter.get("/metrics")[1].decode()
-    return {
-        (s.name, tuple(sorted(s.labels.items()))): s.value
-        for f in text_string_to_metric_families(page)
-        for s in f.samples
-        if s.name.startswith("otel_fakegpu_push")
-    }
 
 
 def _records(folder: Path) -> list[Path]:
@@ -160,7 +150,7 @@ def test_bad_records_are_set_aside_counted_and_the_rest_delivered(
         second = exporter_factory(*_grpc_args(receiver.port, queue_dir))
         assert second.get("/metrics")[0] == 200
         wait_for(lambda: len(_cycles(receiver.snapshot())) >= len(kept) + 1, timeout=30)
-        metrics = _self_metrics(second)
+        metrics = push_metrics(second.get("/metrics")[1])
     finally:
         receiver.stop()
     delivered = Counter(n for n, t in _cycles(receiver.snapshot()) if t < restarted_at * 1e9)
@@ -185,7 +175,7 @@ def test_byte_bound_holds_through_a_long_outage(exporter_factory: Factory, queue
     while time.monotonic() < deadline:
         peak = max(peak, sum(p.stat().st_size for p in _records(queue_dir / "otlp") if p.exists()))
         time.sleep(0.05)  # deliberate: sampling the folder's size through the whole outage
-    metrics = _self_metrics(exporter)
+    metrics = push_metrics(exporter.get("/metrics")[1])
     assert 0 < peak <= bound
     assert metrics[("otel_fakegpu_push_queue_bytes", (("target", "otlp"),))] <= bound
     assert metrics[("otel_fakegpu_push_points_dropped_total", (("reason", "overflow"), ("target", "otlp")))] > 0

@@ -21,6 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from otel_fakegpu.outputs.otlp_outcome import http_answer, parse_retry_after
 from otel_fakegpu.outputs.retry import DeliveryError, RejectedError, RetryQueue
 from tests.conftest import ExporterProcess
+from tests.pages import push_metrics
 from tests.polling import wait_cycles, wait_until
 from tests.prometheus_server import PROMTOOL
 from tests.receivers import VictoriaMetrics
@@ -87,19 +88,9 @@ def scripted() -> Iterator[Callable[[list[tuple[int, dict[str, str], bytes]]], _
         server.server_close()
 
 
-def _push_metrics(exporter: ExporterProcess) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    page = exporter.get("/metrics")[1].decode()
-    return {
-        (s.name, tuple(sorted(s.labels.items()))): s.value
-        for f in text_string_to_metric_families(page)
-        for s in f.samples
-        if s.name.startswith("otel_fakegpu_push")
-    }
-
-
 def _dropped(exporter: ExporterProcess, target: str, reason: str) -> float:
     key = ("otel_fakegpu_push_points_dropped_total", (("reason", reason), ("target", target)))
-    return _push_metrics(exporter).get(key, -1.0)
+    return push_metrics(exporter.get("/metrics")[1]).get(key, -1.0)
 
 
 def _otlp_status(message: str) -> bytes:
@@ -178,7 +169,7 @@ def test_otlp_grpc_refusal_and_partial_success_are_counted(exporter_factory: Fac
         )  # fmt: skip
         wait_until(lambda: service.calls >= 4, timeout=30)
         wait_cycles(exporter, 2)  # a cycle for the counters to reach the page
-        metrics = _push_metrics(exporter)
+        metrics = push_metrics(exporter.get("/metrics")[1])
         rejected = _dropped(exporter, "otlp", "rejected")
         ok = metrics[("otel_fakegpu_push_exports_total", (("result", "ok"), ("target", "otlp")))]
         first_request = rejected - 2 * ok
@@ -261,7 +252,7 @@ def test_victoriametrics_refusing_every_request_never_blocks_the_queue(
             lambda: _dropped(exporter, "otlp", "rejected") > 0 and _dropped(exporter, "prometheus", "rejected") > 0
         )
         wait_cycles(exporter, 5)  # five more cycles
-        metrics = _push_metrics(exporter)
+        metrics = push_metrics(exporter.get("/metrics")[1])
         for target in ("otlp", "prometheus"):
             buffered = metrics[("otel_fakegpu_push_points_buffered", (("target", target),))]
             assert buffered < 200, (target, buffered)  # at most the cycle in flight: no backlog of refusals
