@@ -150,7 +150,11 @@ def dashboard_queries() -> list[tuple[str, str]]:
                     walk(value)
 
         walk(json.loads(path.read_text()))
-    substitutions = {"$__rate_interval": "1m", "$__range": "5m", "$__interval": "30s"}
+    # host_label names a label (Hostname or hostname: docs/migration.md); the demo serves dcgm-exporter 4.8.2's.
+    substitutions = {
+        "$__rate_interval": "1m", "$__range": "5m", "$__interval": "30s",
+        "${host_label}": "Hostname", "$host_label": "Hostname",
+    }  # fmt: skip
     queries = []
     for name, written in out:
         expr = written

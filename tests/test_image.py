@@ -31,11 +31,22 @@ def image_config() -> dict[str, object]:
     return config
 
 
+# buildah (1.28) resolves the image's VOLUME /var/run/dcgm through the absolute link /var/run -> /run on the
+# host and creates the host's /run/dcgm, root-owned; podman then gives a new volume at /var/run/dcgm that
+# directory's owner instead of the image's, and the compose demo's exporter (uid 10001) cannot bind its socket.
+HOST_SOCKET_DIR = "/run/dcgm"
+
+
 @pytest.fixture
 def container() -> Iterator[str]:
+    host_dir_existed = os.path.lexists(HOST_SOCKET_DIR)
     name = buildah("from", "--quiet", IMAGE)
-    yield name
-    buildah("rm", name)
+    try:
+        yield name
+    finally:
+        buildah("rm", name)
+        if not host_dir_existed and os.path.isdir(HOST_SOCKET_DIR) and not os.listdir(HOST_SOCKET_DIR):
+            os.rmdir(HOST_SOCKET_DIR)  # what buildah made on the host is not the test's to leave behind
 
 
 def run_in(container: str, env: dict[str, str], *command: str) -> subprocess.CompletedProcess[str]:
