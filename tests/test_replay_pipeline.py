@@ -162,11 +162,14 @@ XID_PAGE = (
 )
 
 
+@pytest.mark.slow
 def test_a_replayed_incident_fires_the_alert_rule_for_the_recorded_gpu(
     tmp_path: Path, exporter_factory: Factory, prometheus: Callable[..., PrometheusServer]
 ) -> None:
     capture = tmp_path / "incident.bin"
-    _capture(capture, [0, 0, 0, 79], every_s=2.0, page=XID_PAGE)  # an XID 79 six seconds into the capture
+    # An XID 79 twenty seconds into the capture: Prometheus, started after the replay, must scrape the zeros
+    # before it for changes() to see the XID (its start took over 6 s on a loaded machine).
+    _capture(capture, [0] * 10 + [79], every_s=2.0, page=XID_PAGE)
     replay = exporter_factory("--engine", "replay", "--replay-file", str(capture), "-c", "200")
     server = prometheus(static_scrape(JOB, replay.port), (RULES,))
     server.wait_ready()
