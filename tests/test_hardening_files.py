@@ -11,9 +11,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import ExporterProcess, run_cli
+from tests.pages import reloads
 from tests.receivers import wait_for
 
 Factory = Callable[..., ExporterProcess]
@@ -62,15 +62,6 @@ def test_a_fifo_or_device_at_start_is_one_line_and_exit_2(
     assert len(lines) == 1 and str(bad) in lines[0] and "not a regular file" in lines[0], lines
 
 
-def _reloads(body: str) -> dict[str, float]:
-    return {
-        s.labels["result"]: s.value
-        for f in text_string_to_metric_families(body)
-        for s in f.samples
-        if s.name == "otel_fakegpu_reloads_total"
-    }
-
-
 @pytest.mark.parametrize("swapped", ["web", "scenario", "collectors"])
 def test_a_fifo_at_reload_fails_that_reload_and_serving_goes_on(
     tmp_path: Path, exporter_factory: Factory, swapped: str
@@ -91,7 +82,7 @@ def test_a_fifo_at_reload_fails_that_reload_and_serving_goes_on(
         assert status == 200
         if swapped == "web" and "reload of the web config failed" in exporter.stderr_text():
             break
-        if swapped != "web" and _reloads(exporter.get("/metrics")[1].decode()).get("failed") == 1:
+        if swapped != "web" and reloads(exporter.get("/metrics")[1].decode()).get("failed") == 1:
             break
         time.sleep(0.1)  # the poll's interval: each round checks that serving never stopped
     else:
@@ -100,7 +91,7 @@ def test_a_fifo_at_reload_fails_that_reload_and_serving_goes_on(
     files[swapped].unlink()
     files[swapped].write_text(good[swapped].replace("one", "two"))
     exporter.proc.send_signal(signal.SIGHUP)  # a later good SIGHUP is taken, not ignored
-    wait_for(lambda: _reloads(exporter.get("/metrics")[1].decode()).get("ok") == 1)
+    wait_for(lambda: reloads(exporter.get("/metrics")[1].decode()).get("ok") == 1)
     if swapped == "web":
         assert exporter.get("/metrics")[2].get("X-Test") == "two"
     assert "Traceback" not in exporter.stderr_text()

@@ -71,16 +71,22 @@ def _choice(value: object, key: str, allowed: tuple[str, ...]) -> str:
     return value
 
 
+def one_kind(body: Mapping[str, object], kinds: tuple[str, ...], allowed: tuple[str, ...], what: str) -> str:
+    """The one key of ``kinds`` that ``body`` names (other keys only from ``allowed``); raises EventError."""
+    unknown = [key for key in body if key not in allowed]
+    if unknown:
+        raise EventError(f"unknown {what} key {unknown[0]!r} (known: {', '.join(allowed)})", str(unknown[0]))
+    named = [key for key in body if key in kinds]
+    if len(named) != 1:
+        found = ", ".join(named) or "none"
+        article = "an" if what[0] in "aeiou" else "a"
+        raise EventError(f"{article} {what} needs exactly one of {', '.join(kinds)} (found: {found})")
+    return named[0]
+
+
 def parse_event(body: Mapping[str, object]) -> GpuEvent:
     """Exactly one of EVENT_KINDS; raises EventError."""
-    kinds = [key for key in body if key in EVENT_KINDS]
-    unknown = [key for key in body if key not in EVENT_KINDS]
-    if unknown:
-        raise EventError(f"unknown event key {unknown[0]!r} (known: {', '.join(EVENT_KINDS)})", str(unknown[0]))
-    if len(kinds) != 1:
-        found = ", ".join(kinds) or "none"
-        raise EventError(f"an event needs exactly one of {', '.join(EVENT_KINDS)} (found: {found})")
-    kind = kinds[0]
+    kind = one_kind(body, EVENT_KINDS, EVENT_KINDS, "event")
     value = body[kind]
     if kind == "xid":
         return GpuEvent(kind, code=_count(value, kind, 1, MAX_XID))

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from otel_fakegpu.sim.clock import parse_duration
-from otel_fakegpu.sim.events import EventError
+from otel_fakegpu.sim.events import EventError, one_kind
 
 # What a scraper meets at the host's /metrics: a node that answers, or one of the ways a real one fails.
 REACHABILITY = ("ok", "refused", "timeout", "http_500", "slow", "empty_page", "stale", "truncated")
@@ -43,15 +43,7 @@ def is_host_event(body: Mapping[str, object]) -> bool:
 
 def parse_host_event(body: Mapping[str, object]) -> HostEvent:
     """Exactly one of HOST_EVENT_KINDS (``delay`` only with a slow reachability); raises EventError."""
-    kinds = [key for key in body if key in HOST_EVENT_KINDS]
-    allowed = (*HOST_EVENT_KINDS, "delay")
-    unknown = [key for key in body if key not in allowed]
-    if unknown:
-        raise EventError(f"unknown host event key {unknown[0]!r} (known: {', '.join(allowed)})", str(unknown[0]))
-    if len(kinds) != 1:
-        found = ", ".join(kinds) or "none"
-        raise EventError(f"a host event needs exactly one of {', '.join(HOST_EVENT_KINDS)} (found: {found})")
-    kind = kinds[0]
+    kind = one_kind(body, HOST_EVENT_KINDS, (*HOST_EVENT_KINDS, "delay"), "host event")
     value = body[kind]
     states = REACHABILITY if kind == "reachability" else _STATES[kind]
     if not isinstance(value, str) or value not in states:
