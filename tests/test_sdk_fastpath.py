@@ -23,7 +23,7 @@ from tests.attribution_helpers import attributed_stack
 def _stock_sdk(monkeypatch: pytest.MonkeyPatch) -> None:
     """Put the SDK's own functions back for this test (monkeypatch restores the hooks after it)."""
     assert sdk_fastpath._hooks.stock_consume is not None
-    monkeypatch.setattr(measurement, "_clean_attribute_value", sdk_fastpath._stock_clean)
+    monkeypatch.setattr(measurement, "_clean_attribute_value", sdk_fastpath._hooks.stock_clean)
     monkeypatch.setattr(vim._ViewInstrumentMatch, "consume_measurement", sdk_fastpath._hooks.stock_consume)
 
 
@@ -87,7 +87,7 @@ def test_refuses_an_sdk_it_does_not_fit(monkeypatch: pytest.MonkeyPatch, caplog:
     monkeypatch.delattr(vim._ViewInstrumentMatch, "_get_or_create_aggregation")
     assert sdk_fastpath.install() is False
     assert "lacks _ViewInstrumentMatch._get_or_create_aggregation" in str(sdk_fastpath.status())
-    assert vars(measurement)["_clean_attribute_value"] is sdk_fastpath._stock_clean
+    assert vars(measurement)["_clean_attribute_value"] is sdk_fastpath._hooks.stock_clean
     assert "fast path not installed" in caplog.text
     assert type(frozen({"gpu": "0"})) is FixedAttributes  # a plain fixed set: the SDK's own path copies it
 
@@ -99,7 +99,7 @@ def test_a_self_check_that_differs_leaves_the_sdk_as_it_was(monkeypatch: pytest.
     monkeypatch.setattr(sdk_fastpath, "_points", lambda use_fast: [("g", 1 if use_fast else 2, {})])
     assert sdk_fastpath.install() is False
     assert sdk_fastpath.status() == "a self-check collection differed from the SDK's own"
-    assert vars(measurement)["_clean_attribute_value"] is sdk_fastpath._stock_clean
+    assert vars(measurement)["_clean_attribute_value"] is sdk_fastpath._hooks.stock_clean
     assert vim._ViewInstrumentMatch.consume_measurement is stock_consume
 
 
@@ -107,10 +107,16 @@ def test_an_sdk_without_the_internal_modules_still_imports_and_refuses(monkeypat
     """SDK 1.44, for one, has no ``opentelemetry.attributes._clean_attribute_value``: the exporter must still start."""
     _stock_sdk(monkeypatch)
     monkeypatch.setattr(sdk_fastpath._hooks, "status", None)
-    monkeypatch.setattr(sdk_fastpath, "_vim", sdk_fastpath._internal("opentelemetry.sdk.metrics._internal._gone"))
-    monkeypatch.setattr(sdk_fastpath, "_stock_clean", None)
-    assert sdk_fastpath._vim is None
+
+    def look_up_in_an_older_sdk() -> None:
+        monkeypatch.setattr(
+            sdk_fastpath._hooks, "vim", sdk_fastpath._internal("opentelemetry.sdk.metrics._internal._gone")
+        )
+        monkeypatch.setattr(sdk_fastpath._hooks, "stock_clean", None)
+
+    monkeypatch.setattr(sdk_fastpath, "_look_up_internals", look_up_in_an_older_sdk)
     assert sdk_fastpath.install() is False
+    assert sdk_fastpath._hooks.vim is None
     assert "lacks measurement._clean_attribute_value, _view_instrument_match._hash_attributes" in str(
         sdk_fastpath.status()
     )

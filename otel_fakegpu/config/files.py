@@ -12,14 +12,13 @@ and renamed over it only while that is absent or a regular file, so a device, FI
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import stat
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any, TypeVar
-
-import yaml
 
 from otel_fakegpu.config.errors import ConfigError
 
@@ -87,41 +86,46 @@ def read_config_text(path: str | Path, limit: int = DEFAULT_LIMIT_BYTES, what: s
         raise FileReadError(path, line, f"{what} is not UTF-8 text (byte 0x{data[exc.start]:02x})") from None
 
 
-class _BoundedLoader(yaml.SafeLoader):
+@functools.cache
+def _bounded_loader() -> Any:
     """The safe loader, refusing deep nesting (which would exhaust the stack), many aliases (an alias bomb: a
-    few lines that expand to billions of nodes) and ``!!binary`` (bytes, which no setting takes)."""
+    few lines that expand to billions of nodes) and ``!!binary`` (bytes, which no setting takes). Made on first
+    use: only a YAML file needs PyYAML, and a plain start need not import it."""
+    import yaml  # noqa: PLC0415
 
-    def __init__(self, stream: str) -> None:
-        super().__init__(stream)
-        self._depth = 0
-        self._aliases = 0
+    class BoundedLoader(yaml.SafeLoader):
+        def __init__(self, stream: str) -> None:
+            super().__init__(stream)
+            self._depth = 0
+            self._aliases = 0
 
-    def compose_node(self, parent: Any, index: Any) -> Any:
-        if self.check_event(yaml.AliasEvent):
-            self._aliases += 1
-            if self._aliases > MAX_YAML_ALIASES:
-                raise yaml.YAMLError(f"more than {MAX_YAML_ALIASES} aliases")
-        self._depth += 1
-        try:
-            if self._depth > MAX_YAML_DEPTH:
-                raise yaml.YAMLError(f"nested deeper than {MAX_YAML_DEPTH} levels")
-            return super().compose_node(parent, index)
-        finally:
-            self._depth -= 1
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            if self.check_event(yaml.AliasEvent):
+                self._aliases += 1
+                if self._aliases > MAX_YAML_ALIASES:
+                    raise yaml.YAMLError(f"more than {MAX_YAML_ALIASES} aliases")
+            self._depth += 1
+            try:
+                if self._depth > MAX_YAML_DEPTH:
+                    raise yaml.YAMLError(f"nested deeper than {MAX_YAML_DEPTH} levels")
+                return super().compose_node(parent, index)
+            finally:
+                self._depth -= 1
 
+    def refuse_binary(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
+        raise yaml.constructor.ConstructorError(None, None, "!!binary is not accepted", node.start_mark)
 
-def _refuse_binary(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
-    raise yaml.constructor.ConstructorError(None, None, "!!binary is not accepted", node.start_mark)
-
-
-_BoundedLoader.add_constructor("tag:yaml.org,2002:binary", _refuse_binary)
+    BoundedLoader.add_constructor("tag:yaml.org,2002:binary", refuse_binary)
+    return BoundedLoader
 
 
 def load_yaml(text: str, source: str) -> Any:
     """One YAML document, safely and with bounds; raises ConfigError ``SOURCE[:LINE]: invalid YAML: reason``."""
+    import yaml  # noqa: PLC0415 - see _bounded_loader
+
     loader = None
     try:
-        loader = _BoundedLoader(text)  # the reader checks every character here already
+        loader = _bounded_loader()(text)  # the reader checks every character here already
         return loader.get_single_data()
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)

@@ -9,7 +9,7 @@ import socket
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from otel_fakegpu.attribution.settings import SIMULATOR, AttributionSettings
 from otel_fakegpu.config.cmdline import resolve
@@ -39,7 +39,7 @@ from otel_fakegpu.fields import (
     load_collectors,
     merge_collectors,
 )
-from otel_fakegpu.outputs import OtlpSettings, PushQueueSettings
+from otel_fakegpu.outputs import PushQueueSettings
 from otel_fakegpu.serve import UdsSettings
 from otel_fakegpu.sim import (
     GpuSku,
@@ -47,11 +47,13 @@ from otel_fakegpu.sim import (
     MigLayout,
     Scenario,
     ScenarioError,
-    load_scenario,
     parse_mig_spec,
     resolve_mig,
 )
 from otel_fakegpu.telemetry.tracing import TracingSettings
+
+if TYPE_CHECKING:  # a type here: the OTLP output loads in the worker, and only when it pushes
+    from otel_fakegpu.outputs.otlp import OtlpSettings
 
 # What `--preset NAME` changes; flags and variables still win over it.
 PRESETS: dict[str, dict[str, str]] = {
@@ -138,6 +140,8 @@ def _load_scenario(value: OptionValue, num_gpus: int) -> Scenario | None:
     text = (value.text or "").strip()
     if not text:
         return None
+    from otel_fakegpu.sim.scenario_file import load_scenario  # noqa: PLC0415 - PyYAML loads with a scenario only
+
     try:
         return load_scenario(Path(text), num_gpus)
     except ScenarioError as exc:

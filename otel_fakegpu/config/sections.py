@@ -6,6 +6,7 @@ from __future__ import annotations
 import urllib.parse
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from otel_fakegpu.attribution import LabelStyle
 from otel_fakegpu.attribution.settings import HPC, KUBELET, POD_LIST, SIMULATOR, AttributionSettings
@@ -18,9 +19,12 @@ from otel_fakegpu.config.values import (
 )
 from otel_fakegpu.engine.recording import RecordingError, read_recording
 from otel_fakegpu.engine.selection import EngineSettings, ReplaySettings
-from otel_fakegpu.outputs import OtlpSettings, PushQueueSettings
+from otel_fakegpu.outputs import PushQueueSettings
 from otel_fakegpu.serve import UdsError, UdsSettings, check_socket_path
 from otel_fakegpu.telemetry.tracing import TRACES_PROTOCOLS, TracingSettings
+
+if TYPE_CHECKING:
+    from otel_fakegpu.outputs.otlp import OtlpSettings
 
 
 def _otlp_endpoint(value: OptionValue, protocol: str) -> str:
@@ -47,6 +51,8 @@ def otlp_settings(values: Mapping[str, OptionValue]) -> OtlpSettings | None:
     endpoint = values["otlp_endpoint"]
     if not (endpoint.text or "").strip():
         return None
+    from otel_fakegpu.outputs.otlp import OtlpSettings  # noqa: PLC0415 - the OTLP output loads only when it pushes
+
     protocol = parsed(values, "otlp_protocol")
     compression, naming = parsed(values, "otlp_compression"), parsed(values, "naming")
     return OtlpSettings(

@@ -7,7 +7,7 @@ import dataclasses
 import logging
 import threading
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from otel_fakegpu.attribution.model import LabelStyle
 from otel_fakegpu.config.model import Config, load_field_set
@@ -19,12 +19,16 @@ from otel_fakegpu.host.engine_choice import engine_self_metrics
 from otel_fakegpu.host.replay import ReplayPage, replay_collectors
 from otel_fakegpu.host.spec import Handler, HostSpec
 from otel_fakegpu.host.stack import FROM_CONFIG, build_host
-from otel_fakegpu.outputs import Exposition, ExpositionCache, OtlpPushOutput, PrometheusOutput, PrometheusPushOutput
+from otel_fakegpu.outputs import Exposition, ExpositionCache, PrometheusOutput
 from otel_fakegpu.outputs.disk_queue import DiskQueue, PushQueueSettings
 from otel_fakegpu.sim import ScenarioReloader, SimulatorControl
 from otel_fakegpu.telemetry import Consumer, CycleRunner, Liveness, ResultCounter, SelfMetric, default_resource
 from otel_fakegpu.telemetry.labels import DCGM_EXPORTER_STYLE
 from otel_fakegpu.telemetry.tracing import CycleTracing
+
+if TYPE_CHECKING:
+    from otel_fakegpu.outputs.otlp import OtlpPushOutput
+    from otel_fakegpu.outputs.prometheus_push import PrometheusPushOutput
 
 log = logging.getLogger(__name__)
 
@@ -38,9 +42,14 @@ class HostCollection:
         self.config = config
         self.cache = ExpositionCache()
         self.pushers: list[OtlpPushOutput | PrometheusPushOutput] = []
+        # The push outputs (and the OTLP exporters, gRPC or HTTP) load only when a push is configured.
         if config.otlp is not None:
+            from otel_fakegpu.outputs.otlp import OtlpPushOutput  # noqa: PLC0415
+
             self.pushers.append(OtlpPushOutput(config.otlp, config.push_buffer_points))
         if config.push_prometheus_url is not None:
+            from otel_fakegpu.outputs.prometheus_push import PrometheusPushOutput  # noqa: PLC0415
+
             self.pushers.append(PrometheusPushOutput(config.push_prometheus_url, config.push_buffer_points))
         if config.push_queue is not None:
             self._keep_on_disk(config.push_queue)

@@ -15,7 +15,6 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry.sdk.metrics.export import (
@@ -226,6 +225,8 @@ def probe_grpc(caching: Callable[..., MetricExporter]) -> str | None:
 
 def probe_http(caching: Callable[..., MetricExporter]) -> str | None:
     """None when the HTTP hooks send what the stock exporter would, through its own transport, else why not."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer  # noqa: PLC0415 - the probe's receiver only
+
     sent: list[bytes] = []
 
     class Receiver(BaseHTTPRequestHandler):

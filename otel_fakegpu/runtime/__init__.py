@@ -4,13 +4,18 @@ bytes and serves them.
 Lower floors never import this one (see frames.py for the contract across the process boundary).
 """
 
-from otel_fakegpu.runtime.fleet import FleetPlan, plan_fleet
-from otel_fakegpu.runtime.frames import FrameReader, RemoteError, write_frame
-from otel_fakegpu.runtime.memory import pin_mmap_threshold, settle_memory
-from otel_fakegpu.runtime.pool import WorkerPool
-from otel_fakegpu.runtime.published import PublishedFleet
-from otel_fakegpu.runtime.status import health_report, render_summary
-from otel_fakegpu.runtime.worker import Collection, CollectionFactory, WorkerSettings
+from typing import TYPE_CHECKING
+
+from otel_fakegpu import lazy_exports
+
+if TYPE_CHECKING:  # the names load with their module, on first use (lazy_exports)
+    from otel_fakegpu.runtime.fleet import FleetPlan, plan_fleet
+    from otel_fakegpu.runtime.frames import FrameReader, RemoteError, write_frame
+    from otel_fakegpu.runtime.memory import pin_mmap_threshold, settle_memory
+    from otel_fakegpu.runtime.pool import WorkerPool
+    from otel_fakegpu.runtime.published import PublishedFleet
+    from otel_fakegpu.runtime.status import health_report, render_summary
+    from otel_fakegpu.runtime.worker import Collection, CollectionFactory, WorkerSettings
 
 __all__ = [
     "Collection",
@@ -28,3 +33,17 @@ __all__ = [
     "settle_memory",
     "write_frame",
 ]
+
+if not TYPE_CHECKING:  # mypy sees the imports above, and no __getattr__ that would accept any name
+    __getattr__ = lazy_exports(
+        __name__,
+        {
+            "fleet": ("FleetPlan", "plan_fleet"),
+            "frames": ("FrameReader", "RemoteError", "write_frame"),
+            "memory": ("pin_mmap_threshold", "settle_memory"),
+            "pool": ("WorkerPool",),
+            "published": ("PublishedFleet",),
+            "status": ("health_report", "render_summary"),
+            "worker": ("Collection", "CollectionFactory", "WorkerSettings"),
+        },
+    )

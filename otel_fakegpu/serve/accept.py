@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 OUT_OF_RESOURCES = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
 ROUND_S = 0.5  # failures closer together than this are one accept round (asyncio retries after 1 s)
 ASYNCIO_MESSAGE = "socket.accept() out of system resource"
+DEFAULT_IDLE_TIMEOUT_S = 60.0  # a connection that sends no complete request is closed after this (--idle-timeout)
 
 
 @dataclass

@@ -22,7 +22,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.typedefs import Middleware
 
 from otel_fakegpu.outputs import Format
-from otel_fakegpu.serve.accept import bind_tcp, quiet_accept_pauses
+from otel_fakegpu.serve.accept import DEFAULT_IDLE_TIMEOUT_S, bind_tcp, quiet_accept_pauses
 from otel_fakegpu.serve.control import MAX_BODY_BYTES, ControlPort, add_control_routes, control_guard
 from otel_fakegpu.serve.control import PREFIX as CONTROL_PREFIX
 from otel_fakegpu.serve.health import HealthReport
@@ -57,7 +57,6 @@ class MetricsSource(Protocol):
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-DEFAULT_IDLE_TIMEOUT_S = 60.0
 STREAM_ABOVE_BYTES = 1 << 20
 STREAM_CHUNK_BYTES = 256 << 10
 # aiohttp's default backlog (128) is re-applied to the listening socket when serving starts; a burst of

@@ -15,10 +15,12 @@ import stat
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-
-from aiohttp import web
+from typing import TYPE_CHECKING
 
 from otel_fakegpu.serve.accept import PausingListener
+
+if TYPE_CHECKING:  # a type only: validating --web.socket-path must not load aiohttp
+    from aiohttp import web
 
 # sun_path holds 108 bytes including the terminating NUL.
 MAX_PATH_BYTES = 107

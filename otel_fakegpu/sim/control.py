@@ -15,7 +15,6 @@ from typing import Any
 from otel_fakegpu.sim.events import parse_event
 from otel_fakegpu.sim.gpus import SimulatedGpu
 from otel_fakegpu.sim.host_control import HostControl, UndoRefusedError
-from otel_fakegpu.sim.scenario_file import parse_workload
 from otel_fakegpu.sim.simulator import Simulator
 from otel_fakegpu.sim.workloads import Workload, WorkloadError
 
@@ -59,6 +58,8 @@ class SimulatorControl:
     def start_workload(self, body: object) -> dict[str, Any]:
         """Place a workload (the scenario's keys; ``start``/``stop`` count from now); it drives its GPUs from
         the next update."""
+        from otel_fakegpu.sim.scenario_file import parse_workload  # noqa: PLC0415 - with PyYAML: not every run drives workloads
+
         sim = self._sim
         layouts = {i: gpu.layout for i, gpu in enumerate(sim.gpus) if gpu.layout is not None}
         workload = parse_workload(body, len(sim.gpus), layouts)

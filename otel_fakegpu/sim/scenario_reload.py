@@ -10,7 +10,6 @@ import logging
 from pathlib import Path
 
 from otel_fakegpu.sim.scenario import Scenario, ScenarioError
-from otel_fakegpu.sim.scenario_file import load_scenario
 from otel_fakegpu.sim.simulator import Simulator
 
 log = logging.getLogger(__name__)
@@ -27,6 +26,8 @@ class ScenarioReloader:
 
     def __call__(self) -> None:
         source = self._running.source
+        from otel_fakegpu.sim.scenario_file import load_scenario  # noqa: PLC0415 - PyYAML: only when a file is read
+
         scenario = load_scenario(Path(source), self._gpu_count)
         if scenario.groups != self._running.groups:
             raise ScenarioError(f"{source}: its gpus section changed; a new fleet needs a restart")

@@ -37,12 +37,11 @@ from otel_fakegpu.telemetry.selfmetrics import SelfMetric, merge_by_name, single
 from otel_fakegpu.telemetry.semconv import SEMCONV_FIELD_IDS, SEMCONV_INSTRUMENTS
 from otel_fakegpu.telemetry.shared_gpus import PER_POD_FIELDS, per_pod_callback
 from otel_fakegpu.telemetry.stats import CycleStats
-from otel_fakegpu.telemetry.windows import EventWindow
+from otel_fakegpu.telemetry.windows import DEFAULT_COUNT_WINDOW_MS, EventWindow
 from otel_fakegpu.telemetry.workload_labels import WorkloadCache, attribution_self_metrics, with_workloads
 
 SCOPE_NAME = "otel_fakegpu"
 SEMCONV_SCOPE_NAME = "otel_fakegpu.semconv"
-DEFAULT_COUNT_WINDOW_MS = 300_000  # dcgm-exporter's --xid-count-window-size / --clock-events-count-window-size
 # The SDK gives up on a collection after 10 s by default. A 4096-GPU collection takes about 2 s, but on a loaded
 # machine (load 6 on 2 cores) the first one passed 10 s and failed, leaving /metrics at 503 for a whole interval.
 COLLECT_TIMEOUT_MS = 120_000

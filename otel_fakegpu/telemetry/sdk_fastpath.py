@@ -39,20 +39,25 @@ def _internal(module: str) -> ModuleType | None:
         return None
 
 
-# Imported by name, so that an SDK which moved them costs the fast path, never the import of the exporter.
-_vim: Any = _internal("opentelemetry.sdk.metrics._internal._view_instrument_match")
-_measurement: Any = _internal("opentelemetry.sdk.metrics._internal.measurement")
-_stock_clean: Any = getattr(_internal("opentelemetry.attributes"), "_clean_attribute_value", None)
-
-
 class _Hooks:
-    """What ``install`` did in this process."""
+    """What ``install`` did in this process, and the SDK's internals it hooks (looked up by ``install``: the
+    serving process, which renders nothing, never loads the SDK's metrics internals for them)."""
 
+    vim: Any = None  # opentelemetry.sdk.metrics._internal._view_instrument_match
+    measurement: Any = None  # opentelemetry.sdk.metrics._internal.measurement
+    stock_clean: Any = None  # opentelemetry.attributes._clean_attribute_value
     stock_consume: Callable[..., None] | None = None
     status: str | None = None  # None before install, then "yes" or why not
 
 
 _hooks = _Hooks()
+
+
+def _look_up_internals() -> None:
+    """Imported by name, so that an SDK which moved them costs the fast path, never the import of the exporter."""
+    _hooks.vim = _internal("opentelemetry.sdk.metrics._internal._view_instrument_match")
+    _hooks.measurement = _internal("opentelemetry.sdk.metrics._internal.measurement")
+    _hooks.stock_clean = getattr(_internal("opentelemetry.attributes"), "_clean_attribute_value", None)
 
 
 class FrozenAttributes(FixedAttributes):
@@ -61,8 +66,8 @@ class FrozenAttributes(FixedAttributes):
     __slots__ = ("key",)
 
     def __init__(self, attributes: Mapping[str, str]) -> None:
-        super().__init__(_stock_clean(attributes, None))
-        self.key: object = _vim._hash_attributes(self)
+        super().__init__(_hooks.stock_clean(attributes, None))
+        self.key: object = _hooks.vim._hash_attributes(self)
 
 
 def frozen(attributes: Mapping[str, str]) -> FixedAttributes:
@@ -78,7 +83,7 @@ def frozen(attributes: Mapping[str, str]) -> FixedAttributes:
 def _clean(value: Any, max_string_value_length: int | None) -> Any:
     if type(value) is FrozenAttributes:
         return value
-    return _stock_clean(value, max_string_value_length)
+    return _hooks.stock_clean(value, max_string_value_length)
 
 
 def _consume_measurement(self: Any, measurement: Any, should_sample_exemplar: bool = True) -> None:
@@ -132,6 +137,8 @@ def install() -> bool:
     """Install the hooks once per process; False (and the SDK's own path) if this SDK is not the one they fit."""
     if _hooks.status is not None:
         return _hooks.status == "yes"
+    _look_up_internals()
+    _vim, _measurement, _stock_clean = _hooks.vim, _hooks.measurement, _hooks.stock_clean
     cls: Any = getattr(_vim, "_ViewInstrumentMatch", None)
     clean_is_stock = _stock_clean is not None and getattr(_measurement, "_clean_attribute_value", None) is _stock_clean
     missing = [

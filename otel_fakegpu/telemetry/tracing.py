@@ -9,13 +9,14 @@ import logging
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 
-from opentelemetry import context as otel_context
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
+if TYPE_CHECKING:  # the tracing SDK loads only when tracing is on (CycleTracing.build): most runs never need it
+    from opentelemetry.context import Context
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SpanExporter
+    from opentelemetry.trace import Span, Tracer
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +39,7 @@ class TracedItem(Generic[T]):
     """A queued push item with the cycle context it was made in and, once tried, its open span."""
 
     item: T
-    parent: otel_context.Context | None
+    parent: Context | None
     span: Span | None = None
     attempts: int = 0
     errors: list[str] = field(default_factory=list)
@@ -46,6 +47,8 @@ class TracedItem(Generic[T]):
 
 def _span_exporter(settings: TracingSettings) -> SpanExporter:
     if settings.exporter == "console":
+        from opentelemetry.sdk.trace.export import ConsoleSpanExporter  # noqa: PLC0415
+
         return ConsoleSpanExporter()
     # Imported here: each exporter pulls in its transport (grpc or requests) only when asked for.
     if settings.protocol == "grpc":
@@ -68,6 +71,9 @@ class CycleTracing:
     def build(cls, settings: TracingSettings | None, resource: Resource) -> CycleTracing:
         if settings is None or settings.exporter == "none":
             return cls()
+        from opentelemetry.sdk.trace import TracerProvider  # noqa: PLC0415 - see the imports above
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor  # noqa: PLC0415
+
         provider = TracerProvider(resource=resource)
         provider.add_span_processor(BatchSpanProcessor(_span_exporter(settings)))
         log.info("tracing each cycle to %s (%s)", settings.exporter, settings.protocol)
@@ -89,13 +95,19 @@ class CycleTracing:
 
     def wrap(self, item: T) -> TracedItem[T]:
         """Remember the current (cycle) context with an item queued for push."""
-        return TracedItem(item, otel_context.get_current() if self._tracer else None)
+        if self._tracer is None:
+            return TracedItem(item, None)
+        from opentelemetry import context as otel_context  # noqa: PLC0415 - loaded with the tracer's SDK already
+
+        return TracedItem(item, otel_context.get_current())
 
     def send(self, traced: TracedItem[T], send: Callable[[T], R], target: str) -> R:
         """One attempt at delivering ``traced``: the first opens its span, a failure is an event on it; the
         queue ends it (``finish``). Returns what ``send`` returned."""
         if self._tracer is None:
             return send(traced.item)
+        from opentelemetry.trace import SpanKind  # noqa: PLC0415 - loaded with the tracer's SDK already
+
         traced.attempts += 1
         if traced.span is None:
             traced.span = self._tracer.start_span(
@@ -115,6 +127,8 @@ class CycleTracing:
         span, traced.span = traced.span, None
         if span is None:
             return
+        from opentelemetry.trace import Status, StatusCode  # noqa: PLC0415 - loaded with the tracer's SDK already
+
         span.set_attribute("otel_fakegpu.push.attempts", traced.attempts)
         if outcome != "ok":
             span.set_attribute("otel_fakegpu.push.dropped", outcome)

@@ -13,6 +13,8 @@ from collections.abc import Iterable
 from otel_fakegpu.engine import SampleBatch
 from otel_fakegpu.fields import EventDecoder
 
+DEFAULT_COUNT_WINDOW_MS = 300_000  # dcgm-exporter's --xid-count-window-size / --clock-events-count-window-size
+
 CountKey = tuple[int, str]  # (GPU entity id, code)
 
 
