@@ -72,6 +72,32 @@ def test_nothing_is_walked_while_no_set_changes(tmp_path: Path, monkeypatch: pyt
     stack.pipeline.shutdown()
 
 
+def test_the_first_collection_walks_nothing_and_the_next_change_is_pruned(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every aggregation of a provider's first collection was made by it: none can be stale, none is looked at."""
+    jobs = tmp_path / "jobs"
+    jobs.mkdir()
+    (jobs / "0").write_text("7\n")
+    sdk_prune.install()  # its own check prunes: before the count below
+    stock, walked = sdk_prune.prune, []
+
+    def prune(provider: Any, observed: set[int]) -> int:
+        walked.append(len(observed))
+        return stock(provider, observed)
+
+    monkeypatch.setattr(sdk_prune, "prune", prune)
+    stack = attributed_stack(HpcJobSource(jobs), count=2)
+    stack.cycle()
+    assert walked == []
+    (jobs / "0").write_text("8\n")  # job 7 leaves, job 8 comes
+    stack.clock.advance(30)
+    stack.simulator.step()
+    stack.cycle()
+    assert len(walked) == 1 and stack.pipeline._pruner.pruned_total > 0
+    stack.pipeline.shutdown()
+
+
 def test_internals_that_change_after_the_check_turn_pruning_off_once(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
