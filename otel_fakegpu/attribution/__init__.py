@@ -8,9 +8,10 @@ from otel_fakegpu import lazy_exports
 if TYPE_CHECKING:  # the names load with their module, on first use (lazy_exports)
     from otel_fakegpu.attribution.devices import ID_TYPES, DeviceIndex, DeviceRef, Entity, entities_of, parse_device
     from otel_fakegpu.attribution.hpc import HpcJobSource
-    from otel_fakegpu.attribution.kubelet import DEFAULT_SOCKET, KubeletSource, claims_from_response
+    from otel_fakegpu.attribution.kubelet import KubeletSource, claims_from_response
     from otel_fakegpu.attribution.model import Claim, LabelStyle, Pairs, WorkloadIdentity, semconv_labels
     from otel_fakegpu.attribution.podlist import DEFAULT_POD_LIST, PodListSource
+    from otel_fakegpu.attribution.settings import DEFAULT_SOCKET
     from otel_fakegpu.attribution.simulated import SimulatedSource, SimulatedWorkload
     from otel_fakegpu.attribution.source import Claims, Source, SourceError
     from otel_fakegpu.attribution.stage import Assignment, AttributionStage, AttributionStatus
@@ -49,7 +50,8 @@ if not TYPE_CHECKING:  # mypy sees the imports above, and no __getattr__ that wo
         {
             "devices": ("ID_TYPES", "DeviceIndex", "DeviceRef", "Entity", "entities_of", "parse_device"),
             "hpc": ("HpcJobSource",),
-            "kubelet": ("DEFAULT_SOCKET", "KubeletSource", "claims_from_response"),
+            "kubelet": ("KubeletSource", "claims_from_response"),
+            "settings": ("DEFAULT_SOCKET",),
             "model": ("Claim", "LabelStyle", "Pairs", "WorkloadIdentity", "semconv_labels"),
             "podlist": ("DEFAULT_POD_LIST", "PodListSource"),
             "simulated": ("SimulatedSource", "SimulatedWorkload"),

@@ -23,7 +23,6 @@ if TYPE_CHECKING:  # imported where used: gRPC and protobuf cost every start a t
 
     from otel_fakegpu.attribution.podresources_v1 import api_pb2
 
-DEFAULT_SOCKET = "/var/lib/kubelet/pod-resources/kubelet.sock"
 LIST_METHOD = "/v1.PodResourcesLister/List"
 GPU_RESOURCE = "nvidia.com/gpu"
 MIG_RESOURCE_PREFIX = "nvidia.com/mig-"

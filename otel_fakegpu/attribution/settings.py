@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from otel_fakegpu.attribution.dra import ResourceSlices
-from otel_fakegpu.attribution.hpc import HpcJobSource
-from otel_fakegpu.attribution.kubelet import KubeletSource
 from otel_fakegpu.attribution.model import LabelStyle
-from otel_fakegpu.attribution.podlist import PodListSource
-from otel_fakegpu.attribution.simulated import SimulatedSource, SimulatedWorkload
-from otel_fakegpu.attribution.source import Source
+
+if TYPE_CHECKING:  # each source loads when it is the one configured (build_source): a plain start reads none
+    from otel_fakegpu.attribution.simulated import SimulatedWorkload
+    from otel_fakegpu.attribution.source import Source
 
 KUBELET, POD_LIST, HPC, SIMULATOR = "kubelet", "pod-list-file", "hpc-job-mapping-dir", "simulator"
+DEFAULT_SOCKET = "/var/lib/kubelet/pod-resources/kubelet.sock"  # the kubelet's pod-resources socket
 MAX_DEFAULT_TIMEOUT_S = 2.0
 
 
@@ -44,10 +44,19 @@ def build_source(
     """The configured source; None for the simulator's workloads when there is no simulator. ``shared_gpus``
     (GPU index -> replicas) are the simulated GPUs the device plugin shares between pods."""
     if settings.kind == KUBELET:
+        from otel_fakegpu.attribution.dra import ResourceSlices  # noqa: PLC0415 - see the imports above
+        from otel_fakegpu.attribution.kubelet import KubeletSource  # noqa: PLC0415
+
         slices = ResourceSlices(settings.dra_slices) if settings.dra_slices is not None else None
         return KubeletSource(settings.path, settings.id_type, settings.resource_names, slices)
     if settings.kind == POD_LIST:
+        from otel_fakegpu.attribution.podlist import PodListSource  # noqa: PLC0415
+
         return PodListSource(settings.path)
     if settings.kind == HPC:
+        from otel_fakegpu.attribution.hpc import HpcJobSource  # noqa: PLC0415
+
         return HpcJobSource(settings.path)
+    from otel_fakegpu.attribution.simulated import SimulatedSource  # noqa: PLC0415
+
     return SimulatedSource(simulated, shared_gpus) if simulated is not None else None
