@@ -67,7 +67,12 @@ class Worker:
     """Drives the collections of its hosts and speaks the frame protocol to the server."""
 
     def __init__(
-        self, sock: socket.socket, hosts: tuple[HostSpec, ...], factory: CollectionFactory, settings: WorkerSettings
+        self,
+        sock: socket.socket,
+        hosts: tuple[HostSpec, ...],
+        factory: CollectionFactory,
+        settings: WorkerSettings,
+        demand: frozenset[Variant] = frozenset({(Format.PROMETHEUS, False)}),
     ) -> None:
         self._sock = sock
         self._hosts = hosts
@@ -76,7 +81,7 @@ class Worker:
         self._write_lock = threading.Lock()
         self._collections: dict[str, Collection] = {}
         self._published: dict[str, tuple[int, frozenset[Variant]]] = {}
-        self._demand: frozenset[Variant] = frozenset({(Format.PROMETHEUS, False)})
+        self._demand = demand  # the variants to build as each cycle is published; the server updates it
         self._durations: deque[float] = deque(maxlen=RECENT_CYCLES)
         self._stop = threading.Event()
         self._liveness = Liveness()  # a loop that dies is reported in every host's facts: /health fails
@@ -260,7 +265,7 @@ class Worker:
 
 def child_main(
     sock: socket.socket, inherited: list[int], hosts: tuple[HostSpec, ...], factory: CollectionFactory,
-    settings: WorkerSettings,
+    settings: WorkerSettings, demand: frozenset[Variant],
 ) -> None:  # fmt: skip
     """The worker's entry after fork: drop what belongs to the server, then run."""
     signal.set_wakeup_fd(-1)  # else a signal to the worker would wake the server's event loop
@@ -270,4 +275,4 @@ def child_main(
     for fd in inherited:  # the server's ends: holding one would hide the server's death from a worker
         with contextlib.suppress(OSError):
             os.close(fd)
-    Worker(sock, hosts, factory, settings).run()
+    Worker(sock, hosts, factory, settings, demand).run()
