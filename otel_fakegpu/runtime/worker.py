@@ -23,7 +23,7 @@ from otel_fakegpu.engine import EngineUnavailable
 from otel_fakegpu.host.spec import Handler, HostSpec
 from otel_fakegpu.outputs import Exposition, Format, Variant
 from otel_fakegpu.runtime.frames import Header, read_frame, write_frame
-from otel_fakegpu.runtime.memory import settle_memory
+from otel_fakegpu.runtime.memory import settle_memory, trim_heap
 from otel_fakegpu.telemetry.liveness import Liveness
 from otel_fakegpu.telemetry.stats import RECENT_CYCLES
 
@@ -103,6 +103,7 @@ class Worker:
             self._send_status()
             self._send({"kind": "ready"})
             settle_memory()
+            trim_heap()
             for name, loop in (("simulator", self._simulate), ("cycle", self._cycle)):
                 guarded = self._liveness.guard_plain(name, loop, self._stop)
                 thread = threading.Thread(target=guarded, name=name, daemon=True)
@@ -245,6 +246,7 @@ class Worker:
                             self._publish(name)
                 self._durations.append(time.perf_counter() - started)
                 self._send_status()
+                trim_heap()  # the pass's freed pages back to the system: a fleet's PSS, not its garbage
             except OSError:  # the server has gone; the main thread sees it too and stops the worker
                 return
             except Exception:  # one bad cycle or publish must not end the loop
