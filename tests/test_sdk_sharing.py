@@ -1,7 +1,8 @@
-"""The two memory hooks of a fleet (docs/sdk-hooks.md): slim per-series aggregations (telemetry/sdk_aggregation.py)
-and one MeterProvider for pipelines with alike instruments (telemetry/sdk_shared.py). Both install on the SDK we
-declare; pages through them are byte for byte the pages through the SDK's own objects (interleaved hosts, MIG, jobs
-that come and go); on an SDK they do not fit they install nothing, say so once, and the SDK's own path runs."""
+"""The three hooks of a fleet (docs/sdk-hooks.md): slim per-series aggregations (telemetry/sdk_aggregation.py), one
+MeterProvider for pipelines with alike instruments (telemetry/sdk_shared.py) and its direct collection without a
+Measurement per point (telemetry/sdk_collect.py). All install on the SDK we declare; pages through them are byte for
+byte the pages through the SDK's own objects and reader (interleaved hosts, MIG, jobs that come and go); on an SDK
+they do not fit they install nothing, say so once, and the SDK's own path runs."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from otel_fakegpu.attribution import HpcJobSource
-from otel_fakegpu.telemetry import sdk_aggregation, sdk_shared
+from otel_fakegpu.telemetry import sdk_aggregation, sdk_collect, sdk_shared
 from otel_fakegpu.telemetry.sdk_aggregation import SlimAggregation
 from otel_fakegpu.telemetry.sdk_shared import OwnProvider, SdkScope, views_for
 from tests.attribution_helpers import attributed_stack
@@ -58,9 +59,11 @@ def test_both_install_on_the_declared_sdk() -> None:
     """Fails when an SDK upgrade no longer fits: every fleet host would quietly cost its own provider again."""
     assert sdk_aggregation.install() and sdk_aggregation.status() == "yes"
     assert sdk_shared.install() and sdk_shared.status() == "yes"
+    assert sdk_collect.install() and sdk_collect.status() == "yes"
     stack = build_stack(2, ["static"])
     stack.cycle()
     assert isinstance(stack.pipeline._sdk, SdkScope)
+    assert stack.pipeline._sdk._shared._direct is not None
     series = [a for held in stack.pipeline._sdk.series for a in held.values()]
     assert series and {type(a).__name__ for a in series} == {"_SlimLastValue", "_SlimSum"}
     assert all(not hasattr(a, "__dict__") for a in series)  # one slotted object per series
@@ -80,6 +83,7 @@ def test_pages_equal_those_of_a_provider_each(tmp_path: Path, monkeypatch: pytes
     with monkeypatch.context() as own:
         own.setattr(sdk_shared._install, "status", "refused for this test")
         own.setattr(sdk_aggregation._install, "status", "refused for this test")
+        own.setattr(sdk_collect._install, "status", "refused for this test")
         views_for.cache_clear()  # the views carry the aggregation chosen when they were made
         separate = _interleaved(tmp_path / "own")
     views_for.cache_clear()
@@ -141,3 +145,42 @@ def test_collections_from_two_threads_never_mix_their_series() -> None:
     for thread in threads:
         thread.join()
     assert errors == []
+
+
+def test_a_refused_direct_collection_leaves_the_sdks_reader_to_collect(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    direct = _untimed(build_stack(2, ["static"], seed=3).cycle())
+    monkeypatch.setattr(sdk_collect._install, "status", None)
+    monkeypatch.setattr(sdk_collect, "_points", lambda direct: [("usable", direct)])
+    sdk_shared._shared.cache_clear()  # a provider made now, under the refused check
+    stack = build_stack(2, ["static"], seed=3)
+    assert caplog.text.count("direct collection not used") == 1
+    assert isinstance(stack.pipeline._sdk, SdkScope) and stack.pipeline._sdk._shared._direct is None
+    assert _untimed(stack.cycle()) == direct
+    sdk_shared._shared.cache_clear()
+
+
+def test_a_direct_collection_drops_what_the_sdk_drops(caplog: pytest.LogCaptureFixture) -> None:
+    """A non-finite value is left out with the SDK's warning; a failing callback costs its own points only."""
+    from opentelemetry.metrics import Observation
+
+    from otel_fakegpu.telemetry.sdk_fastpath import frozen
+    from otel_fakegpu.telemetry.sdk_shared import InstrumentSpec, SharedProvider
+
+    shape = (InstrumentSpec("t", "g", "gauge", "1", ""), InstrumentSpec("t", "h", "gauge", "1", ""))
+    provider = SharedProvider(shape)
+    good, bad = frozen({"gpu": "0"}), frozen({"gpu": "1"})
+
+    def failing(options: object) -> list[Observation]:
+        raise RuntimeError("boom")
+
+    scope = SdkScope(provider, [lambda o: [Observation(1.5, good), Observation(float("nan"), bad)], failing],
+                     sdk_shared.Resource.get_empty())  # fmt: skip
+    data = scope.collect(10_000)
+    assert data is not None and provider._direct is not None
+    metrics = data.resource_metrics[0].scope_metrics[0].metrics
+    assert [(m.name, [(dict(p.attributes or {}), p.value) for p in m.data.data_points]) for m in metrics] == [
+        ("g", [({"gpu": "0"}, 1.5)])
+    ]
+    assert "non-finite value nan for instrument g" in caplog.text and "Callback failed for instrument h" in caplog.text

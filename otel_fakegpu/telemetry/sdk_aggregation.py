@@ -37,16 +37,23 @@ class _SlimLastValue:
     __slots__ = ("_attributes", "_value")
 
     def __init__(self, attributes: Any) -> None:
-        self._attributes, self._value = attributes, None
+        self._attributes = attributes
+        self._value: float | int | None = None
 
     def aggregate(self, measurement: Any, should_sample_exemplar: bool = True) -> None:
         self._value = measurement.value
+
+    def observe(self, value: float | int) -> None:
+        """``aggregate`` for a value alone (sdk_collect.py's direct collection)."""
+        self._value = value
 
     def collect(self, temporality: AggregationTemporality, start_nano: int) -> NumberDataPoint | None:
         value, self._value = self._value, None
         if value is None:
             return None
-        return NumberDataPoint(self._attributes, start_time_unix_nano=None, time_unix_nano=start_nano, value=value)
+        # A gauge point has no start time: the SDK's own says None where its type says int.
+        no_start: Any = None
+        return NumberDataPoint(self._attributes, start_time_unix_nano=no_start, time_unix_nano=start_nano, value=value)
 
 
 class _SlimSum:
@@ -55,12 +62,16 @@ class _SlimSum:
     __slots__ = ("_attributes", "_previous_start_nano", "_previous_value", "_start_nano", "_value")
 
     def __init__(self, attributes: Any, start_nano: int) -> None:
-        self._attributes, self._value = attributes, None
+        self._attributes = attributes
+        self._value: float | int | None = None
         self._start_nano = self._previous_start_nano = start_nano
         self._previous_value: Any = 0
 
     def aggregate(self, measurement: Any, should_sample_exemplar: bool = True) -> None:
-        self._value = measurement.value if self._value is None else self._value + measurement.value
+        self.observe(measurement.value)
+
+    def observe(self, value: float | int) -> None:
+        self._value = value if self._value is None else self._value + value
 
     def collect(self, temporality: AggregationTemporality, start_nano: int) -> NumberDataPoint | None:
         value, self._value = self._value, None

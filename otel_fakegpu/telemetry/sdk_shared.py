@@ -32,8 +32,10 @@ from opentelemetry.sdk.metrics.view import View
 from opentelemetry.sdk.resources import Resource
 
 from otel_fakegpu import __version__
+from otel_fakegpu.telemetry import sdk_collect
 from otel_fakegpu.telemetry.reader import CycleReader, creator, no_exemplars
 from otel_fakegpu.telemetry.sdk_aggregation import aggregation as slim_aggregation
+from otel_fakegpu.telemetry.sdk_collect import DirectCollection
 from otel_fakegpu.telemetry.sdk_prune import StaleSetPruner, view_matches
 
 log = logging.getLogger(__name__)
@@ -121,6 +123,8 @@ class SharedProvider:
         for storage in consumer._reader_storages.values():
             for instrument in consumer._async_instruments:
                 storage._get_or_init_view_instrument_match(instrument)
+        direct = DirectCollection(self.provider, self._reader)  # no Measurement per point, where it applies
+        self._direct = direct if sdk_collect.install() and direct.usable() else None
 
     def _dispatch(self, index: int) -> Callback:
         def observe(options: CallbackOptions) -> Iterable[Observation]:
@@ -139,8 +143,11 @@ class SharedProvider:
                 match._attributes_aggregation = {}
             self._active = scope
             try:
-                self._reader.collect(timeout_millis=timeout_millis)
-                data = self._reader.take()
+                if self._direct is not None:
+                    data = self._direct.collect()
+                else:
+                    self._reader.collect(timeout_millis=timeout_millis)
+                    data = self._reader.take()
                 if data is not None:
                     scope.pruner.after_collection(data)
             finally:
