@@ -78,7 +78,7 @@ def test_the_first_collection_walks_nothing_and_the_next_change_is_pruned(
     jobs = tmp_path / "jobs"
     jobs.mkdir()
     (jobs / "0").write_text("7\n")
-    sdk_prune.install()  # its own check prunes: before the count below
+    stack = attributed_stack(HpcJobSource(jobs), count=2)  # the SDK hooks' own checks prune: before the count
     stock, walked = sdk_prune.prune, []
 
     def prune(provider: Any, observed: set[int]) -> int:
@@ -86,14 +86,13 @@ def test_the_first_collection_walks_nothing_and_the_next_change_is_pruned(
         return stock(provider, observed)
 
     monkeypatch.setattr(sdk_prune, "prune", prune)
-    stack = attributed_stack(HpcJobSource(jobs), count=2)
     stack.cycle()
     assert walked == []
     (jobs / "0").write_text("8\n")  # job 7 leaves, job 8 comes
     stack.clock.advance(30)
     stack.simulator.step()
     stack.cycle()
-    assert len(walked) == 1 and stack.pipeline._pruner.pruned_total > 0
+    assert len(walked) == 1 and stack.pipeline._sdk.pruner.pruned_total > 0
     stack.pipeline.shutdown()
 
 

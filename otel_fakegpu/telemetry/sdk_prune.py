@@ -147,7 +147,7 @@ class StaleSetPruner:
         if not self.enabled or FixedAttributes.made == self._made_at_last_prune:
             return 0
         self._made_at_last_prune = FixedAttributes.made
-        if first:  # the provider's first collection made every aggregation it has: none is stale (30 ms at 4096)
+        if first:  # its first collection made every series it prunes (its provider's, its scope's): none is stale
             return 0
         try:
             pruned = prune(self._provider, observed_sets(data))
