@@ -60,12 +60,8 @@ def run(config: Config, collectors: CollectorSet, web_config: WebConfig | None =
     published = PublishedFleet([host.name for host in plan.hosts], lambda fmt: render_summary(pool, fmt), racks)
     settings = WorkerSettings(config.collect_interval_s, config.update_interval_s)
     pool = WorkerPool(plan, partial(build_in_worker, config, collectors), settings, published)
-    if len(plan.assignments) > 1:  # several workers: import their stack once, before the fork, and share its pages,
+    if len(plan.assignments) > 1:  # several workers: import their stack once, before the fork, and share its pages
         import otel_fakegpu.host.collection  # noqa: F401, PLC0415
-        from otel_fakegpu.telemetry import sdk_fastpath, sdk_prune  # noqa: PLC0415
-
-        sdk_fastpath.install()  # and check the SDK hooks once: the workers inherit the result (one warning at most)
-        sdk_prune.install()
     settle_memory()  # before the fork, so the workers share the start-up pages instead of copying them
     pool.spawn_all()
     from otel_fakegpu.runtime.serving import serve  # noqa: PLC0415 - aiohttp loads while the workers start
