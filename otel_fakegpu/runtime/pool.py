@@ -128,6 +128,7 @@ class WorkerPool:
         task = asyncio.create_task(self._read(worker, FrameReader(reader)), name=f"worker-{worker.slot}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        self._send(worker, {"kind": "go"})  # the worker starts its hosts now that this side can take their cycles
 
     async def wait_ready(self) -> StartupFailure | None:
         """Until every worker published its first cycle; what went wrong if one could not start."""

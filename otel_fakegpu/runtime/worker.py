@@ -94,8 +94,11 @@ class Worker:
         """Start every host, publish its first cycle, then serve requests until the server goes away."""
         threads: list[threading.Thread] = []
         try:
+            if not self._guarded(self._build_collections):
+                return
+            self._await_go()
             started = time.perf_counter()
-            if not self._start_collections():
+            if not self._guarded(self._start_collections):
                 return
             for name in self._collections:
                 self._publish(name)
@@ -119,13 +122,25 @@ class Worker:
             for collection in self._collections.values():
                 collection.stop()
 
-    def _start_collections(self) -> bool:
-        """Build and start every host; a failure is told to the server (``fatal``) instead of a traceback."""
+    def _build_collections(self) -> None:
+        for host in self._hosts:
+            self._collections[host.name] = self._factory(host)
+
+    def _await_go(self) -> None:
+        """Until the server can take the first cycle (``go``): made while the serving process still loaded aiohttp,
+        it would age unseen (a replay's first page could pass unserved). The build above overlaps that load."""
+        while (header := read_frame(self._sock)[0])["kind"] != "go":
+            if header["kind"] == "demand":
+                self._demand = frozenset(variant_from_json(v) for v in header["variants"])
+
+    def _start_collections(self) -> None:
+        for collection in self._collections.values():
+            collection.start()
+
+    def _guarded(self, step: Callable[[], None]) -> bool:
+        """Run a start-up step; a failure is told to the server (``fatal``) instead of a traceback."""
         try:
-            for host in self._hosts:
-                collection = self._factory(host)
-                self._collections[host.name] = collection
-                collection.start()
+            step()
         except EngineUnavailable as exc:  # the environment's fault: one line, exit code 2
             self._send({"kind": "fatal", "error": str(exc), "exit_code": 2})
             return False
