@@ -53,6 +53,15 @@ def write_frame(sock: socket.socket, header: Header, blobs: Sequence[bytes] = ()
         sock.sendall(buffer)
 
 
+def offer_frame(sock: socket.socket, header: Header) -> bool:
+    """``write_frame`` to a peer that may have gone (then False): what it sent before going stays to be read."""
+    try:
+        write_frame(sock, header)
+    except OSError:
+        return False
+    return True
+
+
 def _recv_exactly(sock: socket.socket, size: int) -> bytes:
     chunks, left = [], size
     while left:

@@ -19,7 +19,7 @@ from typing import Any
 from otel_fakegpu.host.spec import HostSpec
 from otel_fakegpu.outputs import Format
 from otel_fakegpu.runtime.fleet import FleetPlan
-from otel_fakegpu.runtime.frames import FrameReader, Header, RemoteError, encode_frame
+from otel_fakegpu.runtime.frames import FrameReader, Header, RemoteError, encode_frame, offer_frame
 from otel_fakegpu.runtime.published import HostExposition, PublishedFleet
 from otel_fakegpu.runtime.worker import (
     CollectionFactory,
@@ -124,11 +124,12 @@ class WorkerPool:
 
     async def _attach(self, worker: WorkerHandle) -> None:
         assert worker.sock is not None
+        # The worker starts its hosts: this side takes their cycles now. Sent before the loop's transport exists,
+        offer_frame(worker.sock, {"kind": "go"})  # whose failed write would drop a failed worker's frame saying why
         reader, worker.writer = await asyncio.open_unix_connection(sock=worker.sock, limit=READ_LIMIT)
         task = asyncio.create_task(self._read(worker, FrameReader(reader)), name=f"worker-{worker.slot}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-        self._send(worker, {"kind": "go"})  # the worker starts its hosts now that this side can take their cycles
 
     async def wait_ready(self) -> StartupFailure | None:
         """Until every worker published its first cycle; what went wrong if one could not start."""
