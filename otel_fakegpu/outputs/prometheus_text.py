@@ -8,6 +8,7 @@ declared ``unknown`` there: the stored series keep dcgm-exporter's exact names e
 
 from __future__ import annotations
 
+import functools
 import math
 import sys
 from collections.abc import Iterable, Mapping, Sequence
@@ -63,9 +64,10 @@ def _type_of(metric: Metric) -> str | None:
     return None  # histograms are never produced by this pipeline
 
 
+@functools.lru_cache(maxsize=4096)
 def _headers(name: str, description: str, kind: str) -> tuple[str, str]:
-    """A family's HELP and TYPE lines in Prometheus text and in OpenMetrics. Interned: every host of a fleet
-    holds the same strings, not a copy each."""
+    """A family's HELP and TYPE lines in Prometheus text and in OpenMetrics. One cache for the process, and the
+    strings interned: every host of a fleet holds the same strings, and no table of them of its own."""
     help_text = _escape_help(description or name)
     om_kind = "unknown" if kind == "counter" and not name.endswith("_total") else kind
     om_name = name.removesuffix("_total") if om_kind == "counter" else name
@@ -100,7 +102,6 @@ class PrometheusTextRenderer:
         # otherwise points carry the SDK's own copies, plain dicts, and take the tuple-keyed cache.
         self._frozen_text: dict[int, tuple[FixedAttributes, str]] = {}
         self._frozen_seen: dict[int, tuple[FixedAttributes, str]] = {}
-        self._headers: dict[tuple[str, str, str], tuple[str, str]] = {}  # (name, help, type): both formats' headers
 
     def render_families(self, data: MetricsData) -> list[FamilyText]:
         families: list[FamilyText] = []
@@ -129,10 +130,7 @@ class PrometheusTextRenderer:
         if kind is None:
             return None
         name = metric.name
-        key = (name, metric.description or "", kind)
-        headers = self._headers.get(key)
-        if headers is None:
-            headers = self._headers[key] = _headers(*key)
+        headers = _headers(name, metric.description or "", kind)
         points = metric.data.data_points
         stamped = self._with_timestamps
         samples = "".join(
