@@ -46,7 +46,11 @@ def _label_text(pairs: Iterable[tuple[str, object]]) -> str:
 
 def format_value(value: float | int) -> str:
     """dcgm-exporter prints integers verbatim and doubles with six decimals."""
-    if isinstance(value, int):
+    if type(value) is int:  # nearly every point is an int or a float: no isinstance walk for them
+        return str(value)
+    if type(value) is float and math.isfinite(value):
+        return f"{value:f}"
+    if isinstance(value, int):  # an int subclass (a bool never reaches here: callbacks drop them)
         return str(value)
     if math.isnan(value):
         return "NaN"
@@ -132,12 +136,17 @@ class PrometheusTextRenderer:
         name = metric.name
         headers = _headers(name, metric.description or "", kind)
         points = metric.data.data_points
-        stamped = self._with_timestamps
-        samples = "".join(
-            f"{name}{self._labels(p.attributes or {}, seen)} {format_value(p.value)}"  # type: ignore[union-attr]
-            + (f" {p.time_unix_nano // 1_000_000}\n" if stamped else "\n")
-            for p in points
-        )
+        labels, value_text = self._labels, format_value
+        if self._with_timestamps:
+            samples = "".join(
+                f"{name}{labels(p.attributes or {}, seen)} {value_text(p.value)} {p.time_unix_nano // 1_000_000}\n"  # type: ignore[union-attr]
+                for p in points
+            )
+        else:
+            samples = "".join(
+                f"{name}{labels(p.attributes or {}, seen)} {value_text(p.value)}\n"  # type: ignore[union-attr]
+                for p in points
+            )
         return FamilyText(
             prometheus_header=headers[0],
             openmetrics_header=headers[1],
@@ -147,10 +156,14 @@ class PrometheusTextRenderer:
 
     def _labels(self, attributes: Mapping[str, object], seen: dict[LabelKey, str]) -> str:
         if isinstance(attributes, FixedAttributes):  # most points: no tuple of items, no hash over them
-            entry = self._frozen_seen.get(id(attributes)) or self._frozen_text.get(id(attributes))
+            identity = id(attributes)
+            entry = self._frozen_seen.get(identity)
+            if entry is not None and entry[0] is attributes:  # a set seen before in this collection
+                return entry[1]
+            entry = self._frozen_text.get(identity)
             if entry is None or entry[0] is not attributes:
                 entry = (attributes, _label_text(attributes.items()))
-            self._frozen_seen[id(attributes)] = entry
+            self._frozen_seen[identity] = entry
             return entry[1]
         key = tuple(attributes.items())
         text = seen.get(key)
