@@ -94,6 +94,16 @@ class SlimAggregation(Aggregation):
 
     def __init__(self) -> None:
         self._templates: dict[type, Any] = {}
+        self._slim: dict[type, str | None] = {}  # an instrument class's kind: isinstance on the SDK's ABCs is slow
+
+    def _kind(self, instrument: Any) -> str | None:
+        cls = type(instrument)
+        if cls not in self._slim:
+            gauge = issubclass(cls, ObservableGauge)
+            self._slim[cls] = (
+                "gauge" if gauge else "sum" if issubclass(cls, (ObservableCounter, ObservableUpDownCounter)) else None
+            )
+        return self._slim[cls]
 
     def _create_aggregation(
         self, instrument: Any, attributes: Any, reservoir_factory: Callable[..., Any], start_time_unix_nano: int
@@ -104,9 +114,10 @@ class SlimAggregation(Aggregation):
                 template = _DEFAULT._create_aggregation(instrument, None, reservoir_factory, 0)
                 self._templates[type(instrument)] = template
             return template
-        if isinstance(instrument, ObservableGauge):
+        kind = self._kind(instrument)
+        if kind == "gauge":
             return _SlimLastValue(attributes)
-        if isinstance(instrument, (ObservableCounter, ObservableUpDownCounter)):
+        if kind == "sum":
             return _SlimSum(attributes, start_time_unix_nano)
         return _DEFAULT._create_aggregation(instrument, attributes, reservoir_factory, start_time_unix_nano)
 
