@@ -5,10 +5,14 @@ interpreter, since this test process has imported everything."""
 
 from __future__ import annotations
 
+import ast
+import importlib
 import json
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from otel_fakegpu.config.parsers import OTLP_NAMINGS
 from otel_fakegpu.outputs.otlp import NAMINGS
@@ -71,3 +75,28 @@ def test_a_scenario_loads_pyyaml() -> None:
 def test_the_option_tables_naming_choices_are_the_otlp_outputs() -> None:
     """--naming is checked without loading the OTLP output (config/parsers.py): the same names, the same order."""
     assert tuple(NAMINGS) == OTLP_NAMINGS
+
+
+def _lazy_faces() -> dict[str, dict[str, str]]:
+    """Each package whose face is lazy: its names, each with the module its ``TYPE_CHECKING`` block imports it from."""
+    faces: dict[str, dict[str, str]] = {}
+    for init in sorted((Path(__file__).resolve().parent.parent / "otel_fakegpu").glob("*/__init__.py")):
+        tree = ast.parse(init.read_text())
+        checked = [n for n in tree.body if isinstance(n, ast.If) and ast.unparse(n.test) == "TYPE_CHECKING"]
+        if "lazy_exports" in init.read_text() and checked:
+            imports = [n for n in checked[0].body if isinstance(n, ast.ImportFrom)]
+            faces[f"otel_fakegpu.{init.parent.name}"] = {a.name: str(n.module) for n in imports for a in n.names}
+    return faces
+
+
+def test_every_name_of_a_lazy_face_is_the_one_its_module_defines() -> None:
+    """The three lists of a lazy face (the imports mypy reads, ``__all__``, the map ``__getattr__`` loads by) agree."""
+    faces = _lazy_faces()
+    assert len(faces) >= 7, sorted(faces)
+    for package, names in faces.items():
+        face = importlib.import_module(package)
+        assert sorted(face.__all__) == sorted(names), package
+        for name, module in names.items():
+            assert getattr(face, name) is getattr(importlib.import_module(module), name), f"{package}.{name}"
+        with pytest.raises(AttributeError, match="no attribute 'nothing_here'"):
+            face.nothing_here  # noqa: B018
