@@ -2,7 +2,8 @@
 
 from otel_fakegpu.serve.control import ControlPort
 from otel_fakegpu.serve.health import HealthReport, evaluate
-from otel_fakegpu.serve.http import DEFAULT_IDLE_TIMEOUT_S, Listeners, MetricsSource, build_app, start
+from otel_fakegpu.serve.http import DEFAULT_IDLE_TIMEOUT_S, Listeners, build_app, start
+from otel_fakegpu.serve.pages import MetricsSource
 from otel_fakegpu.serve.reload import reload_on_sighup
 from otel_fakegpu.serve.uds import (
     DEFAULT_MODE,
