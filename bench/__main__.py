@@ -204,7 +204,7 @@ def main() -> None:
     scrape_sizes = [8] if quick else [8, 4096]
     concurrency = [1, 8] if quick else [1, 8, 64]
     started = time.monotonic()
-    results: dict[str, Any] = {"machine": machine(), "quick": quick}
+    results: dict[str, Any] = {"machine": machine(), "quick": quick, "sections": args.sections}
     with tempfile.TemporaryDirectory() as folder:
         tmp = Path(folder)
         sections: dict[str, float] = {}

@@ -126,21 +126,28 @@ def run(hosts: int, workers: int, interval_s: int, cycles: int, sample_pct: int,
 
 
 def _observe(proc: Proc, port: int, victoria: Victoria, interval_s: int, cycles: int) -> dict[str, Any]:
-    """``cycles`` cycles under the scraper: each worker's cycle durations, the cycles that ran late or were missed."""
+    """``cycles`` whole cycles under the scraper (or as many as come in ``cycles + 1`` intervals): each worker's
+    durations of the passes after the start, the passes that ran longer than the interval, and the missed ones."""
     first = health(port)
+    known = [len(w["recent_cycle_seconds"]) for w in first["workers"]]
     t0 = time.monotonic()
-    time.sleep(cycles * interval_s + 5)
-    last = health(port)
+    deadline = t0 + (cycles + 1) * interval_s + 10
+    while True:
+        time.sleep(5.0)
+        last = health(port)
+        done = (last["cycles_total"] - first["cycles_total"]) / last["hosts"]
+        if done >= cycles or time.monotonic() > deadline:
+            break
     elapsed = time.monotonic() - t0
-    hosts = last["hosts"]
-    done = (last["cycles_total"] - first["cycles_total"]) / hosts
-    per_worker = [w["recent_cycle_seconds"][-cycles:] for w in last["workers"]]
+    # recent_cycle_seconds holds the last 32 passes: those after ``first`` are the ones observed here.
+    per_worker = [w["recent_cycle_seconds"][k:] for w, k in zip(last["workers"], known, strict=True)]
     return {
         "observed_s": round(elapsed, 1),
-        "cycles_due": int(elapsed // interval_s),
         "cycles_done_per_host": round(done, 2),
+        "cycles_missed": max(0, cycles - int(done)),
         "cycle_seconds_per_worker": [[round(d, 2) for d in w] for w in per_worker],
         "cycles_late": sum(1 for w in per_worker for d in w if d > interval_s),
+        "start_pass_seconds_per_worker": [round(w["recent_cycle_seconds"][0], 2) for w in first["workers"]],
         "restarts": sum(w["restarts"] for w in last["workers"]),
         "memory": process_memory(proc),
         "victoria_memory": process_memory(Proc(victoria.proc, 0.0)),
@@ -156,7 +163,7 @@ def main() -> None:
     parser.add_argument("--sample-pct", type=int, default=5)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--out", type=Path, default=OUT)
-    parser.add_argument("--kb-per-gpu", type=float, default=60.0, help="projected PSS per GPU, all processes")
+    parser.add_argument("--kb-per-gpu", type=float, default=30.0, help="projected PSS per GPU, all processes")
     args = parser.parse_args()
     available = mem_available_mb()
     need = args.hosts * GPUS_PER_HOST * args.kb_per_gpu / 1024

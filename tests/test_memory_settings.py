@@ -1,5 +1,6 @@
 """The processes' memory settings (otel_fakegpu/runtime/memory.py): glibc's mmap threshold is pinned unless the
-user set one, and the garbage collector runs at the raised thresholds after start-up."""
+user set one, the garbage collector runs at the raised thresholds after start-up, and the heap's free pages go back
+to the system after each worker pass."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import gc
 
 import pytest
 
-from otel_fakegpu.runtime.memory import GC_THRESHOLDS, pin_mmap_threshold, settle_memory
+from otel_fakegpu.runtime.memory import GC_THRESHOLDS, pin_mmap_threshold, settle_memory, trim_heap
 
 
 @pytest.mark.process  # ctypes.util.find_library runs ldconfig
@@ -28,3 +29,11 @@ def test_settle_memory_raises_the_collector_thresholds() -> None:
     finally:
         gc.unfreeze()
         gc.set_threshold(*before)
+
+
+@pytest.mark.skipif(ctypes.util.find_library("c") is None, reason="no C library to ask (not glibc)")
+def test_the_heap_is_trimmed_on_glibc() -> None:
+    """malloc_trim answers 1 when it gave memory back: after freeing many large blocks it has some to give."""
+    blocks = [bytearray(100_000) for _ in range(50)]  # under any mmap threshold (128 KiB at least): the heap
+    del blocks
+    assert trim_heap() is True

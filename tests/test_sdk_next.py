@@ -29,9 +29,15 @@ def _load_tool() -> Any:
 sdk_next = _load_tool()
 
 PACKAGE = ROOT / "otel_fakegpu"
-TELEMETRY_HOOKS = ("otel_fakegpu.telemetry.sdk_fastpath", "otel_fakegpu.telemetry.sdk_prune")
+TELEMETRY_HOOKS = (
+    "otel_fakegpu.telemetry.sdk_fastpath",
+    "otel_fakegpu.telemetry.sdk_prune",
+    "otel_fakegpu.telemetry.sdk_aggregation",
+    "otel_fakegpu.telemetry.sdk_shared",
+    "otel_fakegpu.telemetry.sdk_collect",
+)
 # The modules that may name the SDK's ``_internal`` packages: the hooks themselves.
-INTERNAL_USERS = {"telemetry/sdk_fastpath.py"}
+INTERNAL_USERS = {"telemetry/sdk_fastpath.py", "telemetry/sdk_collect.py"}
 
 
 def _imports(path: Path) -> set[str]:
@@ -92,6 +98,9 @@ def test_the_report_names_every_hook_and_its_state(capsys: pytest.CaptureFixture
     assert [line.split(" (")[0] for line in hooks] == [
         "sdk_fastpath",
         "sdk_prune",
+        "sdk_aggregation",
+        "sdk_shared",
+        "sdk_collect",
         "otlp_exporters grpc",
         "otlp_exporters http/protobuf",
     ]

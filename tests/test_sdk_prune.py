@@ -15,13 +15,12 @@ from opentelemetry.sdk.metrics.export import MetricsData
 
 from otel_fakegpu.attribution import HpcJobSource
 from otel_fakegpu.telemetry import sdk_prune
-from otel_fakegpu.telemetry.sdk_prune import _view_matches
 from tests.attribution_helpers import attributed_stack
 from tests.conftest import Stack
 
 
 def _aggregations(stack: Stack) -> int:
-    return sum(len(match._attributes_aggregation) for match in _view_matches(stack.pipeline._provider))
+    return stack.pipeline._sdk.series_held()
 
 
 def _jobs_on_page(body: bytes) -> set[str]:
@@ -47,7 +46,7 @@ def test_jobs_that_left_leave_no_aggregations_behind(tmp_path: Path) -> None:
     stack, counts, body = _churn(tmp_path, 12)
     assert counts[2:] == [counts[1]] * 10, counts  # one cycle's worth, whatever the number of jobs seen
     assert _jobs_on_page(body) == {"110", "111"}
-    assert stack.pipeline._pruner.pruned_total >= 10 * counts[1] // 2
+    assert stack.pipeline._sdk.pruner.pruned_total >= 10 * counts[1] // 2
     stack.pipeline.shutdown()
 
 
@@ -80,7 +79,7 @@ def test_internals_that_change_after_the_check_turn_pruning_off_once(
 
     monkeypatch.setattr(sdk_prune, "prune", missing)
     stack, counts, body = _churn(tmp_path, 3)
-    assert not stack.pipeline._pruner.enabled and _jobs_on_page(body) == {"20", "21"}
+    assert not stack.pipeline._sdk.pruner.enabled and _jobs_on_page(body) == {"20", "21"}
     assert counts[2] > counts[1]  # the SDK's own growth, as before
     assert caplog.text.count("stale attribute sets are no longer pruned") == 1
     stack.pipeline.shutdown()
@@ -142,8 +141,8 @@ def _assert_counters_kept_counting(cycles: list[CounterPoints]) -> None:
 
 def test_a_counter_keeps_its_start_time_and_value_across_a_pod_change(tmp_path: Path) -> None:
     stack, cycles = _pod_change(tmp_path)
-    assert sdk_prune.status() == "yes" and stack.pipeline._pruner.enabled
-    assert stack.pipeline._pruner.pruned_total > 0  # the job that left was pruned, the rest kept
+    assert sdk_prune.status() == "yes" and stack.pipeline._sdk.pruner.enabled
+    assert stack.pipeline._sdk.pruner.pruned_total > 0  # the job that left was pruned, the rest kept
     _assert_counters_kept_counting(cycles)
     stack.pipeline.shutdown()
 
@@ -165,7 +164,7 @@ def test_an_sdk_that_copies_attribute_sets_leaves_pruning_off_and_counters_count
     monkeypatch.setattr(vim._ViewInstrumentMatch, "collect", _copying_collect(vim._ViewInstrumentMatch.collect))
     monkeypatch.setattr(sdk_prune._install, "status", None)
     stack, cycles = _pod_change(tmp_path)
-    assert not stack.pipeline._pruner.enabled and stack.pipeline._pruner.pruned_total == 0
+    assert not stack.pipeline._sdk.pruner.enabled and stack.pipeline._sdk.pruner.pruned_total == 0
     assert sdk_prune.status() == "a prune that should drop 1 aggregation dropped 3"
     assert caplog.text.count("stale attribute sets are not pruned") == 1
     _assert_counters_kept_counting(cycles)
@@ -175,6 +174,6 @@ def test_an_sdk_that_copies_attribute_sets_leaves_pruning_off_and_counters_count
 def test_the_check_turns_pruning_off_when_the_sdk_shape_differs(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sdk_prune._install, "status", None)
     # A storage whose view matches have no _lock or _attributes_aggregation: another release's shape.
-    monkeypatch.setattr(sdk_prune, "_view_matches", lambda provider: iter([object()]))
+    monkeypatch.setattr(sdk_prune, "view_matches", lambda provider: iter([object()]))
     assert sdk_prune.install() is False
     assert str(sdk_prune.status()).startswith("AttributeError")

@@ -53,11 +53,14 @@ def hook_states() -> list[tuple[str, str, str | None]]:
     itself when the exporter starts."""
     # Imported here: ``requirements`` runs before the OpenTelemetry packages these import are installed.
     from otel_fakegpu.outputs import otlp_exporters  # noqa: PLC0415
-    from otel_fakegpu.telemetry import sdk_fastpath, sdk_prune  # noqa: PLC0415
+    from otel_fakegpu.telemetry import sdk_aggregation, sdk_collect, sdk_fastpath, sdk_prune, sdk_shared  # noqa: PLC0415
 
     checks: list[tuple[str, str, Callable[[], object], Callable[[], str | None]]] = [
         ("sdk_fastpath", "attribute sets cleaned and hashed once", sdk_fastpath.install, sdk_fastpath.status),
         ("sdk_prune", "series of gone attribute sets dropped", sdk_prune.install, sdk_prune.status),
+        ("sdk_aggregation", "a slim object per series", sdk_aggregation.install, sdk_aggregation.status),
+        ("sdk_shared", "one provider for alike pipelines", sdk_shared.install, sdk_shared.status),
+        ("sdk_collect", "observations straight into their series", sdk_collect.install, sdk_collect.status),
     ]
     for protocol in ("grpc", "http/protobuf"):
         checks.append(

@@ -8,8 +8,10 @@ publishes the cycle (runtime.worker), any other when the serving process asks fo
 from __future__ import annotations
 
 import enum
+import functools
 import gzip
 import threading
+from array import array
 from collections.abc import Callable, Iterable, Sequence
 
 from otel_fakegpu.outputs.prometheus_text import FamilyText, PrometheusTextRenderer
@@ -34,6 +36,12 @@ class Format(enum.Enum):
 Variant = tuple[Format, bool]  # (format, gzipped)
 
 
+@functools.lru_cache(maxsize=64)
+def _shared(headers: tuple[str, ...]) -> tuple[str, ...]:
+    """One object for equal tuples of family headers."""
+    return headers
+
+
 class Exposition:
     """One cycle's rendered exposition; variants are immutable bytes once built."""
 
@@ -42,16 +50,18 @@ class Exposition:
         self.collected_at = collected_at
         self.series = sum(f.series for f in families)
         # One copy of the text: the Prometheus body, and where each family's samples lie in it, for the
-        # OpenMetrics form (same samples, other headers). A fleet keeps one of these per host.
-        layout: list[tuple[str, int, int]] = []
+        # OpenMetrics form (same samples, other headers). A fleet keeps one of these per host: the bounds as an
+        # array, the headers as one tuple shared by every host whose families are the same.
+        bounds = array("q")
         pieces: list[str] = []
         offset = 0
         for family in families:
             start = offset + len(family.prometheus_header)
             offset = start + len(family.samples)
-            layout.append((family.openmetrics_header, start, offset))
+            bounds += array("q", (start, offset))
             pieces += (family.prometheus_header, family.samples)
-        self._openmetrics_layout = tuple(layout)
+        self._openmetrics_headers = _shared(tuple(f.openmetrics_header for f in families))
+        self._openmetrics_bounds = bounds
         self._lock = threading.Lock()
         self._variants: dict[Variant, bytes] = {(Format.PROMETHEUS, False): "".join(pieces).encode("utf-8")}
 
@@ -96,8 +106,8 @@ class Exposition:
         return plain
 
     def _openmetrics(self, prometheus: bytes) -> bytes:
-        text = prometheus.decode("utf-8")
-        parts = [header + text[start:end] for header, start, end in self._openmetrics_layout]
+        text, bounds = prometheus.decode("utf-8"), self._openmetrics_bounds
+        parts = [header + text[bounds[2 * i] : bounds[2 * i + 1]] for i, header in enumerate(self._openmetrics_headers)]
         return ("".join(parts) + "# EOF\n").encode("utf-8")
 
     def prepare(self, variants: Iterable[Variant]) -> None:

@@ -8,6 +8,7 @@ declared ``unknown`` there: the stored series keep dcgm-exporter's exact names e
 
 from __future__ import annotations
 
+import functools
 import math
 import sys
 from collections.abc import Iterable, Mapping, Sequence
@@ -45,7 +46,11 @@ def _label_text(pairs: Iterable[tuple[str, object]]) -> str:
 
 def format_value(value: float | int) -> str:
     """dcgm-exporter prints integers verbatim and doubles with six decimals."""
-    if isinstance(value, int):
+    if type(value) is int:  # nearly every point is an int or a float: no isinstance walk for them
+        return str(value)
+    if type(value) is float and math.isfinite(value):
+        return f"{value:f}"
+    if isinstance(value, int):  # an int subclass (a bool never reaches here: callbacks drop them)
         return str(value)
     if math.isnan(value):
         return "NaN"
@@ -63,9 +68,10 @@ def _type_of(metric: Metric) -> str | None:
     return None  # histograms are never produced by this pipeline
 
 
+@functools.lru_cache(maxsize=4096)
 def _headers(name: str, description: str, kind: str) -> tuple[str, str]:
-    """A family's HELP and TYPE lines in Prometheus text and in OpenMetrics. Interned: every host of a fleet
-    holds the same strings, not a copy each."""
+    """A family's HELP and TYPE lines in Prometheus text and in OpenMetrics. One cache for the process, and the
+    strings interned: every host of a fleet holds the same strings, and no table of them of its own."""
     help_text = _escape_help(description or name)
     om_kind = "unknown" if kind == "counter" and not name.endswith("_total") else kind
     om_name = name.removesuffix("_total") if om_kind == "counter" else name
@@ -100,7 +106,6 @@ class PrometheusTextRenderer:
         # otherwise points carry the SDK's own copies, plain dicts, and take the tuple-keyed cache.
         self._frozen_text: dict[int, tuple[FixedAttributes, str]] = {}
         self._frozen_seen: dict[int, tuple[FixedAttributes, str]] = {}
-        self._headers: dict[tuple[str, str, str], tuple[str, str]] = {}  # (name, help, type): both formats' headers
 
     def render_families(self, data: MetricsData) -> list[FamilyText]:
         families: list[FamilyText] = []
@@ -129,17 +134,19 @@ class PrometheusTextRenderer:
         if kind is None:
             return None
         name = metric.name
-        key = (name, metric.description or "", kind)
-        headers = self._headers.get(key)
-        if headers is None:
-            headers = self._headers[key] = _headers(*key)
+        headers = _headers(name, metric.description or "", kind)
         points = metric.data.data_points
-        stamped = self._with_timestamps
-        samples = "".join(
-            f"{name}{self._labels(p.attributes or {}, seen)} {format_value(p.value)}"  # type: ignore[union-attr]
-            + (f" {p.time_unix_nano // 1_000_000}\n" if stamped else "\n")
-            for p in points
-        )
+        labels, value_text = self._labels, format_value
+        if self._with_timestamps:
+            samples = "".join(
+                f"{name}{labels(p.attributes or {}, seen)} {value_text(p.value)} {p.time_unix_nano // 1_000_000}\n"  # type: ignore[union-attr]
+                for p in points
+            )
+        else:
+            samples = "".join(
+                f"{name}{labels(p.attributes or {}, seen)} {value_text(p.value)}\n"  # type: ignore[union-attr]
+                for p in points
+            )
         return FamilyText(
             prometheus_header=headers[0],
             openmetrics_header=headers[1],
@@ -149,10 +156,14 @@ class PrometheusTextRenderer:
 
     def _labels(self, attributes: Mapping[str, object], seen: dict[LabelKey, str]) -> str:
         if isinstance(attributes, FixedAttributes):  # most points: no tuple of items, no hash over them
-            entry = self._frozen_seen.get(id(attributes)) or self._frozen_text.get(id(attributes))
+            identity = id(attributes)
+            entry = self._frozen_seen.get(identity)
+            if entry is not None and entry[0] is attributes:  # a set seen before in this collection
+                return entry[1]
+            entry = self._frozen_text.get(identity)
             if entry is None or entry[0] is not attributes:
                 entry = (attributes, _label_text(attributes.items()))
-            self._frozen_seen[id(attributes)] = entry
+            self._frozen_seen[identity] = entry
             return entry[1]
         key = tuple(attributes.items())
         text = seen.get(key)

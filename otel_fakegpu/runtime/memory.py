@@ -4,7 +4,7 @@ threshold for the large buffers every cycle makes (a 23 MB exposition at 4096 GP
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
+import functools
 import gc
 import logging
 import os
@@ -20,12 +20,39 @@ M_MMAP_THRESHOLD = -3  # mallopt's parameter number (glibc malloc.h)
 MMAP_THRESHOLD_BYTES = 1 << 20
 
 
+def collect_less_often() -> None:
+    """The raised thresholds, from a worker's start: building 4096 GPUs' stack and their first cycle makes ~10^6
+    long-lived objects, and the default thresholds ran full collections over them again and again (a 4096-GPU
+    simulator start and first cycle: 1.41 -> 1.05 s in process)."""
+    gc.set_threshold(*GC_THRESHOLDS)
+
+
 def settle_memory() -> None:
     """After start-up: move what lives for the whole run out of the collector's sight, collect less often.
     Before a fork it also keeps the shared pages shared (the collector would otherwise touch them)."""
     gc.collect()
     gc.freeze()
-    gc.set_threshold(*GC_THRESHOLDS)
+    collect_less_often()
+
+
+@functools.cache
+def _libc() -> ctypes.CDLL | None:
+    """The C library's symbols, as the interpreter linked them (no ``ldconfig`` run, unlike find_library)."""
+    try:
+        return ctypes.CDLL(None)
+    except OSError:
+        return None
+
+
+def trim_heap() -> bool:
+    """Give the heap's free pages back to the system (glibc's ``malloc_trim``); after each pass of a worker.
+
+    A cycle frees what it built (a page's text, its gzip form, the SDK's points); glibc keeps those freed pages and
+    the long-lived objects allocated between them keep them apart. Measured on 1024 fleet hosts of 8 GPUs in one
+    process: 229 KB PSS per host before a trim, 188 KB after; a trim took 2-8 ms. Not glibc: no-op.
+    """
+    trim = getattr(_libc(), "malloc_trim", None)
+    return bool(trim(0)) if trim is not None else False
 
 
 def pin_mmap_threshold() -> bool:
@@ -40,9 +67,9 @@ def pin_mmap_threshold() -> bool:
     """
     if "MALLOC_MMAP_THRESHOLD_" in os.environ:
         return False
-    name = ctypes.util.find_library("c")
+    libc = _libc()
     try:
-        return bool(name) and ctypes.CDLL(name).mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES) == 1
-    except (OSError, AttributeError):  # a libc without mallopt: its own policy stays
+        return libc is not None and libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES) == 1
+    except AttributeError:  # a libc without mallopt: its own policy stays
         log.debug("mallopt not available; the C library's mmap threshold stays as it is")
         return False

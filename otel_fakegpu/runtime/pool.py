@@ -19,7 +19,7 @@ from typing import Any
 from otel_fakegpu.host.spec import HostSpec
 from otel_fakegpu.outputs import Format
 from otel_fakegpu.runtime.fleet import FleetPlan
-from otel_fakegpu.runtime.frames import FrameReader, Header, RemoteError, encode_frame, write_frame
+from otel_fakegpu.runtime.frames import FrameReader, Header, RemoteError, encode_frame
 from otel_fakegpu.runtime.published import HostExposition, PublishedFleet
 from otel_fakegpu.runtime.worker import (
     CollectionFactory,
@@ -101,16 +101,15 @@ class WorkerPool:
         server_end, worker_end = socket.socketpair()
         inherited = [w.sock.fileno() for w in self._workers if w.sock is not None] + [server_end.fileno()]
         context = multiprocessing.get_context("fork")
+        demand = frozenset(self.published.demand)  # its first cycle's publish builds what is asked for already
         process = context.Process(
             target=child_main,
-            args=(worker_end, inherited, worker.hosts, self._factory, self.settings),
+            args=(worker_end, inherited, worker.hosts, self._factory, self.settings, demand),
             name=f"otel-fakegpu-worker-{worker.slot}",
             daemon=True,
         )
         process.start()
         worker_end.close()
-        demand = [variant_to_json(v) for v in sorted(self.published.demand, key=str)]
-        write_frame(server_end, {"kind": "demand", "variants": demand})
         worker.process, worker.sock, worker.started_at = process, server_end, time.monotonic()
         worker.alive, worker.ready, worker.detail = True, False, ""
         worker.facts, worker.cycle_seconds = {}, []  # its hosts are "starting" until it reports

@@ -23,7 +23,7 @@ from otel_fakegpu.engine import EngineUnavailable
 from otel_fakegpu.host.spec import Handler, HostSpec
 from otel_fakegpu.outputs import Exposition, Format, Variant
 from otel_fakegpu.runtime.frames import Header, read_frame, write_frame
-from otel_fakegpu.runtime.memory import settle_memory
+from otel_fakegpu.runtime.memory import collect_less_often, settle_memory, trim_heap
 from otel_fakegpu.telemetry.liveness import Liveness
 from otel_fakegpu.telemetry.stats import RECENT_CYCLES
 
@@ -67,7 +67,12 @@ class Worker:
     """Drives the collections of its hosts and speaks the frame protocol to the server."""
 
     def __init__(
-        self, sock: socket.socket, hosts: tuple[HostSpec, ...], factory: CollectionFactory, settings: WorkerSettings
+        self,
+        sock: socket.socket,
+        hosts: tuple[HostSpec, ...],
+        factory: CollectionFactory,
+        settings: WorkerSettings,
+        demand: frozenset[Variant] = frozenset({(Format.PROMETHEUS, False)}),
     ) -> None:
         self._sock = sock
         self._hosts = hosts
@@ -76,7 +81,7 @@ class Worker:
         self._write_lock = threading.Lock()
         self._collections: dict[str, Collection] = {}
         self._published: dict[str, tuple[int, frozenset[Variant]]] = {}
-        self._demand: frozenset[Variant] = frozenset({(Format.PROMETHEUS, False)})
+        self._demand = demand  # the variants to build as each cycle is published; the server updates it
         self._durations: deque[float] = deque(maxlen=RECENT_CYCLES)
         self._stop = threading.Event()
         self._liveness = Liveness()  # a loop that dies is reported in every host's facts: /health fails
@@ -90,6 +95,7 @@ class Worker:
         threads: list[threading.Thread] = []
         try:
             started = time.perf_counter()
+            collect_less_often()
             if not self._start_collections():
                 return
             for name in self._collections:
@@ -98,6 +104,7 @@ class Worker:
             self._send_status()
             self._send({"kind": "ready"})
             settle_memory()
+            trim_heap()
             for name, loop in (("simulator", self._simulate), ("cycle", self._cycle)):
                 guarded = self._liveness.guard_plain(name, loop, self._stop)
                 thread = threading.Thread(target=guarded, name=name, daemon=True)
@@ -240,6 +247,7 @@ class Worker:
                             self._publish(name)
                 self._durations.append(time.perf_counter() - started)
                 self._send_status()
+                trim_heap()  # the pass's freed pages back to the system: a fleet's PSS, not its garbage
             except OSError:  # the server has gone; the main thread sees it too and stops the worker
                 return
             except Exception:  # one bad cycle or publish must not end the loop
@@ -260,7 +268,7 @@ class Worker:
 
 def child_main(
     sock: socket.socket, inherited: list[int], hosts: tuple[HostSpec, ...], factory: CollectionFactory,
-    settings: WorkerSettings,
+    settings: WorkerSettings, demand: frozenset[Variant],
 ) -> None:  # fmt: skip
     """The worker's entry after fork: drop what belongs to the server, then run."""
     signal.set_wakeup_fd(-1)  # else a signal to the worker would wake the server's event loop
@@ -270,4 +278,4 @@ def child_main(
     for fd in inherited:  # the server's ends: holding one would hide the server's death from a worker
         with contextlib.suppress(OSError):
             os.close(fd)
-    Worker(sock, hosts, factory, settings).run()
+    Worker(sock, hosts, factory, settings, demand).run()

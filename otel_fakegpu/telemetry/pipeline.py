@@ -1,21 +1,19 @@
 """The OpenTelemetry pipeline: one observable instrument per exported field, one SDK collection per cycle.
 
 A single MetricReader is registered, so callbacks run exactly once per cycle; every output (Prometheus
-text, OTLP push) consumes that one ``MetricsData``.
+text, OTLP push) consumes that one ``MetricsData``. Pipelines with alike instruments (a fleet's hosts) share one
+MeterProvider, each with its own series (sdk_shared.py).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 
-from opentelemetry.sdk.metrics import AlwaysOffExemplarFilter, MeterProvider
 from opentelemetry.sdk.metrics.export import MetricsData
-from opentelemetry.sdk.metrics.view import View
 from opentelemetry.sdk.resources import Resource
 
-from otel_fakegpu import __version__
 from otel_fakegpu.attribution import Assignment, AttributionStage, semconv_labels
-from otel_fakegpu.engine import Engine, Snapshot
+from otel_fakegpu.engine import EMPTY_SNAPSHOT, Engine, Snapshot
 from otel_fakegpu.fields import ENTITY_GPU, EVENT_DECODERS, Collector, CollectorSet, MetricKind
 from otel_fakegpu.telemetry.callbacks import (
     DERIVED_POINTS,
@@ -30,9 +28,8 @@ from otel_fakegpu.telemetry.callbacks import (
 )
 from otel_fakegpu.telemetry.jobstats import jobstats_metrics
 from otel_fakegpu.telemetry.labels import LabelScheme
-from otel_fakegpu.telemetry.reader import CycleReader, creator, no_exemplars
 from otel_fakegpu.telemetry.sdk_fastpath import install as install_sdk_fastpath
-from otel_fakegpu.telemetry.sdk_prune import StaleSetPruner
+from otel_fakegpu.telemetry.sdk_shared import InstrumentSpec, sdk_for
 from otel_fakegpu.telemetry.selfmetrics import SelfMetric, merge_by_name, single
 from otel_fakegpu.telemetry.semconv import SEMCONV_FIELD_IDS, SEMCONV_INSTRUMENTS
 from otel_fakegpu.telemetry.shared_gpus import PER_POD_FIELDS, per_pod_callback
@@ -93,7 +90,6 @@ class TelemetryPipeline:
         self._collections = previous.collections_total if previous is not None else 0
         kept_windows = previous.windows() if previous is not None else {}
         self._current = CurrentCycle()
-        self._reader = CycleReader()
         self._stats, self._engine_reads = stats, engine_reads
         self_metrics = merge_by_name(
             (
@@ -103,46 +99,27 @@ class TelemetryPipeline:
                 *extra_self_metrics,
             )
         )
-        names = [
-            *(c.name for c in collectors.metrics),
-            *(m.name for m in self_metrics),
-            *(i.name for i in SEMCONV_INSTRUMENTS if semconv),
-        ]
-        # One View per instrument: it keeps the exact (upper-case) DCGM name, which the SDK would lower-case,
-        # and drops exemplars, which observable instruments never have (no trace context) but would still
-        # pay for at every collection. A wildcard View cannot do this: it would duplicate the named streams.
-        views = [View(instrument_name=n, name=n, exemplar_reservoir_factory=no_exemplars) for n in names]
-        self._provider = MeterProvider(
-            resource=resource,
-            metric_readers=[self._reader],
-            views=views,
-            exemplar_filter=AlwaysOffExemplarFilter(),
-        )
-        self._pruner = StaleSetPruner(self._provider)  # pods come and go: their series must not stay in the SDK
-        meter = self._provider.get_meter(SCOPE_NAME, __version__)
         self._windows: list[tuple[int, EventWindow]] = []
+        specs: list[InstrumentSpec] = []
+        callbacks: list[Callback] = []
         for collector in collectors.metrics:
-            create = creator(meter, "counter" if collector.kind is MetricKind.COUNTER else "gauge")
-            create(
-                collector.name,
-                callbacks=[self._callback_for(collector, count_windows_ms or {}, kept_windows)],
-                unit=collector.field.unit,
-                description=collector.help,
-            )
+            kind = "counter" if collector.kind is MetricKind.COUNTER else "gauge"
+            specs.append(InstrumentSpec(SCOPE_NAME, collector.name, kind, collector.field.unit, collector.help))
+            callbacks.append(self._callback_for(collector, count_windows_ms or {}, kept_windows))
         for metric in self_metrics:
-            create = creator(meter, "counter" if metric.counter else "gauge")
-            create(metric.name, callbacks=[self_callback(metric)], unit=metric.unit, description=metric.help)
+            kind = "counter" if metric.counter else "gauge"
+            specs.append(InstrumentSpec(SCOPE_NAME, metric.name, kind, metric.unit, metric.help))
+            callbacks.append(self_callback(metric))
         field_ids = [*labels.field_ids, *collectors.field_ids, *collectors.derived_field_ids]
         if semconv:
-            semconv_meter = self._provider.get_meter(SEMCONV_SCOPE_NAME, __version__)
             for instrument in SEMCONV_INSTRUMENTS:
-                creator(semconv_meter, instrument.kind)(
-                    instrument.name,
-                    callbacks=[semconv_callback(self._current, instrument)],
-                    unit=instrument.unit,
-                    description=instrument.help,
-                )
+                spec = InstrumentSpec(SEMCONV_SCOPE_NAME, instrument.name, instrument.kind, instrument.unit,
+                                      instrument.help)  # fmt: skip
+                specs.append(spec)
+                callbacks.append(semconv_callback(self._current, instrument))
             field_ids += SEMCONV_FIELD_IDS
+        # A fleet's hosts have alike instruments: they share one provider, each keeping its own series.
+        self._sdk = sdk_for(tuple(specs), callbacks, resource)
         self.field_ids: tuple[int, ...] = tuple(dict.fromkeys(field_ids))
         self.sample_field_ids: tuple[int, ...] = tuple(dict.fromkeys(source for source, _ in self._windows))
         # Where the next engine read continues the event samples; None when no computed field wants them.
@@ -246,11 +223,12 @@ class TelemetryPipeline:
         }
         self._current.snapshot = snapshot
         self._current.stats, self._current.engine_reads = self._stats.view(), self._engine_reads()
-        self._reader.collect(timeout_millis=COLLECT_TIMEOUT_MS)
-        data = self._reader.take()
+        try:
+            data = self._sdk.collect(COLLECT_TIMEOUT_MS)
+        finally:  # nothing reads them between collections: a fleet host keeps no copy of its columns
+            self._current.snapshot, self._current.assignment = EMPTY_SNAPSHOT, None
         if data is None:
             raise RuntimeError("the SDK collection returned nothing")
-        self._pruner.after_collection(data)
         return data
 
     def _expand(self, assignment: Assignment) -> None:
@@ -280,4 +258,4 @@ class TelemetryPipeline:
             self.samples_cursor = snapshot.samples_cursor
 
     def shutdown(self) -> None:
-        self._provider.shutdown()
+        self._sdk.shutdown()

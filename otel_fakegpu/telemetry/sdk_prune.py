@@ -41,7 +41,8 @@ class _Install:
 _install = _Install()
 
 
-def _view_matches(provider: MeterProvider) -> Iterator[Any]:
+def view_matches(provider: MeterProvider) -> Iterator[Any]:
+    """The provider's view matches, in the order they were made (sdk_shared.py relies on it)."""
     storages = provider._measurement_consumer._reader_storages
     for storage in storages.values():
         for matches in storage._instrument_view_instrument_matches.values():
@@ -62,7 +63,7 @@ def observed_sets(data: MetricsData) -> set[int]:
 def prune(provider: MeterProvider, observed: set[int]) -> int:
     """Drops ``provider``'s aggregations whose attribute set is not in ``observed``; returns how many went."""
     pruned = 0
-    for match in _view_matches(provider):
+    for match in view_matches(provider):
         with match._lock:
             aggregations = match._attributes_aggregation
             # Most cycles prune nothing: look before building a new dict (a fleet runs thousands per cycle).
