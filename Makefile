@@ -14,7 +14,7 @@ DCGM_EXPORTER_INTERVAL ?= 5000
 METRIC_UPDATE_INTERVAL ?= 5
 export NUM_FAKE_GPUS GPU_PROFILES DCGM_EXPORTER_INTERVAL METRIC_UPDATE_INTERVAL
 
-.PHONY: run test lint typecheck unit peers bench bench-fleet soak soak-restarts soak-bound stubs clean image-test test-sdk-next \
+.PHONY: run test lint typecheck unit peers bench bench-fleet bench-tail soak soak-restarts soak-bound stubs clean image-test test-sdk-next \
 	docs drills stack-test dcgm-fields
 
 $(BIN)/python:
@@ -69,6 +69,11 @@ drills: $(TEST_STAMP) $(PEERS_STAMP)
 # prints a table and writes bench/results.json (about 13 minutes on 2 cores).
 bench: $(TEST_STAMP) $(PEERS_STAMP)
 	$(BIN)/python -m bench
+
+# The 8-GPU scrape tail against the fixed-body floor alone, the two servers alternating (about a minute):
+# python -m bench.tail --help for its options (ARGS).
+bench-tail: $(TEST_STAMP) $(PEERS_STAMP)
+	$(BIN)/python -m bench.tail $(ARGS)
 
 # 100,000 simulated GPUs (12,500 hosts x 8) at a 30 s cycle, a real VictoriaMetrics scraping a seeded 5 % of the
 # hosts through /sd for 5 cycles (about 10 minutes; less hosts, and says why, where the memory is short):

@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,13 +51,22 @@ def parse(output: str) -> WrkResult:
     )
 
 
-def run_wrk(url: str, clients: int, seconds: float, gzip: bool, paths: list[str] | None = None) -> WrkResult:
-    """``clients`` keep-alive connections for ``seconds``; with ``paths``, requests rotate over them."""
-    # One client thread: on a small machine a second one would take the core the exporter's worker needs.
-    args = [str(WRK), "-t", "1", "-c", str(clients), "-d", f"{seconds:g}s", "--latency"]
+def run_wrk(
+    url: str,
+    clients: int,
+    seconds: float,
+    gzip: bool,
+    paths: list[str] | None = None,
+    threads: int = 1,
+    headers: Sequence[str] = (),
+) -> WrkResult:
+    """``clients`` keep-alive connections for ``seconds``; with ``paths``, requests rotate over them; ``headers``
+    ("Name: value") are sent with every request."""
+    # One client thread by default: on a small machine a second one takes the core the exporter's worker needs.
+    args = [str(WRK), "-t", str(threads), "-c", str(clients), "-d", f"{seconds:g}s", "--latency"]
     args += ["--timeout", "30s"]
-    if gzip:
-        args += ["-H", "Accept-Encoding: gzip"]
+    for header in [*headers, *(["Accept-Encoding: gzip"] if gzip else [])]:
+        args += ["-H", header]
     env = {**os.environ, "LD_LIBRARY_PATH": str(PEERS / "wrk" / "lib")}
     with tempfile.NamedTemporaryFile("w", suffix=".lua") as script:
         if paths:

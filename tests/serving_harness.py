@@ -18,6 +18,7 @@ from otel_fakegpu.serve import HealthReport, Listeners, build_app, start
 from tests.conftest import free_port
 
 TOKEN = "s3cret-token"
+PAGE = b"# HELP x x\n# TYPE x gauge\nx 1\n"
 
 
 class PageSource:
@@ -33,7 +34,10 @@ class PageSource:
         return "ok", 0.0
 
     async def exposition(self, host: str | None, fmt: Format, gzipped: bool) -> tuple[bytes, float] | None:
-        return b"# HELP x x\n# TYPE x gauge\nx 1\n", time.time()
+        return PAGE, time.time()
+
+    def cached(self, host: str | None, fmt: Format, gzipped: bool) -> tuple[bytes, float] | None:
+        return PAGE, time.time()  # held: plain requests take the fast path (serve/pages.py)
 
 
 @dataclass

@@ -135,10 +135,7 @@ class PublishedFleet:
         if frozen is not None:  # a stale host repeats its page: the variant asked for, else its text
             return await _unzip_if(_variant_of(frozen, fmt, gzipped)), frozen.collected_at
         held = self.held((fmt, gzipped))
-        self._asked[held] = time.monotonic()
-        if held not in self.demand:
-            self.demand.add(held)
-            self.on_new_demand()
+        self._note_asked(held)
         for _ in range(3):  # a new cycle may land between the build and the lookup; it has the variant too
             latest = self._latest.get(name)
             if latest is None:
@@ -150,6 +147,30 @@ class PublishedFleet:
                 return None
             await self._build(name, held)
         return None
+
+    def cached(self, host: str | None, fmt: Format, gzipped: bool) -> tuple[bytes, float] | None:
+        """What ``exposition`` would answer when it is held now and served as it is: no drill on the host, no build
+        to wait for. None otherwise (before the first cycle, a missing variant, an unknown host): ask ``exposition``.
+        The request counts as asked for, as there."""
+        if host is None:
+            if len(self._hosts) > 1:
+                return self._fleet_summary(fmt, gzipped)
+            host = self._hosts[0]
+        latest = self._latest.get(host)  # an unknown host has none
+        if latest is None or host in self._serving:  # a drilled host, "stale" included, takes the long way
+            return None
+        variant = (fmt, gzipped)
+        body = latest.variants.get(variant)
+        if body is None:
+            return None
+        self._note_asked(variant)
+        return body, latest.collected_at
+
+    def _note_asked(self, variant: Variant) -> None:
+        self._asked[variant] = time.monotonic()
+        if variant not in self.demand:
+            self.demand.add(variant)
+            self.on_new_demand()
 
     async def _build(self, host: str, variant: Variant) -> None:
         """Ask the worker for a variant once, however many requests miss it at the same time."""

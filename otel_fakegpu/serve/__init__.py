@@ -8,7 +8,8 @@ if TYPE_CHECKING:  # the names load with their module, on first use (lazy_export
     from otel_fakegpu.serve.accept import DEFAULT_IDLE_TIMEOUT_S
     from otel_fakegpu.serve.control import ControlPort
     from otel_fakegpu.serve.health import HealthReport, evaluate
-    from otel_fakegpu.serve.http import Listeners, MetricsSource, build_app, start
+    from otel_fakegpu.serve.http import Listeners, build_app, start
+    from otel_fakegpu.serve.pages import MetricsSource
     from otel_fakegpu.serve.reload import reload_on_sighup
     from otel_fakegpu.serve.uds import (
         DEFAULT_MODE,
@@ -51,7 +52,8 @@ if not TYPE_CHECKING:  # mypy sees the imports above, and no __getattr__ that wo
             "control": ("ControlPort",),
             "health": ("HealthReport", "evaluate"),
             "accept": ("DEFAULT_IDLE_TIMEOUT_S",),
-            "http": ("Listeners", "MetricsSource", "build_app", "start"),
+            "http": ("Listeners", "build_app", "start"),
+            "pages": ("MetricsSource",),
             "reload": ("reload_on_sighup",),
             "uds": (
                 "DEFAULT_MODE",

@@ -12,24 +12,29 @@ import asyncio
 import json
 import logging
 import re
-import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.typedefs import Middleware
 
-from otel_fakegpu.outputs import Format
 from otel_fakegpu.serve.accept import DEFAULT_IDLE_TIMEOUT_S, bind_tcp, quiet_accept_pauses
 from otel_fakegpu.serve.control import MAX_BODY_BYTES, ControlPort, add_control_routes, control_guard
 from otel_fakegpu.serve.control import PREFIX as CONTROL_PREFIX
 from otel_fakegpu.serve.health import HealthReport
-from otel_fakegpu.serve.negotiate import accepts_gzip, choose_format
+from otel_fakegpu.serve.negotiate import NegotiationTable
+from otel_fakegpu.serve.pages import (
+    STREAM_ABOVE_BYTES,
+    Handler,
+    MetricsSource,
+    cached_page_first,
+    page_headers,
+    stream_page,
+)
 from otel_fakegpu.serve.protocol import http1_only
 from otel_fakegpu.serve.reach import drill_answer, truncate
-from otel_fakegpu.serve.uds import BoundSocket, closes_after_response, over_unix_socket
+from otel_fakegpu.serve.uds import BoundSocket, over_unix_socket, request_closes_after_response
 from otel_fakegpu.serve.webconfig import LiveWebConfig, WebConfig
 
 log = logging.getLogger(__name__)
@@ -37,28 +42,6 @@ log = logging.getLogger(__name__)
 HealthProvider = Callable[[], HealthReport]
 
 
-class MetricsSource(Protocol):
-    """Where the bytes come from (the serving process's copy of what the collection side published)."""
-
-    def hosts(self) -> Sequence[str]: ...
-
-    def host_labels(self, host: str) -> Mapping[str, str]:
-        """Labels /sd adds to the host's target (its rack)."""
-        ...
-
-    def serving(self, host: str | None) -> tuple[str, float]:
-        """The drill mode and delay of ``host``'s page (serve/reach.py); ("ok", 0) when not drilled."""
-        ...
-
-    async def exposition(self, host: str | None, fmt: Format, gzipped: bool) -> tuple[bytes, float] | None:
-        """The body for ``host`` (None: /metrics) and the wall-clock start of its cycle; None before the first cycle;
-        KeyError for an unknown host."""
-        ...
-
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-STREAM_ABOVE_BYTES = 1 << 20
-STREAM_CHUNK_BYTES = 256 << 10
 # aiohttp's default backlog (128) is re-applied to the listening socket when serving starts; a burst of
 # connects beyond it is refused outright on a Unix socket (EAGAIN), so ask for what the kernel allows.
 LISTEN_BACKLOG = 4096
@@ -121,17 +104,11 @@ def _auth_middleware(live: LiveWebConfig) -> Middleware:
 @web.middleware
 async def _close_for_socket_readers(request: web.Request, handler: Handler) -> web.StreamResponse:
     """On the Unix socket, answer hand-written requests with ``Connection: close`` (rule: closes_after_response).
-    A streamed body has sent its headers before the handler returns: ``_stream`` asks the same question first."""
+    A streamed body has sent its headers before the handler returns: ``stream_page`` asks the same question first."""
     response = await handler(request)
-    if _closes_after_response(request):
+    if request_closes_after_response(request):
         response.force_close()
     return response
-
-
-def _closes_after_response(request: web.Request) -> bool:
-    return over_unix_socket(request) and closes_after_response(
-        (request.version.major, request.version.minor), request.headers.keys(), request.headers.get("Connection")
-    )
 
 
 def _headers_middleware(live: LiveWebConfig) -> Middleware:
@@ -155,31 +132,27 @@ def build_app(
     with ``control``, the control API too (see serve.control)."""
     live = web_config if isinstance(web_config, LiveWebConfig) else LiveWebConfig(web_config or WebConfig())
 
+    negotiation = NegotiationTable()
+
     async def serve_exposition(request: web.Request, host: str | None) -> web.StreamResponse:
-        fmt = choose_format(request.headers.get("Accept"))
-        gzipped = accepts_gzip(request.headers.get("Accept-Encoding"))
+        variant = negotiation.variant(request.headers.get("Accept"), request.headers.get("Accept-Encoding"))
         if host is not None and host not in source.hosts():
             return web.Response(status=404, text=f"no host {host!r} here; see /sd\n")
         drill, delay_s = source.serving(host)
         if drill != "ok" and (answer := await drill_answer(request, drill, delay_s)) is not None:
             return answer
         try:
-            published = await source.exposition(host, fmt, gzipped)
+            published = await source.exposition(host, *variant)
         except KeyError:
             return web.Response(status=404, text=f"no host {host!r} here; see /sd\n")
         if published is None:
             return web.Response(status=503, text="no collection cycle has completed yet\n")
         body, collected_at = published
         if drill == "truncated":
-            body = truncate(body, gzipped)
-        headers = {"Content-Type": fmt.content_type, "Vary": "Accept, Accept-Encoding"}
-        # How old the served cycle is: while an engine fails, /metrics keeps the last good cycle, ageing.
-        headers["Age"] = str(max(0, int(time.time() - collected_at)))
-        if gzipped:
-            headers["Content-Encoding"] = "gzip"
+            body = truncate(body, variant[1])
         if len(body) <= STREAM_ABOVE_BYTES or request.method == "HEAD":
-            return web.Response(body=body, headers=headers)
-        return await _stream(request, body, headers)
+            return web.Response(body=body, headers=page_headers(variant, collected_at))
+        return await stream_page(request, body, variant, collected_at)
 
     async def metrics(request: web.Request) -> web.StreamResponse:
         return await serve_exposition(request, None)
@@ -214,17 +187,14 @@ def build_app(
     async def index(request: web.Request) -> web.Response:
         return web.Response(body=_INDEX, content_type="text/html")
 
-    middlewares: list[Middleware] = [
-        http1_only(),
-        _close_for_socket_readers,
-        _auth_middleware(live),
-        _headers_middleware(live),
-    ]
-    if control is not None:
-        middlewares.insert(1, control_guard(control_token))  # after http1_only: nothing else speaks first
+    # http1_only first: nothing else speaks to a client that is not HTTP/1 (the fast path passes those on to it).
+    guards = [http1_only(), *([control_guard(control_token)] if control is not None else [])]
+    middlewares = [*guards, _close_for_socket_readers, _auth_middleware(live), _headers_middleware(live)]
     app = web.Application(middlewares=middlewares, client_max_size=MAX_BODY_BYTES)
-    app.router.add_get("/metrics", metrics)
-    app.router.add_get("/hosts/{host}/metrics", host_metrics)
+    page = app.router.add_get("/metrics", metrics).resource
+    host_page = app.router.add_get("/hosts/{host}/metrics", host_metrics).resource
+    assert page is not None and host_page is not None
+    app.middlewares.insert(0, cached_page_first(source, live, negotiation, page, host_page))
     app.router.add_get("/sd", service_discovery)
     app.router.add_get("/health", health_handler)
     app.router.add_get("/", index)
@@ -247,24 +217,6 @@ def _sd_target(request: web.Request) -> str:
         host = str(local[0])
         return f"[{host}]:{local[1]}" if ":" in host else f"{host}:{local[1]}"
     return "localhost"  # the Unix socket has no address to give
-
-
-async def _stream(request: web.Request, body: bytes, headers: dict[str, str]) -> web.StreamResponse:
-    """Large bodies go out in slices, waiting for each to drain. Written whole, a body the socket cannot take
-    at once is copied into the connection's buffer: 64 slow scrapers of a 23 MB exposition would hold 1.5 GB."""
-    response = web.StreamResponse(headers=headers)
-    response.content_length = len(body)
-    if _closes_after_response(request):
-        response.force_close()  # before prepare: the headers then say ``Connection: close``
-    await response.prepare(request)
-    view = memoryview(body)
-    try:
-        for offset in range(0, len(body), STREAM_CHUNK_BYTES):
-            await response.write(view[offset : offset + STREAM_CHUNK_BYTES])
-        await response.write_eof()
-    except ConnectionError:  # the client left mid-response: nothing to clean up, nothing to report
-        log.debug("client disconnected during a %d-byte response", len(body))
-    return response
 
 
 async def start(app: web.Application, listeners: Listeners) -> web.AppRunner:

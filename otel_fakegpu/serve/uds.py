@@ -152,3 +152,10 @@ def over_unix_socket(request: web.Request) -> bool:
     """Whether the request came over the Unix socket (guarded by file permissions, not by passwords or tokens)."""
     sock = request.transport.get_extra_info("socket") if request.transport else None
     return sock is not None and sock.family == socket.AF_UNIX
+
+
+def request_closes_after_response(request: web.Request) -> bool:
+    """Whether ``request`` came over the socket and is answered with ``Connection: close`` (closes_after_response)."""
+    return over_unix_socket(request) and closes_after_response(
+        (request.version.major, request.version.minor), request.headers.keys(), request.headers.get("Connection")
+    )
