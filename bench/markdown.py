@@ -65,7 +65,8 @@ def _scale(scale: dict[str, Any]) -> list[str]:
         out += [
             "",
             f"Projection: {p['gpus']:,} GPUs at a {p['interval_s']:g} s interval need about {p['cores']} cores of "
-            f"collection and {p['memory_gb']} GB (PSS), linear from the `--workers {p['from_workers']}` run.",
+            f"collection and {p['memory_gb']} GB (PSS), linear from the `--workers {p['from_workers']}` run (its "
+            "processes' fixed memory counted per GPU: an upper bound; the fleet section's marginal cost is the rate).",
         ]
     return out
 
@@ -76,6 +77,28 @@ def _targets(results: dict[str, Any]) -> list[str]:
     return out
 
 
+def _fleet(fleet: dict[str, Any]) -> list[str]:
+    """The fleet section (bench/fleet_scale.py): what each added GPU of a one-worker fleet costs."""
+    out = [
+        "",
+        f"Fleet on one worker, 8 GPUs per host, a cycle every {fleet['interval_ms']} ms, worker CPU over "
+        f"{fleet['window_s']} s:",
+        "",
+        "| hosts x GPUs | series | PSS MB (serving + worker) | worker CPU us per series per cycle | start s |",
+        "|---|---|---|---|---|",
+    ]
+    for f in fleet["fleets"]:
+        parts = " + ".join(str(p["pss_mb"]) for p in f["processes"])
+        out.append(
+            f"| {f['hosts']} x 8 | {f['series']} | {f['pss_mb']} ({parts}) | {f['cpu_us_per_series_cycle']} "
+            f"| {f['startup_s']} |"
+        )
+    kb = fleet["marginal_pss_kb_per_gpu"]
+    out += ["", f"Marginal PSS per added GPU: {kb} KB; 100,000 GPUs at that cost: {kb * 100_000 / 1024**2:.1f} GB "
+                "(`make bench-fleet` measures it)."]  # fmt: skip
+    return out
+
+
 def render(results: dict[str, Any]) -> str:
     m = results["machine"]
     out = [
@@ -83,6 +106,8 @@ def render(results: dict[str, Any]) -> str:
     ]
     if "scale" in results:
         out += _scale(results["scale"])
+    if "fleet" in results:
+        out += _fleet(results["fleet"])
     if "cycle" not in results:
         return "\n".join(out + _targets(results))
     out += [
