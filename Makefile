@@ -122,7 +122,8 @@ image-test: $(TEST_STAMP)
 # The SDK hooks against the newest OpenTelemetry releases on the registry, not the pinned ones (docs/sdk-hooks.md):
 # a fresh venv of its own, the versions and per hook "installed" or "fell back (why)", then the SDK-facing tests.
 SDK_NEXT := .venv-sdk-next
-SDK_TESTS := tests/test_sdk_fastpath.py tests/test_sdk_prune.py tests/test_otlp_exporters.py tests/test_sdk_next.py \
+SDK_TESTS := tests/test_sdk_fastpath.py tests/test_sdk_prune.py tests/test_sdk_sharing.py tests/test_otlp_exporters.py \
+	tests/test_sdk_next.py tests/test_fleet_pages.py \
 	tests/test_otlp_encode.py tests/test_push_compact.py tests/test_exposition.py tests/test_scenario_golden.py \
 	tests/test_event_counts.py tests/test_push.py tests/test_push_refusals.py
 test-sdk-next: $(PEERS_STAMP)
