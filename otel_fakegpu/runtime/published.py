@@ -133,7 +133,7 @@ class PublishedFleet:
             raise KeyError(name)
         frozen = self._frozen.get(name)
         if frozen is not None:  # a stale host repeats its page: the variant asked for, else its text
-            return await _unzip_if(_variant_of(frozen, fmt, gzipped)), frozen.collected_at
+            return await _variant_of(frozen, fmt, gzipped), frozen.collected_at
         held = self.held((fmt, gzipped))
         self._note_asked(held)
         for _ in range(3):  # a new cycle may land between the build and the lookup; it has the variant too
@@ -184,26 +184,18 @@ class PublishedFleet:
         await asyncio.shield(task)  # a client that leaves cancels its wait, not the others' build
 
 
-def _variant_of(exposition: HostExposition, fmt: Format, gzipped: bool) -> tuple[bytes, bool]:
-    """A variant of a held cycle without asking the worker (which has moved on), and whether it is still gzipped
-    where text was asked for: built from what is held of the format asked for, else of the other."""
-    body = exposition.variants.get((fmt, gzipped))
-    if body is not None:
-        return body, False
+async def _variant_of(exposition: HostExposition, fmt: Format, gzipped: bool) -> bytes:
+    """A variant of a held cycle without asking the worker (which has moved on): built from what is held of the
+    format asked for, else of the other, zipped or unzipped as asked."""
     for held_fmt in (fmt, *(f for f in Format if f is not fmt)):
-        for held_gzip in (False, True):
+        for held_gzip in (gzipped, not gzipped):
             body = exposition.variants.get((held_fmt, held_gzip))
             if body is None:
                 continue
-            if gzipped and not held_gzip:
-                return gzip.compress(body, GZIP_LEVEL, mtime=0), False
-            return body, held_gzip and not gzipped
-    return b"", False
-
-
-async def _unzip_if(held: tuple[bytes, bool]) -> bytes:
-    body, zipped = held
-    return await _unzip(body) if zipped else body
+            if held_gzip == gzipped:
+                return body
+            return gzip.compress(body, GZIP_LEVEL, mtime=0) if gzipped else await _unzip(body)
+    return b""
 
 
 async def _unzip(body: bytes) -> bytes:

@@ -25,6 +25,8 @@ from opentelemetry.sdk.metrics import MeterProvider, ObservableCounter, Observab
 from opentelemetry.sdk.metrics.export import AggregationTemporality, InMemoryMetricReader, NumberDataPoint
 from opentelemetry.sdk.metrics.view import Aggregation, DefaultAggregation, View
 
+from otel_fakegpu.telemetry.sdk_check import SelfCheck
+
 log = logging.getLogger(__name__)
 
 _DEFAULT = DefaultAggregation()
@@ -122,13 +124,6 @@ class SlimAggregation(Aggregation):
         return _DEFAULT._create_aggregation(instrument, attributes, reservoir_factory, start_time_unix_nano)
 
 
-class _Install:
-    status: str | None = None  # None before install, then "yes" or why not
-
-
-_install = _Install()
-
-
 def _points(aggregation: Aggregation | None) -> list[tuple[Any, ...]]:
     """Three collections of a gauge, a counter and an up-down counter (a set that changes, one observed twice) as
     comparable tuples; start times as "same as the first collection's" flags, the clock being different per run."""
@@ -163,20 +158,18 @@ def _points(aggregation: Aggregation | None) -> list[tuple[Any, ...]]:
     return sorted(found, key=repr)
 
 
+def _check() -> str | None:
+    return (
+        None if _points(SlimAggregation()) == _points(None) else "a self-check collection differed from the SDK's own"
+    )
+
+
+_install = SelfCheck(_check, "OpenTelemetry SDK slim aggregations not used (%s): each series takes the SDK's own", log)
+
+
 def install() -> bool:
     """Check once per process that slim aggregations collect exactly what the SDK's own do."""
-    if _install.status is not None:
-        return _install.status == "yes"
-    why = None
-    try:
-        if _points(SlimAggregation()) != _points(None):
-            why = "a self-check collection differed from the SDK's own"
-    except Exception as exc:  # any surprise in the SDK's internals: the SDK's own aggregations
-        why = f"{type(exc).__name__}: {exc}"
-    _install.status = why or "yes"
-    if why:
-        log.warning("OpenTelemetry SDK slim aggregations not used (%s): each series takes the SDK's own", why)
-    return why is None
+    return _install.passed()
 
 
 _SHARED = SlimAggregation()

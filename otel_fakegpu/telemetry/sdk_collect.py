@@ -29,6 +29,7 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricsData
 
 from otel_fakegpu.telemetry.sdk_aggregation import SlimAggregation
+from otel_fakegpu.telemetry.sdk_check import SelfCheck
 from otel_fakegpu.telemetry.sdk_fastpath import FrozenAttributes
 
 log = logging.getLogger(__name__)
@@ -105,13 +106,6 @@ class DirectCollection:
             match.consume_measurement(measurement, False)
 
 
-class _Install:
-    status: str | None = None  # None before install, then "yes" or why not
-
-
-_install = _Install()
-
-
 def _points(direct: bool) -> list[tuple[Any, ...]]:
     """Three collections of a gauge and a counter (a NaN, a failing callback, a plain and a frozen set, a set that
     changes) through a direct collection or the SDK's reader, as comparable tuples."""
@@ -152,19 +146,17 @@ def _points(direct: bool) -> list[tuple[Any, ...]]:
     return [*sorted(found, key=repr), ("usable", collection.usable())]
 
 
+def _check() -> str | None:
+    direct, stock = _points(direct=True), _points(direct=False)
+    return None if direct == stock and direct[-1] == ("usable", True) else "a self-check collection differed"
+
+
+_install = SelfCheck(_check, "OpenTelemetry SDK direct collection not used (%s): points go through Measurements", log)
+
+
 def install() -> bool:
     """Check once per process that a direct collection collects what the SDK's reader does."""
-    if _install.status is not None:
-        return _install.status == "yes"
-    try:
-        direct, stock = _points(direct=True), _points(direct=False)
-        why = None if direct == stock and direct[-1] == ("usable", True) else "a self-check collection differed"
-    except Exception as exc:  # any surprise in the SDK's internals: the SDK's reader collects
-        why = f"{type(exc).__name__}: {exc}"
-    _install.status = why or "yes"
-    if why:
-        log.warning("OpenTelemetry SDK direct collection not used (%s): points go through Measurements", why)
-    return why is None
+    return _install.passed()
 
 
 def status() -> str | None:

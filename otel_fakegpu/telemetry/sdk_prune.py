@@ -27,18 +27,10 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader, MetricsData
 
 from otel_fakegpu.telemetry.label_sets import FixedAttributes
+from otel_fakegpu.telemetry.sdk_check import SelfCheck
 from otel_fakegpu.telemetry.sdk_fastpath import frozen
 
 log = logging.getLogger(__name__)
-
-
-class _Install:
-    """What ``install`` found in this process."""
-
-    status: str | None = None  # None before install, then "yes" or why not
-
-
-_install = _Install()
 
 
 def view_matches(provider: MeterProvider) -> Iterator[Any]:
@@ -113,17 +105,12 @@ def _check() -> str | None:
     return None
 
 
+_install = SelfCheck(_check, "stale attribute sets are not pruned on this OpenTelemetry SDK (%s): series stay", log)
+
+
 def install() -> bool:
     """Check the SDK once per process; False (pruning off, one warning) when it is not as pruning needs."""
-    if _install.status is None:
-        try:
-            why = _check()
-        except Exception as exc:  # any surprise in the SDK's internals: leave them alone
-            why = f"{type(exc).__name__}: {exc}"
-        _install.status = why or "yes"
-        if why:
-            log.warning("stale attribute sets are not pruned on this OpenTelemetry SDK (%s): series stay", why)
-    return _install.status == "yes"
+    return _install.passed()
 
 
 def status() -> str | None:

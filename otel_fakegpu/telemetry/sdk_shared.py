@@ -35,6 +35,7 @@ from otel_fakegpu import __version__
 from otel_fakegpu.telemetry import sdk_collect
 from otel_fakegpu.telemetry.reader import CycleReader, creator, no_exemplars
 from otel_fakegpu.telemetry.sdk_aggregation import aggregation as slim_aggregation
+from otel_fakegpu.telemetry.sdk_check import SelfCheck
 from otel_fakegpu.telemetry.sdk_collect import DirectCollection
 from otel_fakegpu.telemetry.sdk_prune import StaleSetPruner, view_matches
 
@@ -123,6 +124,7 @@ class SharedProvider:
         for storage in consumer._reader_storages.values():
             for instrument in consumer._async_instruments:
                 storage._get_or_init_view_instrument_match(instrument)
+        self._matches = tuple(view_matches(self.provider))  # all of them: its instruments are only ever these
         direct = DirectCollection(self.provider, self._reader)  # no Measurement per point, where it applies
         self._direct = direct if sdk_collect.install() and direct.usable() else None
 
@@ -136,11 +138,10 @@ class SharedProvider:
     def collect(self, scope: SdkScope, timeout_millis: float) -> MetricsData | None:
         """One SDK collection of ``scope``'s series with its callbacks; pruned as its own provider would be."""
         with self._lock:
-            matches = list(view_matches(self.provider))
-            for match, series in zip(matches, scope.series, strict=False):
+            if not scope.series:  # its first collection
+                scope.series = [{} for _ in self._matches]
+            for match, series in zip(self._matches, scope.series, strict=True):
                 match._attributes_aggregation = series
-            for match in matches[len(scope.series) :]:
-                match._attributes_aggregation = {}
             self._active = scope
             try:
                 if self._direct is not None:
@@ -152,8 +153,8 @@ class SharedProvider:
                     scope.pruner.after_collection(data)
             finally:
                 self._active = None
-                # In view-match order, which only grows: a match made in this collection comes last.
-                scope.series = [match._attributes_aggregation for match in view_matches(self.provider)]
+                # Pruning replaces a match's dictionary: take back what the matches hold now.
+                scope.series = [match._attributes_aggregation for match in self._matches]
             return data
 
 
@@ -193,13 +194,6 @@ def sdk_for(shape: Shape, callbacks: Sequence[Callback], resource: Resource) -> 
     if install():
         return SdkScope(_shared(shape), callbacks, resource)
     return OwnProvider(shape, callbacks, resource)
-
-
-class _Install:
-    status: str | None = None  # None before install, then "yes" or why not
-
-
-_install = _Install()
 
 
 def _collections(shared: bool) -> list[list[tuple[Any, ...]]]:
@@ -242,18 +236,16 @@ def _collections(shared: bool) -> list[list[tuple[Any, ...]]]:
     return found
 
 
+def _check() -> str | None:
+    return None if _collections(shared=True) == _collections(shared=False) else "a self-check collection differed"
+
+
+_install = SelfCheck(_check, "OpenTelemetry SDK providers not shared by alike pipelines (%s): one per pipeline", log)
+
+
 def install() -> bool:
     """Check once per process that pipelines sharing a provider collect what a provider each would give."""
-    if _install.status is not None:
-        return _install.status == "yes"
-    try:
-        why = None if _collections(shared=True) == _collections(shared=False) else "a self-check collection differed"
-    except Exception as exc:  # any surprise in the SDK's internals: a provider per pipeline
-        why = f"{type(exc).__name__}: {exc}"
-    _install.status = why or "yes"
-    if why:
-        log.warning("OpenTelemetry SDK providers not shared by alike pipelines (%s): one per pipeline", why)
-    return why is None
+    return _install.passed()
 
 
 def status() -> str | None:

@@ -1,0 +1,33 @@
+"""The once-per-process check every SDK hook runs before it is used (docs/sdk-hooks.md).
+
+A hook compares a small collection through itself with the same collection through the SDK's own path; any
+difference, or any exception from the SDK's internals, turns the hook off for the process with one warning, and the
+SDK's own path runs. ``SelfCheck`` holds that outcome: ``status`` is None before the check, then "yes" or why not.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+
+class SelfCheck:
+    """Runs ``check`` (None when the hook fits this SDK, else why not) once; ``fallback`` is the warning, with
+    ``%s`` for the reason, logged by the hook's own ``log``."""
+
+    def __init__(self, check: Callable[[], str | None], fallback: str, log: logging.Logger) -> None:
+        self._check = check
+        self._fallback = fallback
+        self._log = log
+        self.status: str | None = None
+
+    def passed(self) -> bool:
+        if self.status is None:
+            try:
+                why = self._check()
+            except Exception as exc:  # any surprise in the SDK's internals: the SDK's own path
+                why = f"{type(exc).__name__}: {exc}"
+            self.status = why or "yes"
+            if why:
+                self._log.warning(self._fallback, why)
+        return self.status == "yes"
