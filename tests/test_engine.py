@@ -50,6 +50,31 @@ def test_dcgm_blank_sentinels_read_as_no_value(sentinel: object) -> None:
     assert engine.read_latest([150]).column(150) == (None,)
 
 
+@pytest.mark.parametrize("reading", [float(blank.INT32_BLANK), float(blank.INT64_BLANK + 1), 2**47, "140737488355328"])
+def test_a_reading_equal_to_another_types_sentinel_is_kept(reading: object) -> None:
+    """The engines' quick test lets through what equals no sentinel; one equal to another type's takes is_blank."""
+    engine = EmbeddedEngine()
+    (gpu,) = engine.create_gpus(1)
+    engine.inject_rows([(gpu, {150: reading})], 1.0)  # type: ignore[dict-item]
+    engine.create_entities("switch", [0])
+    engine.inject_entities("switch", [(0, 858, reading), (0, 859, blank.INT32_BLANK)], 1.0)  # type: ignore[list-item]
+    assert engine.read_latest([150]).column(150) == (reading,)
+    assert engine.read_latest([858, 859]).groups["switch"].columns == {858: (reading,), 859: (None,)}
+
+
+def test_rows_store_what_the_same_triples_store() -> None:
+    """inject_rows (the simulator's form) is inject of every reading of its rows: values, blanks, samples."""
+    rows = [(0, {150: 40, 230: 0, 155: float("nan")}), (1, {230: 43, 150: blank.INT32_BLANK}), (0, {150: 41})]
+    engines = [EmbeddedEngine(clock=lambda: 9.0), EmbeddedEngine(clock=lambda: 9.0)]
+    for engine in engines:
+        engine.create_gpus(2)
+        engine.watch_samples([230], 60.0)
+    engines[0].inject_rows(rows, 5.0)
+    engines[1].inject([(e, f, v) for e, readings in rows for f, v in readings.items()], 5.0)
+    first, second = (engine.read_latest([150, 155, 230], samples_after=0) for engine in engines)
+    assert first == second and first.column(150) == (41, None) and first.samples[230][0].entity_ids == (0, 1)
+
+
 def test_blank_for_each_type_is_blank() -> None:
     for value_type in ValueType:
         assert blank.is_blank(blank.blank_for(value_type))

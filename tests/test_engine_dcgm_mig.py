@@ -5,13 +5,13 @@ as the embedded engine exports the same layout."""
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from otel_fakegpu.engine import EmbeddedEngine, EngineSettings, GpuInstanceEntity, parse_devices
+from otel_fakegpu.engine import EmbeddedEngine, Engine, EngineSettings, GpuInstanceEntity, parse_devices
 from otel_fakegpu.engine.dcgm_loader import load_dcgm
 from otel_fakegpu.engine.embedded import INSTANCE_ENTITY_BASE
 from otel_fakegpu.engine.snapshot import INSTANCE_FIELDS
@@ -106,6 +106,9 @@ class _MirroredEngine(EmbeddedEngine):
             self._fake.STATE.instance_info[entity - BASE] = (instance_id, int(profile[0]))
             self._fake.STATE.values[(GPU_I, entity - BASE, 50)] = ("s", profile, 0)
         return created
+
+    def inject_rows(self, rows: Iterable[tuple[int, Mapping[int, Value | None]]], timestamp: float) -> None:
+        Engine.inject_rows(self, rows, timestamp)  # every reading through inject below, as an engine's default
 
     def inject(self, updates: Iterable[tuple[int, int, Value | None]], timestamp: float) -> None:
         updates = list(updates)

@@ -66,6 +66,11 @@ class Engine(ABC):
         """Set the latest value of (entity id, field id) pairs, all stamped ``timestamp`` (seconds); one
         call is one update, and stores one sample batch per watched field it touches."""
 
+    def inject_rows(self, rows: Iterable[tuple[int, Mapping[int, Value | None]]], timestamp: float) -> None:
+        """``inject`` of every (entity id, field id, value) of ``rows``, given as (entity id, {field id: value}):
+        one update. The simulator's form; an engine may store it faster than the same triples."""
+        self.inject(((entity_id, f, v) for entity_id, readings in rows for f, v in readings.items()), timestamp)
+
     def inject_processes(self, processes: Mapping[int, tuple[ProcessUsage, ...]]) -> None:  # noqa: B027
         """Replace the compute processes of these entities (the simulator's workloads); engines that read real
         GPUs learn processes from the driver and ignore this."""

@@ -13,8 +13,7 @@ from otel_fakegpu.engine.base import Engine, EngineError, EngineState, EngineSta
 from otel_fakegpu.engine.entities import ENTITY_GROUPS, EntityTable
 from otel_fakegpu.engine.snapshot import Column, GpuInstanceEntity, ProcessUsage, SampleBatch, Snapshot
 from otel_fakegpu.fields import Value, is_blank
-from otel_fakegpu.fields.blank import DOUBLE_BLANK as _DOUBLE_BLANK
-from otel_fakegpu.fields.blank import INT32_BLANK as _INT32_BLANK
+from otel_fakegpu.fields.blank import MAYBE_BLANK
 
 log = logging.getLogger(__name__)
 
@@ -42,13 +41,6 @@ class _History:
 
     def since(self, after: int) -> tuple[SampleBatch, ...]:
         return tuple(batch for seq, batch in self.batches if seq > after)
-
-
-def _plain_number(value: Value | None) -> bool:
-    """A reading that cannot be a blank sentinel (nearly all of them), without the full sentinel test."""
-    if isinstance(value, float):
-        return -_DOUBLE_BLANK < value < _DOUBLE_BLANK  # NaN compares false: it takes the full test
-    return isinstance(value, int) and value < _INT32_BLANK
 
 
 class EmbeddedEngine(Engine):
@@ -148,35 +140,42 @@ class EmbeddedEngine(Engine):
                     history.max_keep_age_s = max(history.max_keep_age_s, max_keep_age_s)
 
     def inject(self, updates: Iterable[tuple[int, int, Value | None]], timestamp: float) -> None:
+        self._store([(entity_id, {field_id: value}) for entity_id, field_id, value in updates], timestamp)
+
+    def inject_rows(self, rows: Iterable[tuple[int, Mapping[int, Value | None]]], timestamp: float) -> None:
         # Drawn before the lock is taken: a simulator passes a generator that runs its physics, and a cycle's
         # read must not wait for that.
-        updates = list(updates)
+        self._store(list(rows), timestamp)
+
+    def _store(self, rows: list[tuple[int, Mapping[int, Value | None]]], timestamp: float) -> None:
         with self._lock:
             width = len(self._entity_ids)
-            watched = self._histories
             slots = self._slot
             samples: dict[int, tuple[list[int], list[Value | None]]] = {}
             # Per field: its value column, its stamp column and its sample lists (None when not watched), looked
             # up once per call rather than once per reading: a fleet's worker injects millions of readings.
             columns: dict[int, tuple[list[Value | None], tuple[list[int], list[Value | None]] | None]]
             columns = {}
-            for entity_id, field_id, value in updates:
+            for entity_id, readings in rows:
                 slot = slots.get(entity_id)
                 if slot is None:
                     raise EngineError(f"no GPU entity {entity_id}")
-                entry = columns.get(field_id)
-                if entry is None:
-                    entry = columns[field_id] = self._columns_of(field_id, width, samples)
-                cells, sample = entry
-                stored = cells[slot] = value if _plain_number(value) or not is_blank(value) else None
-                cells[width + slot] = timestamp
-                if sample is not None:
-                    sample[0].append(entity_id)
-                    sample[1].append(stored)
+                stamp = width + slot
+                for field_id, value in readings.items():
+                    entry = columns.get(field_id)
+                    if entry is None:
+                        entry = columns[field_id] = self._columns_of(field_id, width, samples)
+                    cells, sample = entry
+                    plain = value == value and value not in MAYBE_BLANK  # noqa: PLR0124 - NaN: the full test (blank.py)
+                    stored = cells[slot] = value if plain or not is_blank(value) else None
+                    cells[stamp] = timestamp
+                    if sample is not None:
+                        sample[0].append(entity_id)
+                        sample[1].append(stored)
             if samples:
                 self._updates += 1
                 for field_id, (ids, values) in samples.items():
-                    watched[field_id].append(self._updates, SampleBatch(timestamp, tuple(ids), tuple(values)))
+                    self._histories[field_id].append(self._updates, SampleBatch(timestamp, tuple(ids), tuple(values)))
 
     def _columns_of(
         self, field_id: int, width: int, samples: dict[int, tuple[list[int], list[Value | None]]]
@@ -243,11 +242,10 @@ class EmbeddedEngine(Engine):
 
     def inject_entities(self, group: str, updates: Iterable[tuple[int, int, Value | None]], timestamp: float) -> None:
         with self._lock:
-            table = self._tables.get(group)
-            for entity_id, field_id, value in updates:
-                if table is None or entity_id not in table.slots:
-                    raise EngineError(f"no {group} entity {entity_id}")
-                table.set(entity_id, field_id, value)
+            try:  # a group never created has no entities: its first update is refused
+                self._tables.get(group, EntityTable()).set_all(updates)
+            except KeyError as exc:
+                raise EngineError(f"no {group} entity {exc.args[0]}") from None
 
     def _samples_since(self, after: int) -> dict[int, tuple[SampleBatch, ...]]:
         for field_id, history in self._histories.items():

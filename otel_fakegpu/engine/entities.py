@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from otel_fakegpu.engine.snapshot import Column, Snapshot
 from otel_fakegpu.fields import ENTITY_LINK, ENTITY_SWITCH, Value, is_blank
+from otel_fakegpu.fields.blank import MAYBE_BLANK
 
 ENTITY_GROUPS = (ENTITY_SWITCH, ENTITY_LINK)
 _PORT_BITS = 8
@@ -37,22 +38,31 @@ class EntityTable:
     values: dict[int, list[Value | None]] = field(default_factory=dict)
 
     def add(self, entity_ids: Iterable[int]) -> tuple[int, ...]:
-        added = []
-        for entity_id in entity_ids:
-            if entity_id in self.slots:
-                raise ValueError(f"entity {entity_id} exists already")
-            self.slots[entity_id] = len(self.ids)
-            self.ids.append(entity_id)
-            added.append(entity_id)
+        added = tuple(entity_ids)
+        if len(set(added)) != len(added) or not self.slots.keys().isdisjoint(added):  # none added: say which
+            taken = set(self.slots)
+            for entity_id in added:
+                if entity_id in taken:
+                    raise ValueError(f"entity {entity_id} exists already")
+                taken.add(entity_id)
+        self.slots.update(zip(added, range(len(self.ids), len(self.ids) + len(added)), strict=True))
+        self.ids.extend(added)
         for column in self.values.values():
             column.extend([None] * len(added))
-        return tuple(added)
+        return added
 
-    def set(self, entity_id: int, field_id: int, value: Value | None) -> None:
-        column = self.values.get(field_id)
-        if column is None:
-            column = self.values[field_id] = [None] * len(self.ids)
-        column[self.slots[entity_id]] = None if is_blank(value) else value
+    def set_all(self, updates: Iterable[tuple[int, int, Value | None]]) -> None:
+        """Store each (entity, field, value); KeyError(entity id) at the first entity not in the table."""
+        slots, values = self.slots, self.values
+        for entity_id, field_id, value in updates:
+            slot = slots.get(entity_id)
+            if slot is None:
+                raise KeyError(entity_id)
+            column = values.get(field_id)
+            if column is None:
+                column = values[field_id] = [None] * len(self.ids)
+            plain = value == value and value not in MAYBE_BLANK  # noqa: PLR0124 - NaN: the full test (blank.py)
+            column[slot] = value if plain or not is_blank(value) else None
 
     def snapshot(self, field_ids: Sequence[int], taken_at: float) -> Snapshot | None:
         """The fields this group holds, or None when it holds none of them."""

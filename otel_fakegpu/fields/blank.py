@@ -22,6 +22,10 @@ STRING_NOT_PERMISSIONED: Final = "<<<NOT_PERM>>>"
 _INT_BLANKS: Final = frozenset(base + offset for base in (INT32_BLANK, INT64_BLANK) for offset in range(4))
 _DOUBLE_BLANKS: Final = frozenset(DOUBLE_BLANK + offset for offset in range(4))
 _STRING_BLANKS: Final = frozenset((STRING_BLANK, STRING_NOT_FOUND, STRING_NOT_SUPPORTED, STRING_NOT_PERMISSIONED))
+# Every sentinel of every type, and None: a value outside it that equals itself (not NaN) is no blank, found without
+# the typed test of ``is_blank`` (engines store hundreds of thousands of readings at once). A reading equal to a
+# sentinel of another type (2147483632.0) is in it too: ``is_blank`` then decides.
+MAYBE_BLANK: Final = frozenset((*_INT_BLANKS, *_DOUBLE_BLANKS, *_STRING_BLANKS, None))
 
 Value = int | float | str
 

@@ -17,7 +17,7 @@ from otel_fakegpu.sim.placement import PlacedWorkload, as_demand, device_demand,
 from otel_fakegpu.sim.profiles import Demand, Profile
 
 Readings = dict[int, Value | None]
-Update = tuple[int, int, Value | None]  # (entity id, field id, value)
+Row = tuple[int, Readings]  # (entity id, its readings)
 
 
 @dataclass
@@ -39,27 +39,30 @@ class SimulatedGpu:
     nvlink_tx_bps: int = 0
 
 
-def identity_updates(gpus: Sequence[SimulatedGpu]) -> Iterator[Update]:
+def identity_rows(gpus: Sequence[SimulatedGpu]) -> Iterator[Row]:
     """Each GPU's identity fields, injected once when the GPUs are created."""
     count = len(gpus)
     for gpu in gpus:
-        ident, eid = gpu.identity, gpu.entity_id
-        yield from (
-            (eid, 1, DRIVER_VERSION),
-            (eid, 2, NVML_VERSION),
-            (eid, 4, count),
-            (eid, 66, 1),  # persistence mode on, as on every data-centre node
-            (eid, 50, ident.sku.model_name),
-            (eid, 51, BRAND),
-            (eid, 53, ident.serial),
-            (eid, 54, ident.uuid),
-            (eid, 55, ident.minor_number),
-            (eid, 57, ident.pci_bus_id),
-            (eid, 85, ident.sku.vbios),
+        ident = gpu.identity
+        yield (
+            gpu.entity_id,
+            {
+                1: DRIVER_VERSION,
+                2: NVML_VERSION,
+                4: count,
+                66: 1,  # persistence mode on, as on every data-centre node
+                50: ident.sku.model_name,
+                51: BRAND,
+                53: ident.serial,
+                54: ident.uuid,
+                55: ident.minor_number,
+                57: ident.pci_bus_id,
+                85: ident.sku.vbios,
+            },
         )
 
 
-def reading_updates(gpus: Sequence[SimulatedGpu], t: float, dt: float) -> Iterator[Update]:
+def reading_rows(gpus: Sequence[SimulatedGpu], t: float, dt: float) -> Iterator[Row]:
     """``gpus`` advanced by ``dt`` scenario seconds to scenario time ``t``: their readings and their instances'."""
     for gpu in gpus:
         gpu.faults.prepare(gpu.physics, t)
@@ -70,12 +73,9 @@ def reading_updates(gpus: Sequence[SimulatedGpu], t: float, dt: float) -> Iterat
         gpu.faults.shape_readings(readings, gpu.physics)
         gpu.load = 0.0 if gpu.faults.off_bus else gpu.physics.load
         gpu.nvlink_tx_bps = int(readings.get(1011) or 0)
-        eid = gpu.entity_id
-        for field_id, value in readings.items():
-            yield eid, field_id, value
-        for instance_eid, instance in instances:
-            for field_id, value in instance.items():  # an instance of a GPU off the bus is gone with it
-                yield instance_eid, field_id, None if gpu.faults.off_bus else value
+        yield gpu.entity_id, readings
+        for instance_eid, instance in instances:  # an instance of a GPU off the bus is gone with it
+            yield instance_eid, dict.fromkeys(instance) if gpu.faults.off_bus else instance
 
 
 def _demand(gpu: SimulatedGpu, t: float) -> Demand:
@@ -100,7 +100,7 @@ def _mig_readings(gpu: SimulatedGpu, t: float, dt: float) -> tuple[Readings, lis
 
 def inject_gpus(engine: Engine, gpus: Sequence[SimulatedGpu], t: float, dt: float, now: float) -> None:
     """Advance ``gpus`` by ``dt`` to scenario time ``t``; inject their readings and compute processes at ``now``."""
-    engine.inject(reading_updates(gpus, t, dt), now)
+    engine.inject_rows(reading_rows(gpus, t, dt), now)
     engine.inject_processes(process_table(gpus, t))
 
 

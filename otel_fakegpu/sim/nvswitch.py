@@ -8,7 +8,7 @@ counters add what the board's GPUs send over NVLink, shared between its switches
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from otel_fakegpu.engine import link_entity_id
@@ -20,6 +20,7 @@ SWITCH_IDLE_C = 38.0
 SWITCH_LOADED_RISE_C = 17.0
 SLOWDOWN_C, SHUTDOWN_C = 95, 105
 LINK_ACTIVE = 2  # DCGM_FI_DEV_NVSWITCH_LINK_STATUS: -1 unknown, 0 off, 1 safe, 2 active, 3 error, 4 inactive
+SWITCH_STATIC = ((856, 0), (857, 0), (859, SLOWDOWN_C), (860, SHUTDOWN_C))  # no SXid yet, temperature limits
 
 
 @dataclass
@@ -43,29 +44,27 @@ def build_switches(skus: Sequence[GpuSku]) -> list[SimulatedSwitch]:
         total_links = sum(sku.nvswitch_links)
         for links_per_gpu in sku.nvswitch_links:
             switch_id = len(switches)
-            ports = range(links_per_gpu * len(gpu_indexes))  # port p serves the board's GPU p // links_per_gpu
+            ports = links_per_gpu * len(gpu_indexes)  # port p serves the board's GPU p // links_per_gpu
+            # Ports 0..n-1 are consecutive ids (link_entity_id checks the last one is a port).
+            link_ids = range(link_entity_id(switch_id, 0), link_entity_id(switch_id, ports - 1) + 1) if ports else ()
             switches.append(
                 SimulatedSwitch(
                     entity_id=switch_id,
                     sku=sku,
                     gpu_indexes=gpu_indexes,
-                    link_ids=tuple(link_entity_id(switch_id, port) for port in ports),
+                    link_ids=tuple(link_ids),
                     share=links_per_gpu / total_links,
                 )
             )
     return switches
 
 
-def static_updates(switch: SimulatedSwitch) -> Iterator[tuple[str, int, int, Value | None]]:
-    """(group, entity, field, value) set once: limits, no SXid yet, links active."""
-    yield from (
-        ("switch", switch.entity_id, 856, 0),
-        ("switch", switch.entity_id, 857, 0),
-        ("switch", switch.entity_id, 859, SLOWDOWN_C),
-        ("switch", switch.entity_id, 860, SHUTDOWN_C),
-    )
-    for link_id in switch.link_ids:
-        yield "link", link_id, 870, LINK_ACTIVE
+def static_updates(switches: Sequence[SimulatedSwitch]) -> dict[str, list[tuple[int, int, Value | None]]]:
+    """(entity, field, value) set once, by group: limits and no SXid yet on each switch, its links active."""
+    return {
+        "switch": [(s.entity_id, field_id, value) for s in switches for field_id, value in SWITCH_STATIC],
+        "link": [(link_id, 870, LINK_ACTIVE) for s in switches for link_id in s.link_ids],
+    }
 
 
 def step_switch(

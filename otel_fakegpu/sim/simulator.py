@@ -15,7 +15,7 @@ from typing import TypeVar
 from otel_fakegpu.engine import Engine
 from otel_fakegpu.sim.clock import ScenarioClock
 from otel_fakegpu.sim.events import GpuEvent
-from otel_fakegpu.sim.gpus import SimulatedGpu, identity_updates, inject_gpus
+from otel_fakegpu.sim.gpus import SimulatedGpu, identity_rows, inject_gpus
 from otel_fakegpu.sim.host_events import HostEvent
 from otel_fakegpu.sim.identity import make_identity
 from otel_fakegpu.sim.mig import MigLayout
@@ -107,7 +107,7 @@ class Simulator:
                 created = self._engine.create_gpu_instances(entity_id, pairs)
                 gpu.instance_entities = {gi: eid for (gi, _), eid in zip(pairs, created, strict=True)}
             self._gpus.append(gpu)
-        self._engine.inject(identity_updates(self._gpus), now)
+        self._engine.inject_rows(identity_rows(self._gpus), now)
         for workload in self._initial_workloads:
             self.add_workload(workload)
         with self._lock:
@@ -275,8 +275,7 @@ class Simulator:
             return
         self._engine.create_entities("link", [link for s in switches for link in s.link_ids])
         self._switches = switches
-        for group in ("switch", "link"):
-            updates = [(e, f, v) for s in switches for g, e, f, v in static_updates(s) if g == group]
+        for group, updates in static_updates(switches).items():
             self._engine.inject_entities(group, updates, now)
         self._step_switches(0.0, now)
 
