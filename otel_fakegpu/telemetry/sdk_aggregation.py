@@ -38,7 +38,7 @@ class _SlimLastValue:
 
     __slots__ = ("_attributes", "_value")
 
-    def __init__(self, attributes: Any) -> None:
+    def __init__(self, attributes: Any, start_nano: int = 0) -> None:  # a gauge point has no start time
         self._attributes = attributes
         self._value: float | int | None = None
 
@@ -107,6 +107,11 @@ class SlimAggregation(Aggregation):
             )
         return self._slim[cls]
 
+    def series_class(self, instrument: Any) -> Callable[[Any, int], Any] | None:
+        """What a series of ``instrument`` is, made from (attribute set, start time); None: the SDK's own."""
+        kind = self._kind(instrument)
+        return _SlimLastValue if kind == "gauge" else _SlimSum if kind == "sum" else None
+
     def _create_aggregation(
         self, instrument: Any, attributes: Any, reservoir_factory: Callable[..., Any], start_time_unix_nano: int
     ) -> Any:
@@ -116,11 +121,9 @@ class SlimAggregation(Aggregation):
                 template = _DEFAULT._create_aggregation(instrument, None, reservoir_factory, 0)
                 self._templates[type(instrument)] = template
             return template
-        kind = self._kind(instrument)
-        if kind == "gauge":
-            return _SlimLastValue(attributes)
-        if kind == "sum":
-            return _SlimSum(attributes, start_time_unix_nano)
+        series = self.series_class(instrument)
+        if series is not None:
+            return series(attributes, start_time_unix_nano)
         return _DEFAULT._create_aggregation(instrument, attributes, reservoir_factory, start_time_unix_nano)
 
 
