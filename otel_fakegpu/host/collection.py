@@ -81,6 +81,7 @@ class HostCollection:
             self.reload_hooks.append(ScenarioReloader(self.simulator, config.scenario, config.num_gpus))
         self._stop = threading.Event()
         self.liveness = Liveness()  # the push senders' threads
+        self._prepared = False
 
     def _keep_on_disk(self, settings: PushQueueSettings) -> None:
         """Each push target keeps its requests in its own folder of the queue directory, an equal share of it."""
@@ -124,12 +125,19 @@ class HostCollection:
         self.cycle.run_once()  # publish now: the new field set and the reload's count on the same page
         return {"ok": not errors, "errors": errors}
 
+    def prepare(self) -> None:
+        """Create the simulated GPUs with their first readings: what can come before the serving process is ready
+        to take the first cycle (a worker does it while that process loads aiohttp). ``start`` does it if needed."""
+        if self.simulator is not None and not self._prepared:
+            self.simulator.start()
+        self._prepared = True
+
     def start(self) -> None:
-        """Create the GPUs and run the first cycle (the worker then drives step and run_cycle)."""
+        """Create the GPUs (unless ``prepare`` did) and run the first cycle (the worker then drives step and
+        run_cycle)."""
         for pusher in self.pushers:
             pusher.start(self._stop, self.liveness)
-        if self.simulator is not None:
-            self.simulator.start()
+        self.prepare()
         self.cycle.run_once()
 
     def step(self) -> None:

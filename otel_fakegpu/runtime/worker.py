@@ -35,7 +35,8 @@ ALL_VARIANTS: tuple[Variant, ...] = tuple((fmt, gz) for fmt in Format for gz in 
 class Collection(Protocol):
     """One host's collection side (engine, simulator, pipeline, outputs) as a worker drives it."""
 
-    def start(self) -> None: ...  # create the GPUs and run the first cycle
+    def prepare(self) -> None: ...  # create the GPUs (before the server takes cycles)
+    def start(self) -> None: ...  # create the GPUs unless prepared, and run the first cycle
     def step(self) -> None: ...  # advance the simulated values to now
     def run_cycle(self) -> bool: ...  # one engine read, one SDK collection, every output
     def latest(self) -> Exposition | None: ...
@@ -124,8 +125,11 @@ class Worker:
                 collection.stop()
 
     def _build_collections(self) -> None:
+        """Each host's collection with its simulated GPUs and their first readings, while the serving process
+        still starts; their first cycles wait for ``go``."""
         for host in self._hosts:
-            self._collections[host.name] = self._factory(host)
+            self._collections[host.name] = collection = self._factory(host)
+            collection.prepare()
 
     def _await_go(self) -> None:
         """Until the server can take the first cycle (``go``): made while the serving process still loaded aiohttp,
