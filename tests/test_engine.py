@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from otel_fakegpu.engine import EmbeddedEngine, EngineError, EngineState
-from otel_fakegpu.fields import blank
+from otel_fakegpu.fields import Value, blank
 from otel_fakegpu.fields.catalog import ValueType
 
 
@@ -64,7 +64,9 @@ def test_a_reading_equal_to_another_types_sentinel_is_kept(reading: object) -> N
 
 def test_rows_store_what_the_same_triples_store() -> None:
     """inject_rows (the simulator's form) is inject of every reading of its rows: values, blanks, samples."""
-    rows = [(0, {150: 40, 230: 0, 155: float("nan")}), (1, {230: 43, 150: blank.INT32_BLANK}), (0, {150: 41})]
+    rows: list[tuple[int, dict[int, Value | None]]] = [
+        (0, {150: 40, 230: 0, 155: float("nan")}), (1, {230: 43, 150: blank.INT32_BLANK}), (0, {150: 41})
+    ]  # fmt: skip
     engines = [EmbeddedEngine(clock=lambda: 9.0), EmbeddedEngine(clock=lambda: 9.0)]
     for engine in engines:
         engine.create_gpus(2)
