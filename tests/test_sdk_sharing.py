@@ -61,6 +61,7 @@ def test_both_install_on_the_declared_sdk() -> None:
     assert sdk_aggregation.install() and sdk_aggregation.status() == "yes"
     assert sdk_shared.install() and sdk_shared.status() == "yes"
     assert sdk_collect.install() and sdk_collect.status() == "yes"
+    assert sdk_aggregation._quick.status == "yes" and sdk_aggregation._Points.make is sdk_aggregation._quick_point
     stack = build_stack(2, ["static"])
     stack.cycle()
     assert isinstance(stack.pipeline._sdk, SdkScope)
@@ -126,6 +127,18 @@ def test_a_refused_aggregation_check_keeps_the_sdks_aggregations(
     assert sdk_aggregation.aggregation() is None
     assert caplog.text.count("slim aggregations not used") == 1
     assert isinstance(SlimAggregation(), SlimAggregation)  # still importable; only unused
+
+
+def test_refused_quick_points_are_made_by_the_sdk_and_pages_stay(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    quick = _untimed(build_stack(2, ["static"], seed=3).cycle())
+    monkeypatch.setattr(sdk_aggregation._quick, "status", None)
+    monkeypatch.setattr(sdk_aggregation, "_quick_point", lambda *args: None)  # what an unfit SDK could make
+    monkeypatch.setattr(sdk_aggregation._Points, "make", sdk_aggregation._Points.make)  # put back afterwards
+    assert sdk_aggregation.install() and sdk_aggregation._Points.make is sdk_aggregation._stock_point
+    assert caplog.text.count("points made by their constructor (a quick point differed") == 1
+    assert _untimed(build_stack(2, ["static"], seed=3).cycle()) == quick
 
 
 def test_collections_from_two_threads_never_mix_their_series() -> None:

@@ -12,6 +12,10 @@ attributes, so that one is the SDK's own; only the per-series ones are slim. ``i
 (a gauge, a counter, an up-down counter, two cycles, a set that changes, one set observed twice) through the stock
 and the slim aggregation and compares every point; when anything differs or the SDK lacks a name, ``aggregation``
 returns None (the views keep the SDK's default) and one warning says why. docs/sdk-hooks.md lists the hooks.
+
+A slim series makes its ``NumberDataPoint`` as a quick point: the frozen dataclass's instance dict set at once,
+instead of its constructor's ``object.__setattr__`` per field (~0.9 -> ~0.3 us; a 4096-GPU cycle makes 100,000).
+``install`` first compares quick points with the constructor's; when they differ, the constructor makes them.
 """
 
 from __future__ import annotations
@@ -31,6 +35,31 @@ log = logging.getLogger(__name__)
 
 _DEFAULT = DefaultAggregation()
 _CUMULATIVE = AggregationTemporality.CUMULATIVE
+
+
+_NEW = object.__new__
+_SET = object.__setattr__
+
+
+def _stock_point(attributes: Any, start_nano: int | None, time_nano: int, value: float | int) -> NumberDataPoint:
+    no_start: Any = start_nano  # a gauge point has no start time: the SDK's own says None where its type says int
+    return NumberDataPoint(attributes, start_time_unix_nano=no_start, time_unix_nano=time_nano, value=value)
+
+
+def _quick_point(attributes: Any, start_nano: int | None, time_nano: int, value: float | int) -> NumberDataPoint:
+    """The same point without the frozen dataclass's per-field ``object.__setattr__`` (~0.9 -> ~0.3 us a point)."""
+    point: NumberDataPoint = _NEW(NumberDataPoint)
+    fields = {"attributes": attributes, "start_time_unix_nano": start_nano, "time_unix_nano": time_nano}
+    fields["value"], fields["exemplars"] = value, []
+    _SET(point, "__dict__", fields)
+    return point
+
+
+class _Points:
+    """How slim series make their points: the SDK's constructor, or quick points once ``install`` found them equal
+    to its points on this SDK (a 4096-GPU cycle makes 100,000)."""
+
+    make: Callable[[Any, int | None, int, float | int], NumberDataPoint] = _stock_point
 
 
 class _SlimLastValue:
@@ -53,9 +82,7 @@ class _SlimLastValue:
         value, self._value = self._value, None
         if value is None:
             return None
-        # A gauge point has no start time: the SDK's own says None where its type says int.
-        no_start: Any = None
-        return NumberDataPoint(self._attributes, start_time_unix_nano=no_start, time_unix_nano=start_nano, value=value)
+        return _Points.make(self._attributes, None, start_nano, value)  # a gauge point has no start time
 
 
 class _SlimSum:
@@ -80,11 +107,10 @@ class _SlimSum:
         if value is None:
             return None
         if temporality is _CUMULATIVE:
-            return NumberDataPoint(self._attributes, start_time_unix_nano=self._start_nano, time_unix_nano=start_nano,
-                                   value=value)  # fmt: skip
+            return _Points.make(self._attributes, self._start_nano, start_nano, value)
         delta, self._previous_value = value - self._previous_value, value
         since, self._previous_start_nano = self._previous_start_nano, start_nano
-        return NumberDataPoint(self._attributes, start_time_unix_nano=since, time_unix_nano=start_nano, value=delta)
+        return _Points.make(self._attributes, since, start_nano, delta)
 
 
 class SlimAggregation(Aggregation):
@@ -167,11 +193,26 @@ def _check() -> str | None:
     )
 
 
+def _check_quick_points() -> str | None:
+    """Quick points of gauges and counters (int and float values, a start time and none) against the SDK's."""
+    samples: list[tuple[Any, int | None, int, float | int]] = [({"gpu": "0"}, None, 2, 7), ({}, 1, 2, 0.5)]
+    for attributes, start, time_nano, value in [*samples, ({"a": "b", "c": "d"}, 3, 4, 2**70)]:
+        quick = _quick_point(attributes, start, time_nano, value)
+        stock = _stock_point(attributes, start, time_nano, value)
+        same = type(quick) is type(stock) and quick == stock and quick.to_json() == stock.to_json()
+        if not same or list(vars(quick).items()) != list(vars(stock).items()):  # no field more, none fewer
+            return "a quick point differed from the SDK's own"
+    return None
+
+
 _install = SelfCheck(_check, "OpenTelemetry SDK slim aggregations not used (%s): each series takes the SDK's own", log)
+_quick = SelfCheck(_check_quick_points, "OpenTelemetry SDK points made by their constructor (%s)", log)
 
 
 def install() -> bool:
-    """Check once per process that slim aggregations collect exactly what the SDK's own do."""
+    """Check once per process that slim aggregations collect exactly what the SDK's own do (with quick points where
+    those are the SDK's own points)."""
+    _Points.make = _quick_point if _quick.passed() else _stock_point
     return _install.passed()
 
 
