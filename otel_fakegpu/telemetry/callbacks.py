@@ -13,6 +13,7 @@ from otel_fakegpu.attribution import Assignment
 from otel_fakegpu.engine import EMPTY_SNAPSHOT, Column, Snapshot
 from otel_fakegpu.telemetry.dcgm_health import Point, dcgm_health_points, p2p_points
 from otel_fakegpu.telemetry.labels import Attributes
+from otel_fakegpu.telemetry.sdk_collect import ColumnPoints
 from otel_fakegpu.telemetry.sdk_fastpath import frozen
 from otel_fakegpu.telemetry.selfmetrics import SelfMetric
 from otel_fakegpu.telemetry.semconv import SemconvInstrument
@@ -58,12 +59,13 @@ def column_points(
     bases: Callable[[int], tuple[Attributes, ...]],
     scale: float = 1,
     label: Label | None = None,
-) -> list[Observation]:
+) -> Iterable[Observation]:
     """A point per numeric value and attribute set of its entity: ``flat[i]`` when given (one set per entity, the
-    fast path of most cycles), else each ``bases(i)``, as ``label(i, j, set)`` when given, the value times ``scale``."""
-    # bool is an int subclass but never a DCGM reading; text in a numeric field is a bad record.
+    fast path of most cycles: a column, read without an Observation per point by a direct collection), else each
+    ``bases(i)``, as ``label(i, j, set)`` when given, the value times ``scale``."""
     if flat is not None and scale == 1 and label is None:
-        return [Observation(v, flat[i]) for i, v in enumerate(values) if type(v) is int or type(v) is float]
+        return ColumnPoints(values, flat)
+    # bool is an int subclass but never a DCGM reading; text in a numeric field is a bad record.
     points = []
     for i, value in enumerate(values):
         if type(value) is int or type(value) is float:
@@ -127,7 +129,7 @@ def semconv_callback(current: CurrentCycle, instrument: SemconvInstrument) -> Ca
 
     def observe(options: CallbackOptions) -> Iterable[Observation]:
         flat = current.semconv_attributes if current.semconv_expanded is None else None
-        points = []
+        points: list[Observation] = []
         for series, label in labelled:
             column = current.snapshot.column(series.field_id)
             points += column_points(column, flat, current.semconv_bases, series.scale, label)

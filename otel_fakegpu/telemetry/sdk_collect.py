@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
 from time import time_ns
 from typing import Any
 
@@ -31,6 +31,7 @@ from opentelemetry.context import get_current
 from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricsData
+from opentelemetry.util.types import Attributes
 
 from otel_fakegpu.telemetry.sdk_aggregation import SlimAggregation
 from otel_fakegpu.telemetry.sdk_check import SelfCheck
@@ -38,6 +39,22 @@ from otel_fakegpu.telemetry.sdk_fastpath import FrozenAttributes
 
 log = logging.getLogger(__name__)
 _sdk_log = logging.getLogger("opentelemetry.sdk.metrics._internal.instrument")  # where the SDK says the same
+NON_FINITE = "Callback returned a non-finite value %s for instrument %s, ignoring measurement."
+
+
+class ColumnPoints:
+    """A callback's points as a column: a point per numeric value, with the attribute set of its row. Iterated, it
+    gives the Observations (the SDK's path); a direct collection reads the columns without making them."""
+
+    __slots__ = ("attributes", "values")
+
+    def __init__(self, values: Sequence[object], attributes: Sequence[Attributes]) -> None:
+        self.values, self.attributes = values, attributes
+
+    def __iter__(self) -> Iterator[Observation]:
+        # bool is an int subclass but never a DCGM reading; text in a numeric field is a bad record.
+        return (Observation(v, a) for v, a in zip(self.values, self.attributes, strict=True)
+                if type(v) is int or type(v) is float)  # fmt: skip
 
 
 class DirectCollection:
@@ -84,30 +101,41 @@ class DirectCollection:
         self, instrument: Any, matches: tuple[tuple[Any, Any], ...], observations: Iterable[Observation]
     ) -> None:
         now = time_ns()  # a new counter series' start: the SDK's (its previous collection's start, else now)
+        if type(observations) is ColumnPoints and len(matches) == 1:
+            self._consume_column(instrument, matches[0], observations, now)
+            return
         for observation in observations:
             value, attributes = observation.value, observation.attributes
             if not math.isfinite(value):
-                _sdk_log.warning(
-                    "Callback returned a non-finite value %s for instrument %s, ignoring measurement.",
-                    value,
-                    instrument.name,
-                )
+                _sdk_log.warning(NON_FINITE, value, instrument.name)
                 continue
             if type(attributes) is not FrozenAttributes:
                 self._through_the_sdk(instrument, matches, observation)
                 continue
-            key = attributes.key
             for match, series_class in matches:
-                series = match._attributes_aggregation.get(key)
-                if series is None:  # made here as the SDK's _get_or_create_aggregation makes it, minus its checks
-                    with match._lock:
-                        aggregations = match._attributes_aggregation
-                        if len(aggregations) >= match._cardinality_limit:  # the SDK makes its overflow point
-                            series = match._get_or_create_aggregation(key, attributes)
-                        else:
-                            start = match._previous_collection_start_nanos or now
-                            series = aggregations[key] = series_class(attributes, start)
+                series = match._attributes_aggregation.get(attributes.key)
+                if series is None:
+                    series = _new_series(match, series_class, attributes, now)
                 series.observe(value)
+
+    def _consume_column(self, instrument: Any, only: tuple[Any, Any], column: ColumnPoints, now: int) -> None:
+        """``_consume`` of a column's points without an Observation each (an instrument with one view match)."""
+        match, series_class = only
+        series_of = match._attributes_aggregation.get  # the dictionary is not replaced during a collection
+        isfinite = math.isfinite
+        for value, attributes in zip(column.values, column.attributes, strict=True):
+            if type(value) is not int and type(value) is not float:
+                continue  # no point: a blank reading (what iterating the column skips too)
+            if not isfinite(value):
+                _sdk_log.warning(NON_FINITE, value, instrument.name)
+                continue
+            if type(attributes) is not FrozenAttributes:
+                self._through_the_sdk(instrument, (only,), Observation(value, attributes))
+                continue
+            series = series_of(attributes.key)
+            if series is None:
+                series = _new_series(match, series_class, attributes, now)
+            series.observe(value)
 
     @staticmethod
     def _through_the_sdk(instrument: Any, matches: tuple[tuple[Any, Any], ...], observation: Observation) -> None:
@@ -120,6 +148,16 @@ class DirectCollection:
             match.consume_measurement(measurement, False)
 
 
+def _new_series(match: Any, series_class: Any, attributes: FrozenAttributes, now: int) -> Any:
+    """A set's series made as the SDK's ``_get_or_create_aggregation`` makes it, minus its per-series checks."""
+    with match._lock:
+        aggregations = match._attributes_aggregation
+        if len(aggregations) >= match._cardinality_limit:  # the SDK makes its overflow point
+            return match._get_or_create_aggregation(attributes.key, attributes)
+        series = aggregations[attributes.key] = series_class(attributes, match._previous_collection_start_nanos or now)
+        return series
+
+
 def _series_class(match: Any, instrument: Any) -> Any:
     aggregation = match._view._aggregation
     return aggregation.series_class(instrument) if isinstance(aggregation, SlimAggregation) else None
@@ -127,8 +165,8 @@ def _series_class(match: Any, instrument: Any) -> Any:
 
 def _points(direct: bool) -> list[tuple[Any, ...]]:
     """Five collections of a gauge and a counter (a NaN, a failing callback, a plain and a frozen set, a set that
-    changes, up to past the cardinality limit) through a direct collection or the SDK's reader, as comparable
-    tuples."""
+    changes, up to past the cardinality limit) and a gauge of ColumnPoints through a direct collection or the SDK's
+    reader, as comparable tuples."""
     from opentelemetry.sdk.metrics.export import InMemoryMetricReader  # noqa: PLC0415
     from opentelemetry.sdk.metrics.view import View  # noqa: PLC0415
 
@@ -143,6 +181,11 @@ def _points(direct: bool) -> list[tuple[Any, ...]]:
     def fail(_: CallbackOptions) -> Iterable[Observation]:
         raise RuntimeError("a failing callback (self-check)")
 
+    def column(_: CallbackOptions) -> Iterable[Observation]:  # blanks, a bool and non-finite values make no point
+        changing = frozen({"gpu": str(now[0] // 2)})
+        values = [now[0] + 2, 5, math.nan, None, True, math.inf]
+        return ColumnPoints(values, [changing, {"plain": "x"}, changing, changing, changing, changing])
+
     reader = InMemoryMetricReader()
     # A limit of three series: the changing set's third one takes the SDK's overflow point.
     view = View(instrument_name="*", aggregation=SlimAggregation(), aggregation_cardinality_limit=3)
@@ -150,6 +193,7 @@ def _points(direct: bool) -> list[tuple[Any, ...]]:
     meter = provider.get_meter("otel_fakegpu.selfcheck")
     meter.create_observable_gauge("g", callbacks=[observe, fail])
     meter.create_observable_counter("c", callbacks=[observe])
+    meter.create_observable_gauge("k", callbacks=[column])
     storage = provider._measurement_consumer._reader_storages[reader]
     for instrument in provider._measurement_consumer._async_instruments:
         storage._get_or_init_view_instrument_match(instrument)
