@@ -9,7 +9,7 @@ import gc
 
 import pytest
 
-from otel_fakegpu.runtime.memory import GC_THRESHOLDS, pin_mmap_threshold, settle_memory, trim_heap
+from otel_fakegpu.runtime.memory import GC_THRESHOLDS, hold_collection, pin_mmap_threshold, settle_memory, trim_heap
 
 
 @pytest.mark.process  # ctypes.util.find_library runs ldconfig
@@ -27,6 +27,20 @@ def test_settle_memory_raises_the_collector_thresholds() -> None:
         settle_memory()
         assert gc.get_threshold() == GC_THRESHOLDS
     finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)
+
+
+def test_a_held_collection_runs_again_once_memory_is_settled() -> None:
+    """A worker's start-up runs without collections (hold_collection); settling turns the collector back on."""
+    before = gc.get_threshold()
+    try:
+        hold_collection()
+        assert not gc.isenabled()
+        settle_memory()
+        assert gc.isenabled() and gc.get_threshold() == GC_THRESHOLDS
+    finally:
+        gc.enable()
         gc.unfreeze()
         gc.set_threshold(*before)
 

@@ -23,7 +23,7 @@ from otel_fakegpu.engine import EngineUnavailable
 from otel_fakegpu.host.spec import Handler, HostSpec
 from otel_fakegpu.outputs import Exposition, Format, Variant
 from otel_fakegpu.runtime.frames import Header, read_frame, write_frame
-from otel_fakegpu.runtime.memory import collect_less_often, settle_memory, trim_heap
+from otel_fakegpu.runtime.memory import hold_collection, settle_memory, trim_heap
 from otel_fakegpu.telemetry.liveness import Liveness
 from otel_fakegpu.telemetry.stats import RECENT_CYCLES
 
@@ -95,7 +95,7 @@ class Worker:
         """Start every host, publish its first cycle, then serve requests until the server goes away."""
         threads: list[threading.Thread] = []
         try:
-            collect_less_often()
+            hold_collection()
             if not self._guarded(self._build_collections):
                 return
             self._await_go()
