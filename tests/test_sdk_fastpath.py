@@ -23,6 +23,7 @@ from tests.attribution_helpers import attributed_stack
 def _stock_sdk(monkeypatch: pytest.MonkeyPatch) -> None:
     """Put the SDK's own functions back for this test (monkeypatch restores the hooks after it)."""
     assert sdk_fastpath._hooks.stock_consume is not None
+    monkeypatch.setattr(sdk_fastpath._hooks, "quick_keys", sdk_fastpath._hooks.quick_keys)  # back after the test
     monkeypatch.setattr(measurement, "_clean_attribute_value", sdk_fastpath._hooks.stock_clean)
     monkeypatch.setattr(vim._ViewInstrumentMatch, "consume_measurement", sdk_fastpath._hooks.stock_consume)
 
@@ -79,6 +80,22 @@ def test_frozen_attributes_hash_like_the_sdk_and_never_change() -> None:
             change()
     assert {**attrs, "pod": "p"} == {"gpu": "0", "UUID": "GPU-a", "pod": "p"}  # new sets are built from it
     assert pickle.loads(pickle.dumps(attrs)) == attrs and copy.deepcopy(attrs) == attrs
+
+
+def test_text_label_sets_take_quick_keys_equal_to_the_sdks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Sets of text labels get their key without the SDK's recursion (checked at install); others take the SDK's."""
+    assert sdk_fastpath.install() and sdk_fastpath._hooks.quick_keys
+    labels = {"gpu": "7", "UUID": "GPU-b", "pci_bus_id": "00000000:18:00.0", "modelName": "x", "Hostname": "h"}
+    assert sdk_fastpath._quick_key(labels) is not None
+    assert FrozenAttributes(labels).key == vim._hash_attributes(dict(labels))
+    assert sdk_fastpath._quick_key({"gpu": 7}) is None and sdk_fastpath._quick_key({"": "x"}) is None  # type: ignore[dict-item]
+    odd = FrozenAttributes({"gpu": 7, "n": ("a", "b")})  # type: ignore[dict-item]
+    assert odd.key == vim._hash_attributes({"gpu": 7, "n": ("a", "b")})
+    _stock_sdk(monkeypatch)
+    monkeypatch.setattr(sdk_fastpath._hooks, "status", None)
+    monkeypatch.setattr(sdk_fastpath, "_quick_key", lambda attributes: ("not", "the", "sdk's"))
+    assert sdk_fastpath.install() and not sdk_fastpath._hooks.quick_keys  # an SDK that keys sets otherwise
+    assert FrozenAttributes(labels).key == vim._hash_attributes(dict(labels))
 
 
 def test_refuses_an_sdk_it_does_not_fit(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
