@@ -14,7 +14,7 @@ import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from opentelemetry.sdk.metrics.export import Gauge, Metric, MetricsData, Sum
+from opentelemetry.sdk.metrics.export import Gauge, Metric, MetricsData, NumberDataPoint, Sum
 
 from otel_fakegpu.telemetry import SCOPE_NAME, FixedAttributes
 
@@ -143,16 +143,25 @@ class PrometheusTextRenderer:
                 for p in points
             )
         else:
-            samples = "".join(
-                f"{name}{labels(p.attributes or {}, seen)} {value_text(p.value)}\n"  # type: ignore[union-attr]
-                for p in points
-            )
+            samples = "".join(self._plain_samples(name, points, seen))  # type: ignore[arg-type]
         return FamilyText(
             prometheus_header=headers[0],
             openmetrics_header=headers[1],
             samples=samples,
             series=len(points),
         )
+
+    def _plain_samples(self, name: str, points: Sequence[NumberDataPoint], seen: dict[LabelKey, str]) -> list[str]:
+        """``name{labels} value`` lines; a set already met in this collection found by identity here, without a
+        call per point (the renderer's hot loop: 100,000 points at 4096 GPUs)."""
+        frozen_seen, labels = self._frozen_seen, self._labels
+        lines = []
+        for point in points:
+            attributes, value = point.attributes, point.value
+            entry = frozen_seen.get(id(attributes))
+            text = entry[1] if entry is not None and entry[0] is attributes else labels(attributes or {}, seen)
+            lines.append(f"{name}{text} {value}\n" if type(value) is int else f"{name}{text} {format_value(value)}\n")
+        return lines
 
     def _labels(self, attributes: Mapping[str, object], seen: dict[LabelKey, str]) -> str:
         if isinstance(attributes, FixedAttributes):  # most points: no tuple of items, no hash over them
