@@ -121,8 +121,18 @@ class DirectCollection:
     def _consume_column(self, instrument: Any, only: tuple[Any, Any], column: ColumnPoints, now: int) -> None:
         """``_consume`` of a column's points without an Observation each (an instrument with one view match)."""
         match, series_class = only
-        series_of = match._attributes_aggregation.get  # the dictionary is not replaced during a collection
-        isfinite = math.isfinite
+        series = match._attributes_aggregation  # the dictionary is not replaced during a collection
+        if (
+            not series
+            and len(column.values) < match._cardinality_limit
+            and all(type(a) is FrozenAttributes for a in column.attributes)
+        ):  # its first collection: none can pass the limit or takes the SDK's path (and its lock)
+            with match._lock:
+                _first_column(
+                    instrument.name, column, series, series_class, match._previous_collection_start_nanos or now
+                )
+            return
+        series_of, isfinite = series.get, math.isfinite
         for value, attributes in zip(column.values, column.attributes, strict=True):
             if type(value) is not int and type(value) is not float:
                 continue  # no point: a blank reading (what iterating the column skips too)
@@ -132,10 +142,10 @@ class DirectCollection:
             if type(attributes) is not FrozenAttributes:
                 self._through_the_sdk(instrument, (only,), Observation(value, attributes))
                 continue
-            series = series_of(attributes.key)
-            if series is None:
-                series = _new_series(match, series_class, attributes, now)
-            series.observe(value)
+            one = series_of(attributes.key)
+            if one is None:
+                one = _new_series(match, series_class, attributes, now)
+            one.observe(value)
 
     @staticmethod
     def _through_the_sdk(instrument: Any, matches: tuple[tuple[Any, Any], ...], observation: Observation) -> None:
@@ -146,6 +156,23 @@ class DirectCollection:
         )
         for match, _ in matches:
             match.consume_measurement(measurement, False)
+
+
+def _first_column(name: str, column: ColumnPoints, series: dict[Any, Any], series_class: Any, start: int) -> None:
+    """A column's points into a view match's first (empty) series dictionary, under its lock: every set of frozen
+    attributes, below the cardinality limit (a 4096-GPU column 2.9 -> 1.9 ms)."""
+    series_of = series.get
+    for value, attributes in zip(column.values, column.attributes, strict=True):
+        if type(value) is not int and type(value) is not float:
+            continue
+        if not math.isfinite(value):
+            _sdk_log.warning(NON_FINITE, value, name)
+            continue
+        key = attributes.key  # type: ignore[union-attr] # the caller found every set a FrozenAttributes
+        one = series_of(key)  # a set twice in one column
+        if one is None:
+            one = series[key] = series_class(attributes, start)
+        one.observe(value)
 
 
 def _new_series(match: Any, series_class: Any, attributes: FrozenAttributes, now: int) -> Any:
@@ -165,8 +192,8 @@ def _series_class(match: Any, instrument: Any) -> Any:
 
 def _points(direct: bool) -> list[tuple[Any, ...]]:
     """Five collections of a gauge and a counter (a NaN, a failing callback, a plain and a frozen set, a set that
-    changes, up to past the cardinality limit) and a gauge of ColumnPoints through a direct collection or the SDK's
-    reader, as comparable tuples."""
+    changes, up to past the cardinality limit), a gauge and a counter of ColumnPoints (one of frozen sets only)
+    through a direct collection or the SDK's reader, as comparable tuples."""
     from opentelemetry.sdk.metrics.export import InMemoryMetricReader  # noqa: PLC0415
     from opentelemetry.sdk.metrics.view import View  # noqa: PLC0415
 
@@ -186,6 +213,12 @@ def _points(direct: bool) -> list[tuple[Any, ...]]:
         values = [now[0] + 2, 5, math.nan, None, True, math.inf]
         return ColumnPoints(values, [changing, {"plain": "x"}, changing, changing, changing, changing])
 
+    def frozen_column(_: CallbackOptions) -> Iterable[Observation]:  # frozen sets only: the first collection's path
+        sets = [frozen({"gpu": "0"}), frozen({"gpu": str(now[0] // 2 + 1)})]
+        return ColumnPoints(
+            [now[0] + 1, math.nan, None, 4, 2 * now[0] + 1], [sets[0], sets[0], sets[1], sets[1], sets[0]]
+        )
+
     reader = InMemoryMetricReader()
     # A limit of three series: the changing set's third one takes the SDK's overflow point.
     view = View(instrument_name="*", aggregation=SlimAggregation(), aggregation_cardinality_limit=3)
@@ -194,6 +227,7 @@ def _points(direct: bool) -> list[tuple[Any, ...]]:
     meter.create_observable_gauge("g", callbacks=[observe, fail])
     meter.create_observable_counter("c", callbacks=[observe])
     meter.create_observable_gauge("k", callbacks=[column])
+    meter.create_observable_counter("f", callbacks=[frozen_column])
     storage = provider._measurement_consumer._reader_storages[reader]
     for instrument in provider._measurement_consumer._async_instruments:
         storage._get_or_init_view_instrument_match(instrument)
