@@ -12,8 +12,8 @@ worker -> server
     ``fatal``    {error, exit_code}: the worker could not start (e.g. its engine is unavailable) and stops.
     ``reply``    {id, ok, result | error}: the answer to a ``request``.
 server -> worker
-    ``go``       {}: the serving side reads this worker's frames now; the worker, which built its hosts meanwhile,
-                 starts them (their first cycle) only then.
+    ``go``       {}: the serving side reads this worker's frames now; the worker, which built its hosts (and
+                 started their simulators) meanwhile, runs their first cycle only then.
     ``demand``   {variants: [[FORMAT, gzipped], ...]}: variants scrapers asked for; built eagerly every cycle.
     ``request``  {id, method, host, args}: call ``method`` with the JSON-able ``args`` dict on ``host``'s
                  collection (``host`` null: the worker's only host, or every host for ``broadcast``), answered

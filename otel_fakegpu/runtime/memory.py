@@ -28,7 +28,7 @@ def collect_less_often() -> None:
 
 
 def hold_collection() -> None:
-    """No collection from a worker's start until ``settle_memory``, after its first cycles are published. A start
+    """No collection from a worker's start until ``settle_memory``, soon after its first cycles are published. A start
     makes long-lived objects and next to no garbage in cycles (measured: 1280 such objects after one host of 4096
     GPUs, the same after 200 hosts of 8), and even at the raised thresholds each collection walked every young
     object: five of them, 60-90 ms of a 4096-GPU start's CPU."""
