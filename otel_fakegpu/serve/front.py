@@ -39,6 +39,10 @@ class HeldPages:
     answered_total: int = 0
     handed_over_total: int = 0
 
+    def facts(self) -> dict[str, int]:
+        """What /health reports: scrapes the front answered, connections it handed to aiohttp."""
+        return {"answered_total": self.answered_total, "handed_over_total": self.handed_over_total}
+
     def scrape(self, head: bytes) -> Scrape | None:
         """The request ``head`` as a scrape the front may answer; None: aiohttp answers it."""
         scrape = self.scrapes.scrape(head)
