@@ -271,6 +271,22 @@ def test_idle_connections_are_closed_at_the_idle_timeout_and_busy_ones_are_not()
             sock.close()
 
 
+def test_a_client_that_stops_reading_is_cut_at_the_idle_timeout() -> None:
+    with (
+        served(["node-1"], idle_timeout_s=0.5) as s,
+        socket.create_connection(("127.0.0.1", s.front), timeout=5) as sock,
+    ):
+        sock.sendall(SCRAPE * 300)
+        time.sleep(2.0)  # nothing read: the answers wait in the server's buffer until the sweep drops them
+        reader, answered = sock.makefile("rb"), 0
+        try:
+            while read_response(reader).endswith(PAGE):
+                answered += 1
+        except (ConnectionError, AssertionError):
+            pass
+        assert 0 < answered < 300 and ask(s.front, SCRAPE)[0].endswith(PAGE)
+
+
 def test_basic_auth_turned_on_by_a_reload_is_checked_on_an_open_connection() -> None:
     users = {"alice": bcrypt_hash(b"pw").encode()}
     good = b"Authorization: Basic " + base64.b64encode(b"alice:pw") + b"\r\n"

@@ -100,12 +100,12 @@ class FrontDoor:
         return server()
 
     def _sweep(self) -> None:
-        """Close connections with no complete request for the idle timeout (slow or silent clients, and kept-alive
-        ones gone quiet), unless a response is still going out to them."""
+        """Close connections with no request answered for the idle timeout: silent or slow clients, kept-alive ones
+        gone quiet, and ones that stopped reading their answers (whose unsent bytes are dropped)."""
         now = time.monotonic()
         for connection in list(self._open):
             if now - connection.idle_since > self._idle_timeout_s:
-                connection.close_if_idle()
+                connection.close(drop_unsent=True)
         interval = min(1.0, max(0.05, self._idle_timeout_s / 10))
         self._sweeper = asyncio.get_running_loop().call_later(interval, self._sweep)
 
@@ -225,12 +225,13 @@ class FrontConnection(asyncio.Protocol):
             if self._unanswered:
                 self.data_received(b"")
 
-    def close_if_idle(self) -> None:
-        if self._transport is not None and not self._transport.get_write_buffer_size():
-            self._transport.close()
-
-    def close(self) -> None:
-        if self._transport is not None:
+    def close(self, drop_unsent: bool = False) -> None:
+        """Close the connection; its answers still being sent go first, unless ``drop_unsent``."""
+        if self._transport is None:
+            return
+        if drop_unsent and self._transport.get_write_buffer_size():
+            self._transport.abort()  # a client that stopped reading would hold them (and the socket) for ever
+        else:
             self._transport.close()
 
 
