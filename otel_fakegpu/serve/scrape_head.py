@@ -2,9 +2,9 @@
 plainly a scrape, and the response's, byte for byte what aiohttp would send for the same page.
 
 A request head is a scrape here only when it is ``GET /metrics`` or ``GET /hosts/<host>/metrics`` in HTTP/1.1, with a
-Host header, no body, no ``Expect``, no ``Upgrade``, no ``Connection`` other than ``keep-alive``, nothing outside
-printable ASCII and every line well formed. Anything else, however legal, is aiohttp's to answer: being narrow
-costs one hand-over, being wrong would serve a request differently than the rest of the server does.
+Host header, no body, no ``Expect``, no ``Upgrade``, no ``Connection`` other than ``keep-alive``, no field twice,
+nothing outside printable ASCII and every line well formed. Anything else, however legal, is aiohttp's to answer:
+being narrow costs one hand-over, being wrong would serve a request differently than the rest of the server does.
 """
 
 from __future__ import annotations
@@ -52,19 +52,19 @@ def parse_scrape(head: bytes, negotiation: NegotiationTable) -> Scrape | None:
     if host is False or len(lines) > MAX_FIELDS:  # a stray CR or LF fails its line's match below
         return None
     read: dict[bytes, str] = {}
+    seen: set[bytes] = set()
     for line in lines:
         match = _FIELD_LINE.fullmatch(line)
         if match is None or len(line) > MAX_LINE:
             return None
         name = match.group(1).lower()
-        if name in _REFUSE:
+        if name in _REFUSE or name in seen:  # a repeated field: aiohttp refuses some (Host, User-Agent), not others
             return None
+        seen.add(name)
         if name == b"connection":
             if match.group(2).lower() != b"keep-alive":
                 return None
         elif name in _READ:
-            if name in read:  # a repeated field: whichever aiohttp would take, it is not plain
-                return None
             read[name] = match.group(2).decode("ascii")
     if b"host" not in read:
         return None  # HTTP/1.1 without Host is refused by aiohttp's parser: let it say so
