@@ -17,6 +17,7 @@ import time
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import BinaryIO
 
 import pytest
@@ -24,7 +25,16 @@ from aiohttp import web
 
 from otel_fakegpu.outputs import Format, Variant
 from otel_fakegpu.runtime.published import HostExposition, PublishedFleet
-from otel_fakegpu.serve import HealthReport, Listeners, LiveWebConfig, WebConfig, build_app, start
+from otel_fakegpu.serve import (
+    HealthReport,
+    Listeners,
+    LiveWebConfig,
+    UdsSettings,
+    WebConfig,
+    bind_unix_socket,
+    build_app,
+    start,
+)
 from otel_fakegpu.serve.front import HeldPages
 from otel_fakegpu.serve.http import HELD_PAGES
 from otel_fakegpu.serve.negotiate import NegotiationTable
@@ -72,8 +82,13 @@ class Served:
 
 @contextmanager
 def served(
-    hosts: list[str], config: WebConfig | None = None, idle_timeout_s: float = 5.0, fleet: PublishedFleet | None = None
+    hosts: list[str],
+    config: WebConfig | None = None,
+    idle_timeout_s: float = 5.0,
+    fleet: PublishedFleet | None = None,
+    sockets: Path | None = None,
 ) -> Iterator[Served]:
+    """The front on a loopback port (and ``sockets``/front.sock), aiohttp alone on another (and plain.sock)."""
     loop, ready, stop_front, stop = asyncio.new_event_loop(), threading.Event(), threading.Event(), asyncio.Event()
     live, ports = LiveWebConfig(config or WebConfig()), (free_port(), free_port())
     fleet = fleet or _fleet(hosts)
@@ -81,10 +96,13 @@ def served(
 
     async def main() -> None:
         app = build_app(fleet, lambda: HealthReport(True, {"status": "healthy"}), live)
-        runner = await start(app, Listeners(tcp=("127.0.0.1", ports[0]), idle_timeout_s=idle_timeout_s))
+        unix = bind_unix_socket(UdsSettings(sockets / "front.sock")) if sockets else None
+        runner = await start(app, Listeners(tcp=("127.0.0.1", ports[0]), unix=unix, idle_timeout_s=idle_timeout_s))
         plain = web.AppRunner(build_app(fleet, lambda: HealthReport(True, {"status": "healthy"}), live))
         await plain.setup()
         await web.TCPSite(plain, "127.0.0.1", ports[1]).start()
+        if sockets:
+            await web.SockSite(plain, bind_unix_socket(UdsSettings(sockets / "plain.sock")).sock).start()
         holder.append(Served(ports[0], ports[1], app[HELD_PAGES], live, fleet, stop_front))
         ready.set()
         while not stop.is_set() and not stop_front.is_set():
@@ -129,8 +147,18 @@ def read_response(reader: BinaryIO, head_only: bool = False) -> bytes:
     return head + body
 
 
-def ask(port: int, request: bytes, responses: int = 1) -> list[bytes]:
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock, sock.makefile("rb") as reader:
+def _connect(where: int | Path) -> socket.socket:
+    if isinstance(where, int):
+        return socket.create_connection(("127.0.0.1", where), timeout=5)
+    sock = socket.socket(socket.AF_UNIX)
+    sock.settimeout(5)
+    sock.connect(str(where))
+    return sock
+
+
+def ask(where: int | Path, request: bytes, responses: int = 1) -> list[bytes]:
+    """Answers to ``request`` from a loopback port or a Unix socket's path."""
+    with _connect(where) as sock, sock.makefile("rb") as reader:
         sock.sendall(request)
         return [read_response(reader, request.startswith(b"HEAD ")) for _ in range(responses)]
 
@@ -233,6 +261,29 @@ def test_a_fleets_text_is_unzipped_by_the_front_and_a_drilled_host_is_aiohttps()
         assert (s.pages.answered_total, s.pages.handed_over_total) == (1, 0)
         fleet.set_serving("node-2", "http_500", 0.0)
         assert ask(s.front, request)[0].startswith(b"HTTP/1.1 500 ") and s.pages.handed_over_total == 1
+
+
+UNIX_REQUESTS = [
+    b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nUser-Agent: curl/8.5.0\r\nAccept: */*\r\n\r\n",  # the front's
+    b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: keep-alive\r\n\r\n",  # the front's: kept alive
+    b"GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n",  # hand-written: aiohttp answers, Connection: close
+]
+
+
+@pytest.mark.parametrize("request_bytes", UNIX_REQUESTS)
+def test_on_the_unix_socket_the_front_keeps_the_sockets_rules(request_bytes: bytes, tmp_path: Path) -> None:
+    users = {"alice": bcrypt_hash(b"pw").encode()}  # basic auth does not apply to the socket: the front answers
+    with served(["node-1"], WebConfig(users=users), sockets=tmp_path) as s:
+        for _ in range(5):
+            started = int(time.time())
+            front, plain = ask(tmp_path / "front.sock", request_bytes), ask(tmp_path / "plain.sock", request_bytes)
+            if int(time.time()) == started:
+                break
+        assert without_date(front[0]) == without_date(plain[0]) and front[0].endswith(PAGE)
+        handwritten = request_bytes == UNIX_REQUESTS[-1]
+        assert (b"\r\nConnection: close\r\n" in front[0]) == handwritten
+        assert (s.pages.answered_total, s.pages.handed_over_total) == ((0, 1) if handwritten else (1, 0))
+        assert ask(s.front, SCRAPE)[0].startswith(b"HTTP/1.1 401 ")  # over TCP, auth applies
 
 
 def test_a_head_sent_a_byte_at_a_time_is_answered_by_the_front() -> None:

@@ -1,4 +1,4 @@
-"""Scrapes of held pages answered in front of aiohttp, on TCP listeners without TLS.
+"""Scrapes of held pages answered in front of aiohttp, on the Unix socket and TCP listeners without TLS.
 
 A scraper sends the same request every few seconds on a kept-alive connection, and its answer is a page already
 held. aiohttp's way to that answer (request object, router, middlewares, response object, header serialisation)
@@ -43,10 +43,14 @@ class HeldPages:
         """What /health reports: scrapes the front answered, connections it handed to aiohttp."""
         return {"answered_total": self.answered_total, "handed_over_total": self.handed_over_total}
 
-    def scrape(self, head: bytes) -> Scrape | None:
+    def scrape(self, head: bytes, over_unix_socket: bool) -> Scrape | None:
         """The request ``head`` as a scrape the front may answer; None: aiohttp answers it."""
         scrape = self.scrapes.scrape(head)
-        return None if scrape is None or self.live.config.users else scrape  # basic auth on: aiohttp checks it
+        if scrape is None:
+            return None
+        if over_unix_socket:  # no auth on the socket (its file mode guards it); a hand-written request closes
+            return None if scrape.only_host else scrape
+        return None if self.live.config.users else scrape  # basic auth on: aiohttp checks it
 
     def held(self, scrape: Scrape) -> bytes | None:
         """The whole response from the page held now; None when it is not held as it would be served."""
@@ -75,8 +79,9 @@ class HeldPages:
 class FrontDoor:
     """The front's connections on one listener: made, swept when idle as aiohttp sweeps its own, closed at stop."""
 
-    def __init__(self, pages: HeldPages, runner: web.BaseRunner, idle_timeout_s: float) -> None:
+    def __init__(self, pages: HeldPages, runner: web.BaseRunner, idle_timeout_s: float, unix: bool = False) -> None:
         self.pages = pages
+        self.unix = unix  # the listener is the Unix socket: its rules, not TCP's (serve/uds.py)
         self._runner = runner
         self._idle_timeout_s = idle_timeout_s
         self._open: dict[FrontConnection, None] = {}
@@ -157,7 +162,7 @@ class FrontConnection(asyncio.Protocol):
             if end < 0:  # not a whole head yet; one longer than any scrape's, or with bare LFs, is aiohttp's
                 plain = len(unanswered) <= MAX_LINE and unanswered.count(b"\n") == unanswered.count(b"\r\n")
                 return self._keep(unanswered) if plain else self._hand_over(unanswered)
-            scrape = pages.scrape(unanswered[:end])
+            scrape = pages.scrape(unanswered[:end], self._door.unix)
             if scrape is None:
                 return self._hand_over(unanswered)
             response = pages.held(scrape)
@@ -244,7 +249,10 @@ class FrontSite(web.BaseSite):
 
     @property
     def name(self) -> str:
-        host, port = self._sock.getsockname()[:2]
+        address = self._sock.getsockname()
+        if isinstance(address, str):
+            return f"http://unix:{address}:"
+        host, port = address[:2]
         return f"http://{f'[{host}]' if ':' in host else host}:{port}"
 
     async def start(self) -> None:

@@ -13,6 +13,8 @@ import asyncio
 import json
 import logging
 import re
+import socket
+import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -224,6 +226,20 @@ def _sd_target(request: web.Request) -> str:
     return "localhost"  # the Unix socket has no address to give
 
 
+def _site(
+    runner: web.AppRunner,
+    app: web.Application,
+    sock: socket.socket,
+    listeners: Listeners,
+    ssl_context: ssl.SSLContext | None = None,
+    unix: bool = False,
+) -> web.BaseSite:
+    if ssl_context is None and HELD_PAGES in app:  # scrapes answered in front of aiohttp (serve/front.py)
+        door = FrontDoor(app[HELD_PAGES], runner, listeners.idle_timeout_s, unix)
+        return FrontSite(runner, sock, door, LISTEN_BACKLOG)
+    return web.SockSite(runner, sock, ssl_context=ssl_context, backlog=LISTEN_BACKLOG)
+
+
 async def start(app: web.Application, listeners: Listeners) -> web.AppRunner:
     """Start every configured listener on one runner; raises OSError if a TCP port cannot be bound."""
     _quiet_client_errors()
@@ -241,17 +257,10 @@ async def start(app: web.Application, listeners: Listeners) -> web.AppRunner:
     await runner.setup()
     try:
         if listeners.tcp is not None:
-            ssl_context = listeners.web.ssl_context
             for sock in bind_tcp(*listeners.tcp):  # PausingListeners: out of descriptors, accepting pauses
-                site: web.BaseSite
-                if ssl_context is None and HELD_PAGES in app:  # scrapes answered in front of aiohttp
-                    door = FrontDoor(app[HELD_PAGES], runner, listeners.idle_timeout_s)
-                    site = FrontSite(runner, sock, door, LISTEN_BACKLOG)
-                else:
-                    site = web.SockSite(runner, sock, ssl_context=ssl_context, backlog=LISTEN_BACKLOG)
-                await site.start()
+                await _site(runner, app, sock, listeners, listeners.web.ssl_context).start()
         if listeners.unix is not None:
-            await web.SockSite(runner, listeners.unix.sock, backlog=LISTEN_BACKLOG).start()
+            await _site(runner, app, listeners.unix.sock, listeners, unix=True).start()
     except OSError:
         await runner.cleanup()
         raise

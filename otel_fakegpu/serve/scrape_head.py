@@ -35,6 +35,7 @@ class Scrape:
 
     host: str | None
     variant: Variant
+    only_host: bool  # no field but Host: hand-written, and answered with Connection: close on the socket (serve/uds.py)
 
 
 def _page(request_line: bytes) -> str | bool | None:
@@ -69,7 +70,7 @@ def parse_scrape(head: bytes, negotiation: NegotiationTable) -> Scrape | None:
     if b"host" not in read:
         return None  # HTTP/1.1 without Host is refused by aiohttp's parser: let it say so
     variant = negotiation.variant(read.get(b"accept"), read.get(b"accept-encoding"))
-    return Scrape(host if isinstance(host, str) else None, variant)
+    return Scrape(host if isinstance(host, str) else None, variant, seen == {b"host"})
 
 
 class ScrapeHeads:
