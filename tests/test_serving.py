@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import signal
 import time
 import urllib.request
@@ -30,6 +31,22 @@ def test_metrics_health_and_index(exporter_factory: Factory) -> None:
     assert code == 200 and health["status"] == "healthy" and health["gpus"] == 4
     assert health["engine"] == {"kind": "embedded", "state": "ok", "detail": "4 GPU entities", "reads_total": 1}
     assert status == 200 and b"/metrics" in exporter.get("/")[1]
+    assert health["front"]["answered_total"] == 0  # urllib asks Connection: close: aiohttp answers
+    assert health["front"]["handed_over_total"] >= 2
+
+
+def test_kept_alive_scrapes_are_answered_in_front_and_counted(exporter_factory: Factory) -> None:
+    exporter = exporter_factory("--num-gpus", "2")
+    before = exporter.health()[1]["front"]
+    connection = http.client.HTTPConnection("127.0.0.1", exporter.port, timeout=10)
+    for _ in range(3):
+        connection.request("GET", "/metrics")
+        response = connection.getresponse()
+        assert response.status == 200 and b"DCGM_FI_DEV_GPU_TEMP" in response.read()
+    connection.close()
+    after = exporter.health()[1]["front"]
+    assert after["answered_total"] == before["answered_total"] + 3
+    assert after["handed_over_total"] == before["handed_over_total"] + 1  # the /health request
 
 
 def test_unknown_path_is_404_and_other_methods_405(exporter_factory: Factory) -> None:

@@ -17,7 +17,8 @@ from otel_fakegpu.config.model import Config
 from otel_fakegpu.runtime.pool import WorkerPool
 from otel_fakegpu.runtime.remote_control import RemoteControl
 from otel_fakegpu.runtime.status import health_report
-from otel_fakegpu.serve import Listeners, LiveWebConfig, build_app, reload_on_sighup, start
+from otel_fakegpu.serve import HealthReport, Listeners, LiveWebConfig, build_app, reload_on_sighup, start
+from otel_fakegpu.serve.http import HELD_PAGES
 
 log = logging.getLogger(__name__)
 
@@ -47,10 +48,15 @@ async def serve(pool: WorkerPool, listeners: Listeners, config: Config, started:
     try:
         await pool.attach()
         live_web = LiveWebConfig(listeners.web)
+
+        def health() -> HealthReport:
+            report = health_report(pool, time.time())
+            report.body["front"] = app[HELD_PAGES].facts()  # scrapes answered before aiohttp (serve/front.py)
+            return report
+
         # Built while the workers still start (it serves nothing until the listeners start, after their first cycle).
-        app = build_app(
-            pool.published, lambda: health_report(pool, time.time()), live_web, control, config.control_token
-        )
+        app = build_app(pool.published, health, live_web, control, config.control_token)
+
         failure = await pool.wait_ready()
         if failure is not None:
             log.error("%s", failure.message)

@@ -1,7 +1,8 @@
 """HTTP serving with aiohttp over TCP (optionally TLS + basic auth) and a Unix socket, one application.
 
 /metrics is served from the last cycle's published bytes: a request never reads the engine, runs a collection
-or renders, so N scrapers cost the same as one. Slow, idle or broken clients are aiohttp's to absorb: each
+or renders, so N scrapers cost the same as one. On TCP without TLS, scrapes of held pages are answered in front of
+aiohttp (serve/front.py). Slow, idle or broken clients are aiohttp's to absorb: each
 connection is a cheap coroutine, and connections that send no complete request are closed after the idle
 timeout.
 """
@@ -12,6 +13,8 @@ import asyncio
 import json
 import logging
 import re
+import socket
+import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -22,6 +25,7 @@ from aiohttp.typedefs import Middleware
 from otel_fakegpu.serve.accept import DEFAULT_IDLE_TIMEOUT_S, bind_tcp, quiet_accept_pauses
 from otel_fakegpu.serve.control import MAX_BODY_BYTES, ControlPort, add_control_routes, control_guard
 from otel_fakegpu.serve.control import PREFIX as CONTROL_PREFIX
+from otel_fakegpu.serve.front import FrontDoor, FrontSite, HeldPages
 from otel_fakegpu.serve.health import HealthReport
 from otel_fakegpu.serve.negotiate import NegotiationTable
 from otel_fakegpu.serve.pages import (
@@ -34,12 +38,14 @@ from otel_fakegpu.serve.pages import (
 )
 from otel_fakegpu.serve.protocol import http1_only
 from otel_fakegpu.serve.reach import drill_answer, truncate
+from otel_fakegpu.serve.scrape_head import ScrapeHeads
 from otel_fakegpu.serve.uds import BoundSocket, over_unix_socket, request_closes_after_response
 from otel_fakegpu.serve.webconfig import LiveWebConfig, WebConfig
 
 log = logging.getLogger(__name__)
 
 HealthProvider = Callable[[], HealthReport]
+HELD_PAGES = web.AppKey("held_pages", HeldPages)  # what a TCP listener's front answers from (serve/front.py)
 
 
 # aiohttp's default backlog (128) is re-applied to the listening socket when serving starts; a burst of
@@ -195,6 +201,7 @@ def build_app(
     host_page = app.router.add_get("/hosts/{host}/metrics", host_metrics).resource
     assert page is not None and host_page is not None
     app.middlewares.insert(0, cached_page_first(source, live, negotiation, page, host_page))
+    app[HELD_PAGES] = HeldPages(source, live, ScrapeHeads(negotiation))
     app.router.add_get("/sd", service_discovery)
     app.router.add_get("/health", health_handler)
     app.router.add_get("/", index)
@@ -219,6 +226,20 @@ def _sd_target(request: web.Request) -> str:
     return "localhost"  # the Unix socket has no address to give
 
 
+def _site(
+    runner: web.AppRunner,
+    app: web.Application,
+    sock: socket.socket,
+    listeners: Listeners,
+    ssl_context: ssl.SSLContext | None = None,
+    unix: bool = False,
+) -> web.BaseSite:
+    if ssl_context is None and HELD_PAGES in app:  # scrapes answered in front of aiohttp (serve/front.py)
+        door = FrontDoor(app[HELD_PAGES], runner, listeners.idle_timeout_s, unix)
+        return FrontSite(runner, sock, door, LISTEN_BACKLOG)
+    return web.SockSite(runner, sock, ssl_context=ssl_context, backlog=LISTEN_BACKLOG)
+
+
 async def start(app: web.Application, listeners: Listeners) -> web.AppRunner:
     """Start every configured listener on one runner; raises OSError if a TCP port cannot be bound."""
     _quiet_client_errors()
@@ -236,11 +257,10 @@ async def start(app: web.Application, listeners: Listeners) -> web.AppRunner:
     await runner.setup()
     try:
         if listeners.tcp is not None:
-            ssl_context = listeners.web.ssl_context
             for sock in bind_tcp(*listeners.tcp):  # PausingListeners: out of descriptors, accepting pauses
-                await web.SockSite(runner, sock, ssl_context=ssl_context, backlog=LISTEN_BACKLOG).start()
+                await _site(runner, app, sock, listeners, listeners.web.ssl_context).start()
         if listeners.unix is not None:
-            await web.SockSite(runner, listeners.unix.sock, backlog=LISTEN_BACKLOG).start()
+            await _site(runner, app, listeners.unix.sock, listeners, unix=True).start()
     except OSError:
         await runner.cleanup()
         raise

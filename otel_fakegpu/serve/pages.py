@@ -1,10 +1,12 @@
 """How an exposition is answered: where its bytes come from, its headers from a table per variant, large bodies
 streamed, and the fast path that answers a scrape of a held page before the rest of the middleware chain runs.
 
-A scrape of /metrics (or /hosts/<host>/metrics) over TCP, without basic auth configured, of a host in no drill, for a
-variant already held, needs none of what the other middlewares decide: the control API's guard and the Unix
-socket's close rule do not apply to it, and auth is off. ``cached_page_first`` answers exactly those, with the same
-response the handler would give, and passes everything else down the chain unchanged.
+On a TCP listener without TLS most scrapes never reach aiohttp: serve/front.py answers them. What reaches this
+module's fast path is a scrape on a connection the front handed to aiohttp, or over TLS. A scrape of /metrics (or
+/hosts/<host>/metrics) over TCP, without basic auth configured, of a host in no drill, for a variant already held,
+needs none of what the other middlewares decide: the control API's guard and the Unix socket's close rule do not
+apply to it, and auth is off. ``cached_page_first`` answers exactly those, with the same response the handler would
+give, and passes everything else down the chain unchanged.
 """
 
 from __future__ import annotations
@@ -60,11 +62,11 @@ def _variant_headers(fmt: Format, gzipped: bool) -> dict[str, str]:
 
 
 # Each variant's headers, in the order they are sent; a response copies its variant's and sets its Age.
-_HEADERS: dict[Variant, dict[str, str]] = {(f, z): _variant_headers(f, z) for f in Format for z in (False, True)}
+VARIANT_HEADERS: dict[Variant, dict[str, str]] = {(f, z): _variant_headers(f, z) for f in Format for z in (False, True)}
 
 
 def page_headers(variant: Variant, collected_at: float) -> dict[str, str]:
-    headers = _HEADERS[variant].copy()
+    headers = VARIANT_HEADERS[variant].copy()
     # How old the served cycle is: while an engine fails, /metrics keeps the last good cycle, ageing.
     headers["Age"] = str(max(0, int(time.time() - collected_at)))
     return headers

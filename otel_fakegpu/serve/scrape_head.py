@@ -1,0 +1,164 @@
+"""The two heads of a scrape answered in front of aiohttp (serve/front.py): the request's, recognised only when it is
+plainly a scrape, and the response's, byte for byte what aiohttp would send for the same page.
+
+A request head is a scrape here only when it is ``GET /metrics`` or ``GET /hosts/<host>/metrics`` in HTTP/1.1, with a
+Host header, no body, no ``Expect``, no ``Upgrade``, no ``Connection`` other than ``keep-alive``, no field twice,
+nothing outside printable ASCII and every line well formed. Anything else, however legal, is aiohttp's to answer:
+being narrow costs one hand-over, being wrong would serve a request differently than the rest of the server does.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from aiohttp.http import SERVER_SOFTWARE
+
+from otel_fakegpu.outputs import Variant
+from otel_fakegpu.serve.negotiate import NegotiationTable
+from otel_fakegpu.serve.pages import VARIANT_HEADERS
+
+# name ":" OWS value OWS, value visible ASCII with inner spaces (RFC 9110 field-line, ASCII only)
+_FIELD_LINE = re.compile(rb"([!#$%&'*+.^_`|~0-9A-Za-z-]+):[ \t]*((?:[\x21-\x7e](?:[\x20-\x7e\t]*[\x21-\x7e])?)?)[ \t]*")
+_HOST_PAGE = re.compile(rb"GET /hosts/([A-Za-z0-9_~-][A-Za-z0-9._~-]*)/metrics HTTP/1\.1")
+_READ = {b"accept", b"accept-encoding", b"host"}
+_REFUSE = {b"content-length", b"transfer-encoding", b"expect", b"upgrade"}  # a body, or a protocol switch
+MAX_FIELDS = 64  # aiohttp's max_headers as serve/http.py sets it
+MAX_LINE = 8190  # its max_line_size and max_field_size
+
+
+@dataclass(frozen=True)
+class Scrape:
+    """A request head recognised as a scrape: which page (None: /metrics) and which variant of it."""
+
+    host: str | None
+    variant: Variant
+    only_host: bool  # no field but Host: hand-written, and answered with Connection: close on the socket (serve/uds.py)
+
+
+def _page(request_line: bytes) -> str | bool | None:
+    """The host of a page's request line (None: /metrics); False when the line is not a page's."""
+    if request_line == b"GET /metrics HTTP/1.1":
+        return None
+    match = _HOST_PAGE.fullmatch(request_line)  # a name aiohttp's router takes as it is: no "%", no dot segment
+    return False if match is None else match.group(1).decode("ascii")
+
+
+def parse_scrape(head: bytes, negotiation: NegotiationTable) -> Scrape | None:
+    """``head`` (a request up to, without, its blank line) as a scrape; None: not plainly one."""
+    request_line, *lines = head.split(b"\r\n")
+    host = _page(request_line)
+    if host is False or len(lines) > MAX_FIELDS:  # a stray CR or LF fails its line's match below
+        return None
+    read: dict[bytes, str] = {}
+    seen: set[bytes] = set()
+    for line in lines:
+        match = _FIELD_LINE.fullmatch(line)
+        if match is None or len(line) > MAX_LINE:
+            return None
+        name = match.group(1).lower()
+        if name in _REFUSE or name in seen:  # a repeated field: aiohttp refuses some (Host, User-Agent), not others
+            return None
+        seen.add(name)
+        if name == b"connection":
+            if match.group(2).lower() != b"keep-alive":
+                return None
+        elif name in _READ:
+            read[name] = match.group(2).decode("ascii")
+    if b"host" not in read:
+        return None  # HTTP/1.1 without Host is refused by aiohttp's parser: let it say so
+    variant = negotiation.variant(read.get(b"accept"), read.get(b"accept-encoding"))
+    return Scrape(host if isinstance(host, str) else None, variant, seen == {b"host"})
+
+
+class ScrapeHeads:
+    """Request heads already recognised, bounded like NegotiationTable: a scraper repeats its head byte for byte."""
+
+    MAX_ENTRIES = 256
+    MAX_HEAD_BYTES = 4096
+
+    def __init__(self, negotiation: NegotiationTable) -> None:
+        self._negotiation = negotiation
+        self._known: dict[bytes, Scrape | None] = {}
+
+    def scrape(self, head: bytes) -> Scrape | None:
+        try:
+            return self._known[head]
+        except KeyError:
+            pass
+        scrape = parse_scrape(head, self._negotiation)
+        if len(head) <= self.MAX_HEAD_BYTES:
+            if len(self._known) >= self.MAX_ENTRIES:
+                self._known.clear()
+            self._known[head] = scrape
+        return scrape
+
+
+def http_date(now: int) -> str:
+    """aiohttp's Date value (RFC 9110 IMF-fixdate), always in English."""
+    year, month, day, hour, minute, second, weekday, _, _ = time.gmtime(now)
+    days = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+    months = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+    return f"{days[weekday]}, {day:02d} {months[month - 1]} {year:4d} {hour:02d}:{minute:02d}:{second:02d} GMT"
+
+
+def _fields(variant: Variant, extra: Mapping[str, str]) -> list[tuple[str, str | None]] | None:
+    """The response's fields in aiohttp's order, None standing for the per-response ones (Age, Content-Length,
+    Date); None when ``extra`` (the web config's headers) holds something this answer does not copy exactly."""
+    fields: list[tuple[str, str | None]] = [
+        (name, None if name == "Age" else value) for name, value in VARIANT_HEADERS[variant].items()
+    ]
+    for name, value in extra.items():  # as CIMultiDict.update does: a known name keeps its place, a new one follows
+        if not (name + value).isascii() or name.lower() in ("content-length", "connection", "transfer-encoding"):
+            return None
+        at = [i for i, (known, _) in enumerate(fields) if known.lower() == name.lower()]
+        if at:
+            fields[at[0]] = (name, value)  # spelled as the config spells it, as CIMultiDict does
+        else:
+            fields.append((name, value))
+    fields.append(("Content-Length", None))
+    names = {name.lower() for name, _ in fields}
+    fields += [(name, None if name == "Date" else value) for name, value in (("Date", ""), ("Server", SERVER_SOFTWARE))
+               if name.lower() not in names]  # fmt: skip
+    return fields
+
+
+class ResponseHeads:
+    """A held page's response head, made once per variant and second: only Age, Content-Length and Date change."""
+
+    def __init__(self) -> None:
+        self._extra: Mapping[str, str] | None = None
+        # per variant: the head with %s for each per-response field, and those fields' names in order
+        self._templates: dict[Variant, tuple[bytes, tuple[str, ...]] | None] = {}
+        self._made: dict[Variant, tuple[tuple[int, int, int], bytes]] = {}
+
+    def _template(self, variant: Variant, extra: Mapping[str, str]) -> tuple[bytes, tuple[str, ...]] | None:
+        if extra is not self._extra:  # the web config was replaced (SIGHUP): its headers may have changed
+            self._extra, self._templates, self._made = extra, {}, {}
+        if variant not in self._templates:
+            fields = _fields(variant, extra)
+            if fields is None:
+                self._templates[variant] = None
+            else:
+                lines = "".join(f"{name}: {'%s' if value is None else value.replace('%', '%%')}\r\n"
+                                for name, value in fields)  # fmt: skip
+                slots = tuple(name for name, value in fields if value is None)
+                self._templates[variant] = (f"HTTP/1.1 200 OK\r\n{lines}\r\n".encode("ascii"), slots)
+        return self._templates[variant]
+
+    def head(self, variant: Variant, length: int, collected_at: float, extra: Mapping[str, str]) -> bytes | None:
+        """The head for a body of ``length`` bytes collected at ``collected_at``; None when ``extra`` rules it out."""
+        template = self._template(variant, extra)
+        if template is None:
+            return None
+        now = time.time()
+        key = (length, max(0, int(now - collected_at)), int(now))
+        made = self._made.get(variant)
+        if made is not None and made[0] == key:
+            return made[1]
+        values = {"Age": str(key[1]), "Content-Length": str(length), "Date": http_date(key[2])}
+        head = template[0] % tuple(values[name].encode("ascii") for name in template[1])
+        self._made[variant] = (key, head)
+        return head
