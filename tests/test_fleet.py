@@ -22,7 +22,7 @@ from otel_fakegpu.fields import default_collectors_path, load_collectors
 from otel_fakegpu.host.collection import HostCollection, build_collection
 from otel_fakegpu.outputs import Exposition, Format
 from otel_fakegpu.runtime import Collection, PublishedFleet, RemoteError, WorkerPool, WorkerSettings, plan_fleet
-from otel_fakegpu.runtime.frames import read_frame, write_frame
+from otel_fakegpu.runtime.frames import MAX_HEADER_BYTES, PREFIX, FrameReader, encode_frame, read_frame, write_frame
 from otel_fakegpu.runtime.pool import demand_keep_s
 from otel_fakegpu.runtime.published import HostExposition
 from otel_fakegpu.runtime.worker import Worker
@@ -70,6 +70,43 @@ def test_frames_carry_a_header_and_blobs_unchanged() -> None:
         writer.join()
     assert header == {"kind": "publish", "n": 1}
     assert blobs == [b"", blob, b"x"]
+
+
+def test_the_serving_sides_reader_takes_frames_in_order_then_says_the_worker_is_gone() -> None:
+    """FrameReader (the serving process's protocol): headers and blobs unchanged, empty and large blobs included,
+    frames split anywhere by the socket; a frame cut short ends in IncompleteReadError, a broken one in ValueError."""
+    blob = os.urandom(5 << 20)
+    frames_sent: list[tuple[dict[str, Any], tuple[bytes, ...]]] = [
+        ({"kind": "publish", "n": 1}, (b"", blob, b"x")), ({"kind": "ready"}, ()), ({"kind": "s"}, (b"",))
+    ]  # fmt: skip
+
+    async def read_all(sent: list[tuple[dict[str, Any], tuple[bytes, ...]]], tail: bytes) -> list[Any]:
+        left, right = socket.socketpair()
+        _, reader = await asyncio.get_running_loop().create_unix_connection(FrameReader, sock=left)
+
+        def send() -> None:
+            with right:
+                for header, blobs in sent:
+                    write_frame(right, header, blobs)
+                right.sendall(tail)
+
+        writer = threading.Thread(target=send)
+        writer.start()
+        got: list[Any] = []
+        try:
+            while True:
+                got.append(await reader.read())
+        except (asyncio.IncompleteReadError, ValueError) as exc:
+            got.append(type(exc).__name__)
+        writer.join()
+        return got
+
+    whole = asyncio.run(read_all(frames_sent, b""))
+    assert whole == [(h, list(b)) for h, b in frames_sent] + ["IncompleteReadError"]
+    cut = asyncio.run(read_all(frames_sent[:1], b"".join(encode_frame({"kind": "x"}, (b"abc",)))[:-1]))
+    assert cut[1:] == ["IncompleteReadError"]
+    broken = asyncio.run(read_all([], PREFIX.pack(MAX_HEADER_BYTES + 1, 0)))
+    assert broken == ["ValueError"]
 
 
 @pytest.mark.parametrize(

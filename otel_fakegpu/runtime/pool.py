@@ -31,7 +31,6 @@ from otel_fakegpu.runtime.worker import (
 
 log = logging.getLogger(__name__)
 
-READ_LIMIT = 8 << 20
 RESTART_BACKOFF_S = (0.5, 30.0)  # first delay, cap; doubling in between
 STABLE_AFTER_S = 60.0  # a worker that lived this long restarts with the first delay again
 CALL_TIMEOUT_S = 60.0
@@ -56,7 +55,7 @@ class WorkerHandle:
     hosts: tuple[HostSpec, ...]
     process: Any = None  # multiprocessing.Process (untyped in typeshed's fork context)
     sock: socket.socket | None = None
-    writer: asyncio.StreamWriter | None = None
+    writer: asyncio.Transport | None = None
     started_at: float = 0.0
     alive: bool = False
     ready: bool = False
@@ -126,8 +125,8 @@ class WorkerPool:
         assert worker.sock is not None
         # The worker starts its hosts: this side takes their cycles now. Sent before the loop's transport exists,
         offer_frame(worker.sock, {"kind": "go"})  # whose failed write would drop a failed worker's frame saying why
-        reader, worker.writer = await asyncio.open_unix_connection(sock=worker.sock, limit=READ_LIMIT)
-        task = asyncio.create_task(self._read(worker, FrameReader(reader)), name=f"worker-{worker.slot}")
+        worker.writer, frames = await asyncio.get_running_loop().create_unix_connection(FrameReader, sock=worker.sock)
+        task = asyncio.create_task(self._read(worker, frames), name=f"worker-{worker.slot}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
