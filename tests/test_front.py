@@ -286,6 +286,16 @@ def test_on_the_unix_socket_the_front_keeps_the_sockets_rules(request_bytes: byt
         assert ask(s.front, SCRAPE)[0].startswith(b"HTTP/1.1 401 ")  # over TCP, auth applies
 
 
+def test_a_page_over_a_mebibyte_is_streamed_by_aiohttp() -> None:
+    big = b"".join(b'DCGM_FI_DEV_GPU_TEMP{gpu="%d"} 40\n' % n for n in range(40000))  # 1.4 MB
+    fleet = PublishedFleet(["node-1"], lambda fmt: b"")
+    fleet.store("node-1", HostExposition(1, time.time(), {(Format.PROMETHEUS, False): big}))
+    with served(["node-1"], fleet=fleet) as s:
+        front, plain = same_second(s, SCRAPE)
+        assert without_date(front[0]) == without_date(plain[0]) and front[0].endswith(big)
+        assert (s.pages.answered_total, s.pages.handed_over_total) == (0, 1)
+
+
 def test_a_head_sent_a_byte_at_a_time_is_answered_by_the_front() -> None:
     with served(["node-1"]) as s, socket.create_connection(("127.0.0.1", s.front), timeout=5) as sock:
         for byte in SCRAPE:

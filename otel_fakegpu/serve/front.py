@@ -3,7 +3,7 @@
 A scraper sends the same request every few seconds on a kept-alive connection, and its answer is a page already
 held. aiohttp's way to that answer (request object, router, middlewares, response object, header serialisation)
 cost 63-80 us of serving CPU per 8-GPU scrape here against 55 for aiohttp answering a fixed body with no middleware
-at all, and the difference showed at p99. So each TCP connection starts with a FrontConnection: it recognises a
+at all, and the difference showed at p99. So each connection starts with a FrontConnection: it recognises a
 request head that is plainly a scrape (serve/scrape_head.py), answers it from the held page with the head aiohttp
 would have sent, byte for byte, and at the first request that is anything else (another path, a body, auth turned
 on, a drilled host, a page to stream, a malformed line) hands the connection, with every byte it has not answered,
@@ -26,6 +26,8 @@ from otel_fakegpu.serve.scrape_head import MAX_LINE, ResponseHeads, Scrape, Scra
 from otel_fakegpu.serve.webconfig import LiveWebConfig
 
 log = logging.getLogger(__name__)
+
+AIOHTTP_ANSWERS = b""  # in place of a response: the request is aiohttp's to answer
 
 
 @dataclass
@@ -53,25 +55,28 @@ class HeldPages:
         return None if self.live.config.users else scrape  # basic auth on: aiohttp checks it
 
     def held(self, scrape: Scrape) -> bytes | None:
-        """The whole response from the page held now; None when it is not held as it would be served."""
+        """The whole response from the page held now; None when it is not held as it would be served (``built``
+        may get it), ``AIOHTTP_ANSWERS`` when it is but the front does not answer it."""
         return self._response(scrape, self.source.cached(scrape.host, *scrape.variant))
 
-    async def built(self, scrape: Scrape) -> bytes | None:
+    async def built(self, scrape: Scrape) -> bytes:
         """The whole response once the page is built (a variant asked for the first time, a fleet's text unzipped),
-        as the handler's long way gets it; None for what the long way answers otherwise (a drill, 404, 503)."""
+        as the handler's long way gets it; ``AIOHTTP_ANSWERS`` for what the long way answers otherwise (a drill,
+        404, 503)."""
         if self.source.serving(scrape.host)[0] != "ok":
-            return None
+            return AIOHTTP_ANSWERS
         try:
-            return self._response(scrape, await self.source.exposition(scrape.host, *scrape.variant))
+            page = await self.source.exposition(scrape.host, *scrape.variant)
         except KeyError:
-            return None
+            return AIOHTTP_ANSWERS
+        return self._response(scrape, page) or AIOHTTP_ANSWERS
 
     def _response(self, scrape: Scrape, page: tuple[bytes, float] | None) -> bytes | None:
-        if page is None or len(page[0]) > STREAM_ABOVE_BYTES:  # larger pages are streamed by aiohttp
+        if page is None:
             return None
         head = self.heads.head(scrape.variant, len(page[0]), page[1], self.live.config.headers)
-        if head is None:
-            return None
+        if head is None or len(page[0]) > STREAM_ABOVE_BYTES:  # larger pages are streamed by aiohttp
+            return AIOHTTP_ANSWERS
         self.answered_total += 1
         return head + page[0]
 
@@ -166,6 +171,8 @@ class FrontConnection(asyncio.Protocol):
             if scrape is None:
                 return self._hand_over(unanswered)
             response = pages.held(scrape)
+            if response == AIOHTTP_ANSWERS:
+                return self._hand_over(unanswered)
             if response is None:  # answered once built; what comes meanwhile waits, unread, behind it
                 transport.pause_reading()
                 self._unanswered = b""  # from now on: what arrives during the build
@@ -183,14 +190,14 @@ class FrontConnection(asyncio.Protocol):
             response = await self._door.pages.built(scrape)
         except Exception:
             log.exception("building a page for a scrape in front of aiohttp failed; aiohttp answers it")
-            response = None
+            response = AIOHTTP_ANSWERS
         self._building = None
         transport = self._transport
         if transport is None or transport.is_closing():
             return
         unanswered += self._unanswered
         self._unanswered = b""
-        if response is None:
+        if response == AIOHTTP_ANSWERS:
             return self._hand_over(unanswered)  # aiohttp asks again and answers as it would have
         transport.write(response)
         self.idle_since = time.monotonic()
