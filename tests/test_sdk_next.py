@@ -97,8 +97,10 @@ def test_the_report_names_every_hook_and_its_state(capsys: pytest.CaptureFixture
     hooks = [line for line in lines if not line.startswith("opentelemetry-")]
     assert [line.split(" (")[0] for line in hooks] == [
         "sdk_fastpath",
+        "sdk_fastpath quick keys",
         "sdk_prune",
         "sdk_aggregation",
+        "sdk_aggregation quick points",
         "sdk_shared",
         "sdk_collect",
         "otlp_exporters grpc",

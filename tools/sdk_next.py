@@ -57,8 +57,20 @@ def hook_states() -> list[tuple[str, str, str | None]]:
 
     checks: list[tuple[str, str, Callable[[], object], Callable[[], str | None]]] = [
         ("sdk_fastpath", "attribute sets cleaned and hashed once", sdk_fastpath.install, sdk_fastpath.status),
+        (
+            "sdk_fastpath quick keys",
+            "text label sets keyed without the SDK's recursion",
+            sdk_fastpath.install,
+            sdk_fastpath.quick_keys_status,
+        ),
         ("sdk_prune", "series of gone attribute sets dropped", sdk_prune.install, sdk_prune.status),
         ("sdk_aggregation", "a slim object per series", sdk_aggregation.install, sdk_aggregation.status),
+        (
+            "sdk_aggregation quick points",
+            "points made without the dataclass's __setattr__",
+            sdk_aggregation.install,
+            sdk_aggregation.quick_points_status,
+        ),
         ("sdk_shared", "one provider for alike pipelines", sdk_shared.install, sdk_shared.status),
         ("sdk_collect", "observations straight into their series", sdk_collect.install, sdk_collect.status),
     ]

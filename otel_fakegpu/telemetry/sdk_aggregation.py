@@ -227,3 +227,8 @@ def aggregation() -> Aggregation | None:
 def status() -> str | None:
     """``"yes"`` once installed, the reason when refused, None before ``install``."""
     return _install.status
+
+
+def quick_points_status() -> str | None:
+    """Quick points: ``"yes"`` once checked, why not when refused, None before ``install``."""
+    return _quick.status

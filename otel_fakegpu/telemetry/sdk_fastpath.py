@@ -207,3 +207,10 @@ def _refuse(why: str) -> bool:
 def status() -> str | None:
     """``"yes"`` once installed, the reason when refused, None before ``install``."""
     return _hooks.status
+
+
+def quick_keys_status() -> str | None:
+    """Whether text label sets get quick keys: ``"yes"``, why not, or None before ``install``."""
+    if _hooks.status is None:
+        return None
+    return "yes" if _hooks.quick_keys else "they differed from the SDK's keys, or the fast path is not installed"
