@@ -74,11 +74,13 @@ class HeldPages:
     def _response(self, scrape: Scrape, page: tuple[bytes, float] | None) -> bytes | None:
         if page is None:
             return None
-        head = self.heads.head(scrape.variant, len(page[0]), page[1], self.live.config.headers)
-        if head is None or len(page[0]) > STREAM_ABOVE_BYTES:  # larger pages are streamed by aiohttp
+        if len(page[0]) > STREAM_ABOVE_BYTES:  # larger pages are streamed by aiohttp
+            return AIOHTTP_ANSWERS
+        response = self.heads.response(scrape.variant, page[0], page[1], self.live.config.headers)
+        if response is None:
             return AIOHTTP_ANSWERS
         self.answered_total += 1
-        return head + page[0]
+        return response
 
 
 class FrontDoor:

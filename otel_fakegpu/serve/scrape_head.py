@@ -126,13 +126,15 @@ def _fields(variant: Variant, extra: Mapping[str, str]) -> list[tuple[str, str |
 
 
 class ResponseHeads:
-    """A held page's response head, made once per variant and second: only Age, Content-Length and Date change."""
+    """A held page's whole response, made once per variant, page and second: only Age, Content-Length and Date
+    change in its head, and a single host's scrapers ask for the same page all cycle long (a fleet's hosts each
+    have their own page: made per request, as aiohttp makes it)."""
 
     def __init__(self) -> None:
         self._extra: Mapping[str, str] | None = None
         # per variant: the head with %s for each per-response field, and those fields' names in order
         self._templates: dict[Variant, tuple[bytes, tuple[str, ...]] | None] = {}
-        self._made: dict[Variant, tuple[tuple[int, int, int], bytes]] = {}
+        self._made: dict[Variant, tuple[bytes, int, int, bytes]] = {}  # the page, its age, the second, the response
 
     def _template(self, variant: Variant, extra: Mapping[str, str]) -> tuple[bytes, tuple[str, ...]] | None:
         if extra is not self._extra:  # the web config was replaced (SIGHUP): its headers may have changed
@@ -148,17 +150,17 @@ class ResponseHeads:
                 self._templates[variant] = (f"HTTP/1.1 200 OK\r\n{lines}\r\n".encode("ascii"), slots)
         return self._templates[variant]
 
-    def head(self, variant: Variant, length: int, collected_at: float, extra: Mapping[str, str]) -> bytes | None:
-        """The head for a body of ``length`` bytes collected at ``collected_at``; None when ``extra`` rules it out."""
+    def response(self, variant: Variant, page: bytes, collected_at: float, extra: Mapping[str, str]) -> bytes | None:
+        """Head and ``page`` (collected at ``collected_at``); None when ``extra`` rules the front's answer out."""
         template = self._template(variant, extra)
         if template is None:
             return None
         now = time.time()
-        key = (length, max(0, int(now - collected_at)), int(now))
+        age, second = max(0, int(now - collected_at)), int(now)
         made = self._made.get(variant)
-        if made is not None and made[0] == key:
-            return made[1]
-        values = {"Age": str(key[1]), "Content-Length": str(length), "Date": http_date(key[2])}
-        head = template[0] % tuple(values[name].encode("ascii") for name in template[1])
-        self._made[variant] = (key, head)
-        return head
+        if made is not None and made[0] is page and made[1] == age and made[2] == second:
+            return made[3]
+        values = {"Age": str(age), "Content-Length": str(len(page)), "Date": http_date(second)}
+        response = template[0] % tuple(values[name].encode("ascii") for name in template[1]) + page
+        self._made[variant] = (page, age, second, response)
+        return response
