@@ -51,7 +51,7 @@ class HeldPages:
         if scrape is None:
             return None
         if over_unix_socket:  # no auth on the socket (its file mode guards it); a hand-written request closes
-            return None if scrape.only_host else scrape
+            return None if scrape.closes_on_socket else scrape
         return None if self.live.config.users else scrape  # basic auth on: aiohttp checks it
 
     def held(self, scrape: Scrape) -> bytes | None:

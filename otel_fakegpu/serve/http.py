@@ -1,8 +1,8 @@
 """HTTP serving with aiohttp over TCP (optionally TLS + basic auth) and a Unix socket, one application.
 
 /metrics is served from the last cycle's published bytes: a request never reads the engine, runs a collection
-or renders, so N scrapers cost the same as one. On TCP without TLS, scrapes of held pages are answered in front of
-aiohttp (serve/front.py). Slow, idle or broken clients are aiohttp's to absorb: each
+or renders, so N scrapers cost the same as one. On the Unix socket and TCP without TLS, scrapes of held pages are
+answered in front of aiohttp (serve/front.py). Slow, idle or broken clients are aiohttp's to absorb: each
 connection is a cheap coroutine, and connections that send no complete request are closed after the idle
 timeout.
 """
@@ -45,7 +45,7 @@ from otel_fakegpu.serve.webconfig import LiveWebConfig, WebConfig
 log = logging.getLogger(__name__)
 
 HealthProvider = Callable[[], HealthReport]
-HELD_PAGES = web.AppKey("held_pages", HeldPages)  # what a TCP listener's front answers from (serve/front.py)
+HELD_PAGES = web.AppKey("held_pages", HeldPages)  # what a listener's front answers from (serve/front.py)
 
 
 # aiohttp's default backlog (128) is re-applied to the listening socket when serving starts; a burst of

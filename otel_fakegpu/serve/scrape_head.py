@@ -17,13 +17,14 @@ from dataclasses import dataclass
 from aiohttp.http import SERVER_SOFTWARE
 
 from otel_fakegpu.outputs import Variant
-from otel_fakegpu.serve.negotiate import NegotiationTable
+from otel_fakegpu.serve.negotiate import BoundedMemo, NegotiationTable
 from otel_fakegpu.serve.pages import VARIANT_HEADERS
+from otel_fakegpu.serve.uds import closes_after_response
 
 # name ":" OWS value OWS, value visible ASCII with inner spaces (RFC 9110 field-line, ASCII only)
 _FIELD_LINE = re.compile(rb"([!#$%&'*+.^_`|~0-9A-Za-z-]+):[ \t]*((?:[\x21-\x7e](?:[\x20-\x7e\t]*[\x21-\x7e])?)?)[ \t]*")
 _HOST_PAGE = re.compile(rb"GET /hosts/([A-Za-z0-9_~-][A-Za-z0-9._~-]*)/metrics HTTP/1\.1")
-_READ = {b"accept", b"accept-encoding", b"host"}
+_READ = {b"accept", b"accept-encoding", b"connection", b"host"}
 _REFUSE = {b"content-length", b"transfer-encoding", b"expect", b"upgrade"}  # a body, or a protocol switch
 MAX_FIELDS = 64  # aiohttp's max_headers as serve/http.py sets it
 MAX_LINE = 8190  # its max_line_size and max_field_size
@@ -35,7 +36,7 @@ class Scrape:
 
     host: str | None
     variant: Variant
-    only_host: bool  # no field but Host: hand-written, and answered with Connection: close on the socket (serve/uds.py)
+    closes_on_socket: bool  # on the Unix socket, answered with Connection: close (serve/uds.py's closes_after_response)
 
 
 def _page(request_line: bytes) -> str | bool | None:
@@ -62,38 +63,32 @@ def parse_scrape(head: bytes, negotiation: NegotiationTable) -> Scrape | None:
         if name in _REFUSE or name in seen:  # a repeated field: aiohttp refuses some (Host, User-Agent), not others
             return None
         seen.add(name)
-        if name == b"connection":
-            if match.group(2).lower() != b"keep-alive":
-                return None
-        elif name in _READ:
+        if name == b"connection" and match.group(2).lower() != b"keep-alive":
+            return None
+        if name in _READ:
             read[name] = match.group(2).decode("ascii")
     if b"host" not in read:
         return None  # HTTP/1.1 without Host is refused by aiohttp's parser: let it say so
     variant = negotiation.variant(read.get(b"accept"), read.get(b"accept-encoding"))
-    return Scrape(host if isinstance(host, str) else None, variant, seen == {b"host"})
+    closes = closes_after_response((1, 1), [name.decode("ascii") for name in seen], read.get(b"connection"))
+    return Scrape(host if isinstance(host, str) else None, variant, closes)
 
 
 class ScrapeHeads:
-    """Request heads already recognised, bounded like NegotiationTable: a scraper repeats its head byte for byte."""
+    """Request heads already recognised (a BoundedMemo, like NegotiationTable): a scraper repeats its head byte for
+    byte."""
 
     MAX_ENTRIES = 256
     MAX_HEAD_BYTES = 4096
 
     def __init__(self, negotiation: NegotiationTable) -> None:
-        self._negotiation = negotiation
-        self._known: dict[bytes, Scrape | None] = {}
+        def recognise(head: bytes) -> Scrape | None:
+            return parse_scrape(head, negotiation)
+
+        self._known = BoundedMemo(recognise, self.MAX_ENTRIES, self.MAX_HEAD_BYTES, len)
 
     def scrape(self, head: bytes) -> Scrape | None:
-        try:
-            return self._known[head]
-        except KeyError:
-            pass
-        scrape = parse_scrape(head, self._negotiation)
-        if len(head) <= self.MAX_HEAD_BYTES:
-            if len(self._known) >= self.MAX_ENTRIES:
-                self._known.clear()
-            self._known[head] = scrape
-        return scrape
+        return self._known(head)
 
 
 def http_date(now: int) -> str:
