@@ -40,3 +40,21 @@ def test_gpu_instances_replace_their_parent_and_read_through() -> None:
         engine.create_gpu_instances(1, [(3, "1g.10gb")])
     with pytest.raises(EngineError, match="no GPU entity"):
         engine.create_gpu_instances(children[0], [(3, "1g.10gb")])
+
+
+@pytest.mark.parametrize("value", [2, INT32_BLANK, 7.5])
+def test_one_field_on_many_entities_stores_what_the_same_updates_store(value: Value) -> None:
+    """inject_entity_field (the links' status at start) is inject_entities of one update per entity: the whole
+    group, a part of it, a blank; an entity not created is refused by name."""
+    engines = [EmbeddedEngine(), EmbeddedEngine()]
+    for engine in engines:
+        engine.create_entities("link", [256, 257, 258, 512])
+    engines[0].inject_entity_field("link", 870, [256, 257, 258, 512], value, 1.0)
+    engines[1].inject_entities("link", [(e, 870, value) for e in (256, 257, 258, 512)], 1.0)
+    engines[0].inject_entity_field("link", 871, [257, 512], value, 1.0)
+    engines[1].inject_entities("link", [(e, 871, value) for e in (257, 512)], 1.0)
+    reads = [engine.read_latest([870, 871]).groups["link"].columns for engine in engines]
+    assert reads[0] == reads[1]
+    assert reads[0][871][0] is None and reads[0][870][0] == (None if value == INT32_BLANK else value)
+    with pytest.raises(EngineError, match="no link entity 9"):
+        engines[0].inject_entity_field("link", 870, [256, 9], 1, 2.0)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 
 from otel_fakegpu.sim import PROFILE_NAMES, SKUS, find_sku, make_identity
+from otel_fakegpu.sim.identity import uuid5_text
 from tests.conftest import build_stack
 
 UPDATES = 1000
@@ -103,6 +106,11 @@ def test_identities_are_unique_and_well_formed_at_4096() -> None:
     assert all(i.uuid.startswith("GPU-") and len(i.uuid) == 40 for i in ids)
     assert ids[5].device == "nvidia5" and len(ids[5].serial) == 13
     assert make_identity(3, sku, "node-2", 0).uuid != ids[3].uuid
+    # The hand-made name-based UUID is uuid.uuid5's, so identities stay what earlier releases gave (goldens).
+    namespace = uuid.UUID("6f1c2a52-5b0e-4c8e-9d55-3f0b7d9c4e21")
+    for name in ("node-1/0/0", "node-1/0/4095", "h\u00e9te/7/1", "x" * 300):
+        assert uuid5_text(name) == str(uuid.uuid5(namespace, name))
+    assert ids[4095].uuid == f"GPU-{uuid.uuid5(namespace, 'node-1/0/4095')}"
 
 
 def test_sku_lookup_by_key_or_model_name() -> None:

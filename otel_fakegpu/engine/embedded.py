@@ -247,6 +247,15 @@ class EmbeddedEngine(Engine):
             except KeyError as exc:
                 raise EngineError(f"no {group} entity {exc.args[0]}") from None
 
+    def inject_entity_field(
+        self, group: str, field_id: int, entity_ids: Sequence[int], value: Value | None, timestamp: float
+    ) -> None:
+        with self._lock:
+            try:
+                self._tables.get(group, EntityTable()).fill(field_id, entity_ids, value)
+            except KeyError as exc:
+                raise EngineError(f"no {group} entity {exc.args[0]}") from None
+
     def _samples_since(self, after: int) -> dict[int, tuple[SampleBatch, ...]]:
         for field_id, history in self._histories.items():
             if history.dropped_through > after:

@@ -64,6 +64,22 @@ class EntityTable:
             plain = value == value and value not in MAYBE_BLANK  # noqa: PLR0124 - NaN: the full test (blank.py)
             column[slot] = value if plain or not is_blank(value) else None
 
+    def fill(self, field_id: int, entity_ids: Sequence[int], value: Value | None) -> None:
+        """``set_all`` of one value for one field on each of ``entity_ids``, its blank test made once."""
+        stored = None if is_blank(value) else value
+        column = self.values.get(field_id)
+        if column is None:
+            column = self.values[field_id] = [None] * len(self.ids)
+        if entity_ids == self.ids:  # the whole group (compared in C): no slot to look up
+            column[:] = [stored] * len(column)
+            return
+        slots = self.slots
+        for entity_id in entity_ids:
+            slot = slots.get(entity_id)
+            if slot is None:
+                raise KeyError(entity_id)
+            column[slot] = stored
+
     def snapshot(self, field_ids: Sequence[int], taken_at: float) -> Snapshot | None:
         """The fields this group holds, or None when it holds none of them."""
         columns: dict[int, Column] = {fid: tuple(self.values[fid]) for fid in field_ids if fid in self.values}

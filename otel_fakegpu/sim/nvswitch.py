@@ -19,6 +19,7 @@ GPUS_PER_BOARD = 8
 SWITCH_IDLE_C = 38.0
 SWITCH_LOADED_RISE_C = 17.0
 SLOWDOWN_C, SHUTDOWN_C = 95, 105
+LINK_STATUS_FIELD = 870
 LINK_ACTIVE = 2  # DCGM_FI_DEV_NVSWITCH_LINK_STATUS: -1 unknown, 0 off, 1 safe, 2 active, 3 error, 4 inactive
 SWITCH_STATIC = ((856, 0), (857, 0), (859, SLOWDOWN_C), (860, SHUTDOWN_C))  # no SXid yet, temperature limits
 
@@ -59,12 +60,10 @@ def build_switches(skus: Sequence[GpuSku]) -> list[SimulatedSwitch]:
     return switches
 
 
-def static_updates(switches: Sequence[SimulatedSwitch]) -> dict[str, list[tuple[int, int, Value | None]]]:
-    """(entity, field, value) set once, by group: limits and no SXid yet on each switch, its links active."""
-    return {
-        "switch": [(s.entity_id, field_id, value) for s in switches for field_id, value in SWITCH_STATIC],
-        "link": [(link_id, 870, LINK_ACTIVE) for s in switches for link_id in s.link_ids],
-    }
+def static_updates(switches: Sequence[SimulatedSwitch]) -> list[tuple[int, int, Value | None]]:
+    """(entity, field, value) set once on each switch: temperature limits and no SXid yet. Its links are all
+    active (LINK_STATUS_FIELD, set for every link at once)."""
+    return [(s.entity_id, field_id, value) for s in switches for field_id, value in SWITCH_STATIC]
 
 
 def step_switch(

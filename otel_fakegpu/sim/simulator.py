@@ -19,7 +19,14 @@ from otel_fakegpu.sim.gpus import SimulatedGpu, identity_rows, inject_gpus
 from otel_fakegpu.sim.host_events import HostEvent
 from otel_fakegpu.sim.identity import make_identity
 from otel_fakegpu.sim.mig import MigLayout
-from otel_fakegpu.sim.nvswitch import SimulatedSwitch, build_switches, static_updates, step_switch
+from otel_fakegpu.sim.nvswitch import (
+    LINK_ACTIVE,
+    LINK_STATUS_FIELD,
+    SimulatedSwitch,
+    build_switches,
+    static_updates,
+    step_switch,
+)
 from otel_fakegpu.sim.physics import GpuPhysics
 from otel_fakegpu.sim.placement import PlacedWorkload
 from otel_fakegpu.sim.profiles import make_profile
@@ -273,10 +280,11 @@ class Simulator:
         switches = build_switches([gpu.identity.sku for gpu in self._gpus])
         if not switches or not self._engine.create_entities("switch", [s.entity_id for s in switches]):
             return
-        self._engine.create_entities("link", [link for s in switches for link in s.link_ids])
+        links = [link for s in switches for link in s.link_ids]
+        self._engine.create_entities("link", links)
         self._switches = switches
-        for group, updates in static_updates(switches).items():
-            self._engine.inject_entities(group, updates, now)
+        self._engine.inject_entities("switch", static_updates(switches), now)
+        self._engine.inject_entity_field("link", LINK_STATUS_FIELD, links, LINK_ACTIVE, now)
         self._step_switches(0.0, now)
 
     def _step_switches(self, dt: float, now: float) -> None:
