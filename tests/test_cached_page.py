@@ -17,6 +17,7 @@ from otel_fakegpu.outputs import Format
 from otel_fakegpu.runtime.published import HostExposition, PublishedFleet
 from otel_fakegpu.serve import HealthReport, WebConfig, build_app
 from otel_fakegpu.serve.negotiate import NegotiationTable, accepts_gzip, choose_format
+from otel_fakegpu.serve.pages import Body
 from tests.pages import bcrypt_hash
 from tests.serving_harness import exchange, serving
 
@@ -71,7 +72,7 @@ class CountingFleet(PublishedFleet):
             self.store(host, HostExposition(1, time.time() - 3, variants))
         self.note_status(time.time())
 
-    async def exposition(self, host: str | None, fmt: Format, gzipped: bool) -> tuple[bytes, float] | None:
+    async def exposition(self, host: str | None, fmt: Format, gzipped: bool) -> tuple[Body, float] | None:
         self.long_way += 1
         return await super().exposition(host, fmt, gzipped)
 

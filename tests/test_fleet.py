@@ -299,7 +299,7 @@ def test_concurrent_misses_of_a_variant_share_one_build() -> None:
 
     fleet.builder = build
 
-    async def eight_scrapes() -> list[tuple[bytes, float] | None]:
+    async def eight_scrapes() -> list[tuple[bytes | bytearray, float] | None]:
         return await asyncio.gather(*(fleet.exposition("a", *gz) for _ in range(8)))
 
     assert asyncio.run(eight_scrapes()) == [(b"text-gz", 10.0)] * 8

@@ -19,7 +19,7 @@ from typing import Any
 from otel_fakegpu.host.spec import HostSpec
 from otel_fakegpu.outputs import Format
 from otel_fakegpu.runtime.fleet import FleetPlan
-from otel_fakegpu.runtime.frames import FrameReader, Header, RemoteError, encode_frame, offer_frame
+from otel_fakegpu.runtime.frames import Blob, FrameReader, Header, RemoteError, encode_frame, offer_frame
 from otel_fakegpu.runtime.published import HostExposition, PublishedFleet
 from otel_fakegpu.runtime.worker import (
     CollectionFactory,
@@ -149,7 +149,7 @@ class WorkerPool:
                 log.debug("worker %d connection ended: %r", worker.slot, exc)
         await self._on_exit(worker)
 
-    def _on_frame(self, worker: WorkerHandle, header: Header, blobs: list[bytes]) -> None:
+    def _on_frame(self, worker: WorkerHandle, header: Header, blobs: list[Blob]) -> None:
         kind = header["kind"]
         if kind == "publish":
             variants = {variant_from_json(v): blob for v, blob in zip(header["variants"], blobs, strict=True)}

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from otel_fakegpu.outputs import Format, Variant
 from otel_fakegpu.outputs.exposition import GZIP_LEVEL
+from otel_fakegpu.runtime.frames import Blob
 
 UNZIP_INLINE_BELOW = 64 << 10  # a larger gzipped page (over ~1 MB of text) is unzipped off the event loop
 
@@ -26,7 +27,7 @@ SummaryRenderer = Callable[[Format], bytes]
 class HostExposition:
     cycle: int
     collected_at: float
-    variants: dict[Variant, bytes]
+    variants: Mapping[Variant, Blob]  # a received page is its receive buffer (frames.FrameReader)
 
 
 class PublishedFleet:
@@ -104,7 +105,7 @@ class PublishedFleet:
         """A worker reported its facts (after each cycle, at wall-clock ``at``): the summary is rendered afresh."""
         self._status_at, self._summary_bodies = at, {}
 
-    def _fleet_summary(self, fmt: Format, gzipped: bool) -> tuple[bytes, float] | None:
+    def _fleet_summary(self, fmt: Format, gzipped: bool) -> tuple[Blob, float] | None:
         if self._status_at is None:
             return None
         body = self._summary_bodies.get((fmt, gzipped))
@@ -123,7 +124,7 @@ class PublishedFleet:
             self.demand -= stale
             self.on_new_demand()
 
-    async def exposition(self, host: str | None, fmt: Format, gzipped: bool) -> tuple[bytes, float] | None:
+    async def exposition(self, host: str | None, fmt: Format, gzipped: bool) -> tuple[Blob, float] | None:
         """The bytes to serve and when their cycle started (the summary: when the last status came), None before
         the first cycle; KeyError for a host this process does not serve."""
         if host is None and len(self._hosts) > 1:
@@ -148,7 +149,7 @@ class PublishedFleet:
             await self._build(name, held)
         return None
 
-    def cached(self, host: str | None, fmt: Format, gzipped: bool) -> tuple[bytes, float] | None:
+    def cached(self, host: str | None, fmt: Format, gzipped: bool) -> tuple[Blob, float] | None:
         """What ``exposition`` would answer when it is held now and served as it is: no drill on the host, no build
         to wait for. None otherwise (before the first cycle, a missing variant, an unknown host): ask ``exposition``.
         The request counts as asked for, as there."""
@@ -184,7 +185,7 @@ class PublishedFleet:
         await asyncio.shield(task)  # a client that leaves cancels its wait, not the others' build
 
 
-async def _variant_of(exposition: HostExposition, fmt: Format, gzipped: bool) -> bytes:
+async def _variant_of(exposition: HostExposition, fmt: Format, gzipped: bool) -> Blob:
     """A variant of a held cycle without asking the worker (which has moved on): built from what is held of the
     format asked for, else of the other, zipped or unzipped as asked."""
     for held_fmt in (fmt, *(f for f in Format if f is not fmt)):
@@ -198,7 +199,7 @@ async def _variant_of(exposition: HostExposition, fmt: Format, gzipped: bool) ->
     return b""
 
 
-async def _unzip(body: bytes) -> bytes:
+async def _unzip(body: Blob) -> bytes:
     """A gzipped page's text; a large one off the event loop, so other scrapes are not held up."""
     if len(body) < UNZIP_INLINE_BELOW:
         return gzip.decompress(body)

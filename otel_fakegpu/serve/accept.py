@@ -10,13 +10,15 @@ accept", logs one warning per episode and counts the pauses; connections already
 
 from __future__ import annotations
 
-import asyncio
 import errno
 import logging
 import socket
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # a type only: the option table reads this module's defaults before the worker forks
+    import asyncio
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from otel_fakegpu.serve.pages import STREAM_ABOVE_BYTES, MetricsSource
+from otel_fakegpu.serve.pages import STREAM_ABOVE_BYTES, Body, MetricsSource
 from otel_fakegpu.serve.scrape_head import MAX_LINE, ResponseHeads, Scrape, ScrapeHeads
 from otel_fakegpu.serve.webconfig import LiveWebConfig
 
@@ -71,7 +71,7 @@ class HeldPages:
             return AIOHTTP_ANSWERS
         return self._response(scrape, page) or AIOHTTP_ANSWERS
 
-    def _response(self, scrape: Scrape, page: tuple[bytes, float] | None) -> bytes | None:
+    def _response(self, scrape: Scrape, page: tuple[Body, float] | None) -> bytes | None:
         if page is None:
             return None
         if len(page[0]) > STREAM_ABOVE_BYTES:  # larger pages are streamed by aiohttp

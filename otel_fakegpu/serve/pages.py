@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 STREAM_ABOVE_BYTES = 1 << 20
+Body = bytes | bytearray  # a page as the source holds it (the serving process keeps a received buffer as it is)
 STREAM_CHUNK_BYTES = 256 << 10
 
 
@@ -45,12 +46,12 @@ class MetricsSource(Protocol):
         """The drill mode and delay of ``host``'s page (serve/reach.py); ("ok", 0) when not drilled."""
         ...
 
-    async def exposition(self, host: str | None, fmt: Format, gzipped: bool) -> tuple[bytes, float] | None:
+    async def exposition(self, host: str | None, fmt: Format, gzipped: bool) -> tuple[Body, float] | None:
         """The body for ``host`` (None: /metrics) and the wall-clock start of its cycle; None before the first cycle;
         KeyError for an unknown host."""
         ...
 
-    def cached(self, host: str | None, fmt: Format, gzipped: bool) -> tuple[bytes, float] | None:
+    def cached(self, host: str | None, fmt: Format, gzipped: bool) -> tuple[Body, float] | None:
         """What ``exposition`` would answer, when it is held now and served as it is (no drill on ``host``, nothing to
         build or wait for); None: ask ``exposition``."""
         ...
@@ -72,7 +73,7 @@ def page_headers(variant: Variant, collected_at: float) -> dict[str, str]:
     return headers
 
 
-async def stream_page(request: web.Request, body: bytes, variant: Variant, collected_at: float) -> web.StreamResponse:
+async def stream_page(request: web.Request, body: Body, variant: Variant, collected_at: float) -> web.StreamResponse:
     """Large bodies go out in slices, waiting for each to drain. Written whole, a body the socket cannot take
     at once is copied into the connection's buffer: 64 slow scrapers of a 23 MB exposition would hold 1.5 GB."""
     response = web.StreamResponse(headers=page_headers(variant, collected_at))

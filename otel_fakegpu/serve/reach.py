@@ -63,10 +63,10 @@ async def drill_answer(request: web.Request, mode: str, delay_s: float) -> web.S
     return web.Response(status=499)  # never sent: the connection is gone
 
 
-def truncate(body: bytes, gzipped: bool) -> bytes:
+def truncate(body: bytes | bytearray, gzipped: bool) -> bytes:
     """The page cut in the middle of a sample line half-way down, inside its first label value (re-compressed
     when it was): whatever the page, what is left cannot parse."""
-    plain = gzip.decompress(body) if gzipped else body
+    plain = gzip.decompress(body) if gzipped else bytes(body)
     lines = plain.split(b"\n")
     middle = len(lines) // 2
     samples = [i for i, line in enumerate(lines) if line and not line.startswith(b"#")]

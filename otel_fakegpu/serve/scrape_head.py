@@ -18,7 +18,7 @@ from aiohttp.http import SERVER_SOFTWARE
 
 from otel_fakegpu.outputs import Variant
 from otel_fakegpu.serve.negotiate import BoundedMemo, NegotiationTable
-from otel_fakegpu.serve.pages import VARIANT_HEADERS
+from otel_fakegpu.serve.pages import VARIANT_HEADERS, Body
 from otel_fakegpu.serve.uds import closes_after_response
 
 # name ":" OWS value OWS, value visible ASCII with inner spaces (RFC 9110 field-line, ASCII only)
@@ -129,7 +129,7 @@ class ResponseHeads:
         self._extra: Mapping[str, str] | None = None
         # per variant: the head with %s for each per-response field, and those fields' names in order
         self._templates: dict[Variant, tuple[bytes, tuple[str, ...]] | None] = {}
-        self._made: dict[Variant, tuple[bytes, int, int, bytes]] = {}  # the page, its age, the second, the response
+        self._made: dict[Variant, tuple[Body, int, int, bytes]] = {}  # the page, its age, the second, the response
 
     def _template(self, variant: Variant, extra: Mapping[str, str]) -> tuple[bytes, tuple[str, ...]] | None:
         if extra is not self._extra:  # the web config was replaced (SIGHUP): its headers may have changed
@@ -145,7 +145,7 @@ class ResponseHeads:
                 self._templates[variant] = (f"HTTP/1.1 200 OK\r\n{lines}\r\n".encode("ascii"), slots)
         return self._templates[variant]
 
-    def response(self, variant: Variant, page: bytes, collected_at: float, extra: Mapping[str, str]) -> bytes | None:
+    def response(self, variant: Variant, page: Body, collected_at: float, extra: Mapping[str, str]) -> bytes | None:
         """Head and ``page`` (collected at ``collected_at``); None when ``extra`` rules the front's answer out."""
         template = self._template(variant, extra)
         if template is None:

@@ -41,7 +41,7 @@ _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # an HTTP token (RFC 
 _HEADER_VALUE = re.compile(r"[\t\x20-\x7e\x80-\xff]*")  # no CR, LF or other control characters
 
 
-class WebConfigError(ValueError):
+class WebConfigError(ConfigError):
     """A web config that cannot be used; the message names the file."""
 
 
