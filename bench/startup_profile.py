@@ -43,7 +43,8 @@ def timed(owner, name, label=None):
 # modules here would move their import, which is part of what is measured.
 PATCHES = {
     "otel_fakegpu.runtime.main": [("run", None), ("build_in_worker", "build collection")],
-    "otel_fakegpu.runtime.pool": [("WorkerPool.spawn_all", None), ("WorkerPool.wait_ready", None)],
+    "otel_fakegpu.runtime.spawn": [("spawn_worker", None)],
+    "otel_fakegpu.runtime.pool": [("WorkerPool.wait_ready", None)],
     "otel_fakegpu.runtime.worker": [("Worker.run", "worker run (whole)"), ("Worker._publish", "publish")],
     "otel_fakegpu.runtime.serving": [("build_app", None), ("start", "listeners start (coroutine made)")],
     "otel_fakegpu.host.stack": [("build_host", None)],

@@ -6,6 +6,7 @@ import logging
 import re
 import sys
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from otel_fakegpu.config.cmdline import PROG, resolve
 from otel_fakegpu.config.errors import ConfigError
@@ -14,11 +15,13 @@ from otel_fakegpu.config.model import PRESETS, Config, build_config, environ, lo
 from otel_fakegpu.config.values import MAX_ERROR_CHARS, clip
 from otel_fakegpu.fields import CollectorsError, CollectorSet
 from otel_fakegpu.runtime.fleet import fleet_racks
-from otel_fakegpu.serve import WebConfig, WebConfigError, load_web_config
+
+if TYPE_CHECKING:  # ssl loads only for a web config: the worker forks after this module's imports
+    from otel_fakegpu.serve import WebConfig
 
 EXIT_USAGE = 2
 EXIT_FAILED = 1  # the input was fine, the work failed (backfill's output could not be written)
-BAD_INPUT = (ConfigError, CollectorsError, WebConfigError)
+BAD_INPUT = (ConfigError, CollectorsError)  # a bad web config is a ConfigError too (serve/webconfig.py)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -56,8 +59,11 @@ def validate(argv: Sequence[str], env: Mapping[str, str]) -> tuple[Config, Colle
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     collectors = load_field_set(config)
-    web_config = load_web_config(config.web_config_path) if config.web_config_path else None
-    return config, collectors, web_config
+    if not config.web_config_path:
+        return config, collectors, None
+    from otel_fakegpu.serve import load_web_config  # noqa: PLC0415 - see TYPE_CHECKING above
+
+    return config, collectors, load_web_config(config.web_config_path)
 
 
 def check(argv: Sequence[str], env: Mapping[str, str]) -> int:

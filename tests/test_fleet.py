@@ -22,7 +22,8 @@ from otel_fakegpu.fields import default_collectors_path, load_collectors
 from otel_fakegpu.host.collection import HostCollection, build_collection
 from otel_fakegpu.outputs import Exposition, Format
 from otel_fakegpu.runtime import Collection, PublishedFleet, RemoteError, WorkerPool, WorkerSettings, plan_fleet
-from otel_fakegpu.runtime.frames import MAX_HEADER_BYTES, PREFIX, FrameReader, encode_frame, read_frame, write_frame
+from otel_fakegpu.runtime.frame_reader import FrameReader
+from otel_fakegpu.runtime.frames import MAX_HEADER_BYTES, PREFIX, encode_frame, read_frame, write_frame
 from otel_fakegpu.runtime.pool import demand_keep_s
 from otel_fakegpu.runtime.published import HostExposition
 from otel_fakegpu.runtime.worker import Worker

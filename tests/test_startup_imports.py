@@ -1,6 +1,6 @@
 """What a plain start imports: nothing for an option the user did not give (gRPC, the OTLP exporters, PyYAML, the
-tracing SDK, the attribution sources but the simulator's, the real engines), and before the fork nothing of aiohttp
-nor of the worker's own stack, which then load in parallel in the two processes (runtime/main.py). A fresh
+tracing SDK, the attribution sources but the simulator's, the real engines), and before the fork nothing of aiohttp,
+asyncio or ssl, nor of the worker's own stack, which then load in parallel in the two processes (runtime/main.py). A fresh
 interpreter, since this test process has imported everything."""
 
 from __future__ import annotations
@@ -60,8 +60,9 @@ def test_a_plain_start_imports_nothing_for_options_it_was_not_given() -> None:
     unasked_stages = ["outputs.otlp", "outputs.prometheus_push", "attribution.kubelet", "attribution.podlist",
                       "attribution.hpc", "attribution.dra", "engine.dcgm", "engine.nvml"]  # fmt: skip
     assert [m for m in unasked_stages if f"otel_fakegpu.{m}" in modules["all"]] == []
-    # Before the fork: no aiohttp (the serving process loads it while the worker starts) and no worker stack.
-    for package in ("aiohttp", "otel_fakegpu.host.collection", "otel_fakegpu.sim.simulator"):
+    # Before the fork: no aiohttp, asyncio or ssl (the serving process loads them while the worker starts, which
+    # needs none of them: runtime/spawn.py) and no worker stack.
+    for package in ("aiohttp", "asyncio", "ssl", "otel_fakegpu.host.collection", "otel_fakegpu.sim.simulator"):
         assert _loaded(modules["at_fork"], package) == [], package
     assert "aiohttp.web" in modules["all"]  # the serving side did load it: the check above is not vacuous
 

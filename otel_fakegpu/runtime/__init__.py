@@ -10,7 +10,8 @@ from otel_fakegpu import lazy_exports
 
 if TYPE_CHECKING:  # the names load with their module, on first use (lazy_exports)
     from otel_fakegpu.runtime.fleet import FleetPlan, plan_fleet
-    from otel_fakegpu.runtime.frames import FrameReader, RemoteError, write_frame
+    from otel_fakegpu.runtime.frame_reader import FrameReader
+    from otel_fakegpu.runtime.frames import RemoteError, write_frame
     from otel_fakegpu.runtime.memory import pin_mmap_threshold, settle_memory
     from otel_fakegpu.runtime.pool import WorkerPool
     from otel_fakegpu.runtime.published import PublishedFleet
@@ -39,7 +40,8 @@ if not TYPE_CHECKING:  # mypy sees the imports above, and no __getattr__ that wo
         __name__,
         {
             "fleet": ("FleetPlan", "plan_fleet"),
-            "frames": ("FrameReader", "RemoteError", "write_frame"),
+            "frame_reader": ("FrameReader",),
+            "frames": ("RemoteError", "write_frame"),
             "memory": ("pin_mmap_threshold", "settle_memory"),
             "pool": ("WorkerPool",),
             "published": ("PublishedFleet",),

@@ -25,7 +25,6 @@ server -> worker
 
 from __future__ import annotations
 
-import asyncio
 import json
 import socket
 import struct
@@ -74,7 +73,7 @@ def _recv_exactly(sock: socket.socket, size: int) -> bytes:
     return b"".join(chunks)
 
 
-def _parse(head: Blob, payload_len: int) -> tuple[Header, list[int]]:
+def parse_header(head: Blob, payload_len: int) -> tuple[Header, list[int]]:
     header: Header = json.loads(head)
     sizes = [int(size) for size in header.pop("blobs", [])]
     if sum(sizes) != payload_len:
@@ -87,76 +86,5 @@ def read_frame(sock: socket.socket) -> tuple[Header, list[bytes]]:
     head_len, payload_len = PREFIX.unpack(_recv_exactly(sock, PREFIX.size))
     if head_len > MAX_HEADER_BYTES:
         raise ValueError(f"frame header of {head_len} bytes")
-    header, sizes = _parse(_recv_exactly(sock, head_len), payload_len)
+    header, sizes = parse_header(_recv_exactly(sock, head_len), payload_len)
     return header, [_recv_exactly(sock, size) for size in sizes]
-
-
-class FrameReader(asyncio.BufferedProtocol):
-    """Reads frames on the event loop (the serving side): the protocol of a worker's connection, each part received
-    straight into a buffer of its size. A stream reader appended a 23 MB page to its buffer 256 KB at a time and
-    copied it out (~40 ms); here it lands in place (~20 ms), and the buffer is the blob: a copy into ``bytes`` cost
-    a 4096-GPU start another 13 ms, most of it page faults on 23 MB of fresh memory (bytearray is bytes-like, never
-    written again). ``read`` gives the frames in order, then asyncio.IncompleteReadError once the worker is gone, or
-    ValueError for a frame that breaks the format."""
-
-    def __init__(self) -> None:
-        self._frames: asyncio.Queue[tuple[Header, list[Blob]] | Exception] = asyncio.Queue()
-        self._transport: asyncio.BaseTransport | None = None
-        self._stage = "prefix"  # the part being received: "prefix", "header" or "blob"
-        self._header: Header = {}
-        self._sizes: list[int] = []  # the frame's blobs still to come, after the one being received
-        self._blobs: list[Blob] = []
-        self._payload_len = 0
-        self._expect(PREFIX.size)
-
-    def _expect(self, size: int) -> None:
-        self._part, self._filled = bytearray(size), 0
-        self._view = memoryview(self._part)
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self._transport = transport
-
-    def get_buffer(self, sizehint: int) -> memoryview:
-        return self._view[self._filled :] if self._stage != "broken" else memoryview(bytearray(1 << 16))
-
-    def buffer_updated(self, nbytes: int) -> None:
-        self._filled += nbytes
-        try:
-            while self._stage != "broken" and self._filled == len(self._part):  # an empty blob is complete at once
-                self._take(self._part)  # _expect gives the next part a buffer of its own
-        except ValueError as exc:
-            self._stage = "broken"
-            self._frames.put_nowait(exc)
-            if self._transport is not None:
-                self._transport.close()
-
-    def _take(self, part: bytearray) -> None:
-        """A complete part: the prefix, the header or a blob; then the next part is expected."""
-        if self._stage == "prefix":
-            head_len, self._payload_len = PREFIX.unpack(part)
-            if head_len > MAX_HEADER_BYTES:
-                raise ValueError(f"frame header of {head_len} bytes")
-            self._stage = "header"
-            self._expect(head_len)
-            return
-        if self._stage == "header":
-            self._header, self._sizes = _parse(part, self._payload_len)
-            self._stage = "blob"
-        else:
-            self._blobs.append(part)
-        if self._sizes:
-            self._expect(self._sizes.pop(0))
-            return
-        self._frames.put_nowait((self._header, self._blobs))
-        self._stage, self._header, self._blobs = "prefix", {}, []
-        self._expect(PREFIX.size)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._frames.put_nowait(asyncio.IncompleteReadError(bytes(self._part[: self._filled]), len(self._part)))
-
-    async def read(self) -> tuple[Header, list[Blob]]:
-        frame = await self._frames.get()
-        if isinstance(frame, Exception):
-            self._frames.put_nowait(frame)  # every later read ends the same way
-            raise frame
-        return frame

@@ -1,4 +1,4 @@
-"""The serving process's side of the workers: forks them, stores what they publish, restarts the dead ones.
+"""The serving process's side of the workers: reads what they publish, restarts the dead ones (spawn.py forks).
 
 Requests to the collection side go through ``call`` and ``broadcast``, awaited on the event loop: a port object
 on the serving side is a thin proxy over them (the message contract is in frames.py).
@@ -9,25 +9,17 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-import multiprocessing
-import socket
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
-from otel_fakegpu.host.spec import HostSpec
 from otel_fakegpu.outputs import Format
 from otel_fakegpu.runtime.fleet import FleetPlan
-from otel_fakegpu.runtime.frames import Blob, FrameReader, Header, RemoteError, encode_frame, offer_frame
+from otel_fakegpu.runtime.frame_reader import FrameReader
+from otel_fakegpu.runtime.frames import Blob, Header, RemoteError, encode_frame, offer_frame
 from otel_fakegpu.runtime.published import HostExposition, PublishedFleet
-from otel_fakegpu.runtime.worker import (
-    CollectionFactory,
-    WorkerSettings,
-    child_main,
-    variant_from_json,
-    variant_to_json,
-)
+from otel_fakegpu.runtime.spawn import StartupFailure, WorkerHandle, spawn_worker
+from otel_fakegpu.runtime.worker import CollectionFactory, WorkerSettings, variant_from_json, variant_to_json
 
 log = logging.getLogger(__name__)
 
@@ -43,41 +35,23 @@ def demand_keep_s(collect_interval_s: float) -> float:
     return max(DEMAND_KEEP_INTERVALS * collect_interval_s, DEMAND_KEEP_MIN_S)
 
 
-@dataclass(frozen=True)
-class StartupFailure:
-    message: str
-    exit_code: int
-
-
-@dataclass
-class WorkerHandle:
-    slot: int
-    hosts: tuple[HostSpec, ...]
-    process: Any = None  # multiprocessing.Process (untyped in typeshed's fork context)
-    sock: socket.socket | None = None
-    writer: asyncio.Transport | None = None
-    started_at: float = 0.0
-    alive: bool = False
-    ready: bool = False
-    restarts: int = 0
-    failures_in_a_row: int = 0
-    detail: str = ""
-    facts: dict[str, Any] = field(default_factory=dict)
-    cycle_seconds: list[float] = field(default_factory=list)
-    fatal: StartupFailure | None = None  # why it could not start (then it is not restarted)
-
-
 class WorkerPool:
     """One handle per worker; frames from each are read by a task of the event loop."""
 
     def __init__(
-        self, plan: FleetPlan, factory: CollectionFactory, settings: WorkerSettings, published: PublishedFleet
+        self,
+        plan: FleetPlan,
+        factory: CollectionFactory,
+        settings: WorkerSettings,
+        published: PublishedFleet,
+        spawned: Sequence[WorkerHandle] = (),
     ) -> None:
+        """``spawned``: the plan's workers, forked already (main.py forks before it imports this module)."""
         self.plan = plan
         self.settings = settings
         self.published = published
         self._factory = factory
-        self._workers = [WorkerHandle(slot, hosts) for slot, hosts in enumerate(plan.assignments)]
+        self._workers = list(spawned) or [WorkerHandle(slot, hosts) for slot, hosts in enumerate(plan.assignments)]
         self._owner = {host.name: w for w in self._workers for host in w.hosts}
         self._pending: dict[int, tuple[WorkerHandle, asyncio.Future[Any]]] = {}
         self._ids = itertools.count(1)
@@ -92,29 +66,17 @@ class WorkerPool:
         return self._workers
 
     def spawn_all(self) -> None:
-        """Fork every worker (before the event loop and its threads exist)."""
+        """Fork every worker not forked yet (before the event loop and its threads exist)."""
         for worker in self._workers:
-            self._spawn(worker)
+            if worker.process is None:
+                self._spawn(worker)
 
     def _spawn(self, worker: WorkerHandle) -> None:
-        server_end, worker_end = socket.socketpair()
-        inherited = [w.sock.fileno() for w in self._workers if w.sock is not None] + [server_end.fileno()]
-        context = multiprocessing.get_context("fork")
-        demand = frozenset(self.published.demand)  # its first cycle's publish builds what is asked for already
-        process = context.Process(
-            target=child_main,
-            args=(worker_end, inherited, worker.hosts, self._factory, self.settings, demand),
-            name=f"otel-fakegpu-worker-{worker.slot}",
-            daemon=True,
-        )
-        process.start()
-        worker_end.close()
-        worker.process, worker.sock, worker.started_at = process, server_end, time.monotonic()
-        worker.alive, worker.ready, worker.detail = True, False, ""
-        worker.facts, worker.cycle_seconds = {}, []  # its hosts are "starting" until it reports
+        # Its first cycle's publish builds what is asked for already.
+        spawn_worker(worker, self._workers, self._factory, self.settings, frozenset(self.published.demand))
         for host in worker.hosts:  # a new worker starts without drills: its hosts answer again
             self.published.set_serving(host.name, "ok", 0.0)
-        log.debug("worker %d (pid %d) serves %d hosts", worker.slot, process.pid, len(worker.hosts))
+        log.debug("worker %d (pid %d) serves %d hosts", worker.slot, worker.process.pid, len(worker.hosts))
 
     async def attach(self) -> None:
         """Start reading every worker's frames on the running loop."""

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from otel_fakegpu.outputs import Format, Variant
 from otel_fakegpu.outputs.exposition import GZIP_LEVEL
 from otel_fakegpu.runtime.frames import Blob
+from otel_fakegpu.runtime.spawn import first_variant
 
 UNZIP_INLINE_BELOW = 64 << 10  # a larger gzipped page (over ~1 MB of text) is unzipped off the event loop
 
@@ -48,7 +49,7 @@ class PublishedFleet:
         self._summary = summary
         self.gzip_only = len(self._hosts) > 1  # a fleet's pages: gzipped only, text unzipped per request
         # Variants the workers build and send every cycle: those asked for recently (text at first).
-        first = self.held((Format.PROMETHEUS, False))
+        first = first_variant(len(self._hosts))
         self.demand: set[Variant] = {first}
         self._asked: dict[Variant, float] = {first: time.monotonic()}
         self.on_new_demand: Callable[[], None] = lambda: None

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from otel_fakegpu.attribution.stage import health_entry
 from otel_fakegpu.engine import EngineState, EngineStatus
 from otel_fakegpu.outputs import Format
-from otel_fakegpu.runtime.pool import WorkerHandle, WorkerPool
+from otel_fakegpu.runtime.spawn import WorkerHandle
 from otel_fakegpu.serve import HealthReport, evaluate
 from otel_fakegpu.serve.accept import PAUSES
 from otel_fakegpu.telemetry import CycleStatsView
+
+if TYPE_CHECKING:  # main.py renders the summary before the event-loop side loads (spawn.py)
+    from otel_fakegpu.runtime.pool import WorkerPool
 
 
 @dataclass(frozen=True)

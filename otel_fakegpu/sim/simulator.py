@@ -19,14 +19,7 @@ from otel_fakegpu.sim.gpus import SimulatedGpu, identity_rows, inject_gpus
 from otel_fakegpu.sim.host_events import HostEvent
 from otel_fakegpu.sim.identity import make_identity
 from otel_fakegpu.sim.mig import MigLayout
-from otel_fakegpu.sim.nvswitch import (
-    LINK_ACTIVE,
-    LINK_STATUS_FIELD,
-    SimulatedSwitch,
-    build_switches,
-    static_updates,
-    step_switch,
-)
+from otel_fakegpu.sim.nvswitch import SimulatedSwitch, build_switches, start_switches, step_switch
 from otel_fakegpu.sim.physics import GpuPhysics
 from otel_fakegpu.sim.placement import PlacedWorkload
 from otel_fakegpu.sim.profiles import make_profile
@@ -278,14 +271,9 @@ class Simulator:
     def _start_switches(self, now: float) -> None:
         """Create the NVSwitches (and their up links) of every HGX board, if the engine holds such entities."""
         switches = build_switches([gpu.identity.sku for gpu in self._gpus])
-        if not switches or not self._engine.create_entities("switch", [s.entity_id for s in switches]):
-            return
-        links = [link for s in switches for link in s.link_ids]
-        self._engine.create_entities("link", links)
-        self._switches = switches
-        self._engine.inject_entities("switch", static_updates(switches), now)
-        self._engine.inject_entity_field("link", LINK_STATUS_FIELD, links, LINK_ACTIVE, now)
-        self._step_switches(0.0, now)
+        if switches and start_switches(self._engine, switches, now):
+            self._switches = switches
+            self._step_switches(0.0, now)
 
     def _step_switches(self, dt: float, now: float) -> None:
         if not self._switches:
