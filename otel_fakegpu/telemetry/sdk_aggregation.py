@@ -28,6 +28,7 @@ from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.sdk.metrics import MeterProvider, ObservableCounter, ObservableGauge, ObservableUpDownCounter
 from opentelemetry.sdk.metrics.export import AggregationTemporality, InMemoryMetricReader, NumberDataPoint
 from opentelemetry.sdk.metrics.view import Aggregation, DefaultAggregation, View
+from opentelemetry.sdk.resources import Resource
 
 from otel_fakegpu.telemetry.sdk_check import SelfCheck
 
@@ -166,7 +167,7 @@ def _points(aggregation: Aggregation | None) -> list[tuple[Any, ...]]:
 
     reader = InMemoryMetricReader()
     views = [View(instrument_name="*", aggregation=aggregation)] if aggregation is not None else []
-    provider = MeterProvider(metric_readers=[reader], views=views)
+    provider = MeterProvider(resource=Resource.get_empty(), metric_readers=[reader], views=views)
     meter = provider.get_meter("otel_fakegpu.selfcheck")
     meter.create_observable_gauge("g", callbacks=[observe])
     meter.create_observable_counter("c", callbacks=[observe])

@@ -131,6 +131,7 @@ def _points(use_fast: bool) -> list[tuple[str, Any, dict[str, Any]]]:
     from opentelemetry.metrics import Observation  # noqa: PLC0415 (only the self-check needs these)
     from opentelemetry.sdk.metrics import MeterProvider  # noqa: PLC0415
     from opentelemetry.sdk.metrics.export import InMemoryMetricReader  # noqa: PLC0415
+    from opentelemetry.sdk.resources import Resource  # noqa: PLC0415
 
     sets = [{"gpu": "0", "UUID": "GPU-a"}, {"gpu": "1", "UUID": "GPU-b", "pod": "p"}]
     wrap: Callable[[dict[str, str]], Mapping[str, str]] = FrozenAttributes if use_fast else dict
@@ -142,7 +143,7 @@ def _points(use_fast: bool) -> list[tuple[str, Any, dict[str, Any]]]:
         return [Observation(cycle[0] * 10 + i, attrs) for i, attrs in enumerate(made)]
 
     reader = InMemoryMetricReader()
-    provider = MeterProvider(metric_readers=[reader])
+    provider = MeterProvider(resource=Resource.get_empty(), metric_readers=[reader])
     meter = provider.get_meter("otel_fakegpu.selfcheck")
     meter.create_observable_gauge("g", callbacks=[observe])
     meter.create_observable_counter("c", callbacks=[observe])
