@@ -65,8 +65,9 @@ class GpuPhysics:
     last_xid: int = 0
     xid_reported: bool = False  # whether field 230 has been stored at all yet
     load: float = 0.0  # the scalar load of the last step, a load override included
-    _fixed: dict[int, Value | None] = field(default_factory=dict, repr=False)  # readings that never change
-    board: BoardState = field(default_factory=lambda: BoardState(0), repr=False)
+    # Made by __post_init__ from the state above (not defaults made and then replaced: 4096 GPUs start at once).
+    _fixed: dict[int, Value | None] = field(init=False, repr=False)  # readings that never change
+    board: BoardState = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         sku = self.sku
