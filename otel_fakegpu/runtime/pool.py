@@ -57,6 +57,7 @@ class WorkerPool:
         self._ids = itertools.count(1)
         self._tasks: set[asyncio.Task[None]] = set()
         self._closing = False
+        self._startup_news = asyncio.Event()  # a worker became ready, failed or exited (wait_ready wakes)
         self.on_fired: Callable[[str, list[dict[str, Any]]], None] = lambda host, fired: None  # the history's
         published.builder = self._build_variant
         published.on_new_demand = self._send_demand
@@ -94,12 +95,14 @@ class WorkerPool:
 
     async def wait_ready(self) -> StartupFailure | None:
         """Until every worker published its first cycle; what went wrong if one could not start."""
-        while not all(w.ready for w in self._workers):
+        while True:  # one event loop: nothing sets the news between its clear and the checks after it
+            self._startup_news.clear()
+            if all(w.ready for w in self._workers):
+                return None
             failed = next((w for w in self._workers if not w.alive or w.fatal), None)
             if failed is not None:
                 return failed.fatal or StartupFailure(f"worker {failed.slot} exited during start-up", 1)
-            await asyncio.sleep(0.005)
-        return None
+            await self._startup_news.wait()
 
     async def _read(self, worker: WorkerHandle, frames: FrameReader) -> None:
         try:
@@ -128,8 +131,10 @@ class WorkerPool:
             self.published.set_serving(str(header["host"]), str(header["mode"]), float(header["delay_s"]))
         elif kind == "fatal":
             worker.fatal = StartupFailure(str(header["error"]), int(header["exit_code"]))
+            self._startup_news.set()
         elif kind == "ready":
             worker.ready, worker.failures_in_a_row = True, 0
+            self._startup_news.set()
         elif kind == "reply":
             _, future = self._pending.pop(header["id"], (worker, None))
             if future is not None and not future.done():
@@ -140,6 +145,7 @@ class WorkerPool:
 
     async def _on_exit(self, worker: WorkerHandle) -> None:
         worker.alive = False
+        self._startup_news.set()
         # Said at once: the socket closes before the kernel can report the exit code, which may take a moment.
         worker.detail = f"worker process {worker.process.pid} exited"
         if worker.writer is not None:
