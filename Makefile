@@ -66,7 +66,7 @@ drills: $(TEST_STAMP) $(PEERS_STAMP)
 		tests/test_replay_pipeline.py
 
 # Measures the exporter against prometheus_client, OpenTelemetry's Prometheus reader and a fixed-body floor;
-# prints a table and writes bench/results.json (about 13 minutes on 2 cores).
+# prints a table and writes bench/results.json (about 9-10 minutes on 2 cores).
 bench: $(TEST_STAMP) $(PEERS_STAMP)
 	$(BIN)/python -m bench
 

@@ -36,7 +36,8 @@ def _scale(scale: dict[str, Any]) -> list[str]:
             f"wrk, {block['gpus']} GPUs, {block['clients']} keep-alive clients, {scale['wrk_window_s']:g} s per run, "
             f"a cycle every {block['interval_ms']} ms. Memory of all {block['processes']} processes, RSS / PSS: "
             f"{warm['rss']} / {warm['pss']} MB warm, {after['rss']} / {after['pss']} MB after the runs. "
-            f"Start to first full scrape: {block['startup_s']} s.",
+            f"Start to first full scrape: {block['startup_s']} s, the median of "
+            f"{', '.join(str(s) for s in block.get('startup_samples_s', [block['startup_s']]))} s.",
             "",
             "| server | encoding | p50 ms | p99 ms | max ms | requests | errors | cycles in the window |",
             "|---|---|---|---|---|---|---|---|",

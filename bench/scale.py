@@ -4,6 +4,7 @@ and a fleet of hosts over one and two workers with a projection to 100,000 GPUs.
 from __future__ import annotations
 
 import json
+import statistics
 import time
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from tests.conftest import free_port
 
 PROJECTED_GPUS = 100_000
 PROJECTED_INTERVAL_S = 30.0
+STARTS = 3  # fresh starts per size: the start-up targets check their median (measure_starts)
 
 
 def _row(result: WrkResult, cycles: int | None = None) -> dict[str, Any]:
@@ -26,6 +28,18 @@ def _window(port: int, clients: int, seconds: float, gzip: bool, paths: list[str
     before = health(port)["cycles_total"]
     result = run_wrk(f"http://127.0.0.1:{port}/metrics", clients, seconds, gzip, paths)
     return _row(result, health(port)["cycles_total"] - before)
+
+
+def measure_starts(gpus: int, interval_ms: int, first_s: float) -> list[float]:
+    """Start to the first full scrape, ``first_s`` and STARTS - 1 more fresh starts: one start is one sample of a
+    figure that moves with the machine (0.85-1.14 s at 4096 GPUs over one session's single samples)."""
+    samples = [first_s]
+    for _ in range(STARTS - 1):
+        args = ["--num-gpus", str(gpus), "-c", str(interval_ms)]
+        proc, _, startup = start_exporter(args, f'gpu="{gpus - 1}"'.encode())
+        proc.stop()
+        samples.append(round(startup, 3))
+    return samples
 
 
 def measure_wrk_scrapes(gpus: int, seconds: float, clients: int = 8) -> dict[str, Any]:
@@ -54,11 +68,13 @@ def measure_wrk_scrapes(gpus: int, seconds: float, clients: int = 8) -> dict[str
             rows[f"floor/{'gzip' if gzip else 'plain'}"] = _row(result)
     finally:
         floor.stop()
+    starts = measure_starts(gpus, interval_ms, round(startup, 3))
     return {
         "gpus": gpus,
         "clients": clients,
         "interval_ms": interval_ms,
-        "startup_s": round(startup, 3),
+        "startup_s": statistics.median(starts),  # what the targets check
+        "startup_samples_s": starts,
         "processes": len(processes),
         "memory_warm_mb": memory_warm,
         "memory_after_load_mb": memory_after,

@@ -55,6 +55,8 @@ def test_quick_benchmark_produces_every_figure(tmp_path: Path) -> None:
         assert set(block["rows"]) == {"otel-fakegpu/plain", "otel-fakegpu/gzip", "floor/plain", "floor/gzip"}
         assert all(row["errors"] == 0 and row["requests"] > 0 for row in block["rows"].values())
         assert block["processes"] == 2 and block["memory_warm_mb"]["pss"] > 0
+        starts = block["startup_samples_s"]  # fresh starts; the targets check their median
+        assert len(starts) == 3 and all(s > 0 for s in starts) and block["startup_s"] == sorted(starts)[1]
     assert [f["workers"] for f in scale["fleet"]] == [2]
     assert all(f["targets_in_sd"] == f["hosts"] and f["scrape_via_sd"]["errors"] == 0 for f in scale["fleet"])
     assert scale["projection"]["cores"] > 0
