@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.procs import Proc, rss_mb
+from bench.procs import Proc, compiled_sources, rss_mb
 from tests.conftest import free_port, http_get
 
 
@@ -74,6 +74,7 @@ def start_receiver(port: int, log_path: Path) -> subprocess.Popen[bytes]:
 
 
 def start_exporter(args: list[str], port: int) -> Proc:
+    compiled_sources()
     popen = subprocess.Popen(
         [sys.executable, "-m", "otel_fakegpu", "-a", f"127.0.0.1:{port}", *args], stderr=subprocess.DEVNULL
     )

@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.procs import get
+from bench.procs import compiled_sources, get
 from tests.conftest import free_port
 
 # Runs in the exporter's interpreter: wraps the steps, then calls the exporter's main as ``python -m`` would.
@@ -93,6 +93,7 @@ def profile(gpus: int, extra: list[str]) -> list[str]:
     port = free_port()
     args = ["-a", f"127.0.0.1:{port}", "--seed", "1", "--gpu-profiles", "stable,wave,spike", "--num-gpus", str(gpus)]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DCGM_", "OTEL_", "NUM_FAKE", "GPU_"))}
+    compiled_sources()
     with tempfile.TemporaryFile() as err:
         t0 = time.time()
         env["STARTUP_T0"] = repr(t0)
