@@ -20,12 +20,14 @@ import pytest
 from otel_fakegpu.cli import config_from_args
 from otel_fakegpu.fields import default_collectors_path, load_collectors
 from otel_fakegpu.host.collection import HostCollection, build_collection
+from otel_fakegpu.host.spec import HostSpec
 from otel_fakegpu.outputs import Exposition, Format
 from otel_fakegpu.runtime import Collection, PublishedFleet, RemoteError, WorkerPool, WorkerSettings, plan_fleet
 from otel_fakegpu.runtime.frame_reader import FrameReader
 from otel_fakegpu.runtime.frames import MAX_HEADER_BYTES, PREFIX, encode_frame, read_frame, write_frame
 from otel_fakegpu.runtime.pool import demand_keep_s
 from otel_fakegpu.runtime.published import HostExposition
+from otel_fakegpu.runtime.spawn import fork_workers
 from otel_fakegpu.runtime.worker import Worker
 from tests.conftest import ExporterProcess, run_cli
 from tests.polling import wait_until
@@ -226,12 +228,13 @@ def test_requests_cross_the_boundary_as_json_and_errors_come_back() -> None:
     collectors = load_collectors(default_collectors_path())
     plan = plan_fleet("h", 3, (0, 1), 2)
     published = PublishedFleet([h.name for h in plan.hosts], lambda fmt: b"")
-    pool = WorkerPool(
-        plan,
-        lambda host: _EchoCollection(build_collection(config, collectors, host)),
-        WorkerSettings(600.0, 600.0),
-        published,
-    )
+
+    def factory(host: HostSpec) -> _EchoCollection:
+        return _EchoCollection(build_collection(config, collectors, host))
+
+    settings = WorkerSettings(600.0, 600.0)
+    workers = fork_workers(plan, factory, settings, frozenset(published.demand))  # as main.py forks them
+    pool = WorkerPool(plan, factory, settings, published, workers)
 
     async def exercise() -> None:
         try:
@@ -253,7 +256,6 @@ def test_requests_cross_the_boundary_as_json_and_errors_come_back() -> None:
         gzipped = await published.exposition("h-1", Format.OPENMETRICS, True)  # built on request, once
         assert gzipped is not None and gzip.decompress(gzipped[0]).endswith(b"# EOF\n")
 
-    pool.spawn_all()
     asyncio.run(exercise())
     assert all(w.process.exitcode == 0 for w in pool.workers)
 

@@ -20,7 +20,7 @@ from otel_fakegpu.host.spec import HostSpec
 from otel_fakegpu.outputs.queue_lock import QueueLockError, lock_queue_dir
 from otel_fakegpu.runtime.fleet import FleetPlan, fleet_racks, plan_fleet
 from otel_fakegpu.runtime.memory import pin_mmap_threshold, settle_memory
-from otel_fakegpu.runtime.spawn import WorkerHandle, first_variant, spawn_worker
+from otel_fakegpu.runtime.spawn import WorkerHandle, first_variant, fork_workers
 from otel_fakegpu.runtime.status import render_summary
 from otel_fakegpu.runtime.worker import Collection, CollectionFactory, WorkerSettings
 from otel_fakegpu.serve import BoundSocket, UdsError, bind_unix_socket
@@ -41,14 +41,10 @@ def build_in_worker(config: Config, collectors: CollectorSet, host: HostSpec) ->
 
 def _fork_workers(plan: FleetPlan, factory: CollectionFactory, settings: WorkerSettings) -> list[WorkerHandle]:
     """Every worker of ``plan``, forked before the event-loop side is imported (spawn.py)."""
-    workers = [WorkerHandle(slot, hosts) for slot, hosts in enumerate(plan.assignments)]
-    if len(workers) > 1:  # several workers: import their stack once, before the fork, and share its pages
+    if len(plan.assignments) > 1:  # several workers: import their stack once, before the fork, and share its pages
         import otel_fakegpu.host.collection  # noqa: F401, PLC0415
     settle_memory()  # before the fork, so the workers share the start-up pages instead of copying them
-    demand = frozenset({first_variant(len(plan.hosts))})
-    for worker in workers:
-        spawn_worker(worker, workers, factory, settings, demand)
-    return workers
+    return fork_workers(plan, factory, settings, frozenset({first_variant(len(plan.hosts))}))
 
 
 def run(config: Config, collectors: CollectorSet, web_config: WebConfig | None = None) -> int:

@@ -44,14 +44,15 @@ class WorkerPool:
         factory: CollectionFactory,
         settings: WorkerSettings,
         published: PublishedFleet,
-        spawned: Sequence[WorkerHandle] = (),
+        workers: Sequence[WorkerHandle],
     ) -> None:
-        """``spawned``: the plan's workers, forked already (main.py forks before it imports this module)."""
+        """``workers``: the plan's, forked already (spawn.fork_workers, before this module is imported); ``factory``
+        and ``settings`` fork a dead one again."""
         self.plan = plan
         self.settings = settings
         self.published = published
         self._factory = factory
-        self._workers = list(spawned) or [WorkerHandle(slot, hosts) for slot, hosts in enumerate(plan.assignments)]
+        self._workers = list(workers)
         self._owner = {host.name: w for w in self._workers for host in w.hosts}
         self._pending: dict[int, tuple[WorkerHandle, asyncio.Future[Any]]] = {}
         self._ids = itertools.count(1)
@@ -65,12 +66,6 @@ class WorkerPool:
     @property
     def workers(self) -> Sequence[WorkerHandle]:
         return self._workers
-
-    def spawn_all(self) -> None:
-        """Fork every worker not forked yet (before the event loop and its threads exist)."""
-        for worker in self._workers:
-            if worker.process is None:
-                self._spawn(worker)
 
     def _spawn(self, worker: WorkerHandle) -> None:
         # Its first cycle's publish builds what is asked for already.

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from otel_fakegpu.host.spec import HostSpec
 from otel_fakegpu.outputs import Format, Variant
+from otel_fakegpu.runtime.fleet import FleetPlan
 from otel_fakegpu.runtime.worker import CollectionFactory, WorkerSettings, child_main
 
 if TYPE_CHECKING:
@@ -48,6 +49,16 @@ class WorkerHandle:
 def first_variant(hosts: int) -> Variant:
     """What the workers build before any scrape asked: the text, gzipped in a fleet (published.py says why)."""
     return (Format.PROMETHEUS, hosts > 1)
+
+
+def fork_workers(
+    plan: FleetPlan, factory: CollectionFactory, settings: WorkerSettings, demand: frozenset[Variant]
+) -> list[WorkerHandle]:
+    """A handle for each worker of ``plan``, its process forked (the first cycle's publish builds ``demand``)."""
+    workers = [WorkerHandle(slot, hosts) for slot, hosts in enumerate(plan.assignments)]
+    for worker in workers:
+        spawn_worker(worker, workers, factory, settings, demand)
+    return workers
 
 
 def spawn_worker(
