@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 
 from otel_fakegpu.engine.snapshot import Column, Snapshot
 from otel_fakegpu.fields import ENTITY_LINK, ENTITY_SWITCH, Value, is_blank
-from otel_fakegpu.fields.blank import MAYBE_BLANK
 
 ENTITY_GROUPS = (ENTITY_SWITCH, ENTITY_LINK)
 _PORT_BITS = 8
@@ -61,8 +60,7 @@ class EntityTable:
             column = values.get(field_id)
             if column is None:
                 column = values[field_id] = [None] * len(self.ids)
-            plain = value == value and value not in MAYBE_BLANK  # noqa: PLR0124 - NaN: the full test (blank.py)
-            column[slot] = value if plain or not is_blank(value) else None
+            column[slot] = None if is_blank(value) else value  # a few per switch per step: no quick test needed
 
     def fill(self, field_id: int, entity_ids: Sequence[int], value: Value | None) -> None:
         """``set_all`` of one value for one field on each of ``entity_ids``, its blank test made once."""
