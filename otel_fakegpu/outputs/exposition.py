@@ -18,7 +18,8 @@ from otel_fakegpu.outputs.prometheus_text import FamilyText, PrometheusTextRende
 from otel_fakegpu.telemetry import CycleResult
 
 Arrange = Callable[[list[FamilyText]], list[FamilyText]]
-"""Rearranges a cycle's rendered families before they are published (a replay's captured page order)."""
+"""Rearranges a cycle's rendered families before they are published (a replay's captured page order); it
+returns a list of its own making, which the exposition empties as it takes the families (``taken``)."""
 
 # Level 1 compresses dcgm-exporter text about 6:1 at a third of the default level's cost.
 GZIP_LEVEL = 1
