@@ -90,6 +90,8 @@ def test_sighup_with_a_broken_file_keeps_serving_the_running_set(tmp_path: Path,
     collectors.write_text("DCGM_FI_DEV_GPU_TEMP, gauge, ok\nDCGM_FI_DEV_NOPE, gauge, broken\n")
     exporter.proc.send_signal(signal.SIGHUP)
     wait_until(lambda: reloads(exporter.get("/metrics")[1].decode()).get("failed") == 1)
+    # The worker publishes the count before the serving process logs the error it sends back: wait for the line.
+    wait_until(lambda: "reload failed" in exporter.stderr_text())
     assert exporter.proc.poll() is None
     body = exporter.get("/metrics")[1].decode()
     assert set(_gpu_families(body)) == OLD

@@ -62,6 +62,8 @@ def test_sighup_with_a_broken_scenario_keeps_serving_and_logs_one_line(
     scenario.write_text(QUIET + "  - {at: 1m, gpu: 7, xid: 48}\n")  # line 5: GPU 7 of 2
     exporter.proc.send_signal(signal.SIGHUP)
     wait_until(lambda: reloads(_metrics(exporter)).get("failed") == 1, timeout=30)
+    # The worker publishes the count before the serving process logs the error it sends back: wait for the line.
+    wait_until(lambda: "reload failed" in exporter.stderr_text(), timeout=30)
     assert exporter.proc.poll() is None
     errors = [line for line in exporter.stderr_text().splitlines() if "reload failed" in line]
     assert len(errors) == 1 and f"{scenario}:5:" in errors[0], errors
@@ -70,7 +72,7 @@ def test_sighup_with_a_broken_scenario_keeps_serving_and_logs_one_line(
     scenario.write_text(QUIET.replace("gpus:\n  - {count: 2", "gpus:\n  - {count: 3"))  # a new fleet: refused
     exporter.proc.send_signal(signal.SIGHUP)
     wait_until(lambda: reloads(_metrics(exporter)).get("failed") == 2, timeout=30)
-    assert "a new fleet needs a restart" in exporter.stderr_text()
+    wait_until(lambda: "a new fleet needs a restart" in exporter.stderr_text(), timeout=30)
     scenario.write_text(XID_NOW)  # fixed: the next SIGHUP takes it
     exporter.proc.send_signal(signal.SIGHUP)
     wait_until(lambda: _values(_metrics(exporter), "DCGM_FI_DEV_XID_ERRORS").get("1") == 48, timeout=30)
@@ -129,6 +131,7 @@ def test_a_fleet_logs_a_broken_scenario_once(tmp_path: Path, exporter_factory: F
         return reloads(exporter.get(f"/hosts/{host}/metrics")[1].decode()).get("failed")
 
     wait_until(lambda: [failed(f"node-{i}") for i in range(3)] == [1, 1, 1], timeout=30)  # each host counts its own
+    wait_until(lambda: "reload failed" in exporter.stderr_text(), timeout=30)  # logged after the counts publish
     assert exporter.proc.poll() is None
     errors = [line for line in exporter.stderr_text().splitlines() if "reload failed" in line]
     assert len(errors) == 1 and f"{scenario}:" in errors[0], errors
