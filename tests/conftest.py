@@ -30,7 +30,7 @@ from otel_fakegpu.fields import (
     default_collectors_path,
     load_collectors,
 )
-from otel_fakegpu.host.stack import build_host
+from otel_fakegpu.host.stack import HostStack, build_host
 from otel_fakegpu.outputs import PrometheusTextRenderer
 from otel_fakegpu.sim import Scenario, Simulator
 from otel_fakegpu.telemetry import TelemetryPipeline
@@ -288,6 +288,7 @@ class Stack:
     pipeline: TelemetryPipeline
     renderer: PrometheusTextRenderer
     clock: FakeClock
+    host: HostStack
 
     def cycle(self) -> bytes:
         body, _ = self.renderer.render(self.pipeline.collect(self.pipeline.read(self.engine)))
@@ -327,4 +328,4 @@ def build_stack(
     host = build_host(config, collectors, engine=engine, clock=clock, attribution=attribution, keep_samples_s=3600.0)
     assert host.simulator is not None
     host.simulator.start()
-    return Stack(engine, host.simulator, host.pipeline, PrometheusTextRenderer(), clock)
+    return Stack(engine, host.simulator, host.pipeline, PrometheusTextRenderer(), clock, host)

@@ -159,6 +159,7 @@ def test_inject_creates_fake_entities_and_drives_them(hostengine: Any) -> None:
     wall = FakeClock()
     engine = make_engine(EngineSettings("dcgm", "localhost:5555", inject=True), wall=wall)
     simulator = Simulator(FleetSpec(2, ("stable",), (SKUS["h100-sxm"],), "node-1", 7), engine, clock=wall)
+    simulator.watch_switches()  # what a field set with a switch field asks for
     simulator.start()
     gpus, switches, links = calls(hostengine, "dcgmCreateFakeEntities")
     assert gpus == ("dcgmCreateFakeEntities", 2, (1, 1))
@@ -206,6 +207,7 @@ def test_injected_gpus_come_back_after_a_hostengine_restart(hostengine: Any) -> 
     engine = make_engine(EngineSettings("dcgm", "localhost:5555", inject=True), clock, wall)
     engine.watch_samples([230], 60.0)
     simulator = Simulator(FleetSpec(2, ("wave",), (SKUS["a100-80gb"],), "node-1", 3), engine, clock=wall)
+    simulator.watch_switches()
     simulator.start()
     engine.inject([(1, 230, 79)], wall.now)
     before = engine.read_latest([54, 150, 859])
@@ -233,7 +235,9 @@ def test_injected_gpus_come_back_after_a_hostengine_restart(hostengine: Any) -> 
 def test_a_dropped_connection_reuses_the_fake_entities_in_a_new_group(hostengine: Any) -> None:
     clock, wall = FakeClock(0.0), FakeClock()
     engine = make_engine(EngineSettings("dcgm", "localhost:5555", inject=True), clock, wall)
-    Simulator(FleetSpec(8, ("wave",), (SKUS["h100-sxm"],), "node-1", 3), engine, clock=wall).start()
+    simulator = Simulator(FleetSpec(8, ("wave",), (SKUS["h100-sxm"],), "node-1", 3), engine, clock=wall)
+    simulator.watch_switches()
+    simulator.start()
     before = engine.read_latest([54, 859, 870])
     hostengine.STATE.drop_once = True
     with pytest.raises(EngineError):
@@ -292,6 +296,8 @@ def _render_simulated(engine: Any, clock: FakeClock, collectors: Any) -> list[st
     )
     pipeline = node_pipeline(collectors)
     pipeline.watch(engine, 3600.0)
+    if collectors.reads_switches:  # as build_host asks
+        simulator.watch_switches()
     simulator.start()
     for _ in range(40):
         clock.advance(5.0)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from otel_fakegpu.engine import link_entity_id, link_parts
+from otel_fakegpu.fields import parse_collectors
 from otel_fakegpu.sim import SKUS
 from otel_fakegpu.sim.events import parse_event
 from otel_fakegpu.sim.nvswitch import build_switches
@@ -25,8 +26,28 @@ def test_link_ids_pack_switch_and_port() -> None:
     assert link_parts(link_entity_id(5, 39)) == (5, 39)
 
 
+SWITCH_FIELDS = parse_collectors(
+    "DCGM_FI_DEV_GPU_TEMP, gauge, t.\nDCGM_FI_DEV_NVSWITCH_TEMPERATURE_CURRENT, gauge, s.\n", "switches.csv"
+)
+
+
+def test_switches_are_made_only_once_a_pipeline_reads_a_switch_field() -> None:
+    """As a hostengine samples only watched fields: the default set reads none, and a reload that adds one gets the
+    boards' switches at once, for its first cycle."""
+    stack = build_stack(8, ["stable"])  # the default field set: no switch field
+    assert not stack.engine.read_latest([858, 870]).groups
+    before = stack.engine.read_latest([150]).column(150)
+    stack.host.new_pipeline(SWITCH_FIELDS, stack.pipeline)  # what a reload does
+    read = stack.engine.read_latest([150, 858, 870])
+    assert read.groups["switch"].entity_ids == (0, 1, 2, 3) and set(read.groups["link"].column(870)) == {2}
+    assert all(38 <= t <= 55 for t in read.groups["switch"].column(858))  # type: ignore[operator]
+    assert read.column(150) == before  # no GPU moved: the switches take no reading of theirs
+    stack.host.new_pipeline(SWITCH_FIELDS, stack.pipeline)  # a second watch makes nothing twice
+    assert len(stack.engine.read_latest([870]).groups["link"].entity_ids) == 144
+
+
 def test_switch_entities_are_read_in_the_same_batch_and_move_with_load() -> None:
-    stack = build_stack(8, ["stable"])
+    stack = build_stack(8, ["stable"], collectors=SWITCH_FIELDS)
     first = stack.engine.read_latest([150, 858, 861, 870])
     assert len(first.entity_ids) == 8 and first.column(858) == (None,) * 8  # GPU columns untouched
     switches, links = first.groups["switch"], first.groups["link"]
@@ -48,7 +69,7 @@ def _switch_tx_delta(stack: Stack) -> list[int]:
 
 
 def test_switch_traffic_is_what_the_board_gpus_send_over_nvlink() -> None:
-    stack = build_stack(8, ["stable"])
+    stack = build_stack(8, ["stable"], collectors=SWITCH_FIELDS)
     for index in range(8):
         stack.simulator.apply_event(index, parse_event({"fault": "fall_off_bus"}))
     stack.simulator.step()

@@ -23,6 +23,7 @@ from otel_fakegpu.fields.catalog import (
     ValueType,
 )
 from otel_fakegpu.fields.legacy import legacy_field_id
+from otel_fakegpu.fields.spec import ENTITY_GPU
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,11 @@ class CollectorSet:
     def field_ids(self) -> tuple[int, ...]:
         """Every field id whose latest value the engine must read each cycle for this set."""
         return tuple(c.field.id for c in (*self.metrics, *self.labels) if not c.field.is_computed)
+
+    @property
+    def reads_switches(self) -> bool:
+        """Whether any field of the set is read from NVSwitches or their NVLinks rather than from GPUs."""
+        return any(c.field.entity != ENTITY_GPU for c in (*self.metrics, *self.labels))
 
     @property
     def derived_field_ids(self) -> tuple[int, ...]:

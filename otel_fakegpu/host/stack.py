@@ -68,6 +68,8 @@ class HostStack:
         )
         # Before the simulator's first update, so no event is missed.
         pipeline.watch(self.engine, self.keep_samples_s)
+        if self.simulator is not None and collectors.reads_switches:
+            self.simulator.watch_switches()
         return pipeline
 
 

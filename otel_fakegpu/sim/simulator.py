@@ -19,7 +19,7 @@ from otel_fakegpu.sim.gpus import SimulatedGpu, identity_rows, inject_gpus
 from otel_fakegpu.sim.host_events import HostEvent
 from otel_fakegpu.sim.identity import make_identity
 from otel_fakegpu.sim.mig import MigLayout
-from otel_fakegpu.sim.nvswitch import SimulatedSwitch, build_switches, start_switches, step_switch
+from otel_fakegpu.sim.nvswitch import BoardSwitches
 from otel_fakegpu.sim.physics import GpuPhysics
 from otel_fakegpu.sim.placement import PlacedWorkload
 from otel_fakegpu.sim.profiles import make_profile
@@ -72,7 +72,7 @@ class Simulator:
         # The control API applies events and places workloads from another thread than the one stepping.
         self._lock = threading.Lock()
         self._gpus: list[SimulatedGpu] = []
-        self._switches: list[SimulatedSwitch] = []
+        self._switches = BoardSwitches(engine)  # made once a pipeline reads a switch or link field
         self._value_seed = 0
         self._placed: dict[str, PlacedWorkload] = {}
         self._scripted = {w.key for w in workloads}  # placed by the scenario file, replaced when it is reloaded
@@ -113,7 +113,7 @@ class Simulator:
         with self._lock:
             self._fire_due()
             inject_gpus(self._engine, self._gpus, self.clock.t, 0.0, now)
-        self._start_switches(now)
+        self._switches.start(self._gpus, now)
         log.info("simulating %d GPUs (profiles: %s)", spec.count, _tally(spec.profiles))
 
     def step(self) -> None:
@@ -123,7 +123,7 @@ class Simulator:
             self._drop_finished(self.clock.t)
             self._fire_due()
             inject_gpus(self._engine, self._gpus, self.clock.t, dt, now)
-            self._step_switches(dt, now)
+            self._switches.step(self._gpus, dt, now)
             self.steps_total += 1
 
     def apply_event(self, index: int, event: GpuEvent) -> None:
@@ -268,24 +268,13 @@ class Simulator:
                 if placed in gpu.placed:
                     gpu.placed = [p for p in gpu.placed if p is not placed]
 
-    def _start_switches(self, now: float) -> None:
-        """Create the NVSwitches (and their up links) of every HGX board, if the engine holds such entities."""
-        switches = build_switches([gpu.identity.sku for gpu in self._gpus])
-        if switches and start_switches(self._engine, switches, now):
-            self._switches = switches
-            self._step_switches(0.0, now)
-
-    def _step_switches(self, dt: float, now: float) -> None:
-        if not self._switches:
-            return
-        boards: dict[tuple[int, ...], tuple[float, int]] = {}  # a board's GPUs -> their mean load, NVLink bytes/s
-        for switch in self._switches:
-            if switch.gpu_indexes not in boards:
-                gpus = [self._gpus[i] for i in switch.gpu_indexes]
-                mean_load = sum(gpu.load for gpu in gpus) / len(gpus)
-                boards[switch.gpu_indexes] = (mean_load, sum(gpu.nvlink_tx_bps for gpu in gpus))
-        updates = [u for s in self._switches for u in step_switch(s, *boards[s.gpu_indexes], dt)]
-        self._engine.inject_entities("switch", updates, now)
+    def watch_switches(self) -> None:
+        """A pipeline reads NVSwitch or NVLink fields: the boards' switches are made, now or with the GPUs."""
+        with self._lock:
+            if not self._switches.watched:
+                self._switches.watched = True
+                if self._gpus:  # started: a reload's new field set reads them from its first cycle
+                    self._switches.start(self._gpus, self.clock.now())
 
 
 def _tally(names: Sequence[str]) -> str:
