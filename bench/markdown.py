@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 
 def _scrape_table(block: dict[str, Any]) -> list[str]:
@@ -142,6 +143,26 @@ def render(results: dict[str, Any]) -> str:
     return "\n".join(out + _targets(results))
 
 
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.markdown", description=__doc__.split(":")[0])
+    parser.add_argument("results", nargs="?", type=Path, default=Path(__file__).parent / "results.json")
+    path = parser.parse_args().results
+    try:
+        results = json.loads(path.read_text())
+        text = render(results)
+    except OSError as exc:
+        _fail(f"{path}: {exc.strerror or exc}")
+    except json.JSONDecodeError as exc:
+        _fail(f"{path}:{exc.lineno}: not JSON ({exc.msg})")
+    except (KeyError, TypeError) as exc:
+        _fail(f"{path}: not a whole make bench result (missing {exc})")
+    print(text)
+
+
+def _fail(message: str) -> NoReturn:
+    print(f"python -m bench.markdown: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
 if __name__ == "__main__":
-    path = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).parent / "results.json"
-    print(render(json.loads(path.read_text())))
+    main()

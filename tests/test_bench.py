@@ -65,6 +65,20 @@ def test_quick_benchmark_produces_every_figure(tmp_path: Path) -> None:
     assert all(f["pss_mb"] > 0 and len(f["processes"]) == 2 for f in fleet["fleets"])
     assert fleet["marginal_pss_kb_per_gpu"] is not None
     assert any(t["target"].startswith("fleet: marginal PSS") for t in results["targets"])
+    results_path = tmp_path / "results.json"
+    tables = _markdown(results_path)  # the tables BENCHMARKS.md takes
+    assert tables.returncode == 0 and "| start to first full scrape, 8 GPUs" in tables.stdout, tables.stderr
+    results_path.write_text('{"machine":')
+    broken = _markdown(results_path)
+    assert (
+        broken.returncode == 2
+        and broken.stderr == f"python -m bench.markdown: {results_path}:1: not JSON (Expecting value)\n"
+    )
+
+
+def _markdown(path: Path) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "bench.markdown", str(path)]
+    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=60, check=False)
 
 
 @pytest.mark.slow
