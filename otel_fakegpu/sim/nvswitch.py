@@ -92,28 +92,41 @@ def step_switch(
 
 @dataclass
 class BoardSwitches:
-    """The switches of a simulator's boards, made only once ``watched`` (a pipeline reads a switch or link field),
-    as a hostengine samples only the fields it watches: the default field set reads none, and 2048 switches with
-    73,728 links were ~25 ms of a 4096-GPU start and ~2 KB per GPU of a fleet. Callers hold the simulator's lock."""
+    """The switches of a simulator's boards, made only once watched (a pipeline reads a switch or link field), as a
+    hostengine samples only the fields it watches: the default field set reads none, and 2048 switches with 73,728
+    links were ~25 ms of a 4096-GPU start and ~2 KB per GPU of a fleet. Callers hold the simulator's lock."""
 
     engine: Engine
     watched: bool = False
     switches: list[SimulatedSwitch] = field(default_factory=list)
+    gpus: Sequence[SimulatedGpu] | None = None  # the simulator's GPUs, once it has made them
 
     def start(self, gpus: Sequence[SimulatedGpu], now: float) -> None:
-        """Create the NVSwitches (and their up links) of every HGX board, if watched and the engine holds such
-        entities, with their first readings."""
+        """The simulator's GPUs are made: their boards' switches too, if watched already."""
+        self.gpus = gpus
+        if self.watched:
+            self._make(gpus, now)
+
+    def watch(self, now: float) -> None:
+        """A pipeline reads switch or link fields: make the switches now if the GPUs are made, else at ``start``."""
         if not self.watched:
-            return
+            self.watched = True
+            if self.gpus is not None:
+                self._make(self.gpus, now)
+
+    def _make(self, gpus: Sequence[SimulatedGpu], now: float) -> None:
+        """Create the NVSwitches (and their up links) of every HGX board, if the engine holds such entities, with
+        their first readings."""
         switches = build_switches([gpu.identity.sku for gpu in gpus])
         if switches and start_switches(self.engine, switches, now):
             self.switches = switches
-            self.step(gpus, 0.0, now)
+            self.step(0.0, now)
 
-    def step(self, gpus: Sequence[SimulatedGpu], dt: float, now: float) -> None:
+    def step(self, dt: float, now: float) -> None:
         """Advance every switch by ``dt`` from its board's GPUs' last step."""
-        if not self.switches:
+        if not self.switches or self.gpus is None:
             return
+        gpus = self.gpus
         boards: dict[tuple[int, ...], tuple[float, int]] = {}  # a board's GPUs -> their mean load, NVLink bytes/s
         for switch in self.switches:
             if switch.gpu_indexes not in boards:

@@ -113,7 +113,7 @@ class Simulator:
         with self._lock:
             self._fire_due()
             inject_gpus(self._engine, self._gpus, self.clock.t, 0.0, now)
-        self._switches.start(self._gpus, now)
+            self._switches.start(self._gpus, now)  # under the lock: a pipeline may ask for them from another thread
         log.info("simulating %d GPUs (profiles: %s)", spec.count, _tally(spec.profiles))
 
     def step(self) -> None:
@@ -123,7 +123,7 @@ class Simulator:
             self._drop_finished(self.clock.t)
             self._fire_due()
             inject_gpus(self._engine, self._gpus, self.clock.t, dt, now)
-            self._switches.step(self._gpus, dt, now)
+            self._switches.step(dt, now)
             self.steps_total += 1
 
     def apply_event(self, index: int, event: GpuEvent) -> None:
@@ -269,12 +269,10 @@ class Simulator:
                     gpu.placed = [p for p in gpu.placed if p is not placed]
 
     def watch_switches(self) -> None:
-        """A pipeline reads NVSwitch or NVLink fields: the boards' switches are made, now or with the GPUs."""
+        """A pipeline reads NVSwitch or NVLink fields: the boards' switches are made, now or with the GPUs (a
+        reload's new field set reads them from its first cycle)."""
         with self._lock:
-            if not self._switches.watched:
-                self._switches.watched = True
-                if self._gpus:  # started: a reload's new field set reads them from its first cycle
-                    self._switches.start(self._gpus, self.clock.now())
+            self._switches.watch(self.clock.now())
 
 
 def _tally(names: Sequence[str]) -> str:
