@@ -44,25 +44,30 @@ def test_quick_benchmark_produces_every_figure(tmp_path: Path) -> None:
     ):
         for encoding in ("plain", "gzip"):
             row = rows[f"{server}/{encoding}/8"]
-            assert row["errors"] == 0 and row["requests"] >= 8
-    assert results["otlp_push"]["points_received"] == results["otlp_push"]["points_expected"]
+            assert row["errors"] == 0 and row["requests"] >= 8, (server, encoding, row)
+    assert results["otlp_push"]["points_received"] == results["otlp_push"]["points_expected"], results["otlp_push"]
     assert {"plain_ms", "scenario_ms", "overhead"} <= set(results["scenario_cycle"])
     assert "scenario cycle (8 GPUs, 4 workloads" in result.stdout
     assert result.stdout.count("\ntargets\n") == 1 and "met" in result.stdout
-    assert all(block["pss_mb"] > 0 for block in results["scrape"])
+    assert all(block["pss_mb"] > 0 for block in results["scrape"]), [b["pss_mb"] for b in results["scrape"]]
     scale = results["scale"]
     for block in scale["scrapes"]:  # wrk windows spanning cycles, beside the floor
         assert set(block["rows"]) == {"otel-fakegpu/plain", "otel-fakegpu/gzip", "floor/plain", "floor/gzip"}
-        assert all(row["errors"] == 0 and row["requests"] > 0 for row in block["rows"].values())
-        assert block["processes"] == 2 and block["memory_warm_mb"]["pss"] > 0
+        assert all(row["errors"] == 0 and row["requests"] > 0 for row in block["rows"].values()), block["rows"]
+        assert block["processes"] == 2 and block["memory_warm_mb"]["pss"] > 0, (
+            block["processes"],
+            block["memory_warm_mb"],
+        )
         starts = block["startup_samples_s"]  # fresh starts; the targets check their median
-        assert len(starts) == 3 and all(s > 0 for s in starts) and block["startup_s"] == sorted(starts)[1]
+        assert len(starts) == 3 and all(s > 0 for s in starts) and block["startup_s"] == sorted(starts)[1], block
     assert [f["workers"] for f in scale["fleet"]] == [2]
-    assert all(f["targets_in_sd"] == f["hosts"] and f["scrape_via_sd"]["errors"] == 0 for f in scale["fleet"])
+    assert all(f["targets_in_sd"] == f["hosts"] and f["scrape_via_sd"]["errors"] == 0 for f in scale["fleet"]), scale[
+        "fleet"
+    ]
     assert scale["projection"]["cores"] > 0
     fleet = results["fleet"]  # what each GPU of a fleet costs, between two fleet sizes
     assert [f["hosts"] for f in fleet["fleets"]] == [16, 64]
-    assert all(f["pss_mb"] > 0 and len(f["processes"]) == 2 for f in fleet["fleets"])
+    assert all(f["pss_mb"] > 0 and len(f["processes"]) == 2 for f in fleet["fleets"]), fleet["fleets"]
     assert fleet["marginal_pss_kb_per_gpu"] is not None
     assert any(t["target"].startswith("fleet: marginal PSS") for t in results["targets"])
     results_path = tmp_path / "results.json"
@@ -70,10 +75,8 @@ def test_quick_benchmark_produces_every_figure(tmp_path: Path) -> None:
     assert tables.returncode == 0 and "| start to first full scrape, 8 GPUs" in tables.stdout, tables.stderr
     results_path.write_text('{"machine":')
     broken = _markdown(results_path)
-    assert (
-        broken.returncode == 2
-        and broken.stderr == f"python -m bench.markdown: {results_path}:1: not JSON (Expecting value)\n"
-    )
+    expected = f"python -m bench.markdown: {results_path}:1: not JSON (Expecting value)\n"
+    assert broken.returncode == 2 and broken.stderr == expected, (broken.returncode, broken.stderr)
 
 
 def _markdown(path: Path) -> subprocess.CompletedProcess[str]:
