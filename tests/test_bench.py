@@ -64,7 +64,9 @@ def test_quick_benchmark_produces_every_figure(tmp_path: Path) -> None:
     assert all(f["targets_in_sd"] == f["hosts"] and f["scrape_via_sd"]["errors"] == 0 for f in scale["fleet"]), scale[
         "fleet"
     ]
-    assert scale["projection"]["cores"] > 0
+    # A quick fleet's workers use a few ms of CPU per window, under /proc's 10 ms clock tick: their projected cores
+    # read 0.0 now and then (2 of 13 runs here); the memory is measured to the KB.
+    assert scale["projection"]["cores"] >= 0 and scale["projection"]["memory_gb"] > 0, scale["projection"]
     fleet = results["fleet"]  # what each GPU of a fleet costs, between two fleet sizes
     assert [f["hosts"] for f in fleet["fleets"]] == [16, 64]
     assert all(f["pss_mb"] > 0 and len(f["processes"]) == 2 for f in fleet["fleets"]), fleet["fleets"]
