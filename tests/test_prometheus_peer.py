@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -51,13 +52,15 @@ def test_prometheus_scrapes_one_series_per_gpu(
         assert len({m["UUID"] for m in metrics}) == 4
 
     # The counter behaves as a counter for PromQL: rate() over energy is the mean power, in mJ/s.
-    def energy_rates() -> list[dict[str, object]]:
+    # Scrapes and cycles both come every second: a GPU's first two samples can be one cycle's page scraped twice,
+    # whose rate is 0. Its rate must turn positive once a later cycle's sample is in the window.
+    def energy_rates() -> list[dict[str, Any]]:
         rates = server.query("rate(DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION[5s])")
-        return rates if len(rates) >= 4 else []
+        positive = len(rates) >= 4 and all(float(r["value"][1]) > 0 for r in rates)
+        return rates if positive else []
 
-    rates = wait_until(energy_rates, 30, "an energy rate for every GPU", interval=0.5)
+    rates = wait_until(energy_rates, 30, "a positive energy rate for every GPU", interval=0.5)
     assert len(rates) == 4
-    assert all(float(r["value"][1]) > 0 for r in rates)  # type: ignore[index]
     up = server.query('up{job="gpu"}')
     assert up and up[0]["value"][1] == "1"
 
