@@ -22,6 +22,7 @@ from tests.attribution_helpers import attributed_stack
 
 def _stock_sdk(monkeypatch: pytest.MonkeyPatch) -> None:
     """Put the SDK's own functions back for this test (monkeypatch restores the hooks after it)."""
+    sdk_fastpath.install()  # once per process: a worker that runs this test first has not installed them yet
     assert sdk_fastpath._hooks.stock_consume is not None
     monkeypatch.setattr(sdk_fastpath._hooks, "quick_keys", sdk_fastpath._hooks.quick_keys)  # back after the test
     monkeypatch.setattr(measurement, "_clean_attribute_value", sdk_fastpath._hooks.stock_clean)
