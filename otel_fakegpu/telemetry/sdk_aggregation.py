@@ -25,12 +25,11 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from opentelemetry.metrics import CallbackOptions, Observation
-from opentelemetry.sdk.metrics import MeterProvider, ObservableCounter, ObservableGauge, ObservableUpDownCounter
+from opentelemetry.sdk.metrics import ObservableCounter, ObservableGauge, ObservableUpDownCounter
 from opentelemetry.sdk.metrics.export import AggregationTemporality, InMemoryMetricReader, NumberDataPoint
 from opentelemetry.sdk.metrics.view import Aggregation, DefaultAggregation, View
-from opentelemetry.sdk.resources import Resource
 
-from otel_fakegpu.telemetry.sdk_check import SelfCheck
+from otel_fakegpu.telemetry.sdk_check import SelfCheck, selfcheck_meter
 
 log = logging.getLogger(__name__)
 
@@ -167,8 +166,7 @@ def _points(aggregation: Aggregation | None) -> list[tuple[Any, ...]]:
 
     reader = InMemoryMetricReader()
     views = [View(instrument_name="*", aggregation=aggregation)] if aggregation is not None else []
-    provider = MeterProvider(resource=Resource.get_empty(), metric_readers=[reader], views=views)
-    meter = provider.get_meter("otel_fakegpu.selfcheck")
+    provider, meter = selfcheck_meter(reader, views)
     meter.create_observable_gauge("g", callbacks=[observe])
     meter.create_observable_counter("c", callbacks=[observe])
     meter.create_observable_up_down_counter("u", callbacks=[observe])

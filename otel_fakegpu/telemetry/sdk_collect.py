@@ -31,11 +31,10 @@ from opentelemetry.context import get_current
 from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricsData
-from opentelemetry.sdk.resources import Resource
 from opentelemetry.util.types import Attributes
 
 from otel_fakegpu.telemetry.sdk_aggregation import SlimAggregation
-from otel_fakegpu.telemetry.sdk_check import SelfCheck
+from otel_fakegpu.telemetry.sdk_check import SelfCheck, selfcheck_meter
 from otel_fakegpu.telemetry.sdk_fastpath import FrozenAttributes
 
 log = logging.getLogger(__name__)
@@ -223,8 +222,7 @@ def _points(direct: bool) -> list[tuple[Any, ...]]:
     reader = InMemoryMetricReader()
     # A limit of three series: the changing set's third one takes the SDK's overflow point.
     view = View(instrument_name="*", aggregation=SlimAggregation(), aggregation_cardinality_limit=3)
-    provider = MeterProvider(resource=Resource.get_empty(), metric_readers=[reader], views=[view])
-    meter = provider.get_meter("otel_fakegpu.selfcheck")
+    provider, meter = selfcheck_meter(reader, [view])
     meter.create_observable_gauge("g", callbacks=[observe, fail])
     meter.create_observable_counter("c", callbacks=[observe])
     meter.create_observable_gauge("k", callbacks=[column])

@@ -27,6 +27,7 @@ from types import ModuleType
 from typing import Any
 
 from otel_fakegpu.telemetry.label_sets import FixedAttributes
+from otel_fakegpu.telemetry.sdk_check import selfcheck_meter
 
 log = logging.getLogger(__name__)
 
@@ -129,9 +130,7 @@ def _consume_measurement(self: Any, measurement: Any, should_sample_exemplar: bo
 def _points(use_fast: bool) -> list[tuple[str, Any, dict[str, Any]]]:
     """A small collection (a gauge and a counter, two cycles, one set changing) as sorted comparable tuples."""
     from opentelemetry.metrics import Observation  # noqa: PLC0415 (only the self-check needs these)
-    from opentelemetry.sdk.metrics import MeterProvider  # noqa: PLC0415
     from opentelemetry.sdk.metrics.export import InMemoryMetricReader  # noqa: PLC0415
-    from opentelemetry.sdk.resources import Resource  # noqa: PLC0415
 
     sets = [{"gpu": "0", "UUID": "GPU-a"}, {"gpu": "1", "UUID": "GPU-b", "pod": "p"}]
     wrap: Callable[[dict[str, str]], Mapping[str, str]] = FrozenAttributes if use_fast else dict
@@ -143,8 +142,7 @@ def _points(use_fast: bool) -> list[tuple[str, Any, dict[str, Any]]]:
         return [Observation(cycle[0] * 10 + i, attrs) for i, attrs in enumerate(made)]
 
     reader = InMemoryMetricReader()
-    provider = MeterProvider(resource=Resource.get_empty(), metric_readers=[reader])
-    meter = provider.get_meter("otel_fakegpu.selfcheck")
+    provider, meter = selfcheck_meter(reader)
     meter.create_observable_gauge("g", callbacks=[observe])
     meter.create_observable_counter("c", callbacks=[observe])
     found = []

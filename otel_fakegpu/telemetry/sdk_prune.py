@@ -25,10 +25,9 @@ from typing import Any
 from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader, MetricsData
-from opentelemetry.sdk.resources import Resource
 
 from otel_fakegpu.telemetry.label_sets import FixedAttributes
-from otel_fakegpu.telemetry.sdk_check import SelfCheck
+from otel_fakegpu.telemetry.sdk_check import SelfCheck, selfcheck_meter
 from otel_fakegpu.telemetry.sdk_fastpath import frozen
 
 log = logging.getLogger(__name__)
@@ -78,8 +77,8 @@ def _counter_across_a_prune() -> tuple[int, list[dict[str, tuple[int, float]]]]:
         return [Observation(value, attributes) for attributes, value in rounds[now[0]]]
 
     reader = InMemoryMetricReader()
-    provider = MeterProvider(resource=Resource.get_empty(), metric_readers=[reader])
-    provider.get_meter("otel_fakegpu.selfcheck").create_observable_counter("c", callbacks=[observe])
+    provider, meter = selfcheck_meter(reader)
+    meter.create_observable_counter("c", callbacks=[observe])
     pruned, seen = 0, []
     try:
         for now[0] in range(len(rounds)):
