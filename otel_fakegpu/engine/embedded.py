@@ -241,18 +241,17 @@ class EmbeddedEngine(Engine):
                 raise EngineError(str(exc)) from None
 
     def inject_entities(self, group: str, updates: Iterable[tuple[int, int, Value | None]], timestamp: float) -> None:
-        with self._lock:
-            try:  # a group never created has no entities: its first update is refused
-                self._tables.get(group, EntityTable()).set_all(updates)
-            except KeyError as exc:
-                raise EngineError(f"no {group} entity {exc.args[0]}") from None
+        self._change_table(group, lambda table: table.set_all(updates))
 
     def inject_entity_field(
         self, group: str, field_id: int, entity_ids: Sequence[int], value: Value | None, timestamp: float
     ) -> None:
+        self._change_table(group, lambda table: table.fill(field_id, entity_ids, value))
+
+    def _change_table(self, group: str, change: Callable[[EntityTable], None]) -> None:
         with self._lock:
-            try:
-                self._tables.get(group, EntityTable()).fill(field_id, entity_ids, value)
+            try:  # a group never created has no entities: its first update is refused
+                change(self._tables.get(group, EntityTable()))
             except KeyError as exc:
                 raise EngineError(f"no {group} entity {exc.args[0]}") from None
 

@@ -63,20 +63,12 @@ class EntityTable:
             column[slot] = None if is_blank(value) else value  # a few per switch per step: no quick test needed
 
     def fill(self, field_id: int, entity_ids: Sequence[int], value: Value | None) -> None:
-        """``set_all`` of one value for one field on each of ``entity_ids``, its blank test made once."""
-        stored = None if is_blank(value) else value
-        column = self.values.get(field_id)
-        if column is None:
-            column = self.values[field_id] = [None] * len(self.ids)
-        if entity_ids == self.ids:  # the whole group (compared in C): no slot to look up
-            column[:] = [stored] * len(column)
+        """``set_all`` of one value for one field on each of ``entity_ids``: for the whole group (compared in C), one
+        column made at once, its blank test made once."""
+        if entity_ids != self.ids:
+            self.set_all((entity_id, field_id, value) for entity_id in entity_ids)
             return
-        slots = self.slots
-        for entity_id in entity_ids:
-            slot = slots.get(entity_id)
-            if slot is None:
-                raise KeyError(entity_id)
-            column[slot] = stored
+        self.values[field_id] = [None if is_blank(value) else value] * len(self.ids)
 
     def snapshot(self, field_ids: Sequence[int], taken_at: float) -> Snapshot | None:
         """The fields this group holds, or None when it holds none of them."""
