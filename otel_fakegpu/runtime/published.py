@@ -47,9 +47,9 @@ class PublishedFleet:
         self._frozen: dict[str, HostExposition] = {}  # hosts serving a stale page: the page they repeat
         self._latest: dict[str, HostExposition] = {}
         self._summary = summary
-        self.gzip_only = len(self._hosts) > 1  # a fleet's pages: gzipped only, text unzipped per request
         # Variants the workers build and send every cycle: those asked for recently (text at first).
         first = first_variant(len(self._hosts))
+        self.gzip_only = first[1]  # a fleet's pages: gzipped only (the same rule), text unzipped per request
         self.demand: set[Variant] = {first}
         self._asked: dict[Variant, float] = {first: time.monotonic()}
         self.on_new_demand: Callable[[], None] = lambda: None

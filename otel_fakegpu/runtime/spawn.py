@@ -47,7 +47,8 @@ class WorkerHandle:
 
 
 def first_variant(hosts: int) -> Variant:
-    """What the workers build before any scrape asked: the text, gzipped in a fleet (published.py says why)."""
+    """What the workers build before any scrape asked: the text, gzipped in a fleet, whose pages are held gzipped
+    only (PublishedFleet.gzip_only; published.py says why)."""
     return (Format.PROMETHEUS, hosts > 1)
 
 

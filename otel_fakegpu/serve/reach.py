@@ -20,6 +20,7 @@ import time
 from aiohttp import web
 
 from otel_fakegpu.outputs.exposition import GZIP_LEVEL
+from otel_fakegpu.serve.pages import Body
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +64,7 @@ async def drill_answer(request: web.Request, mode: str, delay_s: float) -> web.S
     return web.Response(status=499)  # never sent: the connection is gone
 
 
-def truncate(body: bytes | bytearray, gzipped: bool) -> bytes:
+def truncate(body: Body, gzipped: bool) -> bytes:
     """The page cut in the middle of a sample line half-way down, inside its first label value (re-compressed
     when it was): whatever the page, what is left cannot parse."""
     plain = gzip.decompress(body) if gzipped else bytes(body)
