@@ -112,20 +112,23 @@ def evaluate_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def print_scale(scale: dict[str, Any]) -> None:
-    window = scale["wrk_window_s"]
+    window, rounds = scale["wrk_window_s"], scale.get("wrk_rounds", 1)
     for block in scale["scrapes"]:
         print(
-            f"\nwrk, {block['gpus']} GPUs, {block['clients']} clients, {window:g} s windows, cycle every "
+            f"\nwrk, {block['gpus']} GPUs, {block['clients']} clients, {window:g} s per server in {rounds} alternating "
+            f"rounds (percentiles of their requests together), cycle every "
             f"{block['interval_ms']} ms; {block['processes']} processes, memory RSS/PSS "
             f"{block['memory_warm_mb']['rss']}/{block['memory_warm_mb']['pss']} MB warm, "
             f"{block['memory_after_load_mb']['rss']}/{block['memory_after_load_mb']['pss']} MB after; "
             f"start to first full scrape {block['startup_s']} s (median of {block.get('startup_samples_s')})"
         )
-        print(f"{'server/encoding':<24} {'p50_ms':>9} {'p99_ms':>9} {'max_ms':>9} {'requests':>9} errors cycles")
+        head = f"{'server/encoding':<24} {'p50_ms':>9} {'p99_ms':>9} {'max_ms':>9} {'requests':>9}"
+        print(f"{head} errors cycles  rounds' p99")
         for key, row in block["rows"].items():
+            by_round = " ".join(f"{p99:.2f}" for p99 in row.get("rounds_p99_ms", []))
             print(
                 f"{key:<24} {row['p50_ms']:>9.2f} {row['p99_ms']:>9.2f} {row['max_ms']:>9.2f} {row['requests']:>9} "
-                f"{row['errors']:>6} {row.get('cycles_in_window', '-')}"
+                f"{row['errors']:>6} {row.get('cycles_in_window', '-')!s:>6}  {by_round}"
             )
     print("\nfleet (scraped host by host through /sd, 8 gzip clients)")
     print(

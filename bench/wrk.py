@@ -1,19 +1,32 @@
 """Scrapes measured with wrk (Debian's C HTTP client, unpacked by tools/install-peers.sh): keep-alive
-connections for a fixed window, latency percentiles as wrk reports them."""
+connections for a fixed window, latency percentiles as wrk reports them, and its whole latency distribution on a
+grid of quantiles, so that several windows' requests can be pooled into one p99 (``pooled``)."""
 
 from __future__ import annotations
 
+import bisect
 import os
 import re
 import subprocess
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 PEERS = Path(__file__).resolve().parent.parent / ".peers"
 WRK = PEERS / "wrk" / "usr" / "bin" / "wrk"
 _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
+# wrk's Lua API reads a latency quantile, not its histogram's counts (Debian's 4.1 answers an index with the index):
+# every 0.1 % up to 95 %, every 0.01 % above, then the maximum, written as "percent microseconds" lines.
+_DONE = """
+done = function(summary, latency, requests)
+  local out = assert(io.open("{path}", "w"))
+  for i = 0, 949 do out:write(i / 10, " ", latency:percentile(i / 10), "\\n") end
+  for i = 9500, 9999 do out:write(i / 100, " ", latency:percentile(i / 100), "\\n") end
+  out:write("100 ", latency.max, "\\n")
+  out:close()
+end
+"""
 
 
 @dataclass(frozen=True)
@@ -24,6 +37,8 @@ class WrkResult:
     requests: int
     errors: int  # socket errors and non-2xx answers
     seconds: float
+    # (percent, ms) on _DONE's grid, ascending: at most this latency for at least that share of the requests
+    quantiles: tuple[tuple[float, float], ...] = ()
 
 
 def _ms(text: str) -> float:
@@ -68,14 +83,48 @@ def run_wrk(
     for header in [*headers, *(["Accept-Encoding: gzip"] if gzip else [])]:
         args += ["-H", header]
     env = {**os.environ, "LD_LIBRARY_PATH": str(PEERS / "wrk" / "lib")}
-    with tempfile.NamedTemporaryFile("w", suffix=".lua") as script:
+    with tempfile.TemporaryDirectory() as folder:
+        script, grid = Path(folder) / "run.lua", Path(folder) / "quantiles.txt"
+        lua = _DONE.replace("{path}", str(grid))
         if paths:
             quoted = ",".join(f'"{p}"' for p in paths)
-            script.write(
+            lua += (
                 f"local paths = {{{quoted}}}\nlocal i = 0\n"
                 "request = function()\n  i = i + 1\n  return wrk.format('GET', paths[(i % #paths) + 1])\nend\n"
             )
-            script.flush()
-            args += ["-s", script.name]
-        done = subprocess.run([*args, url], capture_output=True, text=True, timeout=seconds + 120, env=env, check=True)
-    return parse(done.stdout)
+        script.write_text(lua)
+        args += ["-s", str(script)]
+        timeout = seconds + 120
+        done = subprocess.run([*args, url], capture_output=True, text=True, timeout=timeout, env=env, check=False)
+        if done.returncode != 0:
+            raise RuntimeError(f"wrk {' '.join(args[1:])} {url}: exit {done.returncode}: {done.stderr.strip()}")
+        return replace(parse(done.stdout), quantiles=_quantiles(grid.read_text()))
+
+
+def _quantiles(text: str) -> tuple[tuple[float, float], ...]:
+    rows = (line.split() for line in text.splitlines())
+    return tuple((float(percent), int(float(us)) / 1000.0) for percent, us in rows)
+
+
+def pooled(results: Sequence[WrkResult], percent: float) -> float:
+    """The ``percent`` latency quantile (ms) of every request of ``results`` together, from their quantile grids:
+    the least latency at or under which, by each window's grid, ``percent`` of all the requests fell. A grid reads a
+    window's share at or under a latency low by at most one step (0.01 % above 95 %), so this errs high, never low."""
+    total = sum(r.requests for r in results)
+    if total == 0 or any(not r.quantiles for r in results):
+        raise ValueError("pooled: every window needs requests and its quantile grid")
+    grids = [([ms for _, ms in r.quantiles], [p for p, _ in r.quantiles], r.requests) for r in results]
+
+    def share_at_or_under(latency_ms: float) -> float:
+        requests = 0.0
+        for latencies, percents, count in grids:
+            at = bisect.bisect_right(latencies, latency_ms)
+            requests += count * (percents[at - 1] / 100.0 if at else 0.0)
+        return requests / total
+
+    candidates = sorted({ms for latencies, _, _ in grids for ms in latencies})
+    low, high = 0, len(candidates) - 1  # the share is monotonic in the latency: the least that reaches it
+    while low < high:
+        mid = (low + high) // 2
+        low, high = (low, mid) if share_at_or_under(candidates[mid]) >= percent / 100.0 else (mid + 1, high)
+    return candidates[low]

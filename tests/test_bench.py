@@ -54,6 +54,11 @@ def test_quick_benchmark_produces_every_figure(tmp_path: Path) -> None:
     for block in scale["scrapes"]:  # wrk windows spanning cycles, beside the floor
         assert set(block["rows"]) == {"otel-fakegpu/plain", "otel-fakegpu/gzip", "floor/plain", "floor/gzip"}
         assert all(row["errors"] == 0 and row["requests"] > 0 for row in block["rows"].values()), block["rows"]
+        # Each server's window is taken in alternating rounds and read as one: every round's p99 is kept beside it.
+        rounds = [row["rounds_p99_ms"] for row in block["rows"].values()]
+        assert all(len(r) == scale["wrk_rounds"] > 1 for r in rounds), rounds
+        pooled = [row["p99_ms"] for row in block["rows"].values()]
+        assert all(min(r) <= p99 <= max(r) for r, p99 in zip(rounds, pooled, strict=True)), (rounds, pooled)
         assert block["processes"] == 2 and block["memory_warm_mb"]["pss"] > 0, (
             block["processes"],
             block["memory_warm_mb"],
