@@ -192,6 +192,17 @@ def machine() -> dict[str, Any]:
     return {"cpu": model, "cores": os.cpu_count(), "python": platform.python_version(), "os": platform.platform()}
 
 
+def cpu_probe_ms() -> float:
+    """The machine's pace now: the best of five runs of a fixed CPU-bound loop, in ms (3.9-4.4 on the quiet 2-core
+    machine of BENCHMARKS.md, 7-7.6 in its slow phases). Context for a run's figures, never part of a verdict."""
+    best = float("inf")
+    for _ in range(5):
+        t0 = time.perf_counter()
+        sum(i * i for i in range(100_000))
+        best = min(best, time.perf_counter() - t0)
+    return round(best * 1000, 2)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="bench")
     parser.add_argument("--quick", action="store_true", help="small sizes and short runs (smoke test)")
@@ -214,17 +225,23 @@ def main() -> None:
         tmp = Path(folder)
         sections: dict[str, float] = {}
         results["section_seconds"] = sections
+        probes: dict[str, float] = {}
+        results["cpu_probe_ms"] = probes  # the machine's pace as each section starts, and at the end
         mark = time.monotonic()
         if "scale" in wanted:
+            probes["scale"] = cpu_probe_ms()
             results["scale"] = measure_scale(tmp, quick)
             _save(args.out, results)
             sections["scale"], mark = round(time.monotonic() - mark, 1), time.monotonic()
         if "fleet" in wanted:
+            probes["fleet"] = cpu_probe_ms()
             results["fleet"] = measure_marginal(quick)
             _save(args.out, results)
             sections["fleet"], mark = round(time.monotonic() - mark, 1), time.monotonic()
         if "classic" in wanted:
+            probes["classic"] = cpu_probe_ms()
             _classic(results, sections, sizes, scrape_sizes, concurrency, quick, tmp, args.out)
+    results["cpu_probe_ms"]["end"] = cpu_probe_ms()
     results["elapsed_s"] = round(time.monotonic() - started, 1)
     from bench.report import evaluate_targets, print_report  # noqa: PLC0415
 

@@ -109,6 +109,9 @@ def render(results: dict[str, Any]) -> str:
     out = [
         f"Machine: {m['cpu']}, {m['cores']} cores, Python {m['python']}, {m['os']}; run took {results['elapsed_s']} s.",
     ]
+    if results.get("cpu_probe_ms"):
+        paces = ", ".join(f"{section} {ms}" for section, ms in results["cpu_probe_ms"].items())
+        out[0] += f" Pace, a fixed CPU-bound loop as each section started (ms, lower is faster): {paces}."
     if "scale" in results:
         out += _scale(results["scale"])
     if "fleet" in results:

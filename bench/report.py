@@ -166,6 +166,9 @@ def print_fleet(fleet: dict[str, Any]) -> None:
 def print_report(results: dict[str, Any]) -> None:
     m = results["machine"]
     print(f"machine: {m['cpu']}, {m['cores']} cores, Python {m['python']}; run took {results['elapsed_s']} s")
+    if results.get("cpu_probe_ms"):
+        paces = ", ".join(f"{section} {ms}" for section, ms in results["cpu_probe_ms"].items())
+        print(f"pace (a fixed CPU-bound loop, ms; lower is faster, the run's context only): {paces}")
     if "scale" in results:
         print_scale(results["scale"])
     if "fleet" in results:

@@ -32,6 +32,8 @@ def _run_quick(module: str, out: Path, timeout_s: float) -> tuple[subprocess.Com
 def test_quick_benchmark_produces_every_figure(tmp_path: Path) -> None:
     result, results = _run_quick("bench", tmp_path / "results.json", timeout_s=600)
     assert {"machine", "cycle", "scrape", "idle_cpu_pct", "otlp_push", "targets"} <= set(results)
+    assert set(results["cpu_probe_ms"]) == {"scale", "fleet", "classic", "end"}, results["cpu_probe_ms"]
+    assert all(ms > 0 for ms in results["cpu_probe_ms"].values()) and "pace (a fixed CPU-bound loop" in result.stdout
     for row in results["cycle"]:
         assert {"gpus", "cycle_ms", "sdk_floor_ms", "us_per_series", "startup_s", "series"} <= set(row)
     rows = results["scrape"][0]["rows"]
