@@ -20,8 +20,8 @@ from typing import Any
 from bench.attribution import measure_attribution
 from bench.fleet_scale import measure_marginal
 from bench.load import LoadResult, Target, run_load
-from bench.procs import Proc, get, health, start, start_exporter, wait_until
-from bench.scale import measure_scale
+from bench.procs import Proc, cpu_pace_ms, get, health, start, start_exporter, wait_until
+from bench.scale import STARTS, measure_scale, take_starts
 from bench.scenario_cycle import measure_scenario_cycle, report_line
 from bench.sdk_floor import sdk_floor_ms
 from tests.conftest import free_port
@@ -192,17 +192,6 @@ def machine() -> dict[str, Any]:
     return {"cpu": model, "cores": os.cpu_count(), "python": platform.python_version(), "os": platform.platform()}
 
 
-def cpu_probe_ms() -> float:
-    """The machine's pace now: the best of five runs of a fixed CPU-bound loop, in ms (3.9-4.4 on the quiet 2-core
-    machine of BENCHMARKS.md, 7-7.6 in its slow phases). Context for a run's figures, never part of a verdict."""
-    best = float("inf")
-    for _ in range(5):
-        t0 = time.perf_counter()
-        sum(i * i for i in range(100_000))
-        best = min(best, time.perf_counter() - t0)
-    return round(best * 1000, 2)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(prog="bench")
     parser.add_argument("--quick", action="store_true", help="small sizes and short runs (smoke test)")
@@ -226,22 +215,26 @@ def main() -> None:
         sections: dict[str, float] = {}
         results["section_seconds"] = sections
         probes: dict[str, float] = {}
-        results["cpu_probe_ms"] = probes  # the machine's pace as each section starts, and at the end
+        results["pace_ms"] = probes  # the machine's pace as each section starts, and at the end
         mark = time.monotonic()
         if "scale" in wanted:
-            probes["scale"] = cpu_probe_ms()
+            probes["scale"] = cpu_pace_ms()
             results["scale"] = measure_scale(tmp, quick)
             _save(args.out, results)
             sections["scale"], mark = round(time.monotonic() - mark, 1), time.monotonic()
         if "fleet" in wanted:
-            probes["fleet"] = cpu_probe_ms()
+            probes["fleet"] = cpu_pace_ms()
             results["fleet"] = measure_marginal(quick)
+            if "scale" in results:
+                take_starts(results["scale"], 2)  # the start-up samples are spread over the run
             _save(args.out, results)
             sections["fleet"], mark = round(time.monotonic() - mark, 1), time.monotonic()
         if "classic" in wanted:
-            probes["classic"] = cpu_probe_ms()
+            probes["classic"] = cpu_pace_ms()
             _classic(results, sections, sizes, scrape_sizes, concurrency, quick, tmp, args.out)
-    results["cpu_probe_ms"]["end"] = cpu_probe_ms()
+    if "scale" in results:
+        take_starts(results["scale"], STARTS)
+    results["pace_ms"]["end"] = cpu_pace_ms()
     results["elapsed_s"] = round(time.monotonic() - started, 1)
     from bench.report import evaluate_targets, print_report  # noqa: PLC0415
 

@@ -28,6 +28,11 @@ def _scrape_table(block: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _paces(block: dict[str, Any]) -> str:
+    paces = block.get("startup_paces_ms")
+    return f" (the machine's pace before each: {', '.join(str(p) for p in paces)} ms)" if paces else ""
+
+
 def _scale(scale: dict[str, Any]) -> list[str]:
     out: list[str] = []
     for block in scale["scrapes"]:
@@ -39,7 +44,8 @@ def _scale(scale: dict[str, Any]) -> list[str]:
             f"a cycle every {block['interval_ms']} ms. Memory of all {block['processes']} processes, RSS / PSS: "
             f"{warm['rss']} / {warm['pss']} MB warm, {after['rss']} / {after['pss']} MB after the runs. "
             f"Start to first full scrape: {block['startup_s']} s, the median of "
-            f"{', '.join(str(s) for s in block.get('startup_samples_s', [block['startup_s']]))} s.",
+            f"{', '.join(str(s) for s in block.get('startup_samples_s', [block['startup_s']]))} s"
+            f"{_paces(block)}.",
             "",
             "| server | encoding | p50 ms | p99 ms | max ms | requests | errors | cycles in the window "
             "| rounds' p99 ms |",
@@ -109,8 +115,8 @@ def render(results: dict[str, Any]) -> str:
     out = [
         f"Machine: {m['cpu']}, {m['cores']} cores, Python {m['python']}, {m['os']}; run took {results['elapsed_s']} s.",
     ]
-    if results.get("cpu_probe_ms"):
-        paces = ", ".join(f"{section} {ms}" for section, ms in results["cpu_probe_ms"].items())
+    if results.get("pace_ms"):
+        paces = ", ".join(f"{section} {ms}" for section, ms in results["pace_ms"].items())
         out[0] += f" Pace, a fixed CPU-bound loop as each section started (ms, lower is faster): {paces}."
     if "scale" in results:
         out += _scale(results["scale"])

@@ -134,6 +134,17 @@ def start_exporter(args: Sequence[str], needle: bytes, path: str = "/metrics") -
     return proc, port, wait_until(proc, f"http://127.0.0.1:{port}{path}", needle)
 
 
+def cpu_pace_ms() -> float:
+    """The machine's pace now: the best of five runs of a fixed CPU-bound loop, in ms (3.9-4.4 on the quiet 2-core
+    machine of BENCHMARKS.md, 6.5-7.6 in its slow phases). Context for a run's figures, never part of a verdict."""
+    best = float("inf")
+    for _ in range(5):
+        t0 = time.perf_counter()
+        sum(i * i for i in range(100_000))
+        best = min(best, time.perf_counter() - t0)
+    return round(best * 1000, 2)
+
+
 def health(port: int) -> dict[str, Any]:
     result = json.loads(get(f"http://127.0.0.1:{port}/health"))
     assert isinstance(result, dict)

@@ -120,7 +120,8 @@ def print_scale(scale: dict[str, Any]) -> None:
             f"{block['interval_ms']} ms; {block['processes']} processes, memory RSS/PSS "
             f"{block['memory_warm_mb']['rss']}/{block['memory_warm_mb']['pss']} MB warm, "
             f"{block['memory_after_load_mb']['rss']}/{block['memory_after_load_mb']['pss']} MB after; "
-            f"start to first full scrape {block['startup_s']} s (median of {block.get('startup_samples_s')})"
+            f"start to first full scrape {block['startup_s']} s (median of {block.get('startup_samples_s')}, "
+            f"paces before each {block.get('startup_paces_ms')} ms)"
         )
         head = f"{'server/encoding':<24} {'p50_ms':>9} {'p99_ms':>9} {'max_ms':>9} {'requests':>9}"
         print(f"{head} errors cycles  rounds' p99")
@@ -166,8 +167,8 @@ def print_fleet(fleet: dict[str, Any]) -> None:
 def print_report(results: dict[str, Any]) -> None:
     m = results["machine"]
     print(f"machine: {m['cpu']}, {m['cores']} cores, Python {m['python']}; run took {results['elapsed_s']} s")
-    if results.get("cpu_probe_ms"):
-        paces = ", ".join(f"{section} {ms}" for section, ms in results["cpu_probe_ms"].items())
+    if results.get("pace_ms"):
+        paces = ", ".join(f"{section} {ms}" for section, ms in results["pace_ms"].items())
         print(f"pace (a fixed CPU-bound loop, ms; lower is faster, the run's context only): {paces}")
     if "scale" in results:
         print_scale(results["scale"])

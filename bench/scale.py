@@ -9,13 +9,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.procs import Proc, get, health, start, start_exporter, wait_until
+from bench.procs import Proc, cpu_pace_ms, get, health, start, start_exporter, wait_until
 from bench.wrk import WrkResult, pooled, run_wrk
 from tests.conftest import free_port
 
 PROJECTED_GPUS = 100_000
 PROJECTED_INTERVAL_S = 30.0
-STARTS = 3  # fresh starts per size: the start-up targets check their median (measure_starts)
+STARTS = 3  # fresh starts per size: the start-up targets check their median (take_starts)
 
 
 ROUNDS = 4  # each server's wrk window, split into rounds that alternate with the floor's (ABBA)
@@ -66,16 +66,21 @@ def _start_floor(gpus: int) -> tuple[Proc, int]:
     return floor, port
 
 
-def measure_starts(gpus: int, interval_ms: int, first_s: float) -> list[float]:
-    """Start to the first full scrape, ``first_s`` and STARTS - 1 more fresh starts: one start is one sample of a
-    figure that moves with the machine (0.85-1.14 s at 4096 GPUs over one session's single samples)."""
-    samples = [first_s]
-    for _ in range(STARTS - 1):
-        args = ["--num-gpus", str(gpus), "-c", str(interval_ms)]
-        proc, _, startup = start_exporter(args, f'gpu="{gpus - 1}"'.encode())
-        proc.stop()
-        samples.append(round(startup, 3))
-    return samples
+def take_starts(scale: dict[str, Any], until: int) -> None:
+    """Fresh starts of each size of ``scale``'s wrk blocks until each holds ``until`` samples, with the machine's
+    pace before each; the start-up targets read their median. make bench spreads the STARTS samples over the run (at
+    the scale section, after the fleet section, at the end): back to back, all three fell in one slow phase of the
+    shared machine (1.198, 1.35, 0.951 s at 4096 GPUs, where a quiet one starts in 0.73-0.81)."""
+    for block in scale["scrapes"]:
+        samples, paces = block["startup_samples_s"], block["startup_paces_ms"]
+        gpus, interval_ms = block["gpus"], block["interval_ms"]
+        while len(samples) < until:
+            paces.append(cpu_pace_ms())
+            args = ["--num-gpus", str(gpus), "-c", str(interval_ms)]
+            proc, _, startup = start_exporter(args, f'gpu="{gpus - 1}"'.encode())
+            proc.stop()
+            samples.append(round(startup, 3))
+        block["startup_s"] = statistics.median(samples)  # what the targets check
 
 
 def measure_wrk_scrapes(gpus: int, seconds: float, clients: int = 8) -> dict[str, Any]:
@@ -83,6 +88,7 @@ def measure_wrk_scrapes(gpus: int, seconds: float, clients: int = 8) -> dict[str
     GPUs side by side in alternating rounds (the floor's p99 is a target's reference); at 4096 the floor after ours
     has stopped, since its cycles would take half a core from the floor's rounds (an 8-GPU cycle takes ~0.2 %)."""
     interval_ms = 1000 if gpus <= 64 else 3000  # a 4096-GPU cycle takes 1-2 s here
+    pace = cpu_pace_ms()
     proc, port, startup = start_exporter(
         ["--num-gpus", str(gpus), "-c", str(interval_ms)], f'gpu="{gpus - 1}"'.encode()
     )
@@ -112,13 +118,13 @@ def measure_wrk_scrapes(gpus: int, seconds: float, clients: int = 8) -> dict[str
                 rows |= _rounds({"floor": floor_port}, clients, seconds, gzip)
         finally:
             floor.stop()
-    starts = measure_starts(gpus, interval_ms, round(startup, 3))
     return {
         "gpus": gpus,
         "clients": clients,
         "interval_ms": interval_ms,
-        "startup_s": statistics.median(starts),  # what the targets check
-        "startup_samples_s": starts,
+        "startup_s": round(startup, 3),  # until take_starts adds the other samples
+        "startup_samples_s": [round(startup, 3)],
+        "startup_paces_ms": [pace],
         "processes": len(processes),
         "memory_warm_mb": memory_warm,
         "memory_after_load_mb": memory_after,
