@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any, NoReturn
 
+from bench.report import rounds_text
+
 
 def _scrape_table(block: dict[str, Any]) -> list[str]:
     lines = [
@@ -40,22 +42,23 @@ def _scale(scale: dict[str, Any]) -> list[str]:
         out += [
             "",
             f"wrk, {block['gpus']} GPUs, {block['clients']} keep-alive clients, {scale['wrk_window_s']:g} s per "
-            f"server in {scale.get('wrk_rounds', 1)} alternating rounds (percentiles of their requests together), "
-            f"a cycle every {block['interval_ms']} ms. Memory of all {block['processes']} processes, RSS / PSS: "
+            f"server{rounds_text(block)}, a cycle every {block['interval_ms']} ms. "
+            f"Memory of all {block['processes']} processes, RSS / PSS: "
             f"{warm['rss']} / {warm['pss']} MB warm, {after['rss']} / {after['pss']} MB after the runs. "
             f"Start to first full scrape: {block['startup_s']} s, the median of "
             f"{', '.join(str(s) for s in block.get('startup_samples_s', [block['startup_s']]))} s"
             f"{_paces(block)}.",
             "",
             "| server | encoding | p50 ms | p99 ms | max ms | requests | errors | cycles in the window "
-            "| rounds' p99 ms |",
-            "|---|---|---|---|---|---|---|---|---|",
+            "| rounds' p99 ms: median | each round's |",
+            "|---|---|---|---|---|---|---|---|---|---|",
         ]
         for key, row in block["rows"].items():
             server, encoding = key.split("/")
             out.append(
                 f"| {server} | {encoding} | {row['p50_ms']:.2f} | {row['p99_ms']:.2f} | {row['max_ms']:.2f} "
                 f"| {row['requests']} | {row['errors']} | {row.get('cycles_in_window', '-')} "
+                f"| {row.get('p99_median_of_rounds_ms', '-')} "
                 f"| {' '.join(f'{p99:.2f}' for p99 in row.get('rounds_p99_ms', [])) or '-'} |"
             )
     out += [
