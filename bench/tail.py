@@ -68,7 +68,7 @@ def main() -> None:
         cpu = statistics.median(c for _, c in got)
         print(f"{name}: median p50 {p50:.3f} ms, median p99 {p99:.3f} ms, median {cpu:.1f} us CPU/request")
     ours_p99, floor_p99 = (pooled([r for r, _ in rows[name]], 99.0) for name in ("ours", "floor"))
-    print(f"all rounds' requests together (as make bench reads them): ours p99 {ours_p99:.3f} ms, floor's "
+    print(f"all rounds' requests together: ours p99 {ours_p99:.3f} ms, floor's "
           f"{floor_p99:.3f} ms, {ours_p99 - floor_p99:+.3f} ms over it")  # fmt: skip
     over = [o.p99_ms - f.p99_ms for (o, _), (f, _) in zip(rows["ours"], rows["floor"], strict=True)]
     within = sum(d <= WITHIN_MS for d in over)
