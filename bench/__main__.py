@@ -234,7 +234,7 @@ def main() -> None:
             _classic(results, sections, sizes, scrape_sizes, concurrency, quick, tmp, args.out)
     if "scale" in results:
         take_starts(results["scale"], STARTS)
-    results["pace_ms"]["end"] = cpu_pace_ms()
+    probes["end"] = cpu_pace_ms()
     results["elapsed_s"] = round(time.monotonic() - started, 1)
     from bench.report import evaluate_targets, print_report  # noqa: PLC0415
 

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any, NoReturn
 
-from bench.report import rounds_text
+from bench.report import pace_text, rounds_p99_text, rounds_text
 
 
 def _scrape_table(block: dict[str, Any]) -> list[str]:
@@ -59,7 +59,7 @@ def _scale(scale: dict[str, Any]) -> list[str]:
                 f"| {server} | {encoding} | {row['p50_ms']:.2f} | {row['p99_ms']:.2f} | {row['max_ms']:.2f} "
                 f"| {row['requests']} | {row['errors']} | {row.get('cycles_in_window', '-')} "
                 f"| {row.get('p99_median_of_rounds_ms', '-')} "
-                f"| {' '.join(f'{p99:.2f}' for p99 in row.get('rounds_p99_ms', [])) or '-'} |"
+                f"| {rounds_p99_text(row) or '-'} |"
             )
     out += [
         "",
@@ -118,8 +118,7 @@ def render(results: dict[str, Any]) -> str:
     out = [
         f"Machine: {m['cpu']}, {m['cores']} cores, Python {m['python']}, {m['os']}; run took {results['elapsed_s']} s.",
     ]
-    if results.get("pace_ms"):
-        paces = ", ".join(f"{section} {ms}" for section, ms in results["pace_ms"].items())
+    if paces := pace_text(results):
         out[0] += f" Pace, a fixed CPU-bound loop as each section started (ms, lower is faster): {paces}."
     if "scale" in results:
         out += _scale(results["scale"])

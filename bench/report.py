@@ -118,6 +118,15 @@ def evaluate_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     return verdicts
 
 
+def pace_text(results: dict[str, Any]) -> str:
+    """The machine's pace as each section started, "section ms, ..." ("" for results from before it was taken)."""
+    return ", ".join(f"{section} {ms}" for section, ms in results.get("pace_ms", {}).items())
+
+
+def rounds_p99_text(row: dict[str, Any]) -> str:
+    return " ".join(f"{p99:.2f}" for p99 in row.get("rounds_p99_ms", []))
+
+
 def rounds_text(block: dict[str, Any]) -> str:
     rounds = block.get("rounds", 1)
     return f" in {rounds} alternating rounds (p50 and p99: of every round's requests together)" if rounds > 1 else ""
@@ -138,11 +147,10 @@ def print_scale(scale: dict[str, Any]) -> None:
         head = f"{'server/encoding':<24} {'p50_ms':>9} {'p99_ms':>9} {'max_ms':>9} {'requests':>9}"
         print(f"{head} errors cycles  rounds' p99: median, each")
         for key, row in block["rows"].items():
-            by_round = " ".join(f"{p99:.2f}" for p99 in row.get("rounds_p99_ms", []))
             print(
                 f"{key:<24} {row['p50_ms']:>9.2f} {row['p99_ms']:>9.2f} {row['max_ms']:>9.2f} {row['requests']:>9} "
                 f"{row['errors']:>6} {row.get('cycles_in_window', '-')!s:>6}  "
-                f"{row.get('p99_median_of_rounds_ms', '-')}, {by_round}"
+                f"{row.get('p99_median_of_rounds_ms', '-')}, {rounds_p99_text(row)}"
             )
     print("\nfleet (scraped host by host through /sd, 8 gzip clients)")
     print(
@@ -180,8 +188,7 @@ def print_fleet(fleet: dict[str, Any]) -> None:
 def print_report(results: dict[str, Any]) -> None:
     m = results["machine"]
     print(f"machine: {m['cpu']}, {m['cores']} cores, Python {m['python']}; run took {results['elapsed_s']} s")
-    if results.get("pace_ms"):
-        paces = ", ".join(f"{section} {ms}" for section, ms in results["pace_ms"].items())
+    if paces := pace_text(results):
         print(f"pace (a fixed CPU-bound loop, ms; lower is faster, the run's context only): {paces}")
     if "scale" in results:
         print_scale(results["scale"])

@@ -68,6 +68,11 @@ def _start_floor(gpus: int) -> tuple[Proc, int]:
     return floor, port
 
 
+def _start_exporter(gpus: int, interval_ms: int) -> tuple[Proc, int, float]:
+    """A ``gpus``-GPU exporter cycling every ``interval_ms``, timed to its first page holding the last GPU."""
+    return start_exporter(["--num-gpus", str(gpus), "-c", str(interval_ms)], f'gpu="{gpus - 1}"'.encode())
+
+
 def take_starts(scale: dict[str, Any], until: int) -> None:
     """Fresh starts of each size of ``scale``'s wrk blocks until each holds ``until`` samples, with the machine's
     pace before each; the start-up targets read their median. make bench spreads the STARTS samples over the run (at
@@ -78,8 +83,7 @@ def take_starts(scale: dict[str, Any], until: int) -> None:
         gpus, interval_ms = block["gpus"], block["interval_ms"]
         while len(samples) < until:
             paces.append(cpu_pace_ms())
-            args = ["--num-gpus", str(gpus), "-c", str(interval_ms)]
-            proc, _, startup = start_exporter(args, f'gpu="{gpus - 1}"'.encode())
+            proc, _, startup = _start_exporter(gpus, interval_ms)
             proc.stop()
             samples.append(round(startup, 3))
         block["startup_s"] = statistics.median(samples)  # what the targets check
@@ -92,9 +96,7 @@ def measure_wrk_scrapes(gpus: int, seconds: float, clients: int = 8) -> dict[str
     cycle takes ~0.2 %), and 1 s rounds would drop its slowest scrapes (up to 1.3 s): wrk counts only those done."""
     interval_ms = 1000 if gpus <= 64 else 3000  # a 4096-GPU cycle takes 1-2 s here
     pace = cpu_pace_ms()
-    proc, port, startup = start_exporter(
-        ["--num-gpus", str(gpus), "-c", str(interval_ms)], f'gpu="{gpus - 1}"'.encode()
-    )
+    proc, port, startup = _start_exporter(gpus, interval_ms)
     rows: dict[str, Any] = {}
     floor: Proc | None = None
     try:
@@ -108,7 +110,7 @@ def measure_wrk_scrapes(gpus: int, seconds: float, clients: int = 8) -> dict[str
         for gzip in (False, True):
             rows |= _rounds(ports, clients, seconds, gzip, rounds)
         if floor is not None:
-            floor.stop()
+            floor.stop()  # before the memory after the runs, as before them
         memory_after = proc.tree_memory_mb()
         processes = proc.tree_pids()
     finally:

@@ -124,8 +124,5 @@ def pooled(results: Sequence[WrkResult], percent: float) -> float:
         return requests / total
 
     candidates = sorted({ms for latencies, _, _ in grids for ms in latencies})
-    low, high = 0, len(candidates) - 1  # the share is monotonic in the latency: the least that reaches it
-    while low < high:
-        mid = (low + high) // 2
-        low, high = (low, mid) if share_at_or_under(candidates[mid]) >= percent / 100.0 else (mid + 1, high)
-    return candidates[low]
+    # The share grows with the latency, and the grids' last point (100 %: the maximum) reaches any percent.
+    return candidates[bisect.bisect_left(candidates, percent / 100.0, key=share_at_or_under)]
